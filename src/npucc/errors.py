@@ -1,0 +1,29 @@
+"""Exception types. Every error a user can see is an NpuccError with a message they can act on."""
+
+
+class NpuccError(Exception):
+    """Base class of every error npucc raises on purpose."""
+
+
+class IRError(NpuccError):
+    """The IR was used in a way that breaks its contract (bad type, unknown op, bad attribute...)."""
+
+
+class VerificationError(IRError):
+    """A graph failed verification. `problems` lists every problem found, one message each."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("graph verification failed:\n  " + "\n  ".join(self.problems))
+
+
+class ParseError(IRError):
+    """Text IR could not be parsed; the message names the line and column."""
+
+
+class PassError(NpuccError):
+    """A pass failed or broke the graph; the message names the pass and the passes before it."""
+
+
+class FrontendError(NpuccError):
+    """A model file could not be imported; the message names the file, node and op."""

@@ -1,0 +1,139 @@
+"""The pass contract: what a pass is, what it returns, and how it is registered.
+
+A pass is a frozen attrs class (its fields are its options) with a kebab-case `name`, a docstring
+that states what it guarantees, and `run(graph) -> PassResult`. It rewrites the graph in place
+through the Graph mutation API. Register it with `@register_pass`; third-party packages may also
+expose passes through the `npucc.passes` entry-point group (loaded lazily on first lookup).
+
+    @register_pass
+    @attrs.frozen
+    class MyPass(Pass):
+        '''Guarantee: ...'''
+        name: ClassVar[str] = "my-pass"
+        limit: int = 10                     # option, given as my-pass{limit=3}
+
+        def run(self, graph) -> PassResult:
+            ...
+            return PassResult(changed=n > 0, counts={"rewritten": n})
+
+A plain function `graph -> PassResult | bool | int` can be registered with `@function_pass(name)`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import ClassVar
+
+import attrs
+
+from ..errors import PassError
+from ..ir.graph import Graph
+
+_KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@attrs.frozen
+class PassResult:
+    """What a pass did: whether it changed the graph, and counts by kind (for reports)."""
+
+    changed: bool
+    counts: Mapping[str, int] = attrs.field(factory=dict, converter=dict)
+
+    @classmethod
+    def of(cls, value) -> PassResult:
+        """Accept a PassResult, a bool (changed?) or an int (number of changes)."""
+        if isinstance(value, PassResult):
+            return value
+        if isinstance(value, bool):
+            return cls(value)
+        if isinstance(value, int):
+            return cls(value > 0, {"changes": value})
+        raise PassError(f"a pass must return PassResult, bool or int, got {type(value).__name__}")
+
+
+class Pass:
+    """Base class of passes. Subclasses are frozen attrs classes; see the module docstring.
+
+    Class attributes:
+      name: kebab-case, unique.
+      requires: passes that must appear earlier in the same pipeline.
+      after: passes that, when present in the pipeline, must come earlier.
+      idempotent: running the pass twice in a row changes nothing the second time.
+    """
+
+    name: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    after: ClassVar[tuple[str, ...]] = ()
+    idempotent: ClassVar[bool] = True
+
+    def run(self, graph: Graph) -> PassResult:  # pragma: no cover - the abstract method
+        raise NotImplementedError(f"pass {self.name} does not define run()")
+
+    def __call__(self, graph: Graph) -> PassResult:
+        return PassResult.of(self.run(graph))
+
+    @classmethod
+    def doc(cls) -> str:
+        return (cls.__doc__ or "").strip()
+
+
+_PASSES: dict[str, type[Pass]] = {}
+_ENTRY_POINTS_LOADED = False
+
+
+def register_pass(cls: type[Pass]) -> type[Pass]:
+    """Class decorator: make a pass available by name (in pipelines and `npucc passes`)."""
+    if not _KEBAB.match(cls.name or ""):
+        raise PassError(f"pass class {cls.__name__} needs a kebab-case `name`, got {cls.name!r}")
+    if not (cls.__doc__ or "").strip():
+        raise PassError(f"pass {cls.name} needs a docstring stating what it guarantees")
+    existing = _PASSES.get(cls.name)
+    if existing is not None and existing is not cls:
+        raise PassError(f"pass name {cls.name!r} is taken by {existing.__module__}."
+                        f"{existing.__qualname__}")
+    _PASSES[cls.name] = cls
+    return cls
+
+
+def function_pass(name: str, *, requires=(), after=(), idempotent=True):
+    """Decorator: register `fn(graph) -> PassResult | bool | int` as an option-less pass."""
+
+    def wrap(fn: Callable[[Graph], object]) -> type[Pass]:
+        cls = type(fn.__name__, (Pass,), {
+            "__doc__": fn.__doc__, "__module__": fn.__module__, "name": name,
+            "requires": tuple(requires), "after": tuple(after), "idempotent": idempotent,
+            "run": lambda self, graph: PassResult.of(fn(graph)),
+        })
+        return register_pass(attrs.frozen(cls))
+
+    return wrap
+
+
+def _load_builtin_and_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    from . import builtin  # noqa: F401  (registers the shipped passes)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="npucc.passes"):
+        try:
+            ep.load()  # the module registers its passes when imported
+        except Exception as e:
+            raise PassError(f"cannot load pass plugin {ep.name} ({ep.value}): {e}") from e
+
+
+def get_pass(name: str) -> type[Pass]:
+    _load_builtin_and_entry_points()
+    try:
+        return _PASSES[name]
+    except KeyError:
+        raise PassError(f"unknown pass {name!r}; known passes: "
+                        f"{', '.join(sorted(_PASSES))}") from None
+
+
+def all_passes() -> dict[str, type[Pass]]:
+    _load_builtin_and_entry_points()
+    return dict(sorted(_PASSES.items()))
