@@ -6,7 +6,7 @@ class NpuccError(Exception):
 
 
 class IRError(NpuccError):
-    """The IR was used in a way that breaks its contract (bad type, unknown op, bad attribute...)."""
+    """The IR was used against its contract (bad type, unknown op, bad attribute...)."""
 
 
 class VerificationError(IRError):
@@ -27,3 +27,7 @@ class PassError(NpuccError):
 
 class FrontendError(NpuccError):
     """A model file could not be imported; the message names the file, node and op."""
+
+
+class UnsupportedError(FrontendError):
+    """A model uses an op, attribute value or data type that npucc declares unsupported."""

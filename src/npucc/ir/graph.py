@@ -236,7 +236,8 @@ class Graph:
             self._check_owned(v)
         self._outputs = values
 
-    def add_node(self, op: str, inputs: Sequence[Value | None], attrs_: Mapping[str, Any] | None = None,
+    def add_node(self, op: str, inputs: Sequence[Value | None],
+                 attrs_: Mapping[str, Any] | None = None,
                  *, output_names: Sequence[str | None] | None = None,
                  output_types: Sequence[TensorType] | None = None,
                  provenance: Iterable[str] = (), before: Node | None = None,
@@ -247,6 +248,11 @@ class Graph:
         must equal the inferred ones.
         """
         opdef = get_op(op)
+        if before is not None and after is not None:  # check the anchor before mutating
+            raise IRError("give before= or after=, not both")
+        for anchor in (before, after):
+            if anchor is not None:
+                self._check_live(anchor)
         inputs = tuple(inputs)
         for v in inputs:
             if v is not None:
@@ -272,11 +278,14 @@ class Graph:
         if len(names) != len(inferred):
             raise IRError(f"{op}: {len(names)} output names given, op has {len(inferred)} outputs")
         hint = (next(iter(sorted(node.provenance)), None) or op.lower())
-        outs = []
-        for i, (nm, t) in enumerate(zip(names, inferred)):
-            v = Value(self._claim(nm, hint), t, node, i)
+        given = [nm for nm in names if nm is not None]
+        for nm in given:  # check every given name before claiming any (no half-made node)
+            if nm in self._values or given.count(nm) > 1:
+                raise IRError(f"value name %{nm} is already defined in graph {self.name}")
+        outs = [Value(nm, t, node, i) for i, (nm, t) in enumerate(zip(names, inferred))]
+        for v in sorted(outs, key=lambda v: v.name is None):  # given names first
+            v.name = self._claim(v.name, hint)
             self._values[v.name] = v
-            outs.append(v)
         node.outputs = tuple(outs)
         for i, v in enumerate(inputs):
             if v is not None:

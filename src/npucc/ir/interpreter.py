@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import NpuccError
 from .graph import Graph, Node
+from .quantized import select_kernel
 
 
 class InterpreterError(NpuccError):
@@ -60,7 +61,8 @@ class Interpreter:
         self.check_types = check_types
 
     def run_node(self, node: Node, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
-        return node.opdef.evaluate(args, node.attrs)
+        # the float registry kernel, or the integer kernel of a quantized node (ir/quantized.py)
+        return select_kernel(node)(args)
 
     def run(self, inputs) -> list[np.ndarray]:
         g = self.graph

@@ -4,7 +4,8 @@ An `OpDef` holds everything every stage needs to know about an op: its input slo
 schema (kinds, defaults, validators), type/shape inference, and a numpy reference kernel that is the
 ground truth for the simulator and the tests. Ops are declared with `define_op` on their kernel:
 
-    @define_op("LeakyRelu", inputs=("X",), attrs={"alpha": Attr("float", 0.01)}, infer=same_as_input)
+    @define_op("LeakyRelu", inputs=("X",), attrs={"alpha": Attr("float", 0.01)},
+               infer=same_as_input)
     def leaky_relu(x, *, alpha):
         '''x if x >= 0 else alpha * x'''
         return np.where(x >= 0, x, x * np.asarray(alpha, x.dtype))
@@ -135,6 +136,7 @@ class OpDef:
     infer: Callable[[Sequence[TensorType | None], Mapping[str, Any]], Any]
     kernel: Callable[..., Any]
     doc: str = ""
+    shape_only_inputs: tuple[int, ...] = ()  # inputs whose values the op ignores (only shapes)
 
     def normalize_attrs(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Validate attributes and fill defaults; raise IRError naming the op and attribute."""
@@ -169,7 +171,10 @@ class OpDef:
     def infer_types(self, input_types: Sequence[TensorType | None],
                     attrs_: Mapping[str, Any]) -> list[TensorType]:
         self.check_arity(len(input_types))
-        out = self.infer(list(input_types), attrs_)
+        try:
+            out = self.infer(list(input_types), attrs_)
+        except IRError as e:
+            out = _infer_quantized(self, input_types, attrs_, e)
         if isinstance(out, TensorType):
             return [out]
         return list(out)
@@ -177,23 +182,50 @@ class OpDef:
     def evaluate(self, arrays: Sequence[np.ndarray | None], attrs_: Mapping[str, Any]
                  ) -> list[np.ndarray]:
         out = self.kernel(*arrays, **attrs_)
-        if isinstance(out, np.ndarray):
-            return [out]
+        if isinstance(out, (np.ndarray, np.generic)):  # numpy ufuncs give scalars for 0-d inputs
+            return [np.asarray(out)]
         return [np.asarray(o) for o in out]
+
+
+def _infer_quantized(opdef: OpDef, input_types, attrs_, error: IRError):
+    """Inference for quantized operands (integer types carrying QuantParams) of an op whose own
+    inference rejects them (e.g. a float-only Conv): infer on the real-valued view (f32 in place
+    of each quantized type); outputs are stored in the integer type of the first quantized input,
+    and their quantization params come from the producer (`Graph.add_node(output_types=...)`).
+    Re-raises the original error when no operand is quantized."""
+    quantized = [t for t in input_types if t is not None and t.quant is not None]
+    if not quantized:
+        raise error
+    real = [None if t is None else TensorType(t.shape, DType.f32) if t.quant is not None else t
+            for t in input_types]
+    try:
+        out = opdef.infer(real, attrs_)
+    except IRError:
+        raise error from None  # the real-valued view is no better: report the original problem
+    outs = [out] if isinstance(out, TensorType) else list(out)
+    storage = quantized[0].dtype
+    return [TensorType(t.shape, storage) if t.dtype.is_float else t for t in outs]
 
 
 _OPS: dict[str, OpDef] = {}
 OPS: Mapping[str, OpDef] = _pytypes.MappingProxyType(_OPS)  # read-only view of the registry
 
 
-def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, Attr] | None = None):
-    """Decorator: declare op `name` with the decorated function as its reference kernel."""
+def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, Attr] | None = None,
+              shape_only_inputs: Sequence[int] = ()):
+    """Decorator: declare op `name` with the decorated function as its reference kernel.
+
+    shape_only_inputs: indices of inputs the op reads only for their shape (e.g. PriorBox reads
+    the feature map's size, not its values); constant folding may evaluate such a node when its
+    other inputs are constants.
+    """
 
     def register(kernel):
         if name in _OPS:
             raise IRError(f"op {name} is already defined")
         _OPS[name] = OpDef(name, tuple(inputs), _pytypes.MappingProxyType(dict(attrs or {})),
-                           infer, kernel, (kernel.__doc__ or "").strip())
+                           infer, kernel, (kernel.__doc__ or "").strip(),
+                           tuple(shape_only_inputs))
         return kernel
 
     return register

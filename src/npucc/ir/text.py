@@ -1,8 +1,35 @@
-"""Text form of the IR (printer and parser). See docs/IR_TEXT.md for the grammar."""
+"""Text form of the IR (printer and parser). See docs/IR_TEXT.md for the grammar.
+
+`format_graph` prints a Graph as readable SSA text; `parse` reads it back. Printing is canonical
+(attributes after defaults are filled, provenance sorted) and exact: with `max_inline=None` every
+payload is printed in full and `parse(format_graph(g, max_inline=None))` equals `g` bit for bit
+(`graphs_equal`).
+"""
 
 from __future__ import annotations
 
-from .types import QuantScheme, TensorType
+import difflib
+import hashlib
+import json
+import math
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from npucc.errors import IRError, ParseError
+
+from .registry import OPS, _parse_slot
+from .types import DType, QuantParams, QuantScheme, TensorType
+
+# ---------------------------------------------------------------------------------------------
+# Printing atoms
+# ---------------------------------------------------------------------------------------------
+
+_BARE_NAME = re.compile(r"[A-Za-z0-9_.]+\Z")
+_HASH_CHARS = 16  # hex digits of the sha256 printed for an elided payload
 
 
 def _fmt_floats(xs):
@@ -28,3 +55,685 @@ def format_type(t: TensorType) -> str:
     if q.bits != 8:
         parts.append(f"bits={q.bits}")
     return f"{s}<{' '.join(parts)}>"
+
+
+def _fmt_string(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _fmt_ident(name: str) -> str:
+    """A name as printed: bare when it is [A-Za-z0-9_.]+, else a quoted string."""
+    return name if _BARE_NAME.match(name) else _fmt_string(name)
+
+
+def format_value_name(name: str) -> str:
+    """`%x`, or `%"conv1/w:0"` for a name that is not [A-Za-z0-9_.]+."""
+    return "%" + _fmt_ident(name)
+
+
+def format_attr_value(v: Any) -> str:
+    """An attribute value with its kind recoverable from the text: ints `3`, floats always with a
+    '.' or exponent (`3.0`, `1e-05`, `inf`, `nan`), bools `true`/`false`, strings quoted, dtypes
+    bare (`u8`), sequences `[1, 2]`, None `none`."""
+    if v is None:
+        return "none"
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, str):
+        return _fmt_string(v)
+    if isinstance(v, DType):
+        return v.value
+    if isinstance(v, (tuple, list)):
+        return "[" + ", ".join(format_attr_value(x) for x in v) + "]"
+    raise IRError(f"attribute value {v!r} of type {type(v).__name__} has no text form")
+
+
+# ---------------------------------------------------------------------------------------------
+# Payloads
+# ---------------------------------------------------------------------------------------------
+
+_UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _bits(arr: np.ndarray) -> np.ndarray:
+    """The raw storage bits of `arr` as unsigned ints (bitwise comparisons, NaN payloads)."""
+    return np.ascontiguousarray(arr).view(_UINT_OF_SIZE[arr.dtype.itemsize])
+
+
+def payload_digest(arr: np.ndarray) -> str:
+    """The hex sha256 of a payload's bytes (C order, storage dtype)."""
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def _payload_tokens(flat: np.ndarray, dtype: DType) -> list[str]:
+    """One token per element. Floats use the shortest text that reads back to the same value in
+    the storage type; where that would not be bit-exact (a NaN with a non-default payload or
+    sign, or a rare double-rounding case) the element is spelled exactly instead."""
+    if dtype is DType.bool:
+        return ["true" if x else "false" for x in flat.tolist()]
+    if not dtype.is_float:
+        return [str(x) for x in flat.tolist()]
+    tokens = flat.astype(str)
+    back = tokens.astype(np.float64).astype(flat.dtype)
+    (bad,) = np.nonzero(_bits(back) != _bits(flat))
+    tokens = tokens.tolist()
+    width = flat.dtype.itemsize * 2
+    for i in bad.tolist():
+        x = flat[i]
+        if np.isnan(x):
+            tokens[i] = f"nan(0x{int(_bits(flat[i:i + 1])[0]):0{width}x})"
+        else:
+            tokens[i] = repr(float(x))
+    return tokens
+
+
+def _format_payload(arr: np.ndarray, dtype: DType, max_inline: int | None) -> str:
+    flat = arr.reshape(-1)
+    if flat.size and (_bits(flat) == _bits(flat[:1])).all():
+        return f"dense<{_payload_tokens(flat[:1], dtype)[0]}>"  # splat: every element equal
+    if max_inline is not None and flat.size > max_inline:
+        return f"elided<sha256:{payload_digest(arr)[:_HASH_CHARS]}>"
+    return f"dense<[{', '.join(_payload_tokens(flat, dtype))}]>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Printer
+# ---------------------------------------------------------------------------------------------
+
+def _format_node(node) -> str:
+    args = ", ".join("_" if v is None else format_value_name(v.name) for v in node.inputs)
+    s = f"{node.op}({args})"
+    if node.attrs:
+        s += " {" + ", ".join(f"{_fmt_ident(k)}={format_attr_value(v)}"
+                              for k, v in node.attrs.items()) + "}"
+    if node.outputs:
+        s = ", ".join(format_value_name(v.name) for v in node.outputs) + " = " + s
+        s += " : " + ", ".join(format_type(v.type) for v in node.outputs)
+    if node.provenance:
+        s += " loc(" + ", ".join(_fmt_string(p) for p in sorted(node.provenance)) + ")"
+    return s
+
+
+def format_graph(graph, *, max_inline: int | None = 16) -> str:
+    """The text form of `graph`. Constant payloads with more than `max_inline` elements are elided
+    (printed as their sha256) unless `max_inline=None`; payloads whose elements are all equal are
+    always printed as one splat value."""
+    ins = ", ".join(f"{format_value_name(v.name)}: {format_type(v.type)}" for v in graph.inputs)
+    outs = ", ".join(format_value_name(v.name) for v in graph.outputs)
+    lines = [f"graph {_fmt_ident(graph.name)}({ins}) -> ({outs}) {{"]
+    for c in graph.constants:
+        lines.append(f"  {format_value_name(c.name)} = const {format_type(c.type)} "
+                     f"{_format_payload(c.const, c.dtype, max_inline)}")
+    for node in graph.nodes:
+        lines.append("  " + _format_node(node))
+    lines.append(("  return " + outs) if outs else "  return")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser
+# ---------------------------------------------------------------------------------------------
+
+_SKIP = re.compile(r"(?:\s+|#[^\n]*)*")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_BARE = re.compile(r"[A-Za-z0-9_.]+")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_INT = re.compile(r"[-+]?\d+(?![\w.])")
+_REAL = r"(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|inf|nan"
+_FLOAT = re.compile(rf"[-+]?(?:{_REAL})(?![\w.])")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+# payload elements; a float may also be a NaN spelled by its bits
+_ELEMENT = {"float": rf"[-+]?(?:nan\(0x[0-9a-fA-F]+\)|{_REAL})", "int": r"[-+]?\d+",
+            "bool": r"true|false"}
+_ELEMENTS = {k: re.compile(rf"\s*(?:{p})\s*(?:,\s*(?:{p})\s*)*") for k, p in _ELEMENT.items()}
+_ONE_ELEMENT = {k: re.compile(rf"\s*(?:{p})\s*\Z") for k, p in _ELEMENT.items()}
+_NAN_BITS = re.compile(r"[-+]?nan\(0x([0-9a-fA-F]+)\)")
+
+
+def _kind_of(dtype: DType) -> str:
+    return "bool" if dtype is DType.bool else "float" if dtype.is_float else "int"
+
+
+class _Parser:
+    def __init__(self, text: str, constants, source: str):
+        if not (constants is None or isinstance(constants, Mapping)
+                or (isinstance(constants, str) and constants in ("zeros", "random"))):
+            raise IRError(f"parse: constants must be None, a mapping name -> array, 'zeros' or "
+                          f"'random', got {constants!r}")
+        self.text = text
+        self.pos = 0
+        self.constants = constants
+        self.source = source
+        self.defined: dict[str, int] = {}  # value name -> position of its definition
+
+    # ---- error reporting ----
+    def line_col(self, pos: int) -> tuple[int, int]:
+        return self.text.count("\n", 0, pos) + 1, pos - self.text.rfind("\n", 0, pos)
+
+    def error(self, message: str, pos: int | None = None) -> ParseError:
+        pos = self.pos if pos is None else pos
+        start = self.text.rfind("\n", 0, pos) + 1
+        end = self.text.find("\n", pos)
+        line_text = self.text[start:end if end >= 0 else len(self.text)]
+        line, col = self.line_col(pos)
+        caret = "".join(c if c == "\t" else " " for c in line_text[:pos - start]) + "^"
+        return ParseError(f"{self.source}:{line}:{col}: {message}\n    {line_text}\n    {caret}")
+
+    # ---- scanning ----
+    def skip(self) -> int:
+        self.pos = _SKIP.match(self.text, self.pos).end()
+        return self.pos
+
+    def peek(self, literal: str) -> bool:
+        self.skip()
+        return self.text.startswith(literal, self.pos)
+
+    def accept(self, literal: str) -> bool:
+        if self.peek(literal):
+            self.pos += len(literal)
+            return True
+        return False
+
+    def expect(self, literal: str, context: str = "") -> int:
+        pos = self.skip()
+        if not self.text.startswith(literal, pos):
+            raise self.error(f"expected '{literal}'{context}, found {self.found(pos)}")
+        self.pos += len(literal)
+        return pos
+
+    def found(self, pos: int) -> str:
+        snippet = self.text[pos:pos + 12].split("\n")[0]
+        return repr(snippet) if snippet else "the end of the input"
+
+    def match(self, regex: re.Pattern, what: str) -> tuple[str, int]:
+        pos = self.skip()
+        m = regex.match(self.text, pos)
+        if not m:
+            raise self.error(f"expected {what}, found {self.found(pos)}")
+        self.pos = m.end()
+        return m.group(), pos
+
+    def string(self) -> str:
+        tok, pos = self.match(_STRING, "a quoted string")
+        try:
+            return json.loads(tok)
+        except json.JSONDecodeError as e:
+            raise self.error(f"bad string literal: {e.msg}", pos) from None
+
+    def ident(self, what: str) -> tuple[str, int]:
+        """A bare name ([A-Za-z0-9_.]+) or a quoted string."""
+        pos = self.skip()
+        if self.text.startswith('"', pos):
+            return self.string(), pos
+        return self.match(_BARE, what)
+
+    def value_ref(self) -> tuple[str, int]:
+        pos = self.expect("%", " (a value name)")
+        if self.text[self.pos:self.pos + 1].isspace():
+            raise self.error("no space allowed between '%' and the value name")
+        name, _ = self.ident("a value name after '%'")
+        return name, pos
+
+    def integer(self, what: str = "an integer") -> int:
+        tok, _ = self.match(_INT, what)
+        return int(tok)
+
+    def number(self) -> float:
+        tok, _ = self.match(_FLOAT, "a number")
+        return float(tok)
+
+    def comma_list(self, item, close: str) -> list:
+        """Items separated by commas up to (not including) `close`, or none."""
+        out = []
+        if self.peek(close):
+            return out
+        out.append(item())
+        while self.accept(","):
+            out.append(item())
+        return out
+
+    # ---- types ----
+    def type_(self) -> tuple[TensorType, int]:
+        tok, pos = self.match(_IDENT, "a type like f32[1,3,8,8]")
+        try:
+            dtype = DType(tok)
+        except ValueError:
+            near = difflib.get_close_matches(tok, [d.value for d in DType], n=3)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
+            raise self.error(f"unknown dtype {tok!r}{hint} (known: "
+                             f"{', '.join(d.value for d in DType)})", pos) from None
+        self.expect("[", " after the dtype (a shape like [1,3,8,8], [] for a scalar)")
+        dims = self.comma_list(lambda: self.integer("a dimension"), "]")
+        self.expect("]", " to close the shape")
+        quant = self.quant() if self.peek("<") else None
+        try:
+            return TensorType(dims, dtype, quant), pos
+        except IRError as e:
+            raise self.error(f"invalid type: {e}", pos) from None
+
+    def quant(self) -> QuantParams:
+        self.expect("<")
+        tok, pos = self.match(_IDENT, "a quantization scheme (affine or dfp)")
+        fields: dict[str, Any] = {}
+        keys = {"affine": ("axis", "scale", "zp", "bits"), "dfp": ("fl", "bits")}.get(tok)
+        if keys is None:
+            raise self.error(f"unknown quantization scheme {tok!r}; known: affine, dfp", pos)
+        while not self.accept(">"):
+            key, kpos = self.match(_IDENT, "a quantization field or '>'")
+            if key not in keys:
+                raise self.error(f"{tok} quantization has fields {', '.join(keys)}, "
+                                 f"not {key!r}", kpos)
+            self.expect("=")
+            if key == "scale":
+                fields[key] = self.number_or_list(self.number)
+            elif key == "zp":
+                fields[key] = self.number_or_list(self.integer)
+            else:
+                fields[key] = self.integer()
+        try:
+            if tok == "affine":
+                if "scale" not in fields:
+                    raise IRError("affine quantization needs scale=")
+                return QuantParams.affine(fields["scale"], fields.get("zp", 0),
+                                          axis=fields.get("axis"), bits=fields.get("bits", 8))
+            if "fl" not in fields:
+                raise IRError("dfp quantization needs fl= (the fractional length)")
+            return QuantParams.dfp(fields["fl"], bits=fields.get("bits", 8))
+        except IRError as e:
+            raise self.error(f"invalid quantization params: {e}", pos) from None
+
+    def number_or_list(self, item):
+        if self.accept("["):
+            xs = self.comma_list(item, "]")
+            self.expect("]")
+            return xs
+        return item()
+
+    # ---- attributes ----
+    def attr_value(self):
+        pos = self.skip()
+        c = self.text[pos:pos + 1]
+        if c == '"':
+            return self.string()
+        if c == "[":
+            self.pos += 1
+            xs = self.comma_list(self.attr_value, "]")
+            self.expect("]", " to close the list")
+            return tuple(xs)
+        m = _INT.match(self.text, pos)
+        if m:
+            self.pos = m.end()
+            return int(m.group())
+        m = _FLOAT.match(self.text, pos)
+        if m:
+            self.pos = m.end()
+            return float(m.group())
+        m = _IDENT.match(self.text, pos)
+        if m:
+            word = m.group()
+            words = {"true": True, "false": False, "none": None}
+            if word in words:
+                self.pos = m.end()
+                return words[word]
+            if word in {d.value for d in DType}:
+                self.pos = m.end()
+                return DType(word)
+        raise self.error("expected an attribute value: an int, a float (1.0, 1e-5, inf, nan), "
+                         "true/false, none, a quoted string, a dtype name or a [list]")
+
+    def attrs(self) -> tuple[dict, dict]:
+        values, where = {}, {}
+        while not self.accept("}"):
+            if values:
+                self.expect(",", " or '}' between attributes")
+            key, pos = self.ident("an attribute name")
+            if key in values:
+                raise self.error(f"attribute '{key}' is given twice", pos)
+            self.expect("=", f" after attribute name '{key}'")
+            values[key], where[key] = self.attr_value(), pos
+        return values, where
+
+    # ---- payloads ----
+    def payload(self, t: TensorType, name: str, pos: int) -> np.ndarray:
+        word, wpos = self.match(_IDENT, "a payload: dense<...> or elided")
+        if word == "dense":
+            self.expect("<")
+            arr = self.dense(t)
+            self.expect(">", " to close dense<...>")
+            return arr
+        if word == "elided":
+            digest = None
+            if self.accept("<"):
+                self.expect("sha256:")
+                digest, _ = self.match(_HEX, "hex digits of a sha256")
+                self.expect(">")
+            return self.elided(t, name, digest.lower() if digest else None, pos)
+        raise self.error(f"expected a payload, dense<...> or elided, found {word!r}", wpos)
+
+    def dense(self, t: TensorType) -> np.ndarray:
+        kind = _kind_of(t.dtype)
+        start = self.skip()
+        if self.text.startswith("[", start):
+            end = self.text.find("]", start)
+            if end < 0:
+                raise self.error("unclosed '[' in dense payload", start)
+            body_start, body = start + 1, self.text[start + 1:end]
+            self.pos = end + 1
+            if not body.strip():
+                tokens = []
+            else:
+                if not _ELEMENTS[kind].fullmatch(body):
+                    raise self._bad_element(body, body_start, kind, t)
+                tokens = [s.strip() for s in body.split(",")]
+            if len(tokens) != t.size:
+                raise self.error(f"dense payload has {len(tokens)} elements, "
+                                 f"{format_type(t)} has {t.size}", start)
+            return self.elements(tokens, t, start).reshape(t.shape)
+        end = self.text.find(">", start)
+        tok = self.text[start:end if end >= 0 else len(self.text)]
+        if end < 0 or not _ONE_ELEMENT[kind].match(tok):
+            raise self._bad_element(tok, start, kind, t)
+        self.pos = end
+        one = self.elements([tok.strip()], t, start).reshape(())
+        return np.broadcast_to(one, t.shape).copy()
+
+    def _bad_element(self, body: str, body_start: int, kind: str, t: TensorType) -> ParseError:
+        offset = 0
+        for piece in body.split(","):
+            if not _ONE_ELEMENT[kind].match(piece):
+                lead = len(piece) - len(piece.lstrip())
+                return self.error(f"bad {t.dtype.value} element {piece.strip()!r} in dense "
+                                  f"payload (expected {kind} values)", body_start + offset + lead)
+            offset += len(piece) + 1
+        return self.error(f"bad dense payload for {format_type(t)}", body_start)
+
+    def elements(self, tokens: list[str], t: TensorType, pos: int) -> np.ndarray:
+        dtype, store = t.dtype, t.dtype.numpy
+        if dtype is DType.bool:
+            return np.array([s == "true" for s in tokens], dtype=np.bool_)
+        if dtype.is_float:
+            nan_bits = {i: int(m.group(1), 16) for i, s in enumerate(tokens)
+                        if (m := _NAN_BITS.fullmatch(s))}
+            for i in nan_bits:
+                tokens[i] = "nan"
+            arr = np.array(tokens, dtype=str).astype(np.float64).astype(store)
+            if nan_bits:
+                raw = arr.view(_UINT_OF_SIZE[store.itemsize])
+                for i, bits in nan_bits.items():
+                    fits = bits < 1 << (8 * store.itemsize)
+                    if not fits or not np.isnan(np.array([bits], raw.dtype).view(store)[0]):
+                        raise self.error(f"nan(0x{bits:x}) is not a NaN bit pattern of "
+                                         f"{dtype.value}", pos)
+                    raw[i] = bits
+            return arr
+        ints = [int(s) for s in tokens]
+        lo, hi = dtype.int_range
+        bad = [x for x in ints if not lo <= x <= hi]
+        if bad:
+            raise self.error(f"value {bad[0]} is outside the {dtype.value} range {lo}..{hi}", pos)
+        return np.array(ints, dtype=store)
+
+    def elided(self, t: TensorType, name: str, digest: str | None, pos: int) -> np.ndarray:
+        src = self.constants
+        if isinstance(src, Mapping) and name in src:
+            arr = np.asarray(src[name])
+            if arr.shape != t.shape:
+                raise self.error(f"payload given for elided constant %{name} has shape "
+                                 f"{list(arr.shape)}, its type is {format_type(t)}", pos)
+            cast = arr.astype(t.dtype.numpy)
+            if not np.array_equal(cast.astype(arr.dtype), arr, equal_nan=arr.dtype.kind in "fc"):
+                raise self.error(f"payload given for elided constant %{name} has dtype "
+                                 f"{arr.dtype} whose values do not fit {t.dtype.value}", pos)
+            if digest and not payload_digest(cast).startswith(digest):
+                raise self.error(f"payload given for elided constant %{name} does not match its "
+                                 f"recorded sha256:{digest}", pos)
+            return cast
+        if src == "zeros":
+            return np.zeros(t.shape, t.dtype.numpy)
+        if src == "random":
+            return random_payload(t, seed=zlib.crc32(name.encode()))
+        raise self.error(f"constant %{name} is elided; give its payload with "
+                         f"parse(text, constants={{{name!r}: array}}), or constants='zeros' or "
+                         f"'random' for hand-written test IR", pos)
+
+    # ---- statements ----
+    def use(self, graph):
+        """An operand: `%name` (must already be defined) or `_` (an absent optional input)."""
+        pos = self.skip()
+        if self.text.startswith("_", pos) and not _BARE.match(self.text, pos + 1):
+            self.pos += 1
+            return None
+        name, pos = self.value_ref()
+        return self.lookup(graph, name, pos)
+
+    def lookup(self, graph, name: str, pos: int):
+        if graph.has_value(name):
+            return graph.value(name)
+        near = difflib.get_close_matches(name, list(self.defined), n=3)
+        hint = f"; did you mean {', '.join('%' + n for n in near)}?" if near else ""
+        raise self.error(f"undefined value %{name} (a value must be defined before it is "
+                         f"used){hint}", pos)
+
+    def define(self, name: str, pos: int) -> None:
+        if name in self.defined:
+            line, col = self.line_col(self.defined[name])
+            raise self.error(f"value %{name} is already defined (at {line}:{col}); "
+                             "SSA values are defined once", pos)
+        self.defined[name] = pos
+
+    def statement(self, graph) -> bool:
+        """Parse one statement into `graph`; False after `return`."""
+        pos = self.skip()
+        if self.text.startswith("return", pos) and not _BARE.match(self.text, pos + 6):
+            self.pos += 6
+            if self.peek("}"):
+                self.returned = []
+            else:
+                self.returned = self.comma_list(self.value_ref, "}")
+            return False
+        if pos == len(self.text):
+            raise self.error("the graph body ends without 'return ...' and '}'")
+        names = []
+        if self.text.startswith("%", pos):
+            names = self.comma_list(self.value_ref, "=")
+            self.expect("=", " after the defined value names")
+        opos = self.skip()
+        if self.text.startswith("const", opos) and not _BARE.match(self.text, opos + 5):
+            self.pos += 5
+            self.constant(graph, names, opos)
+        else:
+            self.node(graph, names)
+        return True
+
+    def constant(self, graph, names, pos) -> None:
+        if len(names) != 1:
+            raise self.error(f"a constant defines one value, got {len(names)}", pos)
+        name, npos = names[0]
+        self.define(name, npos)
+        t, _ = self.type_()
+        arr = self.payload(t, name, npos)
+        graph.add_constant(arr, name, dtype=t.dtype, quant=t.quant)
+
+    def node(self, graph, names) -> None:
+        op, opos = self.match(_IDENT, "an op name, 'const' or 'return'")
+        opdef = OPS.get(op)
+        if opdef is None:
+            by_lower = {k.lower(): k for k in OPS}
+            near = difflib.get_close_matches(op.lower(), list(by_lower), n=3, cutoff=0.6)
+            hint = (f"; did you mean {' or '.join(by_lower[n] for n in near)}?" if near
+                    else f"; defined ops: {', '.join(sorted(OPS))}")
+            raise self.error(f"unknown op {op!r}{hint}", opos)
+        ppos = self.expect("(", f" after op name {op}")
+        inputs = self.comma_list(lambda: self.use(graph), ")")
+        self.expect(")", " to close the operand list")
+        attrs, where = self.attrs() if self.accept("{") else ({}, {})
+        types = []
+        if self.accept(":"):
+            types = [self.type_()]
+            while self.accept(","):
+                types.append(self.type_())
+        provenance = []
+        if self.accept("loc"):
+            self.expect("(")
+            provenance = self.comma_list(self.string, ")")
+            self.expect(")", " to close loc(...)")
+        try:
+            opdef.check_arity(len(inputs))
+        except IRError as e:
+            raise self.error(str(e), ppos) from None
+        for i, (v, slot) in enumerate(zip(inputs, opdef.inputs)):
+            name, kind = _parse_slot(slot)
+            if v is None and kind != "optional":
+                raise self.error(f"{op}: input {i} ({name}) is required; '_' marks only an "
+                                 f"absent optional input", ppos)
+        try:
+            norm = opdef.normalize_attrs(attrs)
+        except IRError as e:
+            apos = next((p for k, p in where.items() if f"'{k}'" in str(e) or
+                         (k not in opdef.attrs and "unknown attribute" in str(e))), opos)
+            raise self.error(str(e), apos) from None
+        try:
+            inferred = opdef.infer_types([None if v is None else v.type for v in inputs], norm)
+        except IRError as e:
+            raise self.error(f"{op}: {e}", opos) from None
+        if len(names) != len(inferred):
+            raise self.error(f"{op} defines {len(inferred)} value(s) here, "
+                             f"{len(names)} name(s) given", opos)
+        if types and len(types) != len(inferred):
+            raise self.error(f"{op} has {len(inferred)} output(s), {len(types)} type(s) given",
+                             types[0][1])
+        for (name, npos), (given, tpos), want in zip(names, types, inferred):
+            if (given.shape, given.dtype) != (want.shape, want.dtype):
+                raise self.error(f"type mismatch: %{name} is written {format_type(given)} but "
+                                 f"{op} infers {format_type(want)} from its operands", tpos)
+        for name, npos in names:
+            self.define(name, npos)
+        graph.add_node(op, inputs, norm, output_names=[n for n, _ in names],
+                       output_types=[t for t, _ in types] if types else None,
+                       provenance=provenance)
+
+    def graph(self):
+        from .graph import Graph
+
+        self.expect("graph", " (a graph starts with 'graph NAME(...)')")
+        name, _ = self.ident("a graph name")
+        g = Graph(name)
+        self.expect("(", " after the graph name")
+
+        def graph_input():
+            vname, pos = self.value_ref()
+            self.expect(":", f" and a type after input %{vname}")
+            t, _ = self.type_()
+            self.define(vname, pos)
+            g.add_input(vname, t)
+        self.comma_list(graph_input, ")")
+        self.expect(")", " to close the input list")
+        header = None
+        if self.accept("->"):
+            self.expect("(", " before the output names")
+            header = self.comma_list(self.value_ref, ")")
+            self.expect(")", " to close the output names")
+        self.expect("{", " to open the graph body")
+        while self.statement(g):
+            pass
+        self.expect("}", " to close the graph body (nothing may follow 'return')")
+        if self.skip() != len(self.text):
+            raise self.error("unexpected text after the graph")
+        outs = [self.lookup(g, n, p) for n, p in self.returned]
+        if header is not None:
+            for n, p in header:
+                self.lookup(g, n, p)
+            if [n for n, _ in header] != [n for n, _ in self.returned]:
+                raise self.error(f"the header lists outputs {[n for n, _ in header]} but return "
+                                 f"gives {[n for n, _ in self.returned]}",
+                                 header[0][1] if header else self.returned[0][1])
+        g.set_outputs(outs)
+        return g
+
+
+def random_payload(t: TensorType, seed: int) -> np.ndarray:
+    """A deterministic random payload for a type: standard normal floats (bf16 rounded to bf16),
+    integers in the intersection of the type's range and -128..127, random bools."""
+    rng = np.random.default_rng(seed)
+    if t.dtype is DType.bool:
+        return rng.integers(0, 2, t.shape).astype(np.bool_)
+    if t.dtype.is_int:
+        lo, hi = t.dtype.int_range
+        return rng.integers(max(lo, -128), min(hi, 127) + 1, t.shape).astype(t.dtype.numpy)
+    arr = rng.standard_normal(t.shape).astype(t.dtype.numpy)
+    if t.dtype is DType.bf16:  # round to nearest even on the upper 16 bits
+        u = arr.view(np.uint32).astype(np.uint64)
+        u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+        arr = u.astype(np.uint32).view(np.float32)
+    return arr
+
+
+def parse(text: str, constants=None, *, source: str = "<ir>"):
+    """Parse the text form into a Graph (inverse of `format_graph`).
+
+    `constants` supplies the payloads of elided constants: a mapping name -> array, or 'zeros' /
+    'random' (seeded by the constant's name) to fill every elided payload, for hand-written
+    test IR. Raises ParseError naming line:column with a caret under the problem.
+    """
+    return _Parser(text, constants, source).graph()
+
+
+# ---------------------------------------------------------------------------------------------
+# Equality
+# ---------------------------------------------------------------------------------------------
+
+def same_attr_value(a, b) -> bool:
+    """Equality of attribute values that tells kinds apart (1 vs 1.0 vs True), NaN equal to NaN
+    and -0.0 from 0.0."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1.0, a) == math.copysign(1.0, b))
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(same_attr_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def same_attrs(a: Mapping, b: Mapping) -> bool:
+    return list(a) == list(b) and all(same_attr_value(a[k], b[k]) for k in a)
+
+
+def describe_difference(a, b) -> str | None:
+    """The first structural difference between two graphs (names, types, payload bits, node
+    order, attributes, provenance, outputs), or None when they are equal."""
+    def vals(vs):
+        return [(v.name, v.type) for v in vs]
+
+    if a.name != b.name:
+        return f"graph names differ: {a.name!r} vs {b.name!r}"
+    if vals(a.inputs) != vals(b.inputs):
+        return f"inputs differ: {vals(a.inputs)} vs {vals(b.inputs)}"
+    if vals(a.constants) != vals(b.constants):
+        return f"constants differ: {vals(a.constants)} vs {vals(b.constants)}"
+    for x, y in zip(a.constants, b.constants):
+        if x.const.dtype != y.const.dtype or x.const.shape != y.const.shape or \
+                not np.array_equal(_bits(x.const), _bits(y.const)):
+            return f"payloads of constant %{x.name} differ"
+    na, nb = list(a.nodes), list(b.nodes)
+    if len(na) != len(nb):
+        return f"node counts differ: {len(na)} vs {len(nb)}"
+    for x, y in zip(na, nb):
+        ins = [[None if v is None else v.name for v in n.inputs] for n in (x, y)]
+        if x.op != y.op or ins[0] != ins[1] or vals(x.outputs) != vals(y.outputs) or \
+                not same_attrs(x.attrs, y.attrs) or x.provenance != y.provenance:
+            return f"nodes differ: {_format_node(x)} vs {_format_node(y)}"
+    if [v.name for v in a.outputs] != [v.name for v in b.outputs]:
+        return f"outputs differ: {[v.name for v in a.outputs]} vs {[v.name for v in b.outputs]}"
+    return None
+
+
+def graphs_equal(a, b) -> bool:
+    """Structural and payload equality, names included, node order included."""
+    return describe_difference(a, b) is None

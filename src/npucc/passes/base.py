@@ -115,8 +115,9 @@ def _load_builtin_and_entry_points() -> None:
     if _ENTRY_POINTS_LOADED:
         return
     _ENTRY_POINTS_LOADED = True
-    from . import builtin  # noqa: F401  (registers the shipped passes)
     from importlib.metadata import entry_points
+
+    from . import builtin  # noqa: F401  (registers the shipped passes)
 
     for ep in entry_points(group="npucc.passes"):
         try:

@@ -1,3 +1,14 @@
 """The core op set. Importing this package registers every op declared in its modules."""
+# ruff: noqa: I001  (a plain list, one line per op module; append new modules at the end)
 
 from . import elementwise  # noqa: F401
+from . import conv  # noqa: F401
+from . import linear  # noqa: F401
+from . import pool  # noqa: F401
+from . import quant  # noqa: F401
+from . import reduce  # noqa: F401
+from . import resize  # noqa: F401
+from . import shape  # noqa: F401
+from . import caffe_darknet_extra  # noqa: F401
+from . import extra_onnx  # noqa: F401
+from . import detection  # noqa: F401

@@ -1,0 +1,344 @@
+"""Generate the TensorFlow / TFLite test fixtures in tests/fixtures/tf/ (needs tensorflow-cpu and
+ai-edge-litert; run once, commit the results).
+
+    python scripts/gen_tf_fixtures.py [--only NAME ...] [--out tests/fixtures/tf]
+
+Every fixture is a model file plus `<name>.npz` with `input_<i>` arrays and `expected_<i>` arrays
+computed by the framework itself (TensorFlow for .pb, LiteRT with its default kernels for float
+.tflite; int8 models with LiteRT's reference kernels, `expected_opt_<i>` with its optimized ones), so the tests compare
+npucc against numbers it did not produce. Weights are random (seeded): keras.applications
+architectures are built with weights=None and every weight and BatchNorm statistic is redrawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "tests" / "fixtures" / "tf"
+
+
+def _tf():
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+# ---------------------------------------------------------------- models
+
+def randomize(model, seed=0):
+    """Redraw every weight of a keras model: kernels variance-preserving, BN stats non-trivial."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        kind = type(layer).__name__
+        new = []
+        if kind == "BatchNormalization":
+            names = [w.name.split("/")[-1].split(":")[0] for w in layer.weights]
+            for name, w in zip(names, ws):
+                if "gamma" in name:
+                    new.append(rng.uniform(0.5, 1.5, w.shape))
+                elif "beta" in name:
+                    new.append(rng.normal(0, 0.2, w.shape))
+                elif "mean" in name:
+                    new.append(rng.normal(0, 0.2, w.shape))
+                else:  # variance
+                    new.append(rng.uniform(0.5, 1.5, w.shape))
+        else:
+            for w in ws:
+                if w.ndim >= 2:
+                    fan_in = int(np.prod(w.shape[:-1]))
+                    if kind == "DepthwiseConv2D":
+                        fan_in = int(np.prod(w.shape[:2]))
+                    new.append(rng.normal(0, np.sqrt(2.0 / fan_in), w.shape))
+                else:
+                    new.append(rng.normal(0, 0.1, w.shape))
+        layer.set_weights([np.asarray(n, dtype=w.dtype) for n, w in zip(new, ws)])
+    return model
+
+
+def mobilenet_v2(tf):
+    import keras
+
+    m = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None,
+                                       classes=10)
+    return randomize(m, 1)
+
+
+def detector(tf):
+    """A small detector-like net: strided backbone, FPN-ish upsampling (bilinear and nearest,
+    with align_corners / half_pixel variants), concat, per-level heads, reshape + concat + sigmoid
+    and softmax over classes."""
+    import keras
+    from keras import layers as L
+
+    x_in = keras.Input((64, 64, 3), batch_size=1)
+    c1 = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x_in)       # 32
+    c2 = L.DepthwiseConv2D(3, strides=2, padding="same")(c1)                      # 16
+    c2 = L.Conv2D(16, 1, activation="relu6")(c2)
+    c3 = L.Conv2D(24, 3, strides=2, padding="same")(c2)                           # 8
+    c3 = L.BatchNormalization()(c3)
+    c3 = L.LeakyReLU(negative_slope=0.1)(c3)
+    up = L.Resizing(16, 16, interpolation="bilinear")(c3)
+    p2 = L.Concatenate()([c2, up])
+    p2 = L.Conv2D(16, 3, padding="same", activation="relu")(p2)
+    up2 = L.UpSampling2D(2, interpolation="nearest")(p2)
+    p1 = L.Concatenate()([c1, up2])
+    p1 = L.Conv2D(8, 3, padding="same", activation="relu")(p1)
+    heads_box, heads_cls = [], []
+    for p, n in ((p1, 32 * 32), (p2, 16 * 16), (c3, 8 * 8)):
+        heads_box.append(L.Reshape((n * 2, 4))(L.Conv2D(8, 1)(p)))
+        heads_cls.append(L.Reshape((n * 2, 3))(L.Conv2D(6, 3, padding="same")(p)))
+    boxes = L.Activation("sigmoid")(L.Concatenate(axis=1)(heads_box))
+    scores = L.Softmax()(L.Concatenate(axis=1)(heads_cls))
+    return randomize(keras.Model(x_in, [boxes, scores]), 2)
+
+
+def tf_resize_graph(tf):
+    """tf.compat.v1 image resizes with align_corners / half_pixel_centers (not reachable from
+    keras layers) plus pads, slices and reductions."""
+    def fn(x):
+        a = tf.compat.v1.image.resize_bilinear(x, (13, 11), align_corners=True)
+        b = tf.raw_ops.ResizeBilinear(images=x, size=(13, 11), half_pixel_centers=True)
+        c = tf.raw_ops.ResizeNearestNeighbor(images=x, size=(13, 11), align_corners=True)
+        d = tf.raw_ops.ResizeNearestNeighbor(images=x, size=(13, 11), half_pixel_centers=True)
+        e = tf.raw_ops.ResizeBilinear(images=x, size=(13, 11))
+        f = tf.raw_ops.ResizeNearestNeighbor(images=x, size=(13, 11))
+        y = tf.concat([a, b, c, d, e, f], axis=3)
+        y = tf.pad(y, [[0, 0], [1, 2], [2, 1], [0, 0]], mode="REFLECT")
+        y = tf.pad(y, [[0, 0], [1, 0], [0, 1], [0, 0]], mode="SYMMETRIC")
+        y = tf.pad(y, [[0, 0], [1, 1], [0, 0], [0, 0]], constant_values=0.5)
+        s = y[:, 1:-1:2, ::3, 2:]
+        m = tf.reduce_mean(y, axis=[1, 2], keepdims=True)
+        return s, tf.squeeze(m, axis=[1, 2])
+    return fn, [(1, 7, 5, 4)]
+
+
+def ops_zoo(tf):
+    """Many single ops on one path: transpose conv, pads, slices, reductions, shuffles and
+    activations."""
+    import keras
+    from keras import layers as L
+
+    x_in = keras.Input((16, 16, 4), batch_size=1)
+    y = L.Conv2DTranspose(8, 3, strides=2, padding="same")(x_in)                 # 32
+    y = L.PReLU(shared_axes=[1, 2])(y)
+    y = L.ZeroPadding2D(((1, 0), (2, 1)))(y)                                      # 33x35
+    y = L.MaxPooling2D(3, strides=2, padding="valid")(y)                          # 16x17
+    y = L.AveragePooling2D(2, strides=2, padding="same")(y)                       # 8x9
+    y = L.Cropping2D(((0, 0), (0, 1)))(y)                                         # 8x8
+    y = L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(y)                         # 16x16x2
+    y = L.Conv2D(8, 3, padding="same", activation="tanh")(y)
+    y = L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(y)                         # 8x8x32
+    y = L.Activation("hard_swish")(y)
+    z = L.Lambda(lambda t: t[:, 1:7:2, :, 3:20])(y)
+    z = L.Lambda(lambda t: tf.transpose(t, (0, 3, 1, 2)))(z)
+    z = L.Lambda(lambda t: t * 0.5 - tf.reduce_mean(t, axis=1, keepdims=True))(z)
+    z = L.Flatten()(z)
+    g = L.GlobalAveragePooling2D()(y)
+    g = L.Dense(12, activation="elu")(g)
+    g = L.Lambda(lambda t: t / (1.5 + tf.abs(t)))(g)
+    out = L.Concatenate()([g, L.Dense(12)(z)])
+    out = L.Activation("sigmoid")(out)
+    return randomize(keras.Model(x_in, out), 3)
+
+
+def small_int8_net(tf):
+    """Conv / pools / add / concat / depthwise / dense: the small full-int8 net."""
+    import keras
+    from keras import layers as L
+
+    x_in = keras.Input((24, 24, 3), batch_size=1)
+    a = L.Conv2D(8, 3, padding="same", activation="relu")(x_in)
+    b = L.Conv2D(8, 3, padding="same", activation="relu6")(x_in)
+    s = L.Add()([a, b])
+    p = L.MaxPooling2D(2)(s)                                                       # 12
+    q = L.AveragePooling2D(3, strides=1, padding="same")(s)
+    q = L.Conv2D(8, 3, strides=2, padding="same")(q)                               # 12
+    c = L.Concatenate()([p, q])
+    d = L.DepthwiseConv2D(3, padding="valid", activation="relu")(c)                # 10
+    d = L.Conv2D(12, 1)(d)
+    g = L.GlobalAveragePooling2D()(d)
+    f = L.Flatten()(L.MaxPooling2D(2)(d))
+    out = L.Concatenate()([L.Dense(10)(g), L.Dense(10, activation="relu")(f)])
+    return randomize(keras.Model(x_in, out), 4)
+
+
+def extra_int8_net(tf):
+    """More int8 kernels: mul, sub, pad, resizes, transpose conv, leaky relu, logistic, tanh,
+    hard swish, mean, softmax."""
+    import keras
+    from keras import layers as L
+
+    x_in = keras.Input((12, 12, 4), batch_size=1)
+    a = L.Conv2D(8, 3, padding="same")(x_in)
+    b = L.Conv2D(8, 1, activation="sigmoid")(x_in)
+    m = L.Multiply()([a, b])
+    m = L.Subtract()([m, L.Conv2D(8, 1)(x_in)])
+    m = L.LeakyReLU(negative_slope=0.2)(m)
+    p = L.ZeroPadding2D(1)(m)                                                      # 14
+    p = L.Conv2D(8, 3, strides=2, activation="tanh")(p)                            # 6
+    u1 = L.Resizing(12, 12, interpolation="nearest")(p)                            # 12
+    u2 = L.Resizing(12, 12, interpolation="bilinear")(p)
+    t = L.Conv2DTranspose(8, 2, strides=2)(p)
+    u = L.Concatenate()([u1, u2, t])
+    u = L.Activation("hard_swish")(L.Conv2D(8, 3, padding="same")(u))
+    g = L.Lambda(lambda v: tf.reduce_mean(v, axis=[1, 2]))(u)
+    out = L.Softmax()(L.Dense(10)(g))
+    return randomize(keras.Model(x_in, out), 5)
+
+
+# ---------------------------------------------------------------- conversion and oracles
+
+def _concrete(tf, model_or_fn, shapes):
+    if shapes is None:
+        shapes = [tuple(1 if d is None else d for d in t.shape) for t in model_or_fn.inputs]
+        fn = tf.function(lambda *xs: model_or_fn(list(xs) if len(xs) > 1 else xs[0],
+                                                 training=False))
+    else:
+        fn = tf.function(model_or_fn)
+    specs = [tf.TensorSpec(s, tf.float32) for s in shapes]
+    return fn.get_concrete_function(*specs), shapes
+
+
+def rand_inputs(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-1, 1, s).astype(np.float32) for s in shapes]
+
+
+def litert_run(path, inputs, resolver="BUILTIN_REF"):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=str(path),
+                     experimental_op_resolver_type=getattr(OpResolverType, resolver))
+    it.allocate_tensors()
+    for d, x in zip(it.get_input_details(), inputs):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+
+def to_tflite(tf, concrete, mode="float", rep=None, sparse=False):
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    if mode == "fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif mode == "int8":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = rep
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    if sparse:
+        conv.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    return conv.convert()
+
+
+def quantize_inputs(path, inputs):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    out = []
+    for d, x in zip(it.get_input_details(), inputs):
+        scale, zp = d["quantization"]
+        out.append(np.clip(np.round(x / scale) + zp, -128, 127).astype(np.int8))
+    return out
+
+
+def save_tflite(out: Path, name, tf, model_or_fn, shapes=None, mode="float", sparse=False):
+    concrete, shapes = _concrete(tf, model_or_fn, shapes)
+    rep = None
+    if mode == "int8":
+        def rep():
+            for i in range(16):
+                yield rand_inputs(shapes, 100 + i)
+    blob = to_tflite(tf, concrete, mode, rep, sparse)
+    path = out / f"{name}.tflite"
+    path.write_bytes(blob)
+    inputs = rand_inputs(shapes, 7)
+    arrays = {}
+    if mode == "int8":
+        inputs = quantize_inputs(path, inputs)
+        for i, y in enumerate(litert_run(path, inputs, "BUILTIN")):
+            arrays[f"expected_opt_{i}"] = y
+    for i, y in enumerate(litert_run(path, inputs, "BUILTIN_REF" if mode == "int8" else "AUTO")):
+        arrays[f"expected_{i}"] = y
+    for i, x in enumerate(inputs):
+        arrays[f"input_{i}"] = x
+    np.savez_compressed(out / f"{name}.npz", **arrays)
+    print(f"{name}.tflite: {len(blob) / 1e3:.0f} kB")
+
+
+def save_frozen_pb(out: Path, name, tf, model_or_fn, shapes=None):
+    """Freeze a TF function to a GraphDef; expected outputs from TensorFlow running that
+    GraphDef (tf.compat.v1 session), with the input/output names the tests pass to the loader."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    concrete, shapes = _concrete(tf, model_or_fn, shapes)
+    frozen = convert_variables_to_constants_v2(concrete)
+    gd = frozen.graph.as_graph_def()
+    in_names = [t.name.split(":")[0] for t in frozen.inputs]
+    out_names = [t.name for t in frozen.outputs]
+    (out / f"{name}.pb").write_bytes(gd.SerializeToString())
+    inputs = rand_inputs(shapes, 7)
+    g = tf.Graph()
+    with g.as_default():
+        tf.compat.v1.import_graph_def(gd, name="")
+    with tf.compat.v1.Session(graph=g) as sess:
+        ys = sess.run(out_names, {f"{n}:0": x for n, x in zip(in_names, inputs)})
+    arrays = {f"input_{i}": x for i, x in enumerate(inputs)}
+    arrays.update({f"expected_{i}": y for i, y in enumerate(ys)})
+    arrays["input_names"] = np.array(in_names)
+    arrays["output_names"] = np.array(out_names)
+    np.savez_compressed(out / f"{name}.npz", **arrays)
+    print(f"{name}.pb: {len(gd.SerializeToString()) / 1e3:.0f} kB, inputs {in_names}, "
+          f"outputs {out_names}")
+
+
+FIXTURES = {
+    # TFLite float (LiteRT is the oracle)
+    "mobilenet_v2_float": lambda o, tf: save_tflite(o, "mobilenet_v2_float", tf, mobilenet_v2(tf)),
+    "detector_float": lambda o, tf: save_tflite(o, "detector_float", tf, detector(tf)),
+    "ops_zoo_float": lambda o, tf: save_tflite(o, "ops_zoo_float", tf, ops_zoo(tf)),
+    "resize_float": lambda o, tf: save_tflite(o, "resize_float", tf, *tf_resize_graph(tf)),
+    "small_fp16": lambda o, tf: save_tflite(o, "small_fp16", tf, small_int8_net(tf), mode="fp16"),
+    # TFLite full int8 (LiteRT reference kernels are the oracle)
+    "mobilenet_v2_int8": lambda o, tf: save_tflite(o, "mobilenet_v2_int8", tf, mobilenet_v2(tf),
+                                                   mode="int8"),
+    "small_int8": lambda o, tf: save_tflite(o, "small_int8", tf, small_int8_net(tf), mode="int8"),
+    "extra_int8": lambda o, tf: save_tflite(o, "extra_int8", tf, extra_int8_net(tf), mode="int8"),
+    # TensorFlow frozen GraphDefs (TensorFlow is the oracle)
+    "mobilenet_v2_pb": lambda o, tf: save_frozen_pb(o, "mobilenet_v2_pb", tf, mobilenet_v2(tf)),
+    "detector_pb": lambda o, tf: save_frozen_pb(o, "detector_pb", tf, detector(tf)),
+    "resize_pb": lambda o, tf: save_frozen_pb(o, "resize_pb", tf, *tf_resize_graph(tf)),
+    "ops_zoo_pb": lambda o, tf: save_frozen_pb(o, "ops_zoo_pb", tf, ops_zoo(tf)),
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--only", nargs="*", choices=sorted(FIXTURES))
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    tf = _tf()
+    tf.keras.utils.set_random_seed(0)
+    for name in args.only or FIXTURES:
+        FIXTURES[name](args.out, tf)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The Python API's build step: `compile(model) -> CompiledModel`.
+
+    model = npucc.api.compile("resnet18.onnx")          # load -> passes -> simulator plan
+    (probs,) = model.run(image)                          # list of arrays, one per graph output
+    model.run(image, dump_dir="layers/")                 # plus every layer's output as .npy
+    print(model.times, model.peak_activation_bytes)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import attrs
+import numpy as np
+
+from .backends.simulator import Plan, compile_plan
+from .ir.graph import Graph
+from .ir.verify import verify as verify_graph
+
+
+@attrs.frozen
+class CompileTimes:
+    """Seconds spent in each stage of `compile` (for a Graph given directly, load is the copy)."""
+
+    load: float
+    passes: float
+    plan: float
+
+    @property
+    def total(self) -> float:
+        return self.load + self.passes + self.plan
+
+    def __str__(self) -> str:
+        return (f"load {self.load * 1e3:.1f} ms, passes {self.passes * 1e3:.1f} ms, "
+                f"plan {self.plan * 1e3:.1f} ms, total {self.total * 1e3:.1f} ms")
+
+
+class CompiledModel:
+    """A graph after the pass pipeline, with its simulator plan."""
+
+    def __init__(self, graph: Graph, plan: Plan, times: CompileTimes, pass_report=None):
+        self.graph = graph
+        self.plan = plan
+        self.times = times
+        self.pass_report = pass_report
+
+    @property
+    def peak_activation_bytes(self) -> int:
+        return self.plan.peak_activation_bytes
+
+    @property
+    def output_names(self) -> list[str]:
+        return [v.name for v in self.graph.outputs]
+
+    def run(self, inputs, dump_dir: str | os.PathLike | None = None, *, as_dict: bool = False
+            ) -> list[np.ndarray] | dict[str, np.ndarray]:
+        """Run the plan: inputs by position, by name, or one array for a one-input model.
+        Returns one array per graph output (a dict by output name with `as_dict`). With
+        `dump_dir`, every layer's output is saved there too."""
+        outs = self.plan.run(inputs, dump_dir=dump_dir)
+        if as_dict:
+            return dict(zip(self.output_names, outs))
+        return outs
+
+    def __repr__(self) -> str:
+        return f"<CompiledModel {self.graph.name}: {len(self.graph)} nodes; {self.times}>"
+
+
+def compile(model, pipeline=None, *, verify: bool = True) -> CompiledModel:  # noqa: A001
+    """Build `model` (a Graph, or anything `npucc.frontends.load` reads) for the simulator.
+
+    pipeline: None for the default pass pipeline, a pipeline string such as
+    "fold-constants,cse,dce", or a list of passes / pass names; "" or [] runs no pass.
+    verify: check the graph with the IR verifier before and after the passes.
+    A Graph given directly is copied first: the caller's graph is left as it was.
+    """
+    from . import passes  # imported here: the passes import the IR, not the other way round
+
+    start = time.perf_counter()
+    if isinstance(model, Graph):
+        graph = model.copy()
+    else:
+        from .frontends import load
+
+        graph = load(model)
+    loaded = time.perf_counter()
+    if verify:
+        verify_graph(graph)
+    if pipeline is None:
+        pipeline = passes.default_pipeline()
+    report = None
+    if not _empty(pipeline):
+        report = passes.PassManager(pipeline).run(graph)
+    if verify:
+        verify_graph(graph)
+    passed = time.perf_counter()
+    plan = compile_plan(graph)
+    done = time.perf_counter()
+    return CompiledModel(graph, plan, CompileTimes(loaded - start, passed - loaded, done - passed),
+                         report)
+
+
+def _empty(pipeline) -> bool:
+    if isinstance(pipeline, str):
+        return not pipeline.strip()
+    return isinstance(pipeline, Sequence) and len(pipeline) == 0

@@ -1,0 +1,99 @@
+"""Fast kernels: per-op builders that bind a node to preallocated arrays once, at plan time.
+
+A builder gets a `BuildContext` (the node, the arrays its inputs live in, its preallocated output
+arrays, its scratch arrays) and returns a zero-argument *step* that computes the outputs in place,
+or None when the fast path does not apply (dtype, rank...): the plan then runs the registry's
+reference kernel for that node. Declaring a kernel also tells the buffer planner what it may do:
+
+- `view`: the output is a reshaped view of input 0 (no step at all; shares its storage);
+- `inplace`: inputs whose storage the output may take over when they die at this node (the step
+  must then be correct with `out` aliasing that input, as numpy ufuncs are);
+- `scratch`: `(shape, dtype)` temporaries the step needs; their contents are undefined at the start
+  of the step (all steps share one scratch arena).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ....ir.graph import Node
+from ....ir.ops.elementwise import apply_activation
+
+Step = Callable[[], None]
+
+
+@attrs.define
+class BuildContext:
+    node: Node
+    inputs: list[np.ndarray | None]
+    outputs: list[np.ndarray]
+    scratch: list[np.ndarray]
+
+    @property
+    def attrs(self) -> Any:
+        return self.node.attrs
+
+    def is_const(self, k: int) -> bool:
+        v = self.node.inputs[k] if k < len(self.node.inputs) else None
+        return v is not None and v.is_constant
+
+
+def _never(node: Node) -> bool:
+    return False
+
+
+def _no_inputs(node: Node) -> Sequence[int]:
+    return ()
+
+
+def _no_scratch(node: Node) -> list:
+    return []
+
+
+@attrs.frozen
+class FastKernel:
+    op: str
+    build: Callable[[BuildContext], Step | None] | None
+    view: Callable[[Node], bool] = _never
+    inplace: Callable[[Node], Sequence[int]] = _no_inputs
+    scratch: Callable[[Node], list[tuple[tuple[int, ...], np.dtype]]] = _no_scratch
+
+
+FAST_KERNELS: dict[str, FastKernel] = {}
+
+
+def fast_kernel(*ops: str, view=None, inplace=None, scratch=None):
+    """Decorator: register the builder for `ops` (see the module docstring)."""
+
+    def register(build):
+        for op in ops:
+            FAST_KERNELS[op] = FastKernel(op, build, view or _never, inplace or _no_inputs,
+                                          scratch or _no_scratch)
+        return build
+
+    return register
+
+
+def is_f32(*arrays) -> bool:
+    return all(a is None or a.dtype == np.float32 for a in arrays)
+
+
+def activation_in_place(kind: str, params: Sequence[float]) -> Callable[[np.ndarray], Any] | None:
+    """A function applying a fused activation to an array in place (None for 'none'); the same
+    arithmetic as `elementwise.apply_activation`."""
+    if kind == "none":
+        return None
+    if kind == "relu":
+        zero = np.float32(0)
+        return lambda y: np.maximum(y, zero, out=y)
+    if kind == "clip":
+        lo, hi = (np.float32(p) for p in params)
+        return lambda y: np.clip(y, lo, hi, out=y)
+    return lambda y: np.copyto(y, apply_activation(y, kind, params))
+
+
+from . import conv, elementwise, linear, pool, shape  # noqa: E402,F401  (register the kernels)

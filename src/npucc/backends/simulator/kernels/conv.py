@@ -1,0 +1,263 @@
+"""Float32 Conv (1-D and 2-D, grouped, strided, dilated, padded) without falling off a cliff.
+
+Three paths, chosen once per node:
+- `gemm`: im2col into a preallocated (N, G, C/G*kH*kW, OH*OW) buffer (one strided copy through an
+  as_strided window view of the zero-padded input), then one batched matmul with the weights laid
+  out as (G, M/G, C/G*kH*kW) written straight into the output buffer. A 1x1 stride-1 unpadded conv
+  skips im2col: the input already is the GEMM operand.
+- `depthwise` (group == C == M): kH*kW vectorised multiply-adds over the whole tensor. The padded
+  input is split into stride phases (polyphase) so every tap reads one contiguous span per channel
+  of a phase image flattened with its row padding; the rows' extra columns are cropped at the end.
+Bias and the fused activation are then applied in place.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ....ir.graph import Node
+from . import BuildContext, activation_in_place, fast_kernel
+from .parallel import channel_ranges, in_parallel, view_as
+
+F32 = np.dtype(np.float32)
+
+
+@attrs.frozen
+class ConvGeometry:
+    n: int
+    c: int
+    h: int
+    w: int
+    m: int
+    g: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    pt: int
+    pl: int
+    pb: int
+    pr: int
+    oh: int
+    ow: int
+
+    @classmethod
+    def of(cls, node: Node) -> ConvGeometry | None:
+        """The 2-D geometry of a float32 Conv node (1-D as height 1), None if not fast-pathable."""
+        x, w = node.inputs[0], node.inputs[1]
+        y = node.outputs[0]
+        if x.type.dtype.numpy != F32 or w.type.dtype.numpy != F32 or x.type.rank not in (3, 4):
+            return None
+        at = node.attrs
+        if x.type.rank == 3:
+            (n, c, wd), (m, _, kw), (_, _, ow) = x.shape, w.shape, y.shape
+            return cls(n, c, 1, wd, m, at["group"], 1, kw, 1, at["strides"][0], 1,
+                       at["dilations"][0], 0, at["pads"][0], 0, at["pads"][1], 1, ow)
+        (n, c, h, wd), (m, _, kh, kw), (_, _, oh, ow) = x.shape, w.shape, y.shape
+        (sh, sw), (dh, dw), (pt, pl, pb, pr) = at["strides"], at["dilations"], at["pads"]
+        return cls(n, c, h, wd, m, at["group"], kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, oh, ow)
+
+    @property
+    def padded(self) -> bool:
+        return any((self.pt, self.pl, self.pb, self.pr))
+
+    @property
+    def path(self) -> str:
+        if self.g == self.c == self.m and self.kh * self.kw > 1:
+            return "depthwise"
+        return "gemm"
+
+    @property
+    def direct(self) -> bool:
+        """A 1x1 stride-1 unpadded conv: the input is the GEMM operand as it is."""
+        return (self.kh, self.kw, self.sh, self.sw) == (1, 1, 1, 1) and not self.padded
+
+    # ---- depthwise phase geometry ----
+    def taps(self):
+        """(tap index, phase (a, b), row shift, column shift) for each kernel tap."""
+        for i in range(self.kh):
+            for j in range(self.kw):
+                yield (i * self.kw + j, ((i * self.dh) % self.sh, (j * self.dw) % self.sw),
+                       (i * self.dh) // self.sh, (j * self.dw) // self.sw)
+
+    def phases(self) -> list[tuple[int, int]]:
+        return sorted({p for _, p, _, _ in self.taps()})
+
+    @property
+    def phase_hw(self) -> tuple[int, int]:
+        """Rows and columns of a phase image: the output size plus the largest tap shift."""
+        return (self.oh + (self.kh - 1) * self.dh // self.sh,
+                self.ow + (self.kw - 1) * self.dw // self.sw)
+
+    def scratch(self) -> list[tuple[tuple[int, ...], np.dtype]]:
+        n, c = self.n, self.c
+        if self.path == "depthwise":
+            hq, wq = self.phase_hw
+            slack = (self.kw - 1) * self.dw // self.sw
+            flat = [((n, c, hq * wq + slack), F32) for _ in self.phases()]
+            return flat + [((n, c, self.oh * wq), F32)] * 2
+        if self.direct:
+            return []
+        out = [((n, c, self.kh, self.kw, self.oh, self.ow), F32)]
+        if self.padded:
+            out.append(((n, c, self.h + self.pt + self.pb, self.w + self.pl + self.pr), F32))
+        return out
+
+
+def _scratch(node: Node):
+    geo = ConvGeometry.of(node)
+    return [] if geo is None else geo.scratch()
+
+
+@fast_kernel("Conv", scratch=_scratch)
+def conv(ctx: BuildContext):
+    geo = ConvGeometry.of(ctx.node)
+    if geo is None:
+        return None
+    x, w, b = (ctx.inputs + [None])[:3]
+    (out,) = ctx.outputs
+    x = x.reshape(geo.n, geo.c, geo.h, geo.w)
+    out = view_as(out, (geo.n, geo.m, geo.oh, geo.ow))
+    w = w.reshape(geo.m, w.shape[1], geo.kh, geo.kw)
+    act = activation_in_place(ctx.attrs["activation"], ctx.attrs["activation_params"])
+    if geo.path == "depthwise":
+        # independent channel ranges, one per thread; each adds its bias and activates itself
+        parts = []
+        for c0, c1 in channel_ranges(geo.c, geo.n * geo.oh * geo.phase_hw[1]):
+            part = attrs.evolve(geo, c=c1 - c0, m=c1 - c0, g=c1 - c0)
+            parts.append(_with_activation(_depthwise(
+                part, x[:, c0:c1], w[c0:c1], None if b is None else b[c0:c1], out[:, c0:c1],
+                [a[:, c0:c1] for a in ctx.scratch]), act, out[:, c0:c1]))
+        return in_parallel(parts)
+    core = _gemm(geo, x, w, out, ctx.scratch)
+    if b is not None:
+        bias = np.ascontiguousarray(b).reshape(1, -1, 1, 1)
+        gemm_only = core
+
+        def core():
+            gemm_only()
+            np.add(out, bias, out=out)
+
+    return _with_activation(core, act, out)
+
+
+def _with_activation(core, act, out):
+    if act is None:
+        return core
+
+    def step():
+        core()
+        act(out)
+
+    return step
+
+
+def _gemm(geo: ConvGeometry, x, w, out, scratch):
+    g = geo.g
+    k = w.shape[1] * geo.kh * geo.kw
+    wg = np.ascontiguousarray(w.reshape(g, geo.m // g, k))
+    out_mat = view_as(out, (geo.n, g, geo.m // g, geo.oh * geo.ow))
+    if geo.direct:
+        cols_mat = x.reshape(geo.n, g, geo.c // g, geo.h * geo.w)
+        return lambda: np.matmul(wg, cols_mat, out=out_mat)
+    cols = scratch[0]
+    cols_mat = view_as(cols, (geo.n, g, k, geo.oh * geo.ow))
+    fill_padded = None
+    src = x
+    if geo.padded:
+        xp = scratch[1]
+        fill_padded = _padded_filler(x, xp, geo.pt, geo.pl)
+        src = xp
+    s = src.strides
+    windows = as_strided(src, cols.shape, (s[0], s[1], geo.dh * s[2], geo.dw * s[3],
+                                           geo.sh * s[2], geo.sw * s[3]), writeable=False)
+
+    def step():
+        if fill_padded is not None:
+            fill_padded()
+        np.copyto(cols, windows)
+        np.matmul(wg, cols_mat, out=out_mat)
+
+    return step
+
+
+def _padded_filler(x: np.ndarray, xp: np.ndarray, top: int, left: int, fill=0.0):
+    """A function copying x (N, C, H, W) into the middle of xp (N, C, Hp, Wp), `fill` around it.
+    Only the border is filled: xp is scratch shared with other steps."""
+    h, w = x.shape[2:]
+    hp, wp = xp.shape[2:]
+    inner = xp[:, :, top:top + h, left:left + w]
+    borders = [xp[:, :, :top], xp[:, :, top + h:], xp[:, :, top:top + h, :left],
+               xp[:, :, top:top + h, left + w:]]
+    borders = [v for v in borders if v.size]
+    fill = xp.dtype.type(fill)
+
+    def step():
+        for v in borders:
+            v.fill(fill)
+        np.copyto(inner, x)
+
+    return step
+
+
+def _depthwise(geo: ConvGeometry, x, w, b, out, scratch):
+    n, c = geo.n, geo.c
+    hq, wq = geo.phase_hw
+    phases = geo.phases()
+    flats = dict(zip(phases, scratch[:len(phases)]))
+    acc, tmp = scratch[len(phases)], scratch[len(phases) + 1]
+    fills = []
+    for (a, bb), flat in flats.items():
+        img = view_as(flat[:, :, :hq * wq], (n, c, hq, wq))
+        # phase[q, r] = x_padded[a + sh*q, bb + sw*r] = x[a + sh*q - pt, bb + sw*r - pl]
+        q0 = max(0, -(-(geo.pt - a) // geo.sh))
+        q1 = min(hq, -(-(geo.h + geo.pt - a) // geo.sh))
+        r0 = max(0, -(-(geo.pl - bb) // geo.sw))
+        r1 = min(wq, -(-(geo.w + geo.pl - bb) // geo.sw))
+        src = x[:, :, a + geo.sh * q0 - geo.pt::geo.sh, bb + geo.sw * r0 - geo.pl::geo.sw]
+        src = src[:, :, :max(0, q1 - q0), :max(0, r1 - r0)]
+        fills.append(_phase_filler(flat, img, src, q0, r0))
+    wt = w.reshape(c, geo.kh * geo.kw)
+    span = geo.oh * wq
+    terms = []
+    for t, ph, dr, dc in geo.taps():
+        off = dr * wq + dc
+        terms.append((flats[ph][:, :, off:off + span], np.ascontiguousarray(wt[:, t:t + 1])))
+    first, rest = terms[0], terms[1:]
+    cropped = view_as(acc, (n, c, geo.oh, wq))[:, :, :, :geo.ow]
+    bias = None if b is None else np.ascontiguousarray(b).reshape(1, -1, 1, 1)
+
+    def step():
+        for f in fills:
+            f()
+        np.multiply(first[0], first[1], out=acc)
+        for v, wv in rest:
+            np.multiply(v, wv, out=tmp)
+            np.add(acc, tmp, out=acc)
+        if bias is None:
+            np.copyto(out, cropped)
+        else:
+            np.add(cropped, bias, out=out)
+
+    return step
+
+
+def _phase_filler(flat, img, src, q0, r0):
+    """Copy `src` into img[q0:, r0:] and zero the rest of the flat phase buffer around it."""
+    qn, rn = src.shape[2:]
+    inner = img[:, :, q0:q0 + qn, r0:r0 + rn]
+    hq, wq = img.shape[2:]
+    borders = [img[:, :, :q0], img[:, :, q0 + qn:], img[:, :, q0:q0 + qn, :r0],
+               img[:, :, q0:q0 + qn, r0 + rn:], flat[:, :, hq * wq:]]
+    borders = [v for v in borders if v.size]
+
+    def step():
+        for v in borders:
+            v.fill(0)
+        np.copyto(inner, src)
+
+    return step

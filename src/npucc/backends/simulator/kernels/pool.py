@@ -1,0 +1,96 @@
+"""Float32 pools: one strided whole-tensor ufunc per window tap (max, or sum then divide by the
+precomputed per-position count), over an input padded once into scratch (with -inf for max, 0 for
+average, plus the extra end positions ceil_mode windows reach)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ....ir.graph import Node
+from ....ir.ops.pool import padded, windows
+from . import BuildContext, fast_kernel
+from .conv import _padded_filler
+
+F32 = np.dtype(np.float32)
+
+
+def _geometry(node: Node):
+    """(kernel, strides, pads, dilations, padded extent) of a float32 2-D pool, else None."""
+    x, y = node.inputs[0], node.outputs[0]
+    if x.type.dtype.numpy != F32 or x.type.rank != 4:
+        return None
+    at = node.attrs
+    k, s, p = at["kernel_shape"], at["strides"], at["pads"]
+    d = at.get("dilations", (1, 1))
+    oh, ow = y.shape[2:]
+    hp = max(x.shape[2] + p[0] + p[2], (oh - 1) * s[0] + (k[0] - 1) * d[0] + 1)
+    wp = max(x.shape[3] + p[1] + p[3], (ow - 1) * s[1] + (k[1] - 1) * d[1] + 1)
+    return k, s, p, d, (hp, wp)
+
+
+def _scratch(node: Node):
+    geo = _geometry(node)
+    if geo is None or not any(geo[2]) and geo[4] == node.inputs[0].shape[2:]:
+        return []
+    return [(node.inputs[0].shape[:2] + geo[4], F32)]
+
+
+@fast_kernel("MaxPool", "AveragePool", scratch=_scratch)
+def pool(ctx: BuildContext):
+    geo = _geometry(ctx.node)
+    if geo is None:
+        return None
+    k, s, p, d, _ = geo
+    (x,) = ctx.inputs
+    (out,) = ctx.outputs
+    is_max = ctx.node.op == "MaxPool"
+    src, fill_padded = x, None
+    if ctx.scratch:
+        src = ctx.scratch[0]
+        fill_padded = _padded_filler(x, src, p[0], p[1], -np.inf if is_max else 0.0)
+    oh, ow = out.shape[2:]
+    taps = [src[:, :, i * d[0]:i * d[0] + (oh - 1) * s[0] + 1:s[0],
+                j * d[1]:j * d[1] + (ow - 1) * s[1] + 1:s[1]]
+            for i in range(k[0]) for j in range(k[1])]
+    first, rest = taps[0], taps[1:]
+    combine = np.maximum if is_max else np.add
+    count = None if is_max else _average_count(ctx.node, x.shape[2:], (oh, ow))
+
+    def step():
+        if fill_padded is not None:
+            fill_padded()
+        np.copyto(out, first)
+        for v in rest:
+            combine(out, v, out=out)
+        if count is not None:
+            np.divide(out, count, out=out)
+
+    return step
+
+
+def _average_count(node: Node, spatial, out) -> np.ndarray:
+    """Per output position, the number of elements AveragePool divides by: the reference's own
+    rule (input elements, plus explicit pads if count_include_pad; never the ceil_mode extra)."""
+    at = node.attrs
+    k, s, p = at["kernel_shape"], at["strides"], at["pads"]
+    ones = (1, 1)
+    mask = np.ones(spatial, F32)
+    if at["count_include_pad"]:
+        mask = np.pad(mask, [(p[0], p[2]), (p[1], p[3])], constant_values=1)
+        mask = padded(mask, (0, 0, 0, 0), out, k, s, ones, 0)
+    else:
+        mask = padded(mask, p, out, k, s, ones, 0)
+    return windows(mask, k, s, ones, out).sum(axis=(-2, -1)).astype(F32)
+
+
+@fast_kernel("GlobalAveragePool", "GlobalMaxPool")
+def global_pool(ctx: BuildContext):
+    (x,) = ctx.inputs
+    (out,) = ctx.outputs
+    if x.dtype != F32:
+        return None
+    n, c = x.shape[:2]
+    flat, res = x.reshape(n, c, -1), out.reshape(n, c)
+    if ctx.node.op == "GlobalMaxPool":
+        return lambda: np.max(flat, axis=2, out=res)
+    return lambda: np.mean(flat, axis=2, out=res)

@@ -1,0 +1,210 @@
+"""The plan compiler and the run loop.
+
+`compile_plan(graph)` does all the per-node work once: picks each node's kernel (a fast kernel from
+`kernels/` when one applies, else the registry's reference kernel with its attributes bound), plans
+the activation buffers by liveness (`buffers.py`), lays constants out for their kernels, and binds
+every kernel to the arrays it reads and writes. `Plan.run` then only copies the inputs into their
+buffers and calls one zero-argument step per node: no lookups by name, no re-validation.
+
+A Plan owns its buffers: it is not reentrant (one run at a time per Plan).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+
+import attrs
+import numpy as np
+
+from ...errors import NpuccError
+from ...ir.graph import Graph, Node
+from ...ir.interpreter import coerce_inputs
+from .buffers import ALIGN, BufferPlan, plan_buffers
+from .dump import LayerDump
+from .kernels import FAST_KERNELS, BuildContext, FastKernel, Step
+
+
+class SimulatorError(NpuccError):
+    """A plan could not be compiled, or a step failed while running (the message names the node)."""
+
+
+@attrs.define(eq=False)
+class PlannedNode:
+    """One node as the plan runs it: its step (None for a view), its output arrays, and which
+    kernel it got ('fast', 'reference' or 'view')."""
+
+    node: Node
+    step: Step | None
+    outputs: list[np.ndarray]
+    kernel: str
+
+
+def _arena(nbytes: int) -> np.ndarray:
+    """A byte array of `nbytes` starting on an ALIGN boundary."""
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    start = (-raw.ctypes.data) % ALIGN
+    return raw[start:start + nbytes]
+
+
+def _carve(arena: np.ndarray, offset: int, shape, dtype) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return arena[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
+def _reference_step(node: Node, inputs: list, outputs: list[np.ndarray]) -> Step:
+    kernel, kw = node.opdef.kernel, dict(node.attrs)
+    if len(outputs) == 1:
+        (out,) = outputs
+        return lambda: np.copyto(out, kernel(*inputs, **kw))
+
+    def step():
+        for o, r in zip(outputs, kernel(*inputs, **kw)):
+            np.copyto(o, r)
+
+    return step
+
+
+class Plan:
+    """A Graph compiled for the numpy simulator. Build with `compile_plan`."""
+
+    def __init__(self, graph: Graph, nodes: list[PlannedNode], inputs: list[np.ndarray],
+                 outputs: list[np.ndarray], buffers: BufferPlan, scratch_bytes: int,
+                 keep: list):
+        self.graph = graph
+        self.nodes = nodes
+        self.buffers = buffers
+        self.scratch_bytes = scratch_bytes
+        self._inputs = inputs
+        self._outputs = outputs
+        self._keep = keep  # arenas the arrays are views of
+        self._steps = [p.step for p in nodes if p.step is not None]
+        self._step_nodes = [p.node for p in nodes if p.step is not None]
+
+    @property
+    def peak_activation_bytes(self) -> int:
+        """Bytes of the activation arena (graph inputs and every node output, reused by
+        liveness)."""
+        return self.buffers.arena_bytes
+
+    @property
+    def naive_activation_bytes(self) -> int:
+        """What one separate buffer per value would take, for comparison."""
+        return self.buffers.naive_bytes
+
+    def kernel_counts(self) -> dict[str, Counter]:
+        """Per kernel kind ('fast', 'reference', 'view'), how many nodes of each op got it."""
+        out: dict[str, Counter] = {}
+        for p in self.nodes:
+            out.setdefault(p.kernel, Counter())[p.node.op] += 1
+        return out
+
+    def run(self, inputs, dump_dir: str | os.PathLike | None = None) -> list[np.ndarray]:
+        """Run on `inputs` (a sequence in graph input order, a mapping by input name, or one array
+        for a one-input graph); returns fresh arrays, one per graph output. With `dump_dir`,
+        every node's outputs are also saved there (see `dump.LayerDump`)."""
+        for buf, a in zip(self._inputs, coerce_inputs(self.graph, inputs)):
+            np.copyto(buf, a)
+        if dump_dir is not None:
+            self._run_dumping(LayerDump(dump_dir))
+        else:
+            steps = self._steps
+            i = 0
+            try:
+                for i, step in enumerate(steps):
+                    step()
+            except Exception as e:
+                raise SimulatorError(f"{self._step_nodes[i].describe()} failed: "
+                                     f"{type(e).__name__}: {e}") from e
+        return [np.array(a, copy=True) for a in self._outputs]
+
+    def _run_dumping(self, dump: LayerDump) -> None:
+        for i, p in enumerate(self.nodes):
+            if p.step is not None:
+                try:
+                    p.step()
+                except Exception as e:
+                    raise SimulatorError(f"{p.node.describe()} failed: "
+                                         f"{type(e).__name__}: {e}") from e
+            dump.write(i, p.node, p.outputs)
+        dump.close()
+
+    def __repr__(self) -> str:
+        return (f"<Plan {self.graph.name}: {len(self.nodes)} nodes, peak activations "
+                f"{self.peak_activation_bytes} B (naive {self.naive_activation_bytes} B), "
+                f"scratch {self.scratch_bytes} B>")
+
+
+def compile_plan(graph: Graph) -> Plan:
+    """Compile `graph` once into a Plan (see the module docstring)."""
+    nodes = list(graph.nodes)
+    specs: dict[int, FastKernel | None] = {id(n): FAST_KERNELS.get(n.op) for n in nodes}
+    for n in nodes:
+        n.opdef  # noqa: B018 - raises a clear error for an unknown op now, not at run time
+
+    def view_of(n: Node) -> bool:
+        spec = specs[id(n)]
+        return spec is not None and spec.view(n)
+
+    def inplace_inputs(n: Node) -> Sequence[int]:
+        spec = specs[id(n)]
+        return () if spec is None else spec.inplace(n)
+
+    buffers = plan_buffers(graph, nodes, view_of, inplace_inputs)
+    arena = _arena(buffers.arena_bytes)
+    arrays: dict[int, np.ndarray] = {}
+    for c in graph.constants:
+        arrays[id(c)] = c.const
+    for v in graph.inputs:
+        arrays[id(v)] = _carve(arena, buffers.storage_of[id(v)].offset, v.shape, v.dtype.numpy)
+
+    scratch_specs = {id(n): (specs[id(n)].scratch(n) if specs[id(n)] else []) for n in nodes}
+    scratch_bytes = max((_scratch_size(s) for s in scratch_specs.values()), default=0)
+    scratch_arena = _arena(scratch_bytes)
+
+    planned: list[PlannedNode] = []
+    for n in nodes:
+        spec = specs[id(n)]
+        ins = [None if v is None else arrays[id(v)] for v in n.inputs]
+        if view_of(n):
+            out = ins[0].reshape(n.outputs[0].shape)
+            arrays[id(n.outputs[0])] = out
+            planned.append(PlannedNode(n, None, [out], "view"))
+            continue
+        outs = [_carve(arena, buffers.storage_of[id(v)].offset, v.shape, v.dtype.numpy)
+                for v in n.outputs]
+        for v, a in zip(n.outputs, outs):
+            arrays[id(v)] = a
+        step, kind = None, "reference"
+        if spec is not None and spec.build is not None:
+            scratch, offset = [], 0
+            for shape, dtype in scratch_specs[id(n)]:
+                a = _carve(scratch_arena, offset, shape, dtype)
+                scratch.append(a)
+                offset += -(-a.nbytes // ALIGN) * ALIGN
+            try:
+                step = spec.build(BuildContext(n, ins, outs, scratch))
+            except NpuccError:
+                raise
+            except Exception as e:
+                raise SimulatorError(f"cannot bind a kernel for {n.describe()}: "
+                                     f"{type(e).__name__}: {e}") from e
+            kind = "fast" if step is not None else kind
+        if step is None:
+            step = _reference_step(n, ins, outs)
+        planned.append(PlannedNode(n, step, outs, kind))
+
+    outputs = [arrays[id(v)] for v in graph.outputs]
+    inputs = [arrays[id(v)] for v in graph.inputs]
+    return Plan(graph, planned, inputs, outputs, buffers, scratch_bytes, [arena, scratch_arena])
+
+
+def _scratch_size(spec: list) -> int:
+    total = 0
+    for shape, dtype in spec:
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        total += -(-nbytes // ALIGN) * ALIGN
+    return total
+

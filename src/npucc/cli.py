@@ -1,0 +1,240 @@
+"""The `npucc` command line: one function per subcommand, registered in `SUBCOMMANDS`.
+
+    npucc passes [--verbose]
+    npucc opt model.npuir --pipeline "fold-constants,cse,dce" --verify-each -o out.npuir
+
+To add a subcommand, decorate its function (it gets the parsed arguments and returns an exit code
+or None for 0) and give a `configure(parser)` that adds its arguments:
+
+    def _configure_show(p):
+        p.add_argument("file")
+
+    @subcommand("show", "print a model as IR text", _configure_show)
+    def cmd_show(args):
+        '''Longer description shown by `npucc show --help`.'''
+
+Errors (NpuccError, OSError) print as `npucc: error: ...` with exit code 1; `--traceback` shows
+the Python traceback too. Command-line usage errors exit with 2 (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from npucc.errors import NpuccError
+
+
+@attrs.frozen
+class Subcommand:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str, help: str,
+               configure: Callable[[argparse.ArgumentParser], None] | None = None):
+    """Decorator: register `fn(args) -> exit code | None` as subcommand `name`."""
+
+    def register(fn):
+        SUBCOMMANDS[name] = Subcommand(name, help, configure or (lambda p: None), fn)
+        return fn
+
+    return register
+
+
+# ---- helpers shared by subcommands ----
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory and os.replace, so
+    readers never see a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def emit(text: str, output: str | None) -> None:
+    """Print `text` to stdout, or write it atomically to `output`."""
+    if output is None or output == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        write_text_atomic(output, text if text.endswith("\n") else text + "\n")
+
+
+def load_ir(path: str, fill_elided: str | None = None):
+    """Parse a .npuir file (or '-' for stdin) into a Graph."""
+    from npucc.ir.text import parse
+
+    return parse(read_text(path), fill_elided, source=path)
+
+
+# ---- npucc passes ----
+
+def _configure_passes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", "-v", action="store_true", help="print each pass's full docs")
+
+
+def _pass_options(cls) -> str:
+    from npucc.passes.pipeline import format_option_value, option_default, pass_options
+
+    opts = []
+    for key, field in pass_options(cls).items():
+        if field.default is attrs.NOTHING:
+            opts.append(f"{key} (required)")
+        else:
+            opts.append(f"{key}={format_option_value(option_default(field))}")
+    return ", ".join(opts)
+
+
+@subcommand("passes", "list the registered passes", _configure_passes)
+def cmd_passes(args: argparse.Namespace) -> int:
+    """List every registered pass: name, options with their defaults, and what it guarantees."""
+    from npucc.passes import all_passes
+
+    passes = all_passes()
+    if args.verbose:
+        for name, cls in passes.items():
+            opts = _pass_options(cls)
+            print(f"{name}" + (f"  {{{opts}}}" if opts else ""))
+            for line in cls.doc().splitlines():
+                print(f"    {line.strip()}".rstrip())
+            print()
+        return 0
+    rows = [(name, _pass_options(cls), (cls.doc().splitlines() or [""])[0])
+            for name, cls in passes.items()]
+    w0 = max((len(r[0]) for r in rows), default=4)
+    w1 = max((len(r[1]) for r in rows), default=7)
+    for name, opts, summary in rows:
+        print(f"{name:<{w0}}  {opts:<{w1}}  {summary}".rstrip())
+    return 0
+
+
+# ---- npucc opt ----
+
+def _configure_opt(p: argparse.ArgumentParser) -> None:
+    from npucc.passes.pipeline import DEFAULT_PIPELINE
+
+    p.add_argument("file", help="input IR text file (.npuir), '-' for stdin")
+    p.add_argument("--pipeline", "-p", metavar="PASSES",
+                   help=f"pipeline, e.g. 'fold-constants{{max-elements=1000}},cse' "
+                        f"(default: {DEFAULT_PIPELINE}); '' runs no pass")
+    p.add_argument("--print-before", action="append", default=[], metavar="PASS",
+                   help="print the IR to stderr before PASS ('all' for every pass); repeatable")
+    p.add_argument("--print-after", action="append", default=[], metavar="PASS",
+                   help="print the IR to stderr after PASS ('all' for every pass); repeatable")
+    p.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
+    p.add_argument("--validate-each", action="store_true",
+                   help="check after every pass that the graph computes the same on random inputs")
+    p.add_argument("--timing", action="store_true", help="print per-pass times to stderr")
+    p.add_argument("--fill-elided", choices=("zeros", "random"),
+                   help="payload for constants whose data the input file elides")
+    p.add_argument("--elide", action="store_true",
+                   help="elide constant payloads of more than 16 elements in the output")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the result here (default stdout)")
+
+
+@subcommand("opt", "run a pass pipeline on an IR text file", _configure_opt)
+def cmd_opt(args: argparse.Namespace) -> int:
+    """Parse an IR text file, run a pipeline of passes on it, and print the resulting IR."""
+    from npucc.ir.text import format_graph
+    from npucc.passes import (
+        PassManager,
+        Pipeline,
+        PrintIR,
+        Timing,
+        ValidateEach,
+        VerifyEach,
+        default_pipeline,
+    )
+
+    pipeline = default_pipeline() if args.pipeline is None else Pipeline.parse(args.pipeline)
+    for name in args.print_before + args.print_after:
+        if name != "all" and name not in pipeline:
+            raise NpuccError(f"--print-before/--print-after names pass {name!r}, which is not in "
+                             f"the pipeline {str(pipeline)!r}")
+    instruments = []
+    if args.print_before or args.print_after:
+        instruments.append(PrintIR(args.print_before, args.print_after, file=sys.stderr))
+    if args.verify_each:
+        instruments.append(VerifyEach())
+    if args.validate_each:
+        instruments.append(ValidateEach())
+    if args.timing:
+        instruments.append(Timing(file=sys.stderr))
+    graph = load_ir(args.file, args.fill_elided)
+    PassManager(pipeline, instruments).run(graph)
+    emit(format_graph(graph, max_inline=16 if args.elide else None), args.output)
+    return 0
+
+
+# ---- entry point ----
+
+def build_parser() -> argparse.ArgumentParser:
+    from npucc import __version__
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                        help="show the Python traceback of an error")
+    parser = argparse.ArgumentParser(prog="npucc", parents=[common],
+                                     description="npucc: a neural-network compiler for NPUs")
+    parser.add_argument("--version", action="version", version=f"npucc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for cmd in SUBCOMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help, parents=[common],
+                           description=(cmd.run.__doc__ or cmd.help).strip())
+        cmd.configure(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    show_traceback = getattr(args, "traceback", False)
+    try:
+        return int(SUBCOMMANDS[args.command].run(args) or 0)
+    except BrokenPipeError:  # stdout closed early (`npucc passes | head`): not an error to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (NpuccError, OSError) as e:
+        if show_traceback:
+            traceback.print_exc()
+        print(f"npucc: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("npucc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug in npucc: say so, keep the traceback one flag away
+        if show_traceback:
+            traceback.print_exc()
+        print(f"npucc: internal error: {type(e).__name__}: {e} (rerun with --traceback for "
+              "details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

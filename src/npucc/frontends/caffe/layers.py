@@ -1,0 +1,547 @@
+"""Caffe layer mappers: each maps one layer type onto core ops (see importer.caffe_layer)."""
+
+from __future__ import annotations
+
+import ast
+import math
+
+import numpy as np
+
+from .importer import caffe_layer
+
+_FILLERS = ("weight_filler", "bias_filler", "engine")
+
+
+def _hw(p, name, default, repeated=True):
+    """(h, w) of a Caffe geometry field given as `name` (repeated or scalar) or name_h/name_w."""
+    h_f, w_f = f"{name}_h", f"{name}_w"
+    desc = p.DESCRIPTOR.fields_by_name
+    if h_f in desc and (p.HasField(h_f) or p.HasField(w_f)):
+        return getattr(p, h_f), getattr(p, w_f)
+    if repeated:
+        vals = list(getattr(p, name))
+        if not vals:
+            return default, default
+        return (vals[0], vals[0]) if len(vals) == 1 else (vals[0], vals[1])
+    return (getattr(p, name),) * 2 if p.HasField(name) else (default, default)
+
+
+def _axis(ctx, axis, rank):
+    if not -rank <= axis < rank:
+        raise ctx.error(f"axis {axis} is out of range for a rank-{rank} blob")
+    return axis % rank
+
+
+def _bcast(arr, rank, axis):
+    """Reshape a blob covering axes [axis, axis + arr.ndim) so it broadcasts to rank dims."""
+    return arr.reshape(arr.shape + (1,) * (rank - axis - arr.ndim))
+
+
+# ---- inputs ----
+@caffe_layer("Input", param="input_param", fields=("shape",))
+def input_layer(ctx, p):
+    """One graph input per top; shapes from input_param (one shape, or one per top); the
+    `input_shapes=` load option overrides them."""
+    shapes = [list(s.dim) for s in p.shape]
+    if len(shapes) not in (1, len(ctx.layer.top)):
+        raise ctx.error(f"{len(ctx.layer.top)} tops but {len(shapes)} shapes")
+    return [ctx.importer.add_input(top, shapes[min(i, len(shapes) - 1)])
+            for i, top in enumerate(ctx.layer.top)]
+
+
+# ---- convolution / inner product ----
+_CONV_FIELDS = ("num_output", "bias_term", "pad", "kernel_size", "stride", "dilation", "pad_h",
+                "pad_w", "kernel_h", "kernel_w", "stride_h", "stride_w", "group", "axis")
+
+
+def _conv_geometry(ctx, p):
+    if p.axis != 1:
+        raise ctx.error(f"convolution axis {p.axis} is not supported (only 1)")
+    k = _hw(p, "kernel", None) if (p.HasField("kernel_h") or p.HasField("kernel_w")) \
+        else _hw(p, "kernel_size", None)
+    if None in k:
+        raise ctx.error("convolution_param gives no kernel size")
+    pad = _hw(p, "pad", 0)
+    stride = _hw(p, "stride", 1)
+    dil = tuple(p.dilation) * (2 if len(p.dilation) == 1 else 1) if len(p.dilation) else (1, 1)
+    return k, pad, stride, dil
+
+
+@caffe_layer("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution",
+             param="convolution_param", fields=_CONV_FIELDS,
+             ignored=_FILLERS + ("force_nd_im2col",))
+def convolution(ctx, p):
+    """Conv (group, dilation, separate h/w geometry); depthwise variants of forks map here."""
+    (x,) = ctx.expect_inputs(1)
+    k, pad, stride, dil = _conv_geometry(ctx, p)
+    c, m = x.shape[1], p.num_output
+    group = p.group if ctx.type == "Convolution" else c
+    if c % group or m % group:
+        raise ctx.error(f"group {group} does not divide input channels {c} and num_output {m}")
+    w = ctx.const(ctx.blob(0, (m, c // group) + tuple(k)), "weight")
+    b = ctx.const(ctx.blob(1, (m,), "small"), "bias") if p.bias_term else None
+    return ctx.op("Conv", x, w, b, strides=stride, pads=pad + pad, dilations=dil, group=group)
+
+
+@caffe_layer("Deconvolution", param="convolution_param", fields=_CONV_FIELDS,
+             ignored=_FILLERS + ("force_nd_im2col",))
+def deconvolution(ctx, p):
+    """ConvTranspose; the blob is (C_in, num_output / group, kH, kW) as in ONNX."""
+    (x,) = ctx.expect_inputs(1)
+    k, pad, stride, dil = _conv_geometry(ctx, p)
+    c, m, group = x.shape[1], p.num_output, p.group
+    if c % group or m % group:
+        raise ctx.error(f"group {group} does not divide input channels {c} and num_output {m}")
+    w = ctx.const(ctx.blob(0, (c, m // group) + tuple(k)), "weight")
+    b = ctx.const(ctx.blob(1, (m,), "small"), "bias") if p.bias_term else None
+    return ctx.op("ConvTranspose", x, w, b, strides=stride, pads=pad + pad, dilations=dil,
+                  group=group)
+
+
+@caffe_layer("InnerProduct", param="inner_product_param",
+             fields=("num_output", "bias_term", "axis", "transpose"), ignored=_FILLERS)
+def inner_product(ctx, p):
+    """Flatten from `axis`, then Gemm with the (num_output, K) blob (or (K, num_output) when
+    transpose); the output keeps the dims before `axis`."""
+    (x,) = ctx.expect_inputs(1)
+    axis = _axis(ctx, p.axis, x.type.rank)
+    k = math.prod(x.shape[axis:])
+    n = p.num_output
+    w = ctx.blob(0, (k, n) if p.transpose else (n, k))
+    flat = ctx.op("Flatten", x, axis=axis) if x.type.rank != 2 or axis != 1 else x
+    b = ctx.const(ctx.blob(1, (n,), "small"), "bias") if p.bias_term else None
+    y = ctx.op("Gemm", flat, ctx.const(w, "weight"), b, transB=not p.transpose)
+    if axis != 1:
+        y = ctx.op("Reshape", y, shape=tuple(x.shape[:axis]) + (n,))
+    return y
+
+
+# ---- normalisation ----
+@caffe_layer("BatchNorm", param="batch_norm_param",
+             fields=("use_global_stats", "eps"), ignored=("moving_average_fraction",))
+def batch_norm(ctx, p):
+    """BatchNorm with unit scale and zero bias (a following Scale layer stays a separate node;
+    folding is a pass). Blobs: mean, variance, and the moving-average factor they are
+    divided by."""
+    (x,) = ctx.expect_inputs(1)
+    if p.HasField("use_global_stats") and not p.use_global_stats:
+        raise ctx.error("use_global_stats: false computes batch statistics at inference; "
+                        "npucc imports inference nets only")
+    c = x.shape[1]
+    mean = ctx.blob(0, (c,), "small")
+    var = ctx.blob(1, (c,), "positive")
+    factor = float(ctx.blob(2, (1,), "positive")[0])
+    f = 0.0 if factor == 0 else 1.0 / factor
+    return ctx.op("BatchNorm", x, ctx.const(np.ones(c), "scale"), ctx.const(np.zeros(c), "bias"),
+                  ctx.const(mean * f, "mean"), ctx.const(var * f, "var"), epsilon=p.eps)
+
+
+def _scale_shape(ctx, x, axis, num_axes):
+    end = x.type.rank if num_axes == -1 else axis + num_axes
+    if end > x.type.rank:
+        raise ctx.error(f"axis {axis} + num_axes {num_axes} exceed the rank {x.type.rank}")
+    return tuple(x.shape[axis:end])
+
+
+@caffe_layer("Scale", param="scale_param", fields=("axis", "num_axes", "bias_term"),
+             ignored=("filler", "bias_filler"))
+def scale(ctx, p):
+    """Mul by the learned scale blob (or by the second bottom), then Add the bias blob."""
+    ins = ctx.expect_inputs(1, 2)
+    x = ins[0]
+    rank = x.type.rank
+    axis = _axis(ctx, p.axis, rank)
+    if len(ins) == 2:
+        s = ins[1]
+        shape = tuple(s.shape) + (1,) * (rank - axis - s.type.rank)
+        factor = ctx.op("Reshape", s, shape=shape) if shape != s.shape else s
+        bshape = tuple(s.shape)
+    else:
+        bshape = _scale_shape(ctx, x, axis, p.num_axes)
+        factor = ctx.const(_bcast(ctx.blob(0, bshape, "positive"), rank, axis), "scale")
+    y = ctx.op("Mul", x, factor)
+    if p.bias_term:
+        idx = 1 if len(ins) == 1 else 0
+        y = ctx.op("Add", y, ctx.const(_bcast(ctx.blob(idx, bshape, "small"), rank, axis),
+                                        "bias"))
+    return y
+
+
+@caffe_layer("Bias", param="bias_param", fields=("axis", "num_axes"), ignored=("filler",))
+def bias(ctx, p):
+    """Add the learned bias blob (or the second bottom)."""
+    ins = ctx.expect_inputs(1, 2)
+    x = ins[0]
+    rank = x.type.rank
+    axis = _axis(ctx, p.axis, rank)
+    if len(ins) == 2:
+        b = ins[1]
+        shape = tuple(b.shape) + (1,) * (rank - axis - b.type.rank)
+        return ctx.op("Add", x, ctx.op("Reshape", b, shape=shape) if shape != b.shape else b)
+    shape = _scale_shape(ctx, x, axis, p.num_axes)
+    return ctx.op("Add", x, ctx.const(_bcast(ctx.blob(0, shape, "small"), rank, axis), "bias"))
+
+
+@caffe_layer("LRN", param="lrn_param", fields=("local_size", "alpha", "beta", "norm_region", "k"),
+             ignored=("engine",))
+def lrn(ctx, p):
+    """ACROSS_CHANNELS: the LRN op. WITHIN_CHANNEL: x * (1 + alpha/n^2 * sum over the n x n
+    window of x^2) ^ -beta, from core ops (Caffe's own decomposition)."""
+    (x,) = ctx.expect_inputs(1)
+    n = p.local_size
+    if p.norm_region == p.ACROSS_CHANNELS:
+        return ctx.op("LRN", x, size=n, alpha=p.alpha, beta=p.beta, bias=p.k)
+    pad = (n - 1) // 2
+    sq = ctx.op("Mul", x, x)
+    avg = ctx.op("AveragePool", sq, kernel_shape=(n, n), pads=(pad,) * 4, ceil_mode=True,
+                 count_include_pad=True)
+    base = ctx.op("Add", ctx.op("Mul", avg, ctx.const(p.alpha, "alpha")), ctx.const(1.0, "one"))
+    return ctx.op("Mul", x, ctx.op("Pow", base, ctx.const(-p.beta, "beta")))
+
+
+@caffe_layer("Normalize", param="norm_param",
+             fields=("across_spatial", "channel_shared", "eps"), ignored=("scale_filler",))
+def normalize(ctx, p):
+    """SSD Normalize: x / sqrt(sum x^2 + eps) over channels (per position) or over C,H,W
+    (across_spatial), times the learned scale (one value, or one per channel)."""
+    (x,) = ctx.expect_inputs(1)
+    c = x.shape[1]
+    axes = tuple(range(1, x.type.rank)) if p.across_spatial else (1,)
+    ss = ctx.op("ReduceSum", ctx.op("Mul", x, x), axes=axes, keepdims=True)
+    norm = ctx.op("Pow", ctx.op("Add", ss, ctx.const(p.eps, "eps")), ctx.const(0.5, "half"))
+    y = ctx.op("Div", x, norm)
+    s = ctx.blob(0, (1,) if p.channel_shared else (c,), "positive")
+    return ctx.op("Mul", y, ctx.const(s.reshape((1,) if p.channel_shared else (c, 1, 1)),
+                                      "scale"))
+
+
+# ---- pooling ----
+@caffe_layer("Pooling", param="pooling_param",
+             fields=("pool", "pad", "pad_h", "pad_w", "kernel_size", "kernel_h", "kernel_w",
+                     "stride", "stride_h", "stride_w", "global_pooling", "round_mode"),
+             ignored=("engine",))
+def pooling(ctx, p):
+    """MAX / AVE. Caffe's output size (ceil, dropping a last window that starts in the padding;
+    floor with round_mode: FLOOR) is ONNX ceil_mode exactly, and Caffe's average divisor (the
+    window clipped to the padded image) is ONNX count_include_pad."""
+    (x,) = ctx.expect_inputs(1)
+    if p.pool == p.STOCHASTIC:
+        raise ctx.error("STOCHASTIC pooling is not supported")
+    if p.global_pooling:
+        return ctx.op("GlobalMaxPool" if p.pool == p.MAX else "GlobalAveragePool", x)
+    k = _hw(p, "kernel", None, repeated=False) if (p.HasField("kernel_h")
+                                                    or p.HasField("kernel_w")) \
+        else _hw(p, "kernel_size", None, repeated=False)
+    if None in k:
+        raise ctx.error("pooling_param gives no kernel size")
+    pad = _hw(p, "pad", 0, repeated=False)
+    stride = _hw(p, "stride", 1, repeated=False)
+    ceil = p.round_mode == p.CEIL
+    if p.pool == p.MAX:
+        return ctx.op("MaxPool", x, kernel_shape=k, strides=stride, pads=pad + pad,
+                      ceil_mode=ceil)
+    return ctx.op("AveragePool", x, kernel_shape=k, strides=stride, pads=pad + pad,
+                  ceil_mode=ceil, count_include_pad=True)
+
+
+# ---- activations ----
+@caffe_layer("ReLU", param="relu_param", fields=("negative_slope",), ignored=("engine",))
+def relu(ctx, p):
+    """Relu, or LeakyRelu when negative_slope != 0."""
+    (x,) = ctx.expect_inputs(1)
+    if p.negative_slope:
+        return ctx.op("LeakyRelu", x, alpha=p.negative_slope)
+    return ctx.op("Relu", x)
+
+
+@caffe_layer("PReLU", param="prelu_param", fields=("channel_shared",), ignored=("filler",))
+def prelu(ctx, p):
+    """PRelu with one slope per channel (or one shared)."""
+    (x,) = ctx.expect_inputs(1)
+    c = x.shape[1]
+    shape = (1,) if p.channel_shared else (c,)
+    slope = ctx.blob(0, shape, "slope")
+    return ctx.op("PRelu", x, ctx.const(_bcast(slope, x.type.rank, 1) if not p.channel_shared
+                                        else slope, "slope"))
+
+
+@caffe_layer("Sigmoid", param="sigmoid_param", ignored=("engine",))
+def sigmoid(ctx, p):
+    """Sigmoid."""
+    return ctx.op("Sigmoid", *ctx.expect_inputs(1))
+
+
+@caffe_layer("TanH", param="tanh_param", ignored=("engine",))
+def tanh(ctx, p):
+    """Tanh."""
+    return ctx.op("Tanh", *ctx.expect_inputs(1))
+
+
+@caffe_layer("Power", param="power_param", fields=("power", "scale", "shift"))
+def power(ctx, p):
+    """(shift + scale * x) ^ power as Mul, Add, Pow (identity parts left out)."""
+    (x,) = ctx.expect_inputs(1)
+    y = x
+    if p.scale != 1:
+        y = ctx.op("Mul", y, ctx.const(p.scale, "scale"))
+    if p.shift != 0:
+        y = ctx.op("Add", y, ctx.const(p.shift, "shift"))
+    if p.power != 1:
+        y = ctx.op("Pow", y, ctx.const(p.power, "power"))
+    return y if y is not x else ctx.op("Identity", x)
+
+
+@caffe_layer("Dropout", param="dropout_param", ignored=("dropout_ratio", "scale_train"))
+def dropout(ctx, p):
+    """Removed (identity at inference): its top is its bottom."""
+    return ctx.expect_inputs(1)[0]
+
+
+@caffe_layer("Split", param=None)
+def split(ctx, p):
+    """No node: every top is the bottom."""
+    (x,) = ctx.expect_inputs(1)
+    return [x] * len(ctx.layer.top)
+
+
+@caffe_layer("Silence", param=None)
+def silence(ctx, p):
+    """No node, no top."""
+    return []
+
+
+# ---- combining / shape ----
+@caffe_layer("Eltwise", param="eltwise_param", fields=("operation", "coeff"),
+             ignored=("stable_prod_grad",))
+def eltwise(ctx, p):
+    """SUM (with coeff: a Mul per non-unit coefficient, then Adds), PROD (Muls), MAX (Maxes)."""
+    ins = ctx.inputs
+    if len(ins) < 2:
+        raise ctx.error(f"takes at least 2 bottoms, got {len(ins)}")
+    if p.operation == p.SUM:
+        coeffs = list(p.coeff) or [1.0] * len(ins)
+        if len(coeffs) != len(ins):
+            raise ctx.error(f"{len(coeffs)} coeff values for {len(ins)} bottoms")
+        terms = [x if c == 1 else ctx.op("Mul", x, ctx.const(c, "coeff"))
+                 for x, c in zip(ins, coeffs)]
+        op = "Add"
+    else:
+        if len(p.coeff):
+            raise ctx.error("coeff is only valid with operation SUM")
+        terms, op = ins, ("Mul" if p.operation == p.PROD else "Max")
+    y = terms[0]
+    for t in terms[1:]:
+        y = ctx.op(op, y, t)
+    return y
+
+
+@caffe_layer("Concat", param="concat_param", fields=("axis", "concat_dim"))
+def concat(ctx, p):
+    """Concat along axis (or the deprecated concat_dim)."""
+    ins = ctx.inputs
+    axis = p.concat_dim if p.HasField("concat_dim") and not p.HasField("axis") else p.axis
+    axis = _axis(ctx, axis, ins[0].type.rank)
+    if len(ins) == 1:
+        return ctx.op("Identity", ins[0])
+    return ctx.op("Concat", *ins, axis=axis)
+
+
+@caffe_layer("Slice", param="slice_param", fields=("axis", "slice_point", "slice_dim"))
+def slice_layer(ctx, p):
+    """Split at slice_point (or into equal parts, one per top)."""
+    (x,) = ctx.expect_inputs(1)
+    axis = p.slice_dim if p.HasField("slice_dim") and not p.HasField("axis") else p.axis
+    axis = _axis(ctx, axis, x.type.rank)
+    n, tops = x.shape[axis], len(ctx.layer.top)
+    points = list(p.slice_point)
+    if points:
+        if len(points) != tops - 1:
+            raise ctx.error(f"{len(points)} slice points for {tops} tops")
+        bounds = [0] + points + [n]
+        sizes = [b - a for a, b in zip(bounds, bounds[1:])]
+        if any(s <= 0 for s in sizes):
+            raise ctx.error(f"slice points {points} do not increase within the axis size {n}")
+    else:
+        if n % tops:
+            raise ctx.error(f"axis size {n} does not split into {tops} equal parts")
+        sizes = [n // tops] * tops
+    outs = ctx.op("Split", x, axis=axis, split=sizes)
+    return [outs] if tops == 1 else list(outs)
+
+
+@caffe_layer("Flatten", param="flatten_param", fields=("axis", "end_axis"))
+def flatten(ctx, p):
+    """Reshape merging axes axis..end_axis."""
+    (x,) = ctx.expect_inputs(1)
+    rank = x.type.rank
+    a, e = _axis(ctx, p.axis, rank), _axis(ctx, p.end_axis, rank)
+    shape = tuple(x.shape[:a]) + (math.prod(x.shape[a:e + 1]),) + tuple(x.shape[e + 1:])
+    return ctx.op("Reshape", x, shape=shape)
+
+
+@caffe_layer("Reshape", param="reshape_param", fields=("shape", "axis", "num_axes"))
+def reshape(ctx, p):
+    """Reshape with Caffe's rules: dims [axis, axis + num_axes) are replaced by `shape`, where
+    0 copies the input dim at that position and one -1 is inferred."""
+    (x,) = ctx.expect_inputs(1)
+    rank = x.type.rank
+    start = p.axis if p.axis >= 0 else rank + 1 + p.axis
+    end = rank if p.num_axes == -1 else start + p.num_axes
+    if not 0 <= start <= end <= rank:
+        raise ctx.error(f"axis {p.axis} / num_axes {p.num_axes} do not fit rank {rank}")
+    spec = list(p.shape.dim)
+    dims = []
+    for i, d in enumerate(spec):
+        if d == 0:
+            if start + i >= rank:
+                raise ctx.error(f"shape dim {i} is 0 (copy) but the input has no dim "
+                                f"{start + i}")
+            dims.append(x.shape[start + i])
+        else:
+            dims.append(d)
+    shape = list(x.shape[:start]) + dims + list(x.shape[end:])
+    if shape.count(-1) > 1:
+        raise ctx.error(f"shape {spec} has more than one -1")
+    if -1 in shape:
+        known = math.prod(d for d in shape if d != -1)
+        total = math.prod(x.shape)
+        if known == 0 or total % known:
+            raise ctx.error(f"cannot infer the -1 in {spec} for input shape {list(x.shape)}")
+        shape[shape.index(-1)] = total // known
+    if math.prod(shape) != math.prod(x.shape):
+        raise ctx.error(f"shape {shape} has a different size from the input {list(x.shape)}")
+    return ctx.op("Reshape", x, shape=tuple(shape))
+
+
+@caffe_layer("Permute", param="permute_param", fields=("order",))
+def permute(ctx, p):
+    """Transpose; axes missing from `order` follow in their original order (SSD's rule)."""
+    (x,) = ctx.expect_inputs(1)
+    rank = x.type.rank
+    order = [_axis(ctx, a, rank) for a in p.order]
+    if len(set(order)) != len(order):
+        raise ctx.error(f"order {list(p.order)} repeats an axis")
+    perm = order + [a for a in range(rank) if a not in order]
+    if perm == list(range(rank)):
+        return ctx.op("Identity", x)
+    return ctx.op("Transpose", x, perm=tuple(perm))
+
+
+@caffe_layer("Softmax", param="softmax_param", fields=("axis",), ignored=("engine",))
+def softmax(ctx, p):
+    """Softmax along axis (default 1, the channels)."""
+    (x,) = ctx.expect_inputs(1)
+    return ctx.op("Softmax", x, axis=_axis(ctx, p.axis, x.type.rank))
+
+
+@caffe_layer("Upsample", param="upsample_param", fields=("scale", "scale_h", "scale_w"))
+def upsample(ctx, p):
+    """Nearest-neighbour upsampling by integer factors (the YOLO ports' layer)."""
+    (x,) = ctx.expect_inputs(1)
+    sh = p.scale_h if p.HasField("scale_h") else p.scale
+    sw = p.scale_w if p.HasField("scale_w") else p.scale
+    n, c, h, w = x.shape
+    return ctx.op("Resize", x, sizes=(n, c, h * sh, w * sw), mode="nearest",
+                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+@caffe_layer("Interp", param="interp_param",
+             fields=("height", "width", "zoom_factor", "shrink_factor", "pad_beg", "pad_end"))
+def interp(ctx, p):
+    """Bilinear resize with aligned corners (PSPNet/DeepLab Interp): to height x width, or
+    zoomed/shrunk by integer factors."""
+    (x,) = ctx.expect_inputs(1)
+    if p.pad_beg or p.pad_end:
+        raise ctx.error("pad_beg/pad_end other than 0 are not supported")
+    n, c, h, w = x.shape
+    if p.height and p.width:
+        oh, ow = p.height, p.width
+    else:
+        oh, ow = h, w
+        if p.shrink_factor != 1:
+            oh, ow = (oh - 1) // p.shrink_factor + 1, (ow - 1) // p.shrink_factor + 1
+        if p.zoom_factor != 1:
+            oh, ow = oh + (oh - 1) * (p.zoom_factor - 1), ow + (ow - 1) * (p.zoom_factor - 1)
+    return ctx.op("Resize", x, sizes=(n, c, oh, ow), mode="linear",
+                  coordinate_transformation_mode="align_corners")
+
+
+# ---- detection heads (ops the simulator runs on the CPU) ----
+@caffe_layer("PriorBox", param="prior_box_param",
+             fields=("min_size", "max_size", "aspect_ratio", "flip", "clip", "variance",
+                     "img_size", "img_h", "img_w", "step", "step_h", "step_w", "offset"))
+def prior_box(ctx, p):
+    """PriorBox op: SSD prior boxes from the feature map and image shapes (constant-foldable)."""
+    feat, img = ctx.expect_inputs(2)
+    img_h = p.img_h if p.HasField("img_h") else (p.img_size if p.HasField("img_size") else 0)
+    img_w = p.img_w if p.HasField("img_w") else (p.img_size if p.HasField("img_size") else 0)
+    step_h = p.step_h if p.HasField("step_h") else (p.step if p.HasField("step") else 0.0)
+    step_w = p.step_w if p.HasField("step_w") else (p.step if p.HasField("step") else 0.0)
+    variance = list(p.variance) or [0.1]
+    if len(variance) not in (1, 4):
+        raise ctx.error(f"variance needs 1 or 4 values, got {len(variance)}")
+    if len(p.max_size) and len(p.max_size) != len(p.min_size):
+        raise ctx.error(f"{len(p.max_size)} max_size for {len(p.min_size)} min_size values")
+    return ctx.op("PriorBox", feat, img, min_sizes=tuple(p.min_size),
+                  max_sizes=tuple(p.max_size), aspect_ratios=tuple(p.aspect_ratio),
+                  flip=p.flip, clip=p.clip, variances=tuple(variance), img_h=img_h,
+                  img_w=img_w, step_h=step_h, step_w=step_w, offset=p.offset)
+
+
+@caffe_layer("DetectionOutput", param="detection_output_param",
+             fields=("num_classes", "share_location", "background_label_id", "nms_param",
+                     "code_type", "variance_encoded_in_target", "keep_top_k",
+                     "confidence_threshold"),
+             ignored=("save_output_param", "visualize", "visualize_threshold", "save_file"))
+def detection_output(ctx, p):
+    """DetectionOutput op (decode + per-class NMS + top-k): (1, 1, keep_top_k, 7) rows of
+    [image, label, score, xmin, ymin, xmax, ymax], unused rows have image = -1."""
+    loc, conf, prior = ctx.expect_inputs(3)
+    nms = p.nms_param
+    code = {1: "corner", 2: "center_size", 3: "corner_size"}[p.code_type]
+    return ctx.op("DetectionOutput", loc, conf, prior, num_classes=p.num_classes,
+                  share_location=p.share_location, background_label_id=p.background_label_id,
+                  nms_threshold=nms.nms_threshold, top_k=nms.top_k if nms.HasField("top_k")
+                  else -1, eta=nms.eta, code_type=code,
+                  variance_encoded_in_target=p.variance_encoded_in_target,
+                  keep_top_k=p.keep_top_k, confidence_threshold=p.confidence_threshold
+                  if p.HasField("confidence_threshold") else -float("inf"))
+
+
+@caffe_layer("ROIPooling", param="roi_pooling_param",
+             fields=("pooled_h", "pooled_w", "spatial_scale"))
+def roi_pooling(ctx, p):
+    """ROIPooling op (Fast R-CNN max pooling of each ROI into pooled_h x pooled_w bins)."""
+    x, rois = ctx.expect_inputs(2)
+    return ctx.op("ROIPooling", x, rois, pooled_h=p.pooled_h, pooled_w=p.pooled_w,
+                  spatial_scale=p.spatial_scale)
+
+
+@caffe_layer("Python", param="python_param", fields=("module", "layer", "param_str"),
+             ignored=("share_in_parallel",))
+def python_layer(ctx, p):
+    """Only py-faster-rcnn's ProposalLayer (param_str: a Python dict literal, with or without
+    braces: feat_stride, scales, ratios) becomes the Proposal op; other Python layers are
+    user code and are refused."""
+    if p.layer != "ProposalLayer":
+        raise ctx.error(f"Python layer {p.module}.{p.layer} is user code; only "
+                        "ProposalLayer (py-faster-rcnn) is supported")
+    text = p.param_str.strip()
+    try:
+        params = ast.literal_eval(text if text.startswith("{") else "{" + text + "}") \
+            if text else {}
+    except (ValueError, SyntaxError) as e:
+        raise ctx.error(f"param_str {p.param_str!r} is not a Python dict literal: {e}") \
+            from None
+    unknown = set(params) - {"feat_stride", "scales", "ratios"}
+    if unknown:
+        raise ctx.error(f"param_str keys {sorted(unknown)} are not supported")
+    ins = ctx.expect_inputs(3)
+    opts = ctx.importer.options.get("proposal", {})
+    outs = ctx.op("Proposal", *ins, feat_stride=int(params.get("feat_stride", 16)),
+                  scales=tuple(float(s) for s in params.get("scales", (8, 16, 32))),
+                  ratios=tuple(float(r) for r in params.get("ratios", (0.5, 1, 2))), **opts)
+    tops = len(ctx.layer.top)
+    if tops not in (1, 2):
+        raise ctx.error(f"ProposalLayer has 1 or 2 tops (rois, scores), got {tops}")
+    return list(outs[:tops])

@@ -1,0 +1,51 @@
+"""ONNX frontend: `load(path_or_model, input_shapes=..., inputs=..., outputs=...) -> Graph`.
+
+Reads opsets 7 to 21 of the default domain with the `onnx` package. Initializers become graph
+constants, symbolic input dims are fixed by `input_shapes`, constant and shape-derived subgraphs
+are evaluated at import so shape operands become attributes of the core ops, and names stay
+traceable: graph inputs/outputs and values keep their ONNX tensor names, every node's provenance
+is its ONNX node name (or `<op_type>_<index>` for an unnamed node).
+"""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+
+from ...errors import FrontendError
+from ...ir import Graph
+from .converters import supported_ops
+from .importer import MAX_OPSET, MIN_OPSET, OnnxImporter, read_model
+
+
+def load(source, *, input_shapes=None, inputs=None, outputs=None, fold_constants: bool = True,
+         constant_inputs=None, name: str | None = None) -> Graph:
+    """Import an ONNX model (a path or an onnx.ModelProto) into a Graph.
+
+    input_shapes: dict input name -> shape, or a list of shapes in input order, for inputs with
+        symbolic/unknown dims (given shapes must agree with the model's fixed dims).
+    inputs / outputs: tensor names to cut the model at (default: the model's own).
+    fold_constants: evaluate ops whose inputs are all known at import (QuantizeLinear and
+        DequantizeLinear are always kept).
+    constant_inputs: dict input name -> array: inputs to freeze to a value (for models that
+        take shape operands or parameters as inputs); they are not graph inputs.
+    name: the graph name (default: the ONNX graph name).
+    """
+    if isinstance(source, onnx.ModelProto):
+        model, label, base_dir = source, f"<onnx model {source.graph.name or 'unnamed'}>", None
+    elif isinstance(source, (str, os.PathLike)):
+        label = os.fspath(source)
+        model, base_dir = read_model(label), os.path.dirname(os.path.abspath(label))
+    else:
+        raise FrontendError(f"the ONNX frontend reads a path or an onnx.ModelProto, "
+                            f"not a {type(source).__name__}")
+    graph = OnnxImporter(model, label, input_shapes=input_shapes, inputs=inputs, outputs=outputs,
+                         fold=fold_constants, base_dir=base_dir,
+                         constant_inputs=constant_inputs).run()
+    if name is not None:
+        graph.name = name
+    return graph
+
+
+__all__ = ["MAX_OPSET", "MIN_OPSET", "load", "supported_ops"]

@@ -1,0 +1,119 @@
+"""Activations, arithmetic, comparisons and logic: ONNX elementwise ops onto core ops."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..importer import invalid, ir_dtype, unsupported
+from . import converter
+
+# ONNX ops that are the core op of the same name, with the same (or no) attributes.
+_UNARY = ("Relu", "Sigmoid", "Tanh", "HardSwish", "Mish", "Exp", "Log", "Sqrt", "Neg", "Abs",
+          "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Softplus", "Softsign",
+          "Not", "Sign")
+_BINARY = ("Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual",
+           "GreaterOrEqual", "And", "Or", "Xor")
+# attribute name -> default, per op
+_UNARY_WITH_ATTRS = {
+    "LeakyRelu": {"alpha": 0.01},
+    "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
+    "Elu": {"alpha": 1.0},
+    "Selu": {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
+    "Gelu": {"approximate": "none"},
+}
+
+
+@converter(*_UNARY)
+def unary(cx):
+    return cx.emit(cx.op_type, [cx.input(0)])
+
+
+@converter(*_UNARY_WITH_ATTRS)
+def unary_with_attrs(cx):
+    attrs = {k: cx.attr(k, d) for k, d in _UNARY_WITH_ATTRS[cx.op_type].items()}
+    return cx.emit(cx.op_type, [cx.input(0)], **attrs)
+
+
+@converter(*_BINARY)
+def binary(cx):
+    return cx.emit(cx.op_type, [cx.input(0), cx.input(1)])
+
+
+@converter("Pow")
+def pow_(cx):
+    x, y = cx.input(0), cx.input(1)
+    dtype = cx.np_dtype(x)
+    if not np.issubdtype(dtype, np.floating):
+        raise unsupported(f"Pow of {dtype} is not supported (float only)")
+    if cx.np_dtype(y) != dtype:  # ONNX lets the exponent have another type
+        y = y.astype(dtype) if isinstance(y, np.ndarray) else \
+            cx.emit("Cast", [y], to=ir_dtype(dtype, "the base of Pow"))
+    return cx.emit("Pow", [x, y])
+
+
+@converter("PRelu")
+def prelu(cx):
+    return cx.emit("PRelu", [cx.input(0), cx.input(1)])
+
+
+@converter("Max", "Min", "Sum", "Mean")
+def variadic(cx):
+    """Max/Min/Sum/Mean of N inputs: a left-to-right chain of the binary op."""
+    args = [cx.input(i) for i in range(len(cx.inputs))]
+    if not args:
+        raise invalid("needs at least one input")
+    op = {"Max": "Max", "Min": "Min", "Sum": "Add", "Mean": "Add"}[cx.op_type]
+    if len(args) == 1:
+        return args[0]
+    out = functools.reduce(lambda a, b: cx.emit(op, [a, b]), args)
+    if cx.op_type == "Mean":
+        out = cx.emit("Div", [out, np.asarray(len(args), dtype=cx.np_dtype(args[0]))])
+    return out
+
+
+@converter("Clip")
+def clip(cx):
+    x = cx.input(0)
+    dtype = cx.np_dtype(x)
+    if cx.opset < 11:
+        lo, hi = cx.attr("min"), cx.attr("max")
+    else:
+        lo = cx.optional_static(1, "min")
+        hi = cx.optional_static(2, "max")
+        for b, what in ((lo, "min"), (hi, "max")):
+            if b is not None and b.size != 1:
+                raise invalid(f"{what} must be a scalar, got shape {list(b.shape)}")
+        lo = None if lo is None else lo.reshape(()).item()
+        hi = None if hi is None else hi.reshape(()).item()
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        lo = info.min if lo is None else lo
+        hi = info.max if hi is None else hi
+    else:
+        lo = float("-inf") if lo is None else lo
+        hi = float("inf") if hi is None else hi
+    return cx.emit("Clip", [x], min=float(lo), max=float(hi))
+
+
+@converter("Where")
+def where(cx):
+    return cx.emit("Where", [cx.input(0), cx.input(1), cx.input(2)])
+
+
+@converter("Mod")
+def mod(cx):
+    fmod = cx.attr("fmod", 0)
+    if not fmod and np.issubdtype(cx.np_dtype(cx.input(0)), np.floating):
+        raise invalid("fmod=0 is not valid on float inputs")
+    return cx.emit("Mod", [cx.input(0), cx.input(1)], fmod=bool(fmod))
+
+
+@converter("IsNaN", "IsInf")
+def is_special(cx):
+    if cx.op_type == "IsInf":
+        pos, neg = cx.attr("detect_positive", 1), cx.attr("detect_negative", 1)
+        if not (pos and neg):
+            raise unsupported("IsInf detecting only one sign is not supported")
+    return cx.emit(cx.op_type, [cx.input(0)])

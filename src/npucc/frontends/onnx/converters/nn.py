@@ -1,0 +1,320 @@
+"""Convolution, pooling, normalization, Gemm/MatMul, softmax and resizing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..importer import invalid, unsupported
+from . import converter
+
+_AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+def _spatial_attrs(cx, sr: int, kernel=None):
+    """kernel_shape, strides, dilations of a conv/pool node with `sr` spatial axes."""
+    k = cx.attr("kernel_shape")
+    if k is None:
+        if kernel is None:
+            raise invalid("kernel_shape is required")
+        k = list(kernel)
+    elif kernel is not None and list(k) != list(kernel):
+        raise invalid(f"kernel_shape {list(k)} does not match the weight's {list(kernel)}")
+    strides = list(cx.attr("strides", [1] * sr))
+    dilations = list(cx.attr("dilations", [1] * sr))
+    for name, v in (("kernel_shape", k), ("strides", strides), ("dilations", dilations)):
+        if len(v) != sr:
+            raise invalid(f"{name} {list(v)} must have {sr} entries")
+    return list(k), strides, dilations
+
+
+def explicit_pads(cx, spatial, kernel, strides, dilations) -> list[int]:
+    """The node's padding as explicit (begins..., ends...), resolving auto_pad."""
+    auto_pad = cx.attr("auto_pad", "NOTSET")
+    pads = cx.attr("pads")
+    sr = len(spatial)
+    if auto_pad not in _AUTO_PAD:
+        raise unsupported(f"auto_pad={auto_pad!r} is not one of {_AUTO_PAD}")
+    if auto_pad == "VALID":
+        return [0] * (2 * sr)
+    if auto_pad == "NOTSET":
+        pads = list(pads) if pads is not None else [0] * (2 * sr)
+        if len(pads) != 2 * sr:
+            raise invalid(f"pads {pads} must have {2 * sr} entries")
+        if any(p < 0 for p in pads):
+            raise unsupported(f"negative pads {pads} are not supported")
+        return pads
+    begins, ends = [], []
+    for size, k, s, d in zip(spatial, kernel, strides, dilations):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        begins.append(small if auto_pad == "SAME_UPPER" else big)
+        ends.append(big if auto_pad == "SAME_UPPER" else small)
+    return begins + ends
+
+
+def _spatial_rank(cx, x, supported=(1, 2)) -> int:
+    sr = len(cx.shape(x)) - 2
+    if sr not in supported:
+        raise unsupported(f"{sr}-D {cx.op_type} (input shape {list(cx.shape(x))}) is not "
+                          f"supported; npucc supports {' and '.join(f'{s}-D' for s in supported)}")
+    return sr
+
+
+@converter("Conv")
+def conv(cx):
+    x, w = cx.input(0), cx.input(1)
+    b = cx.inputs[2] if cx.has(2) else None
+    sr = _spatial_rank(cx, x)
+    kernel, strides, dilations = _spatial_attrs(cx, sr, cx.shape(w)[2:])
+    pads = explicit_pads(cx, cx.shape(x)[2:], kernel, strides, dilations)
+    return cx.emit("Conv", [x, w, b], strides=strides, pads=pads, dilations=dilations,
+                   group=cx.attr("group", 1))
+
+
+@converter("ConvTranspose")
+def conv_transpose(cx):
+    x, w = cx.input(0), cx.input(1)
+    b = cx.inputs[2] if cx.has(2) else None
+    sr = _spatial_rank(cx, x)
+    kernel, strides, dilations = _spatial_attrs(cx, sr, cx.shape(w)[2:])
+    out_pad = list(cx.attr("output_padding", [0] * sr))
+    output_shape = cx.attr("output_shape")
+    auto_pad = cx.attr("auto_pad", "NOTSET")
+    pads = cx.attr("pads")
+    spatial = cx.shape(x)[2:]
+    if auto_pad not in _AUTO_PAD:
+        raise unsupported(f"auto_pad={auto_pad!r} is not one of {_AUTO_PAD}")
+    if output_shape is None and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        output_shape = [size * s for size, s in zip(spatial, strides)]
+    if output_shape is not None:
+        output_shape = list(output_shape)[-sr:]
+        begins, ends = [], []
+        for size, k, s, d, op, want in zip(spatial, kernel, strides, dilations, out_pad,
+                                           output_shape):
+            total = s * (size - 1) + op + (k - 1) * d + 1 - want
+            small, big = total // 2, total - total // 2
+            begins.append(small if auto_pad == "SAME_UPPER" else big)
+            ends.append(big if auto_pad == "SAME_UPPER" else small)
+        if any(b < 0 for b in begins):
+            raise unsupported(f"output_shape {output_shape} needs negative leading padding")
+        # a negative trailing pad extends the output past the full transposed convolution:
+        # those rows/columns hold only the bias, which is what output_padding produces
+        out_pad = [op - min(e, 0) for op, e in zip(out_pad, ends)]
+        pads = begins + [max(e, 0) for e in ends]
+    elif auto_pad == "VALID" or pads is None:
+        pads = [0] * (2 * sr)
+    pads = list(pads)
+    if any(p < 0 for p in pads):
+        raise unsupported(f"negative pads {pads} are not supported")
+    return cx.emit("ConvTranspose", [x, w, b], strides=strides, pads=pads, dilations=dilations,
+                   group=cx.attr("group", 1), output_padding=out_pad)
+
+
+@converter("MaxPool", "AveragePool")
+def pool(cx):
+    x = cx.input(0)
+    sr = _spatial_rank(cx, x)
+    kernel, strides, dilations = _spatial_attrs(cx, sr)
+    pads = explicit_pads(cx, cx.shape(x)[2:], kernel, strides, dilations)
+    ceil_mode = bool(cx.attr("ceil_mode", 0))
+    if cx.op_type == "MaxPool":
+        if cx.num_outputs < 2:
+            cx.ignore("storage_order")  # only changes the Indices output
+        return cx.emit("MaxPool", [x], kernel_shape=kernel, strides=strides, pads=pads,
+                       dilations=dilations, ceil_mode=ceil_mode)
+    if any(d != 1 for d in dilations):
+        raise unsupported(f"dilated AveragePool (dilations {dilations}) is not supported")
+    return cx.emit("AveragePool", [x], kernel_shape=kernel, strides=strides, pads=pads,
+                   ceil_mode=ceil_mode, count_include_pad=bool(cx.attr("count_include_pad", 0)))
+
+
+@converter("GlobalAveragePool", "GlobalMaxPool")
+def global_pool(cx):
+    x = cx.input(0)
+    _spatial_rank(cx, x)
+    return cx.emit(cx.op_type, [x])
+
+
+@converter("BatchNormalization")
+def batch_norm(cx):
+    if cx.attr("spatial", 1) != 1:
+        raise unsupported("BatchNormalization with spatial=0 is not supported")
+    if cx.attr("training_mode", 0):
+        raise unsupported("BatchNormalization in training mode is not supported")
+    cx.ignore("momentum", "is_test", "consumed_inputs")
+    args = [cx.input(i) for i in range(5)]
+    return cx.emit("BatchNorm", args, epsilon=cx.attr("epsilon", 1e-5))
+
+
+@converter("InstanceNormalization")
+def instance_norm(cx):
+    return cx.emit("InstanceNorm", [cx.input(0), cx.input(1), cx.input(2)],
+                   epsilon=cx.attr("epsilon", 1e-5))
+
+
+@converter("LayerNormalization")
+def layer_norm(cx):
+    cx.ignore("stash_type")  # float32 statistics, which is what the kernel computes anyway
+    b = cx.inputs[2] if cx.has(2) else None
+    return cx.emit("LayerNorm", [cx.input(0), cx.input(1), b], axis=cx.attr("axis", -1),
+                   epsilon=cx.attr("epsilon", 1e-5))
+
+
+@converter("Gemm")
+def gemm(cx):
+    c = cx.inputs[2] if cx.has(2) else None
+    if cx.opset < 7 and cx.attr("broadcast", 0) == 0:
+        raise unsupported("Gemm without broadcast (opset < 7)")
+    return cx.emit("Gemm", [cx.input(0), cx.input(1), c], alpha=cx.attr("alpha", 1.0),
+                   beta=cx.attr("beta", 1.0), transA=cx.attr("transA", 0),
+                   transB=cx.attr("transB", 0))
+
+
+@converter("MatMul")
+def matmul(cx):
+    return cx.emit("MatMul", [cx.input(0), cx.input(1)])
+
+
+@converter("Softmax", "LogSoftmax")
+def softmax(cx):
+    x = cx.input(0)
+    shape = cx.shape(x)
+    rank = len(shape)
+    if cx.opset >= 13:
+        return cx.emit(cx.op_type, [x], axis=cx.attr("axis", -1))
+    # before opset 13: the input is seen as 2-D [prod(shape[:axis]), prod(shape[axis:])]
+    axis = cx.attr("axis", 1)
+    axis = axis + rank if axis < 0 else axis
+    if axis == rank - 1:
+        return cx.emit(cx.op_type, [x], axis=-1)
+    flat = cx.emit("Reshape", [x], shape=[math.prod(shape[:axis]), math.prod(shape[axis:])])
+    y = cx.emit(cx.op_type, [flat], axis=-1)
+    return cx.emit("Reshape", [y], shape=list(shape))
+
+
+@converter("Dropout")
+def dropout(cx):
+    if cx.num_outputs > 1 and cx.node.output[1]:
+        raise unsupported("the mask output of Dropout is not supported")
+    if cx.opset >= 12 and cx.has(2):
+        if bool(cx.static(2, "training_mode").reshape(())):
+            raise unsupported("Dropout in training mode is not supported")
+    cx.ignore("ratio", "seed", "is_test")
+    return cx.input(0)
+
+
+# ---- resizing ----
+_COORD_MODES = ("half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel",
+                "tf_half_pixel_for_nn")
+_NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+def _resized_shape(cx, shape, scales=None, sizes=None, axes=None):
+    """Full output shape from scales or sizes (with optional axes), checked for the core op."""
+    rank = len(shape)
+    axes = list(range(rank)) if axes is None else [a + rank if a < 0 else a for a in axes]
+    out = list(shape)
+    if sizes is not None:
+        if len(sizes) != len(axes):
+            raise invalid(f"sizes {list(sizes)} does not match {len(axes)} axes")
+        for a, s in zip(axes, sizes):
+            out[a] = int(s)
+    else:
+        if len(scales) != len(axes):
+            raise invalid(f"scales {list(scales)} does not match {len(axes)} axes")
+        for a, s in zip(axes, scales):
+            out[a] = int(math.floor(shape[a] * float(s)))
+            if shape[a] and not math.isclose(out[a] / shape[a], float(s), rel_tol=1e-6):
+                raise unsupported(f"scale {float(s)} on axis {a} does not give a whole output "
+                                  f"size ({shape[a]} * {float(s)}); npucc resizes to sizes, "
+                                  "which would shift the sampling grid")
+    moved = [a for a in range(rank) if out[a] != shape[a] and a < rank - 2]
+    if moved:
+        raise unsupported(f"resizing axes {moved} (shape {list(shape)} -> {out}) is not "
+                          "supported; npucc resizes only the last two axes")
+    return out
+
+
+def _resize(cx, x, out_shape, mode, coord, nearest):
+    if mode not in ("nearest", "linear"):
+        raise unsupported(f"mode={mode!r} is not supported (nearest, linear)")
+    if coord not in _COORD_MODES:
+        raise unsupported(f"coordinate_transformation_mode={coord!r} is not supported "
+                          f"({', '.join(_COORD_MODES)})")
+    if nearest not in _NEAREST_MODES:
+        raise unsupported(f"nearest_mode={nearest!r} is not supported")
+    return cx.emit("Resize", [x], sizes=list(out_shape), mode=mode,
+                   coordinate_transformation_mode=coord, nearest_mode=nearest)
+
+
+def _legacy_nearest_mode(scales) -> str:
+    """Upsample and Resize-10 pick the source pixel by floor when enlarging, ceil when shrinking
+    (onnxruntime's 'simple' rounding, which is what their reference outputs follow)."""
+    scales = [float(s) for s in scales]
+    if all(s >= 1 for s in scales):
+        return "floor"
+    if all(s <= 1 for s in scales):
+        return "ceil"
+    raise unsupported(f"scales {scales} both enlarge and shrink")
+
+
+@converter("Upsample")
+def upsample(cx):
+    x = cx.input(0)
+    scales = cx.attr("scales") if cx.opset < 9 else cx.static(1, "scales")
+    if scales is None:
+        raise invalid("scales is required")
+    mode = cx.attr("mode", "nearest")
+    if mode == "bilinear":
+        mode = "linear"
+    out = _resized_shape(cx, cx.shape(x), scales=list(np.asarray(scales).ravel()))
+    return _resize(cx, x, out, mode, "asymmetric", _legacy_nearest_mode(np.ravel(scales)))
+
+
+@converter("Resize")
+def resize(cx):
+    x = cx.input(0)
+    shape = cx.shape(x)
+    mode = cx.attr("mode", "nearest")
+    if cx.opset < 11:
+        scales = cx.static(1, "scales").ravel()
+        out = _resized_shape(cx, shape, scales=list(scales))
+        return _resize(cx, x, out, mode, "asymmetric", _legacy_nearest_mode(scales))
+    coord = cx.attr("coordinate_transformation_mode", "half_pixel")
+    nearest = cx.attr("nearest_mode", "round_prefer_floor")
+    if mode != "cubic":
+        cx.ignore("cubic_coeff_a", "exclude_outside")
+    if coord != "tf_crop_and_resize":
+        cx.ignore("extrapolation_value")
+    if cx.attr("antialias", 0):
+        raise unsupported("antialias=1 is not supported")
+    axes = cx.attr("axes")
+    policy = cx.attr("keep_aspect_ratio_policy", "stretch")
+    scales = cx.optional_static(2, "scales")
+    sizes = cx.optional_static(3, "sizes")
+    if sizes is not None:
+        if policy != "stretch":
+            raise unsupported(f"keep_aspect_ratio_policy={policy!r} is not supported")
+        out = _resized_shape(cx, shape, sizes=list(sizes.ravel()), axes=axes)
+    elif scales is not None:
+        out = _resized_shape(cx, shape, scales=list(scales.ravel()), axes=axes)
+    else:
+        raise invalid("one of scales and sizes is required")
+    return _resize(cx, x, out, mode, coord, nearest)
+
+
+@converter("DepthToSpace", "SpaceToDepth")
+def depth_space(cx):
+    attrs = {"blocksize": cx.attr("blocksize")}
+    if cx.op_type == "DepthToSpace":
+        attrs["mode"] = cx.attr("mode", "DCR")
+    return cx.emit(cx.op_type, [cx.input(0)], **attrs)
+
+
+@converter("LRN")
+def lrn(cx):
+    return cx.emit("LRN", [cx.input(0)], size=cx.attr("size"), alpha=cx.attr("alpha", 1e-4),
+                   beta=cx.attr("beta", 0.75), bias=cx.attr("bias", 1.0))

@@ -1,0 +1,70 @@
+"""Ops evaluated at import time only: constants and shape computations. Their results are numpy
+arrays that later nodes fold into attributes; none of them reaches the graph as a node."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..importer import invalid, onnx_dtype, unsupported
+from . import converter
+
+_CONSTANT_FIELDS = {"value": None, "value_float": np.float32, "value_floats": np.float32,
+                    "value_int": np.int64, "value_ints": np.int64}
+
+
+@converter("Constant")
+def constant(cx):
+    given = [k for k in cx.node.attribute]
+    if len(given) != 1:
+        raise invalid(f"needs exactly one value attribute, got {[a.name for a in given]}")
+    name = given[0].name
+    if name not in _CONSTANT_FIELDS:
+        raise unsupported(f"attribute {name} is not supported "
+                          f"({', '.join(_CONSTANT_FIELDS)})")
+    v = cx.attr(name)
+    dtype = _CONSTANT_FIELDS[name]
+    return np.asarray(v) if dtype is None else np.asarray(v, dtype=dtype)
+
+
+@converter("ConstantOfShape")
+def constant_of_shape(cx):
+    shape = cx.static(0, "shape").astype(np.int64).ravel().tolist()
+    fill = cx.attr("value")
+    fill = np.zeros((1,), np.float32) if fill is None else np.asarray(fill)
+    if fill.size != 1:
+        raise invalid("value must hold one element")
+    return np.full(shape, fill.ravel()[0], dtype=fill.dtype)
+
+
+@converter("Shape")
+def shape(cx):
+    dims = np.asarray(cx.shape(cx.input(0)), dtype=np.int64)
+    start, end = cx.attr("start", 0), cx.attr("end")
+    return dims[start:end].copy()
+
+
+@converter("Size")
+def size(cx):
+    return np.asarray(int(np.prod(cx.shape(cx.input(0)))), dtype=np.int64)
+
+
+@converter("Range")
+def range_(cx):
+    start, limit, delta = (cx.static(i, n).reshape(()) for i, n in
+                           enumerate(("start", "limit", "delta")))
+    return np.arange(start, limit, delta).astype(start.dtype)
+
+
+@converter("NonZero")
+def nonzero(cx):
+    return np.asarray(np.nonzero(cx.static(0, "the input of NonZero")), dtype=np.int64)
+
+
+@converter("EyeLike")
+def eye_like(cx):
+    x = cx.input(0)
+    if len(cx.shape(x)) != 2:
+        raise invalid("input must be 2-D")
+    dtype = cx.attr("dtype")
+    dtype = cx.np_dtype(x) if dtype is None else onnx_dtype(dtype)
+    return np.eye(*cx.shape(x), k=cx.attr("k", 0), dtype=dtype)

@@ -1,0 +1,240 @@
+"""Data movement, casts and reductions. Shape-deciding operands (shape, axes, starts, pads,
+repeats...) must be known at import time and become attributes of the core op."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..importer import invalid, ir_dtype, onnx_dtype, unsupported
+from . import converter
+
+
+def _axes(cx, attr_until: int, index: int, what="axes"):
+    """Axes given as an attribute before opset `attr_until`, as input `index` from it on."""
+    if cx.opset < attr_until:
+        v = cx.attr(what)
+        return None if v is None else [int(a) for a in v]
+    v = cx.optional_static(index, what)
+    return None if v is None else [int(a) for a in v.ravel()]
+
+
+def _norm(axes, rank):
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise invalid(f"axis {a} is out of range for rank {rank}")
+        out.append(a % rank)
+    return out
+
+
+@converter("Identity")
+def identity(cx):
+    return cx.input(0)
+
+
+@converter("Reshape")
+def reshape(cx):
+    x = cx.input(0)
+    shape = cx.static(1, "shape").ravel().tolist()
+    allowzero = cx.attr("allowzero", 0)
+    in_shape = cx.shape(x)
+    out = []
+    for i, d in enumerate(shape):
+        if d == 0 and not allowzero:
+            if i >= len(in_shape):
+                raise invalid(f"shape {shape} copies dim {i}, input has rank {len(in_shape)}")
+            d = in_shape[i]
+        out.append(int(d))
+    if out.count(-1) > 1:
+        raise invalid(f"shape {shape} has more than one -1")
+    if -1 in out:
+        known = math.prod(d for d in out if d != -1)
+        total = math.prod(in_shape)
+        if known == 0 or total % known:
+            raise invalid(f"cannot reshape {list(in_shape)} to {shape}")
+        out[out.index(-1)] = total // known
+    return cx.emit("Reshape", [x], shape=out)
+
+
+@converter("Flatten")
+def flatten(cx):
+    return cx.emit("Flatten", [cx.input(0)], axis=cx.attr("axis", 1))
+
+
+@converter("Transpose")
+def transpose(cx):
+    x = cx.input(0)
+    perm = cx.attr("perm")
+    if perm is None:
+        perm = list(reversed(range(len(cx.shape(x)))))
+    return cx.emit("Transpose", [x], perm=list(perm))
+
+
+@converter("Squeeze")
+def squeeze(cx):
+    x = cx.input(0)
+    shape = cx.shape(x)
+    axes = _axes(cx, 13, 1)
+    if axes is None:
+        axes = [i for i, d in enumerate(shape) if d == 1]
+    return cx.emit("Squeeze", [x], axes=_norm(axes, len(shape)))
+
+
+@converter("Unsqueeze")
+def unsqueeze(cx):
+    x = cx.input(0)
+    axes = _axes(cx, 13, 1)
+    if axes is None:
+        raise invalid("axes is required")
+    return cx.emit("Unsqueeze", [x], axes=sorted(_norm(axes, len(cx.shape(x)) + len(axes))))
+
+
+@converter("Concat")
+def concat(cx):
+    args = [h for h in cx.inputs if h is not None]
+    rank = len(cx.shape(args[0]))
+    return cx.emit("Concat", args, axis=_norm([cx.attr("axis")], rank)[0])
+
+
+@converter("Split")
+def split(cx):
+    x = cx.input(0)
+    shape = cx.shape(x)
+    axis = _norm([cx.attr("axis", 0)], len(shape))[0]
+    sizes = cx.attr("split") if cx.opset < 13 else cx.optional_static(1, "split")
+    n = cx.num_outputs
+    if sizes is not None:
+        sizes = [int(s) for s in np.ravel(sizes)]
+    else:
+        num = cx.attr("num_outputs", n) if cx.opset >= 18 else n
+        dim = shape[axis]
+        if cx.opset >= 18:
+            chunk = -(-dim // num)
+            sizes = [chunk] * (dim // chunk) + ([dim % chunk] if dim % chunk else [])
+        else:
+            if dim % num:
+                raise invalid(f"cannot split {dim} into {num} equal parts")
+            sizes = [dim // num] * num
+    out = cx.emit("Split", [x], axis=axis, split=sizes)
+    return out if isinstance(out, tuple) else (out,)
+
+
+@converter("Slice")
+def slice_(cx):
+    x = cx.input(0)
+    if cx.opset < 10:
+        starts, ends, axes = cx.attr("starts"), cx.attr("ends"), cx.attr("axes")
+        steps = None
+    else:
+        starts = cx.static(1, "starts").ravel().tolist()
+        ends = cx.static(2, "ends").ravel().tolist()
+        axes = cx.optional_static(3, "axes")
+        steps = cx.optional_static(4, "steps")
+        axes = None if axes is None else axes.ravel().tolist()
+        steps = None if steps is None else steps.ravel().tolist()
+    rank = len(cx.shape(x))
+    axes = list(range(len(starts))) if axes is None else _norm(axes, rank)
+    steps = [1] * len(starts) if steps is None else steps
+    return cx.emit("Slice", [x], starts=[int(v) for v in starts], ends=[int(v) for v in ends],
+                   axes=axes, steps=[int(v) for v in steps])
+
+
+@converter("Pad")
+def pad(cx):
+    x = cx.input(0)
+    rank = len(cx.shape(x))
+    mode = cx.attr("mode", "constant")
+    if mode not in ("constant", "reflect", "edge"):
+        raise unsupported(f"mode={mode!r} is not supported (constant, reflect, edge)")
+    if cx.opset < 11:
+        pads = list(cx.attr("pads"))
+        value = cx.attr("value", 0.0)
+    else:
+        pads = cx.static(1, "pads").ravel().tolist()
+        v = cx.optional_static(2, "constant_value")
+        value = 0.0 if v is None or v.size == 0 else v.reshape(()).item()
+        axes = cx.optional_static(3, "axes") if cx.opset >= 18 else None
+        if axes is not None:
+            axes = _norm(axes.ravel().tolist(), rank)
+            full = [0] * (2 * rank)
+            for i, a in enumerate(axes):
+                full[a], full[a + rank] = pads[i], pads[i + len(axes)]
+            pads = full
+    if len(pads) != 2 * rank:
+        raise invalid(f"pads {pads} must have {2 * rank} entries")
+    if any(p < 0 for p in pads):  # negative pads crop: a Slice first
+        shape = cx.shape(x)
+        starts = [max(-p, 0) for p in pads[:rank]]
+        ends = [shape[i] - max(-pads[rank + i], 0) for i in range(rank)]
+        x = cx.emit("Slice", [x], starts=starts, ends=ends, axes=list(range(rank)),
+                    steps=[1] * rank)
+        pads = [max(p, 0) for p in pads]
+    if not any(pads):
+        return x if isinstance(x, np.ndarray) else cx.emit("Identity", [x])
+    return cx.emit("Pad", [x], pads=[int(p) for p in pads], mode=mode, value=float(value))
+
+
+@converter("Tile")
+def tile(cx):
+    repeats = cx.static(1, "repeats").ravel().tolist()
+    return cx.emit("Tile", [cx.input(0)], repeats=[int(r) for r in repeats])
+
+
+@converter("Expand")
+def expand(cx):
+    x = cx.input(0)
+    shape = cx.static(1, "shape").ravel().tolist()
+    try:
+        out = np.broadcast_shapes(tuple(cx.shape(x)), tuple(int(d) for d in shape))
+    except ValueError:
+        raise invalid(f"cannot expand {list(cx.shape(x))} to {shape}") from None
+    return cx.emit("Expand", [x], shape=list(out))
+
+
+@converter("Gather")
+def gather(cx):
+    x, idx = cx.input(0), cx.input(1)
+    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    return cx.emit("Gather", [x, idx], axis=axis)
+
+
+@converter("Cast")
+def cast(cx):
+    cx.ignore("saturate")  # only defined for float8 targets, which npucc does not have
+    to = onnx_dtype(cx.attr("to"))
+    return cx.emit("Cast", [cx.input(0)], to=ir_dtype(to, "the target of Cast"))
+
+
+@converter("CastLike")
+def cast_like(cx):
+    cx.ignore("saturate")
+    to = cx.np_dtype(cx.input(1))
+    return cx.emit("Cast", [cx.input(0)], to=ir_dtype(to, "the target of CastLike"))
+
+
+# ---- reductions ----
+_CORE_REDUCE = {"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceProd", "ReduceL1",
+                "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"}
+
+
+@converter(*sorted(_CORE_REDUCE))
+def reduce(cx):
+    x = cx.input(0)
+    rank = len(cx.shape(x))
+    axes = _axes(cx, 13 if cx.op_type == "ReduceSum" else 18, 1)
+    keepdims = cx.attr("keepdims", 1)
+    if not axes:
+        if cx.attr("noop_with_empty_axes", 0):
+            return x
+        axes = list(range(rank))
+    return cx.emit(cx.op_type, [x], axes=sorted(_norm(axes, rank)), keepdims=bool(keepdims))
+
+
+@converter("ArgMax", "ArgMin")
+def arg_reduce(cx):
+    x = cx.input(0)
+    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    return cx.emit(cx.op_type, [x], axis=axis, keepdims=bool(cx.attr("keepdims", 1)),
+                   select_last_index=bool(cx.attr("select_last_index", 0)))

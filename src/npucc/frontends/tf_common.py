@@ -1,0 +1,196 @@
+"""What the TensorFlow and TFLite frontends share: a graph builder over *handles* (a numpy array
+when a tensor is known at import time, else a graph Value), NHWC <-> NCHW wrapping of the core's
+NCHW ops, and TensorFlow's padding, resize and strided-slice rules.
+
+NHWC models are imported faithfully: an NCHW core op (Conv, pools, Resize...) is wrapped in
+Transpose(0,3,1,2) ... Transpose(0,2,3,1); the layout pass removes the pairs later.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import IRError, UnsupportedError
+from ..ir import Graph, Value
+from ..ir.registry import get_op
+from ..ir.types import QuantParams, TensorType
+
+Handle = np.ndarray | Value
+
+TO_NCHW = (0, 3, 1, 2)
+TO_NHWC = (0, 2, 3, 1)
+
+
+class ConversionError(Exception):
+    """Raised while converting one op; the importer adds file, op and tensor names."""
+
+    def __init__(self, message: str, unsupported: bool = True):
+        super().__init__(message)
+        self.unsupported = unsupported
+
+
+class Builder:
+    """Emits core ops into `graph`, folding ops whose inputs are all static arrays."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def value(self, h: Handle, name: str | None = None) -> Value:
+        if isinstance(h, Value):
+            return h
+        arr = np.asarray(h)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        return self.graph.add_constant(arr, self.graph.unique_name(name or "const"))
+
+    def emit(self, op: str, inputs: Sequence[Handle | None], attrs: dict | None = None, *,
+             label: str, quant: QuantParams | None = None, name: str | None = None) -> Handle:
+        """Apply core op `op` (single output). Static inputs fold to an array; otherwise a node
+        whose output carries `quant` (quantized outputs) and `name` (if given and free)."""
+        attrs = attrs or {}
+        opdef = get_op(op)
+        if quant is None and all(h is None or isinstance(h, np.ndarray) for h in inputs):
+            try:
+                norm = opdef.normalize_attrs(attrs)
+                arrays = [None if h is None else np.asarray(h) for h in inputs]
+                opdef.infer_types([None if a is None else TensorType.of(a) for a in arrays],
+                                  norm)
+                return opdef.evaluate(arrays, norm)[0]
+            except IRError as e:
+                raise ConversionError(f"cannot evaluate {op} on constants: {e}", False) from None
+        values = [None if h is None else self.value(h) for h in inputs]
+        try:
+            norm = opdef.normalize_attrs(attrs)
+            (t,) = opdef.infer_types([None if v is None else v.type for v in values], norm)
+            if quant is not None:
+                t = TensorType(t.shape, t.dtype, quant)
+            out_name = self.graph.unique_name(name) if name else None
+            node = self.graph.add_node(op, values, norm, output_types=[t],
+                                       output_names=[out_name], provenance=[label])
+        except IRError as e:
+            raise ConversionError(f"cannot create {op}: {e}", False) from None
+        return node.outputs[0]
+
+    def transpose(self, h: Handle, perm, label: str) -> Handle:
+        return self.emit("Transpose", [h], {"perm": tuple(perm)}, label=label, quant=quant_of(h))
+
+    def nchw_op(self, op: str, x: Handle, extra: Sequence[Handle | None], attrs: dict, *,
+                label: str, quant: QuantParams | None = None, name: str | None = None) -> Handle:
+        """Run NCHW core op `op` on NHWC `x`: Transpose in, op, Transpose out."""
+        if len(shape_of(x)) != 4:
+            raise ConversionError(f"{op} needs a 4-D NHWC input, got shape {list(shape_of(x))}")
+        y = self.emit(op, [self.transpose(x, TO_NCHW, label), *extra], attrs, label=label,
+                      quant=quant)
+        return self.emit("Transpose", [y], {"perm": TO_NHWC}, label=label, quant=quant,
+                         name=name)
+
+
+def quant_of(h: Handle) -> QuantParams | None:
+    return h.type.quant if isinstance(h, Value) else None
+
+
+def shape_of(h: Handle) -> tuple[int, ...]:
+    return tuple(h.shape)
+
+
+def same_pads(in_sizes, kernel, strides, dilations) -> tuple[int, ...]:
+    """TensorFlow SAME padding (extra pixel at the end), as begins then ends."""
+    begins, ends = [], []
+    for n, k, s, d in zip(in_sizes, kernel, strides, dilations):
+        out = -(-n // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+        begins.append(total // 2)
+        ends.append(total - total // 2)
+    return tuple(begins + ends)
+
+
+def tf_pads(padding: str, in_sizes, kernel, strides, dilations) -> tuple[int, ...]:
+    if padding == "SAME":
+        return same_pads(in_sizes, kernel, strides, dilations)
+    if padding == "VALID":
+        return (0,) * (2 * len(in_sizes))
+    raise ConversionError(f"padding {padding!r} is not supported (SAME or VALID)")
+
+
+def resize_attrs(method: str, out_hw, x_shape_nchw, align_corners: bool,
+                 half_pixel_centers: bool) -> dict:
+    """Core Resize attributes that reproduce TF's ResizeBilinear / ResizeNearestNeighbor."""
+    sizes = tuple(x_shape_nchw[:2]) + tuple(int(s) for s in out_hw)
+    if align_corners and half_pixel_centers:
+        raise ConversionError("align_corners and half_pixel_centers together are not supported")
+    if method == "bilinear":
+        ctm = "align_corners" if align_corners else \
+            "half_pixel" if half_pixel_centers else "asymmetric"
+        return {"sizes": sizes, "mode": "linear", "coordinate_transformation_mode": ctm}
+    if align_corners:  # roundf: halves away from zero
+        return {"sizes": sizes, "mode": "nearest", "coordinate_transformation_mode":
+                "align_corners", "nearest_mode": "round_prefer_ceil"}
+    ctm = "tf_half_pixel_for_nn" if half_pixel_centers else "asymmetric"
+    return {"sizes": sizes, "mode": "nearest", "coordinate_transformation_mode": ctm,
+            "nearest_mode": "floor"}
+
+
+def strided_slice(b: Builder, x: Handle, begin, end, strides, *, begin_mask=0, end_mask=0,
+                  ellipsis_mask=0, new_axis_mask=0, shrink_axis_mask=0, label: str,
+                  quant=None, name=None) -> Handle:
+    """TF StridedSlice with all its masks, as a core Slice followed by a Reshape."""
+    shape = shape_of(x)
+    begin, end, strides = (list(int(v) for v in np.ravel(a)) for a in (begin, end, strides))
+    # expand the sparse spec (ellipsis, new axes) into one entry per input dim
+    dims = []  # (input axis or None for new axis, begin, end, stride, begin_masked, end_masked, shrink)
+    n_real = sum(1 for i in range(len(begin)) if not (new_axis_mask >> i) & 1
+                 and not (ellipsis_mask >> i) & 1)
+    axis = 0
+    for i in range(len(begin)):
+        if (ellipsis_mask >> i) & 1:
+            for _ in range(len(shape) - n_real):
+                dims.append((axis, 0, 0, 1, True, True, False))
+                axis += 1
+        elif (new_axis_mask >> i) & 1:
+            dims.append((None, 0, 0, 1, True, True, False))
+        else:
+            dims.append((axis, begin[i], end[i], strides[i], bool((begin_mask >> i) & 1),
+                         bool((end_mask >> i) & 1), bool((shrink_axis_mask >> i) & 1)))
+            axis += 1
+    while axis < len(shape):
+        dims.append((axis, 0, 0, 1, True, True, False))
+        axis += 1
+    starts, ends, axes, steps = [], [], [], []
+    big = np.iinfo(np.int64).max
+    for ax, bg, en, st, bm, em, shrink in dims:
+        if ax is None:
+            continue
+        n = shape[ax]
+        if st == 0:
+            raise ConversionError("strided slice with stride 0")
+        if shrink:
+            i = bg + n if bg < 0 else bg
+            if not 0 <= i < n:
+                raise ConversionError(f"strided slice index {bg} out of range for size {n}")
+            starts.append(i), ends.append(i + 1), axes.append(ax), steps.append(1)
+            continue
+        starts.append((0 if st > 0 else n - 1) if bm else bg)
+        ends.append((big if st > 0 else -big) if em else en)
+        axes.append(ax), steps.append(st)
+    y = b.emit("Slice", [x], {"starts": tuple(starts), "ends": tuple(ends), "axes": tuple(axes),
+                              "steps": tuple(steps)}, label=label, quant=quant)
+    sliced = shape_of(y)
+    out_shape = [1 if ax is None else sliced[ax] for ax, *_, shrink in dims if not shrink]
+    if shape_of(y) != tuple(out_shape):
+        y = b.emit("Reshape", [y], {"shape": tuple(out_shape)}, label=label, quant=quant,
+                   name=name)
+    return y
+
+
+def closest(name: str, candidates, n: int = 5) -> list[str]:
+    """Candidate names closest to `name` (for 'did you mean' messages)."""
+    cands = list(candidates)
+    best = difflib.get_close_matches(name, cands, n=n, cutoff=0.0)
+    return best
+
+
+def unsupported_error(path, message) -> UnsupportedError:
+    return UnsupportedError(f"{path}: {message}")

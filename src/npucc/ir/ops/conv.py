@@ -1,0 +1,165 @@
+"""Convolutions: Conv and ConvTranspose (NCHW or NCW, explicit pads, grouped, fused activation).
+
+Both are computed by one grouped correlation over sliding windows (`correlate`); ConvTranspose is
+that correlation on the stride-dilated input with the flipped, transposed kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npucc.errors import IRError
+from npucc.ir.registry import Attr, define_op
+from npucc.ir.types import TensorType
+
+from .elementwise import FUSED_ACTIVATION_ATTRS, apply_activation, check_activation
+from .pool import check_spatial_attrs, output_sizes, padded, spatial_rank, windows
+from .shape import non_negative, positive
+
+_CONV_ATTRS = {
+    "strides": Attr("ints", (1, 1), check=positive),
+    "pads": Attr("ints", (0, 0, 0, 0), check=non_negative, doc="all begins, then all ends"),
+    "dilations": Attr("ints", (1, 1), check=positive),
+    "group": Attr("int", 1, check=lambda g: None if g >= 1 else "must be >= 1"),
+}
+
+
+def _accumulator(dtype) -> np.dtype:
+    """float16 is accumulated in float32 and rounded once at the end."""
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+
+
+def correlate(x, w, strides, pads, dilations, group) -> np.ndarray:
+    """Grouped cross-correlation: x (N, C, *S), w (M, C/group, *K) -> (N, M, *out)."""
+    sr = x.ndim - 2
+    kernel = w.shape[2:]
+    out = output_sizes(x.shape[2:], kernel, strides, pads, dilations)
+    win = windows(padded(x, pads, out, kernel, strides, dilations, 0), kernel, strides, dilations,
+                  out)  # (N, C, *out, *K)
+    n, c, m = x.shape[0], x.shape[1], w.shape[0]
+    win = win.reshape(n, group, c // group, *win.shape[2:])
+    wg = w.reshape(group, m // group, c // group, *kernel)
+    o, k = "xy"[:sr], "ij"[:sr]
+    y = np.einsum(f"ngc{o}{k},gmc{k}->ngm{o}", win, wg, optimize=True)
+    return y.reshape(n, m, *out)
+
+
+def _finish(y, b, attrs_, dtype):
+    if b is not None:
+        y = y + b.astype(y.dtype).reshape(-1, *([1] * (y.ndim - 2)))
+    y = apply_activation(y, attrs_["activation"], attrs_["activation_params"])
+    return y.astype(dtype)
+
+
+def _check_operands(x, w, b, out_channels):
+    if not x.dtype.is_float:
+        raise IRError(f"takes float tensors, got X {x.dtype.value} (quantized convolutions are "
+                      "expressed with Quantize/DequantizeLinear around a float Conv)")
+    for name, t in (("W", w), ("B", b)):
+        if t is not None and t.dtype != x.dtype:
+            raise IRError(f"{name} is {t.dtype.value} but X is {x.dtype.value}")
+    if w.rank != x.rank:
+        raise IRError(f"W has rank {w.rank} ({list(w.shape)}) but X has rank {x.rank} "
+                      f"({list(x.shape)})")
+    if b is not None and b.shape != (out_channels,):
+        raise IRError(f"B has shape {list(b.shape)}, expected [{out_channels}] (one per output "
+                      "channel)")
+
+
+# ---- Conv ----
+def _conv_type(types, attrs_):
+    x, w, b = (types + [None])[:3]
+    sr = spatial_rank(x, "X")
+    check_spatial_attrs(attrs_, sr)
+    check_activation(attrs_)
+    g = attrs_["group"]
+    m = w.shape[0] if w.rank >= 1 else 0
+    _check_operands(x, w, b, m)
+    c = x.shape[1]
+    if c % g:
+        raise IRError(f"X has {c} channels, not divisible by group {g}")
+    if w.shape[1] * g != c:
+        raise IRError(f"X has {c} channels but W expects {w.shape[1] * g} "
+                      f"(W.shape[1]={w.shape[1]} per group x group={g})")
+    if m % g:
+        raise IRError(f"W has {m} output channels, not divisible by group {g}")
+    out = output_sizes(x.shape[2:], w.shape[2:], attrs_["strides"], attrs_["pads"],
+                       attrs_["dilations"])
+    return TensorType([x.shape[0], m] + out, x.dtype)
+
+
+@define_op("Conv", inputs=("X", "W", "B?"), attrs={**_CONV_ATTRS, **FUSED_ACTIVATION_ATTRS},
+           infer=_conv_type)
+def conv(x, w, b=None, **attrs_):
+    """ONNX Conv: y[n, m] = B[m] + sum over c in m's group and kernel taps of
+    x_padded[n, c, s*o + d*k] * W[m, c, k]; then the fused activation. W is (M, C/group, *K)."""
+    acc = _accumulator(x.dtype)
+    y = correlate(x.astype(acc), w.astype(acc), attrs_["strides"], attrs_["pads"],
+                  attrs_["dilations"], attrs_["group"])
+    return _finish(y, b, attrs_, x.dtype)
+
+
+# ---- ConvTranspose ----
+def _conv_transpose_sizes(spatial, kernel, strides, pads, dilations, output_padding):
+    sr = len(spatial)
+    return [strides[i] * (spatial[i] - 1) + output_padding[i] + (kernel[i] - 1) * dilations[i] + 1
+            - pads[i] - pads[i + sr] for i in range(sr)]
+
+
+def _conv_transpose_type(types, attrs_):
+    x, w, b = (types + [None])[:3]
+    sr = spatial_rank(x, "X")
+    check_spatial_attrs(attrs_, sr, per_axis=("strides", "dilations", "output_padding"))
+    check_activation(attrs_)
+    g = attrs_["group"]
+    c = x.shape[1]
+    m = w.shape[1] * g if w.rank >= 2 else 0
+    _check_operands(x, w, b, m)
+    if w.shape[0] != c:
+        raise IRError(f"X has {c} channels but W has {w.shape[0]} input channels (W.shape[0]; "
+                      "ConvTranspose W is (C, M/group, *K))")
+    if c % g:
+        raise IRError(f"X has {c} channels, not divisible by group {g}")
+    for i, (p, s, d) in enumerate(zip(attrs_["output_padding"], attrs_["strides"],
+                                      attrs_["dilations"])):
+        if p >= max(s, d):
+            raise IRError(f"output_padding {p} on spatial axis {i} must be smaller than the "
+                          f"stride {s} or the dilation {d}")
+    out = _conv_transpose_sizes(x.shape[2:], w.shape[2:], attrs_["strides"], attrs_["pads"],
+                                attrs_["dilations"], attrs_["output_padding"])
+    if min(out) < 1:
+        raise IRError(f"output spatial size {out} is empty: pads {attrs_['pads']} are too large")
+    return TensorType([x.shape[0], m] + out, x.dtype)
+
+
+@define_op("ConvTranspose", inputs=("X", "W", "B?"),
+           attrs={**_CONV_ATTRS,
+                  "output_padding": Attr("ints", (0, 0), check=non_negative,
+                                         doc="extra size at the end of each spatial axis"),
+                  **FUSED_ACTIVATION_ATTRS},
+           infer=_conv_transpose_type)
+def conv_transpose(x, w, b=None, **attrs_):
+    """ONNX ConvTranspose with explicit pads: every x[n, c, i] scatters x * W[c, m, k] to
+    position s*i + d*k - pad_begin of output channel m (m in c's group); the output size is
+    s*(in-1) + output_padding + d*(K-1) + 1 - pad_begin - pad_end; then the fused activation.
+    W is (C, M/group, *K)."""
+    strides, pads, dil, g = (attrs_[k] for k in ("strides", "pads", "dilations", "group"))
+    op = attrs_["output_padding"]
+    acc = _accumulator(x.dtype)
+    sr = x.ndim - 2
+    n, c = x.shape[:2]
+    kernel = w.shape[2:]
+    # insert stride-1 zeros between input pixels
+    xd = np.zeros((n, c, *[s * (d - 1) + 1 for s, d in zip(strides, x.shape[2:])]), acc)
+    xd[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)] = x
+    # kernel of the equivalent correlation: per group (C/g, M/g, K) -> (M/g, C/g, flipped K)
+    mg = w.shape[1]
+    wc = w.astype(acc).reshape(g, c // g, mg, *kernel).swapaxes(1, 2).reshape(g * mg, c // g,
+                                                                              *kernel)
+    wc = np.flip(wc, axis=tuple(range(2, 2 + sr)))
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dil)]
+    full_pads = [e - 1 for e in eff] + [e - 1 + p for e, p in zip(eff, op)]
+    y = correlate(xd, wc, (1,) * sr, full_pads, dil, g)
+    out = _conv_transpose_sizes(x.shape[2:], kernel, strides, pads, dil, op)
+    y = y[(slice(None), slice(None)) + tuple(slice(pads[i], pads[i] + out[i]) for i in range(sr))]
+    return _finish(y, b, attrs_, x.dtype)

@@ -1,0 +1,446 @@
+"""Detection-head ops from Caffe and Darknet models: SSD PriorBox and DetectionOutput, Faster
+R-CNN Proposal and ROIPooling, YOLO/region box decoding.
+
+They hold data-dependent control flow (sorting, NMS) or pure shape-derived constants, so NPUs do
+not run them: the simulator runs these reference kernels on the CPU (a CPU-fallback partition).
+Outputs with a data-dependent row count have a static maximum size; unused rows are marked
+(DetectionOutput: image id -1; Proposal: all-zero rows).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from npucc.errors import IRError
+from npucc.ir.registry import Attr, define_op
+from npucc.ir.types import DType, TensorType
+
+
+def _f32(types, *idx):
+    for i in idx:
+        if types[i].dtype is not DType.f32:
+            raise IRError(f"input {i} must be f32, got {types[i].dtype.value}")
+
+
+# ---- PriorBox ----
+def prior_aspect_ratios(aspect_ratios, flip) -> list[float]:
+    """1, then each given ratio not yet present (and its inverse when flip)."""
+    out = [1.0]
+    for ar in aspect_ratios:
+        if any(abs(ar - a) < 1e-6 for a in out):
+            continue
+        out.append(ar)
+        if flip:
+            out.append(1.0 / ar)
+    return out
+
+
+def _num_priors(a) -> int:
+    return len(prior_aspect_ratios(a["aspect_ratios"], a["flip"])) * len(a["min_sizes"]) \
+        + len(a["max_sizes"])
+
+
+def _prior_box_type(types, a):
+    feat, img = types
+    if feat.rank != 4 or img.rank != 4:
+        raise IRError("PriorBox takes an N,C,H,W feature map and the N,C,H,W image")
+    if not a["min_sizes"]:
+        raise IRError("min_sizes must not be empty")
+    if a["max_sizes"] and len(a["max_sizes"]) != len(a["min_sizes"]):
+        raise IRError("max_sizes must be empty or match min_sizes")
+    if any(mx <= mn for mn, mx in zip(a["min_sizes"], a["max_sizes"])):
+        raise IRError("each max_size must be greater than its min_size")
+    h, w = feat.shape[2:]
+    return TensorType((1, 2, h * w * _num_priors(a) * 4), DType.f32)
+
+
+@define_op("PriorBox", inputs=("feature", "image"),
+           attrs={"min_sizes": Attr("floats"), "max_sizes": Attr("floats", ()),
+                  "aspect_ratios": Attr("floats", ()), "flip": Attr("bool", True),
+                  "clip": Attr("bool", False), "variances": Attr("floats", (0.1,)),
+                  "img_h": Attr("int", 0, doc="0: the image input's height"),
+                  "img_w": Attr("int", 0), "step_h": Attr("float", 0.0, doc="0: img_h / H"),
+                  "step_w": Attr("float", 0.0), "offset": Attr("float", 0.5)},
+           infer=_prior_box_type)
+def prior_box(feature, image, *, min_sizes, max_sizes, aspect_ratios, flip, clip, variances,
+              img_h, img_w, step_h, step_w, offset):
+    """SSD prior boxes (weiliu89 PriorBoxLayer): for each cell (row-major) and each min_size: a
+    min_size square, a sqrt(min_size * max_size) square, then min_size * (sqrt(ar), 1/sqrt(ar))
+    per aspect ratio != 1; corners normalised by the image size; output[0, 0] the boxes,
+    output[0, 1] the variances. Only the inputs' shapes are read (constant-foldable)."""
+    f32 = np.float32
+    lh, lw = feature.shape[2:]
+    ih = img_h or image.shape[2]
+    iw = img_w or image.shape[3]
+    sh = f32(step_h) if step_h else f32(ih) / f32(lh)
+    sw = f32(step_w) if step_w else f32(iw) / f32(lw)
+    sizes = []  # (box_w, box_h) per prior, in order
+    ratios = prior_aspect_ratios(aspect_ratios, flip)
+    for s, mn in enumerate(min_sizes):
+        sizes.append((f32(mn), f32(mn)))
+        if max_sizes:
+            side = f32(math.sqrt(f32(mn) * f32(max_sizes[s])))
+            sizes.append((side, side))
+        for ar in ratios:
+            if abs(ar - 1.0) < 1e-6:
+                continue
+            r = f32(math.sqrt(f32(ar)))
+            sizes.append((f32(mn) * r, f32(mn) / r))
+    bw = np.array([s[0] for s in sizes], f32)
+    bh = np.array([s[1] for s in sizes], f32)
+    cy = ((np.arange(lh, dtype=f32) + f32(offset)) * sh)[:, None, None]
+    cx = ((np.arange(lw, dtype=f32) + f32(offset)) * sw)[None, :, None]
+    shape = (lh, lw, len(sizes))
+    boxes = np.stack([np.broadcast_to((cx - bw / 2) / f32(iw), shape),
+                      np.broadcast_to((cy - bh / 2) / f32(ih), shape),
+                      np.broadcast_to((cx + bw / 2) / f32(iw), shape),
+                      np.broadcast_to((cy + bh / 2) / f32(ih), shape)], axis=-1).reshape(-1)
+    if clip:
+        boxes = np.clip(boxes, 0, 1)
+    var = np.broadcast_to(np.asarray(variances, f32), (boxes.size // 4, 4)).reshape(-1)
+    return np.stack([boxes, var]).reshape(1, 2, -1).astype(f32)
+
+
+# ---- DetectionOutput ----
+CODE_TYPES = ("corner", "center_size", "corner_size")
+
+
+def _det_rows(a, num_priors) -> int:
+    if a["keep_top_k"] > 0:
+        return a["keep_top_k"]
+    per_class = num_priors if a["top_k"] < 0 else min(a["top_k"], num_priors)
+    return per_class * a["num_classes"]
+
+
+def _detection_output_type(types, a):
+    loc, conf, prior = types
+    _f32(types, 0, 1, 2)
+    if prior.rank != 3 or prior.shape[1] != 2 or prior.shape[2] % 4:
+        raise IRError(f"prior must be (1 or N, 2, 4 * priors), got {list(prior.shape)}")
+    num_priors = prior.shape[2] // 4
+    n = loc.shape[0]
+    loc_classes = 1 if a["share_location"] else a["num_classes"]
+    if math.prod(loc.shape[1:]) != num_priors * loc_classes * 4:
+        raise IRError(f"loc {list(loc.shape)} does not hold {num_priors} priors x "
+                      f"{loc_classes} x 4 values")
+    if conf.shape[0] != n or math.prod(conf.shape[1:]) != num_priors * a["num_classes"]:
+        raise IRError(f"conf {list(conf.shape)} does not hold {num_priors} priors x "
+                      f"{a['num_classes']} classes")
+    return TensorType((1, 1, n * _det_rows(a, num_priors), 7), DType.f32)
+
+
+def decode_boxes(prior, var, loc, code_type, variance_encoded_in_target):
+    """SSD DecodeBBox for arrays of (P, 4) corners: priors, variances, predicted offsets."""
+    v = np.ones_like(var) if variance_encoded_in_target else var
+    pw, ph = prior[:, 2] - prior[:, 0], prior[:, 3] - prior[:, 1]
+    if code_type == "corner":
+        return prior + v * loc
+    if code_type == "corner_size":
+        return prior + v * loc * np.stack([pw, ph, pw, ph], axis=1)
+    pcx, pcy = (prior[:, 0] + prior[:, 2]) / 2, (prior[:, 1] + prior[:, 3]) / 2
+    cx = v[:, 0] * loc[:, 0] * pw + pcx
+    cy = v[:, 1] * loc[:, 1] * ph + pcy
+    w = np.exp(v[:, 2] * loc[:, 2]) * pw
+    h = np.exp(v[:, 3] * loc[:, 3]) * ph
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
+def _box_size(b):
+    return np.where((b[..., 2] < b[..., 0]) | (b[..., 3] < b[..., 1]), 0,
+                    (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]))
+
+
+def _jaccard(box, boxes):
+    """SSD JaccardOverlap (normalised boxes) of one box with each of boxes."""
+    iw = np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0])
+    ih = np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1])
+    inter = np.where((iw > 0) & (ih > 0), iw * ih, 0)
+    return np.where(inter > 0, inter / (_box_size(box) + _box_size(boxes) - inter), 0)
+
+
+def nms_fast(boxes, scores, score_threshold, nms_threshold, eta, top_k) -> list[int]:
+    """SSD ApplyNMSFast: candidates above the threshold by descending score (stable), at most
+    top_k; keep each that overlaps no kept box by more than the (adaptive) threshold."""
+    cand = np.nonzero(scores > score_threshold)[0]
+    cand = cand[np.argsort(-scores[cand], kind="stable")]
+    if top_k > -1:
+        cand = cand[:top_k]
+    keep: list[int] = []
+    thr = nms_threshold
+    for i in cand:
+        if keep and np.any(_jaccard(boxes[i], boxes[keep]) > thr):
+            continue
+        keep.append(int(i))
+        if eta < 1 and thr > 0.5:
+            thr *= eta
+    return keep
+
+
+@define_op("DetectionOutput", inputs=("loc", "conf", "prior"),
+           attrs={"num_classes": Attr("int"), "share_location": Attr("bool", True),
+                  "background_label_id": Attr("int", 0),
+                  "nms_threshold": Attr("float", 0.3), "top_k": Attr("int", -1),
+                  "eta": Attr("float", 1.0),
+                  "code_type": Attr("str", "corner", choices=CODE_TYPES),
+                  "variance_encoded_in_target": Attr("bool", False),
+                  "keep_top_k": Attr("int", -1),
+                  "confidence_threshold": Attr("float", float("-inf"))},
+           infer=_detection_output_type)
+def detection_output(loc, conf, prior, *, num_classes, share_location, background_label_id,
+                     nms_threshold, top_k, eta, code_type, variance_encoded_in_target,
+                     keep_top_k, confidence_threshold):
+    """SSD DetectionOutput: decode every prior's box, per-class NMS, keep the keep_top_k best
+    per image; rows [image, label, score, xmin, ymin, xmax, ymax] ordered by image, label,
+    then descending score; the remaining rows have image = -1 and zeros."""
+    n = loc.shape[0]
+    num_priors = prior.shape[2] // 4
+    loc_classes = 1 if share_location else num_classes
+    locs = loc.reshape(n, num_priors, loc_classes, 4).astype(np.float32)
+    confs = conf.reshape(n, num_priors, num_classes).astype(np.float32)
+    pri = prior[0, 0].reshape(num_priors, 4)
+    var = prior[0, 1].reshape(num_priors, 4)
+    rows = _det_rows(dict(keep_top_k=keep_top_k, top_k=top_k, num_classes=num_classes),
+                     num_priors)
+    out = np.zeros((n, rows, 7), np.float32)
+    out[:, :, 0] = -1
+    for i in range(n):
+        decoded = [decode_boxes(pri, var, locs[i, :, c], code_type, variance_encoded_in_target)
+                   for c in range(loc_classes)]
+        picks = []  # (score, label, prior index)
+        for c in range(num_classes):
+            if c == background_label_id:
+                continue
+            boxes = decoded[0 if share_location else c]
+            for j in nms_fast(boxes, confs[i, :, c], confidence_threshold, nms_threshold, eta,
+                              top_k):
+                picks.append((float(confs[i, j, c]), c, j))
+        if keep_top_k > -1 and len(picks) > keep_top_k:
+            order = sorted(range(len(picks)), key=lambda k: -picks[k][0])[:keep_top_k]
+            picks = [picks[k] for k in order]
+        picks.sort(key=lambda p: (p[1], -p[0]))
+        for r, (score, c, j) in enumerate(picks):
+            box = decoded[0 if share_location else c][j]
+            out[i, r] = (i, c, score, *box)
+    return out.reshape(1, 1, n * rows, 7)
+
+
+# ---- ROIPooling ----
+def _roi_pooling_type(types, a):
+    x, rois = types
+    _f32(types, 0, 1)
+    if x.rank != 4 or rois.rank != 2 or rois.shape[1] != 5:
+        raise IRError(f"takes N,C,H,W features and (R, 5) rois, got {list(x.shape)} and "
+                      f"{list(rois.shape)}")
+    if a["pooled_h"] < 1 or a["pooled_w"] < 1:
+        raise IRError("pooled_h and pooled_w must be >= 1")
+    return TensorType((rois.shape[0], x.shape[1], a["pooled_h"], a["pooled_w"]), DType.f32)
+
+
+def _c_round(v):
+    """C round(): half away from zero."""
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+@define_op("ROIPooling", inputs=("X", "rois"),
+           attrs={"pooled_h": Attr("int"), "pooled_w": Attr("int"),
+                  "spatial_scale": Attr("float", 1.0)},
+           infer=_roi_pooling_type)
+def roi_pooling(x, rois, *, pooled_h, pooled_w, spatial_scale):
+    """Fast R-CNN ROIPooling: each roi (batch, x1, y1, x2, y2) scaled and rounded to feature
+    cells, split into pooled_h x pooled_w bins (floor/ceil bounds), max per bin (0 if empty)."""
+    f32 = np.float32
+    r, (_, c, h, w) = rois.shape[0], x.shape
+    out = np.zeros((r, c, pooled_h, pooled_w), np.float32)
+    for k in range(r):
+        b = int(rois[k, 0])
+        x1, y1, x2, y2 = (int(_c_round(f32(v) * f32(spatial_scale))) for v in rois[k, 1:])
+        bin_h = f32(max(y2 - y1 + 1, 1)) / f32(pooled_h)
+        bin_w = f32(max(x2 - x1 + 1, 1)) / f32(pooled_w)
+        for ph in range(pooled_h):
+            hs = min(max(int(np.floor(f32(ph) * bin_h)) + y1, 0), h)
+            he = min(max(int(np.ceil(f32(ph + 1) * bin_h)) + y1, 0), h)
+            for pw in range(pooled_w):
+                ws = min(max(int(np.floor(f32(pw) * bin_w)) + x1, 0), w)
+                we = min(max(int(np.ceil(f32(pw + 1) * bin_w)) + x1, 0), w)
+                if he > hs and we > ws:
+                    out[k, :, ph, pw] = x[b, :, hs:he, ws:we].max(axis=(1, 2))
+    return out
+
+
+# ---- Proposal ----
+def _proposal_type(types, a):
+    scores, deltas, info = types
+    _f32(types, 0, 1, 2)
+    na = len(a["scales"]) * len(a["ratios"])
+    if scores.rank != 4 or scores.shape[1] != 2 * na or deltas.rank != 4 \
+            or deltas.shape[1] != 4 * na or deltas.shape[2:] != scores.shape[2:]:
+        raise IRError(f"for {na} anchors, scores must be (1, {2 * na}, H, W) and deltas "
+                      f"(1, {4 * na}, H, W), got {list(scores.shape)} and {list(deltas.shape)}")
+    if scores.shape[0] != 1:
+        raise IRError("Proposal handles a single image (batch 1)")
+    if math.prod(info.shape) < 3:
+        raise IRError(f"im_info must hold (height, width, scale), got {list(info.shape)}")
+    n = a["post_nms_topn"]
+    return [TensorType((n, 5), DType.f32), TensorType((n, 1), DType.f32)]
+
+
+def generate_anchors(base_size, ratios, scales) -> np.ndarray:
+    """py-faster-rcnn anchors: (len(ratios) * len(scales), 4) corners around the base cell,
+    ratios outer, scales inner; sides rounded half to even."""
+    def whctr(a):
+        w, h = a[2] - a[0] + 1, a[3] - a[1] + 1
+        return w, h, a[0] + 0.5 * (w - 1), a[1] + 0.5 * (h - 1)
+
+    def corners(ws, hs, cx, cy):
+        return np.stack([cx - 0.5 * (ws - 1), cy - 0.5 * (hs - 1), cx + 0.5 * (ws - 1),
+                         cy + 0.5 * (hs - 1)], axis=1)
+
+    w, h, cx, cy = whctr(np.array([0, 0, base_size - 1, base_size - 1], np.float64))
+    ratios = np.asarray(ratios, np.float64)
+    ws = np.round(np.sqrt(w * h / ratios))
+    hs = np.round(ws * ratios)
+    out = []
+    for a in corners(ws, hs, cx, cy):
+        w, h, cx, cy = whctr(a)
+        out.append(corners(w * np.asarray(scales), h * np.asarray(scales), cx, cy))
+    return np.concatenate(out)
+
+
+def nms_greedy(boxes, scores, thresh) -> list[int]:
+    """py-faster-rcnn nms: pixel boxes (+1 in widths), by descending score."""
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        order = rest[inter / (areas[i] + areas[rest] - inter) <= thresh]
+    return keep
+
+
+@define_op("Proposal", inputs=("scores", "deltas", "im_info"),
+           attrs={"feat_stride": Attr("int", 16), "base_size": Attr("int", 16),
+                  "scales": Attr("floats", (8.0, 16.0, 32.0)),
+                  "ratios": Attr("floats", (0.5, 1.0, 2.0)),
+                  "pre_nms_topn": Attr("int", 6000), "post_nms_topn": Attr("int", 300),
+                  "nms_thresh": Attr("float", 0.7), "min_size": Attr("float", 16.0)},
+           infer=_proposal_type)
+def proposal(scores, deltas, im_info, *, feat_stride, base_size, scales, ratios, pre_nms_topn,
+             post_nms_topn, nms_thresh, min_size):
+    """py-faster-rcnn ProposalLayer (TEST config defaults): anchors at every cell, shifted by
+    the predicted deltas, clipped to the image, boxes under min_size * scale dropped, the
+    pre_nms_topn best by foreground score, NMS, the post_nms_topn best. Outputs rois
+    (batch 0, x1, y1, x2, y2) and their scores; rows past the kept count are zero."""
+    na = len(scales) * len(ratios)
+    h, w = scores.shape[2:]
+    info = im_info.reshape(-1)
+    anchors = generate_anchors(base_size, ratios, scales)
+    sx, sy = np.meshgrid(np.arange(w) * feat_stride, np.arange(h) * feat_stride)
+    shifts = np.stack([sx.ravel(), sy.ravel(), sx.ravel(), sy.ravel()], axis=1)
+    anchors = (anchors[None] + shifts[:, None]).reshape(-1, 4)
+    d = deltas.transpose(0, 2, 3, 1).reshape(-1, 4).astype(np.float64)
+    fg = scores[:, na:].transpose(0, 2, 3, 1).reshape(-1)
+    aw = anchors[:, 2] - anchors[:, 0] + 1.0
+    ah = anchors[:, 3] - anchors[:, 1] + 1.0
+    cx = anchors[:, 0] + 0.5 * aw + d[:, 0] * aw
+    cy = anchors[:, 1] + 0.5 * ah + d[:, 1] * ah
+    pw, ph = np.exp(d[:, 2]) * aw, np.exp(d[:, 3]) * ah
+    boxes = np.stack([cx - 0.5 * pw, cy - 0.5 * ph, cx + 0.5 * pw, cy + 0.5 * ph], axis=1)
+    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, info[1] - 1)
+    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, info[0] - 1)
+    ms = min_size * info[2]
+    keep = np.nonzero((boxes[:, 2] - boxes[:, 0] + 1 >= ms)
+                      & (boxes[:, 3] - boxes[:, 1] + 1 >= ms))[0]
+    boxes, fg = boxes[keep], fg[keep]
+    order = np.argsort(-fg, kind="stable")
+    if pre_nms_topn > 0:
+        order = order[:pre_nms_topn]
+    boxes, fg = boxes[order], fg[order]
+    keep = nms_greedy(boxes, fg, nms_thresh)[:post_nms_topn]
+    rois = np.zeros((post_nms_topn, 5), np.float32)
+    out_scores = np.zeros((post_nms_topn, 1), np.float32)
+    rois[:len(keep), 1:] = boxes[keep]
+    out_scores[:len(keep), 0] = fg[keep]
+    return rois, out_scores
+
+
+# ---- YOLO / region decoding ----
+def _decode_type(types, a):
+    x = types[0]
+    _f32(types, 0)
+    na = len(a["anchors"]) // 2
+    if len(a["anchors"]) % 2 or na == 0:
+        raise IRError(f"anchors must be (w, h) pairs, got {a['anchors']}")
+    per = 5 + a["num_classes"]
+    if x.rank != 4 or x.shape[1] != na * per:
+        raise IRError(f"input must be (N, {na} * {per}, H, W), got {list(x.shape)}")
+    n, _, h, w = x.shape
+    return TensorType((n, h * w * na, per), DType.f32)
+
+
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+_DECODE_ATTRS = {
+    "anchors": Attr("floats", doc="(w, h) pairs of this head's anchors"),
+    "num_classes": Attr("int"),
+}
+
+
+def _rows(x, na, per):
+    """(N, A*per, H, W) -> (N, H, W, A, per)."""
+    n, _, h, w = x.shape
+    return x.reshape(n, na, per, h, w).transpose(0, 3, 4, 1, 2).astype(np.float64)
+
+
+@define_op("YoloDecode", inputs=("X",),
+           attrs={**_DECODE_ATTRS, "img_w": Attr("int", doc="network input width"),
+                  "img_h": Attr("int"), "scale_x_y": Attr("float", 1.0)},
+           infer=_decode_type)
+def yolo_decode(x, *, anchors, num_classes, img_w, img_h, scale_x_y):
+    """Darknet [yolo] boxes from the raw conv output: rows (cell row-major, anchor) of
+    [cx, cy, w, h] normalised to the image, objectness, class probabilities (sigmoids);
+    cx = (col + sigmoid(tx) * scale_x_y - (scale_x_y - 1) / 2) / W, w = exp(tw) * anchor_w / img_w."""
+    na, per = len(anchors) // 2, 5 + num_classes
+    n, _, h, w = x.shape
+    r = _rows(x, na, per)
+    aw = np.asarray(anchors[0::2])
+    ah = np.asarray(anchors[1::2])
+    off = (scale_x_y - 1) / 2
+    col = np.arange(w)[None, None, :, None]
+    row = np.arange(h)[None, :, None, None]
+    out = np.empty_like(r)
+    out[..., 0] = (col + _sigmoid(r[..., 0]) * scale_x_y - off) / w
+    out[..., 1] = (row + _sigmoid(r[..., 1]) * scale_x_y - off) / h
+    out[..., 2] = np.exp(r[..., 2]) * aw / img_w
+    out[..., 3] = np.exp(r[..., 3]) * ah / img_h
+    out[..., 4:] = _sigmoid(r[..., 4:])
+    return out.reshape(n, h * w * na, per).astype(np.float32)
+
+
+@define_op("RegionDecode", inputs=("X",), attrs=dict(_DECODE_ATTRS), infer=_decode_type)
+def region_decode(x, *, anchors, num_classes):
+    """Darknet [region] (YOLOv2) boxes: rows (cell row-major, anchor) of [cx, cy, w, h]
+    normalised to the grid, objectness (sigmoid), class probabilities (softmax over classes);
+    w = exp(tw) * anchor_w / W (anchors are in grid cells)."""
+    na, per = len(anchors) // 2, 5 + num_classes
+    n, _, h, w = x.shape
+    r = _rows(x, na, per)
+    out = np.empty_like(r)
+    out[..., 0] = (np.arange(w)[None, None, :, None] + _sigmoid(r[..., 0])) / w
+    out[..., 1] = (np.arange(h)[None, :, None, None] + _sigmoid(r[..., 1])) / h
+    out[..., 2] = np.exp(r[..., 2]) * np.asarray(anchors[0::2]) / w
+    out[..., 3] = np.exp(r[..., 3]) * np.asarray(anchors[1::2]) / h
+    out[..., 4] = _sigmoid(r[..., 4])
+    logits = r[..., 5:]
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    out[..., 5:] = e / e.sum(axis=-1, keepdims=True)
+    return out.reshape(n, h * w * na, per).astype(np.float32)

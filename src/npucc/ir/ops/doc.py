@@ -1,0 +1,84 @@
+"""Generate docs/OPS.md, the op reference, from the registry.
+
+    python -m npucc.ir.ops.doc [--output docs/OPS.md] [--check]
+
+Every row is read from an op's declaration: its input slots, its attribute schema (kind, default,
+allowed values) and its kernel's docstring, which states the op's semantics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from npucc.ir import ops as _ops  # noqa: F401  (registers the core op set)
+from npucc.ir.registry import OPS, REQUIRED, Attr, OpDef
+from npucc.ir.types import DType
+
+HEADER = """# Core op reference
+
+Generated from the op registry by `python -m npucc.ir.ops.doc`; do not edit by hand.
+The specification these declarations implement is docs/OPSET.md.
+
+Inputs: `X?` is optional, `inputs*` is variadic. Attributes: `name: kind = default`
+(`required` when there is no default; `None` means absent).
+"""
+
+
+def _value(v) -> str:
+    if isinstance(v, DType):
+        return v.value
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_value(x) for x in v) + ")"
+    return repr(v)
+
+
+def _attr(name: str, spec: Attr) -> str:
+    default = "required" if spec.default is REQUIRED else _value(spec.default)
+    s = f"`{name}: {spec.kind} = {default}`"
+    if spec.choices is not None:
+        s += " one of " + ", ".join(_value(c) for c in spec.choices)
+    if spec.doc:
+        s += f" ({spec.doc})"
+    return s
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def row(op: OpDef) -> str:
+    inputs = ", ".join(op.inputs)
+    attrs_ = "<br>".join(_cell(_attr(k, a)) for k, a in op.attrs.items())
+    return f"| {op.name} | {inputs} | {attrs_} | {_cell(op.doc)} |"
+
+
+def render() -> str:
+    """The whole reference document as markdown."""
+    lines = [HEADER, "| op | inputs | attributes | semantics |", "|---|---|---|---|"]
+    lines += [row(OPS[name]) for name in sorted(OPS)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m npucc.ir.ops.doc", description=__doc__)
+    parser.add_argument("--output", "-o", type=Path, default=Path("docs/OPS.md"))
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the file differs from the registry instead of writing it")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output} is out of date: run python -m npucc.ir.ops.doc", file=sys.stderr)
+            return 1
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(f"wrote {args.output} ({len(OPS)} ops)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Linear algebra ops: Gemm and MatMul (with a fused activation) and inference BatchNorm."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npucc.errors import IRError
+from npucc.ir.registry import Attr, define_op
+from npucc.ir.types import TensorType
+
+from .elementwise import FUSED_ACTIVATION_ATTRS, apply_activation, check_activation
+
+
+def _same_dtype(types, names):
+    first = types[0]
+    for name, t in zip(names, types):
+        if t is not None and t.dtype != first.dtype:
+            raise IRError(f"{name} is {t.dtype.value} but {names[0]} is {first.dtype.value}")
+
+
+def _accumulator(dtype) -> np.dtype:
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+
+
+# ---- Gemm ----
+def _gemm_type(types, attrs_):
+    a, b, c = (types + [None])[:3]
+    check_activation(attrs_)
+    _same_dtype([a, b, c], ("A", "B", "C"))
+    if not a.dtype.is_float:
+        raise IRError(f"takes float tensors, got {a.dtype.value}")
+    if a.rank != 2 or b.rank != 2:
+        raise IRError(f"A and B must be 2-D, got {list(a.shape)} and {list(b.shape)}")
+    m, k = a.shape[::-1] if attrs_["transA"] else a.shape
+    k2, n = b.shape[::-1] if attrs_["transB"] else b.shape
+    if k != k2:
+        raise IRError(f"inner dimensions differ: op(A) is ({m}, {k}) and op(B) is ({k2}, {n}) "
+                      f"(transA={int(attrs_['transA'])}, transB={int(attrs_['transB'])})")
+    if c is not None:
+        try:
+            ok = np.broadcast_shapes(c.shape, (m, n)) == (m, n)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise IRError(f"C of shape {list(c.shape)} does not broadcast to the output "
+                          f"({m}, {n})")
+    return TensorType((m, n), a.dtype)
+
+
+@define_op("Gemm", inputs=("A", "B", "C?"),
+           attrs={"alpha": Attr("float", 1.0), "beta": Attr("float", 1.0),
+                  "transA": Attr("bool", False), "transB": Attr("bool", False),
+                  **FUSED_ACTIVATION_ATTRS},
+           infer=_gemm_type)
+def gemm(a, b, c=None, **attrs_):
+    """ONNX Gemm: alpha * op(A) @ op(B) + beta * C (op transposes when transA/transB; C
+    broadcasts to (M, N)); then the fused activation."""
+    dtype, acc = a.dtype, _accumulator(a.dtype)
+    a = a.astype(acc).T if attrs_["transA"] else a.astype(acc)
+    b = b.astype(acc).T if attrs_["transB"] else b.astype(acc)
+    y = (a @ b) * acc.type(attrs_["alpha"])
+    if c is not None:
+        y = y + c.astype(acc) * acc.type(attrs_["beta"])
+    y = apply_activation(y, attrs_["activation"], attrs_["activation_params"])
+    return y.astype(dtype)
+
+
+# ---- MatMul ----
+def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy matmul's output shape (1-D operands promoted and the added axis removed)."""
+    if not a or not b:
+        raise IRError(f"operands must have rank >= 1, got {list(a)} and {list(b)}")
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise IRError(f"inner dimensions differ: A is {list(a)} (K={a2[-1]}) and B is {list(b)} "
+                      f"(K={b2[-2]})")
+    try:
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    except ValueError:
+        raise IRError(f"batch dimensions of {list(a)} and {list(b)} do not broadcast") from None
+    return batch + ((a2[-2],) if len(a) > 1 else ()) + ((b2[-1],) if len(b) > 1 else ())
+
+
+def _matmul_type(types, attrs_):
+    a, b = types
+    check_activation(attrs_)
+    _same_dtype([a, b], ("A", "B"))
+    if not (a.dtype.is_float or a.dtype.is_int):
+        raise IRError(f"takes numeric tensors, got {a.dtype.value}")
+    if a.dtype.is_int and attrs_["activation"] != "none":
+        raise IRError(f"a fused activation ({attrs_['activation']}) needs float operands, "
+                      f"got {a.dtype.value}")
+    return TensorType(matmul_shape(a.shape, b.shape), a.dtype)
+
+
+@define_op("MatMul", inputs=("A", "B"), attrs=dict(FUSED_ACTIVATION_ATTRS), infer=_matmul_type)
+def matmul(a, b, **attrs_):
+    """numpy matmul (batched, broadcast batch dims, 1-D operands promoted); then the fused
+    activation. Integer operands wrap around in their own type."""
+    acc = _accumulator(a.dtype)
+    y = np.matmul(a.astype(acc), b.astype(acc))
+    y = apply_activation(y, attrs_["activation"], attrs_["activation_params"])
+    return y.astype(a.dtype)
+
+
+# ---- BatchNorm ----
+def _batch_norm_type(types, attrs_):
+    x = types[0]
+    names = ("X", "scale", "bias", "mean", "var")
+    _same_dtype(types, names)
+    if not x.dtype.is_float:
+        raise IRError(f"takes float tensors, got {x.dtype.value}")
+    if x.rank < 2:
+        raise IRError(f"X must be N,C,... (rank >= 2), got {list(x.shape)}")
+    for name, t in zip(names[1:], types[1:]):
+        if t.shape != (x.shape[1],):
+            raise IRError(f"{name} has shape {list(t.shape)}, expected [{x.shape[1]}] "
+                          "(one per channel of X)")
+    return x.without_quant()
+
+
+@define_op("BatchNorm", inputs=("X", "scale", "bias", "mean", "var"),
+           attrs={"epsilon": Attr("float", 1e-5, check=lambda e: None if e >= 0 else
+                                  "must be >= 0")},
+           infer=_batch_norm_type)
+def batch_norm(x, scale, bias, mean, var, *, epsilon):
+    """Inference batch normalisation over axis 1:
+    (x - mean) / sqrt(var + epsilon) * scale + bias."""
+    acc = _accumulator(x.dtype)
+    shape = (-1,) + (1,) * (x.ndim - 2)
+    inv = (scale.astype(acc) / np.sqrt(var.astype(acc) + acc.type(epsilon))).reshape(shape)
+    y = (x.astype(acc) - mean.astype(acc).reshape(shape)) * inv + bias.astype(acc).reshape(shape)
+    return y.astype(x.dtype)

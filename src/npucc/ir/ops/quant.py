@@ -1,0 +1,130 @@
+"""Element type conversions: Cast, QuantizeLinear and DequantizeLinear (affine, per tensor or per
+axis). QuantizeLinear's output type carries the QuantParams its attributes describe, and
+DequantizeLinear checks that its input's params (if any) are the ones it undoes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from npucc.errors import IRError
+from npucc.ir.registry import Attr, define_op
+from npucc.ir.types import DType, QuantParams, QuantScheme, TensorType
+
+from .shape import normalize_axis
+
+
+# ---- Cast ----
+def round_to_bf16(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded (to nearest even) to bfloat16 precision, stored as float32."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) \
+        & np.uint32(0xFFFF0000)
+    out = rounded.view(np.float32)
+    return np.where(np.isnan(x), np.float32(np.nan), out).astype(np.float32)
+
+
+@define_op("Cast", inputs=("X",), attrs={"to": Attr("dtype", doc="output element type")},
+           infer=lambda types, attrs_: TensorType(types[0].shape, attrs_["to"]))
+def cast(x, *, to):
+    """ONNX Cast to `to`: float to int truncates toward zero (out-of-range values are not
+    saturated: undefined, as in ONNX); nonzero to bool is True; bf16 rounds to nearest even."""
+    if to is DType.bf16:
+        return round_to_bf16(x.astype(np.float32))
+    return x.astype(to.numpy)
+
+
+# ---- QuantizeLinear / DequantizeLinear ----
+def _check_params(x: TensorType, attrs_, int_type: DType) -> QuantParams:
+    """The QuantParams the attributes describe for a tensor shaped like x (axis normalised)."""
+    scale, zp, axis = attrs_["scale"], attrs_["zero_point"], attrs_["axis"]
+    if not scale:
+        raise IRError("scale must not be empty")
+    if any(not (s > 0 and math.isfinite(s)) for s in scale):
+        raise IRError(f"scale {scale} must be finite and > 0")
+    if axis is None:
+        if len(scale) != 1 or len(zp) != 1:
+            raise IRError(f"per-tensor quantization (axis None) takes one scale and one zero "
+                          f"point, got {len(scale)} and {len(zp)}")
+    else:
+        axis = normalize_axis(axis, x.rank)
+        n = x.shape[axis]
+        if len(scale) != n:
+            raise IRError(f"per-axis quantization on axis {axis} of size {n} takes {n} scales, "
+                          f"got {len(scale)}")
+        if len(zp) not in (1, n):
+            raise IRError(f"per-axis quantization on axis {axis} takes 1 or {n} zero points, "
+                          f"got {len(zp)}")
+    lo, hi = int_type.int_range
+    bad = [z for z in zp if not lo <= z <= hi]
+    if bad:
+        raise IRError(f"zero point {bad[0]} is outside the {int_type.value} range {lo}..{hi}")
+    return QuantParams.affine(scale, zp, axis=axis)
+
+
+def _broadcast_params(ndim, scale, zero_point, axis):
+    """scale (float32) and zero point (int64) shaped to broadcast against a rank-ndim tensor."""
+    shape = [1] * ndim
+    if axis is not None:
+        shape[axis] = len(scale)
+    s = np.asarray(scale, np.float32).reshape(shape)
+    zp = np.asarray(zero_point, np.int64)
+    zp = zp.reshape(shape) if zp.size > 1 else zp.reshape([1] * ndim)
+    return s, zp
+
+
+_PARAM_ATTRS = {
+    "scale": Attr("floats", doc="one per tensor, or one per index of axis"),
+    "zero_point": Attr("ints", (0,), doc="one, or one per index of axis"),
+    "axis": Attr("int", None, doc="None: per tensor"),
+}
+
+
+def _quantize_type(types, attrs_):
+    x, to = types[0], attrs_["dtype"]
+    if not x.dtype.is_float:
+        raise IRError(f"takes a float tensor, got {x.dtype.value}")
+    return TensorType(x.shape, to, _check_params(x, attrs_, to))
+
+
+@define_op("QuantizeLinear", inputs=("X",),
+           attrs={**_PARAM_ATTRS,
+                  "dtype": Attr("dtype", DType.u8, choices=(DType.u8, DType.i8))},
+           infer=_quantize_type)
+def quantize_linear(x, *, scale, zero_point, axis, dtype):
+    """y = saturate(round_half_even(x / scale) + zero_point) in `dtype`; x / scale in float32.
+    Per-axis when axis is given."""
+    axis = None if axis is None else axis % x.ndim
+    s, zp = _broadcast_params(x.ndim, scale, zero_point, axis)
+    q = np.rint(x.astype(np.float32) / s)
+    lo, hi = dtype.int_range
+    return np.clip(q + zp, lo, hi).astype(dtype.numpy)
+
+
+_DEQUANT_INPUTS = (DType.u8, DType.i8, DType.i16, DType.i32)
+
+
+def _dequantize_type(types, attrs_):
+    x = types[0]
+    if x.dtype not in _DEQUANT_INPUTS:
+        raise IRError(f"takes {', '.join(d.value for d in _DEQUANT_INPUTS)}, got {x.dtype.value}")
+    want = _check_params(x, attrs_, x.dtype)
+    q = x.quant
+    if q is not None:
+        have = None
+        if q.scheme is QuantScheme.affine:
+            have = (q.scale, q.zero_point * (len(q.scale) // len(q.zero_point)),
+                    None if q.axis is None else q.axis % x.rank)
+        if have != (want.scale, want.zero_point, want.axis):
+            raise IRError(f"input is quantized as {x} but the attributes say scale={want.scale} "
+                          f"zero_point={want.zero_point} axis={want.axis}")
+    return TensorType(x.shape, DType.f32)
+
+
+@define_op("DequantizeLinear", inputs=("X",), attrs=_PARAM_ATTRS, infer=_dequantize_type)
+def dequantize_linear(x, *, scale, zero_point, axis):
+    """y = (x - zero_point) * scale as float32 (scale rounded to float32 first)."""
+    axis = None if axis is None else axis % x.ndim
+    s, zp = _broadcast_params(x.ndim, scale, zero_point, axis)
+    return (x.astype(np.int64) - zp).astype(np.float32) * s

@@ -1,0 +1,542 @@
+"""Integer execution of quantized nodes, computed the way TFLite's reference kernels compute them.
+
+A node is *quantized* when any of its inputs or outputs has a TensorType with QuantParams. There is
+one op set: a quantized Conv is a core `Conv` whose X/W/Y types are int8 with affine params and whose
+bias is int32 with scale = x_scale * w_scale. The float kernel in the op registry stays the float
+semantics; this module holds the integer kernel for the same op, and `select_kernel(node)` is the
+one place that picks between them. The interpreter and the simulator's plan both call it.
+
+Arithmetic (all bit-exact with TFLite's reference_ops / reference_integer_ops):
+- accumulation of (x - x_zp) * (w - w_zp) is exact: it is done in float64, whose 53-bit mantissa
+  holds every int8/uint8 dot product a CNN layer can produce, then converted to int64;
+- requantization is `multiply_by_quantized_multiplier` with the (int32 multiplier, shift) pair of
+  `quantize_multiplier` (gemmlowp's saturating rounding doubling high mul, then a rounding right
+  shift), plus the output zero point, then saturation to the activation range.
+
+A quantized node with no integer kernel here, or with parameters the kernel cannot reproduce
+exactly, raises QuantizedExecutionError naming the node: it never falls back to float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..errors import NpuccError
+from .graph import Node, Value
+from .registry import get_op
+from .types import QuantScheme
+
+Kernel = Callable[[Sequence[np.ndarray | None]], list[np.ndarray]]
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+class QuantizedExecutionError(NpuccError):
+    """A quantized node cannot be run exactly in integer arithmetic."""
+
+
+# ---------------------------------------------------------------- fixed-point primitives
+
+def tflite_round(x):
+    """std::round: halves away from zero (TfLiteRound)."""
+    x = np.asarray(x)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def quantize_multiplier(real) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite QuantizeMultiplier, elementwise: real ~= m * 2**(shift - 31) with m an int32 in
+    [2**30, 2**31) (0 for real == 0). Returns int64 arrays (m, shift)."""
+    real = np.atleast_1d(np.asarray(real, dtype=np.float64))
+    q, shift = np.frexp(real)
+    m = tflite_round(q * float(1 << 31)).astype(np.int64)
+    carry = m == (1 << 31)
+    m = np.where(carry, m // 2, m)
+    shift = np.where(carry, shift + 1, shift).astype(np.int64)
+    tiny = shift < -31
+    m = np.where(tiny | (real == 0), 0, m)
+    shift = np.where(tiny | (real == 0), 0, shift)
+    return m, shift
+
+
+def saturating_rounding_doubling_high_mul(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64 arrays."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    s = ab + nudge
+    q = np.where(s >= 0, s >> 31, -((-s) >> 31))  # C division truncates toward zero
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, q)
+
+
+def rounding_divide_by_pot(x, exponent):
+    """gemmlowp RoundingDivideByPOT: x / 2**exponent rounded to nearest, ties away from zero."""
+    x = np.asarray(x, np.int64)
+    exponent = np.asarray(exponent, np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x, multiplier, shift):
+    """TFLite MultiplyByQuantizedMultiplier (double rounding): x * m * 2**(shift - 31)."""
+    shift = np.asarray(shift, np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    x = np.asarray(x, np.int64) * (np.int64(1) << left)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
+
+
+# ---------------------------------------------------------------- quantization params of values
+
+def affine_params(v: Value, what: str, node: Node) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(scales float64, zero points int64, axis) of an affine-quantized value."""
+    q = v.type.quant
+    if q is None:
+        raise QuantizedExecutionError(f"{node.describe()}: {what} %{v.name} ({v.type}) is not "
+                                      "quantized, but the node's other tensors are")
+    if q.scheme is not QuantScheme.affine:
+        raise QuantizedExecutionError(f"{node.describe()}: {what} %{v.name} uses {q.scheme.value} "
+                                      "quantization; the integer kernels take affine params")
+    return (np.asarray(q.scale, np.float64), np.asarray(q.zero_point, np.int64), q.axis)
+
+
+def per_tensor(v: Value, what: str, node: Node) -> tuple[float, int]:
+    s, z, axis = affine_params(v, what, node)
+    if axis is not None:
+        raise QuantizedExecutionError(f"{node.describe()}: {what} %{v.name} is quantized per "
+                                      f"axis {axis}; this kernel needs per-tensor params")
+    return float(s[0]), int(z[0])
+
+
+def quantize_real(value: float, scale: float, zero_point: int) -> int:
+    """zero_point + round(value / scale) in float32, as TFLite quantizes activation bounds."""
+    return zero_point + int(tflite_round(np.float32(value) / np.float32(scale)))
+
+
+def storage_range(v: Value) -> tuple[int, int]:
+    return v.dtype.int_range
+
+
+def activation_range(node: Node, out: Value) -> tuple[int, int]:
+    """TFLite CalculateActivationRangeQuantized for the node's fused activation."""
+    lo, hi = storage_range(out)
+    kind = node.attrs.get("activation", "none")
+    if kind == "none":
+        return lo, hi
+    s, z = per_tensor(out, "output", node)
+    if kind == "relu":
+        return max(lo, quantize_real(0.0, s, z)), hi
+    if kind == "clip":
+        a, b = node.attrs["activation_params"]
+        if np.isfinite(a):
+            lo = max(lo, quantize_real(a, s, z))
+        if np.isfinite(b):
+            hi = min(hi, quantize_real(b, s, z))
+        return lo, hi
+    raise QuantizedExecutionError(f"{node.describe()}: fused activation {kind} has no integer "
+                                  "form (TFLite fuses only relu, relu6 and relu_n1_to_1)")
+
+
+def same_params(node: Node, values: Sequence[Value]) -> None:
+    """Raise unless all values carry the same quantization params (data movement ops)."""
+    ref = values[0].type.quant
+    for v in values[1:]:
+        if v.type.quant != ref:
+            raise QuantizedExecutionError(
+                f"{node.describe()}: %{values[0].name} ({values[0].type}) and %{v.name} "
+                f"({v.type}) have different quantization params; {node.op} moves integers "
+                "unchanged, so they must be equal")
+
+
+def _out(v: Value, acc) -> np.ndarray:
+    lo, hi = storage_range(v)
+    return np.clip(acc, lo, hi).astype(v.dtype.numpy)
+
+
+# ---------------------------------------------------------------- the kernel registry
+
+# op name -> prepare(node) -> Kernel. A preparer reads the node's types once (multipliers,
+# activation ranges) and returns the function that runs it on integer arrays.
+INT_KERNELS: dict[str, Callable[[Node], Kernel]] = {}
+
+
+def int_kernel(*ops: str):
+    """Decorator: register an integer-kernel preparer for ops."""
+    def register(prepare):
+        for op in ops:
+            INT_KERNELS[op] = prepare
+        return prepare
+    return register
+
+
+def is_quantized(node: Node) -> bool:
+    return any(v is not None and v.type.quant is not None
+               for v in (*node.inputs, *node.outputs))
+
+
+def select_kernel(node: Node) -> Kernel:
+    """The kernel that runs `node`: its registry (float) kernel, or for a quantized node its
+    integer kernel prepared for the node's params. Raises QuantizedExecutionError for a quantized
+    node without an exact integer kernel."""
+    if not is_quantized(node):
+        opdef, attrs_ = node.opdef, node.attrs
+        return lambda args: opdef.evaluate(args, attrs_)
+    prepare = INT_KERNELS.get(node.op)
+    if prepare is None:
+        raise QuantizedExecutionError(
+            f"{node.describe()}: quantized {node.op} has no integer kernel, so it cannot run "
+            f"bit-exactly (integer kernels: {', '.join(sorted(INT_KERNELS))})")
+    return prepare(node)
+
+
+def evaluate_node(node: Node, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+    """Run one node with the kernel `select_kernel` picks."""
+    return select_kernel(node)(args)
+
+
+# ---------------------------------------------------------------- kernels
+
+def _float_kernel_on(node: Node, **override) -> Callable:
+    """The op's float reference kernel with some attributes replaced, for exact integer math
+    carried in float64 or on integer arrays."""
+    opdef = node.opdef
+    attrs_ = {**node.attrs, **override}
+    return lambda *arrays: opdef.kernel(*arrays, **attrs_)
+
+
+def _channel_shape(ndim: int, axis: int) -> tuple[int, ...]:
+    shape = [1] * ndim
+    shape[axis] = -1
+    return tuple(shape)
+
+
+@int_kernel("Conv", "ConvTranspose", "Gemm", "MatMul")
+def _linear(node: Node) -> Kernel:
+    """TFLite CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED (int8, uint8; per
+    tensor or per output channel): acc = sum((x - zx) * (w - zw)) + bias, then per-channel
+    requantization and the fused activation's clamp."""
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    y = node.outputs[0]
+    if node.op == "Gemm" and (node.attrs["alpha"] != 1.0 or node.attrs["beta"] != 1.0
+                              or node.attrs["transA"]):
+        raise QuantizedExecutionError(f"{node.describe()}: quantized Gemm takes alpha=beta=1 "
+                                      "and transA=0")
+    sx, zx = per_tensor(x, "input", node)
+    sy, zy = per_tensor(y, "output", node)
+    sw, zw, w_axis = affine_params(w, "weights", node)
+    if b is not None:
+        if not b.dtype.is_int:
+            raise QuantizedExecutionError(f"{node.describe()}: bias %{b.name} is {b.dtype.value}; "
+                                          "a quantized layer takes an integer (int32) bias")
+    if node.op == "Gemm" and w_axis is None:
+        # FULLY_CONNECTED per tensor: the scale product is taken in float (GetQuantizedConvolution
+        # Multipler), then divided in double
+        real = np.float64(np.float32(sx) * np.float32(sw)) / np.float64(sy)
+    else:
+        real = np.float64(sx) * sw / np.float64(sy)
+    mult, shift = quantize_multiplier(real)
+    lo, hi = activation_range(node, y)
+    ch_axis = y.type.rank - 1 if node.op in ("Gemm", "MatMul") else 1
+    bshape = _channel_shape(y.type.rank, ch_axis)
+    mult, shift = mult.reshape(bshape), shift.reshape(bshape)
+    wz = zw.astype(np.float64)
+    if w_axis is not None and len(zw) > 1:
+        wz = wz.reshape(_channel_shape(w.type.rank, w_axis))
+    else:
+        wz = wz.reshape(()) if wz.size == 1 else wz
+    correlate = _float_kernel_on(node, activation="none", activation_params=())
+
+    def run(args):
+        xa, wa = args[0], args[1]
+        ba = args[2] if len(args) > 2 else None
+        acc = correlate(xa.astype(np.float64) - zx, wa.astype(np.float64) - wz)
+        acc = np.rint(acc).astype(np.int64)
+        if ba is not None:
+            acc = acc + ba.astype(np.int64).reshape(bshape)
+        out = multiply_by_quantized_multiplier(acc, mult, shift) + zy
+        return [np.clip(out, lo, hi).astype(y.dtype.numpy)]
+    return run
+
+
+@int_kernel("Add", "Sub")
+def _add(node: Node) -> Kernel:
+    """TFLite ADD / SUB int8: both inputs rescaled to a common scale with 20 bits of headroom,
+    added, rescaled to the output."""
+    a, b = node.inputs
+    y = node.outputs[0]
+    sa, za = per_tensor(a, "input 0", node)
+    sb, zb = per_tensor(b, "input 1", node)
+    sy, zy = per_tensor(y, "output", node)
+    left_shift = 15 if y.dtype.bits == 16 else 20
+    twice_max = 2.0 * float(max(np.float32(sa), np.float32(sb)))
+    ma, sha = quantize_multiplier(sa / twice_max)
+    mb, shb = quantize_multiplier(sb / twice_max)
+    my, shy = quantize_multiplier(twice_max / ((1 << left_shift) * sy))
+    sign = -1 if node.op == "Sub" else 1
+
+    def run(args):
+        xa = (args[0].astype(np.int64) - za) << left_shift
+        xb = (args[1].astype(np.int64) - zb) << left_shift
+        va = multiply_by_quantized_multiplier(xa, ma, sha)
+        vb = multiply_by_quantized_multiplier(xb, mb, shb)
+        out = multiply_by_quantized_multiplier(va + sign * vb, my, shy) + zy
+        return [_out(y, out)]
+    return run
+
+
+@int_kernel("Mul")
+def _mul(node: Node) -> Kernel:
+    """TFLite MUL int8: (a - za) * (b - zb) rescaled by sa * sb / sy."""
+    a, b = node.inputs
+    y = node.outputs[0]
+    sa, za = per_tensor(a, "input 0", node)
+    sb, zb = per_tensor(b, "input 1", node)
+    sy, zy = per_tensor(y, "output", node)
+    m, sh = quantize_multiplier(np.float64(sa) * np.float64(sb) / np.float64(sy))
+
+    def run(args):
+        prod = (args[0].astype(np.int64) - za) * (args[1].astype(np.int64) - zb)
+        return [_out(y, multiply_by_quantized_multiplier(prod, m, sh) + zy)]
+    return run
+
+
+@int_kernel("Identity")
+def _requantize(node: Node) -> Kernel:
+    """Identity between two quantized tensors: TFLite QUANTIZE (int -> int) requantization."""
+    x, y = node.inputs[0], node.outputs[0]
+    if x.type.quant == y.type.quant and x.dtype == y.dtype:
+        return lambda args: [args[0]]
+    sx, zx = per_tensor(x, "input", node)
+    sy, zy = per_tensor(y, "output", node)
+    m, sh = quantize_multiplier(np.float64(sx) / np.float64(sy))
+    return lambda args: [_out(y, multiply_by_quantized_multiplier(
+        args[0].astype(np.int64) - zx, m, sh) + zy)]
+
+
+@int_kernel("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Concat", "Split",
+            "MaxPool", "GlobalMaxPool", "ReduceMax", "DepthToSpace", "SpaceToDepth", "Tile",
+            "Gather", "Expand")
+def _move(node: Node) -> Kernel:
+    """Data movement (and max): integers move unchanged when all params are equal."""
+    same_params(node, [v for v in (*node.inputs, *node.outputs) if v is not None])
+    kernel = _float_kernel_on(node)
+    dtypes = [v.dtype.numpy for v in node.outputs]
+
+    def run(args):
+        out = kernel(*args)
+        outs = [out] if isinstance(out, np.ndarray) else list(out)
+        return [np.asarray(o).astype(d, copy=False) for o, d in zip(outs, dtypes)]
+    return run
+
+
+@int_kernel("Resize")
+def _resize(node: Node) -> Kernel:
+    """Nearest-neighbour resize moves integers unchanged; bilinear int8 has its own rounding."""
+    if node.attrs["mode"] != "nearest":
+        return _resize_bilinear(node)
+    return _move(node)
+
+
+@int_kernel("Pad")
+def _pad(node: Node) -> Kernel:
+    """Pad in the integer domain: the fill value is quantized (0.0 becomes the zero point)."""
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    s, z = per_tensor(x, "input", node)
+    lo, hi = storage_range(x)
+    fill = min(max(quantize_real(node.attrs["value"], s, z), lo), hi)
+    kernel = _float_kernel_on(node, value=float(fill))
+    return lambda args: [kernel(args[0])]
+
+
+@int_kernel("Relu", "Clip")
+def _clamp(node: Node) -> Kernel:
+    """Relu / Clip with equal in/out params: a clamp of the integers (TFLite fuses it)."""
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    s, z = per_tensor(y, "output", node)
+    lo, hi = storage_range(y)
+    if node.op == "Relu":
+        lo = max(lo, quantize_real(0.0, s, z))
+    else:
+        if np.isfinite(node.attrs["min"]):
+            lo = max(lo, quantize_real(node.attrs["min"], s, z))
+        if np.isfinite(node.attrs["max"]):
+            hi = min(hi, quantize_real(node.attrs["max"], s, z))
+    return lambda args: [np.clip(args[0], lo, hi).astype(y.dtype.numpy)]
+
+
+@int_kernel("LeakyRelu")
+def _leaky_relu(node: Node) -> Kernel:
+    """TFLite LEAKY_RELU int8: identity and alpha branches with their own multipliers."""
+    x, y = node.inputs[0], node.outputs[0]
+    sx, zx = per_tensor(x, "input", node)
+    sy, zy = per_tensor(y, "output", node)
+    alpha = np.float32(node.attrs["alpha"])
+    m_id, sh_id = quantize_multiplier(np.float64(np.float32(sx) / np.float32(sy)))
+    m_a, sh_a = quantize_multiplier(np.float64(np.float32(sx) * alpha / np.float32(sy)))
+
+    def run(args):
+        v = args[0].astype(np.int64) - zx
+        out = np.where(v >= 0, multiply_by_quantized_multiplier(v, m_id, sh_id),
+                       multiply_by_quantized_multiplier(v, m_a, sh_a)) + zy
+        return [_out(y, out)]
+    return run
+
+
+@int_kernel("AveragePool", "GlobalAveragePool")
+def _average_pool(node: Node) -> Kernel:
+    """TFLite AVERAGE_POOL_2D int8: the integer sum of the valid (unpadded) window elements
+    divided by their count, rounding half away from zero; in/out params must be equal."""
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    if node.op == "AveragePool" and node.attrs["count_include_pad"]:
+        raise QuantizedExecutionError(f"{node.describe()}: quantized average pool counts only "
+                                      "valid elements (count_include_pad=0)")
+    if node.op == "GlobalAveragePool":
+        attrs_ = {"kernel_shape": tuple(x.shape[2:]), "strides": (1, 1), "pads": (0, 0, 0, 0),
+                  "ceil_mode": False, "count_include_pad": False}
+    else:
+        attrs_ = dict(node.attrs)
+    pool = get_op("AveragePool")
+    ones_attrs = {**attrs_, "count_include_pad": True}
+
+    def run(args):
+        xa = args[0].astype(np.float64)
+        # window mean * window size = exact integer sums; counts from pooling a ones tensor
+        sums = pool.kernel(xa, **ones_attrs) * np.prod(attrs_["kernel_shape"])
+        counts = pool.kernel(np.ones_like(xa[:1, :1]), **ones_attrs) * \
+            np.prod(attrs_["kernel_shape"])
+        sums = np.rint(sums).astype(np.int64)
+        counts = np.rint(counts).astype(np.int64)
+        half = counts // 2
+        q = np.where(sums > 0, (sums + half) // counts, -((-sums + half) // counts))
+        return [_out(y, q)]
+    return run
+
+
+@int_kernel("ReduceMean")
+def _mean(node: Node) -> Kernel:
+    """TFLite MEAN int8 (reference QuantizedMeanOrSum): integer sum minus n * zp, rescaled by
+    x_scale / y_scale folded with 1/n into one fixed-point multiplier."""
+    x, y = node.inputs[0], node.outputs[0]
+    sx, zx = per_tensor(x, "input", node)
+    sy, zy = per_tensor(y, "output", node)
+    axes = node.attrs["axes"]
+    axes = tuple(range(x.type.rank)) if axes is None else tuple(a % x.type.rank for a in axes)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    m, sh = quantize_multiplier(np.float64(sx) / np.float64(sy))
+    m, sh = int(m[0]), int(sh[0])
+    k = min(n.bit_length() - 1, 32, 31 + sh)
+    m = (m << k) // n
+    sh -= k
+    keep = node.attrs["keepdims"]
+
+    def run(args):
+        total = args[0].astype(np.int64).sum(axis=axes, keepdims=keep) - zx * n
+        return [_out(y, multiply_by_quantized_multiplier(total, m, sh) + zy)]
+    return run
+
+
+def _resize_bilinear(node: Node) -> Kernel:
+    raise QuantizedExecutionError(f"{node.describe()}: quantized bilinear Resize has no "
+                                  "integer kernel yet")
+
+
+@int_kernel("QuantizeLinear", "DequantizeLinear", "Cast")
+def _boundary(node: Node) -> Kernel:
+    """Ops that convert between real and integer values: their reference kernels are the
+    integer semantics (QuantizeLinear rounds half to even, as the core op set specifies)."""
+    opdef, attrs_ = node.opdef, node.attrs
+    return lambda args: opdef.evaluate(args, attrs_)
+
+
+# ---------------------------------------------------------------- softmax (gemmlowp fixed point)
+
+def _srdhm(a, b):
+    return saturating_rounding_doubling_high_mul(a, b)
+
+
+def _sat_shl(x, e: int):
+    """gemmlowp SaturatingRoundingMultiplyByPOT with a positive exponent (int32)."""
+    threshold = (1 << (31 - e)) - 1
+    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, x << e))
+
+
+_EXP_BARREL = [(-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+               (2, 39332535), (3, 720401), (4, 242)]
+
+
+def _exp_on_negative_values(a):
+    """gemmlowp exp_on_negative_values for Q5.26 input (raw int64 arrays), Q0.31 output."""
+    frac = 26
+    quarter = 1 << (frac - 2)
+    a_mod = (a & (quarter - 1)) - quarter
+    x = _sat_shl(a_mod, 5) + (1 << 28)  # Rescale<0>, then + 1/8
+    x2 = _srdhm(x, x)
+    x3 = _srdhm(x2, x)
+    x4 = _srdhm(x2, x2)
+    x4_over_4 = rounding_divide_by_pot(x4, 2)
+    poly = rounding_divide_by_pot(_srdhm(x4_over_4 + x3, 715827883) + x2, 1)
+    result = 1895147668 + _srdhm(1895147668, x + poly)
+    remainder = a_mod - a
+    for exponent, multiplier in _EXP_BARREL:
+        bit = (remainder & (1 << (frac + exponent))) != 0
+        result = np.where(bit, _srdhm(result, multiplier), result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _reciprocal(x, integer_digits: int):
+    """TFLite GetReciprocal: (Q0.31 1/x scaled, num_bits_over_unit) of a positive Q(digits)."""
+    x = np.asarray(x, np.int64)
+    headroom = 32 - np.floor(np.log2(np.maximum(x, 1))).astype(np.int64) - 1  # clz(uint32)
+    bits_over_unit = integer_digits - headroom
+    shifted = ((x << headroom) & 0xFFFFFFFF) - (1 << 31)
+    shifted = np.where(shifted >= (1 << 31), shifted - (1 << 32), shifted)
+    # one_over_one_plus_x_for_x_in_0_1
+    s = shifted + INT32_MAX
+    half_den = np.where(s >= 0, (s + 1) // 2, -((-(s - 1)) // 2))
+    xq = 1515870810 + _srdhm(half_den, -1010580540)
+    one_f2 = 1 << 29
+    for _ in range(3):
+        t = one_f2 - _srdhm(half_den, xq)
+        xq = xq + _sat_shl(_srdhm(xq, t), 2)
+    return _sat_shl(xq, 1), bits_over_unit
+
+
+@int_kernel("Softmax")
+def _softmax(node: Node) -> Kernel:
+    """TFLite SOFTMAX int8/uint8 (reference_ops::Softmax): fixed-point exp of the scaled
+    differences to the row max, summed in Q12.19, times the fixed-point reciprocal."""
+    x, y = node.inputs[0], node.outputs[0]
+    sx, _ = per_tensor(x, "input", node)
+    sy, zy = per_tensor(y, "output", node)
+    lo, hi = storage_range(y)
+    if sy != 1.0 / 256 or zy != lo:
+        raise QuantizedExecutionError(f"{node.describe()}: quantized Softmax needs output scale "
+                                      f"1/256 and zero point {lo}, got {sy} and {zy}")
+    real = min(np.float64(sx) * float(1 << 26), float((1 << 31) - 1))  # beta = 1
+    m, shift = quantize_multiplier(real)
+    m, shift = int(m[0]), int(shift[0])
+    radius = int(np.floor(((1 << 5) - 1) * float(1 << 26) / float(1 << shift)))
+    diff_min = -radius
+    axis = node.attrs["axis"] % x.type.rank
+    out_bits = y.dtype.bits
+
+    def run(args):
+        v = np.moveaxis(args[0].astype(np.int64), axis, -1)
+        diff = v - v.max(axis=-1, keepdims=True)
+        ok = diff >= diff_min
+        scaled = _srdhm(diff * (1 << shift), m)
+        e = np.where(ok, _exp_on_negative_values(scaled), 0)
+        total = rounding_divide_by_pot(e, 12).sum(axis=-1, keepdims=True)
+        recip, over = _reciprocal(total, 12)
+        out = rounding_divide_by_pot(_srdhm(recip, e), over + 31 - out_bits) + lo
+        out = np.where(ok, np.clip(out, lo, hi), lo)
+        return [np.moveaxis(out, -1, axis).astype(y.dtype.numpy)]
+    return run

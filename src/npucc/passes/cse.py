@@ -1,0 +1,60 @@
+"""cse: common subexpression elimination."""
+
+from __future__ import annotations
+
+import hashlib
+
+import attrs
+import numpy as np
+
+from npucc.ir.graph import Graph, Value
+
+from .base import Pass, PassResult, register_pass
+
+
+def _merge(graph: Graph, keep: list[Value], drop: list[Value]) -> bool:
+    """Make readers of `drop` read `keep`; False (and nothing done) if that would merge two graph
+    outputs, which would change the graph's interface."""
+    if any(graph.is_output(d) and graph.is_output(k) for k, d in zip(keep, drop)):
+        return False
+    for k, d in zip(keep, drop):
+        graph.replace_all_uses_with(d, k)
+    return True
+
+
+@register_pass
+@attrs.frozen
+class CommonSubexpressionElimination(Pass):
+    """Merge identical constants and nodes that compute the same thing.
+
+    Guarantee: constants with equal type (dtype, shape, quantization) and bytes are merged, then
+    nodes with the same op, the same input values, equal attributes and equal output types:
+    readers of the later one read the first, which also takes the later one's provenance. Two graph
+    outputs are never merged into one. Linear in the graph size (hashing, no pairwise compare)."""
+
+    name = "cse"
+
+    def run(self, graph: Graph) -> PassResult:
+        constants = 0
+        seen_c: dict[tuple, Value] = {}
+        for c in graph.constants:
+            key = (c.type, hashlib.blake2b(np.ascontiguousarray(c.const).data).digest())
+            first = seen_c.setdefault(key, c)
+            if first is not c and first.const.tobytes() == c.const.tobytes() \
+                    and _merge(graph, [first], [c]):
+                graph.remove_constant(c)
+                constants += 1
+        nodes = 0
+        seen: dict[tuple, object] = {}
+        for node in graph.nodes:
+            key = (node.op, tuple(id(v) if v is not None else None for v in node.inputs),
+                   tuple(sorted(node.attrs.items())), tuple(v.type for v in node.outputs))
+            try:
+                first = seen.setdefault(key, node)
+            except TypeError:  # an unhashable attribute value: leave the node alone
+                continue
+            if first is not node and _merge(graph, list(first.outputs), list(node.outputs)):
+                first.provenance = first.provenance | node.provenance
+                graph.erase(node)
+                nodes += 1
+        return PassResult(constants + nodes > 0, {"constants": constants, "nodes": nodes})

@@ -1,0 +1,40 @@
+"""npucc's testing kit: property-test your own passes the way npucc tests its own.
+
+    from hypothesis import given
+    from npucc.testing import check_pass, graphs
+
+    @given(graphs(layout=None))
+    def test_my_fusion(graph):
+        check_pass(MyFusion(), graph)
+
+- `graphs()`, `inputs_for()`, `tensor_types()`, `quant_params()`: hypothesis strategies.
+- `random_inputs(graph, seed)`: deterministic random inputs for a graph.
+- `assert_equivalent(g1, g2)`: both graphs compute the same outputs (per-dtype tolerances).
+- `check_pass(pass_or_pipeline, graph)`: a pass keeps the graph valid, honest about changes,
+  numerically equivalent and (if declared) idempotent.
+- The pytest plugin (auto-loaded) provides the `npucc_verify_each` fixture.
+"""
+
+from npucc.testing.equivalence import (
+    TOLERANCES,
+    PassCheck,
+    assert_equivalent,
+    check_pass,
+    show_graph,
+    tolerance_for,
+)
+from npucc.testing.strategies import (
+    APPLIERS,
+    DISCONTINUOUS_OPS,
+    GraphBuilder,
+    applier,
+    graphs,
+    inputs_for,
+    quant_params,
+    random_inputs,
+    tensor_types,
+)
+
+__all__ = ["APPLIERS", "DISCONTINUOUS_OPS", "TOLERANCES", "GraphBuilder", "PassCheck", "applier",
+           "assert_equivalent", "check_pass", "graphs", "inputs_for", "quant_params",
+           "random_inputs", "show_graph", "tensor_types", "tolerance_for"]

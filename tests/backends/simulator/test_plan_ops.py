@@ -1,0 +1,260 @@
+"""Plan vs the reference interpreter (npucc.ir.run_graph), op by op, on hand-built graphs covering
+every fast-kernel path (and the reference fallback for the rest)."""
+
+import numpy as np
+import pytest
+
+from npucc.backends.simulator import compile_plan
+from npucc.ir import Graph, TensorType, run_graph
+
+RNG = np.random.default_rng(1234)
+
+
+def rand(*shape, dtype=np.float32):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def check_plan(g: Graph, inputs, *, expect_fast=(), rtol=1e-5, atol=1e-5):
+    """Plan and interpreter agree (twice: buffers are reused across runs); the ops in
+    `expect_fast` ran on a fast kernel."""
+    expected = run_graph(g, inputs)
+    plan = compile_plan(g)
+    fast = plan.kernel_counts().get("fast", {})
+    for op in expect_fast:
+        assert fast.get(op), f"{op} did not get a fast kernel: {plan.kernel_counts()}"
+    for _ in range(2):
+        got = plan.run(inputs)
+        assert len(got) == len(expected)
+        for e, a in zip(expected, got):
+            assert a.shape == e.shape and a.dtype == e.dtype
+            scale = max(1.0, float(np.abs(e).max())) if e.size else 1.0
+            np.testing.assert_allclose(a, e, rtol=rtol, atol=atol * scale)
+    return plan
+
+
+def single(op, x_shape, *consts, dtype="f32", n_inputs=1, **attrs):
+    """A graph of one `op` node on `n_inputs` graph inputs and constant operands `consts`."""
+    g = Graph()
+    xs = [g.add_input(f"x{i}", TensorType(s, dtype))
+          for i, s in enumerate([x_shape] if n_inputs == 1 else x_shape)]
+    cs = [None if c is None else g.add_constant(c) for c in consts]
+    out = g.op(op, *xs, *cs, **attrs)
+    g.set_outputs(out if isinstance(out, tuple) else [out])
+    shapes = [x_shape] if n_inputs == 1 else x_shape
+    return g, [rand(*s).astype(TensorType(s, dtype).dtype.numpy) for s in shapes]
+
+
+# (name, x shape, W shape, bias?, attrs)
+CONVS = [
+    ("3x3 pad", (1, 4, 9, 9), (6, 4, 3, 3), True, dict(pads=(1, 1, 1, 1))),
+    ("3x3 stride 2 asym pad", (2, 3, 10, 11), (5, 3, 3, 3), True,
+     dict(pads=(0, 1, 2, 1), strides=(2, 2))),
+    ("dilated", (1, 3, 12, 12), (4, 3, 3, 3), False, dict(pads=(2, 2, 2, 2), dilations=(2, 2))),
+    ("5x3 strides 3x1", (1, 2, 13, 9), (3, 2, 5, 3), True, dict(strides=(3, 1))),
+    ("grouped", (2, 6, 8, 8), (9, 2, 3, 3), True, dict(group=3, pads=(1, 1, 1, 1))),
+    ("1x1 direct", (2, 8, 5, 7), (4, 8, 1, 1), True, {}),
+    ("1x1 strided", (1, 8, 7, 7), (4, 8, 1, 1), False, dict(strides=(2, 2))),
+    ("1x1 grouped", (1, 8, 4, 4), (8, 2, 1, 1), True, dict(group=4)),
+    ("depthwise s1", (2, 5, 9, 9), (5, 1, 3, 3), True, dict(group=5, pads=(1, 1, 1, 1))),
+    ("depthwise s2", (1, 6, 11, 10), (6, 1, 3, 3), True,
+     dict(group=6, pads=(1, 1, 1, 1), strides=(2, 2))),
+    ("depthwise 5x5 s2 asym", (1, 4, 12, 9), (4, 1, 5, 5), False,
+     dict(group=4, pads=(2, 1, 1, 2), strides=(2, 3))),
+    ("depthwise dilated", (1, 3, 10, 10), (3, 1, 3, 3), True,
+     dict(group=3, pads=(2, 2, 2, 2), dilations=(2, 2))),
+    ("depthwise dilated strided", (1, 3, 13, 13), (3, 1, 3, 2), True,
+     dict(group=3, pads=(1, 0, 2, 1), dilations=(3, 2), strides=(2, 2))),
+    ("depthwise no pad", (1, 4, 6, 6), (4, 1, 3, 3), False, dict(group=4)),
+    ("channel multiplier", (1, 3, 7, 7), (6, 1, 3, 3), True, dict(group=3, pads=(1, 1, 1, 1))),
+    ("1-D", (2, 3, 17), (4, 3, 3), True, dict(strides=(2,), pads=(1, 2), dilations=(1,))),
+    ("1-D depthwise", (1, 4, 15), (4, 1, 5), True,
+     dict(group=4, strides=(1,), pads=(2, 2), dilations=(1,))),
+]
+
+
+@pytest.mark.parametrize("name,x,w,bias,attrs", CONVS, ids=[c[0] for c in CONVS])
+@pytest.mark.parametrize("activation,params", [("none", ()), ("relu", ()), ("clip", (0.0, 6.0)),
+                                               ("leaky_relu", (0.1,)), ("sigmoid", ())])
+def test_conv(name, x, w, bias, attrs, activation, params):
+    b = rand(w[0]) if bias else None
+    g, inputs = single("Conv", x, rand(*w), b, activation=activation, activation_params=params,
+                       **attrs)
+    check_plan(g, inputs, expect_fast=["Conv"])
+
+
+def test_large_depthwise_conv_runs_on_threads_and_matches():
+    """Big enough to be split into channel ranges (one per thread)."""
+    g, inputs = single("Conv", (1, 32, 40, 40), rand(32, 1, 3, 3), rand(32), group=32,
+                       pads=(1, 1, 1, 1), strides=(2, 2), activation="clip",
+                       activation_params=(0.0, 6.0))
+    check_plan(g, inputs, expect_fast=["Conv"])
+
+
+def test_f16_conv_falls_back_to_the_reference_kernel():
+    g, inputs = single("Conv", (1, 2, 5, 5), rand(3, 2, 3, 3, dtype=np.float16), dtype="f16")
+    plan = check_plan(g, inputs, rtol=1e-3, atol=1e-3)
+    assert plan.kernel_counts() == {"reference": {"Conv": 1}}
+
+
+POOLS = [
+    ("MaxPool", dict(kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1))),
+    ("MaxPool", dict(kernel_shape=(3, 3), strides=(2, 2), ceil_mode=True)),
+    ("MaxPool", dict(kernel_shape=(2, 3), strides=(2, 1), pads=(1, 0, 1, 2), ceil_mode=True)),
+    ("MaxPool", dict(kernel_shape=(2, 2), dilations=(2, 2), pads=(1, 1, 0, 0))),
+    ("AveragePool", dict(kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1))),
+    ("AveragePool", dict(kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1),
+                         count_include_pad=True)),
+    ("AveragePool", dict(kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1), ceil_mode=True,
+                         count_include_pad=True)),
+    ("AveragePool", dict(kernel_shape=(2, 2), strides=(2, 2), ceil_mode=True)),
+    ("AveragePool", dict(kernel_shape=(2, 2), strides=(2, 2))),
+]
+
+
+@pytest.mark.parametrize("op,attrs", POOLS, ids=lambda p: str(p))
+def test_pool(op, attrs):
+    g, inputs = single(op, (2, 3, 10, 9), **attrs)
+    check_plan(g, inputs, expect_fast=[op])
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_global_pool(op):
+    g, inputs = single(op, (2, 5, 6, 7))
+    check_plan(g, inputs, expect_fast=[op])
+
+
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True),
+                                             (True, True)])
+@pytest.mark.parametrize("c_shape", [None, (5,), (3, 5), (1, 1)])
+def test_gemm(trans_a, trans_b, c_shape):
+    a = (4, 3) if trans_a else (3, 4)
+    b = rand(5, 4) if trans_b else rand(4, 5)
+    c = None if c_shape is None else rand(*c_shape)
+    g, inputs = single("Gemm", a, b, c, transA=trans_a, transB=trans_b, alpha=0.5, beta=2.0,
+                       activation="relu")
+    check_plan(g, inputs, expect_fast=["Gemm"])
+
+
+def test_gemm_with_every_operand_an_input():
+    g, inputs = single("Gemm", [(3, 4), (4, 5), (3, 5)], n_inputs=3, beta=0.5)
+    check_plan(g, inputs, expect_fast=["Gemm"])
+
+
+@pytest.mark.parametrize("a,b", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)),
+                                 ((4,), (4, 3))])
+def test_matmul(a, b):
+    g, inputs = single("MatMul", [a, b], n_inputs=2)
+    check_plan(g, inputs)
+
+
+def test_batch_norm():
+    c = 4
+    g, inputs = single("BatchNorm", (2, c, 3, 3), rand(c), rand(c), rand(c),
+                       np.abs(rand(c)) + 0.1, epsilon=1e-3)
+    check_plan(g, inputs, expect_fast=["BatchNorm"])
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Div", "Max", "Min"])
+@pytest.mark.parametrize("shapes", [[(2, 3, 4), (2, 3, 4)], [(2, 3, 4), (3, 1)],
+                                    [(1, 4), (3, 1)]])
+def test_binary(op, shapes):
+    g, inputs = single(op, shapes, n_inputs=2)
+    check_plan(g, inputs, expect_fast=[op])
+
+
+def test_integer_div_truncates_like_the_reference():
+    g = Graph()
+    a = g.add_input("a", TensorType((6,), "i32"))
+    b = g.add_constant(np.array([3, -3, 2, 4, -5, 7], np.int32))
+    g.set_outputs([g.op("Div", a, b)])
+    plan = check_plan(g, [np.array([7, 7, -7, -9, 11, 3], np.int32)])
+    assert plan.kernel_counts() == {"reference": {"Div": 1}}
+
+
+@pytest.mark.parametrize("op,attrs", [("Relu", {}), ("Clip", dict(min=-0.5, max=0.7)),
+                                      ("LeakyRelu", dict(alpha=0.2)), ("Sigmoid", {}),
+                                      ("Tanh", {}), ("HardSwish", {}), ("Mish", {}),
+                                      ("HardSigmoid", {}), ("Softmax", dict(axis=1))])
+def test_unary(op, attrs):
+    g, inputs = single(op, (2, 3, 4), **attrs)
+    check_plan(g, inputs)
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("Reshape", dict(shape=(6, 4))), ("Flatten", dict(axis=2)), ("Squeeze", dict(axes=(1,))),
+    ("Unsqueeze", dict(axes=(0, 3))), ("Identity", {}), ("Transpose", dict(perm=(2, 0, 1, 3))),
+    ("Slice", dict(starts=(1,), ends=(100,), axes=(3,), steps=(1,))),
+    ("Pad", dict(pads=(0, 0, 1, 0, 0, 0, 0, 2), mode="reflect", value=0.0)),
+    ("Split", dict(axis=3, split=(1, 3))), ("ReduceMean", dict(axes=(2, 3), keepdims=False)),
+])
+def test_shape_ops(op, attrs):
+    g, inputs = single(op, (2, 1, 3, 4), **attrs)
+    check_plan(g, inputs)
+
+
+def test_concat_of_inputs_and_constants():
+    g = Graph()
+    a = g.add_input("a", TensorType((2, 3, 4), "f32"))
+    b = g.add_input("b", TensorType((2, 1, 4), "f32"))
+    c = g.add_constant(rand(2, 2, 4))
+    g.set_outputs([g.op("Concat", a, c, b, axis=1)])
+    check_plan(g, [rand(2, 3, 4), rand(2, 1, 4)], expect_fast=["Concat"])
+
+
+def test_view_of_a_constant_and_an_output_that_is_an_input():
+    g = Graph()
+    x = g.add_input("x", TensorType((2, 6), "f32"))
+    c = g.add_constant(rand(3, 4))
+    r = g.op("Reshape", c, shape=(2, 6))
+    g.set_outputs([g.op("Add", x, r), r, x])
+    check_plan(g, [rand(2, 6)])
+
+
+def test_inputs_by_name_and_multiple_outputs_and_batch_2():
+    """A small two-input, three-output network at batch 2, inputs given by name."""
+    g = Graph()
+    img = g.add_input("img", TensorType((2, 3, 16, 16), "f32"))
+    aux = g.add_input("aux", TensorType((2, 8), "f32"))
+    y = g.op("Conv", img, g.add_constant(rand(8, 3, 3, 3)), g.add_constant(rand(8)),
+             pads=(1, 1, 1, 1), strides=(2, 2), activation="relu")
+    y = g.op("Conv", y, g.add_constant(rand(8, 1, 3, 3)), None, pads=(1, 1, 1, 1), group=8)
+    p = g.op("MaxPool", y, kernel_shape=(2, 2), strides=(2, 2))
+    gap = g.op("Flatten", g.op("GlobalAveragePool", p), axis=1)
+    mix = g.op("Add", gap, aux)
+    logits = g.op("Gemm", mix, g.add_constant(rand(5, 8)), g.add_constant(rand(5)), transB=True)
+    g.set_outputs([logits, p, g.op("Softmax", logits, axis=1)])
+    inputs = {"img": rand(2, 3, 16, 16), "aux": rand(2, 8)}
+    expected = run_graph(g, inputs)
+    plan = compile_plan(g)
+    for e, a in zip(expected, plan.run(inputs)):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
+    for e, a in zip(expected, plan.run([inputs["img"], inputs["aux"]])):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
+
+
+def test_returned_arrays_are_not_the_plans_buffers():
+    g, inputs = single("Relu", (4,))
+    plan = compile_plan(g)
+    first = plan.run(inputs)[0]
+    kept = first.copy()
+    plan.run([-inputs[0]])
+    np.testing.assert_array_equal(first, kept)
+
+
+def test_a_failing_step_names_the_node():
+    from npucc.backends.simulator import SimulatorError
+    from npucc.ir import OPS, define_op
+    from npucc.ir.registry import same_as_input
+
+    if "SimulatorTestFails" not in OPS:
+        @define_op("SimulatorTestFails", inputs=("X",), infer=same_as_input)
+        def _fails(x):
+            """Always raises (a kernel bug stand-in)."""
+            raise ValueError("boom")
+
+    g = Graph()
+    x = g.add_input("x", TensorType((3,), "f32"))
+    g.set_outputs([g.op("SimulatorTestFails", g.op("Relu", x), provenance=["layer7"])])
+    plan = compile_plan(g)
+    with pytest.raises(SimulatorError, match="SimulatorTestFails.*layer7.*boom"):
+        plan.run([np.ones(3, np.float32)])

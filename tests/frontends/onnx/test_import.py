@@ -1,0 +1,171 @@
+"""ONNX import behaviour: framework detection, errors, input shapes, cutting, names and folding.
+Numbers are checked against onnxruntime, never against npucc's own output."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from npucc.errors import FrontendError, UnsupportedError
+from npucc.frontends import FRONTENDS, detect_framework, load
+from npucc.ir import run_graph
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=17):
+    g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def _ort(model, feeds):
+    return ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def _conv_model(dims=("N", 3, "H", "W")):
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 3, 3, 3))
+                                .astype(np.float32), "conv.w")
+    return _model([helper.make_node("Conv", ["x", "conv.w"], ["y"], name="conv1",
+                                    auto_pad="SAME_UPPER", strides=[2, 2]),
+                   helper.make_node("Relu", ["y"], ["out"], name="relu1")],
+                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))],
+                  [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], [w])
+
+
+def test_detect_framework_by_suffix_and_object():
+    assert detect_framework("m.onnx") == "onnx"
+    assert detect_framework("M.PT2") == "pytorch"
+    assert detect_framework(("net.prototxt", "net.caffemodel")) == "caffe"
+    assert detect_framework("yolov3.cfg") == "darknet"
+    assert detect_framework(onnx.ModelProto()) == "onnx"
+
+
+def test_unknown_suffix_lists_known_ones():
+    with pytest.raises(FrontendError) as e:
+        load("model.xyz")
+    for f in FRONTENDS.values():
+        for s in f.suffixes:
+            assert s in str(e.value)
+
+
+def test_input_shapes_fix_symbolic_dims_by_name_and_by_order(tmp_path):
+    m = _conv_model()
+    x = np.random.default_rng(1).standard_normal((2, 3, 9, 7)).astype(np.float32)
+    (want,) = _ort(m, {"x": x})
+    for shapes in ({"x": [2, 3, 9, 7]}, [[2, 3, 9, 7]]):
+        g = load(m, input_shapes=shapes)
+        np.testing.assert_allclose(run_graph(g, [x])[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_dim_error_names_the_input():
+    with pytest.raises(FrontendError, match=r"input 'x' has unknown dim 0 \('N'\), dim 2 \('H'\)"):
+        load(_conv_model())
+    with pytest.raises(FrontendError, match=r"input 'x' dim 1 is 3 in the model"):
+        load(_conv_model(), input_shapes={"x": [1, 4, 8, 8]})
+
+
+def test_names_are_traceable():
+    g = load(_conv_model((1, 3, 8, 8)))
+    assert [v.name for v in g.inputs] == ["x"] and [v.name for v in g.outputs] == ["out"]
+    nodes = list(g.nodes)
+    assert [(n.op, set(n.provenance), n.output.name) for n in nodes] == [
+        ("Conv", {"conv1"}, "y"), ("Relu", {"relu1"}, "out")]
+    assert nodes[0].inputs[1].name == "conv.w" and nodes[0].inputs[1].is_constant
+    assert list(nodes[0].attrs["pads"]) == [0, 0, 1, 1]  # SAME_UPPER made explicit
+
+
+def test_shape_subgraph_folds_into_reshape_attribute():
+    """Shape -> Gather -> Unsqueeze -> Concat -> Reshape (as torch exports flatten) becomes one
+    Reshape with an explicit shape."""
+    i64 = lambda name, v: numpy_helper.from_array(np.asarray(v, np.int64), name)  # noqa: E731
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+             helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["x", "shape"], ["y"], name="flatten")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+               [i64("zero", 0), i64("ax0", [0]), i64("minus1", [-1])])
+    g = load(m)
+    assert [(n.op, tuple(n.attrs["shape"])) for n in g.nodes] == [("Reshape", (2, 12))]
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_array_equal(run_graph(g, [x])[0], _ort(m, {"x": x})[0])
+
+
+def test_cut_outputs_and_inputs():
+    m = _conv_model((1, 3, 8, 8))
+    g = load(m, outputs=["y"])
+    assert [n.op for n in g.nodes] == ["Conv"] and [v.name for v in g.outputs] == ["y"]
+    g = load(m, inputs=["y"], input_shapes={"y": [1, 4, 4, 4]})
+    assert [n.op for n in g.nodes] == ["Relu"] and [v.name for v in g.inputs] == ["y"]
+
+
+def test_truncated_file_gives_one_clear_error(tmp_path):
+    full = _conv_model((1, 3, 8, 8)).SerializeToString()
+    for cut in (len(full) // 2, len(full) - 7, 5):
+        path = tmp_path / f"cut{cut}.onnx"
+        path.write_bytes(full[:cut])
+        with pytest.raises(FrontendError) as e:
+            load(path)
+        assert str(path) in str(e.value)
+        assert "truncated or corrupt" in str(e.value) or "no ONNX graph" in str(e.value)
+        assert e.value.__cause__ is None and "\n" not in str(e.value)
+
+
+def test_missing_file_error():
+    with pytest.raises(FrontendError, match="nope.onnx: no such file"):
+        load("nope.onnx")
+
+
+def test_unsupported_op_names_file_node_op_opset_and_supported_ops(tmp_path):
+    m = _model([helper.make_node("Relu", ["x"], ["r"], name="ok"),
+                helper.make_node("NonMaxSuppression", ["r", "r"], ["y"], name="nms_node")],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4])],
+               [helper.make_tensor_value_info("y", TensorProto.INT64, None)], opset=13)
+    path = tmp_path / "nms.onnx"
+    onnx.save(m, path)
+    with pytest.raises(UnsupportedError) as e:
+        load(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: node 'nms_node' (op NonMaxSuppression, opset 13): ")
+    assert "supported ops: Abs, Add," in msg and "Conv" in msg
+
+
+def test_unsupported_attribute_value_is_named():
+    m = _model([helper.make_node("Resize", ["x", "", "scales"], ["y"], name="rs", mode="cubic")],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+               [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")])
+    with pytest.raises(UnsupportedError, match=r"node 'rs' \(op Resize, opset 17\): mode='cubic'"):
+        load(m)
+
+
+def test_unknown_attribute_is_rejected_not_ignored():
+    m = _model([helper.make_node("Relu", ["x"], ["y"], name="r", surprise=1)],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    with pytest.raises(UnsupportedError, match=r"attribute\(s\) surprise are not supported"):
+        load(m)
+
+
+def test_external_data_model(tmp_path):
+    m = _conv_model((1, 3, 8, 8))
+    x = np.random.default_rng(2).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    (want,) = _ort(m, {"x": x})
+    path = tmp_path / "ext.onnx"
+    onnx.save(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    assert (tmp_path / "weights.bin").stat().st_size == 4 * 3 * 3 * 3 * 4
+    np.testing.assert_allclose(run_graph(load(path), [x])[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_output_that_aliases_an_input_keeps_its_name():
+    m = _model([helper.make_node("Identity", ["x"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    g = load(m)
+    assert [v.name for v in g.outputs] == ["y"]
+    x = np.arange(3, dtype=np.float32)
+    np.testing.assert_array_equal(run_graph(g, [x])[0], x)

@@ -1,0 +1,60 @@
+"""cse: equal computations and equal constants merge; interface and provenance are kept."""
+
+from .irtest import assert_ir, assert_same_outputs, run_pass
+
+
+def test_merges_nodes_and_constants_transitively():
+    before, after, rec = run_pass("cse", """
+graph m(%x: f32[4]) -> (%out) {
+  %k1 = const f32[4] dense<[1.0, 2.0, 3.0, 4.0]>
+  %k2 = const f32[4] dense<[1.0, 2.0, 3.0, 4.0]>
+  %k3 = const f32[4] dense<[1.0, 2.0, 3.0, 5.0]>
+  %k4 = const i32[4] dense<[1, 2, 3, 4]>
+  %a1 = Add(%x, %k1) : f32[4] loc("a1")
+  %a2 = Add(%x, %k2) : f32[4] loc("a2")
+  %a3 = Add(%x, %k3) : f32[4]
+  %r1 = LeakyRelu(%a1) {alpha=0.1} : f32[4]
+  %r2 = LeakyRelu(%a2) {alpha=0.1} : f32[4]
+  %r3 = LeakyRelu(%a2) {alpha=0.2} : f32[4]
+  %s = Add(%r1, %r2) : f32[4]
+  %t = Add(%s, %r3) : f32[4]
+  %out = Add(%t, %a3) : f32[4]
+  return %out
+}""")
+    assert rec.counts == {"constants": 1, "nodes": 2}
+    assert_ir(after, """
+graph m(%x: f32[4]) -> (%out) {
+  %k1 = const f32[4] dense<[1.0, 2.0, 3.0, 4.0]>
+  %k3 = const f32[4] dense<[1.0, 2.0, 3.0, 5.0]>
+  %k4 = const i32[4] dense<[1, 2, 3, 4]>
+  %a1 = Add(%x, %k1) : f32[4] loc("a1", "a2")
+  %a3 = Add(%x, %k3) : f32[4]
+  %r1 = LeakyRelu(%a1) {alpha=0.1} : f32[4]
+  %r3 = LeakyRelu(%a1) {alpha=0.2} : f32[4]
+  %s = Add(%r1, %r1) : f32[4]
+  %t = Add(%s, %r3) : f32[4]
+  %out = Add(%t, %a3) : f32[4]
+  return %out
+}""")
+    assert_same_outputs(before, after)
+
+
+def test_two_graph_outputs_are_not_merged_but_an_output_takes_over_a_duplicate():
+    _, after, rec = run_pass("cse", """
+graph m(%x: f32[4]) -> (%a, %b) {
+  %a = Relu(%x) : f32[4]
+  %b = Relu(%x) : f32[4]
+  return %a, %b
+}""")
+    assert not rec.changed
+    before, after, rec = run_pass("cse", """
+graph m(%x: f32[4]) -> (%out) {
+  %a = Relu(%x) : f32[4]
+  %out = Relu(%x) : f32[4]
+  %unused = Sigmoid(%a) : f32[4]
+  return %out
+}""")
+    assert rec.counts["nodes"] == 1
+    assert [v.name for v in after.outputs] == ["out"]
+    assert [n.op for n in after.nodes] == ["Relu", "Sigmoid"]
+    assert_same_outputs(before, after)

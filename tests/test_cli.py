@@ -1,0 +1,127 @@
+"""The npucc command line: `passes` and `opt`, output handling and error reporting."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from npucc.cli import main
+from npucc.ir import run_graph
+from npucc.ir.text import parse
+
+MODEL = """graph m(%x: f32[2,3]) -> (%out) {
+  %one = const f32[2,3] dense<1.0>
+  %two = const f32[2,3] dense<2.0>
+  %i = Identity(%x) : f32[2,3]
+  %three = Add(%one, %two) : f32[2,3]
+  %a = Add(%i, %three) : f32[2,3]
+  %b = Add(%i, %three) : f32[2,3]
+  %dead = Relu(%a) : f32[2,3]
+  %out = Mul(%a, %b) : f32[2,3]
+  return %out
+}
+"""
+
+OPTIMIZED = """graph m(%x: f32[2,3]) -> (%out) {
+  %three = const f32[2,3] dense<3.0>
+  %a = Add(%x, %three) : f32[2,3]
+  %out = Mul(%a, %a) : f32[2,3]
+  return %out
+}
+"""
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "model.npuir"
+    path.write_text(MODEL)
+    return path
+
+
+def test_passes_lists_names_options_and_summaries(capsys):
+    assert main(["passes"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert {"dce", "cse", "fold-constants", "eliminate-noops"} <= set(lines)
+    assert "max-elements=16777216" in lines["fold-constants"]
+    assert "Evaluate nodes whose inputs are all constants" in lines["fold-constants"]
+    assert main(["passes", "--verbose"]) == 0
+    assert "Guarantee:" in capsys.readouterr().out
+
+
+def test_opt_default_pipeline_to_stdout(model, capsys):
+    assert main(["opt", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert out == OPTIMIZED
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(run_graph(parse(out), [x])[0], (x + 3) * (x + 3))
+
+
+def test_opt_writes_output_file_atomically(model, tmp_path, capsys):
+    out = tmp_path / "out.npuir"
+    out.write_text("old contents")
+    assert main(["opt", str(model), "-p", "eliminate-noops,fold-constants,cse,dce",
+                 "--verify-each", "--validate-each", "-o", str(out)]) == 0
+    assert out.read_text() == OPTIMIZED
+    assert capsys.readouterr().out == ""
+    assert sorted(os.listdir(tmp_path)) == ["model.npuir", "out.npuir"]  # no temp file left
+
+
+def test_opt_print_before_after_and_timing_go_to_stderr(model, capsys):
+    assert main(["opt", str(model), "--pipeline", "fold-constants,dce", "--print-before", "dce",
+                 "--print-after", "fold-constants", "--timing"]) == 0
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "// ----- IR after fold-constants -----" in err
+    assert "// ----- IR before dce -----" in err
+    assert "%dead = Relu" in err.split("// ----- IR before dce -----")[1]
+    assert "%dead" not in captured.out
+    assert any(line.startswith("total") for line in err.splitlines())
+
+
+def test_empty_pipeline_round_trips(model, capsys):
+    assert main(["opt", str(model), "--pipeline", ""]) == 0
+    assert capsys.readouterr().out == MODEL
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["opt", "{model}", "-p", "dce,nope"], "npucc: error: unknown pass 'nope'; known passes:"),
+    (["opt", "{model}", "-p", "dce", "--print-after", "cse"], "names pass 'cse', which is not in"),
+    (["opt", "{missing}"], "npucc: error: [Errno 2] No such file or directory"),
+    (["opt", "{bad}"], "npucc: error: "),
+])
+def test_errors_are_one_line_without_traceback(model, tmp_path, capsys, argv, message):
+    bad = tmp_path / "bad.npuir"
+    bad.write_text("graph m(%x: f32[2]) -> (%y) {\n  %y = Relu(%zz) : f32[2]\n  return %y\n}\n")
+    paths = {"model": model, "missing": tmp_path / "missing.npuir", "bad": bad}
+    argv = [a.format(**paths) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(message) or message in err
+    assert "Traceback" not in err
+    assert main(argv + ["--traceback"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["opt"])
+    assert e.value.code == 2
+    assert "npucc opt: error: the following arguments are required: file" in capsys.readouterr().err
+
+
+def test_console_script_runs(model):
+    exe = shutil.which("npucc")
+    cmd = [exe] if exe else [sys.executable, "-m", "npucc.cli"]
+    proc = subprocess.run(cmd + ["opt", str(model), "-p", "nope"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("npucc: error: unknown pass 'nope'")
+    proc = subprocess.run(cmd + ["opt", "-", "-p", "dce"], input=MODEL, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "%dead" not in proc.stdout
