@@ -5,7 +5,8 @@ ai-edge-litert; run once, commit the results).
 
 Every fixture is a model file plus `<name>.npz` with `input_<i>` arrays and `expected_<i>` arrays
 computed by the framework itself (TensorFlow for .pb, LiteRT with its default kernels for float
-.tflite; int8 models with LiteRT's reference kernels, `expected_opt_<i>` with its optimized ones), so the tests compare
+.tflite; int8 models with LiteRT's reference kernels, `expected_opt_<i>`
+with its optimized ones), so the tests compare
 npucc against numbers it did not produce. Weights are random (seeded): keras.applications
 architectures are built with weights=None and every weight and BatchNorm statistic is redrawn.
 """
@@ -307,7 +308,15 @@ def save_frozen_pb(out: Path, name, tf, model_or_fn, shapes=None):
           f"outputs {out_names}")
 
 
+def unsupported_op(tf):
+    """A model with an op npucc does not support (SIN), for the error-message test."""
+    def fn(x):
+        return tf.nn.relu(tf.math.sin(x) + 1.0)
+    return fn, [(1, 4)]
+
+
 FIXTURES = {
+    "unsupported_op": lambda o, tf: save_tflite(o, "unsupported_op", tf, *unsupported_op(tf)),
     # TFLite float (LiteRT is the oracle)
     "mobilenet_v2_float": lambda o, tf: save_tflite(o, "mobilenet_v2_float", tf, mobilenet_v2(tf)),
     "detector_float": lambda o, tf: save_tflite(o, "detector_float", tf, detector(tf)),

@@ -59,7 +59,8 @@ def test_printer_layout_names_absent_inputs_attrs_and_loc():
     assert const.startswith('%"conv1/w:0" = const f32[3,1,3,1] dense<[0.0, 0.125, 0.25, ')
     # every schema attribute printed after defaults are filled; absent bias as _; loc sorted
     assert node == ('%y = Conv(%x, %"conv1/w:0", _) {strides=[1, 1], pads=[1, 0, 1, 0], '
-                    'dilations=[1, 1], group=3, activation="none", activation_params=[]} '
+                    'dilations=[1, 1], group=3, activation="none", activation_params=[], '
+                    'pool_kernel=[], pool_strides=[]} '
                     ': f32[1,3,4,4] loc("bn1", "conv1")')
     assert str(simple_graph()) == text
 

@@ -1,4 +1,4 @@
-"""The graph strategies draw valid, runnable graphs with the promised shape and the promised bait."""
+"""The graph strategies draw valid, runnable graphs of the promised shape and bait."""
 
 import numpy as np
 import pytest
@@ -233,9 +233,10 @@ def test_quant_params_fit_their_dtype_and_shape(data):
     shape = tuple(data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=4)))
     q = data.draw(quant_params(dtype, shape=shape))
     TensorType(shape, dtype, q)  # validates zero points, bit width and axis against the type
-    lo, hi = DType(dtype).int_range
-    assert all(lo <= z <= hi for z in q.zero_point)
     assert q.bits <= DType(dtype).bits
+    half = 2 ** (q.bits - 1)
+    lo, hi = (-half, half - 1) if dtype != "u8" else (0, 2 * half - 1)
+    assert all(lo <= z <= hi for z in q.zero_point)
     if q.axis is not None:
         assert len(q.scale) == shape[q.axis]
 

@@ -67,7 +67,9 @@ class Builder:
             (t,) = opdef.infer_types([None if v is None else v.type for v in values], norm)
             if quant is not None:
                 t = TensorType(t.shape, t.dtype, quant)
-            out_name = self.graph.unique_name(name) if name else None
+            # intermediates are named after the source op, so the source tensor name stays free
+            # for the value that really holds that tensor
+            out_name = self.graph.unique_name(name or f"{label}.{op.lower()}")
             node = self.graph.add_node(op, values, norm, output_types=[t],
                                        output_names=[out_name], provenance=[label])
         except IRError as e:
@@ -140,7 +142,9 @@ def strided_slice(b: Builder, x: Handle, begin, end, strides, *, begin_mask=0, e
     shape = shape_of(x)
     begin, end, strides = (list(int(v) for v in np.ravel(a)) for a in (begin, end, strides))
     # expand the sparse spec (ellipsis, new axes) into one entry per input dim
-    dims = []  # (input axis or None for new axis, begin, end, stride, begin_masked, end_masked, shrink)
+    # one entry per output dim: (input axis or None for a new axis, begin, end, stride,
+    # begin masked, end masked, shrink)
+    dims = []
     n_real = sum(1 for i in range(len(begin)) if not (new_axis_mask >> i) & 1
                  and not (ellipsis_mask >> i) & 1)
     axis = 0
@@ -183,6 +187,16 @@ def strided_slice(b: Builder, x: Handle, begin, end, strides, *, begin_mask=0, e
         y = b.emit("Reshape", [y], {"shape": tuple(out_shape)}, label=label, quant=quant,
                    name=name)
     return y
+
+
+def keep_names(graph: Graph, values: Sequence[Value], names: Sequence[str]) -> None:
+    """Give graph outputs their source-model names (moving any value that holds a name aside)."""
+    for v, name in zip(values, names):
+        if v.name == name or any(w is v for w in graph.inputs):
+            continue
+        if graph.has_value(name):
+            graph.rename(graph.value(name), graph.unique_name(name + "_"))
+        graph.rename(v, name)
 
 
 def closest(name: str, candidates, n: int = 5) -> list[str]:

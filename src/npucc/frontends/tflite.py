@@ -32,6 +32,7 @@ from .tf_common import (
     ConversionError,
     Handle,
     closest,
+    keep_names,
     quant_of,
     resize_attrs,
     shape_of,
@@ -211,12 +212,9 @@ class TFLiteImporter:
         ops = [_Op(self, k, self.sg.Operators(k)) for k in range(self.sg.OperatorsLength())]
         for op in self._needed(ops, set(ins), outs):
             self._convert(op)
-        result = []
-        for i in outs:
-            h = self.handle(i)
-            v = self.b.value(h, self.tensors[i].name)
-            result.append(v)
+        result = [self.b.value(self.handle(i), self.tensors[i].name) for i in outs]
         self.graph.set_outputs(result)
+        keep_names(self.graph, result, [self.tensors[i].name for i in outs])
         return self.graph
 
     def _input_shapes(self, ins) -> list[tuple[int, ...]]:

@@ -128,7 +128,7 @@ class Graph:
         self.name = name
         self._inputs: list[Value] = []
         self._outputs: list[Value] = []
-        self._constants: dict[str, Value] = {}
+        self._constants: dict[int, Value] = {}  # id(value) -> value, in creation order
         self._values: dict[str, Value] = {}
         self._root = Node("<root>", (), {}, frozenset())
         self._root._prev = self._root._next = self._root
@@ -203,17 +203,15 @@ class Graph:
         if name in self._values:
             raise IRError(f"value name %{name} is already defined in graph {self.name}")
         del self._values[value.name]
-        if value.is_constant:
-            self._constants = {(name if k == value.name else k): v
-                               for k, v in self._constants.items()}
         value.name = name
         self._values[name] = value
 
     # ---- building ----
-    def add_input(self, name: str, type_: TensorType) -> Value:
+    def add_input(self, name: str, type_: TensorType, index: int | None = None) -> Value:
+        """A new graph input, last or at position `index` of the inputs."""
         v = Value(self._claim(name, "input"), type_)
         self._values[v.name] = v
-        self._inputs.append(v)
+        self._inputs.insert(len(self._inputs) if index is None else index, v)
         return v
 
     def add_constant(self, array, name: str | None = None, *, dtype: DType | None = None,
@@ -227,7 +225,7 @@ class Graph:
         v = Value(self._claim(name, "const"), TensorType(arr.shape, dtype, quant),
                   const=_readonly(arr))
         self._values[v.name] = v
-        self._constants[v.name] = v
+        self._constants[id(v)] = v
         return v
 
     def set_outputs(self, values: Iterable[Value]) -> None:
@@ -367,7 +365,7 @@ class Graph:
     def remove_constant(self, value: Value) -> None:
         if value._uses or self.is_output(value):
             raise IRError(f"cannot remove constant %{value.name}: it is still used")
-        del self._constants[value.name]
+        del self._constants[id(value)]
         del self._values[value.name]
 
     def remove_input(self, value: Value) -> None:
@@ -394,7 +392,7 @@ class Graph:
         for v in self._constants.values():
             c = Value(v.name, v.type, const=v._const)
             g._values[c.name] = c
-            g._constants[c.name] = c
+            g._constants[id(c)] = c
             vmap[id(v)] = c
         for n in self.nodes:
             m = Node(n.op, tuple(None if v is None else vmap[id(v)] for v in n.inputs), n.attrs,

@@ -1,17 +1,18 @@
 """Integer execution of quantized nodes, computed the way TFLite's reference kernels compute them.
 
 A node is *quantized* when any of its inputs or outputs has a TensorType with QuantParams. There is
-one op set: a quantized Conv is a core `Conv` whose X/W/Y types are int8 with affine params and whose
-bias is int32 with scale = x_scale * w_scale. The float kernel in the op registry stays the float
-semantics; this module holds the integer kernel for the same op, and `select_kernel(node)` is the
-one place that picks between them. The interpreter and the simulator's plan both call it.
+one op set: a quantized Conv is a core `Conv` whose X/W/Y types are int8 with affine params and
+whose bias is int32 with scale = x_scale * w_scale. The float kernel in the op registry stays the
+float semantics; this module holds the integer kernel for the same op, and `select_kernel(node)`
+is the one place that picks between them. The interpreter and the simulator's plan both call it.
 
 Arithmetic (all bit-exact with TFLite's reference_ops / reference_integer_ops):
-- accumulation of (x - x_zp) * (w - w_zp) is exact: it is done in float64, whose 53-bit mantissa
-  holds every int8/uint8 dot product a CNN layer can produce, then converted to int64;
+- accumulation of (x - x_zp) * (w - w_zp) is exact: it is done in float32 when a static bound on
+  every partial sum stays below 2**24, else in float64 (exact below 2**53), then converted to int64;
 - requantization is `multiply_by_quantized_multiplier` with the (int32 multiplier, shift) pair of
   `quantize_multiplier` (gemmlowp's saturating rounding doubling high mul, then a rounding right
-  shift), plus the output zero point, then saturation to the activation range.
+  shift), plus the output zero point, then saturation to the activation range. FULLY_CONNECTED
+  requantizes with one rounding instead (see multiply_by_quantized_multiplier_single_round).
 
 A quantized node with no integer kernel here, or with parameters the kernel cannot reproduce
 exactly, raises QuantizedExecutionError naming the node: it never falls back to float.
@@ -88,6 +89,15 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     right = np.maximum(-shift, 0)
     x = np.asarray(x, np.int64) * (np.int64(1) << left)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
+
+
+def multiply_by_quantized_multiplier_single_round(x, multiplier, shift):
+    """The single-rounding form (TFLITE_SINGLE_ROUNDING): (x * m + 2**(30 - shift)) >> (31 - shift),
+    one rounding, ties toward +inf. LiteRT's reference FULLY_CONNECTED requantizes this way
+    (measured bit-exact against ai-edge-litert 2.3; conv, add, mul... use double rounding)."""
+    total = 31 - np.asarray(shift, np.int64)
+    return (np.asarray(x, np.int64) * np.asarray(multiplier, np.int64)
+            + (np.int64(1) << (total - 1))) >> total
 
 
 # ---------------------------------------------------------------- quantization params of values
@@ -214,6 +224,21 @@ def _channel_shape(ndim: int, axis: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _exact_accumulator(node: Node, x: Value, w: Value, zx: int, wz) -> np.dtype:
+    """float32 when every partial sum of the dot products is an integer below 2**24 (then BLAS
+    sgemm sums exactly, in any order), else float64 (exact below 2**53)."""
+    lo, hi = x.dtype.int_range
+    x_max = max(abs(lo - zx), abs(hi - zx))
+    if w.is_constant:
+        wd = np.abs(np.asarray(w.const, np.float64) - wz)
+        k = int(np.prod(w.shape[1:])) if node.op != "ConvTranspose" else int(np.prod(w.shape))
+        bound = x_max * float(wd.max()) * k
+    else:
+        wlo, whi = w.dtype.int_range
+        bound = x_max * max(abs(wlo), abs(whi)) * float(np.prod(w.shape))
+    return np.dtype(np.float32) if bound < 2 ** 24 else np.dtype(np.float64)
+
+
 @int_kernel("Conv", "ConvTranspose", "Gemm", "MatMul")
 def _linear(node: Node) -> Kernel:
     """TFLite CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED (int8, uint8; per
@@ -250,15 +275,18 @@ def _linear(node: Node) -> Kernel:
     else:
         wz = wz.reshape(()) if wz.size == 1 else wz
     correlate = _float_kernel_on(node, activation="none", activation_params=())
+    requant = multiply_by_quantized_multiplier_single_round if node.op in ("Gemm", "MatMul") \
+        else multiply_by_quantized_multiplier
+    acc_dtype = _exact_accumulator(node, x, w, zx, wz)
 
     def run(args):
         xa, wa = args[0], args[1]
         ba = args[2] if len(args) > 2 else None
-        acc = correlate(xa.astype(np.float64) - zx, wa.astype(np.float64) - wz)
+        acc = correlate(xa.astype(acc_dtype) - acc_dtype.type(zx), wa.astype(acc_dtype) - wz)
         acc = np.rint(acc).astype(np.int64)
         if ba is not None:
             acc = acc + ba.astype(np.int64).reshape(bshape)
-        out = multiply_by_quantized_multiplier(acc, mult, shift) + zy
+        out = requant(acc, mult, shift) + zy
         return [np.clip(out, lo, hi).astype(y.dtype.numpy)]
     return run
 

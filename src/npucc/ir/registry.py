@@ -168,11 +168,19 @@ class OpDef:
         if not ok:
             raise IRError(f"{self.name} takes {want} inputs ({', '.join(self.inputs)}), got {n}")
 
+    def _pad_optional(self, items) -> list:
+        """Absent trailing optional inputs as None, so infer and kernels see every slot."""
+        items = list(items)
+        if len(items) < len(self.inputs) and not self.inputs[-1].endswith("*"):
+            items += [None] * (len(self.inputs) - len(items))
+        return items
+
     def infer_types(self, input_types: Sequence[TensorType | None],
                     attrs_: Mapping[str, Any]) -> list[TensorType]:
         self.check_arity(len(input_types))
+        input_types = self._pad_optional(input_types)
         try:
-            out = self.infer(list(input_types), attrs_)
+            out = self.infer(input_types, attrs_)
         except IRError as e:
             out = _infer_quantized(self, input_types, attrs_, e)
         if isinstance(out, TensorType):
@@ -181,7 +189,7 @@ class OpDef:
 
     def evaluate(self, arrays: Sequence[np.ndarray | None], attrs_: Mapping[str, Any]
                  ) -> list[np.ndarray]:
-        out = self.kernel(*arrays, **attrs_)
+        out = self.kernel(*self._pad_optional(arrays), **attrs_)
         if isinstance(out, (np.ndarray, np.generic)):  # numpy ufuncs give scalars for 0-d inputs
             return [np.asarray(out)]
         return [np.asarray(o) for o in out]

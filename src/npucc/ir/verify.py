@@ -51,8 +51,8 @@ class _Checker:
             if v.producer is not None:
                 self.report(f"graph input %{v.name} has a producer ({v.producer.describe()})")
             self.define(v, f"graph input %{v.name}")
-        for key, v in g._constants.items():
-            self.check_constant(key, v)
+        for v in g._constants.values():
+            self.check_constant(v)
             self.define(v, f"constant %{v.name}")
         for n in nodes:
             for v in n.outputs:
@@ -109,9 +109,7 @@ class _Checker:
             except IRError as e:
                 self.report(f"%{v.name} (defined by {what}): invalid quantization params: {e}")
 
-    def check_constant(self, key: str, v) -> None:
-        if key != v.name:
-            self.report(f"constant %{v.name} is listed under the name %{key}")
+    def check_constant(self, v) -> None:
         arr = v._const
         if arr is None:
             self.report(f"constant %{v.name} has no payload")

@@ -41,7 +41,8 @@ INPUT_RANGE = 3.0  # float inputs are drawn from [-INPUT_RANGE, INPUT_RANGE]
 # Ops whose output jumps when an input moves by one ulp (rounding to an integer grid). A pass that
 # legitimately reorders float math before them (a fusion) can move an output by a whole step, so
 # they are left out of the default mix; ask for them with `graphs(ops=...)`.
-DISCONTINUOUS_OPS = frozenset({"Cast", "QuantizeLinear", "DequantizeLinear"})
+DISCONTINUOUS_OPS = frozenset({"Cast", "QuantizeLinear", "DequantizeLinear", "Ceil", "Floor",
+                               "Round", "Sign"})
 
 LAYOUTS = ("NCHW", "NHWC")
 NCHW_TO_NHWC = (0, 2, 3, 1)
@@ -252,6 +253,21 @@ _UNARY_ATTRS: dict[str, Callable[[GraphBuilder, Value], dict]] = {
     "Clip": lambda b, v: {"min": b.pick([0.0, -1.0] if v.dtype is not DType.u8 else [0.0, 1.0]),
                           "max": b.pick([6.0, 1.0] if v.dtype is not DType.u8 else [6.0, 100.0])},
     "Identity": lambda b, v: {},
+    "Abs": lambda b, v: {},
+    "Neg": lambda b, v: {},
+    "Elu": lambda b, v: {"alpha": b.pick([1.0, 0.5])},
+    "Selu": lambda b, v: {},
+    "Gelu": lambda b, v: {"approximate": b.pick(["none", "tanh"])},
+    "Erf": lambda b, v: {},
+    "Softplus": lambda b, v: {},
+    "Softsign": lambda b, v: {},
+    "Sin": lambda b, v: {},
+    "Cos": lambda b, v: {},
+    # discontinuous (only when asked for)
+    "Ceil": lambda b, v: {},
+    "Floor": lambda b, v: {},
+    "Round": lambda b, v: {},
+    "Sign": lambda b, v: {},
 }
 
 
@@ -685,8 +701,88 @@ def _make_reduce(op: str):
     applier(op, accepts=lambda b, v: v.type.rank >= 1 and b.room(1))(apply)
 
 
-for _op in ("ReduceMean", "ReduceMax", "ReduceSum"):
+# (ReduceProd is left out: a product over up to 512 drawn values overflows)
+for _op in ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL1", "ReduceL2",
+            "ReduceSumSquare", "ReduceLogSumExp"):
     _make_reduce(_op)
+
+
+@applier("Tile", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)
+def _tile(b: GraphBuilder, v: Value):
+    repeats = tuple(b.int_(1, 2) if d * 2 <= MAX_DIM else 1 for d in v.shape)
+    b.emit("Tile", [v], repeats=repeats, layout=b.layout_of(v))  # all ones: a no-op
+
+
+@applier("Expand", accepts=lambda b, v: v.type.rank <= 4 and b.room(1), kinds=ANY)
+def _expand(b: GraphBuilder, v: Value):
+    shape = [b.int_(1, 3) if d == 1 else d for d in v.shape]  # grow size-1 axes
+    if v.type.rank < 4 and b.chance(3):
+        shape.insert(0, b.int_(1, 2))  # and maybe a leading axis
+    b.emit("Expand", [v], shape=tuple(shape), layout=b.layout_of(v) if len(shape) == 4 else None)
+
+
+@applier("DepthToSpace", accepts=lambda b, v: _spatial(b, v) and _nchw_shape(b, v)[1] % 4 == 0
+         and 2 * max(_nchw_shape(b, v)[2:]) <= MAX_DIM)
+def _depth_to_space(b: GraphBuilder, v: Value):
+    x = b.to_nchw(v)
+    out = b.emit("DepthToSpace", [x], blocksize=2, mode=b.pick(["DCR", "CRD"]), layout="NCHW")
+    b.restore(out, v)
+
+
+def _nchw_shape(b: GraphBuilder, v: Value) -> tuple[int, ...]:
+    """The NCHW shape of a 4-D value (transposed if it is NHWC)."""
+    return tuple(v.shape[i] for i in NHWC_TO_NCHW) if b.layout_of(v) == "NHWC" else v.shape
+
+
+def _even_spatial(b, v):
+    if not _spatial(b, v):
+        return False
+    n, c, h, w = _nchw_shape(b, v)
+    return h % 2 == 0 and w % 2 == 0 and c * 4 <= MAX_DIM
+
+
+@applier("SpaceToDepth", accepts=_even_spatial)
+def _space_to_depth(b: GraphBuilder, v: Value):
+    b.restore(b.emit("SpaceToDepth", [b.to_nchw(v)], blocksize=2, layout="NCHW"), v)
+
+
+@applier("LRN", accepts=_spatial)
+def _lrn(b: GraphBuilder, v: Value):
+    x = b.to_nchw(v)
+    out = b.emit("LRN", [x], size=b.pick([1, 3, 5]), alpha=1e-4, beta=0.75, bias=1.0,
+                 layout="NCHW")
+    b.restore(out, v)
+
+
+# Normalizations divide by the spread of a region: over fewer than 4 elements it can be ~0 and
+# amplify a pass's legitimate rounding differences past the tolerance, so regions are >= 4.
+@applier("InstanceNorm", accepts=lambda b, v: _spatial(b, v)
+         and math.prod(_nchw_shape(b, v)[2:]) >= 4)
+def _instance_norm(b: GraphBuilder, v: Value):
+    x = b.to_nchw(v)
+    c = x.shape[1]
+    scale, bias = b.random_const((c,), x.dtype, 0.5, 1.5), b.random_const((c,), x.dtype, -.5, .5)
+    b.restore(b.emit("InstanceNorm", [x, scale, bias], layout="NCHW"), v)
+
+
+@applier("LayerNorm", accepts=lambda b, v: v.type.rank >= 1 and v.shape[-1] >= 4 and b.room(1))
+def _layer_norm(b: GraphBuilder, v: Value):
+    r = v.type.rank
+    axes = [a for a in range(r) if math.prod(v.shape[a:]) >= 4]
+    axis = b.pick(axes[::-1])
+    norm_shape = v.shape[axis:]
+    bias = b.random_const(norm_shape, v.dtype, -0.5, 0.5) if b.chance(2) else None
+    inputs = [v, b.random_const(norm_shape, v.dtype, 0.5, 1.5), bias]
+    b.emit("LayerNorm", inputs, axis=axis if b.chance(2) else axis - r, layout=b.layout_of(v))
+
+
+@applier("Gather", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)
+def _gather(b: GraphBuilder, v: Value):
+    axis = b.int_(0, v.type.rank - 1)
+    n = v.shape[axis]
+    k = b.int_(1, 4)
+    indices = b.rng.integers(-n, n, size=() if b.chance(4) else (k,))  # scalar: drops the axis
+    b.emit("Gather", [v, b.const(indices, DType.i64)], axis=axis)
 
 
 # ---- casts and quantization (discontinuous: not in the default mix) ----
@@ -897,27 +993,31 @@ def quant_params(dtype: str | DType = "u8", *, shape: Sequence[int] | None = Non
                  schemes: Sequence[str] = ("affine", "dfp"),
                  per_axis: bool | None = None) -> st.SearchStrategy[QuantParams]:
     """Strategy drawing QuantParams valid for an integer `dtype` (and for `shape` when given:
-    per-axis params then pick an axis of it; per_axis=None draws either)."""
+    per-axis params then pick an axis of it; per_axis=None draws either). The bit width is at
+    most the dtype's, and zero points lie in the range of that bit width."""
     dt = DType(dtype) if isinstance(dtype, str) else dtype
     if not dt.is_int:
         raise InvalidArgument(f"quantized tensors have an integer dtype, got {dt.value}")
-    lo, hi = dt.int_range
-    bits = st.sampled_from([b for b in (4, 8, 16, 32) if b <= dt.bits])
+    signed = dt.int_range[0] < 0
     scales = st.floats(1e-4, 1.0, allow_subnormal=False)
     axis_ok = shape is not None and len(shape) > 0 and per_axis is not False
 
     @st.composite
     def draw_params(draw):
+        bits = draw(st.sampled_from([b for b in (8, 4, 16, 32) if b <= dt.bits]))
         scheme = draw(st.sampled_from(list(schemes)))
         if scheme == "dfp":
-            return QuantParams.dfp(draw(st.integers(-8, 16)), bits=draw(bits))
+            return QuantParams.dfp(draw(st.integers(-8, 16)), bits=bits)
+        # zero points inside the range of the bit width (which fits inside the storage type)
+        zps = st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed \
+            else st.integers(0, 2 ** bits - 1)
         if axis_ok and (per_axis or draw(st.booleans())):
             axis = draw(st.integers(0, len(shape) - 1))
             n = shape[axis]
             return QuantParams.affine(draw(st.lists(scales, min_size=n, max_size=n)),
-                                      draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)),
-                                      axis=axis, bits=draw(bits))
-        return QuantParams.affine(draw(scales), draw(st.integers(lo, hi)), bits=draw(bits))
+                                      draw(st.lists(zps, min_size=n, max_size=n)),
+                                      axis=axis, bits=bits)
+        return QuantParams.affine(draw(scales), draw(zps), bits=bits)
 
     return draw_params()
 

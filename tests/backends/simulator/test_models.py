@@ -1,7 +1,6 @@
 """Whole models from the zoo (tests/models): torch -> ONNX file -> npucc.api.compile -> plan,
 against onnxruntime on the same file and against our reference interpreter."""
 
-import numpy as np
 import pytest
 
 from npucc.api import compile

@@ -82,12 +82,42 @@ def test_conv(name, x, w, bias, attrs, activation, params):
     check_plan(g, inputs, expect_fast=["Conv"])
 
 
-def test_large_depthwise_conv_runs_on_threads_and_matches():
-    """Big enough to be split into channel ranges (one per thread)."""
-    g, inputs = single("Conv", (1, 32, 40, 40), rand(32, 1, 3, 3), rand(32), group=32,
-                       pads=(1, 1, 1, 1), strides=(2, 2), activation="clip",
-                       activation_params=(0.0, 6.0))
+@pytest.mark.parametrize("name,x,w,bias,attrs", [c for c in CONVS if "depthwise" in c[0]],
+                         ids=[c[0] for c in CONVS if "depthwise" in c[0]])
+def test_depthwise_split_into_threads_and_cache_blocks(monkeypatch, name, x, w, bias, attrs):
+    """The depthwise path split over 3 threads' channel ranges, each in one-channel blocks."""
+    from npucc.backends.simulator.kernels import conv, parallel
+
+    monkeypatch.setenv("NPUCC_NUM_THREADS", "3")
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS_PER_PART", 1)
+    monkeypatch.setattr(conv, "DEPTHWISE_BLOCK_BYTES", 1)
+    assert len(parallel.channel_ranges(w[0], 10)) == min(3, w[0])
+    b = rand(w[0]) if bias else None
+    g, inputs = single("Conv", x, rand(*w), b, activation="clip", activation_params=(-1.0, 1.0),
+                       **attrs)
     check_plan(g, inputs, expect_fast=["Conv"])
+
+
+@pytest.mark.parametrize("name,x,w,bias,attrs", [c for c in CONVS if "depthwise" not in c[0]],
+                         ids=[c[0] for c in CONVS if "depthwise" not in c[0]])
+def test_gemm_conv_split_by_output_rows(monkeypatch, name, x, w, bias, attrs):
+    """The im2col + GEMM path split over 3 threads by output rows."""
+    from npucc.backends.simulator.kernels import parallel
+
+    monkeypatch.setenv("NPUCC_NUM_THREADS", "3")
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS_PER_PART", 1)
+    b = rand(w[0]) if bias else None
+    g, inputs = single("Conv", x, rand(*w), b, activation="relu", **attrs)
+    check_plan(g, inputs, expect_fast=["Conv"])
+
+
+def test_run_restores_the_blas_thread_count():
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="the BLAS limit needs it")
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    g, inputs = single("MatMul", [(8, 8), (8, 8)], n_inputs=2)
+    compile_plan(g).run(inputs)
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert after == before
 
 
 def test_f16_conv_falls_back_to_the_reference_kernel():

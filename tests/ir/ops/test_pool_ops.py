@@ -66,3 +66,11 @@ def test_ceil_mode_drops_a_window_that_starts_in_the_end_padding():
                                  dict(kernel_shape=[1, 2], strides=[1, 3], pads=[0, 0, 0, 1],
                                       ceil_mode=1))
         assert out[0].shape == (1, 1, 1, 1)
+
+
+def test_max_pool_window_that_covers_only_padding():
+    # dilation 2 over a size-1 input padded by 1: both taps land in the padding
+    for dtype in (np.float32, np.float16):
+        x = np.ones((1, 1, 1), dtype)
+        check_against_onnx("MaxPool", [x], dict(kernel_shape=[2], strides=[1], pads=[1, 1],
+                                                dilations=[2]))

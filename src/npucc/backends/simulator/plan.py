@@ -24,6 +24,7 @@ from ...ir.interpreter import coerce_inputs
 from .buffers import ALIGN, BufferPlan, plan_buffers
 from .dump import LayerDump
 from .kernels import FAST_KERNELS, BuildContext, FastKernel, Step
+from .kernels.parallel import one_blas_thread
 
 
 class SimulatorError(NpuccError):
@@ -113,14 +114,20 @@ class Plan:
             steps = self._steps
             i = 0
             try:
-                for i, step in enumerate(steps):
-                    step()
+                with one_blas_thread():
+                    for i, step in enumerate(steps):
+                        step()
             except Exception as e:
                 raise SimulatorError(f"{self._step_nodes[i].describe()} failed: "
                                      f"{type(e).__name__}: {e}") from e
         return [np.array(a, copy=True) for a in self._outputs]
 
     def _run_dumping(self, dump: LayerDump) -> None:
+        with one_blas_thread():
+            self._run_steps_dumping(dump)
+        dump.close()
+
+    def _run_steps_dumping(self, dump: LayerDump) -> None:
         for i, p in enumerate(self.nodes):
             if p.step is not None:
                 try:
@@ -129,7 +136,6 @@ class Plan:
                     raise SimulatorError(f"{p.node.describe()} failed: "
                                          f"{type(e).__name__}: {e}") from e
             dump.write(i, p.node, p.outputs)
-        dump.close()
 
     def __repr__(self) -> str:
         return (f"<Plan {self.graph.name}: {len(self.nodes)} nodes, peak activations "

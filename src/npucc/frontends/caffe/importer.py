@@ -189,12 +189,19 @@ class Importer:
         self.options = options  # per-layer-type options (e.g. proposal={...})
         self.path = path
         self.blobs = blobs
-        self.input_shapes = dict(input_shapes or {})
+        self.input_shapes = input_shapes if isinstance(input_shapes, (list, tuple)) \
+            else dict(input_shapes or {})
         self.graph = Graph(net.name or Path(path).stem)
         self.tops: dict[str, Value] = {}
 
     def add_input(self, name: str, shape) -> Value:
-        shape = tuple(int(d) for d in self.input_shapes.pop(name, shape))
+        if isinstance(self.input_shapes, (list, tuple)):  # shapes in input order
+            i = len(self.graph.inputs)
+            if i < len(self.input_shapes):
+                shape = self.input_shapes[i]
+        else:
+            shape = self.input_shapes.pop(name, shape)
+        shape = tuple(int(d) for d in shape)
         v = self.graph.add_input(name, TensorType(shape, DType.f32))
         self.tops[name] = v
         return v
@@ -206,7 +213,11 @@ class Importer:
             self._map(layer)
             consumed.update(layer.bottom)
             produced.extend(t for t in layer.top if t not in produced)
-        if self.input_shapes:
+        if isinstance(self.input_shapes, (list, tuple)):
+            if len(self.input_shapes) != len(self.graph.inputs):
+                raise FrontendError(f"{self.path}: {len(self.input_shapes)} input shapes for "
+                                    f"{len(self.graph.inputs)} inputs")
+        elif self.input_shapes:
             raise FrontendError(f"{self.path}: input_shapes names unknown inputs "
                                 f"{sorted(self.input_shapes)}; inputs are "
                                 f"{[v.name for v in self.graph.inputs]}")

@@ -291,10 +291,14 @@ def power(ctx, p):
     return y if y is not x else ctx.op("Identity", x)
 
 
-@caffe_layer("Dropout", param="dropout_param", ignored=("dropout_ratio", "scale_train"))
+@caffe_layer("Dropout", param="dropout_param", fields=("dropout_ratio", "scale_train"))
 def dropout(ctx, p):
-    """Removed (identity at inference): its top is its bottom."""
-    return ctx.expect_inputs(1)[0]
+    """Removed (its top is its bottom); with the fast-rcnn fork's scale_train: false, which
+    scales at test time instead of training time, a Mul by 1 - dropout_ratio."""
+    (x,) = ctx.expect_inputs(1)
+    if p.scale_train:
+        return x
+    return ctx.op("Mul", x, ctx.const(1.0 - p.dropout_ratio, "keep"))
 
 
 @caffe_layer("Split", param=None)

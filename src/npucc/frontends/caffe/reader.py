@@ -72,8 +72,12 @@ def read_caffemodel(path: Path) -> dict[str, list[np.ndarray]]:
         raise _err(path, f"is not a binary Caffe NetParameter: {e}") from None
     except OSError as e:
         raise _err(path, f"cannot read the caffemodel: {e}") from None
-    layers = list(net.layer) or list(_v1_layers(net, path))
-    return {layer.name: [blob_array(b) for b in layer.blobs] for layer in layers}
+    if len(net.layer):
+        pairs = [(layer.name, layer.blobs) for layer in net.layer]
+    else:  # V1 layers, or V0 layers nested in them
+        pairs = [(v1.name or v1.layer.name, v1.blobs if len(v1.blobs) else v1.layer.blobs)
+                 for v1 in net.layers]
+    return {name: [blob_array(b) for b in blobs] for name, blobs in pairs}
 
 
 def blob_array(blob) -> np.ndarray:

@@ -19,13 +19,10 @@ from onnx import helper, numpy_helper
 
 from ...errors import FrontendError, IRError, NpuccError, UnsupportedError
 from ...ir import Graph, Value
-from ...ir.registry import get_op
 from ...ir.types import DType, TensorType
+from ..builder import ConstantTypeError, FoldError, GraphBuilder, Handle
 
 MIN_OPSET, MAX_OPSET = 7, 21
-NOT_FOLDED = frozenset({"QuantizeLinear", "DequantizeLinear"})  # keep quantization visible
-
-Handle = np.ndarray | Value
 
 
 class ConversionError(Exception):
@@ -152,21 +149,15 @@ class NodeContext:
     # ---- emitting core ops ----
     def emit(self, op: str, inputs: Sequence[Handle | None], **attrs) -> Handle | tuple:
         """Apply core op `op`; evaluated at once when every input is static."""
-        opdef = get_op(op)
-        if self.importer.fold and op not in NOT_FOLDED and \
-                all(h is None or isinstance(h, np.ndarray) for h in inputs):
-            try:
-                norm = opdef.normalize_attrs(attrs)
-                types = [None if h is None else TensorType.of(h) for h in inputs]
-                opdef.infer_types(types, norm)
-                outs = opdef.evaluate(list(inputs), norm)
-            except IRError as e:
-                raise invalid(f"cannot evaluate {op} on constants: {e}") from None
-            return outs[0] if len(outs) == 1 else tuple(outs)
-        values = [None if h is None else self.value(h) for h in inputs]
-        node = self.graph.add_node(op, values, attrs, provenance=[self.label])
-        self.created.append(node)
-        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+        try:
+            outs, node = self.importer.builder.emit(op, inputs, attrs, [self.label])
+        except FoldError as e:
+            raise invalid(str(e)) from None
+        except ConstantTypeError as e:
+            raise unsupported(str(e)) from None
+        if node is not None:
+            self.created.append(node)
+        return outs[0] if len(outs) == 1 else outs
 
 
 def _apply_input_shape(name: str, onnx_dims: list, given) -> tuple[int, ...]:
@@ -214,8 +205,8 @@ class OnnxImporter:
         self.constant_inputs = dict(constant_inputs or {})
         self.base_dir = base_dir
         self.graph = Graph(model.graph.name or "main")
+        self.builder = GraphBuilder(self.graph, fold)
         self.env: dict[str, Handle] = {}
-        self._const_values: dict[int, tuple] = {}  # id(array) -> (array, materialized constant)
         self._array_names: dict[int, str] = {}  # id(array) -> ONNX name it is bound to
         self._onnx_named: set[int] = set()  # ids of Values carrying their ONNX name
         self.opset = self._default_opset()
@@ -262,16 +253,12 @@ class OnnxImporter:
                                 "truncated or corrupt)") from None
 
     def materialize(self, arr: np.ndarray) -> Value:
-        hit = self._const_values.get(id(arr))
-        if hit is not None:
-            return hit[1]
-        name = self._array_names.get(id(arr))
-        dtype = ir_dtype(arr.dtype, f"constant '{name}'" if name else "a constant")
-        v = self.graph.add_constant(arr, None if name is None else self._free_name(name),
-                                    dtype=dtype)
-        if name is not None:
+        try:
+            v = self.builder.materialize(arr)
+        except ConstantTypeError as e:
+            raise unsupported(str(e)) from None
+        if id(arr) in self._array_names:
             self._onnx_named.add(id(v))
-        self._const_values[id(arr)] = (arr, v)  # holding arr keeps its id from being reused
         return v
 
     def _free_name(self, name: str) -> str:
@@ -293,6 +280,7 @@ class OnnxImporter:
             if id(h) in self._array_names:  # the same array bound twice (an alias): copy
                 h = h.copy()
             self._array_names[id(h)] = name
+            self.builder.names[id(h)] = name
         elif h.producer is not None and any(h.producer is n for n in fresh_nodes) \
                 and id(h) not in self._onnx_named:
             self.graph.rename(h, self._free_name(name))

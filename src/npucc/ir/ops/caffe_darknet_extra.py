@@ -32,7 +32,7 @@ def _lrn_type(types, attrs_):
 def lrn(x, *, size, alpha, beta, bias):
     """ONNX LRN (= Caffe LRN ACROSS_CHANNELS with k=bias): y = x / (bias + alpha / size *
     sum of x^2 over the `size` channels centred on c) ^ beta."""
-    acc = np.float32 if x.dtype == np.float16 else x.dtype
+    acc = np.dtype(np.float32) if x.dtype == np.float16 else x.dtype
     sq = np.square(x.astype(acc))
     half = (size - 1) // 2
     pad = [(0, 0)] * x.ndim

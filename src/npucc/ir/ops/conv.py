@@ -13,7 +13,7 @@ from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import TensorType
 
 from .elementwise import FUSED_ACTIVATION_ATTRS, apply_activation, check_activation
-from .pool import check_spatial_attrs, output_sizes, padded, spatial_rank, windows
+from .pool import check_spatial_attrs, max_pool, output_sizes, padded, spatial_rank, windows
 from .shape import non_negative, positive
 
 _CONV_ATTRS = {
@@ -71,9 +71,9 @@ def _conv_type(types, attrs_):
     x, w, b = (types + [None])[:3]
     sr = spatial_rank(x, "X")
     check_spatial_attrs(attrs_, sr)
-    check_activation(attrs_)
     g = attrs_["group"]
     m = w.shape[0] if w.rank >= 1 else 0
+    check_activation(attrs_, m)
     _check_operands(x, w, b, m)
     c = x.shape[1]
     if c % g:
@@ -85,18 +85,44 @@ def _conv_type(types, attrs_):
         raise IRError(f"W has {m} output channels, not divisible by group {g}")
     out = output_sizes(x.shape[2:], w.shape[2:], attrs_["strides"], attrs_["pads"],
                        attrs_["dilations"])
+    if attrs_["pool_kernel"]:
+        for key in ("pool_kernel", "pool_strides"):
+            if attrs_[key] and len(attrs_[key]) != sr:
+                raise IRError(f"{key} {attrs_[key]} has {len(attrs_[key])} entries, the input "
+                              f"has {sr} spatial dims")
+        out = output_sizes(out, attrs_["pool_kernel"], _pool_strides(attrs_), (0,) * (2 * sr),
+                           (1,) * sr)
     return TensorType([x.shape[0], m] + out, x.dtype)
 
 
-@define_op("Conv", inputs=("X", "W", "B?"), attrs={**_CONV_ATTRS, **FUSED_ACTIVATION_ATTRS},
+def _pool_strides(attrs_):
+    return attrs_["pool_strides"] or attrs_["pool_kernel"]
+
+
+_FUSED_POOL_ATTRS = {
+    "pool_kernel": Attr("ints", (), check=positive,
+                        doc="fused max-pool window after the activation; empty: no pool"),
+    "pool_strides": Attr("ints", (), check=positive, doc="fused max-pool strides (default: "
+                         "the window); the fused pool has no padding and floors"),
+}
+
+
+@define_op("Conv", inputs=("X", "W", "B?"),
+           attrs={**_CONV_ATTRS, **FUSED_ACTIVATION_ATTRS, **_FUSED_POOL_ATTRS},
            infer=_conv_type)
 def conv(x, w, b=None, **attrs_):
     """ONNX Conv: y[n, m] = B[m] + sum over c in m's group and kernel taps of
-    x_padded[n, c, s*o + d*k] * W[m, c, k]; then the fused activation. W is (M, C/group, *K)."""
+    x_padded[n, c, s*o + d*k] * W[m, c, k]; then the fused activation, then the fused max-pool
+    (if pool_kernel is set). W is (M, C/group, *K)."""
     acc = _accumulator(x.dtype)
     y = correlate(x.astype(acc), w.astype(acc), attrs_["strides"], attrs_["pads"],
                   attrs_["dilations"], attrs_["group"])
-    return _finish(y, b, attrs_, x.dtype)
+    y = _finish(y, b, attrs_, x.dtype)
+    if attrs_["pool_kernel"]:
+        sr = y.ndim - 2
+        y = max_pool(y, kernel_shape=attrs_["pool_kernel"], strides=_pool_strides(attrs_),
+                     pads=(0,) * (2 * sr), dilations=(1,) * sr, ceil_mode=False)
+    return y
 
 
 # ---- ConvTranspose ----
@@ -110,10 +136,10 @@ def _conv_transpose_type(types, attrs_):
     x, w, b = (types + [None])[:3]
     sr = spatial_rank(x, "X")
     check_spatial_attrs(attrs_, sr, per_axis=("strides", "dilations", "output_padding"))
-    check_activation(attrs_)
     g = attrs_["group"]
     c = x.shape[1]
     m = w.shape[1] * g if w.rank >= 2 else 0
+    check_activation(attrs_, m)
     _check_operands(x, w, b, m)
     if w.shape[0] != c:
         raise IRError(f"X has {c} channels but W has {w.shape[0]} input channels (W.shape[0]; "

@@ -63,7 +63,7 @@ def _prior_box_type(types, a):
                   "img_h": Attr("int", 0, doc="0: the image input's height"),
                   "img_w": Attr("int", 0), "step_h": Attr("float", 0.0, doc="0: img_h / H"),
                   "step_w": Attr("float", 0.0), "offset": Attr("float", 0.5)},
-           infer=_prior_box_type)
+           infer=_prior_box_type, shape_only_inputs=(0, 1))
 def prior_box(feature, image, *, min_sizes, max_sizes, aspect_ratios, flip, clip, variances,
               img_h, img_w, step_h, step_w, offset):
     """SSD prior boxes (weiliu89 PriorBoxLayer): for each cell (row-major) and each min_size: a
@@ -408,7 +408,8 @@ def _rows(x, na, per):
 def yolo_decode(x, *, anchors, num_classes, img_w, img_h, scale_x_y):
     """Darknet [yolo] boxes from the raw conv output: rows (cell row-major, anchor) of
     [cx, cy, w, h] normalised to the image, objectness, class probabilities (sigmoids);
-    cx = (col + sigmoid(tx) * scale_x_y - (scale_x_y - 1) / 2) / W, w = exp(tw) * anchor_w / img_w."""
+    cx = (col + sigmoid(tx) * scale_x_y - (scale_x_y - 1) / 2) / W,
+    w = exp(tw) * anchor_w / img_w."""
     na, per = len(anchors) // 2, 5 + num_classes
     n, _, h, w = x.shape
     r = _rows(x, na, per)

@@ -75,7 +75,14 @@ def mish(x):
     return (x * np.tanh(_softplus(x))).astype(x.dtype)
 
 
-# Fusable activations: name -> (kernel, parameter names in activation_params order)
+def channel_prelu(x, *slopes):
+    """x if x >= 0 else slope[c] * x, one slope per channel c of axis 1"""
+    s = np.asarray(slopes, dtype=x.dtype).reshape((-1,) + (1,) * (x.ndim - 2))
+    return np.where(x >= 0, x, x * s)
+
+
+# Fusable activations: name -> (kernel, parameter names in activation_params order; "*" for one
+# parameter per output channel, axis 1)
 ACTIVATIONS = {
     "none": (lambda x: x, ()),
     "relu": (relu, ()),
@@ -83,6 +90,7 @@ ACTIVATIONS = {
     "clip": (clip, ("min", "max")),
     "hard_swish": (hard_swish, ()),
     "sigmoid": (sigmoid, ()),
+    "prelu": (channel_prelu, ("*",)),
 }
 
 
@@ -92,9 +100,15 @@ def apply_activation(x: np.ndarray, kind: str, params=()) -> np.ndarray:
     return fn(x, *params)
 
 
-def check_activation(attrs_) -> None:
-    """Raise IRError if a fused activation's parameters do not fit its kind."""
+def check_activation(attrs_, channels: int | None = None) -> None:
+    """Raise IRError if a fused activation's parameters do not fit its kind (per-channel kinds
+    take one parameter per output channel: `channels`, when the caller knows it)."""
     kind, params = attrs_["activation"], attrs_["activation_params"]
+    if ACTIVATIONS[kind][1] == ("*",):
+        if not params or (channels is not None and len(params) not in (1, channels)):
+            raise IRError(f"fused activation {kind} takes one parameter per output channel "
+                          f"({channels if channels is not None else 'C'}), got {len(params)}")
+        return
     want = len(ACTIVATIONS[kind][1])
     if len(params) != want:
         raise IRError(f"fused activation {kind} takes {want} parameters "

@@ -115,7 +115,8 @@ def selu(x, *, alpha, gamma):
                                                              choices=("none", "tanh"))},
            infer=_float)
 def gelu(x, *, approximate):
-    """0.5 x (1 + erf(x / sqrt 2)); approximate=tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""
+    """0.5 x (1 + erf(x / sqrt 2)); approximate=tanh:
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""
     z = x.astype(np.float64)
     if approximate == "tanh":
         y = 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3)))

@@ -104,8 +104,13 @@ def _pool_type(types, attrs_):
 
 
 def _lowest(dtype) -> np.generic:
+    """The padding of MaxPool, which a dilated window covering only padding returns: the lowest
+    float32 value cast to dtype (-inf in float16), or the integer minimum (as onnxruntime)."""
     dtype = np.dtype(dtype)
-    return dtype.type(-np.inf) if dtype.kind == "f" else np.iinfo(dtype).min
+    if dtype.kind != "f":
+        return dtype.type(np.iinfo(dtype).min)
+    with np.errstate(over="ignore"):
+        return np.float32(np.finfo(np.float32).min).astype(dtype)
 
 
 _WINDOW_ATTRS = {
@@ -120,7 +125,8 @@ _CEIL = {"ceil_mode": Attr("bool", False, doc="ceil instead of floor for the out
            attrs={**_WINDOW_ATTRS, "dilations": Attr("ints", (1, 1), check=positive), **_CEIL},
            infer=_pool_type)
 def max_pool(x, *, kernel_shape, strides, pads, dilations, ceil_mode):
-    """ONNX MaxPool: max over each (dilated) window; padding never wins."""
+    """ONNX MaxPool: max over each (dilated) window; padding never wins (a window whose taps all
+    fall in the padding gives the lowest float32 value in the output dtype, as onnxruntime)."""
     out = output_sizes(x.shape[2:], kernel_shape, strides, pads, dilations, ceil_mode)
     xp = padded(x, pads, out, kernel_shape, strides, dilations, _lowest(x.dtype))
     w = windows(xp, kernel_shape, strides, dilations, out)

@@ -19,9 +19,10 @@ from numpy.lib.stride_tricks import as_strided
 
 from ....ir.graph import Node
 from . import BuildContext, activation_in_place, fast_kernel
-from .parallel import channel_ranges, in_parallel, view_as
+from .parallel import can_split_blas, channel_ranges, in_parallel, view_as
 
 F32 = np.dtype(np.float32)
+DEPTHWISE_BLOCK_BYTES = 256 * 1024
 
 
 @attrs.frozen
@@ -133,16 +134,47 @@ def conv(ctx: BuildContext):
                 part, x[:, c0:c1], w[c0:c1], None if b is None else b[c0:c1], out[:, c0:c1],
                 [a[:, c0:c1] for a in ctx.scratch]), act, out[:, c0:c1]))
         return in_parallel(parts)
-    core = _gemm(geo, x, w, out, ctx.scratch)
-    if b is not None:
-        bias = np.ascontiguousarray(b).reshape(1, -1, 1, 1)
-        gemm_only = core
+    return _gemm(geo, x, w, b, out, ctx.scratch, act)
 
-        def core():
-            gemm_only()
-            np.add(out, bias, out=out)
 
-    return _with_activation(core, act, out)
+def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
+    """im2col + matmul, split by output rows into one part per thread (each part copies its own
+    columns, multiplies into its own output columns, adds bias and activates them)."""
+    g, p = geo.g, geo.oh * geo.ow
+    k = w.shape[1] * geo.kh * geo.kw
+    wg = np.ascontiguousarray(w.reshape(g, geo.m // g, k))
+    out_mat = view_as(out, (geo.n, g, geo.m // g, p))
+    out_rows = view_as(out, (geo.n, geo.m, geo.oh, geo.ow))
+    bias = None if b is None else np.ascontiguousarray(b).reshape(1, -1, 1, 1)
+    fill_padded, windows, cols = None, None, None
+    if geo.direct:
+        cols_mat = x.reshape(geo.n, g, geo.c // g, p)
+    else:
+        cols = scratch[0]
+        cols_mat = view_as(cols, (geo.n, g, k, p))
+        src = x
+        if geo.padded:
+            fill_padded = _padded_filler(x, scratch[1], geo.pt, geo.pl)
+            src = scratch[1]
+        s = src.strides
+        windows = as_strided(src, cols.shape, (s[0], s[1], geo.dh * s[2], geo.dw * s[3],
+                                               geo.sh * s[2], geo.sw * s[3]), writeable=False)
+    parts = []
+    n_parts = None if can_split_blas() else 1  # else BLAS threads each matmul itself
+    for r0, r1 in channel_ranges(geo.oh, geo.n * geo.m * geo.ow * k // 64, n_parts):
+        cs = slice(r0 * geo.ow, r1 * geo.ow)
+        parts.append(_gemm_part(
+            wg, cols_mat[..., cs], out_mat[..., cs], out_rows[:, :, r0:r1],
+            None if cols is None else (cols[..., r0:r1, :], windows[..., r0:r1, :]), bias, act))
+    run_parts = in_parallel(parts)
+    if fill_padded is None:
+        return run_parts
+
+    def step():
+        fill_padded()
+        run_parts()
+
+    return step
 
 
 def _with_activation(core, act, out):
@@ -156,31 +188,15 @@ def _with_activation(core, act, out):
     return step
 
 
-def _gemm(geo: ConvGeometry, x, w, out, scratch):
-    g = geo.g
-    k = w.shape[1] * geo.kh * geo.kw
-    wg = np.ascontiguousarray(w.reshape(g, geo.m // g, k))
-    out_mat = view_as(out, (geo.n, g, geo.m // g, geo.oh * geo.ow))
-    if geo.direct:
-        cols_mat = x.reshape(geo.n, g, geo.c // g, geo.h * geo.w)
-        return lambda: np.matmul(wg, cols_mat, out=out_mat)
-    cols = scratch[0]
-    cols_mat = view_as(cols, (geo.n, g, k, geo.oh * geo.ow))
-    fill_padded = None
-    src = x
-    if geo.padded:
-        xp = scratch[1]
-        fill_padded = _padded_filler(x, xp, geo.pt, geo.pl)
-        src = xp
-    s = src.strides
-    windows = as_strided(src, cols.shape, (s[0], s[1], geo.dh * s[2], geo.dw * s[3],
-                                           geo.sh * s[2], geo.sw * s[3]), writeable=False)
-
+def _gemm_part(wg, cols_mat, out_mat, out_rows, im2col, bias, act):
     def step():
-        if fill_padded is not None:
-            fill_padded()
-        np.copyto(cols, windows)
+        if im2col is not None:
+            np.copyto(*im2col)
         np.matmul(wg, cols_mat, out=out_mat)
+        if bias is not None:
+            np.add(out_rows, bias, out=out_rows)
+        if act is not None:
+            act(out_rows)
 
     return step
 
@@ -223,21 +239,28 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch):
         fills.append(_phase_filler(flat, img, src, q0, r0))
     wt = w.reshape(c, geo.kh * geo.kw)
     span = geo.oh * wq
-    terms = []
-    for t, ph, dr, dc in geo.taps():
-        off = dr * wq + dc
-        terms.append((flats[ph][:, :, off:off + span], np.ascontiguousarray(wt[:, t:t + 1])))
-    first, rest = terms[0], terms[1:]
+    # channel blocks small enough that a block's accumulator and temporary stay in cache
+    block = max(1, DEPTHWISE_BLOCK_BYTES // (n * span * 4))
+    blocks = []
+    for c0 in range(0, c, block):
+        cs = slice(c0, min(c, c0 + block))
+        terms = []
+        for t, ph, dr, dc in geo.taps():
+            off = dr * wq + dc
+            terms.append((flats[ph][:, cs, off:off + span],
+                          np.ascontiguousarray(wt[cs, t:t + 1])))
+        blocks.append((terms[0], terms[1:], acc[:, cs], tmp[:, cs]))
     cropped = view_as(acc, (n, c, geo.oh, wq))[:, :, :, :geo.ow]
     bias = None if b is None else np.ascontiguousarray(b).reshape(1, -1, 1, 1)
 
     def step():
         for f in fills:
             f()
-        np.multiply(first[0], first[1], out=acc)
-        for v, wv in rest:
-            np.multiply(v, wv, out=tmp)
-            np.add(acc, tmp, out=acc)
+        for (v0, w0), rest, acc_b, tmp_b in blocks:
+            np.multiply(v0, w0, out=acc_b)
+            for v, wv in rest:
+                np.multiply(v, wv, out=tmp_b)
+                np.add(acc_b, tmp_b, out=acc_b)
         if bias is None:
             np.copyto(out, cropped)
         else:

@@ -89,6 +89,11 @@ def conv_transpose(cx):
         raise unsupported(f"auto_pad={auto_pad!r} is not one of {_AUTO_PAD}")
     if output_shape is None and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         output_shape = [size * s for size, s in zip(spatial, strides)]
+        if any(s > (k - 1) * d + 1 + op for s, k, d, op in zip(strides, kernel, dilations,
+                                                                out_pad)):
+            # the spec then pads the output; onnxruntime instead returns a smaller output
+            raise unsupported(f"auto_pad={auto_pad} with strides {strides} larger than the "
+                              f"kernel extent (the ONNX spec and onnxruntime disagree)")
     if output_shape is not None:
         output_shape = list(output_shape)[-sr:]
         begins, ends = [], []

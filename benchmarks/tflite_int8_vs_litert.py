@@ -1,0 +1,92 @@
+"""Latency of full-int8 TFLite models: npucc (integer kernels, bit-exact with LiteRT's reference
+kernels) against LiteRT (reference kernels, and its default optimized kernels).
+
+    python benchmarks/tflite_int8_vs_litert.py [--runs 20] [--model tests/fixtures/tf/x.tflite]
+
+Prints median milliseconds per inference and the npucc / LiteRT ratio (goal: <= 3x LiteRT's
+reference kernels, the ones npucc reproduces bit for bit). Needs ai-edge-litert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODELS = [ROOT / "tests/fixtures/tf/small_int8.tflite",
+                  ROOT / "tests/fixtures/tf/mobilenet_v2_int8.tflite"]
+
+
+def median_ms(fn, runs: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def bind(graph):
+    """Kernels chosen and prepared once per node with npucc.ir.quantized.select_kernel (what the
+    simulator plan does), then a plain loop."""
+    from npucc.ir.quantized import select_kernel
+
+    nodes = list(graph.nodes)
+    steps = [(select_kernel(n), n.inputs, n.outputs) for n in nodes]
+    consts = {id(c): c.const for c in graph.constants}
+
+    def run(inputs):
+        env = dict(consts)
+        env.update({id(v): a for v, a in zip(graph.inputs, inputs)})
+        for kernel, ins, outs in steps:
+            for v, a in zip(outs, kernel([None if v is None else env[id(v)] for v in ins])):
+                env[id(v)] = a
+        return [env[id(v)] for v in graph.outputs]
+    return run
+
+
+def bench(path: Path, runs: int) -> None:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from npucc.frontends.tflite import load
+
+    g = load(path)
+    rng = np.random.default_rng(0)
+    inputs = [rng.integers(-128, 128, v.shape).astype(v.dtype.numpy) for v in g.inputs]
+    run = bind(g)
+    row = {"npucc": median_ms(lambda: run(inputs), runs)}
+    outs = run(inputs)
+    for label, resolver in (("litert-ref", "BUILTIN_REF"), ("litert-opt", "AUTO")):
+        it = Interpreter(model_path=str(path), num_threads=1,
+                         experimental_op_resolver_type=getattr(OpResolverType, resolver))
+        it.allocate_tensors()
+        for d, x in zip(it.get_input_details(), inputs):
+            it.set_tensor(d["index"], x)
+        row[label] = median_ms(it.invoke, runs)
+        if label == "litert-ref":
+            want = [it.get_tensor(d["index"]) for d in it.get_output_details()]
+            row["differing"] = sum(int((a != w).sum()) for a, w in zip(outs, want))
+    print(f"{path.name:28s} npucc {row['npucc']:8.2f} ms | LiteRT ref {row['litert-ref']:8.2f} ms "
+          f"({row['npucc'] / row['litert-ref']:.2f}x) | LiteRT default {row['litert-opt']:8.2f} ms "
+          f"({row['npucc'] / row['litert-opt']:.2f}x) | differing elements vs ref: "
+          f"{row['differing']}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--model", type=Path, action="append")
+    args = ap.parse_args(argv)
+    for path in args.model or DEFAULT_MODELS:
+        bench(path, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The graph-building core every frontend shares: tensors as *handles* (a numpy array when the
+value is known at import time, a graph Value otherwise) and `emit`, which applies a core op and
+evaluates it with the op's reference kernel when all its inputs are static. So constant and
+shape-derived subgraphs fold during import and shape operands reach core ops as attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import IRError
+from ..ir import Graph, Value
+from ..ir.registry import get_op
+from ..ir.types import DType, TensorType
+
+Handle = np.ndarray | Value
+NOT_FOLDED = frozenset({"QuantizeLinear", "DequantizeLinear"})  # keep quantization visible
+
+
+class FoldError(Exception):
+    """A core op could not be evaluated on static inputs (the message says why)."""
+
+
+class ConstantTypeError(Exception):
+    """A static array has an element type npucc tensors cannot hold (float64, strings...)."""
+
+
+class GraphBuilder:
+    """Adds core ops to `graph`, folding those whose inputs are all static arrays.
+
+    `names` maps id(array) -> the source-model name a static array takes when it becomes a graph
+    constant (the frontend fills it as it binds tensors; the arrays must stay alive).
+    """
+
+    def __init__(self, graph: Graph, fold: bool = True):
+        self.graph = graph
+        self.fold = fold
+        self.names: dict[int, str] = {}
+        self._constants: dict[int, tuple[np.ndarray, Value]] = {}  # id(array) -> (array, const)
+
+    def materialize(self, arr: np.ndarray) -> Value:
+        """The graph constant holding `arr` (created once per array object)."""
+        hit = self._constants.get(id(arr))
+        if hit is not None:
+            return hit[1]
+        name = self.names.get(id(arr))
+        try:
+            dtype = DType.from_numpy(arr.dtype)
+        except IRError:
+            what = f"constant '{name}'" if name else "a constant"
+            raise ConstantTypeError(f"{what} has element type {arr.dtype}; npucc tensors are "
+                                    f"{', '.join(d.value for d in DType)}") from None
+        if name is not None and self.graph.has_value(name):
+            name = self.graph.unique_name(name)
+        v = self.graph.add_constant(arr, name, dtype=dtype)
+        self._constants[id(arr)] = (arr, v)  # holding arr keeps its id from being reused
+        return v
+
+    def value(self, h: Handle) -> Value:
+        return h if isinstance(h, Value) else self.materialize(h)
+
+    def emit(self, op: str, inputs: Sequence[Handle | None], attrs: Mapping | None = None,
+             provenance: Iterable[str] = ()) -> tuple[tuple[Handle, ...], object]:
+        """Apply `op`; returns (outputs, the node added or None when the op was folded)."""
+        opdef = get_op(op)
+        attrs = dict(attrs or {})
+        if self.fold and op not in NOT_FOLDED and \
+                all(h is None or isinstance(h, np.ndarray) for h in inputs):
+            try:
+                norm = opdef.normalize_attrs(attrs)
+                opdef.infer_types([None if h is None else TensorType.of(h) for h in inputs], norm)
+                return tuple(opdef.evaluate(list(inputs), norm)), None
+            except IRError as e:
+                raise FoldError(f"cannot evaluate {op} on constants: {e}") from None
+            except Exception as e:  # noqa: BLE001 - a kernel rejecting these values
+                raise FoldError(f"cannot evaluate {op} on constants: {type(e).__name__}: "
+                                f"{e}") from None
+        values = [None if h is None else self.value(h) for h in inputs]
+        node = self.graph.add_node(op, values, attrs, provenance=provenance)
+        return node.outputs, node

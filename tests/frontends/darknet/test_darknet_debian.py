@@ -1,0 +1,73 @@
+"""Second oracle: pjreddie's own C implementation (Debian's `darknet` package, libdarknet.so via
+ctypes) on more cfgs from /usr/share/darknet/cfg. Each cfg is cut before its first yolo/region
+head (whose output darknet post-processes) and run at a small input size; the network output
+must match npucc's to 1e-4 relative."""
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npucc.frontends import darknet
+from npucc.ir import run_graph
+
+from .conftest import write_weights
+
+LIB = Path("/usr/lib/darknet/libdarknet.so")
+CFG_DIR = Path("/usr/share/darknet/cfg")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not LIB.exists(), reason="Debian package 'darknet' is not "
+                                 "installed (apt-get install darknet)")]
+
+CFGS = [("yolov2-tiny-voc.cfg", 160), ("yolov2.cfg", 128), ("yolov3-spp.cfg", 128),
+        ("darknet19.cfg", 96), ("resnet18.cfg", 96), ("tiny.cfg", 96)]
+
+
+def _lib():
+    lib = ctypes.CDLL(str(LIB))
+    lib.load_network.restype = ctypes.c_void_p
+    lib.load_network.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    lib.set_batch_network.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.network_predict.restype = ctypes.POINTER(ctypes.c_float)
+    lib.network_predict.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float)]
+    lib.free_network.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def cut_cfg(src: Path, dst: Path, size: int) -> Path:
+    """The cfg up to its first yolo/region head, with [net] width/height set to `size`."""
+    out, in_net = [], False
+    for line in src.read_text().splitlines():
+        s = line.strip()
+        if s.startswith("["):
+            if s in ("[yolo]", "[region]", "[detection]"):
+                break
+            in_net = s in ("[net]", "[network]")
+        if in_net and s.replace(" ", "").startswith(("width=", "height=", "batch=")):
+            continue
+        out.append(line)
+        if in_net and s in ("[net]", "[network]"):
+            out += [f"width={size}", f"height={size}", "batch=1"]
+    dst.write_text("\n".join(out) + "\n")
+    return dst
+
+
+@pytest.mark.parametrize("name,size", CFGS, ids=[c[0] for c in CFGS])
+def test_matches_debian_darknet(tmp_path, name, size):
+    cfg = cut_cfg(CFG_DIR / name, tmp_path / name, size)
+    weights = write_weights(tmp_path / "w.weights", darknet.random_weights(cfg, seed=5))
+    graph = darknet.load(cfg, weights)
+    x = np.random.default_rng(6).uniform(0, 1, graph.inputs[0].shape).astype(np.float32)
+    (ours,) = run_graph(graph, [x])
+
+    lib = _lib()
+    net = lib.load_network(str(cfg).encode(), str(weights).encode(), 0)
+    lib.set_batch_network(net, 1)
+    buf = np.ascontiguousarray(x.ravel())
+    ptr = lib.network_predict(net, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+    theirs = np.ctypeslib.as_array(ptr, shape=(ours.size,)).copy()
+    lib.free_network(net)
+    err = np.max(np.abs(ours.ravel() - theirs)) / np.max(np.abs(theirs))
+    assert err <= 1e-4, f"relative error {err:.2e}"
+    assert float(np.std(theirs)) > 1e-6

@@ -1,0 +1,100 @@
+"""PyTorch frontend: modules, ExportedPrograms, .pt2 and TorchScript files lowered from ATen,
+against torch itself on the same random input.
+
+Metric: max |npucc - torch| / max |torch| <= 1e-4.
+"""
+
+import pytest
+import torch
+
+from npucc.errors import FrontendError, UnsupportedError
+from npucc.frontends import load
+from npucc.ir import run_graph
+from tests.models import MODELS, build, relative_error
+
+TOL = 1e-4
+
+
+def _torch(model, x):
+    with torch.no_grad():
+        return model(x).numpy()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_module_matches_torch(name):
+    model, x = build(name)
+    graph = load(model, example_inputs=(x,))
+    (ours,) = run_graph(graph, [x.numpy()])
+    assert relative_error(ours, _torch(model, x)) <= TOL
+    assert [v.name for v in graph.inputs] == ["x"] and [v.name for v in graph.outputs] == ["output"]
+    assert all(n.provenance for n in graph.nodes)
+
+
+@pytest.mark.slow
+def test_exported_program_object_and_pt2_file(tmp_path):
+    model, x = build("deconv_resize")
+    ep = torch.export.export(model, (x,))
+    path = tmp_path / "m.pt2"
+    torch.export.save(ep, path)
+    want = _torch(model, x)
+    for source in (ep, path):
+        (ours,) = run_graph(load(source), [x.numpy()])
+        assert relative_error(ours, want) <= TOL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["yolo", "deconv_resize"])
+def test_torchscript_file(tmp_path, name):
+    """yolo lowers from ATen directly; deconv_resize's bilinear upsampling becomes index
+    arithmetic in torch's TorchScript converter, so it takes the ONNX route."""
+    model, x = build(name)
+    path = tmp_path / f"{name}.pt"
+    torch.jit.trace(model, (x,)).save(str(path))
+    graph = load(path, input_shapes=[list(x.shape)])
+    assert [v.name for v in graph.inputs] == ["x"]
+    (ours,) = run_graph(graph, [x.numpy()])
+    assert relative_error(ours, _torch(model, x)) <= TOL
+
+
+class _Small(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = torch.nn.functional.pad(self.conv(x), (1, 2, 0, -1), value=0.5)
+        return torch.cat([y[:, :2, 1:].sigmoid(), y[:, 2:, :-1] * 2.0], 1).flatten(2)
+
+
+def test_input_shapes_instead_of_example_inputs():
+    torch.manual_seed(0)
+    model = _Small().eval()
+    graph = load(model, input_shapes=[[1, 3, 6, 5]])
+    x = torch.randn(1, 3, 6, 5)
+    (ours,) = run_graph(graph, [x.numpy()])
+    assert relative_error(ours, _torch(model, x)) <= TOL
+
+
+class _Cumsum(torch.nn.Module):
+    def forward(self, x):
+        return torch.cumsum(x, 1)
+
+
+def test_unsupported_torch_op_is_named():
+    with pytest.raises(UnsupportedError) as e:
+        load(_Cumsum(), example_inputs=(torch.ones(2, 3),))
+    msg = str(e.value)
+    assert "torch op aten.cumsum.default" in msg and "supported torch ops: aten." in msg
+
+
+def test_module_without_inputs_or_shapes_is_an_error():
+    with pytest.raises(FrontendError, match="example_inputs"):
+        load(_Small())
+
+
+def test_corrupt_pt2_file(tmp_path):
+    path = tmp_path / "bad.pt2"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(FrontendError, match=r"bad.pt2: not a readable .pt2"):
+        load(path)

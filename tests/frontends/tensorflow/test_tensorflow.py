@@ -1,0 +1,96 @@
+"""TensorFlow frozen-GraphDef frontend against TensorFlow.
+
+Committed fixtures (tests/fixtures/tf/*_pb, made by scripts/gen_tf_fixtures.py) hold the frozen
+graph, its input/output names and the outputs TensorFlow computed for the stored inputs. The
+`tf_live` test builds a graph with tensorflow-cpu at test time (skipped without it)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from npucc.errors import FrontendError
+from npucc.frontends import load as load_any
+from npucc.frontends.tensorflow import load
+from npucc.ir import run_graph
+from npucc.ir.verify import verify
+
+from ..tflite.oracle import fixture, rel_error
+
+PB = ["resize_pb", "detector_pb", "ops_zoo_pb", pytest.param("mobilenet_v2_pb",
+                                                             marks=pytest.mark.slow)]
+
+
+def _load(name):
+    path, inputs, expected, data = fixture(name)
+    g = load(path, inputs=[str(n) for n in data["input_names"]],
+             outputs=[str(n) for n in data["output_names"]],
+             input_shapes=[list(x.shape) for x in inputs])
+    return g, inputs, expected
+
+
+@pytest.mark.parametrize("name", PB)
+def test_frozen_graph_matches_tensorflow(name):
+    g, inputs, expected = _load(name)
+    verify(g)
+    outs = run_graph(g, inputs)
+    assert len(outs) == len(expected)
+    for got, want in zip(outs, expected):
+        assert rel_error(got, want) <= 1e-4
+
+
+def test_pruned_to_the_cut_and_layout_kept():
+    path, inputs, _, data = fixture("detector_pb")
+    g = load_any(str(path), inputs=[str(n) for n in data["input_names"]],
+                 outputs=["Identity:0"])
+    assert [v.shape for v in g.inputs] == [inputs[0].shape]  # NHWC, as in the model
+    assert len(g.outputs) == 1 and g.outputs[0].name == "Identity"
+    full = load(path, inputs=[str(n) for n in data["input_names"]],
+                outputs=[str(n) for n in data["output_names"]])
+    assert len(g) < len(full)  # the softmax branch is not imported
+
+
+def test_wrong_output_name_lists_closest_candidates():
+    path, _, _, data = fixture("detector_pb")
+    with pytest.raises(FrontendError) as e:
+        load(path, inputs=[str(n) for n in data["input_names"]], outputs=["Identityy_1"])
+    msg = str(e.value)
+    assert "Identityy_1" in msg and "closest" in msg and "'Identity_1'" in msg
+
+
+@pytest.mark.tf_live
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
+                    reason="tensorflow-cpu is not installed (live TF test)")
+def test_live_fused_batch_norm_graph(tmp_path):
+    """FusedBatchNormV3, BiasAdd, explicit-padding conv and MatMul built with tf.raw_ops."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.normal(0, 0.3, (3, 3, 4, 6)).astype(np.float32))
+    stats = [tf.constant(rng.uniform(0.5, 1.5, 6).astype(np.float32)) for _ in range(4)]
+    dense = tf.constant(rng.normal(0, 0.3, (6, 5)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 9, 9, 4), tf.float32)])
+    def fn(x):
+        y = tf.raw_ops.Conv2D(input=x, filter=w, strides=[1, 2, 2, 1], padding="EXPLICIT",
+                              explicit_paddings=[0, 0, 1, 2, 2, 1, 0, 0])
+        y = tf.raw_ops.FusedBatchNormV3(x=y, scale=stats[0], offset=stats[1], mean=stats[2],
+                                        variance=stats[3], is_training=False)[0]
+        y = tf.nn.elu(y)
+        y = tf.reduce_mean(y, axis=[1, 2])
+        return tf.nn.bias_add(tf.matmul(y, dense), tf.ones(5))
+
+    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+    path = tmp_path / "g.pb"
+    path.write_bytes(frozen.graph.as_graph_def().SerializeToString())
+    x = rng.uniform(-1, 1, (1, 9, 9, 4)).astype(np.float32)
+    want = fn(x).numpy()
+    g = load(path, inputs=[frozen.inputs[0].name.split(":")[0]],
+             outputs=[frozen.outputs[0].name])
+    assert {"BatchNorm", "Conv", "Gemm"} <= {n.op for n in g.nodes}
+    assert rel_error(run_graph(g, [x])[0], want) <= 1e-4

@@ -1,0 +1,54 @@
+"""Helpers shared by the TensorFlow / TFLite frontend tests: committed fixtures and LiteRT."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tf"
+HAVE_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
+needs_litert = pytest.mark.skipif(not HAVE_LITERT,
+                                  reason="ai-edge-litert (LiteRT) is not installed")
+
+
+def fixture(name: str):
+    """(model path, inputs, expected outputs) of a committed fixture."""
+    data = np.load(FIXTURES / f"{name}.npz")
+    n_in = len([k for k in data if k.startswith("input_") and k[6:].isdigit()])
+    n_out = len([k for k in data if k.startswith("expected_") and k[9:].isdigit()])
+    ext = ".pb" if name.endswith("_pb") else ".tflite"
+    return (FIXTURES / f"{name}{ext}", [data[f"input_{i}"] for i in range(n_in)],
+            [data[f"expected_{i}"] for i in range(n_out)], data)
+
+
+def rel_error(got: np.ndarray, want: np.ndarray) -> float:
+    """max |got - want| / max |want| (the tolerance the issue states as 'relative')."""
+    assert got.shape == want.shape, (got.shape, want.shape)
+    return float(np.abs(got.astype(np.float64) - want).max() / max(np.abs(want).max(), 1e-12))
+
+
+def litert(path, inputs, resolver: str = "BUILTIN_REF", all_tensors: bool = False):
+    """Run a .tflite with LiteRT; returns (outputs, interpreter)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=str(path),
+                     experimental_op_resolver_type=getattr(OpResolverType, resolver),
+                     experimental_preserve_all_tensors=all_tensors)
+    it.allocate_tensors()
+    for d, x in zip(it.get_input_details(), inputs):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    return [it.get_tensor(d["index"]) for d in it.get_output_details()], it
+
+
+def random_int8_inputs(path, seed: int):
+    """Random int8 inputs over the full range, shaped as the model's inputs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    rng = np.random.default_rng(seed)
+    it = Interpreter(model_path=str(path))
+    return [rng.integers(-128, 128, d["shape"]).astype(d["dtype"])
+            for d in it.get_input_details()]
