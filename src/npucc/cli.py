@@ -259,7 +259,7 @@ def _read_inputs(args, graph):
     import numpy as np
 
     if not args.input:
-        from npucc.testing.equivalence import random_inputs
+        from npucc.testing.inputs import random_inputs
 
         print(f"npucc: no --input given: using random inputs (seed {args.seed})", file=sys.stderr)
         return random_inputs(graph, args.seed)

@@ -6,7 +6,7 @@ import numpy as np
 
 from npucc.ir import run_graph
 from npucc.ir.text import describe_difference, parse
-from npucc.testing.strategies import random_inputs
+from npucc.testing import random_inputs
 
 
 def ir(text: str):

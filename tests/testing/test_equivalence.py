@@ -5,7 +5,7 @@ import pytest
 
 from npucc.ir import Graph, TensorType
 from npucc.testing import assert_equivalent, tolerance_for
-from npucc.testing.strategies import random_inputs
+from npucc.testing import random_inputs
 
 
 def scaled(factor, dtype="f32", shape=(2, 3), offset=None):

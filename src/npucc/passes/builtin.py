@@ -1,4 +1,19 @@
 """Imports the modules of the passes npucc ships, which registers them (loaded lazily by base)."""
 
-from . import cse, dce, eliminate_noops, fold_constants  # noqa: F401
-from . import cleanup, fold_conv_affine, fold_input_affine, fold_shape_only, fuse_activation, fuse_batchnorm, fuse_conv_pool, fuse_pad, input_layout, layout, preprocess  # noqa: F401,E501
+from . import (  # noqa: F401
+    cleanup,
+    cse,
+    dce,
+    eliminate_noops,
+    fold_constants,
+    fold_conv_affine,
+    fold_input_affine,
+    fold_shape_only,
+    fuse_activation,
+    fuse_batchnorm,
+    fuse_conv_pool,
+    fuse_pad,
+    input_layout,
+    layout,
+    preprocess,
+)

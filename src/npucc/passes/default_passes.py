@@ -39,8 +39,10 @@ def build_pipeline(input_layout: str = "source", preprocess: Mapping[str, object
     from .preprocess import InsertPreprocess
 
     pipeline = base_pipeline()
-    if input_layout != "source":
-        pipeline.insert_before("canonicalize-layout", SetInputLayout(layout=input_layout))
-    if preprocess:  # after the layout cleanup: NHWC inputs then feed their Transposes directly
-        pipeline.insert_before("fuse-batchnorm", InsertPreprocess(inputs=preprocess))
+    # after the layout cleanup (NHWC inputs then feed their Transposes directly), followed by one
+    # more layout pass and cleanup (cancel the Transposes a layout change adds) before the fusions
+    settings = ([SetInputLayout(layout=input_layout)] if input_layout != "source" else []) + \
+        ([InsertPreprocess(inputs=preprocess)] if preprocess else [])
+    for p in settings + (["canonicalize-layout", "cleanup"] if settings else []):
+        pipeline.insert_before("fuse-batchnorm", p)
     return pipeline

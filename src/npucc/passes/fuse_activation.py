@@ -69,7 +69,8 @@ class FuseActivation(RewritePass):
     per-channel prelu), whose input is the single-use float output of a Conv, ConvTranspose,
     Gemm or MatMul (rank 2 for a per-channel PRelu) without a fused activation, becomes that
     op's fused activation. The fused op applies the same elementwise function (bit-identical in
-    f32; f16 activations are computed on the f32 accumulator, so they agree up to rounding). The fused node carries the union of both nodes' provenance."""
+    f32; f16 activations are computed on the f32 accumulator, so they agree up to rounding).
+    The fused node carries the union of both nodes' provenance."""
 
     name = "fuse-activation"
     rules = RULES

@@ -90,9 +90,8 @@ def _sink(m, rw):
         return None  # elementwise work on a graph input stays after its Transpose (see _hoist)
     (p,) = perms
     rank = len(p)
-    if any(v is not None and v.type.rank > rank for v in node.inputs) or any(
-            t.quant is not None and t.quant.axis is not None
-            for t in [v.type for v in node.inputs if v is not None] + [o.type for o in node.outputs]):
+    types = [v.type for v in node.inputs if v is not None] + [o.type for o in node.outputs]
+    if any(t.rank > rank or (t.quant is not None and t.quant.axis is not None) for t in types):
         return None
     a = _axis_attrs(node, p, rank)
     if a is None:

@@ -326,6 +326,7 @@ def parse_pipeline(text: str) -> Pipeline:
 # ---- the default pipeline ----
 
 from .default_passes import DEFAULT_PIPELINE  # noqa: E402  (the default pipeline, as data)
+
 _PLACEMENTS: list[tuple[str, str, Pass | str]] = []
 
 

@@ -23,7 +23,7 @@ from npucc.ir import DType, Graph, run_graph
 from npucc.ir.text import describe_difference, format_graph
 from npucc.ir.verify import verify
 from npucc.passes import Pass, PassRecord, PassResult, Pipeline
-from npucc.testing.strategies import random_inputs
+from npucc.testing.inputs import random_inputs
 
 # (rtol, atol) by dtype: |got - expected| <= atol + rtol * |expected|. Integers and bools are exact.
 TOLERANCES: dict[DType, tuple[float, float]] = {

@@ -33,10 +33,10 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
 from npucc.ir import OPS, DType, Graph, QuantParams, TensorType, Value
+from npucc.testing.inputs import INPUT_RANGE, int_input_range, random_inputs  # noqa: F401
 
 MAX_SIDE = 8  # largest spatial size / channel count drawn (keeps the interpreter fast)
 MAX_DIM = 2 * MAX_SIDE  # no drawn value has a dimension above this (Concat, Pad may grow a side)
-INPUT_RANGE = 3.0  # float inputs are drawn from [-INPUT_RANGE, INPUT_RANGE]
 
 # Ops whose output jumps when an input moves by one ulp (rounding to an integer grid). A pass that
 # legitimately reorders float math before them (a fusion) can move an output by a whole step, so
@@ -833,7 +833,10 @@ def _duplicate_node(b: GraphBuilder) -> bool:
     if not nodes or not b.room(1):
         return False
     node = b.pick(nodes[::-1])
-    dup = b.emit(node.op, list(node.inputs), layout=b.layout_of(node.outputs[0]),
+    # a copy of a node whose outputs are hidden (an NCHW intermediate of a TF-style graph) stays
+    # hidden too, so later ops see the same graph shape as with the original
+    hidden = not any(out in b.pool for out in node.outputs)
+    dup = b.emit(node.op, list(node.inputs), layout=b.layout_of(node.outputs[0]), hidden=hidden,
                  **dict(node.attrs))
     if isinstance(dup, Value) and node.output.dtype.is_float and b.room(1) and b.chance(2) \
             and b.offers("Add"):
@@ -947,39 +950,13 @@ def graphs(ops: Iterable[str] | None = None, min_nodes: int = 1, max_nodes: int 
 # Inputs, types, quantization parameters
 # --------------------------------------------------------------------------------------------
 
-def _int_input_range(dtype: DType) -> tuple[int, int]:
-    """Full range for 8-bit types (quantized data); [-1000, 1000] clipped to wider types."""
-    lo, hi = dtype.int_range
-    if dtype.bits <= 8:
-        return lo, hi
-    return max(lo, -1000), min(hi, 1000)
-
-
-def random_inputs(graph: Graph, seed: int = 0) -> list[np.ndarray]:
-    """One array per graph input, deterministic in `seed`: floats uniform in [-3, 3], integers
-    uniform over their type's range (8-bit) or [-1000, 1000] (wider), random bools."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for v in graph.inputs:
-        dt = v.dtype
-        if dt.is_float:
-            a = rng.uniform(-INPUT_RANGE, INPUT_RANGE, size=v.shape).astype(dt.numpy)
-        elif dt is DType.bool:
-            a = rng.integers(0, 2, size=v.shape).astype(bool)
-        else:
-            lo, hi = _int_input_range(dt)
-            a = rng.integers(lo, hi, size=v.shape, endpoint=True).astype(dt.numpy)
-        out.append(a)
-    return out
-
-
 def _elements(dtype: DType) -> st.SearchStrategy:
     if dtype.is_float:
         width = 16 if dtype is DType.f16 else 32
         return st.floats(-INPUT_RANGE, INPUT_RANGE, width=width, allow_subnormal=False)
     if dtype is DType.bool:
         return st.booleans()
-    return st.integers(*_int_input_range(dtype))
+    return st.integers(*int_input_range(dtype))
 
 
 def inputs_for(graph: Graph) -> st.SearchStrategy[list[np.ndarray]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from npucc.backends.simulator import compile_plan
 from npucc.errors import FrontendError, UnsupportedError
 from npucc.frontends import load as load_any
 from npucc.frontends.tflite import load
@@ -51,9 +52,11 @@ def test_int8_model_is_bit_exact_with_litert_reference(name):
     g = load(path)
     verify(g)
     assert all(v.type.quant is not None for v in (*g.inputs, *g.outputs))
-    for got, want in zip(run_graph(g, inputs), expected):
-        assert got.dtype == want.dtype
-        assert int((got != want).sum()) == 0
+    plan = compile_plan(g)
+    for outs in (run_graph(g, inputs), plan.run(inputs)):  # reference interpreter and simulator
+        for got, want in zip(outs, expected):
+            assert got.dtype == want.dtype
+            assert int((got != want).sum()) == 0
 
 
 @needs_litert
@@ -64,7 +67,7 @@ def test_int8_model_bit_exact_on_fresh_inputs(name):
     for seed in range(3):
         inputs = random_int8_inputs(path, seed)
         want, _ = litert(path, inputs)
-        for got, w in zip(run_graph(g, inputs), want):
+        for got, w in zip(compile_plan(g).run(inputs), want):
             assert int((got != w).sum()) == 0
 
 

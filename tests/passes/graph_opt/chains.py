@@ -116,7 +116,8 @@ class _Chain:
 
 
 @st.composite
-def conv_chains(draw, layout: str = "NCHW", preprocess: bool | None = None, head: bool | None = None):
+def conv_chains(draw, layout: str = "NCHW", preprocess: bool | None = None,
+                head: bool | None = None):
     """Graphs of conv blocks (see the module docstring); one f32 input named "x"."""
     b = _Chain(draw, layout)
     n, c = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 2, 3, 3, 4]))

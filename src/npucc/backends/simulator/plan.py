@@ -21,6 +21,7 @@ import numpy as np
 from ...errors import NpuccError
 from ...ir.graph import Graph, Node
 from ...ir.interpreter import coerce_inputs
+from ...ir.quantized import is_quantized, select_kernel
 from .buffers import ALIGN, BufferPlan, plan_buffers
 from .dump import LayerDump
 from .kernels import FAST_KERNELS, BuildContext, FastKernel, Step
@@ -56,13 +57,15 @@ def _carve(arena: np.ndarray, offset: int, shape, dtype) -> np.ndarray:
 
 
 def _reference_step(node: Node, inputs: list, outputs: list[np.ndarray]) -> Step:
-    kernel, kw = node.opdef.kernel, dict(node.attrs)
+    """The kernel the reference interpreter would run (float registry kernel, or the integer
+    kernel of a quantized node, prepared once), writing into the planned buffers."""
+    run = select_kernel(node)
     if len(outputs) == 1:
         (out,) = outputs
-        return lambda: np.copyto(out, kernel(*inputs, **kw))
+        return lambda: np.copyto(out, run(inputs)[0])
 
     def step():
-        for o, r in zip(outputs, kernel(*inputs, **kw)):
+        for o, r in zip(outputs, run(inputs)):
             np.copyto(o, r)
 
     return step
@@ -146,7 +149,9 @@ class Plan:
 def compile_plan(graph: Graph) -> Plan:
     """Compile `graph` once into a Plan (see the module docstring)."""
     nodes = list(graph.nodes)
-    specs: dict[int, FastKernel | None] = {id(n): FAST_KERNELS.get(n.op) for n in nodes}
+    # fast kernels are float kernels: quantized nodes run their exact integer kernel
+    specs: dict[int, FastKernel | None] = {
+        id(n): None if is_quantized(n) else FAST_KERNELS.get(n.op) for n in nodes}
     for n in nodes:
         n.opdef  # noqa: B018 - raises a clear error for an unknown op now, not at run time
 
