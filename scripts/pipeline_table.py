@@ -47,6 +47,16 @@ def _file(path):
     return load
 
 
+def _tf_pb(name):
+    def load():
+        from npucc.frontends import tensorflow
+        data = np.load(TF / f"{name}.npz")
+        return tensorflow.load(TF / f"{name}.pb", inputs=[str(n) for n in data["input_names"]],
+                               outputs=[str(n) for n in data["output_names"]],
+                               input_shapes=[list(data["input_0"].shape)])
+    return load
+
+
 def _torch(name):
     def load():
         sys.path.insert(0, str(ROOT))
@@ -73,7 +83,7 @@ MODELS = {
     "tflite_mobilenet_v2": ("TFLite MobileNetV2 (NHWC, float)",
                             _file(TF / "mobilenet_v2_float.tflite")),
     "tf_mobilenet_v2": ("TensorFlow MobileNetV2 frozen GraphDef (NHWC)",
-                        _file(TF / "mobilenet_v2_pb.pb")),
+                        _tf_pb("mobilenet_v2_pb")),
     "torch_resnet18": ("PyTorch ResNet-18 (torch.export)", _torch("resnet18")),
     "torch_mobilenet_v2": ("PyTorch MobileNetV2 (torch.export)", _torch("mobilenet_v2")),
 }

@@ -12,7 +12,6 @@ its last layer. Node provenance is "<section index> <section type>", e.g. "12 co
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import sys
@@ -24,7 +23,7 @@ import numpy as np
 
 from ..errors import FrontendError, IRError
 from ..ir import DType, Graph, TensorType, Value
-from .docnote import write_note
+from .docnote import note_command
 
 __all__ = ["SECTIONS", "load", "parse_cfg", "random_weights"]
 
@@ -589,21 +588,6 @@ def supported_note() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m npucc.frontends.darknet")
-    ap.add_argument("--supported", action="store_true", help="print the supported-section note")
-    ap.add_argument("--write", metavar="DOC", help="update the 'darknet-supported' section of DOC "
-                    "(docs/FRONTENDS.md)")
-    opts = ap.parse_args(argv)
-    if opts.write:
-        write_note(opts.write, "darknet-supported", supported_note())
-        return 0
-    if opts.supported:
-        sys.stdout.write(supported_note())
-        return 0
-    ap.print_help()
-    return 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(note_command("python -m npucc.frontends.darknet", "darknet-supported",
+                          supported_note))

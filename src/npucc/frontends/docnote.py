@@ -3,7 +3,12 @@ document, between `<!-- begin NAME -->` and `<!-- end NAME -->` markers."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import NpuccError
@@ -32,4 +37,25 @@ def write_note(doc: Path, name: str, text: str) -> None:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
     else:
         raise NpuccError(f"{doc} does not exist")
-    doc.write_text(new)
+    fd, tmp = tempfile.mkstemp(dir=doc.parent, suffix=".tmp")  # never leave a half-written doc
+    with os.fdopen(fd, "w") as f:
+        f.write(new)
+    os.replace(tmp, doc)
+
+
+def note_command(prog: str, section: str, make_note: Callable[[], str], argv=None) -> int:
+    """`python -m <frontend> --supported | --write DOC`: print the frontend's generated note, or
+    update its marked `section` in DOC."""
+    ap = argparse.ArgumentParser(prog=prog)
+    ap.add_argument("--supported", action="store_true", help="print the supported-layer note")
+    ap.add_argument("--write", metavar="DOC",
+                    help=f"update the '{section}' section of DOC (docs/FRONTENDS.md)")
+    opts = ap.parse_args(argv)
+    if opts.write:
+        write_note(opts.write, section, make_note())
+        return 0
+    if opts.supported:
+        sys.stdout.write(make_note())
+        return 0
+    ap.print_help()
+    return 1

@@ -2,7 +2,9 @@
 
 Shared by the fusion passes (fuse-batchnorm, fold-conv-affine): a linear op whose output channels
 (axis 1) are scaled by `s` and shifted by `t` is the same op with scaled weights and a new bias.
-Arithmetic is done in float64 and rounded once to the weights' dtype.
+Biases are computed in float64 and rounded once; weights are multiplied in their own dtype (by s
+rounded to it: two roundings, at most 1 ulp more than exact), which keeps folding fast on large
+weights. A pure shift (s == 1) keeps the weights constant as it is.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def foldable_linear(node: Node) -> bool:
 
 
 def _scaled_weights(node: Node, s: np.ndarray) -> np.ndarray:
-    w = node.inputs[1].const.astype(np.float64)
+    w = node.inputs[1].const
+    s = s.astype(w.dtype)
     if node.op == "Conv":  # (M, C/g, *K): scale rows
         return w * s.reshape((-1,) + (1,) * (w.ndim - 1))
     if node.op == "ConvTranspose":  # (C, M/g, *K), output channel m = group * M/g + j
@@ -57,13 +60,10 @@ def fold_output_affine(rw, node: Node, s: np.ndarray, t: np.ndarray) -> Value:
     x, w = node.inputs[0], node.inputs[1]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     attrs_ = dict(node.attrs)
+    beta = 1.0
     if node.op == "Gemm":  # y = alpha * A@B + beta * C  ->  C' = s * beta * C + t, beta' = 1
-        w_new = _scaled_weights(node, s)
-        bias = t if b is None else s * attrs_["beta"] * b.const.astype(np.float64) + t
-        attrs_["beta"] = 1.0
-    else:
-        w_new = _scaled_weights(node, s)
-        bias = t if b is None else s * b.const.astype(np.float64) + t
+        beta, attrs_["beta"] = attrs_["beta"], 1.0
+    bias = t if b is None else s * beta * b.const.astype(np.float64) + t
     bias = np.broadcast_to(bias, np.broadcast_shapes(bias.shape, (node.output.shape[1],)))
-    return rw.op(node.op, x, rw.constant(w_new, dtype=w.dtype), rw.constant(bias, dtype=dtype),
-                 **attrs_)
+    w_new = w if np.all(s == 1) else rw.constant(_scaled_weights(node, s), dtype=w.dtype)
+    return rw.op(node.op, x, w_new, rw.constant(bias, dtype=dtype), **attrs_)

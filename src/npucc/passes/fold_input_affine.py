@@ -59,9 +59,10 @@ def _fold(m, rw):
     # conv(s * raw[idx] + t) -> conv'(raw) with W'[m, idx[j]] = s[j] W[m, j], b' = b + sum W t
     conv = m.root
     raw, (idx, s, t), n = _chain(conv.inputs[0])
-    g, w = conv.attrs["group"], conv.inputs[1].const.astype(np.float64)
+    g = conv.attrs["group"]
     if n == 0 or (g > 1 and np.any(idx != np.arange(len(idx)))) or np.any(s == 0):
         return None
+    w = conv.inputs[1].const.astype(np.float64)
     pads, attrs_ = conv.attrs["pads"], dict(conv.attrs)
     m_out, cg, sr = w.shape[0], w.shape[1], w.ndim - 2
     wg = w.reshape(g, m_out // g, cg, *w.shape[2:])

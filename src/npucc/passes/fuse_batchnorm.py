@@ -18,8 +18,22 @@ def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:
     return s, bias - mean * s
 
 
+def _absorbable(bn) -> bool:
+    """The BatchNorm's only reader is a per-channel Mul/Add/Sub it can absorb first (so a Caffe
+    BatchNorm + Scale pair scales the weights once, not twice)."""
+    (user,) = bn.output.users or [None]
+    if user is None or len(bn.output.uses) != 1 or user.op not in ("Mul", "Add", "Sub"):
+        return False
+    other = [v for v in user.inputs if v is not bn.output]
+    return len(other) == 1 and other[0].is_constant and (user.op != "Sub" or
+                                                          user.inputs[0] is bn.output) \
+        and per_channel(other[0].const, bn.output.shape) is not None
+
+
 def _fold_into_linear(m, rw):
     # bn(lin(x)) = s * lin(x) + t -> lin'(x) with W' = s * W, b' = s * b + t
+    if _absorbable(m.root) and not m.root.graph.is_output(m.root.output):
+        return None
     s, t = _bn_affine(m.root)
     return fold_output_affine(rw, m["lin"], s, t)
 

@@ -7,6 +7,9 @@ import math
 
 import attrs
 
+from npucc.errors import IRError
+from npucc.ir.ops.pool import window_count
+
 from .base import register_pass
 from .rewrite import Any, Op, RewritePass, Rule
 
@@ -72,10 +75,37 @@ def _into_pool(m, rw):
     return rw.op(pool.op, m["x"], **attrs_)
 
 
+def _windows(size, k, s, p0, p1, d):
+    try:
+        return window_count(size, k, s, p0, p1, d)
+    except IRError:
+        return None
+
+
+def _trim_pool_pads(m, rw):
+    # pool(x, pads=(b, e)) -> pool(x, pads=(b, e'))   e' < e: the end padding no window reads
+    pool, x = m.root, m["x"]
+    a = pool.attrs
+    k, s, pads = a["kernel_shape"], a["strides"], list(a["pads"])
+    sr = len(k)
+    d = a.get("dilations") or (1,) * sr
+    if a["ceil_mode"]:
+        return None
+    for i in range(sr):
+        want = _windows(x.shape[2 + i], k[i], s[i], pads[i], pads[i + sr], d[i])
+        while pads[i + sr] and _windows(x.shape[2 + i], k[i], s[i], pads[i], pads[i + sr] - 1,
+                                        d[i]) == want:
+            pads[i + sr] -= 1
+    if tuple(pads) == a["pads"]:
+        return None
+    return rw.op(pool.op, x, **{**a, "pads": tuple(pads)})
+
+
 _PAD = Op("Pad", Any("x"), name="pad")
 RULES = (
     Rule("pad-conv", Op("Conv", _PAD, Any(), Any(optional=True)), _into_conv),
     Rule("pad-pool", Op(("MaxPool", "AveragePool"), _PAD), _into_pool),
+    Rule("unread-pool-pads", Op(("MaxPool", "AveragePool"), Any("x")), _trim_pool_pads),
 )
 
 
@@ -89,8 +119,9 @@ class FusePad(RewritePass):
     its value is -inf, or 0 and its input is >= 0 by construction (a Relu-like producer); (3) an
     AveragePool when its value is 0 and the pool counts padding (count_include_pad, or no pads of
     its own); pools only in floor mode without dilation and with every merged pad smaller than
-    the window, so no window is all padding. Outputs are bit-identical. The Pad stays when it has
-    other readers."""
+    the window, so no window is all padding. Pool end padding that no window reads (Darknet's
+    maxpool pads size-1) is dropped (floor mode). Outputs are bit-identical. The Pad stays when
+    it has other readers."""
 
     name = "fuse-pad"
     rules = RULES

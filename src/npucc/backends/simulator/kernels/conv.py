@@ -53,6 +53,8 @@ class ConvGeometry:
         y = node.outputs[0]
         if x.type.dtype.numpy != F32 or w.type.dtype.numpy != F32 or x.type.rank not in (3, 4):
             return None
+        if node.attrs.get("pool_kernel"):  # fused max-pool: the reference kernel applies it
+            return None
         at = node.attrs
         if x.type.rank == 3:
             (n, c, wd), (m, _, kw), (_, _, ow) = x.shape, w.shape, y.shape
