@@ -1,6 +1,10 @@
 """Latency of full-int8 TFLite models: npucc (integer kernels, bit-exact with LiteRT's reference
 kernels) against LiteRT (reference kernels, and its default optimized kernels).
 
+npucc runs the frontend's graph (no passes) compiled by the simulator's `compile_plan`: each
+quantized node gets its integer kernel from npucc.ir.quantized.select_kernel, prepared once, and
+numpy's BLAS is held to one thread while the plan runs; LiteRT runs with num_threads=1.
+
     python benchmarks/tflite_int8_vs_litert.py [--runs 20] [--model tests/fixtures/tf/x.tflite]
 
 Prints median milliseconds per inference and the npucc / LiteRT ratio (goal: <= 3x LiteRT's
@@ -32,36 +36,18 @@ def median_ms(fn, runs: int) -> float:
     return statistics.median(times)
 
 
-def bind(graph):
-    """Kernels chosen and prepared once per node with npucc.ir.quantized.select_kernel (what the
-    simulator plan does), then a plain loop."""
-    from npucc.ir.quantized import select_kernel
-
-    nodes = list(graph.nodes)
-    steps = [(select_kernel(n), n.inputs, n.outputs) for n in nodes]
-    consts = {id(c): c.const for c in graph.constants}
-
-    def run(inputs):
-        env = dict(consts)
-        env.update({id(v): a for v, a in zip(graph.inputs, inputs)})
-        for kernel, ins, outs in steps:
-            for v, a in zip(outs, kernel([None if v is None else env[id(v)] for v in ins])):
-                env[id(v)] = a
-        return [env[id(v)] for v in graph.outputs]
-    return run
-
-
 def bench(path: Path, runs: int) -> None:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from npucc.backends.simulator import compile_plan
     from npucc.frontends.tflite import load
 
     g = load(path)
     rng = np.random.default_rng(0)
     inputs = [rng.integers(-128, 128, v.shape).astype(v.dtype.numpy) for v in g.inputs]
-    run = bind(g)
-    row = {"npucc": median_ms(lambda: run(inputs), runs)}
-    outs = run(inputs)
+    plan = compile_plan(g)
+    row = {"npucc": median_ms(lambda: plan.run(inputs), runs)}
+    outs = plan.run(inputs)
     for label, resolver in (("litert-ref", "BUILTIN_REF"), ("litert-opt", "AUTO")):
         it = Interpreter(model_path=str(path), num_threads=1,
                          experimental_op_resolver_type=getattr(OpResolverType, resolver))

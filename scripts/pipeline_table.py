@@ -60,8 +60,9 @@ def _tf_pb(name):
 def _torch(name):
     def load():
         sys.path.insert(0, str(ROOT))
-        from npucc.frontends import pytorch
         from tests.models import build
+
+        from npucc.frontends import pytorch
         model, example = build(name)
         return pytorch.load(model, example_inputs=(example,))
     return load
@@ -78,7 +79,8 @@ MODELS = {
                              _caffe("mobilenet_ssd/MobileNetSSD_deploy.prototxt",
                                     {"data": (1, 3, 300, 300)}, SSD_OUTPUTS)),
     "squeezenet": ("Caffe SqueezeNet v1.1",
-                   _caffe("squeezenet/SqueezeNet_v1.1_deploy.prototxt", {"data": (1, 3, 227, 227)})),
+                   _caffe("squeezenet/SqueezeNet_v1.1_deploy.prototxt",
+                          {"data": (1, 3, 227, 227)})),
     "yolov3_tiny": ("Darknet yolov3-tiny (416x416)", _darknet("yolov3-tiny.cfg", (416, 416))),
     "tflite_mobilenet_v2": ("TFLite MobileNetV2 (NHWC, float)",
                             _file(TF / "mobilenet_v2_float.tflite")),
@@ -146,6 +148,17 @@ def table(results: dict, missing: dict) -> str:
     for name, r in results.items():
         per = ", ".join(f"`{k}` {v:.1e}" for k, v in r["diffs"].items())
         lines.append(f"- {MODELS[name][0]}: {per}")
+    lines += ["", "Notes:", "",
+              "- Transposes left: MobileNet-SSD's are its Caffe Permute layers (NCHW -> NHWC "
+              "before each head's Flatten): real data movement, not layout wrapping. The TF/TFLite "
+              "MobileNetV2 keeps one, on the NHWC graph input (the source layout is kept by "
+              "default); built with `input_layout=\"NCHW\"` it has none.",
+              "- *constant outputs*: graph outputs served from a constant after the pipeline "
+              "(SSD's prior boxes, folded by fold-shape-only, are still returned).",
+              "- Pools fused: 4 of yolov3-tiny's 5 2x2/2 max-pools (Darknet's unread end padding "
+              "is dropped first; the fifth's conv output also feeds a route layer, and its "
+              "2x2/1 pool does not meet the rules). ResNet-50's 3x3/2 pool "
+              "runs in ceil mode over an even size, which the rules exclude."]
     if missing:
         lines += ["", "Not measured:", ""]
         lines += [f"- {MODELS[name][0]}: {why}" for name, why in missing.items()]

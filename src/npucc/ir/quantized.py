@@ -20,13 +20,14 @@ exactly, raises QuantizedExecutionError naming the node: it never falls back to 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ..errors import NpuccError
 from .graph import Node, Value
-from .registry import get_op
 from .types import QuantScheme
 
 Kernel = Callable[[Sequence[np.ndarray | None]], list[np.ndarray]]
@@ -41,8 +42,9 @@ class QuantizedExecutionError(NpuccError):
 # ---------------------------------------------------------------- fixed-point primitives
 
 def tflite_round(x):
-    """std::round: halves away from zero (TfLiteRound)."""
-    x = np.asarray(x)
+    """std::round: halves away from zero (TfLiteRound). In float64, so that x + 0.5 is exact for
+    float32 x (in float32, 0.49999997 + 0.5 would round up to 1)."""
+    x = np.asarray(x, np.float64)
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
@@ -236,14 +238,191 @@ def _exact_accumulator(node: Node, x: Value, w: Value, zx: int, wz) -> np.dtype:
     else:
         wlo, whi = w.dtype.int_range
         bound = x_max * max(abs(wlo), abs(whi)) * float(np.prod(w.shape))
-    return np.dtype(np.float32) if bound < 2 ** 24 else np.dtype(np.float64)
+    return _float_for(bound)
+
+
+def _float_for(bound) -> np.dtype:
+    """The float type whose sums of integers bounded by `bound` are exact."""
+    return np.dtype(np.float32) if np.max(bound) < 2 ** 24 else np.dtype(np.float64)
+
+
+# ---------------------------------------------------------------- requantization of accumulators
+
+def _requantizer(mult, shift, *, single_round: bool, offset, raw_bound, total_bound, zy: int,
+                 lo: int, hi: int, dtype) -> Callable[[np.ndarray], np.ndarray]:
+    """acc -> clamp(requantize(acc + offset) + zy, lo, hi) as `dtype`, for accumulators holding
+    exact integers (float or int arrays) with |acc| <= raw_bound and |acc + offset| <=
+    total_bound; mult, shift, offset and the bounds broadcast against acc (per channel).
+
+    Both roundings of multiply_by_quantized_multiplier fold into one floor: with M = m * 2**left,
+    r = max(-shift, 0), t = SRDHM(a, m) = floor((a*M + 2**30) / 2**31) and RoundingDivideByPOT
+    (half away from zero) = floor((t + 2**(r-1) - [t < 0]) / 2**r) for r >= 1, and
+    floor((floor(u) + n) / d) = floor((u + n) / d) for integers n, d > 0, so
+        out = floor((a*M + 2**30 + 2**(30+r) - [a*M + 2**30 < 0] * 2**31) / 2**(31+r)).
+    The single-rounding form is floor((a*m + 2**(s-1)) / 2**s) with s = 31 - shift. When every
+    numerator stays below 2**53 that is computed in float64 on acc * (M / 2**S) + const, all
+    terms exact multiples of 2**-S; otherwise in int64 with the gemmlowp primitives."""
+    mult = np.asarray(mult, np.int64)
+    shift = np.asarray(shift, np.int64)
+    offset = np.asarray(offset, np.int64)
+    if single_round:
+        s = 31 - shift
+        big_m = mult.astype(np.float64)
+        rnd = np.where(s >= 1, np.ldexp(1.0, s - 1), 0.0)
+        corr = None
+    else:
+        r = np.maximum(-shift, 0)
+        s = 31 + r
+        big_m = np.ldexp(mult.astype(np.float64), np.maximum(shift, 0))
+        rnd = np.ldexp(1.0, 30) + np.where(r >= 1, np.ldexp(1.0, 30 + r), 0.0)
+        corr = np.where(r >= 1, np.ldexp(1.0, -r), 0.0)  # 2**31 / 2**S
+    unit = np.ldexp(1.0, s)  # 2**S: one output step in numerator units
+    limit = 2.0 ** 53
+    exact = bool(np.all(s >= 1)
+                 and np.all(np.asarray(raw_bound, np.float64) * big_m < limit)
+                 and np.all(np.abs(offset) * big_m + rnd + (abs(zy) + 2) * unit < limit)
+                 and np.all(np.asarray(total_bound, np.float64) * big_m + rnd
+                            + (abs(zy) + 2) * unit < limit))
+    requant = multiply_by_quantized_multiplier_single_round if single_round \
+        else multiply_by_quantized_multiplier
+    if not exact:
+        def run_int(acc):
+            if acc.dtype.kind == "f":
+                acc = np.rint(acc).astype(np.int64)
+            out = requant(acc.astype(np.int64) + offset, mult, shift) + zy
+            return np.clip(out, lo, hi).astype(dtype)
+        return run_int
+
+    scale = np.ldexp(big_m, -s)  # exact: a power-of-two scaling
+    const = np.ldexp(offset * big_m + rnd, -s) + zy
+    # the sign correction only matters for results that can land above the clamp's low end
+    fix = corr is not None and lo < zy and bool(np.any(corr > 0))
+    threshold = zy + 0.5  # z < zy + 1/2  <=>  a*M + 2**30 < 0 (channels with r >= 1)
+
+    def run(acc):
+        z = np.multiply(acc, scale, dtype=np.float64)
+        z += const
+        if fix:
+            np.subtract(z, corr, out=z, where=z < threshold)
+        np.floor(z, out=z)
+        np.clip(z, lo, hi, out=z)
+        return z.astype(dtype)
+    return run
+
+
+# ---------------------------------------------------------------- accumulators of constant weights
+
+def _storage_centre(v: Value) -> int:
+    """The integer subtracted from raw values before the GEMM (0 for int8/int16, 128 for uint8),
+    so their magnitudes, and the exactness bounds, stay small."""
+    lo, hi = storage_range(v)
+    return (lo + hi + 1) // 2
+
+
+def _load_into(buf: np.ndarray, centre: int) -> Callable[[np.ndarray], None]:
+    if centre == 0:
+        return lambda xa: np.copyto(buf, xa.reshape(buf.shape), casting="unsafe")
+    c = buf.dtype.type(centre)
+    return lambda xa: np.subtract(xa.reshape(buf.shape), c, out=buf, dtype=buf.dtype)
+
+
+def _conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: np.dtype):
+    """Sum over taps of (x - centre) * wq for a Conv with constant weights, x padded with `pad`
+    (= x_zero_point - centre): returns acc(xa) -> (N, M, *out) array of exact integers in
+    `dtype`, or None for shapes this path does not take (3-D convs, fused pooling).
+
+    Depthwise (group == C == M): one multiply-add per tap over the whole tensor. Otherwise
+    im2col into a buffer prepared once (skipped for 1x1 stride-1 unpadded convs) and one
+    batched GEMM per group."""
+    x, y = node.inputs[0], node.outputs[0]
+    at = node.attrs
+    if x.type.rank not in (3, 4) or at.get("pool_kernel"):
+        return None
+    if x.type.rank == 3:
+        (n, c, h, wd), (m, cg, kh, kw), (oh, ow) = (x.shape[0], x.shape[1], 1, x.shape[2]), \
+            (*wq.shape[:2], 1, wq.shape[2]), (1, y.shape[2])
+        (sh, sw), (dh, dw) = (1, at["strides"][0]), (1, at["dilations"][0])
+        pt, pl, pb, pr = 0, at["pads"][0], 0, at["pads"][1]
+    else:
+        (n, c, h, wd), (m, cg, kh, kw), (oh, ow) = x.shape, wq.shape, y.shape[2:]
+        (sh, sw), (dh, dw), (pt, pl, pb, pr) = at["strides"], at["dilations"], at["pads"]
+    g = at["group"]
+    padded = any((pt, pl, pb, pr))
+    xp = np.full((n, c, h + pt + pb, wd + pl + pr), pad, dtype)
+    load = _load_into(xp[:, :, pt:pt + h, pl:pl + wd], centre)
+    out_shape = y.shape
+
+    if g == c == m and kh * kw > 1:
+        wt = wq.reshape(m, kh * kw).astype(dtype)
+        taps = [(xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                     j * dw:j * dw + sw * (ow - 1) + 1:sw],
+                 np.ascontiguousarray(wt[:, i * kw + j]).reshape(1, m, 1, 1))
+                for i in range(kh) for j in range(kw)]
+        acc = np.empty((n, m, oh, ow), dtype)
+        tmp = np.empty_like(acc)
+        (v0, w0), rest = taps[0], taps[1:]
+
+        def depthwise(xa):
+            load(xa)
+            np.multiply(v0, w0, out=acc)
+            for v, wv in rest:
+                np.multiply(v, wv, out=tmp)
+                np.add(acc, tmp, out=acc)
+            return acc.reshape(out_shape)
+        return depthwise
+
+    k = cg * kh * kw
+    wg = np.ascontiguousarray(wq.reshape(g, m // g, k).astype(dtype))
+    acc = np.empty((n, g, m // g, oh * ow), dtype)
+    if (kh, kw, sh, sw) == (1, 1, 1, 1) and not padded:
+        cols = xp.reshape(n, g, cg, h * wd)
+
+        def pointwise(xa):
+            load(xa)
+            np.matmul(wg, cols, out=acc)
+            return acc.reshape(out_shape)
+        return pointwise
+
+    st = xp.strides
+    windows = as_strided(xp, (n, c, kh, kw, oh, ow),
+                         (st[0], st[1], dh * st[2], dw * st[3], sh * st[2], sw * st[3]),
+                         writeable=False)
+    cols = np.empty((n, c, kh, kw, oh, ow), dtype)
+    cols_mat = cols.reshape(n, g, k, oh * ow)
+
+    def im2col(xa):
+        load(xa)
+        np.copyto(cols, windows)
+        np.matmul(wg, cols_mat, out=acc)
+        return acc.reshape(out_shape)
+    return im2col
+
+
+def _matmul_accumulator(node: Node, wkn: np.ndarray, centre: int, dtype: np.dtype):
+    """(x - centre) @ wkn for a Gemm / 2-D MatMul with constant (K, N) weights."""
+    x, y = node.inputs[0], node.outputs[0]
+    xbuf = np.empty(x.shape, dtype)
+    load = _load_into(xbuf, centre)
+    w = np.ascontiguousarray(wkn.astype(dtype))
+    acc = np.empty(y.shape, dtype)
+
+    def run(xa):
+        load(xa)
+        return np.matmul(xbuf, w, out=acc)
+    return run
 
 
 @int_kernel("Conv", "ConvTranspose", "Gemm", "MatMul")
 def _linear(node: Node) -> Kernel:
     """TFLite CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED (int8, uint8; per
     tensor or per output channel): acc = sum((x - zx) * (w - zw)) + bias, then per-channel
-    requantization and the fused activation's clamp."""
+    requantization and the fused activation's clamp.
+
+    With constant weights (and bias) the GEMM runs on x - centre (raw int8 values) and the zero
+    point comes back as a per-channel constant: sum((x - zx) w') = sum((x - c) w') - (zx - c)
+    * sum(w'), padding with zx - c. The accumulator is float32 when the bound on every partial
+    sum, max|x - c| * sum|w'| per channel, is below 2**24 (float64 otherwise), so BLAS sums
+    exactly in any order; `_requantizer` then rescales it exactly."""
     x, w = node.inputs[0], node.inputs[1]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     y = node.outputs[0]
@@ -274,10 +453,17 @@ def _linear(node: Node) -> Kernel:
         wz = wz.reshape(_channel_shape(w.type.rank, w_axis))
     else:
         wz = wz.reshape(()) if wz.size == 1 else wz
+    single_round = node.op in ("Gemm", "MatMul")
+    fast = _constant_weight_kernel(node, x, w, b, zx, wz, bshape, mult, shift, single_round,
+                                   zy, lo, hi)
+    if fast is not None:
+        return fast
+
     correlate = _float_kernel_on(node, activation="none", activation_params=())
-    requant = multiply_by_quantized_multiplier_single_round if node.op in ("Gemm", "MatMul") \
-        else multiply_by_quantized_multiplier
     acc_dtype = _exact_accumulator(node, x, w, zx, wz)
+    requant = _requantizer(mult, shift, single_round=single_round, offset=0,
+                           raw_bound=np.inf, total_bound=np.inf, zy=zy, lo=lo, hi=hi,
+                           dtype=y.dtype.numpy)
 
     def run(args):
         xa, wa = args[0], args[1]
@@ -286,8 +472,86 @@ def _linear(node: Node) -> Kernel:
         acc = np.rint(acc).astype(np.int64)
         if ba is not None:
             acc = acc + ba.astype(np.int64).reshape(bshape)
-        out = requant(acc, mult, shift) + zy
-        return [np.clip(out, lo, hi).astype(y.dtype.numpy)]
+        return [requant(acc)]
+    return run
+
+
+def _constant_weight_kernel(node, x, w, b, zx, wz, bshape, mult, shift, single_round, zy, lo,
+                            hi) -> Kernel | None:
+    """The fast path of `_linear` (constant weights and bias, static shapes), or None."""
+    if not w.is_constant or (b is not None and not b.is_constant) or node.op == "ConvTranspose":
+        return None
+    if not all(isinstance(d, int) for d in (*x.shape, *node.outputs[0].shape)):
+        return None
+    wq = np.asarray(w.const, np.float64) - wz  # w - zw, exact integers
+    if node.op == "Gemm":
+        wkn = wq.T if node.attrs["transB"] else wq
+    elif node.op == "MatMul":
+        if w.type.rank != 2:
+            return None
+        wkn = wq
+    else:
+        wkn = None
+    # per output channel: sum of |w'| and of w' over the reduction
+    if wkn is not None:
+        w_abs, w_sum = np.abs(wkn).sum(axis=0), wkn.sum(axis=0)
+    else:
+        w_abs = np.abs(wq).reshape(wq.shape[0], -1).sum(axis=1)
+        w_sum = wq.reshape(wq.shape[0], -1).sum(axis=1)
+    n_out = node.outputs[0].shape[bshape.index(-1)]
+    if w_abs.size != n_out:
+        return None
+    bias = np.zeros(n_out, np.int64)
+    if b is not None:
+        bc = np.asarray(b.const, np.int64)
+        if bc.size != n_out:
+            return None
+        bias = bc.reshape(-1)
+    c = _storage_centre(x)
+    lo_x, hi_x = storage_range(x)
+    raw_max = max(abs(lo_x - c), abs(hi_x - c), abs(zx - c))
+    dev_max = max(abs(lo_x - zx), abs(hi_x - zx))
+    raw_bound = raw_max * w_abs
+    dtype = _float_for(raw_bound)
+    w_sum = np.rint(w_sum).astype(np.int64)
+    offset = bias - (zx - c) * w_sum
+    if wkn is not None:
+        accumulate = _matmul_accumulator(node, wkn, c, dtype)
+    else:
+        accumulate = _conv_accumulator(node, wq, zx - c, c, dtype)
+    if accumulate is None:
+        return None
+    y = node.outputs[0]
+    requant = _requantizer(mult, shift, single_round=single_round,
+                           offset=offset.reshape(bshape),
+                           raw_bound=raw_bound.reshape(bshape),
+                           total_bound=(dev_max * w_abs + np.abs(bias)).reshape(bshape),
+                           zy=zy, lo=lo, hi=hi, dtype=y.dtype.numpy)
+    return lambda args: [requant(accumulate(args[0]))]
+
+
+def _bit_patterns(v: Value) -> np.ndarray:
+    """Every value of v's 8-bit integer type as int64, at the index of its bit pattern."""
+    return np.arange(256, dtype=np.uint8).view(v.dtype.numpy).astype(np.int64)
+
+
+def _elementwise(node: Node, f: Callable[..., np.ndarray]) -> Kernel:
+    """Kernel of an elementwise integer function `f` of the node's one or two inputs (int64
+    arrays of their integer values -> the output's integers before the storage clamp;
+    broadcasting). With 8-bit inputs `f` runs once, at preparation, over every input value (a
+    256 or 256 x 256 table), and the kernel is one gather indexed by the inputs' bit patterns."""
+    xs, y = node.inputs, node.outputs[0]
+    if not all(v.dtype.bits == 8 for v in xs):
+        return lambda args: [_out(y, f(*(a.astype(np.int64) for a in args)))]
+    if len(xs) == 1:
+        table = _out(y, f(_bit_patterns(xs[0])))
+        return lambda args: [table[args[0].view(np.uint8)]]
+    a, b = xs
+    table = _out(y, f(_bit_patterns(a)[:, None], _bit_patterns(b)[None, :])).reshape(-1)
+
+    def run(args):
+        index = args[0].view(np.uint8).astype(np.uint16) << 8
+        return [table[index | args[1].view(np.uint8)]]
     return run
 
 
@@ -307,14 +571,11 @@ def _add(node: Node) -> Kernel:
     my, shy = quantize_multiplier(twice_max / ((1 << left_shift) * sy))
     sign = -1 if node.op == "Sub" else 1
 
-    def run(args):
-        xa = (args[0].astype(np.int64) - za) << left_shift
-        xb = (args[1].astype(np.int64) - zb) << left_shift
-        va = multiply_by_quantized_multiplier(xa, ma, sha)
-        vb = multiply_by_quantized_multiplier(xb, mb, shb)
-        out = multiply_by_quantized_multiplier(va + sign * vb, my, shy) + zy
-        return [_out(y, out)]
-    return run
+    def add(va, vb):
+        xa = multiply_by_quantized_multiplier((va - za) << left_shift, ma, sha)
+        xb = multiply_by_quantized_multiplier((vb - zb) << left_shift, mb, shb)
+        return multiply_by_quantized_multiplier(xa + sign * xb, my, shy) + zy
+    return _elementwise(node, add)
 
 
 @int_kernel("Mul")
@@ -326,11 +587,8 @@ def _mul(node: Node) -> Kernel:
     sb, zb = per_tensor(b, "input 1", node)
     sy, zy = per_tensor(y, "output", node)
     m, sh = quantize_multiplier(np.float64(sa) * np.float64(sb) / np.float64(sy))
-
-    def run(args):
-        prod = (args[0].astype(np.int64) - za) * (args[1].astype(np.int64) - zb)
-        return [_out(y, multiply_by_quantized_multiplier(prod, m, sh) + zy)]
-    return run
+    return _elementwise(
+        node, lambda va, vb: multiply_by_quantized_multiplier((va - za) * (vb - zb), m, sh) + zy)
 
 
 @int_kernel("Identity")
@@ -342,8 +600,7 @@ def _requantize(node: Node) -> Kernel:
     sx, zx = per_tensor(x, "input", node)
     sy, zy = per_tensor(y, "output", node)
     m, sh = quantize_multiplier(np.float64(sx) / np.float64(sy))
-    return lambda args: [_out(y, multiply_by_quantized_multiplier(
-        args[0].astype(np.int64) - zx, m, sh) + zy)]
+    return _elementwise(node, lambda v: multiply_by_quantized_multiplier(v - zx, m, sh) + zy)
 
 
 @int_kernel("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Concat", "Split",
@@ -409,41 +666,158 @@ def _leaky_relu(node: Node) -> Kernel:
     m_id, sh_id = quantize_multiplier(np.float64(np.float32(sx) / np.float32(sy)))
     m_a, sh_a = quantize_multiplier(np.float64(np.float32(sx) * alpha / np.float32(sy)))
 
-    def run(args):
-        v = args[0].astype(np.int64) - zx
-        out = np.where(v >= 0, multiply_by_quantized_multiplier(v, m_id, sh_id),
-                       multiply_by_quantized_multiplier(v, m_a, sh_a)) + zy
-        return [_out(y, out)]
-    return run
+    def leaky(v):
+        v = v - zx
+        return np.where(v >= 0, multiply_by_quantized_multiplier(v, m_id, sh_id),
+                        multiply_by_quantized_multiplier(v, m_a, sh_a)) + zy
+    return _elementwise(node, leaky)
+
+
+def _table_only(node: Node) -> None:
+    """TFLite defines these kernels for 8-bit tensors only (as 256-entry tables)."""
+    for v in (node.inputs[0], node.outputs[0]):
+        if v.dtype.bits != 8:
+            raise QuantizedExecutionError(f"{node.describe()}: quantized {node.op} is defined "
+                                          f"for int8/uint8 tensors, %{v.name} is {v.type}")
+
+
+_F32_TRANSFORMS = {
+    "Sigmoid": lambda v: np.float32(1) / (np.float32(1) + _f32_exp(-v)),
+    "Tanh": lambda v: _f32_tanh(v),
+}
+
+
+def _f32_exp(v):
+    """float32 exp rounded once from float64 (what C's expf returns to within its 0.5 ulp)."""
+    return np.exp(v.astype(np.float64)).astype(np.float32)
+
+
+def _f32_tanh(v):
+    return np.tanh(v.astype(np.float64)).astype(np.float32)
+
+
+@int_kernel("Sigmoid", "Tanh")
+def _float_table(node: Node) -> Kernel:
+    """TFLite LOGISTIC / TANH int8 (reference kernel: LUTPopulate): each input value is
+    dequantized in float32, transformed, scaled by 1 / output scale, rounded half away from
+    zero and offset by the output zero point, then saturated."""
+    _table_only(node)
+    x, y = node.inputs[0], node.outputs[0]
+    sx, zx = per_tensor(x, "input", node)
+    sy, zy = per_tensor(y, "output", node)
+    transform = _F32_TRANSFORMS[node.op]
+    inverse = np.float32(1) / np.float32(sy)
+
+    def table(v):
+        real = np.float32(sx) * (v - zx).astype(np.float32)
+        rescaled = tflite_round(transform(real) * inverse).astype(np.float32)
+        return (rescaled + np.float32(zy)).astype(np.int64)  # C float -> int truncates
+    return _elementwise(node, table)
+
+
+def _int16_srdhm(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16 values (int64 arrays)."""
+    ab = np.asarray(a, np.int64) * b
+    s = ab + np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    q = np.where(s >= 0, s >> 15, -((-s) >> 15))  # C division truncates toward zero
+    return np.where((a == -(1 << 15)) & (b == -(1 << 15)), (1 << 15) - 1, q)
+
+
+def _int16_sdhm(a, b):
+    """TFLite SaturatingDoublingHighMul (int16, rounding toward zero, like SQDMULH)."""
+    ab = np.asarray(a, np.int64) * b
+    q = np.where(ab >= 0, ab >> 15, -((-ab) >> 15))
+    return np.where((a == -(1 << 15)) & (b == -(1 << 15)), (1 << 15) - 1, q)
+
+
+def _int16_saturating_left_shift(v, amount: int):
+    return np.clip(np.asarray(v, np.int64) << amount, -(1 << 15), (1 << 15) - 1)
+
+
+def _int16_multiplier(real) -> tuple[int, int]:
+    """QuantizeMultiplier, then TFLite DownScaleInt32ToInt16Multiplier: (int16 m, exponent)."""
+    m, shift = quantize_multiplier(real)
+    m, shift = int(m[0]), int(shift[0])
+    m16 = (1 << 15) - 1 if m >= INT32_MAX - (1 << 15) else (m + (1 << 15)) >> 16
+    return m16, shift
+
+
+@int_kernel("HardSwish")
+def _hard_swish(node: Node) -> Kernel:
+    """TFLite HARD_SWISH int8 (reference_ops::HardSwish): int16 fixed point. The input on a
+    hi-res scale (x - zx) * 2**7 is rescaled once to the output scale and once to a 'relu-ish'
+    value on the scale where 3.0 is 2**15, saturated to [-1, 1) and mapped to [0, 1); their
+    doubling high product (rounded toward zero) is shifted to the output scale."""
+    _table_only(node)
+    x, y = node.inputs[0], node.outputs[0]
+    sx, zx = per_tensor(x, "input", node)
+    sy, zy = per_tensor(y, "output", node)
+    hires = np.float32(1.0 / 128.0) * np.float32(sx)
+    out_m, out_exp = _int16_multiplier(np.float64(hires / np.float32(sy)))
+    relu_m, relu_exp = _int16_multiplier(np.float64(hires / np.float32(3.0 / 32768.0)))
+    if out_exp > 0:
+        raise QuantizedExecutionError(f"{node.describe()}: quantized HardSwish needs an output "
+                                      "multiplier below 1 (TFLite rejects this model too)")
+
+    def hard_swish(v):
+        hires_v = (v - zx) << 7
+        pre_out = _int16_srdhm(hires_v, out_m)
+        relu = hires_v
+        if relu_exp > 0:
+            relu = _int16_saturating_left_shift(relu, relu_exp - 1)
+        relu = _int16_srdhm(relu, relu_m)
+        if relu_exp > 0:
+            relu = _int16_saturating_left_shift(relu, 1)
+        elif relu_exp < 0:
+            relu = rounding_divide_by_pot(relu, -relu_exp)
+        relu = (relu + (1 << 15)) >> 1
+        return rounding_divide_by_pot(_int16_sdhm(relu, pre_out), -out_exp) + zy
+    return _elementwise(node, hard_swish)
 
 
 @int_kernel("AveragePool", "GlobalAveragePool")
 def _average_pool(node: Node) -> Kernel:
     """TFLite AVERAGE_POOL_2D int8: the integer sum of the valid (unpadded) window elements
-    divided by their count, rounding half away from zero; in/out params must be equal."""
+    divided by their count, rounding half away from zero; in/out params must be equal.
+
+    The sums are one int32 add per window tap over a zero-padded copy prepared once; the
+    counts of valid elements are the same sums over a ones mask, computed at preparation."""
     x, y = node.inputs[0], node.outputs[0]
     same_params(node, [x, y])
-    if node.op == "AveragePool" and node.attrs["count_include_pad"]:
-        raise QuantizedExecutionError(f"{node.describe()}: quantized average pool counts only "
-                                      "valid elements (count_include_pad=0)")
+    sr = x.type.rank - 2
+    spatial, out = x.shape[2:], y.shape[2:]
     if node.op == "GlobalAveragePool":
-        attrs_ = {"kernel_shape": tuple(x.shape[2:]), "strides": (1, 1), "pads": (0, 0, 0, 0),
-                  "ceil_mode": False, "count_include_pad": False}
+        kernel, strides, pads = spatial, (1,) * sr, (0,) * (2 * sr)
     else:
-        attrs_ = dict(node.attrs)
-    pool = get_op("AveragePool")
-    ones_attrs = {**attrs_, "count_include_pad": True}
+        if node.attrs["count_include_pad"]:
+            raise QuantizedExecutionError(f"{node.describe()}: quantized average pool counts "
+                                          "only valid elements (count_include_pad=0)")
+        kernel, strides, pads = (node.attrs[k] for k in ("kernel_shape", "strides", "pads"))
+    # padded extent: the pads, plus whatever the last window needs beyond them (ceil mode)
+    ends = [max(pads[i + sr], (out[i] - 1) * strides[i] + kernel[i] - spatial[i] - pads[i])
+            for i in range(sr)]
+    xp = np.zeros((*x.shape[:2], *(s + p + e for s, p, e in zip(spatial, pads, ends))),
+                  np.int32)
+    inner = xp[(..., *(slice(p, p + s) for p, s in zip(pads, spatial)))]
+    taps = [xp[(..., *(slice(k, k + st * (o - 1) + 1, st)
+                       for k, st, o in zip(offset, strides, out)))]
+            for offset in itertools.product(*(range(k) for k in kernel))]
+
+    def window_sums():
+        acc = taps[0].copy()
+        for v in taps[1:]:
+            acc += v
+        return acc
+
+    inner[...] = 1
+    counts = window_sums()[:1, :1]
+    half = counts // 2
+    xp[...] = 0
 
     def run(args):
-        xa = args[0].astype(np.float64)
-        # window mean * window size = exact integer sums; counts from pooling a ones tensor
-        sums = pool.kernel(xa, **ones_attrs) * np.prod(attrs_["kernel_shape"])
-        counts = pool.kernel(np.ones_like(xa[:1, :1]), **ones_attrs) * \
-            np.prod(attrs_["kernel_shape"])
-        sums = np.rint(sums).astype(np.int64)
-        counts = np.rint(counts).astype(np.int64)
-        half = counts // 2
-        q = np.where(sums > 0, (sums + half) // counts, -((-sums + half) // counts))
+        np.copyto(inner, args[0])
+        sums = window_sums()
+        q = np.where(sums > 0, (sums + half) // counts, -((half - sums) // counts))
         return [_out(y, q)]
     return run
 

@@ -21,8 +21,10 @@ def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:
 def _absorbable(bn) -> bool:
     """The BatchNorm's only reader is a per-channel Mul/Add/Sub it can absorb first (so a Caffe
     BatchNorm + Scale pair scales the weights once, not twice)."""
-    (user,) = bn.output.users or [None]
-    if user is None or len(bn.output.uses) != 1 or user.op not in ("Mul", "Add", "Sub"):
+    if len(bn.output.uses) != 1:
+        return False
+    user = bn.output.uses[0].node
+    if user.op not in ("Mul", "Add", "Sub"):
         return False
     other = [v for v in user.inputs if v is not bn.output]
     return len(other) == 1 and other[0].is_constant and (user.op != "Sub" or

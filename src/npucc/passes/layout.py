@@ -4,6 +4,8 @@ import wraps around every NCHW core op meet and cancel.
 A Transpose T(a, p) (output axis i is a's axis p[i]) feeding an elementwise op, Concat, Pad,
 Slice, Split, Softmax or a reduction is moved below it: op(T(a, p)) -> T(op'(a), p), where op'
 is op with its axis attributes mapped through p (constants operands are transposed instead).
+Elementwise work done on a graph input before its Transpose (preprocessing in NHWC) is the one
+exception: there the Transpose is hoisted above it, so it ends up on the input itself.
 Consecutive Transposes compose and identities vanish; a Transpose that only moves size-1 axes is
 a Reshape.
 """
@@ -168,7 +170,8 @@ class CanonicalizeLayout(RewritePass):
     Guarantee: to a fixed point, an elementwise op, Concat, Pad, Slice, Split, Softmax or
     reduction whose non-constant inputs are all Transposes with one permutation p is computed on
     the untransposed values (axis attributes mapped through p, constant operands transposed) and
-    followed by one Transpose p; consecutive Transposes are composed, identity Transposes
+    followed by one Transpose p (except elementwise ops on a graph input: a Transpose of them is
+    hoisted onto the input instead); consecutive Transposes are composed, identity Transposes
     removed, and a Transpose that only moves size-1 axes becomes a Reshape (reshape chains are
     merged). Every value keeps its type, so the graph's inputs and outputs keep their layouts;
     outputs are bit-identical (only data movement changes). An NHWC import ends with Transposes

@@ -111,6 +111,17 @@ def test_gemm_conv_split_by_output_rows(monkeypatch, name, x, w, bias, attrs):
     check_plan(g, inputs, expect_fast=["Conv"])
 
 
+@pytest.mark.parametrize("name,x,w,bias,attrs", [c for c in CONVS if "1-D" not in c[0]],
+                         ids=[c[0] for c in CONVS if "1-D" not in c[0]])
+@pytest.mark.parametrize("pool_kernel,pool_strides", [((2, 2), (2, 2)), ((3, 3), (2, 2))])
+def test_conv_with_fused_max_pool(name, x, w, bias, attrs, pool_kernel, pool_strides):
+    """conv + relu + max-pool fused into one node (fuse-conv-pool) stays on the fast path."""
+    b = rand(w[0]) if bias else None
+    g, inputs = single("Conv", x, rand(*w), b, activation="relu", pool_kernel=pool_kernel,
+                       pool_strides=pool_strides, **attrs)
+    check_plan(g, inputs, expect_fast=["Conv"])
+
+
 def test_run_restores_the_blas_thread_count():
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="the BLAS limit needs it")
     before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]

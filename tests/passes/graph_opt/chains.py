@@ -138,6 +138,8 @@ def conv_chains(draw, layout: str = "NCHW", preprocess: bool | None = None,
                 v = b.post(v, op)
         if draw(st.integers(0, 5)) == 0:
             outputs.append(v)  # a side output: its producer is no longer single use
+        elif draw(st.integers(0, 5)) == 0:
+            v = b.g.op("Add", v, b.g.op("Relu", v))  # two readers: a residual-like join
     if head if head is not None else draw(st.booleans()):
         v = b.g.op("Flatten", b.nchw("GlobalAveragePool", v), axis=1)
         k, m = v.shape[1], draw(st.integers(1, 5))

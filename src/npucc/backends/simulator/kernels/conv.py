@@ -53,15 +53,18 @@ class ConvGeometry:
         y = node.outputs[0]
         if x.type.dtype.numpy != F32 or w.type.dtype.numpy != F32 or x.type.rank not in (3, 4):
             return None
-        if node.attrs.get("pool_kernel"):  # fused max-pool: the reference kernel applies it
-            return None
         at = node.attrs
         if x.type.rank == 3:
+            if at.get("pool_kernel"):  # a fused pool is 2-D only
+                return None
             (n, c, wd), (m, _, kw), (_, _, ow) = x.shape, w.shape, y.shape
             return cls(n, c, 1, wd, m, at["group"], 1, kw, 1, at["strides"][0], 1,
                        at["dilations"][0], 0, at["pads"][0], 0, at["pads"][1], 1, ow)
-        (n, c, h, wd), (m, _, kh, kw), (_, _, oh, ow) = x.shape, w.shape, y.shape
+        (n, c, h, wd), (m, _, kh, kw) = x.shape, w.shape
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = at["strides"], at["dilations"], at["pads"]
+        # the convolution's own output size (before a fused pool, which the kernel applies after)
+        oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+        ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
         return cls(n, c, h, wd, m, at["group"], kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, oh, ow)
 
     @property
@@ -113,7 +116,10 @@ class ConvGeometry:
 
 def _scratch(node: Node):
     geo = ConvGeometry.of(node)
-    return [] if geo is None else geo.scratch()
+    if geo is None:
+        return []
+    pooled = [((geo.n, geo.m, geo.oh, geo.ow), F32)] if node.attrs.get("pool_kernel") else []
+    return geo.scratch() + pooled  # a fused pool reads the conv result from the last scratch
 
 
 @fast_kernel("Conv", scratch=_scratch)
@@ -123,6 +129,11 @@ def conv(ctx: BuildContext):
         return None
     x, w, b = (ctx.inputs + [None])[:3]
     (out,) = ctx.outputs
+    scratch = ctx.scratch
+    pool = None
+    if ctx.attrs.get("pool_kernel"):  # conv into scratch, then max-pool it into the output
+        pool = _max_pool_step(scratch[-1], out, ctx.attrs["pool_kernel"], ctx.attrs["pool_strides"])
+        out, scratch = scratch[-1], scratch[:-1]
     x = x.reshape(geo.n, geo.c, geo.h, geo.w)
     out = view_as(out, (geo.n, geo.m, geo.oh, geo.ow))
     w = w.reshape(geo.m, w.shape[1], geo.kh, geo.kw)
@@ -134,9 +145,35 @@ def conv(ctx: BuildContext):
             part = attrs.evolve(geo, c=c1 - c0, m=c1 - c0, g=c1 - c0)
             parts.append(_with_activation(_depthwise(
                 part, x[:, c0:c1], w[c0:c1], None if b is None else b[c0:c1], out[:, c0:c1],
-                [a[:, c0:c1] for a in ctx.scratch]), act, out[:, c0:c1]))
-        return in_parallel(parts)
-    return _gemm(geo, x, w, b, out, ctx.scratch, act)
+                [a[:, c0:c1] for a in scratch]), act, out[:, c0:c1]))
+        return _then(in_parallel(parts), pool)
+    return _then(_gemm(geo, x, w, b, out, scratch, act), pool)
+
+
+def _then(step, after):
+    if after is None:
+        return step
+
+    def both():
+        step()
+        after()
+
+    return both
+
+
+def _max_pool_step(src: np.ndarray, out: np.ndarray, kernel, strides):
+    """Unpadded floor-mode max pool of `src` into `out`, one strided maximum per window tap."""
+    (kh, kw), (sh, sw) = kernel, strides
+    oh, ow = out.shape[2:]
+    taps = [src[:, :, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
+            for i in range(kh) for j in range(kw)]
+
+    def step():
+        np.copyto(out, taps[0])
+        for t in taps[1:]:
+            np.maximum(out, t, out=out)
+
+    return step
 
 
 def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
