@@ -20,6 +20,9 @@ exactly, raises QuantizedExecutionError naming the node: it never falls back to 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 
@@ -681,19 +684,27 @@ def _table_only(node: Node) -> None:
                                           f"for int8/uint8 tensors, %{v.name} is {v.type}")
 
 
-_F32_TRANSFORMS = {
-    "Sigmoid": lambda v: np.float32(1) / (np.float32(1) + _f32_exp(-v)),
-    "Tanh": lambda v: _f32_tanh(v),
+@functools.cache
+def _c_float_function(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The C library's float function `name` (expf, tanhf) on a float32 array: the function
+    TFLite's table kernels call through std::exp / std::tanh. numpy's own float32 tanh, or
+    float64 rounded to float32, differ from glibc's tanhf by an ulp on some inputs, which moves
+    a table entry by one (seen against LiteRT). Without a loadable C math library, float64
+    rounded to float32 is used."""
+    path = ctypes.util.find_library("m") or ctypes.util.find_library("c")
+    fn = getattr(ctypes.CDLL(path), name, None) if path else None
+    if fn is None:
+        exact = {"expf": np.exp, "tanhf": np.tanh}[name]
+        return lambda v: exact(np.asarray(v, np.float64)).astype(np.float32)
+    fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+    return lambda v: np.array([fn(float(t)) for t in np.ravel(v)], np.float32).reshape(
+        np.shape(v))
+
+
+_F32_TRANSFORMS = {  # the float32 transforms of TFLite's LOGISTIC / TANH tables
+    "Sigmoid": lambda v: np.float32(1) / (np.float32(1) + _c_float_function("expf")(-v)),
+    "Tanh": lambda v: _c_float_function("tanhf")(v),
 }
-
-
-def _f32_exp(v):
-    """float32 exp rounded once from float64 (what C's expf returns to within its 0.5 ulp)."""
-    return np.exp(v.astype(np.float64)).astype(np.float32)
-
-
-def _f32_tanh(v):
-    return np.tanh(v.astype(np.float64)).astype(np.float32)
 
 
 @int_kernel("Sigmoid", "Tanh")
@@ -845,9 +856,47 @@ def _mean(node: Node) -> Kernel:
     return run
 
 
+def _bilinear_taps(out_size: int, in_size: int, mode: str):
+    """TFLite ComputeInterpolationValuesInteger along one axis: (lower index, upper index,
+    lower weight, upper weight), weights in units of 2**-10."""
+    if mode == "align_corners" and out_size > 1:
+        scale = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    else:
+        scale = ((1 << 10) * in_size + out_size // 2) // out_size
+    pos = np.arange(out_size, dtype=np.int64) * scale
+    if mode == "half_pixel":
+        pos = pos + scale // 2 - (1 << 9)
+    lower = np.maximum(np.trunc(pos / 1024).astype(np.int64), 0)  # C division truncates
+    upper = np.minimum(np.trunc((pos + 1023) / 1024).astype(np.int64), in_size - 1)
+    frac = pos - (lower << 10)
+    return lower, upper, (1 << 10) - frac, frac
+
+
 def _resize_bilinear(node: Node) -> Kernel:
-    raise QuantizedExecutionError(f"{node.describe()}: quantized bilinear Resize has no "
-                                  "integer kernel yet")
+    """TFLite RESIZE_BILINEAR int8 (reference_ops::ResizeBilinearInteger): 10-bit fixed-point
+    source positions and weights per axis, the four corner products summed in int64 (2**-20
+    units) and divided by 2**20 rounding half away from zero; in/out params must be equal."""
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    mode = node.attrs["coordinate_transformation_mode"]
+    if mode not in ("half_pixel", "align_corners", "asymmetric") or x.type.rank != 4 or \
+            tuple(x.shape[:2]) != tuple(y.shape[:2]):
+        raise QuantizedExecutionError(f"{node.describe()}: quantized bilinear Resize takes a "
+                                      "4-D tensor resized over its last two axes with TFLite's "
+                                      "half_pixel, align_corners or asymmetric coordinates, got "
+                                      f"{mode} from {list(x.shape)} to {list(y.shape)}")
+    y0, y1, wy0, wy1 = (a[:, None] for a in _bilinear_taps(y.shape[2], x.shape[2], mode))
+    x0, x1, wx0, wx1 = _bilinear_taps(y.shape[3], x.shape[3], mode)
+    corners = [(y0, x0, wy0 * wx0), (y1, x0, wy1 * wx0), (y0, x1, wy0 * wx1),
+               (y1, x1, wy1 * wx1)]
+
+    def run(args):
+        xa = args[0].astype(np.int64)
+        acc = sum(xa[:, :, ya, xb] * w for ya, xb, w in corners)
+        half = np.int64(1 << 19)
+        q = np.where(acc > 0, (acc + half) >> 20, -((half - acc) >> 20))
+        return [_out(y, q)]
+    return run
 
 
 @int_kernel("QuantizeLinear", "DequantizeLinear", "Cast")

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from npucc.frontends.onnx import load, supported_ops
@@ -227,7 +227,10 @@ def norm(draw):
         ins = [x] + [random_array(rng, [c], F32) for _ in range(3)] + \
               [np.abs(random_array(rng, [c], F32)) + F32(0.1)]
         return Case(op, ins, {"epsilon": eps}, frozenset({1, 2, 3, 4}))
+    # Normalizing over one element gives variance 0, where onnxruntime's float32 rounding of the
+    # mean is amplified by 1/sqrt(epsilon) (up to 316x): require >= 2 normalized elements.
     if op == "InstanceNormalization":
+        assume(np.prod(shape[2:]) >= 2)
         return Case(op, [x, random_array(rng, [c], F32), random_array(rng, [c], F32)],
                     {"epsilon": eps}, frozenset({1, 2}))
     if op == "LRN":  # onnxruntime: 4-D only
@@ -236,6 +239,7 @@ def norm(draw):
                               "alpha": 1e-3, "beta": 0.75, "bias": 1.0})
     axis = draw(st.integers(-len(shape), len(shape) - 1))
     norm_shape = shape[axis:]
+    assume(np.prod(norm_shape) >= 2)
     return Case(op, [x, random_array(rng, norm_shape, F32), random_array(rng, norm_shape, F32)],
                 {"axis": axis, "epsilon": eps}, frozenset({1, 2}))
 

@@ -99,9 +99,10 @@ def test_int8_quant_params_are_the_models_own():
 
 @needs_litert
 def test_int8_every_kernel_exact_on_its_litert_inputs():
-    """extra_int8 mixes mul/sub/leaky relu/pad/resizes/transpose conv/mean/softmax with ops npucc
-    has no integer kernel for. Each node runs on LiteRT's own values of its inputs; every tensor
-    npucc computes must equal LiteRT's, and the others are refused by name (never run in float)."""
+    """extra_int8 mixes mul/sub/leaky relu/pad/resizes/transpose conv/mean/softmax/logistic/tanh/
+    hard swish. Each node runs on LiteRT's own values of its inputs; every tensor npucc computes
+    must equal LiteRT's, and a node without an integer kernel would be refused by name (never run
+    in float)."""
     path, *_ = fixture("extra_int8")
     inputs = random_int8_inputs(path, 1)
     _, it = litert(path, inputs, all_tensors=True)
@@ -137,9 +138,12 @@ def test_int8_every_kernel_exact_on_its_litert_inputs():
             return outs
 
     PerNode(g).run(inputs)
-    assert "Sigmoid" in refused
+    assert not refused
     assert {"Mul", "Sub", "LeakyRelu", "Conv", "ConvTranspose", "Concat", "Softmax",
-            "ReduceMean"} <= set(compared), (compared, refused)
+            "ReduceMean", "Sigmoid", "Tanh", "HardSwish", "Resize"} <= set(compared), \
+        (compared, refused)
+    bilinear = [n for n in g.nodes if n.op == "Resize" and n.attrs["mode"] == "linear"]
+    assert bilinear and compared.count("Resize") == 2
 
 
 def test_unsupported_op_names_code_index_and_tensors():
