@@ -125,3 +125,58 @@ def test_console_script_runs(model):
     proc = subprocess.run(cmd + ["opt", "-", "-p", "dce"], input=MODEL, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and "%dead" not in proc.stdout
+
+
+# ---- npucc show / npucc run, on the README's demo model, against onnxruntime ----
+
+@pytest.fixture
+def demo_onnx(tmp_path):
+    from npucc.examples import main as write_demo
+
+    path = tmp_path / "demo.onnx"
+    assert write_demo([str(path)]) == 0
+    return path
+
+
+def test_run_matches_onnxruntime_and_dumps_every_layer(demo_onnx, tmp_path, capsys):
+    import json
+
+    import onnxruntime as ort
+
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out_dir, dump_dir = tmp_path / "out", tmp_path / "layers"
+    assert main(["run", str(demo_onnx), "-i", f"image={tmp_path / 'x.npy'}", "--save",
+                 str(out_dir), "--dump", str(dump_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "probs: float32[1, 10]" in printed and "top-5" in printed
+    (want,) = ort.InferenceSession(str(demo_onnx)).run(None, {"image": x})
+    got = np.load(out_dir / "probs.npy")
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    index = json.loads((dump_dir / "index.json").read_text())
+    entries = index if isinstance(index, list) else index.get("layers", index.get("nodes", []))
+    assert entries and all((dump_dir / e["file"]).exists() for e in entries)
+
+
+def test_run_without_inputs_uses_seeded_random_inputs(demo_onnx, tmp_path, capsys):
+    for d in ("a", "b"):
+        assert main(["run", str(demo_onnx), "--save", str(tmp_path / d)]) == 0
+    assert "random inputs (seed 0)" in capsys.readouterr().err
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "probs.npy"),
+                                  np.load(tmp_path / "b" / "probs.npy"))
+
+
+def test_show_prints_ir_that_parses_back_to_the_imported_graph(demo_onnx, capsys):
+    from npucc.frontends import load
+    from npucc.ir.text import graphs_equal
+
+    assert main(["show", str(demo_onnx), "--full"]) == 0
+    assert graphs_equal(parse(capsys.readouterr().out), load(str(demo_onnx)))
+
+
+def test_run_names_the_file_of_a_model_it_cannot_read(tmp_path, capsys):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07not a model")
+    assert main(["run", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("npucc: error:") and "broken.onnx" in err and "Traceback" not in err

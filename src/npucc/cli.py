@@ -279,16 +279,22 @@ def _read_inputs(args, graph):
 def cmd_run(args: argparse.Namespace) -> int:
     """Import a model, run the pass pipeline, compile the simulator plan, run it on the inputs and
     print a summary of each output (and of the compile)."""
+    import time
+
     import numpy as np
 
     from npucc.api import compile as compile_model
 
+    start = time.perf_counter()
     graph = _load_model(args)
+    load_ms = (time.perf_counter() - start) * 1e3
     inputs = _read_inputs(args, graph)
     model = compile_model(graph, pipeline=args.pipeline)
     outputs = model.run(inputs, dump_dir=args.dump)
+    t = model.times
     print(f"{args.model}: {len(graph)} nodes imported, {len(model.graph)} after passes; "
-          f"compile {model.times}; peak activations {model.peak_activation_bytes / 1024:.1f} KiB")
+          f"load {load_ms:.1f} ms, passes {t.passes * 1e3:.1f} ms, plan {t.plan * 1e3:.1f} ms; "
+          f"peak activations {model.peak_activation_bytes / 1024:.1f} KiB")
     for name, out in zip(model.output_names, outputs):
         line = f"  {name}: {out.dtype}{list(out.shape)}"
         if out.size and np.issubdtype(out.dtype, np.number):

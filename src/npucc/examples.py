@@ -58,8 +58,9 @@ def tiny_cnn_onnx(seed: int = 0):
         nodes, "tiny_cnn",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 32])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 10])], inits)
+    # IR version 8 (with opset 17) so that common runtimes, onnxruntime included, read the file
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="npucc.examples")
+                              producer_name="npucc.examples", ir_version=8)
     onnx.checker.check_model(model)
     return model
 

@@ -7,12 +7,17 @@ float semantics; this module holds the integer kernel for the same op, and `sele
 is the one place that picks between them. The interpreter and the simulator's plan both call it.
 
 Arithmetic (all bit-exact with TFLite's reference_ops / reference_integer_ops):
-- accumulation of (x - x_zp) * (w - w_zp) is exact: it is done in float32 when a static bound on
-  every partial sum stays below 2**24, else in float64 (exact below 2**53), then converted to int64;
+- accumulation of (x - x_zp) * (w - w_zp) is exact: it is done in float32 BLAS when a static
+  bound on every partial sum stays below 2**24, else in float64 (exact below 2**53); with constant
+  weights it runs on the raw integers and the zero point returns as a per-channel constant;
 - requantization is `multiply_by_quantized_multiplier` with the (int32 multiplier, shift) pair of
   `quantize_multiplier` (gemmlowp's saturating rounding doubling high mul, then a rounding right
   shift), plus the output zero point, then saturation to the activation range. FULLY_CONNECTED
   requantizes with one rounding instead (see multiply_by_quantized_multiplier_single_round).
+  `_requantizer` computes either as a single float64 floor when that is exact (checked per node),
+  else with the int64 primitives;
+- elementwise kernels of 8-bit inputs are tabulated once over every input value (`_elementwise`):
+  the exact formula runs at preparation, the kernel is a gather.
 
 A quantized node with no integer kernel here, or with parameters the kernel cannot reproduce
 exactly, raises QuantizedExecutionError naming the node: it never falls back to float.
