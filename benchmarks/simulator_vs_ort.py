@@ -1,6 +1,7 @@
 """npucc simulator plan vs onnxruntime: latency at 1x3x224x224, and npucc's compile time.
 
     python benchmarks/simulator_vs_ort.py [--runs 40] [--threads 2] [--models resnet18,mobilenet_v2]
+                                          [--blas-coretype env|native|NAME]
 
 Each zoo model (tests/models, random weights) is exported with torch.onnx.export (opset 17) to a
 temporary file; onnxruntime runs that file, npucc compiles it (load -> passes -> plan). Both use the
@@ -10,6 +11,12 @@ are medians over `--runs` runs after a warmup, taken in alternating blocks of 10
 runtimes see the same machine load, with a pause between blocks so that the idle threads of one
 (ORT's and OpenBLAS's spin-wait after their work) do not steal cores from the other. Compile
 time is the median of three compiles.
+
+numpy's OpenBLAS picks its kernels from the CPU unless OPENBLAS_CORETYPE names them. Some
+environments pin it (this project's workplace sets OPENBLAS_CORETYPE=Haswell: AVX2 kernels on an
+AVX-512 CPU, about half the GEMM throughput, while onnxruntime's MLAS uses AVX-512).
+`--blas-coretype env` (default) keeps the environment's choice, `native` lets OpenBLAS detect the
+CPU, a NAME (e.g. SkylakeX) forces those kernels; the line printed first says which are in use.
 """
 
 from __future__ import annotations
@@ -31,8 +38,15 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="resnet18,mobilenet_v2")
     ap.add_argument("--profile", action="store_true", help="print the slowest plan steps")
+    ap.add_argument("--blas-coretype", default="env",
+                    help="OpenBLAS kernels: env (as the environment says), native (detect the "
+                         "CPU), or a core name such as SkylakeX or Haswell")
     args = ap.parse_args(argv)
     _set_threads(args.threads)  # before numpy is imported, so its BLAS reads them
+    if args.blas_coretype == "native":
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+    elif args.blas_coretype != "env":
+        os.environ["OPENBLAS_CORETYPE"] = args.blas_coretype
 
     import tempfile
     import time
@@ -55,7 +69,15 @@ def main(argv=None) -> int:
         pass
 
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    print(f"numpy {np.__version__}, BLAS {blas.get('name')} {blas.get('version')}; "
+    try:
+        from threadpoolctl import threadpool_info
+
+        arch = next((i.get("architecture") for i in threadpool_info()
+                     if i["user_api"] == "blas"), "?")
+    except ImportError:
+        arch = "?"
+    print(f"numpy {np.__version__}, BLAS {blas.get('name')} {blas.get('version')} "
+          f"({arch} kernels; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "
           f"onnxruntime {ort.__version__}; {args.threads} threads; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.2f}")
 

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from npucc.ir import Graph, TensorType
-from npucc.testing import assert_equivalent, tolerance_for
-from npucc.testing import random_inputs
+from npucc.testing import assert_equivalent, random_inputs, tolerance_for
 
 
 def scaled(factor, dtype="f32", shape=(2, 3), offset=None):
