@@ -234,12 +234,13 @@ def to_tflite(tf, concrete, mode="float", rep=None, sparse=False):
     if mode == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    elif mode == "int8":
+    elif mode in ("int8", "int8_float_io"):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = rep
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        if mode == "int8":  # else the converter's default: float in and out, QUANTIZE/DEQUANTIZE
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
     if sparse:
         conv.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
     return conv.convert()
@@ -259,7 +260,7 @@ def quantize_inputs(path, inputs):
 def save_tflite(out: Path, name, tf, model_or_fn, shapes=None, mode="float", sparse=False):
     concrete, shapes = _concrete(tf, model_or_fn, shapes)
     rep = None
-    if mode == "int8":
+    if mode in ("int8", "int8_float_io"):
         def rep():
             for i in range(16):
                 yield rand_inputs(shapes, 100 + i)
@@ -272,7 +273,8 @@ def save_tflite(out: Path, name, tf, model_or_fn, shapes=None, mode="float", spa
         inputs = quantize_inputs(path, inputs)
         for i, y in enumerate(litert_run(path, inputs, "BUILTIN")):
             arrays[f"expected_opt_{i}"] = y
-    for i, y in enumerate(litert_run(path, inputs, "BUILTIN_REF" if mode == "int8" else "AUTO")):
+    reference = "BUILTIN_REF" if mode.startswith("int8") else "AUTO"
+    for i, y in enumerate(litert_run(path, inputs, reference)):
         arrays[f"expected_{i}"] = y
     for i, x in enumerate(inputs):
         arrays[f"input_{i}"] = x
@@ -328,6 +330,8 @@ FIXTURES = {
                                                    mode="int8"),
     "small_int8": lambda o, tf: save_tflite(o, "small_int8", tf, small_int8_net(tf), mode="int8"),
     "extra_int8": lambda o, tf: save_tflite(o, "extra_int8", tf, extra_int8_net(tf), mode="int8"),
+    "small_int8_float_io": lambda o, tf: save_tflite(o, "small_int8_float_io", tf,
+                                                     small_int8_net(tf), mode="int8_float_io"),
     # TensorFlow frozen GraphDefs (TensorFlow is the oracle)
     "mobilenet_v2_pb": lambda o, tf: save_frozen_pb(o, "mobilenet_v2_pb", tf, mobilenet_v2(tf)),
     "detector_pb": lambda o, tf: save_frozen_pb(o, "detector_pb", tf, detector(tf)),

@@ -649,7 +649,7 @@ def quantize(imp, op):
     q = t.quant
     return imp.emit(op, "QuantizeLinear", [x], {
         "scale": q.scale, "zero_point": q.zero_point, "axis": q.axis,
-        "dtype": DType.from_numpy(t.np_dtype)})
+        "dtype": DType.from_numpy(t.np_dtype), "rounding": "half_away"})  # TfLiteRound
 
 
 def densify(imp, op):

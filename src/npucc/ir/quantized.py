@@ -907,7 +907,7 @@ def _resize_bilinear(node: Node) -> Kernel:
 @int_kernel("QuantizeLinear", "DequantizeLinear", "Cast")
 def _boundary(node: Node) -> Kernel:
     """Ops that convert between real and integer values: their reference kernels are the
-    integer semantics (QuantizeLinear rounds half to even, as the core op set specifies)."""
+    integer semantics (QuantizeLinear rounds ties as its `rounding` attribute says)."""
     opdef, attrs_ = node.opdef, node.attrs
     return lambda args: opdef.evaluate(args, attrs_)
 

@@ -24,6 +24,8 @@ from .oracle import fixture, litert, needs_litert, random_int8_inputs, rel_error
 FLOAT = ["detector_float", "ops_zoo_float", "resize_float", "small_fp16",
          pytest.param("mobilenet_v2_float", marks=pytest.mark.slow)]
 INT8 = ["small_int8", pytest.param("mobilenet_v2_int8", marks=pytest.mark.slow)]
+# full-int8 inside, float in and out (QUANTIZE / DEQUANTIZE at the edges: the converter's default)
+FLOAT_IO_INT8 = "small_int8_float_io"
 
 
 @pytest.mark.parametrize("name", FLOAT)
@@ -163,3 +165,33 @@ def test_cut_at_named_output_and_unknown_name():
     run_graph(g, inputs)
     with pytest.raises(FrontendError, match="closest"):
         load(path, outputs=["functional_1/add_1/Addd"])
+
+
+def test_float_io_int8_model_is_bit_exact_with_litert_reference():
+    path, inputs, expected, _ = fixture(FLOAT_IO_INT8)
+    g = load(path)
+    assert [n.op for n in g.nodes if n.op == "QuantizeLinear"], "expected a QUANTIZE at the input"
+    for outs in (run_graph(g, inputs), compile_plan(g).run(inputs)):
+        for got, want in zip(outs, expected):
+            assert got.dtype == want.dtype == np.float32
+            assert int((got != want).sum()) == 0
+
+
+@needs_litert
+def test_float_input_quantize_rounds_ties_away_from_zero_like_litert():
+    """Inputs exactly halfway between two quantization steps: TFLite rounds them away from zero
+    (the core QuantizeLinear's ONNX default would round half of them the other way)."""
+    path, inputs, _, _ = fixture(FLOAT_IO_INT8)
+    g = load(path)
+    (quantize,) = [n for n in g.nodes if n.op == "QuantizeLinear"]
+    scale, zp = np.float32(quantize.attrs["scale"][0]), quantize.attrs["zero_point"][0]
+    rng = np.random.default_rng(5)
+    k = rng.integers(-100 - zp, 100 - zp, size=inputs[0].shape)
+    x = ((k + 0.5) * scale).astype(np.float32)
+    ties = (x / scale) == (k + 0.5)  # exactly halfway in float32, as TFLite computes it
+    x = np.where(ties, x, np.float32(0))
+    assert ties.mean() > 0.5
+    assert (np.rint(x / scale) != np.trunc(x / scale + np.copysign(0.5, x))).any()  # teeth
+    want, _ = litert(path, [x])
+    for got, w in zip(compile_plan(g).run([x]), want):
+        assert int((got != w).sum()) == 0

@@ -90,14 +90,22 @@ def _quantize_type(types, attrs_):
 
 @define_op("QuantizeLinear", inputs=("X",),
            attrs={**_PARAM_ATTRS,
-                  "dtype": Attr("dtype", DType.u8, choices=(DType.u8, DType.i8))},
+                  "dtype": Attr("dtype", DType.u8, choices=(DType.u8, DType.i8)),
+                  "rounding": Attr("str", "half_even", choices=("half_even", "half_away"),
+                                   doc="ties: to even (ONNX) or away from zero (TFLite)")},
            infer=_quantize_type)
-def quantize_linear(x, *, scale, zero_point, axis, dtype):
-    """y = saturate(round_half_even(x / scale) + zero_point) in `dtype`; x / scale in float32.
+def quantize_linear(x, *, scale, zero_point, axis, dtype, rounding):
+    """y = saturate(round(x / scale) + zero_point) in `dtype`, x / scale in float32; ties round
+    to even (ONNX, `rounding=half_even`) or away from zero (TFLite's QUANTIZE, `half_away`).
     Per-axis when axis is given."""
     axis = None if axis is None else axis % x.ndim
     s, zp = _broadcast_params(x.ndim, scale, zero_point, axis)
-    q = np.rint(x.astype(np.float32) / s)
+    q = x.astype(np.float32) / s
+    if rounding == "half_even":
+        q = np.rint(q)
+    else:  # in float64, where |q| + 0.5 is exact for every float32 q
+        q64 = q.astype(np.float64)
+        q = np.copysign(np.floor(np.abs(q64) + 0.5), q64)
     lo, hi = dtype.int_range
     return np.clip(q + zp, lo, hi).astype(dtype.numpy)
 
