@@ -19,7 +19,20 @@ from npucc.ir.types import DType
 HEADER = """# Core op reference
 
 Generated from the op registry by `python -m npucc.ir.ops.doc`; do not edit by hand.
-The specification these declarations implement is docs/OPSET.md.
+
+## Conventions every op follows
+- Layout is NCHW for every spatial op (N, C, H, W); spatial rank 2 (1-D where the table says).
+- `pads` lists all begins then all ends, ONNX style: for 2-D `(top, left, bottom, right)`.
+- Everything that decides a shape is an **attribute**, never a tensor input: Reshape's shape,
+  Slice's bounds, Pad's pads, Resize's sizes, Split's sizes, Clip's bounds, reduction and
+  Squeeze/Unsqueeze axes. Frontends fold constant tensor operands into these attributes, and
+  shapes in attributes are fully explicit (no -1 or 0 placeholders).
+- Binary elementwise ops broadcast like numpy.
+- Conv, ConvTranspose, Gemm and MatMul carry a fused activation (`activation`,
+  `activation_params`) with exactly the semantics of the standalone activation ops; Conv may
+  also carry a fused max pool (`pool_kernel`, `pool_strides`) applied after the activation.
+- Kernels return exactly the output type's dtype. A node whose tensors carry quantization params
+  runs an integer kernel instead (`npucc.ir.quantized`), chosen by its types.
 
 Inputs: `X?` is optional, `inputs*` is variadic. Attributes: `name: kind = default`
 (`required` when there is no default; `None` means absent).

@@ -1,5 +1,5 @@
 """Data-movement ops: Concat, Split, Slice, Reshape, Flatten, Transpose, Pad, Squeeze, Unsqueeze,
-Identity. Everything that decides a shape is an attribute (see docs/OPSET.md).
+Identity. Everything that decides a shape is an attribute (see the conventions in docs/OPS.md).
 
 Also home of the small attribute checks (`positive`, `non_negative`) and the axis normalisation
 (`normalize_axis`, `normalize_axes`) that the other op modules share.
