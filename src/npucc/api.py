@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 
 from .backends.simulator import Plan, compile_plan
+from .errors import NpuccError
 from .ir.graph import Graph
 from .ir.verify import verify as verify_graph
 
@@ -68,11 +69,17 @@ class CompiledModel:
         return f"<CompiledModel {self.graph.name}: {len(self.graph)} nodes; {self.times}>"
 
 
-def compile(model, pipeline=None, *, verify: bool = True) -> CompiledModel:  # noqa: A001
+def compile(model, pipeline=None, *, input_layout: str = "source",  # noqa: A001
+            preprocess=None, verify: bool = True) -> CompiledModel:
     """Build `model` (a Graph, or anything `npucc.frontends.load` reads) for the simulator.
 
     pipeline: None for the default pass pipeline, a pipeline string such as
     "fold-constants,cse,dce", or a list of passes / pass names; "" or [] runs no pass.
+    input_layout: "source" (keep the model's), "NCHW" or "NHWC" for 4-D image inputs.
+    preprocess: {input name: npucc.passes.Preprocess(mean=, std=, reorder=)} folded into the
+    model, so it takes raw pixels (`Preprocess.from_rknn(...)` reads RKNN-style settings).
+    input_layout and preprocess shape the default pipeline; they cannot be combined with an
+    explicit `pipeline`.
     verify: check the graph with the IR verifier before and after the passes.
     A Graph given directly is copied first: the caller's graph is left as it was.
     """
@@ -89,7 +96,10 @@ def compile(model, pipeline=None, *, verify: bool = True) -> CompiledModel:  # n
     if verify:
         verify_graph(graph)
     if pipeline is None:
-        pipeline = passes.default_pipeline()
+        pipeline = passes.build_pipeline(input_layout=input_layout, preprocess=preprocess)
+    elif input_layout != "source" or preprocess:
+        raise NpuccError("input_layout= and preprocess= configure the default pipeline; with an "
+                         "explicit pipeline, add set-input-layout / InsertPreprocess to it")
     report = None
     if not _empty(pipeline):
         report = passes.PassManager(pipeline).run(graph)

@@ -70,3 +70,27 @@ def test_run_with_dump_dir(tmp_path):
     model.run(x, dump_dir=tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "index.json" in files and len(files) == len(model.graph) + 1
+
+
+def test_compile_with_rknn_preprocessing_and_nhwc_input_matches_onnxruntime(tmp_path):
+    """npucc.compile(preprocess=..., input_layout=...) on the README's demo model: fed raw 0-255
+    pixels in NHWC, it matches onnxruntime running the original model on pixels normalized by
+    hand (reorder first, then (x - mean) / std, as RKNN defines it)."""
+    import onnxruntime as ort
+
+    import npucc
+    from npucc.examples import main as write_demo
+    from npucc.passes import Preprocess
+
+    path = tmp_path / "demo.onnx"
+    write_demo([str(path)])
+    mean, std = np.float32([123.7, 116.3, 103.5]), np.float32([58.4, 57.1, 57.4])
+    pre = Preprocess.from_rknn(mean_values=[list(mean)], std_values=[list(std)],
+                               reorder_channel="2 1 0")
+    model = npucc.compile(str(path), preprocess={"image": pre}, input_layout="NHWC")
+    raw = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3)).astype(np.float32)
+    normalized = (raw[..., ::-1] - mean) / std
+    (want,) = ort.InferenceSession(str(path)).run(
+        None, {"image": np.ascontiguousarray(normalized.transpose(0, 3, 1, 2))})
+    (got,) = model.run(raw)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)

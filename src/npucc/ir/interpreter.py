@@ -59,10 +59,15 @@ class Interpreter:
         self.graph = graph
         self.hook = hook
         self.check_types = check_types
+        self._kernels: dict[int, object] = {}  # id(node) -> prepared kernel, reused across runs
 
     def run_node(self, node: Node, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
-        # the float registry kernel, or the integer kernel of a quantized node (ir/quantized.py)
-        return select_kernel(node)(args)
+        # the float registry kernel, or the integer kernel of a quantized node (ir/quantized.py),
+        # prepared once per node (integer kernels precompute multipliers and lookup tables)
+        kernel = self._kernels.get(id(node))
+        if kernel is None:
+            kernel = self._kernels[id(node)] = select_kernel(node)
+        return kernel(args)
 
     def run(self, inputs) -> list[np.ndarray]:
         g = self.graph

@@ -5,6 +5,7 @@
 """
 
 from .base import Pass, PassResult, all_passes, function_pass, get_pass, register_pass
+from .default_passes import build_pipeline
 from .instruments import Instrument, PrintIR, Timing, ValidateEach, VerifyEach, default_instruments
 from .manager import PassManager, PassRecord, PassReport, run_passes
 from .pipeline import (
@@ -14,6 +15,7 @@ from .pipeline import (
                        parse_pipeline,
                        place_in_default_pipeline,
 )
+from .preprocess import InsertPreprocess, Preprocess
 from .rewrite import (
                        Any,
                        Const,
@@ -28,7 +30,8 @@ from .rewrite import (
 )
 
 __all__ = [
-    "DEFAULT_PIPELINE", "Any", "Const", "Instrument", "Match", "NoMatch", "Op", "Pass",
+    "DEFAULT_PIPELINE", "Any", "Const", "InsertPreprocess", "Instrument", "Match", "NoMatch", "Op",
+    "Pass", "Preprocess", "build_pipeline",
     "PassManager", "PassRecord", "PassReport", "PassResult", "Pipeline", "PrintIR", "RewritePass",
     "Rewriter", "Rule", "Timing", "ValidateEach", "VerifyEach", "all_passes", "apply_rewrites",
     "default_instruments", "default_pipeline", "function_pass", "get_pass", "match",
