@@ -145,14 +145,17 @@ def _profile(plan, repeats: int = 10, top: int = 12) -> None:
     import time
     from collections import defaultdict
 
+    from npucc.backends.simulator.kernels.parallel import blas_threads
+
     totals = defaultdict(float)
-    for _ in range(repeats):
-        for p in plan.nodes:
-            if p.step is None:
-                continue
-            t0 = time.perf_counter()
-            p.step()
-            totals[(p.node.op, tuple(p.node.inputs[0].shape))] += time.perf_counter() - t0
+    with blas_threads():  # as Plan.run does
+        for _ in range(repeats):
+            for p in plan.nodes:
+                if p.step is None:
+                    continue
+                t0 = time.perf_counter()
+                p.step()
+                totals[(p.node.op, tuple(p.node.inputs[0].shape))] += time.perf_counter() - t0
     print(f"  slowest steps of {plan.graph.name} (ms per run):")
     for (op, shape), s in sorted(totals.items(), key=lambda kv: -kv[1])[:top]:
         print(f"    {s / repeats * 1e3:7.3f}  {op} {list(shape)}")

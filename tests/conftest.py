@@ -19,3 +19,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 def _verify_every_pass(npucc_verify_each):
     """Every PassManager run in this project's tests verifies the graph after each pass."""
     yield
+
+
+def _subnormals_flush_to_zero() -> bool:
+    import numpy as np
+
+    return bool(np.float32(1e-38) * np.float32(1e-3) == 0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_flush_to_zero_leak(request):
+    """Fail in the module that turns on flush-to-zero for the process (e.g. by loading a library
+    built with -ffast-math): it silently changes every later float result in the same worker."""
+    yield
+    assert not _subnormals_flush_to_zero(), (
+        f"{request.module.__name__} left the process flushing subnormal floats to zero; run the "
+        "library that does this in a child process")

@@ -84,31 +84,51 @@ def test_conv(name, x, w, bias, attrs, activation, params):
 
 @pytest.mark.parametrize("name,x,w,bias,attrs", [c for c in CONVS if "depthwise" in c[0]],
                          ids=[c[0] for c in CONVS if "depthwise" in c[0]])
-def test_depthwise_split_into_threads_and_cache_blocks(monkeypatch, name, x, w, bias, attrs):
-    """The depthwise path split over 3 threads' channel ranges, each in one-channel blocks."""
-    from npucc.backends.simulator.kernels import conv, parallel
+def test_depthwise_in_one_row_cache_blocks(monkeypatch, name, x, w, bias, attrs):
+    """The depthwise path with every cache block a single output row."""
+    from npucc.backends.simulator.kernels import conv
 
-    monkeypatch.setenv("NPUCC_NUM_THREADS", "3")
-    monkeypatch.setattr(parallel, "MIN_ELEMENTS_PER_PART", 1)
     monkeypatch.setattr(conv, "DEPTHWISE_BLOCK_BYTES", 1)
-    assert len(parallel.channel_ranges(w[0], 10)) == min(3, w[0])
     b = rand(w[0]) if bias else None
     g, inputs = single("Conv", x, rand(*w), b, activation="clip", activation_params=(-1.0, 1.0),
                        **attrs)
     check_plan(g, inputs, expect_fast=["Conv"])
 
 
-@pytest.mark.parametrize("name,x,w,bias,attrs", [c for c in CONVS if "depthwise" not in c[0]],
-                         ids=[c[0] for c in CONVS if "depthwise" not in c[0]])
-def test_gemm_conv_split_by_output_rows(monkeypatch, name, x, w, bias, attrs):
-    """The im2col + GEMM path split over 3 threads by output rows."""
-    from npucc.backends.simulator.kernels import parallel
+@pytest.mark.parametrize("stride", [1, 2])
+def test_channels_last_chain(stride):
+    """MobileNet's block: 1x1 expand (NCHW in, channels-last out), depthwise (channels-last in and
+    out), 1x1 project (channels-last in), residual Add; the intermediate values are stored
+    channels-last, the graph output is not."""
+    from npucc.backends.simulator.kernels.conv import is_channels_last
 
-    monkeypatch.setenv("NPUCC_NUM_THREADS", "3")
-    monkeypatch.setattr(parallel, "MIN_ELEMENTS_PER_PART", 1)
-    b = rand(w[0]) if bias else None
-    g, inputs = single("Conv", x, rand(*w), b, activation="relu", **attrs)
-    check_plan(g, inputs, expect_fast=["Conv"])
+    g = Graph()
+    x = g.add_input("x", TensorType((2, 8, 9, 9), "f32"))
+    relu6 = dict(activation="clip", activation_params=(0.0, 6.0))
+    e = g.op("Conv", x, g.add_constant(rand(24, 8, 1, 1)), g.add_constant(rand(24)), **relu6)
+    d = g.op("Conv", e, g.add_constant(rand(24, 1, 3, 3)), g.add_constant(rand(24)), group=24,
+             pads=(1, 1, 1, 1), strides=(stride, stride), **relu6)
+    p = g.op("Conv", d, g.add_constant(rand(8, 24, 1, 1)), g.add_constant(rand(8)))
+    y = g.op("Add", p, x) if stride == 1 else g.op("Relu", p)
+    g.set_outputs([y])
+    plan = check_plan(g, [rand(2, 8, 9, 9)], expect_fast=["Conv"])
+    layouts = [is_channels_last(n.outputs[0]) for n in plan.nodes]
+    assert layouts == [True, True, False, False]
+
+
+def test_im2col_conv_writing_channels_last():
+    """A strided 3x3 conv whose output a depthwise conv reads: stored channels-last, computed as
+    cols^T @ W^T."""
+    from npucc.backends.simulator.kernels.conv import is_channels_last
+
+    g = Graph()
+    x = g.add_input("x", TensorType((1, 3, 24, 24), "f32"))
+    c = g.op("Conv", x, g.add_constant(rand(8, 3, 3, 3)), g.add_constant(rand(8)),
+             pads=(1, 1, 1, 1), strides=(2, 2), activation="relu")
+    d = g.op("Conv", c, g.add_constant(rand(8, 1, 3, 3)), group=8, pads=(1, 1, 1, 1))
+    g.set_outputs([d])
+    plan = check_plan(g, [rand(1, 3, 24, 24)], expect_fast=["Conv"])
+    assert is_channels_last(plan.nodes[0].outputs[0])
 
 
 @pytest.mark.parametrize("name,x,w,bias,attrs", [c for c in CONVS if "1-D" not in c[0]],

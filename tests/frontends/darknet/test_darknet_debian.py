@@ -3,7 +3,8 @@ ctypes) on more cfgs from /usr/share/darknet/cfg. Each cfg is cut before its fir
 head (whose output darknet post-processes) and run at a small input size; the network output
 must match npucc's to 1e-4 relative."""
 
-import ctypes
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +25,34 @@ CFGS = [("yolov2-tiny-voc.cfg", 160), ("yolov2.cfg", 128), ("yolov3-spp.cfg", 12
         ("darknet19.cfg", 96), ("resnet18.cfg", 96), ("tiny.cfg", 96)]
 
 
-def _lib():
-    lib = ctypes.CDLL(str(LIB))
-    lib.load_network.restype = ctypes.c_void_p
-    lib.load_network.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
-    lib.set_batch_network.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    lib.network_predict.restype = ctypes.POINTER(ctypes.c_float)
-    lib.network_predict.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float)]
-    lib.free_network.argtypes = [ctypes.c_void_p]
-    return lib
+# libdarknet is built with fast-math: loading it runs a constructor that turns on flush-to-zero
+# for the whole process, which would break every float test that runs after it in the same
+# worker. So darknet runs in a child process.
+_RUN_DARKNET = r"""
+import ctypes, sys
+import numpy as np
+lib_path, cfg, weights, x_path, out_path, size = sys.argv[1:]
+lib = ctypes.CDLL(lib_path)
+lib.load_network.restype = ctypes.c_void_p
+lib.load_network.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+lib.set_batch_network.argtypes = [ctypes.c_void_p, ctypes.c_int]
+lib.network_predict.restype = ctypes.POINTER(ctypes.c_float)
+lib.network_predict.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float)]
+net = lib.load_network(cfg.encode(), weights.encode(), 0)
+lib.set_batch_network(net, 1)
+x = np.ascontiguousarray(np.load(x_path).ravel())
+ptr = lib.network_predict(net, x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+np.save(out_path, np.ctypeslib.as_array(ptr, shape=(int(size),)).copy())
+"""
+
+
+def run_darknet(cfg: Path, weights: Path, x: np.ndarray, size: int, tmp: Path) -> np.ndarray:
+    """The network output of libdarknet on `x` (flattened, `size` floats), in a child process."""
+    np.save(tmp / "x.npy", x)
+    subprocess.run([sys.executable, "-c", _RUN_DARKNET, str(LIB), str(cfg), str(weights),
+                    str(tmp / "x.npy"), str(tmp / "out.npy"), str(size)], check=True,
+                   capture_output=True)
+    return np.load(tmp / "out.npy")
 
 
 def cut_cfg(src: Path, dst: Path, size: int) -> Path:
@@ -61,13 +81,7 @@ def test_matches_debian_darknet(tmp_path, name, size):
     x = np.random.default_rng(6).uniform(0, 1, graph.inputs[0].shape).astype(np.float32)
     (ours,) = run_graph(graph, [x])
 
-    lib = _lib()
-    net = lib.load_network(str(cfg).encode(), str(weights).encode(), 0)
-    lib.set_batch_network(net, 1)
-    buf = np.ascontiguousarray(x.ravel())
-    ptr = lib.network_predict(net, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
-    theirs = np.ctypeslib.as_array(ptr, shape=(ours.size,)).copy()
-    lib.free_network(net)
+    theirs = run_darknet(cfg, weights, x, ours.size, tmp_path)
     err = np.max(np.abs(ours.ravel() - theirs)) / np.max(np.abs(theirs))
     assert err <= 1e-4, f"relative error {err:.2e}"
     assert float(np.std(theirs)) > 1e-6

@@ -2,9 +2,11 @@
 
 `compile_plan(graph)` does all the per-node work once: picks each node's kernel (a fast kernel from
 `kernels/` when one applies, else the registry's reference kernel with its attributes bound), plans
-the activation buffers by liveness (`buffers.py`), lays constants out for their kernels, and binds
-every kernel to the arrays it reads and writes. `Plan.run` then only copies the inputs into their
-buffers and calls one zero-argument step per node: no lookups by name, no re-validation.
+the activation buffers by liveness (`buffers.py`), chooses which values to store channels-last
+(between kernels that prefer that layout, see `kernels.FastKernel.channels_last`), lays constants
+out for their kernels, and binds every kernel to the arrays it reads and writes. `Plan.run` then
+only copies the inputs into their buffers and calls one zero-argument step per node (with BLAS
+held to the plan's thread count): no lookups by name, no re-validation.
 
 A Plan owns its buffers: it is not reentrant (one run at a time per Plan).
 """
@@ -24,8 +26,8 @@ from ...ir.interpreter import coerce_inputs
 from ...ir.quantized import is_quantized, select_kernel
 from .buffers import ALIGN, BufferPlan, plan_buffers
 from .dump import LayerDump
-from .kernels import FAST_KERNELS, BuildContext, FastKernel, Step
-from .kernels.parallel import one_blas_thread
+from .kernels import CAN, CANNOT, FAST_KERNELS, PREFERS, BuildContext, FastKernel, Step
+from .kernels.parallel import blas_threads
 
 
 class SimulatorError(NpuccError):
@@ -50,10 +52,40 @@ def _arena(nbytes: int) -> np.ndarray:
     return raw[start:start + nbytes]
 
 
-def _carve(arena: np.ndarray, offset: int, shape, dtype) -> np.ndarray:
+def _carve(arena: np.ndarray, offset: int, shape, dtype, channels_last: bool = False
+           ) -> np.ndarray:
+    """The array at `offset`; channels_last: NHWC bytes seen as an (N, C, H, W) view."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    return arena[offset:offset + nbytes].view(dtype).reshape(shape)
+    raw = arena[offset:offset + nbytes].view(dtype)
+    if channels_last:
+        n, c, h, w = shape
+        return raw.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+    return raw.reshape(shape)
+
+
+def _channels_last_values(graph: Graph, nodes: list[Node], specs) -> set[int]:
+    """ids of the values stored channels-last: 4-D node outputs that are not graph outputs, whose
+    producer and consumers (reading it as their input 0) all can take that layout and one of
+    them prefers it (see `kernels.FastKernel.channels_last`)."""
+    readers: dict[int, list[int]] = {}
+    for n in nodes:
+        for k, v in enumerate(n.inputs):
+            if v is not None and not v.is_constant:
+                spec = specs[id(n)]
+                readers.setdefault(id(v), []).append(
+                    spec.channels_last(n)[0] if spec is not None and k == 0 else CANNOT)
+    kept = {id(v) for v in graph.outputs}
+    out = set()
+    for n in nodes:
+        spec = specs[id(n)]
+        if spec is None or len(n.outputs) != 1:
+            continue
+        v = n.outputs[0]
+        prefs = [spec.channels_last(n)[1]] + readers.get(id(v), [CANNOT])
+        if v.type.rank == 4 and id(v) not in kept and min(prefs) >= CAN and max(prefs) >= PREFERS:
+            out.add(id(v))
+    return out
 
 
 def _reference_step(node: Node, inputs: list, outputs: list[np.ndarray]) -> Step:
@@ -117,7 +149,7 @@ class Plan:
             steps = self._steps
             i = 0
             try:
-                with one_blas_thread():
+                with blas_threads():
                     for i, step in enumerate(steps):
                         step()
             except Exception as e:
@@ -126,7 +158,7 @@ class Plan:
         return [np.array(a, copy=True) for a in self._outputs]
 
     def _run_dumping(self, dump: LayerDump) -> None:
-        with one_blas_thread():
+        with blas_threads():
             self._run_steps_dumping(dump)
         dump.close()
 
@@ -171,6 +203,7 @@ def compile_plan(graph: Graph) -> Plan:
     for v in graph.inputs:
         arrays[id(v)] = _carve(arena, buffers.storage_of[id(v)].offset, v.shape, v.dtype.numpy)
 
+    channels_last = _channels_last_values(graph, nodes, specs)
     scratch_specs = {id(n): (specs[id(n)].scratch(n) if specs[id(n)] else []) for n in nodes}
     scratch_bytes = max((_scratch_size(s) for s in scratch_specs.values()), default=0)
     scratch_arena = _arena(scratch_bytes)
@@ -184,8 +217,8 @@ def compile_plan(graph: Graph) -> Plan:
             arrays[id(n.outputs[0])] = out
             planned.append(PlannedNode(n, None, [out], "view"))
             continue
-        outs = [_carve(arena, buffers.storage_of[id(v)].offset, v.shape, v.dtype.numpy)
-                for v in n.outputs]
+        outs = [_carve(arena, buffers.storage_of[id(v)].offset, v.shape, v.dtype.numpy,
+                       id(v) in channels_last) for v in n.outputs]
         for v, a in zip(n.outputs, outs):
             arrays[id(v)] = a
         step, kind = None, "reference"

@@ -1,28 +1,34 @@
 """Float32 Conv (1-D and 2-D, grouped, strided, dilated, padded) without falling off a cliff.
 
-Three paths, chosen once per node:
-- `gemm`: im2col into a preallocated (N, G, C/G*kH*kW, OH*OW) buffer (one strided copy through an
-  as_strided window view of the zero-padded input), then one batched matmul with the weights laid
-  out as (G, M/G, C/G*kH*kW) written straight into the output buffer. A 1x1 stride-1 unpadded conv
-  skips im2col: the input already is the GEMM operand.
-- `depthwise` (group == C == M): kH*kW vectorised multiply-adds over the whole tensor. The padded
-  input is split into stride phases (polyphase) so every tap reads one contiguous span per channel
-  of a phase image flattened with its row padding; the rows' extra columns are cropped at the end.
-Bias and the fused activation are then applied in place.
+Two paths, chosen once per node, both reading the input through its stride phases: the zero-padded
+input split into sh*sw phase images (x_padded[a::sh, b::sw]) in which every kernel tap is a plain
+shifted window with unit inner stride.
+- `gemm`: im2col (one window copy per phase image into a (N, G, C/G*kH*kW, OH*OW) buffer),
+  then one batched matmul, threaded by BLAS, with the weights laid out once, straight into the
+  output buffer; a channels-last output is computed transposed (cols^T @ W^T). A 1x1 stride-1
+  unpadded conv skips im2col (the input, either layout, already is the GEMM operand), and a
+  strided or padded 1x1 conv's single phase image is the column matrix.
+- `depthwise` (group == C == M): kH*kW multiply-adds per cache block over spans of the flattened
+  phase images (see `_depthwise`), channels-last for small images.
+Bias and the fused activation are then applied in place (or per cache block).
 """
 
 from __future__ import annotations
+
+from functools import partial
+from math import gcd
 
 import attrs
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ....ir.graph import Node
-from . import BuildContext, activation_in_place, fast_kernel
-from .parallel import can_split_blas, channel_ranges, in_parallel, view_as
+from . import CAN, CANNOT, PREFERS, BuildContext, activation_in_place, fast_kernel
+from .parallel import view_as
 
 F32 = np.dtype(np.float32)
-DEPTHWISE_BLOCK_BYTES = 256 * 1024
+DEPTHWISE_BLOCK_BYTES = 256 * 1024  # accumulator bytes per cache block of the depthwise path
+DEPTHWISE_CHANNELS_LAST_PIXELS = 28 * 28  # output pixels up to which depthwise is channels-last
 
 
 @attrs.frozen
@@ -99,19 +105,34 @@ class ConvGeometry:
         return (self.oh + (self.kh - 1) * self.dh // self.sh,
                 self.ow + (self.kw - 1) * self.dw // self.sw)
 
+    @property
+    def depthwise_channels_last(self) -> bool:
+        """Whether the depthwise path computes channels-last: for small images, whose per-channel
+        spans would be too short for numpy's loops."""
+        return self.oh * self.ow <= DEPTHWISE_CHANNELS_LAST_PIXELS
+
+    @property
+    def slack(self) -> int:
+        """Pixels after a flattened phase image that the last tap's span reads past its end."""
+        return (self.kw - 1) * self.dw // self.sw
+
+    @property
+    def im2col(self) -> bool:
+        """Whether the GEMM path copies windows into a column matrix (else the phase image of a
+        strided or padded 1x1 conv is that matrix already)."""
+        return self.kh * self.kw > 1
+
     def scratch(self) -> list[tuple[tuple[int, ...], np.dtype]]:
         n, c = self.n, self.c
-        if self.path == "depthwise":
-            hq, wq = self.phase_hw
-            slack = (self.kw - 1) * self.dw // self.sw
-            flat = [((n, c, hq * wq + slack), F32) for _ in self.phases()]
-            return flat + [((n, c, self.oh * wq), F32)] * 2
-        if self.direct:
+        if self.path == "gemm" and self.direct:
             return []
-        out = [((n, c, self.kh, self.kw, self.oh, self.ow), F32)]
-        if self.padded:
-            out.append(((n, c, self.h + self.pt + self.pb, self.w + self.pl + self.pr), F32))
-        return out
+        hq, wq = self.phase_hw
+        flat = [((n, c, hq * wq + self.slack), F32) for _ in self.phases()]
+        if self.path == "depthwise":
+            return flat + [((n, self.oh * wq * c), F32)] * 2
+        if self.im2col:  # ungrouped: plus a row of ones, for the bias (see _gemm)
+            return flat + [((n, c * self.kh * self.kw + (self.g == 1), self.oh * self.ow), F32)]
+        return flat
 
 
 def _scratch(node: Node):
@@ -122,7 +143,26 @@ def _scratch(node: Node):
     return geo.scratch() + pooled  # a fused pool reads the conv result from the last scratch
 
 
-@fast_kernel("Conv", scratch=_scratch)
+def _layouts(node: Node) -> tuple[int, int]:
+    """Channels-last preferences (input 0, output): the depthwise path prefers the layout it
+    computes in (and converts the other while copying in and out); a GEMM writes either layout
+    (by choosing its product's orientation) and a direct 1x1 one reads either."""
+    geo = ConvGeometry.of(node)
+    if geo is None or node.attrs.get("pool_kernel") or node.inputs[0].type.rank != 4:
+        return CANNOT, CANNOT
+    if geo.path == "depthwise":
+        return (PREFERS, PREFERS) if geo.depthwise_channels_last else (CAN, CAN)
+    if geo.g != 1:
+        return CANNOT, CANNOT
+    return (CAN if geo.direct else CANNOT), CAN
+
+
+def is_channels_last(a: np.ndarray) -> bool:
+    """An (N, C, H, W) array whose bytes are NHWC (see `kernels.FastKernel.channels_last`)."""
+    return a.ndim == 4 and not a.flags.c_contiguous and a.strides[1] == a.itemsize
+
+
+@fast_kernel("Conv", scratch=_scratch, channels_last=_layouts)
 def conv(ctx: BuildContext):
     geo = ConvGeometry.of(ctx.node)
     if geo is None:
@@ -139,14 +179,7 @@ def conv(ctx: BuildContext):
     w = w.reshape(geo.m, w.shape[1], geo.kh, geo.kw)
     act = activation_in_place(ctx.attrs["activation"], ctx.attrs["activation_params"])
     if geo.path == "depthwise":
-        # independent channel ranges, one per thread; each adds its bias and activates itself
-        parts = []
-        for c0, c1 in channel_ranges(geo.c, geo.n * geo.oh * geo.phase_hw[1]):
-            part = attrs.evolve(geo, c=c1 - c0, m=c1 - c0, g=c1 - c0)
-            parts.append(_with_activation(_depthwise(
-                part, x[:, c0:c1], w[c0:c1], None if b is None else b[c0:c1], out[:, c0:c1],
-                [a[:, c0:c1] for a in scratch]), act, out[:, c0:c1]))
-        return _then(in_parallel(parts), pool)
+        return _then(_depthwise(geo, x, w, b, out, scratch, act), pool)
     return _then(_gemm(geo, x, w, b, out, scratch, act), pool)
 
 
@@ -177,97 +210,162 @@ def _max_pool_step(src: np.ndarray, out: np.ndarray, kernel, strides):
 
 
 def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
-    """im2col + matmul, split by output rows into one part per thread (each part copies its own
-    columns, multiplies into its own output columns, adds bias and activates them)."""
-    g, p = geo.g, geo.oh * geo.ow
+    """im2col (the input split into zero-padded stride phases, then one window copy per phase),
+    one batched matmul (threaded by BLAS) straight into the output, then bias (unless folded into
+    the matmul: ungrouped im2col) and activation in place. A channels-last output is computed
+    transposed, cols^T @ W^T, so that BLAS writes it contiguously; a direct conv's channels-last
+    input is cols^T as it is."""
+    n, g, p = geo.n, geo.g, geo.oh * geo.ow
     k = w.shape[1] * geo.kh * geo.kw
-    wg = np.ascontiguousarray(w.reshape(g, geo.m // g, k))
-    out_mat = view_as(out, (geo.n, g, geo.m // g, p))
-    out_rows = view_as(out, (geo.n, geo.m, geo.oh, geo.ow))
-    bias = None if b is None else np.ascontiguousarray(b).reshape(1, -1, 1, 1)
-    fill_padded, windows, cols = None, None, None
+    fills, copies = [], []
     if geo.direct:
-        cols_mat = x.reshape(geo.n, g, geo.c // g, p)
+        if is_channels_last(x):
+            cols_mat = view_as(x.transpose(0, 2, 3, 1), (n, p, k)).swapaxes(1, 2)[:, None]
+        else:
+            cols_mat = x.reshape(n, g, geo.c // g, p)
     else:
-        cols = scratch[0]
-        cols_mat = view_as(cols, (geo.n, g, k, p))
-        src = x
-        if geo.padded:
-            fill_padded = _padded_filler(x, scratch[1], geo.pt, geo.pl)
-            src = scratch[1]
-        s = src.strides
-        windows = as_strided(src, cols.shape, (s[0], s[1], geo.dh * s[2], geo.dw * s[3],
-                                               geo.sh * s[2], geo.sw * s[3]), writeable=False)
-    parts = []
-    n_parts = None if can_split_blas() else 1  # else BLAS threads each matmul itself
-    for r0, r1 in channel_ranges(geo.oh, geo.n * geo.m * geo.ow * k // 64, n_parts):
-        cs = slice(r0 * geo.ow, r1 * geo.ow)
-        parts.append(_gemm_part(
-            wg, cols_mat[..., cs], out_mat[..., cs], out_rows[:, :, r0:r1],
-            None if cols is None else (cols[..., r0:r1, :], windows[..., r0:r1, :]), bias, act))
-    run_parts = in_parallel(parts)
-    if fill_padded is None:
-        return run_parts
+        fills, images, _ = _phase_images(geo, x, scratch, channels_last=False)
+        if geo.im2col:
+            cols, rows = scratch[len(images)], geo.c * geo.kh * geo.kw
+            windows = view_as(cols[:, :rows], (n, geo.c, geo.kh, geo.kw, geo.oh, geo.ow))
+            if g == 1 and b is not None:  # the bias as one more column of W, times a row of ones
+                w = np.concatenate([w.reshape(geo.m, k), b.reshape(geo.m, 1)], axis=1)
+                fills.append(partial(cols[:, rows].fill, 1))
+                rows, k, b = rows + 1, k + 1, None
+            cols_mat = view_as(cols[:, :rows], (n, g, k, p))
+            copies = _window_copies(geo, images, windows)
+        else:
+            (image,) = images.values()
+            cols_mat = view_as(image, (n, g, geo.c // g, p))
+    if is_channels_last(out):  # g == 1 (see _layouts)
+        result = view_as(out.transpose(0, 2, 3, 1), (n, p, geo.m))
+        matmul = partial(np.matmul, cols_mat[:, 0].swapaxes(1, 2),
+                         np.ascontiguousarray(w.reshape(geo.m, k).T), out=result)
+        bias = None if b is None else np.ascontiguousarray(b)
+    else:
+        result = out
+        matmul = partial(np.matmul, np.ascontiguousarray(w.reshape(g, geo.m // g, k)), cols_mat,
+                         out=view_as(out, (n, g, geo.m // g, p)))
+        bias = None if b is None else np.ascontiguousarray(b).reshape(1, -1, 1, 1)
 
     def step():
-        fill_padded()
-        run_parts()
-
-    return step
-
-
-def _with_activation(core, act, out):
-    if act is None:
-        return core
-
-    def step():
-        core()
-        act(out)
-
-    return step
-
-
-def _gemm_part(wg, cols_mat, out_mat, out_rows, im2col, bias, act):
-    def step():
-        if im2col is not None:
-            np.copyto(*im2col)
-        np.matmul(wg, cols_mat, out=out_mat)
+        for f in fills:
+            f()
+        for dst, src in copies:
+            np.copyto(dst, src)
+        matmul()
         if bias is not None:
-            np.add(out_rows, bias, out=out_rows)
+            np.add(result, bias, out=result)
         if act is not None:
-            act(out_rows)
+            act(result)
 
     return step
 
 
-def _padded_filler(x: np.ndarray, xp: np.ndarray, top: int, left: int, fill=0.0):
-    """A function copying x (N, C, H, W) into the middle of xp (N, C, Hp, Wp), `fill` around it.
-    Only the border is filled: xp is scratch shared with other steps."""
-    h, w = x.shape[2:]
-    hp, wp = xp.shape[2:]
-    inner = xp[:, :, top:top + h, left:left + w]
-    borders = [xp[:, :, :top], xp[:, :, top + h:], xp[:, :, top:top + h, :left],
-               xp[:, :, top:top + h, left + w:]]
-    borders = [v for v in borders if v.size]
-    fill = xp.dtype.type(fill)
+def _window_copies(geo: ConvGeometry, images, cols):
+    """(destination, source) pairs filling the column matrix `cols` (N, C, kH, kW, OH, OW): one
+    copy per phase image, of an as_strided view of all its taps' windows. The taps of one phase
+    are the rows i0, i0 + lh, ... (and columns likewise) of the kernel, their windows shifted by
+    dh / gcd(sh, dh) rows from one to the next."""
+    gh, gw = gcd(geo.sh, geo.dh), gcd(geo.sw, geo.dw)
+    first = {}
+    for t, ph, dr, dc in geo.taps():
+        first.setdefault(ph, (divmod(t, geo.kw), dr, dc))
+    copies = []
+    for ph, ((i0, j0), dr, dc) in first.items():
+        dst = cols[:, :, i0::geo.sh // gh, j0::geo.sw // gw]
+        img = images[ph]
+        s = img.strides
+        src = as_strided(img[:, :, dr:, dc:], dst.shape,
+                         (s[0], s[1], geo.dh // gh * s[2], geo.dw // gw * s[3], s[2], s[3]),
+                         writeable=False)
+        copies.append((dst, src))
+    return copies
 
-    def step():
-        for v in borders:
-            v.fill(fill)
-        np.copyto(inner, x)
 
-    return step
-
-
-def _depthwise(geo: ConvGeometry, x, w, b, out, scratch):
+def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, act):
+    """Per cache block (small enough that its accumulator, temporary and spans stay in cache), one
+    multiply and one add per tap, each over spans of a flattened phase image, then bias,
+    activation and the crop of the rows' extra columns, written into the output. Channels-last
+    (`ConvGeometry.depthwise_channels_last`), a block is output rows, each wq*C contiguous values
+    times the tap's weights tiled along the row; else a block is channels, each a span of
+    OH*wq values times the channel's weight."""
     n, c = geo.n, geo.c
     hq, wq = geo.phase_hw
-    phases = geo.phases()
-    flats = dict(zip(phases, scratch[:len(phases)]))
-    acc, tmp = scratch[len(phases)], scratch[len(phases) + 1]
-    fills = []
-    for (a, bb), flat in flats.items():
-        img = view_as(flat[:, :, :hq * wq], (n, c, hq, wq))
+    channels_last = geo.depthwise_channels_last
+    fills, _, flats = _phase_images(geo, x, scratch, channels_last)
+    acc, tmp = scratch[len(flats)], scratch[len(flats) + 1]
+    wt = w.reshape(c, geo.kh * geo.kw)
+    blocks = []
+    if channels_last:
+        row = wq * c
+        tiled = [np.tile(wt[:, t], wq) for t in range(geo.kh * geo.kw)]
+        bias = None if b is None else np.ascontiguousarray(b)
+        out_rows = out.transpose(0, 2, 3, 1)  # (N, OH, OW, C), contiguous if out is channels-last
+        per_block = max(1, DEPTHWISE_BLOCK_BYTES // (row * 4))
+        for i in range(n):
+            for r0 in range(0, geo.oh, per_block):
+                r1 = min(geo.oh, r0 + per_block)
+                terms = []
+                for t, ph, dr, dc in geo.taps():
+                    start = ((dr + r0) * wq + dc) * c
+                    terms.append((flats[ph][i, start:start + (r1 - r0) * row].reshape(-1, row),
+                                  tiled[t]))
+                acc_b = acc[i, r0 * row:r1 * row].reshape(-1, row)
+                tmp_b = tmp[i, r0 * row:r1 * row].reshape(-1, row)
+                cropped = acc_b.reshape(-1, wq, c)[:, :geo.ow]
+                blocks.append((terms, acc_b, tmp_b, cropped, out_rows[i, r0:r1], bias))
+    else:
+        span = geo.oh * wq
+        acc, tmp = (view_as(a, (n, c, span)) for a in (acc, tmp))
+        per_block = max(1, DEPTHWISE_BLOCK_BYTES // (span * 4))
+        for i in range(n):
+            for c0 in range(0, c, per_block):
+                cs = slice(c0, min(c, c0 + per_block))
+                terms = []
+                for t, ph, dr, dc in geo.taps():
+                    off = dr * wq + dc
+                    terms.append((flats[ph][i, cs, off:off + span],
+                                  np.ascontiguousarray(wt[cs, t:t + 1])))
+                cropped = acc[i, cs].reshape(-1, geo.oh, wq)[:, :, :geo.ow]
+                bias = None if b is None else np.ascontiguousarray(b[cs]).reshape(-1, 1, 1)
+                blocks.append((terms, acc[i, cs], tmp[i, cs], cropped, out[i, cs], bias))
+    blocks = [(terms[0], terms[1:], *rest) for terms, *rest in blocks]
+
+    def step():
+        for f in fills:
+            f()
+        for (v0, w0), rest, acc_b, tmp_b, cropped, dst, bias in blocks:
+            np.multiply(v0, w0, out=acc_b)
+            for v, wv in rest:
+                np.multiply(v, wv, out=tmp_b)
+                np.add(acc_b, tmp_b, out=acc_b)
+            if bias is None:
+                np.copyto(dst, cropped)
+            else:
+                np.add(cropped, bias, out=dst)
+            if act is not None:
+                act(dst)
+
+    return step
+
+
+def _phase_images(geo: ConvGeometry, x, scratch, channels_last: bool):
+    """Steps filling the first scratch arrays with the stride phases of the zero-padded input x
+    (phase (a, b) is x_padded[a::sh, b::sw], `phase_hw` large, flattened per image (channels-last)
+    or per channel, with `slack` zero pixels after it); the phase images as (N, C, hq, wq) arrays
+    and the flat arrays, by phase."""
+    n, c = geo.n, geo.c
+    hq, wq = geo.phase_hw
+    fills, images, flats = [], {}, {}
+    for (a, bb), flat in zip(geo.phases(), scratch):
+        if channels_last:
+            flat = view_as(flat, (n, (hq * wq + geo.slack) * c))
+            img = view_as(flat[:, :hq * wq * c], (n, hq, wq, c)).transpose(0, 3, 1, 2)
+            tail = flat[:, hq * wq * c:]
+        else:
+            img = view_as(flat[:, :, :hq * wq], (n, c, hq, wq))
+            tail = flat[:, :, hq * wq:]
         # phase[q, r] = x_padded[a + sh*q, bb + sw*r] = x[a + sh*q - pt, bb + sw*r - pl]
         q0 = max(0, -(-(geo.pt - a) // geo.sh))
         q1 = min(hq, -(-(geo.h + geo.pt - a) // geo.sh))
@@ -275,46 +373,17 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch):
         r1 = min(wq, -(-(geo.w + geo.pl - bb) // geo.sw))
         src = x[:, :, a + geo.sh * q0 - geo.pt::geo.sh, bb + geo.sw * r0 - geo.pl::geo.sw]
         src = src[:, :, :max(0, q1 - q0), :max(0, r1 - r0)]
-        fills.append(_phase_filler(flat, img, src, q0, r0))
-    wt = w.reshape(c, geo.kh * geo.kw)
-    span = geo.oh * wq
-    # channel blocks small enough that a block's accumulator and temporary stay in cache
-    block = max(1, DEPTHWISE_BLOCK_BYTES // (n * span * 4))
-    blocks = []
-    for c0 in range(0, c, block):
-        cs = slice(c0, min(c, c0 + block))
-        terms = []
-        for t, ph, dr, dc in geo.taps():
-            off = dr * wq + dc
-            terms.append((flats[ph][:, cs, off:off + span],
-                          np.ascontiguousarray(wt[cs, t:t + 1])))
-        blocks.append((terms[0], terms[1:], acc[:, cs], tmp[:, cs]))
-    cropped = view_as(acc, (n, c, geo.oh, wq))[:, :, :, :geo.ow]
-    bias = None if b is None else np.ascontiguousarray(b).reshape(1, -1, 1, 1)
-
-    def step():
-        for f in fills:
-            f()
-        for (v0, w0), rest, acc_b, tmp_b in blocks:
-            np.multiply(v0, w0, out=acc_b)
-            for v, wv in rest:
-                np.multiply(v, wv, out=tmp_b)
-                np.add(acc_b, tmp_b, out=acc_b)
-        if bias is None:
-            np.copyto(out, cropped)
-        else:
-            np.add(cropped, bias, out=out)
-
-    return step
+        fills.append(_phase_filler(img, tail, src, q0, r0))
+        images[(a, bb)], flats[(a, bb)] = img, flat
+    return fills, images, flats
 
 
-def _phase_filler(flat, img, src, q0, r0):
-    """Copy `src` into img[q0:, r0:] and zero the rest of the flat phase buffer around it."""
+def _phase_filler(img, tail, src, q0, r0):
+    """Copy `src` into img[q0:, r0:] and zero the rest of the image and `tail` around it."""
     qn, rn = src.shape[2:]
     inner = img[:, :, q0:q0 + qn, r0:r0 + rn]
-    hq, wq = img.shape[2:]
     borders = [img[:, :, :q0], img[:, :, q0 + qn:], img[:, :, q0:q0 + qn, :r0],
-               img[:, :, q0:q0 + qn, r0 + rn:], flat[:, :, hq * wq:]]
+               img[:, :, q0:q0 + qn, r0 + rn:], tail]
     borders = [v for v in borders if v.size]
 
     def step():

@@ -35,9 +35,9 @@ def clamp(ctx: BuildContext):
     (out,) = ctx.outputs
     if not is_f32(x):
         return None
-    if ctx.node.op == "Relu":
-        zero = np.float32(0)
-        return lambda: np.maximum(x, zero, out=out)
+    if ctx.node.op == "Relu":  # as a clip: numpy's maximum against a scalar is 4x slower
+        zero, inf = np.float32(0), np.float32(np.inf)
+        return lambda: np.clip(x, zero, inf, out=out)
     lo, hi = np.float32(ctx.attrs["min"]), np.float32(ctx.attrs["max"])
     return lambda: np.clip(x, lo, hi, out=out)
 

@@ -1,27 +1,20 @@
-"""Running a step on several threads: numpy releases the GIL inside its loops and BLAS calls, so a
-step split into independent ranges (channels, output rows) runs on `threads()` cores.
+"""Threads while a plan runs: GEMMs are threaded by BLAS itself, held to `threads()` threads for
+the run (`blas_threads`); everything else (copies, elementwise work) runs on the calling thread.
 
-The plan is the only source of parallelism while it runs: numpy's BLAS is held to one thread
-(`one_blas_thread`, through threadpoolctl when it is installed) and GEMMs are split by the plan
-instead. Two thread pools on the same cores (OpenBLAS's spin-waiting workers and ours) fight
-badly, worst on a loaded machine. Without threadpoolctl, GEMMs are left to BLAS's own threads.
+Why not the plan's own threads for the elementwise work: every numpy call takes the GIL to start,
+and a thread that finds it taken sleeps; waking it costs tens of microseconds on a VM, so two
+threads issuing cache-sized numpy calls run no faster than one. And a Python helper thread shares
+the cores with BLAS's workers, which spin-wait between GEMMs: the two then take turns on one core
+(measured: ResNet-18 three times slower). BLAS hands work to its threads in C, in microseconds.
 
-The thread count is `NPUCC_NUM_THREADS` if set, else min(2, number of CPUs); it is read when a
-plan is compiled.
+The thread count is `NPUCC_NUM_THREADS` if set, else min(2, number of CPUs).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-
-Step = Callable[[], None]
-MIN_ELEMENTS_PER_PART = 32 * 1024  # below this a thread hand-off costs more than it saves
-
-_pool: ThreadPoolExecutor | None = None
 
 
 def threads() -> int:
@@ -46,50 +39,17 @@ def _blas_controller():
     return _blas
 
 
-def can_split_blas() -> bool:
-    """True when the plan can hold BLAS to one thread, and so should split GEMMs itself."""
-    return bool(_blas_controller())
-
-
-class one_blas_thread:
-    """Context manager: numpy's BLAS on one thread inside (a no-op without threadpoolctl)."""
+class blas_threads:
+    """Context manager: numpy's BLAS on `threads()` threads inside, whatever the process's own
+    setting (a no-op without threadpoolctl: BLAS then keeps its own thread count)."""
 
     def __enter__(self):
         ctl = _blas_controller()
-        self._limit = ctl.limit(limits=1) if ctl else None
+        self._limit = ctl.limit(limits=threads()) if ctl else None
 
     def __exit__(self, *exc):
         if self._limit is not None:
             self._limit.restore_original_limits()
-
-
-def channel_ranges(channels: int, elements_per_channel: int, parts: int | None = None
-                   ) -> list[tuple[int, int]]:
-    """Split [0, channels) into at most `parts` (default threads()) ranges, each with at least
-    MIN_ELEMENTS_PER_PART elements."""
-    parts = min(threads() if parts is None else parts, channels,
-                max(1, channels * elements_per_channel // MIN_ELEMENTS_PER_PART))
-    bounds = np.linspace(0, channels, parts + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-
-def in_parallel(parts: Sequence[Step]) -> Step:
-    """One step running `parts` concurrently (the calling thread runs the first)."""
-    if len(parts) == 1:
-        return parts[0]
-    first, rest = parts[0], list(parts[1:])
-
-    def step():
-        global _pool
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, threads() - 1),
-                                       thread_name_prefix="npucc-sim")
-        futures = [_pool.submit(p) for p in rest]
-        first()
-        for f in futures:
-            f.result()
-
-    return step
 
 
 def view_as(a: np.ndarray, shape) -> np.ndarray:
