@@ -31,11 +31,11 @@ _KEEP = ("upsample_nearest2d.vec", "upsample_bilinear2d.vec", "hardswish.default
 
 
 class _Unsupported(Exception):
-    pass
+    """An ATen op or argument the direct lowering does not handle (reported with the torch op)."""
 
 
 class _Invalid(Exception):
-    pass
+    """A torch graph the lowering cannot make sense of (reported with the torch op)."""
 
 
 # ---- loading into an ExportedProgram ----
