@@ -58,3 +58,32 @@ graph m(%x: f32[4]) -> (%out) {
     assert [v.name for v in after.outputs] == ["out"]
     assert [n.op for n in after.nodes] == ["Relu", "Sigmoid"]
     assert_same_outputs(before, after)
+
+
+def test_commutative_ops_merge_in_either_operand_order():
+    """Add and Mul are declared commutative (IEEE + and * are): b + a merges into a + b.
+    Sub and Max are not: Sub(a, b) != Sub(b, a), and max(+0, -0) is -0 while max(-0, +0) is +0."""
+    before, after, rec = run_pass("cse", """
+graph m(%a: f32[4], %b: f32[4]) -> (%out) {
+  %s1 = Add(%a, %b) : f32[4]
+  %s2 = Add(%b, %a) : f32[4]
+  %p1 = Mul(%a, %b) : f32[4]
+  %p2 = Mul(%b, %a) : f32[4]
+  %d1 = Sub(%a, %b) : f32[4]
+  %d2 = Sub(%b, %a) : f32[4]
+  %m1 = Max(%a, %b) : f32[4]
+  %m2 = Max(%b, %a) : f32[4]
+  %u = Add(%s1, %s2) : f32[4]
+  %v = Add(%p1, %p2) : f32[4]
+  %w = Add(%d1, %d2) : f32[4]
+  %x = Add(%m1, %m2) : f32[4]
+  %y = Add(%u, %v) : f32[4]
+  %z = Add(%w, %x) : f32[4]
+  %out = Add(%y, %z) : f32[4]
+  return %out
+}""")
+    assert rec.counts == {"constants": 0, "nodes": 2}
+    ops = [n.op for n in after.nodes]
+    assert ops.count("Sub") == 2 and ops.count("Max") == 2
+    assert ops.count("Mul") == 1
+    assert_same_outputs(before, after)

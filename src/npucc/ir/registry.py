@@ -137,6 +137,7 @@ class OpDef:
     kernel: Callable[..., Any]
     doc: str = ""
     shape_only_inputs: tuple[int, ...] = ()  # inputs whose values the op ignores (only shapes)
+    commutative: bool = False  # swapping its two inputs gives bit-identical results
 
     def normalize_attrs(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Validate attributes and fill defaults; raise IRError naming the op and attribute."""
@@ -220,12 +221,15 @@ OPS: Mapping[str, OpDef] = _pytypes.MappingProxyType(_OPS)  # read-only view of 
 
 
 def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, Attr] | None = None,
-              shape_only_inputs: Sequence[int] = ()):
+              shape_only_inputs: Sequence[int] = (), commutative: bool = False):
     """Decorator: declare op `name` with the decorated function as its reference kernel.
 
     shape_only_inputs: indices of inputs the op reads only for their shape (e.g. PriorBox reads
     the feature map's size, not its values); constant folding may evaluate such a node when its
     other inputs are constants.
+    commutative: a two-input op whose result is identical with its inputs swapped (IEEE addition
+    and multiplication are, up to which NaN payload propagates; max/min are not: signed zeros);
+    cse merges a*b and b*a.
     """
 
     def register(kernel):
@@ -233,7 +237,7 @@ def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, At
             raise IRError(f"op {name} is already defined")
         _OPS[name] = OpDef(name, tuple(inputs), _pytypes.MappingProxyType(dict(attrs or {})),
                            infer, kernel, (kernel.__doc__ or "").strip(),
-                           tuple(shape_only_inputs))
+                           tuple(shape_only_inputs), commutative)
         return kernel
 
     return register

@@ -38,7 +38,8 @@ class CommonSubexpressionElimination(Pass):
     """Merge identical constants and nodes that compute the same thing.
 
     Guarantee: constants with equal type (dtype, shape, quantization) and bytes are merged, then
-    nodes with the same op, the same input values, equal attributes and equal output types:
+    nodes with the same op, the same input values (in any order for ops the registry declares
+    commutative), equal attributes and equal output types:
     readers of the later one read the first, which also takes the later one's provenance. Two graph
     outputs are never merged into one. Linear in the graph size (hashing, no pairwise compare)."""
 
@@ -62,8 +63,11 @@ class CommonSubexpressionElimination(Pass):
         nodes = 0
         seen: dict[tuple, object] = {}
         for node in graph.nodes:
-            key = (node.op, tuple(id(v) if v is not None else None for v in node.inputs),
-                   tuple(sorted(node.attrs.items())), tuple(v.type for v in node.outputs))
+            inputs = tuple(id(v) if v is not None else None for v in node.inputs)
+            if node.opdef.commutative:  # a + b and b + a are the same computation
+                inputs = tuple(sorted(inputs, key=lambda i: -1 if i is None else i))
+            key = (node.op, inputs, tuple(sorted(node.attrs.items())),
+                   tuple(v.type for v in node.outputs))
             try:
                 first = seen.setdefault(key, node)
             except TypeError:  # an unhashable attribute value: leave the node alone
