@@ -170,7 +170,8 @@ _BINARY = [
 ]
 for _name, _fn, _doc in _BINARY:
     _fn.__doc__ = _doc + ", with numpy broadcasting"
-    define_op(_name, inputs=("A", "B"), infer=broadcast_type)(_fn)
+    define_op(_name, inputs=("A", "B"), infer=broadcast_type,
+              commutative=_name in ("Add", "Mul"))(_fn)
 
 
 @define_op("PRelu", inputs=("X", "slope"), infer=broadcast_type)
