@@ -532,7 +532,8 @@ def find_weights(cfg: Path) -> Path:
     raise FrontendError(f"{cfg}: no weights given and "
                         + (f"{len(found)} .weights files beside it" if found
                            else "no .weights file beside it")
-                        + "; pass weights='path.weights' (or weights='random')")
+                        + "; pass weights='path.weights' or weights='random' "
+                          "(npucc CLI: --weights PATH or --weights random)")
 
 
 def load(path, weights=None, *, input_size=None, input_shapes=None, inputs=None, outputs=None,

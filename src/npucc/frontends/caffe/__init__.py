@@ -34,7 +34,8 @@ def find_weights(prototxt: Path) -> Path:
     raise FrontendError(f"{prototxt}: no weights given and "
                         + (f"{len(found)} .caffemodel files beside it ({[f.name for f in found]})"
                            if found else "no .caffemodel beside it")
-                        + "; pass weights='path.caffemodel' (or weights='random')")
+                        + "; pass weights='path.caffemodel' or weights='random' "
+                          "(npucc CLI: --weights PATH or --weights random)")
 
 
 def load(path, weights=None, *, input_shapes=None, inputs=None, outputs=None, seed: int = 0,
