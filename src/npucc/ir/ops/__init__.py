@@ -9,6 +9,7 @@ from . import quant  # noqa: F401
 from . import reduce  # noqa: F401
 from . import resize  # noqa: F401
 from . import shape  # noqa: F401
-from . import caffe_darknet_extra  # noqa: F401
-from . import extra_onnx  # noqa: F401
 from . import detection  # noqa: F401
+from . import unary_math  # noqa: F401
+from . import logic  # noqa: F401
+from . import normalization  # noqa: F401

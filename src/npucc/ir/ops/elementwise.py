@@ -1,4 +1,5 @@
-"""Elementwise ops: activations (one input) and arithmetic with numpy broadcasting (two inputs).
+"""Elementwise ops: activations (one input) and arithmetic with numpy broadcasting (two inputs:
+Add, Sub, Mul, Div, Max, Min, PRelu, Pow, Mod).
 
 Activations are also exposed as `ACTIVATIONS` so a conv/gemm can carry one as a fused activation
 (`activation=`, `activation_params=` attributes) with exactly the same semantics.
@@ -11,13 +12,7 @@ import numpy as np
 from ...errors import IRError
 from ..registry import Attr, define_op, same_as_input
 from ..types import TensorType
-
-
-def _float_only(types, attrs_):
-    t = types[0]
-    if not t.dtype.is_float:
-        raise IRError(f"takes a float tensor, got {t.dtype.value}")
-    return t.without_quant()
+from .dtype_rules import float_input
 
 
 def _c(x, v):
@@ -31,7 +26,8 @@ def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
-def _softplus(x):
+def softplus(x):
+    """log(1 + exp(x)), computed so exp never overflows"""
     return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype)
 
 
@@ -72,7 +68,7 @@ def tanh(x):
 
 def mish(x):
     """x * tanh(softplus(x))"""
-    return (x * np.tanh(_softplus(x))).astype(x.dtype)
+    return (x * np.tanh(softplus(x))).astype(x.dtype)
 
 
 def channel_prelu(x, *slopes):
@@ -133,7 +129,7 @@ _UNARY = [
 ]
 for _name, _fn, _attrs in _UNARY:
     define_op(_name, inputs=("X",), attrs=_attrs,
-              infer=same_as_input if _name in ("Relu", "Clip") else _float_only)(_fn)
+              infer=same_as_input if _name in ("Relu", "Clip") else float_input)(_fn)
 
 
 def broadcast_type(types, attrs_) -> TensorType:
@@ -178,3 +174,22 @@ for _name, _fn, _doc in _BINARY:
 def prelu(x, slope):
     """x if x >= 0 else slope * x (slope broadcasts to x; output has x's shape)"""
     return np.where(x >= 0, x, x * slope).astype(x.dtype)
+
+
+def _pow_type(types, attrs_):
+    t = broadcast_type(types, attrs_)
+    if not t.dtype.is_float:
+        raise IRError(f"takes float tensors, got {t.dtype.value}")
+    return t
+
+
+@define_op("Pow", inputs=("A", "B"), infer=_pow_type)
+def pow_(a, b):
+    """ONNX Pow: a ** b with numpy broadcasting (float)."""
+    return np.power(a, b).astype(a.dtype)
+
+
+@define_op("Mod", inputs=("A", "B"), attrs={"fmod": Attr("bool", False)}, infer=broadcast_type)
+def mod(a, b, *, fmod):
+    """fmod: remainder with the sign of a (C fmod); else with the sign of b (Python %)."""
+    return (np.fmod(a, b) if fmod else np.mod(a, b)).astype(a.dtype)

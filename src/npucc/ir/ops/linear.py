@@ -1,4 +1,4 @@
-"""Linear algebra ops: Gemm and MatMul (with a fused activation) and inference BatchNorm."""
+"""Linear algebra ops: Gemm and MatMul, each with a fused activation."""
 
 from __future__ import annotations
 
@@ -8,25 +8,15 @@ from npucc.errors import IRError
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import TensorType
 
+from .dtype_rules import accumulator, same_dtype
 from .elementwise import FUSED_ACTIVATION_ATTRS, apply_activation, check_activation
-
-
-def _same_dtype(types, names):
-    first = types[0]
-    for name, t in zip(names, types):
-        if t is not None and t.dtype != first.dtype:
-            raise IRError(f"{name} is {t.dtype.value} but {names[0]} is {first.dtype.value}")
-
-
-def _accumulator(dtype) -> np.dtype:
-    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
 
 
 # ---- Gemm ----
 def _gemm_type(types, attrs_):
     a, b, c = (types + [None])[:3]
     check_activation(attrs_)
-    _same_dtype([a, b, c], ("A", "B", "C"))
+    same_dtype([a, b, c], ("A", "B", "C"))
     if not a.dtype.is_float:
         raise IRError(f"takes float tensors, got {a.dtype.value}")
     if a.rank != 2 or b.rank != 2:
@@ -55,7 +45,7 @@ def _gemm_type(types, attrs_):
 def gemm(a, b, c=None, **attrs_):
     """ONNX Gemm: alpha * op(A) @ op(B) + beta * C (op transposes when transA/transB; C
     broadcasts to (M, N)); then the fused activation."""
-    dtype, acc = a.dtype, _accumulator(a.dtype)
+    dtype, acc = a.dtype, accumulator(a.dtype)
     a = a.astype(acc).T if attrs_["transA"] else a.astype(acc)
     b = b.astype(acc).T if attrs_["transB"] else b.astype(acc)
     y = (a @ b) * acc.type(attrs_["alpha"])
@@ -85,7 +75,7 @@ def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
 def _matmul_type(types, attrs_):
     a, b = types
     check_activation(attrs_)
-    _same_dtype([a, b], ("A", "B"))
+    same_dtype([a, b], ("A", "B"))
     if not (a.dtype.is_float or a.dtype.is_int):
         raise IRError(f"takes numeric tensors, got {a.dtype.value}")
     if a.dtype.is_int and attrs_["activation"] != "none":
@@ -98,37 +88,7 @@ def _matmul_type(types, attrs_):
 def matmul(a, b, **attrs_):
     """numpy matmul (batched, broadcast batch dims, 1-D operands promoted); then the fused
     activation. Integer operands wrap around in their own type."""
-    acc = _accumulator(a.dtype)
+    acc = accumulator(a.dtype)
     y = np.matmul(a.astype(acc), b.astype(acc))
     y = apply_activation(y, attrs_["activation"], attrs_["activation_params"])
     return y.astype(a.dtype)
-
-
-# ---- BatchNorm ----
-def _batch_norm_type(types, attrs_):
-    x = types[0]
-    names = ("X", "scale", "bias", "mean", "var")
-    _same_dtype(types, names)
-    if not x.dtype.is_float:
-        raise IRError(f"takes float tensors, got {x.dtype.value}")
-    if x.rank < 2:
-        raise IRError(f"X must be N,C,... (rank >= 2), got {list(x.shape)}")
-    for name, t in zip(names[1:], types[1:]):
-        if t.shape != (x.shape[1],):
-            raise IRError(f"{name} has shape {list(t.shape)}, expected [{x.shape[1]}] "
-                          "(one per channel of X)")
-    return x.without_quant()
-
-
-@define_op("BatchNorm", inputs=("X", "scale", "bias", "mean", "var"),
-           attrs={"epsilon": Attr("float", 1e-5, check=lambda e: None if e >= 0 else
-                                  "must be >= 0")},
-           infer=_batch_norm_type)
-def batch_norm(x, scale, bias, mean, var, *, epsilon):
-    """Inference batch normalisation over axis 1:
-    (x - mean) / sqrt(var + epsilon) * scale + bias."""
-    acc = _accumulator(x.dtype)
-    shape = (-1,) + (1,) * (x.ndim - 2)
-    inv = (scale.astype(acc) / np.sqrt(var.astype(acc) + acc.type(epsilon))).reshape(shape)
-    y = (x.astype(acc) - mean.astype(acc).reshape(shape)) * inv + bias.astype(acc).reshape(shape)
-    return y.astype(x.dtype)

@@ -1,5 +1,6 @@
-"""Reductions over axes (ReduceMean, ReduceMax, ReduceSum) and the normalisations along one axis
-(Softmax, LogSoftmax)."""
+"""Reductions over axes (ReduceMean, ReduceMax, ReduceSum, ReduceMin, ReduceProd, ReduceL1,
+ReduceL2, ReduceSumSquare, ReduceLogSumExp), the arg-extremum along one axis (ArgMax, ArgMin) and
+the normalisations along one axis (Softmax, LogSoftmax)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,10 @@ import numpy as np
 
 from npucc.errors import IRError
 from npucc.ir.registry import Attr, define_op
-from npucc.ir.types import TensorType
+from npucc.ir.types import DType, TensorType
 
+from .dtype_rules import accumulator, in_accumulator
 from .shape import normalize_axes, normalize_axis
-
-
-def _accumulator(dtype) -> np.dtype:
-    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
 
 
 def _reduce_axes(axes, rank) -> tuple[int, ...]:
@@ -43,24 +41,90 @@ _REDUCE_ATTRS = {
 }
 
 
-def _reduction(np_fn, doc):
+def _reduction(fn, doc):
+    """The kernel of a reduction: fn(x, axes, keepdims) over the resolved axes (None: all),
+    returned in x's dtype."""
     def kernel(x, *, axes, keepdims):
-        axes = _reduce_axes(axes, x.ndim)
-        kw = {"dtype": _accumulator(x.dtype)} if np_fn is not np.max else {}
-        return np.asarray(np_fn(x, axis=axes, keepdims=keepdims, **kw)).astype(x.dtype)
+        return np.asarray(fn(x, _reduce_axes(axes, x.ndim), keepdims)).astype(x.dtype)
     kernel.__doc__ = doc
     return kernel
 
 
-for _name, _fn, _float_only, _doc in [
-        ("ReduceMean", np.mean, True, "mean over `axes` (size-1 dims kept if keepdims)"),
-        ("ReduceMax", np.max, False, "max over `axes` (size-1 dims kept if keepdims)"),
-        ("ReduceSum", np.sum, False, "sum over `axes` (size-1 dims kept if keepdims); integers "
-                                     "accumulate and wrap in their own type")]:
+def _accumulating(np_fn):
+    """numpy reduction np_fn accumulating in x's accumulation dtype (integers in their own type,
+    so they wrap)."""
+    return lambda x, a, k: np_fn(x, axis=a, keepdims=k, dtype=accumulator(x.dtype))
+
+
+def _on_accumulator(fn):
+    """fn(z, axes, keepdims) applied to x cast to its accumulation dtype."""
+    return lambda x, a, k: fn(in_accumulator(x), a, k)
+
+
+def _log_sum_exp(z, axes, keep):
+    m = np.max(z, axis=axes, keepdims=True)
+    y = np.log(np.sum(np.exp(z - m), axis=axes, keepdims=True)) + m
+    return y if keep else np.squeeze(y, axis=axes)
+
+
+_REDUCTIONS = [
+    # name, fn(x, axes, keepdims), float only, doc
+    ("ReduceMean", _accumulating(np.mean), True,
+     "mean over `axes` (size-1 dims kept if keepdims)"),
+    ("ReduceMax", lambda x, a, k: np.max(x, axis=a, keepdims=k), False,
+     "max over `axes` (size-1 dims kept if keepdims)"),
+    ("ReduceSum", _accumulating(np.sum), False,
+     "sum over `axes` (size-1 dims kept if keepdims); integers accumulate and wrap in their own "
+     "type"),
+    ("ReduceMin", _on_accumulator(lambda z, a, k: np.min(z, axis=a, keepdims=k)), False,
+     "min over axes"),
+    ("ReduceProd", _on_accumulator(lambda z, a, k: np.prod(z, axis=a, keepdims=k)), False,
+     "product over axes"),
+    ("ReduceL1", _on_accumulator(lambda z, a, k: np.sum(np.abs(z), axis=a, keepdims=k)), False,
+     "sum of |x| over axes"),
+    ("ReduceL2", _on_accumulator(lambda z, a, k: np.sqrt(np.sum(z * z, axis=a, keepdims=k))),
+     True, "sqrt of the sum of squares over axes"),
+    ("ReduceSumSquare", _on_accumulator(lambda z, a, k: np.sum(z * z, axis=a, keepdims=k)),
+     False, "sum of squares over axes"),
+    ("ReduceLogSumExp", _on_accumulator(_log_sum_exp), True, "log of the sum of exp over axes"),
+]
+for _name, _fn, _float_only, _doc in _REDUCTIONS:
     define_op(_name, inputs=("X",), attrs=_REDUCE_ATTRS, infer=_reduce_type(_float_only))(
         _reduction(_fn, _doc))
 
 
+# ---- ArgMax / ArgMin ----
+def _arg_type(types, attrs_):
+    x = types[0]
+    axis = normalize_axis(attrs_["axis"], x.rank)
+    if x.shape[axis] == 0:
+        raise IRError(f"cannot take the arg-extremum of empty axis {axis}")
+    shape = [1 if i == axis else d for i, d in enumerate(x.shape)
+             if attrs_["keepdims"] or i != axis]
+    return TensorType(shape, DType.i64)
+
+
+def _arg(fn, doc):
+    def kernel(x, *, axis, keepdims, select_last_index):
+        if select_last_index:
+            idx = x.shape[axis] - 1 - fn(np.flip(x, axis=axis), axis=axis)
+        else:
+            idx = fn(x, axis=axis)
+        idx = np.asarray(idx, dtype=np.int64)
+        return np.expand_dims(idx, axis) if keepdims else idx
+    kernel.__doc__ = doc
+    return kernel
+
+
+_ARG_ATTRS = {"axis": Attr("int", 0), "keepdims": Attr("bool", True),
+              "select_last_index": Attr("bool", False)}
+define_op("ArgMax", inputs=("X",), attrs=_ARG_ATTRS, infer=_arg_type)(
+    _arg(np.argmax, "index of the max along axis (first, or last if select_last_index)"))
+define_op("ArgMin", inputs=("X",), attrs=_ARG_ATTRS, infer=_arg_type)(
+    _arg(np.argmin, "index of the min along axis (first, or last if select_last_index)"))
+
+
+# ---- Softmax / LogSoftmax ----
 def _softmax_type(types, attrs_):
     x = types[0]
     if not x.dtype.is_float:
@@ -77,7 +141,7 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 @define_op("Softmax", inputs=("X",), attrs={"axis": Attr("int", -1)}, infer=_softmax_type)
 def softmax(x, *, axis):
     """ONNX Softmax (opset 13): exp(x) / sum(exp(x)) along the single axis `axis`."""
-    z = x.astype(_accumulator(x.dtype))
+    z = in_accumulator(x)
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     return (e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)
 
@@ -85,4 +149,4 @@ def softmax(x, *, axis):
 @define_op("LogSoftmax", inputs=("X",), attrs={"axis": Attr("int", -1)}, infer=_softmax_type)
 def log_softmax(x, *, axis):
     """log(Softmax(x)) along `axis`, computed as x - max - log(sum(exp(x - max)))."""
-    return _log_softmax(x.astype(_accumulator(x.dtype)), axis).astype(x.dtype)
+    return _log_softmax(in_accumulator(x), axis).astype(x.dtype)

@@ -1,5 +1,6 @@
 """Data-movement ops: Concat, Split, Slice, Reshape, Flatten, Transpose, Pad, Squeeze, Unsqueeze,
-Identity. Everything that decides a shape is an attribute (see the conventions in docs/OPS.md).
+Identity, Gather, Expand, Tile, DepthToSpace, SpaceToDepth. Everything that decides a shape is an
+attribute (see the conventions in docs/OPS.md).
 
 Also home of the small attribute checks (`positive`, `non_negative`) and the axis normalisation
 (`normalize_axis`, `normalize_axes`) that the other op modules share.
@@ -16,7 +17,7 @@ import numpy as np
 
 from npucc.errors import IRError
 from npucc.ir.registry import Attr, define_op
-from npucc.ir.types import TensorType
+from npucc.ir.types import DType, TensorType
 
 
 # ---- attribute checks shared by the op modules ----
@@ -286,3 +287,97 @@ def _unsqueeze_type(types, attrs_):
 def unsqueeze(x, *, axes):
     """Insert size-1 axes at the listed output positions (negative counts from the output end)."""
     return x.reshape(_unsqueeze_shape(x.shape, axes))
+
+
+# ---- Gather ----
+def _gather_type(types, attrs_):
+    x, idx = types
+    if idx.dtype not in (DType.i32, DType.i64):
+        raise IRError(f"indices must be i32 or i64, got {idx.dtype.value}")
+    axis = normalize_axis(attrs_["axis"], x.rank)
+    return TensorType(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)
+
+
+@define_op("Gather", inputs=("X", "indices"), attrs={"axis": Attr("int", 0)}, infer=_gather_type)
+def gather(x, indices, *, axis):
+    """ONNX Gather: x indexed along `axis` by `indices` (negative indices count from the end)."""
+    n = x.shape[axis]
+    if indices.size and (indices.min() < -n or indices.max() >= n):
+        raise IRError(f"Gather indices out of range [-{n}, {n})")
+    return np.take(x, indices.astype(np.int64), axis=axis)
+
+
+# ---- Expand / Tile ----
+def _expand_type(types, attrs_):
+    x, shape = types[0], tuple(attrs_["shape"])
+    try:
+        out = np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise IRError(f"cannot broadcast {list(x.shape)} to {list(shape)}") from None
+    if out != shape:
+        raise IRError(f"shape {list(shape)} must be the full broadcast shape {list(out)}")
+    return TensorType(shape, x.dtype)
+
+
+@define_op("Expand", inputs=("X",), attrs={"shape": Attr("ints", doc="explicit output shape")},
+           infer=_expand_type)
+def expand(x, *, shape):
+    """x broadcast to `shape` (the full output shape)"""
+    return np.broadcast_to(x, tuple(shape)).copy()
+
+
+def _tile_type(types, attrs_):
+    x, reps = types[0], attrs_["repeats"]
+    if len(reps) != x.rank or any(r < 0 for r in reps):
+        raise IRError(f"repeats {list(reps)} must be {x.rank} non-negative ints")
+    return TensorType(tuple(d * r for d, r in zip(x.shape, reps)), x.dtype)
+
+
+@define_op("Tile", inputs=("X",), attrs={"repeats": Attr("ints")}, infer=_tile_type)
+def tile(x, *, repeats):
+    """x repeated `repeats[i]` times along axis i"""
+    return np.tile(x, tuple(repeats))
+
+
+# ---- DepthToSpace / SpaceToDepth ----
+def _depth_space_type(to_space: bool):
+    def infer(types, attrs_):
+        x, b = types[0], attrs_["blocksize"]
+        if x.rank != 4:
+            raise IRError(f"takes a 4-D NCHW tensor, got {list(x.shape)}")
+        n, c, h, w = x.shape
+        if to_space:
+            if c % (b * b):
+                raise IRError(f"channels {c} not divisible by blocksize^2 = {b * b}")
+            return TensorType((n, c // (b * b), h * b, w * b), x.dtype)
+        if h % b or w % b:
+            raise IRError(f"spatial size {h}x{w} not divisible by blocksize {b}")
+        return TensorType((n, c * b * b, h // b, w // b), x.dtype)
+    return infer
+
+
+@define_op("DepthToSpace", inputs=("X",),
+           attrs={"blocksize": Attr("int", check=lambda v: positive([v])),
+                  "mode": Attr("str", "DCR", choices=("DCR", "CRD"))},
+           infer=_depth_space_type(True))
+def depth_to_space(x, *, blocksize, mode):
+    """ONNX DepthToSpace: DCR takes depth-column-row order of the channel blocks, CRD
+    column-row-depth."""
+    n, c, h, w = x.shape
+    b = blocksize
+    if mode == "DCR":
+        t = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+    else:
+        t = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+    return np.ascontiguousarray(t).reshape(n, c // (b * b), h * b, w * b)
+
+
+@define_op("SpaceToDepth", inputs=("X",),
+           attrs={"blocksize": Attr("int", check=lambda v: positive([v]))},
+           infer=_depth_space_type(False))
+def space_to_depth(x, *, blocksize):
+    """ONNX SpaceToDepth (the inverse of DepthToSpace in DCR mode)."""
+    n, c, h, w = x.shape
+    b = blocksize
+    t = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    return np.ascontiguousarray(t).reshape(n, c * b * b, h // b, w // b)
