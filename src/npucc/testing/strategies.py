@@ -795,12 +795,14 @@ def _cast(b: GraphBuilder, v: Value):
 
 @applier("QuantizeLinear", accepts=lambda b, v: b.room(2), uses=("DequantizeLinear",))
 def _quant_round_trip(b: GraphBuilder, v: Value):
-    """QuantizeLinear then DequantizeLinear (what a QDQ model looks like)."""
+    """QuantizeLinear then DequantizeLinear (what a QDQ model looks like). The quantized value is
+    read only by its DequantizeLinear: an op reading it would have to run in integer arithmetic
+    (npucc.ir.quantized), whose kernels require consistently quantized operands and outputs."""
     dtype = b.pick([DType.u8, DType.i8])
     lo, hi = dtype.int_range
     scale = b.pick([0.05, 0.02, 0.1])
     zp = b.int_(lo + 64, hi - 64) if dtype is DType.u8 else b.int_(-8, 8)
-    q = b.emit("QuantizeLinear", [v], scale=(scale,), zero_point=(zp,), dtype=dtype)
+    q = b.emit("QuantizeLinear", [v], scale=(scale,), zero_point=(zp,), dtype=dtype, hidden=True)
     b.emit("DequantizeLinear", [q], scale=(scale,), zero_point=(zp,), layout=b.layout_of(v))
 
 
