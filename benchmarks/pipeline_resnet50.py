@@ -2,7 +2,7 @@
 
     python benchmarks/pipeline_resnet50.py [--repeat 5] [--profile]
 
-Imports ../shared/models/caffe/resnet/ResNet-50-deploy.prototxt (1x3x224x224) with random
+Imports tests/models/caffe/resnet/ResNet-50-deploy.prototxt (1x3x224x224) with random
 weights once, then runs `npucc.passes.default_pipeline()` on `--repeat` fresh copies and prints
 the median time per pass and in total (import time is not counted). --profile prints the top of a
 cProfile of one run.
@@ -15,7 +15,7 @@ import statistics
 import sys
 from pathlib import Path
 
-PROTOTXT = Path(__file__).resolve().parents[2] / "shared" / "models" / "caffe" / "resnet" / \
+PROTOTXT = Path(__file__).resolve().parents[1] / "tests" / "models" / "caffe" / "resnet" / \
     "ResNet-50-deploy.prototxt"
 
 

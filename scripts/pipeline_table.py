@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "models"
+MODEL_DEFS = ROOT / "tests" / "models"  # public model definitions (see SOURCES.md there)
 TF = ROOT / "tests" / "fixtures" / "tf"
 
 
 def _caffe(rel, shapes, outputs=None):
     def load():
         from npucc.frontends import caffe
-        return caffe.load(SHARED / "caffe" / rel, weights="random", input_shapes=shapes,
+        return caffe.load(MODEL_DEFS / "caffe" / rel, weights="random", input_shapes=shapes,
                           outputs=outputs)
     return load
 
@@ -36,7 +36,7 @@ def _caffe(rel, shapes, outputs=None):
 def _darknet(cfg, size):
     def load():
         from npucc.frontends import darknet
-        return darknet.load(SHARED / "darknet" / cfg, "random", input_size=size)
+        return darknet.load(MODEL_DEFS / "darknet" / cfg, "random", input_size=size)
     return load
 
 

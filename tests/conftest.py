@@ -1,5 +1,8 @@
 """Suite-wide test configuration: hypothesis profiles, and the IR verifier after every pass.
 
+Optional oracles: tests marked `oracles.needs(available, reason)` skip (or fail under
+NPUCC_REQUIRE_ORACLES=1) when the oracle is absent; see tests/oracles.py.
+
 Profiles: "ci" (chosen when the CI environment variable is set) is derandomized so CI runs are
 reproducible; "dev" explores new examples each run. HYPOTHESIS_PROFILE=name overrides the choice.
 """
@@ -8,6 +11,8 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests import oracles
 
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -35,3 +40,17 @@ def _no_flush_to_zero_leak(request):
     assert not _subnormals_flush_to_zero(), (
         f"{request.module.__name__} left the process flushing subnormal floats to zero; run the "
         "library that does this in a child process")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests whose oracle is absent: skipped (reported at the test), or failed when required."""
+    for item in items:
+        for mark in item.iter_markers(oracles.MARKER):
+            if not mark.kwargs["available"] and not oracles.required():
+                item.add_marker(pytest.mark.skip(reason=mark.kwargs["reason"]))
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers(oracles.MARKER):
+        if not mark.kwargs["available"]:
+            oracles.missing(mark.kwargs["reason"])

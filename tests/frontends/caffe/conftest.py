@@ -1,4 +1,5 @@
-"""Fixtures for the Caffe frontend tests: the shared model folder, and writing test .caffemodels."""
+"""Fixtures for the Caffe frontend tests: the public model definitions in tests/models/caffe, and
+writing test .caffemodels."""
 
 from pathlib import Path
 
@@ -7,17 +8,13 @@ import pytest
 
 from npucc.frontends.caffe import caffe_pb2
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models" / "caffe"  # see tests/models/SOURCES.md
 
 
 @pytest.fixture(scope="session")
 def caffe_models() -> Path:
-    """../shared/models/caffe beside the repo (CI puts shared/ beside the clone)."""
-    d = SHARED / "caffe"
-    if not d.is_dir():
-        pytest.fail(f"shared models not found at {d}: the Caffe oracle tests need the shared/ "
-                    "folder beside the repository clone")
-    return d
+    """tests/models/caffe: public .prototxt files (origins, licenses: tests/models/SOURCES.md)."""
+    return MODELS
 
 
 def write_caffemodel(path: Path, blobs: dict[str, list[np.ndarray]], v1: bool = False) -> Path:

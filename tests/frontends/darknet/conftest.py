@@ -1,21 +1,18 @@
-"""Fixtures for the Darknet frontend tests: the shared cfg folder and writing .weights files."""
+"""Fixtures for the Darknet frontend tests: the public cfgs in tests/models/darknet and writing
+.weights files."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models" / "darknet"  # see tests/models/SOURCES.md
 
 
 @pytest.fixture(scope="session")
 def darknet_models() -> Path:
-    """../shared/models/darknet beside the repo (CI puts shared/ beside the clone)."""
-    d = SHARED / "darknet"
-    if not d.is_dir():
-        pytest.fail(f"shared models not found at {d}: the Darknet oracle tests need the shared/ "
-                    "folder beside the repository clone")
-    return d
+    """tests/models/darknet: public .cfg files (origin and license in tests/models/SOURCES.md)."""
+    return MODELS
 
 
 def write_weights(path: Path, arrays, version=(0, 2, 0)) -> Path:

@@ -12,14 +12,15 @@ import pytest
 
 from npucc.frontends import darknet
 from npucc.ir import run_graph
+from tests import oracles
 
 from .conftest import write_weights
 
-LIB = Path("/usr/lib/darknet/libdarknet.so")
+LIB = oracles.DARKNET_LIB
 CFG_DIR = Path("/usr/share/darknet/cfg")
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not LIB.exists(), reason="Debian package 'darknet' is not "
-                                 "installed (apt-get install darknet)")]
+              oracles.needs(LIB.exists() and CFG_DIR.is_dir(), f"Debian package 'darknet' is not "
+                            f"installed ({LIB} missing; apt-get install darknet)")]
 
 CFGS = [("yolov2-tiny-voc.cfg", 160), ("yolov2.cfg", 128), ("yolov3-spp.cfg", 128),
         ("darknet19.cfg", 96), ("resnet18.cfg", 96), ("tiny.cfg", 96)]

@@ -1,6 +1,5 @@
 """Fixtures of the ONNX frontend tests: the trained PaddleOCR models from the rapidocr wheel."""
 
-import os
 import subprocess
 import sys
 import zipfile
@@ -8,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import oracles
+
 RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
-CACHE = Path(os.environ.get("NPUCC_TEST_MODELS", Path.home() / ".cache" / "npucc-test-models"))
+CACHE = oracles.MODEL_CACHE
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +24,8 @@ def paddleocr_models() -> Path:
                                "-d", str(CACHE)], capture_output=True, text=True, timeout=600)
         wheels = sorted(CACHE.glob("rapidocr_onnxruntime-1.4.4-*.whl"))
         if proc.returncode or not wheels:
-            pytest.fail(f"could not download {RAPIDOCR} into {CACHE}:\n{proc.stderr[-2000:]}")
+            oracles.missing(f"the {RAPIDOCR} wheel (trained PaddleOCR models) could not be "
+                            f"downloaded into {CACHE}: {proc.stderr[-300:]}")
     out = CACHE / "rapidocr-1.4.4"
     with zipfile.ZipFile(wheels[0]) as z:
         for name in z.namelist():

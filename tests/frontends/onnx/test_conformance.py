@@ -6,7 +6,7 @@ import importlib.util
 from collections import Counter
 from pathlib import Path
 
-import pytest
+from tests import oracles
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "onnx_conformance.py"
 
@@ -18,12 +18,15 @@ def _conformance():
     return mod
 
 
+CONFORMANCE = _conformance()
+DATA_DIR = CONFORMANCE.find_data_dir(oracles.ONNX_NODE_TESTS)
+
+
+@oracles.needs(DATA_DIR is not None, "the ONNX node test data are missing: apt-get install "
+               "libonnx-testdata (Debian/Ubuntu), or set NPUCC_ONNX_NODE_TESTS to "
+               "onnx/backend/test/data/node of an onnx source checkout")
 def test_supported_ops_pass_the_onnx_node_tests():
-    conf = _conformance()
-    data_dir = conf.find_data_dir()
-    if data_dir is None:
-        pytest.fail(conf.INSTALL_HINT)
-    results = conf.run_all(data_dir, supported_only=True)
+    results = CONFORMANCE.run_all(DATA_DIR, supported_only=True)
     counts = Counter(status for status, _, _ in results.values())
     failed = {name: detail for name, (status, detail, _) in results.items() if status == "failed"}
     assert not failed, f"{len(failed)} node tests fail: {failed}"

@@ -6,12 +6,13 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
+
+from tests import oracles
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tf"
 HAVE_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
-needs_litert = pytest.mark.skipif(not HAVE_LITERT,
-                                  reason="ai-edge-litert (LiteRT) is not installed")
+needs_litert = oracles.needs(HAVE_LITERT, "ai-edge-litert (LiteRT, the TFLite oracle) is not "
+                             "installed: pip install -e '.[test]'")
 
 
 def fixture(name: str):

@@ -13,10 +13,11 @@ import pytest
 
 from npucc.frontends.tflite import load
 from npucc.ir import run_graph
+from tests import oracles
 
 from .oracle import litert, needs_litert, rel_error
 
-CACHE = Path.home() / ".cache" / "npucc-test-models"
+CACHE = oracles.MODEL_CACHE
 MODELS = {
     "face_detection_short_range":
         "mediapipe/modules/face_detection/face_detection_short_range.tflite",
@@ -34,7 +35,8 @@ def mediapipe_models() -> dict[str, Path]:
                            text=True, timeout=900)
         wheels = sorted(CACHE.glob("mediapipe-0.10.21-*.whl"))
         if not wheels:
-            pytest.skip(f"mediapipe==0.10.21 wheel could not be downloaded: {r.stderr[-300:]}")
+            oracles.missing(f"the mediapipe==0.10.21 wheel (trained TFLite models) could not be "
+                            f"downloaded into {CACHE}: {r.stderr[-300:]}")
     out = CACHE / "mediapipe-0.10.21-models"
     paths = {}
     with zipfile.ZipFile(wheels[0]) as z:
