@@ -31,3 +31,13 @@ class FrontendError(NpuccError):
 
 class UnsupportedError(FrontendError):
     """A model uses an op, attribute value or data type that npucc declares unsupported."""
+
+
+class InternalFrontendError(FrontendError):
+    """A frontend failed on a model file in a way it does not check for: a bug in npucc. Raised
+    by the load entry points' safety net so the error still names the file (the original
+    exception is its __cause__); the fuzz tests count it as a failure."""
+
+
+class LimitError(NpuccError):
+    """A declared size exceeds a limit of npucc.limits (the message names the tensor)."""

@@ -3,19 +3,21 @@
 `variants(data, n, seed)` derives `n` hostile byte strings from a valid model file (truncations,
 bit flips, chunk deletions/duplications/overwrites, foreign headers, random bytes).
 `check_outcome(load, path)` runs one load and classifies it: "loaded" or "npucc-error"; any other
-exception, or an npucc error whose message does not name the file, fails the test with the variant's
-description so it can be reproduced.
+exception (also one the frontends' safety net converted), or an npucc error whose message does not
+name the file, fails the test with the variant's description so it can be reproduced.
+`classify` is the same without failing (for scripts/fuzz_frontends.py).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from npucc.errors import NpuccError
+from npucc.errors import InternalFrontendError, NpuccError
 
 FOREIGN_HEADERS = (b"\x08\x07\x12\x07pytorch", b"PK\x03\x04", b"TFL3", b"\x89PNG\r\n\x1a\n",
                    b"name: \"x\"\nlayer {", b"[net]\nwidth=416\n", b"\x00" * 16, b"\xff" * 16)
@@ -70,20 +72,37 @@ def variants(data: bytes, n: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
         yield f"variant {k} (seed {seed}): {desc}", out
 
 
+def _where(e: BaseException) -> str:
+    frames = traceback.extract_tb(e.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+
+
+def classify(load: Callable[[Path], object], path: Path) -> tuple[str, str]:
+    """Run `load(path)`: ("loaded", ""), ("npucc-error", ""), or ("other", what escaped): any
+    other exception, the safety net's InternalFrontendError (a case the frontend does not check
+    yet), or an npucc error whose message does not name the file."""
+    try:
+        load(path)
+    except InternalFrontendError as e:
+        cause = e.__cause__
+        return "other", (f"{type(cause).__name__} at {_where(cause)} (caught by the safety "
+                         f"net): {cause}")
+    except NpuccError as e:
+        if os.fspath(path.name) not in str(e):
+            return "other", f"npucc error does not name the file {path.name}: {e}"
+        return "npucc-error", ""
+    except Exception as e:  # noqa: BLE001 - the point is to catch every escape
+        return "other", f"{type(e).__name__} at {_where(e)} escaped instead of an npucc error: {e}"
+    return "loaded", ""
+
+
 def check_outcome(load: Callable[[Path], object], path: Path, description: str = "") -> str:
     """Run `load(path)`; return "loaded" or "npucc-error". Anything else fails with an
     AssertionError that describes the variant."""
-    try:
-        load(path)
-    except NpuccError as e:
-        if os.fspath(path.name) not in str(e):
-            raise AssertionError(f"{description}: npucc error does not name the file "
-                                 f"{path.name}: {e}") from e
-        return "npucc-error"
-    except Exception as e:  # noqa: BLE001 - the point is to catch every escape
-        raise AssertionError(f"{description}: {type(e).__name__} escaped instead of an npucc "
-                             f"error: {e}") from e
-    return "loaded"
+    outcome, detail = classify(load, path)
+    if outcome == "other":
+        raise AssertionError(f"{description}: {detail}")
+    return outcome
 
 
 def fuzz_file(load: Callable[[Path], object], original: Path, tmp_dir: Path, n: int,

@@ -1,5 +1,6 @@
 """Model importers. `load(source)` picks the frontend from the file name (or object type) and
-returns a `Graph` in the core op set.
+returns a `Graph` in the core op set. Every failure is an npucc error naming the file (see
+`guard`).
 
 Each frontend is a module exposing `load(source, **options) -> Graph`. They are listed in
 `FRONTENDS` (name -> module and the file suffixes it reads) and imported only when used, so a
@@ -14,6 +15,7 @@ from typing import NamedTuple
 
 from ..errors import FrontendError
 from ..ir import Graph
+from .guard import naming_file, source_label
 
 
 class Frontend(NamedTuple):
@@ -96,7 +98,8 @@ def load(source, *, framework: str | None = None, input_shapes=None, inputs=None
     for key, val in (("input_shapes", input_shapes), ("inputs", inputs), ("outputs", outputs)):
         if val is not None:
             options[key] = val
-    return get_frontend(name).load(source, **options)
+    with naming_file(source_label(source)):
+        return get_frontend(name).load(source, **options)
 
 
 __all__ = ["FRONTENDS", "Frontend", "detect_framework", "get_frontend", "load"]

@@ -12,19 +12,23 @@ data_format="NCHW" ops map directly), so the model's inputs and outputs keep the
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import FrontendError, UnsupportedError
+from .. import limits
+from ..errors import FrontendError, LimitError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, TensorType
+from .guard import guarded
 from .tf_common import (
     Builder,
     ConversionError,
     Handle,
     closest,
+    int_list,
     keep_names,
     resize_attrs,
     shape_of,
@@ -44,20 +48,37 @@ _VAL_FIELDS = {np.float32: "float_val", np.float16: "half_val", np.float64: "dou
                np.uint8: "int_val", np.int16: "int_val", np.bool_: "bool_val"}
 
 
+def _dtype_name(code: int) -> str:
+    return types_pb2.DataType.Name(code) if code in types_pb2.DataType.values() else f"code {code}"
+
+
 def tensor_to_array(t) -> np.ndarray:
-    """A TensorProto as a numpy array."""
+    """A TensorProto as a numpy array; its shape, byte size and values checked first."""
     dt = _DTYPES.get(t.dtype)
     if dt is None:
-        raise ConversionError(f"tensor dtype {types_pb2.DataType.Name(t.dtype)} is not supported")
+        raise ConversionError(f"tensor dtype {_dtype_name(t.dtype)} is not supported")
     shape = [d.size for d in t.tensor_shape.dim]
+    try:
+        nbytes = limits.check_shape(shape, np.dtype(dt).itemsize, "the tensor")
+    except LimitError as e:
+        raise ConversionError(str(e), False) from None
+    n = math.prod(shape)
     if t.tensor_content:
+        if len(t.tensor_content) != nbytes:
+            raise ConversionError(f"tensor_content holds {len(t.tensor_content)} bytes; shape "
+                                  f"{shape} of {_dtype_name(t.dtype)} needs {nbytes}", False)
         return np.frombuffer(t.tensor_content, dtype=dt).reshape(shape).copy()
-    vals = list(getattr(t, _VAL_FIELDS[dt]))
-    if dt is np.float16:
-        arr = np.array(vals, np.uint16).view(np.float16)
+    vals = getattr(t, _VAL_FIELDS[dt])
+    if len(vals) > n:
+        raise ConversionError(f"the tensor lists {len(vals)} values for shape {shape}", False)
+    if dt is np.float16 or np.issubdtype(dt, np.integer):  # stored widened: check the range
+        wide = np.array(vals, np.int64)
+        info = np.iinfo(np.uint16 if dt is np.float16 else dt)
+        if wide.size and (wide.min() < info.min or wide.max() > info.max):
+            raise ConversionError(f"tensor values outside the {_dtype_name(t.dtype)} range", False)
+        arr = wide.astype(np.uint16).view(np.float16) if dt is np.float16 else wide.astype(dt)
     else:
         arr = np.array(vals, dtype=dt)
-    n = int(np.prod(shape)) if shape else 1
     if arr.size == n:
         return arr.reshape(shape)
     if arr.size == 1 or arr.size == 0:  # one value repeated (or all zeros)
@@ -67,10 +88,15 @@ def tensor_to_array(t) -> np.ndarray:
     return last.reshape(shape)
 
 
+_REQUIRED = object()
+
+
 def _tensor_name(name: str) -> tuple[str, int]:
     name = name.lstrip("^")
     if ":" in name:
         node, idx = name.rsplit(":", 1)
+        if not idx.isdigit():
+            raise FrontendError(f"tensor name {name!r}: the output index {idx!r} is not a number")
         return node, int(idx)
     return name, 0
 
@@ -85,20 +111,28 @@ class _Node:
         self.op = nd.op
         self.data_inputs = [i for i in nd.input if not i.startswith("^")]
 
-    def attr(self, key, default=None):
+    def attr(self, key, default=_REQUIRED):
+        """An attribute's value (bytes decoded); a missing one is `default`, or an error when no
+        default is given."""
         if key not in self.nd.attr:
+            if default is _REQUIRED:
+                raise ConversionError(f"attribute '{key}' is missing", False)
             return default
         a = self.nd.attr[key]
         kind = a.WhichOneof("value")
-        if kind == "list":
-            lst = a.list
-            for f in ("i", "f", "s", "b", "type"):
-                if len(getattr(lst, f)):
-                    vals = list(getattr(lst, f))
-                    return [v.decode() for v in vals] if f == "s" else vals
-            return []
-        v = getattr(a, kind) if kind else default
-        return v.decode() if isinstance(v, bytes) else v
+        try:
+            if kind == "list":
+                lst = a.list
+                for f in ("i", "f", "s", "b", "type"):
+                    if len(getattr(lst, f)):
+                        vals = list(getattr(lst, f))
+                        return [v.decode() for v in vals] if f == "s" else vals
+                return []
+            v = getattr(a, kind) if kind else default
+            return v.decode() if isinstance(v, bytes) else v
+        except UnicodeDecodeError:
+            raise ConversionError(f"attribute '{key}' holds a string that is not UTF-8",
+                                  False) from None
 
     def input(self, i: int) -> Handle:
         if i >= len(self.data_inputs):
@@ -113,6 +147,10 @@ class _Node:
             raise ConversionError(f"input {i} ({what}, '{self.data_inputs[i]}') must be known at "
                                   "import time")
         return np.asarray(h)
+
+    def ints(self, i: int, what: str, count: int | None = None) -> list[int]:
+        """Static input i as a list of integers (of exactly `count` entries if given)."""
+        return int_list(self.static(i, what), what, count)
 
     def emit(self, op: str, inputs, attrs=None, name=None) -> Handle:
         return self.imp.b.emit(op, inputs, attrs, label=self.name, name=name or self.name)
@@ -131,6 +169,10 @@ class _Node:
 
     def hw(self, values) -> tuple[int, int]:
         """The H, W entries of a 4-element NHWC / NCHW attribute."""
+        if not isinstance(values, (list, tuple)) or len(values) != 4 or \
+                not all(isinstance(d, (int, np.integer)) for d in values):
+            raise ConversionError(f"expected 4 integers (N, H, W, C or N, C, H, W), got {values!r}",
+                                  False)
         v = list(values)
         return (v[1], v[2]) if self.nhwc() else (v[2], v[3])
 
@@ -298,7 +340,7 @@ def _pads(n: _Node, hw, k, strides, dil):
 
 
 def conv_backprop_input(n: _Node):
-    sizes = [int(v) for v in n.static(0, "input_sizes")]
+    sizes = n.ints(0, "input_sizes")
     w = n.static(1, "filter")  # kh, kw, out_channels(M), in_channels(C of x)
     x = n.input(2)
     kh, kw = w.shape[:2]
@@ -379,7 +421,7 @@ def _reduce(core):
     def convert(n: _Node):
         x = n.input(0)
         rank = len(shape_of(x))
-        axes = tuple(sorted({int(a) % rank for a in np.ravel(n.static(1, "axes"))}))
+        axes = tuple(sorted({a % max(rank, 1) for a in n.ints(1, "axes")}))
         keep = bool(n.attr("keep_dims", False))
         if isinstance(x, np.ndarray):
             fn = {"ReduceMean": np.mean, "ReduceSum": np.sum, "ReduceMax": np.max}[core]
@@ -407,7 +449,7 @@ def pad(n: _Node):
 def concat(n: _Node):
     k = len(n.data_inputs) - 1
     xs = [n.input(i) for i in range(k)]
-    axis = int(np.ravel(n.static(k, "axis"))[0]) % len(shape_of(xs[0]))
+    axis = n.ints(k, "axis", 1)[0] % len(shape_of(xs[0]))
     if all(isinstance(x, np.ndarray) for x in xs):
         return np.concatenate(xs, axis=axis)
     return n.emit("Concat", xs, {"axis": axis})
@@ -415,13 +457,11 @@ def concat(n: _Node):
 
 def reshape(n: _Node):
     x = n.input(0)
-    shape = [int(v) for v in np.ravel(n.static(1, "shape"))]
+    shape = n.ints(1, "shape")
     size = int(np.prod(shape_of(x)))
     if -1 in shape:
         known = int(np.prod([d for d in shape if d != -1]))
         shape[shape.index(-1)] = size // max(known, 1)
-    if isinstance(x, np.ndarray):
-        return x.reshape(shape)
     return n.emit("Reshape", [x], {"shape": tuple(shape)})
 
 
@@ -438,7 +478,7 @@ def squeeze(n: _Node):
 
 def expand_dims(n: _Node):
     x = n.input(0)
-    axis = int(np.ravel(n.static(1, "axis"))[0]) % (len(shape_of(x)) + 1)
+    axis = n.ints(1, "axis", 1)[0] % (len(shape_of(x)) + 1)
     if isinstance(x, np.ndarray):
         return np.expand_dims(x, axis)
     return n.emit("Unsqueeze", [x], {"axes": (axis,)})
@@ -446,7 +486,7 @@ def expand_dims(n: _Node):
 
 def transpose(n: _Node):
     x = n.input(0)
-    perm = tuple(int(p) for p in n.static(1, "perm"))
+    perm = tuple(n.ints(1, "perm"))
     if isinstance(x, np.ndarray):
         return np.transpose(x, perm)
     return n.emit("Transpose", [x], {"perm": perm})
@@ -462,8 +502,8 @@ def strided_slice_op(n: _Node):
 
 def slice_op(n: _Node):
     x = n.input(0)
-    begin = [int(v) for v in n.static(1, "begin")]
-    size = [int(v) for v in n.static(2, "size")]
+    begin = n.ints(1, "begin")
+    size = n.ints(2, "size")
     ends = [d if s == -1 else b + s for b, s, d in zip(begin, size, shape_of(x))]
     return n.emit("Slice", [x], {"starts": tuple(begin), "ends": tuple(ends)})
 
@@ -471,7 +511,7 @@ def slice_op(n: _Node):
 def _resize(method):
     def convert(n: _Node):
         x = n.input(0)
-        hw = [int(v) for v in n.static(1, "size")]
+        hw = n.ints(1, "size", 2)
         nchw = (shape_of(x)[0], shape_of(x)[3], shape_of(x)[1], shape_of(x)[2])
         attrs = resize_attrs(method, hw, nchw, bool(n.attr("align_corners", False)),
                              bool(n.attr("half_pixel_centers", False)))
@@ -514,7 +554,7 @@ def cast(n: _Node):
 
 def tile(n: _Node):
     x = n.input(0)
-    reps = tuple(int(r) for r in n.static(1, "multiples"))
+    reps = tuple(n.ints(1, "multiples"))
     if isinstance(x, np.ndarray):
         return np.tile(x, reps)
     return n.emit("Tile", [x], {"repeats": reps})
@@ -560,6 +600,7 @@ CONVERTERS: dict[str, Callable] = {
 }
 
 
+@guarded
 def load(source, *, inputs=None, outputs=None, input_shapes=None, **options) -> Graph:
     """Import a frozen GraphDef.
 

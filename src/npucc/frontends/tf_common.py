@@ -90,6 +90,17 @@ class Builder:
                          name=name)
 
 
+def int_list(values, what: str, count: int | None = None) -> list[int]:
+    """A static operand that must hold integers (shape operands, axes...), as a list (of exactly
+    `count` entries when given)."""
+    arr = np.asarray(values)
+    if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+        raise ConversionError(f"{what} must be integers, got {arr.dtype}", False)
+    if count is not None and arr.size != count:
+        raise ConversionError(f"{what} must have {count} entries, got {arr.size}", False)
+    return [int(v) for v in arr.ravel()]
+
+
 def quant_of(h: Handle) -> QuantParams | None:
     return h.type.quant if isinstance(h, Value) else None
 
@@ -110,6 +121,9 @@ def same_pads(in_sizes, kernel, strides, dilations) -> tuple[int, ...]:
 
 
 def tf_pads(padding: str, in_sizes, kernel, strides, dilations) -> tuple[int, ...]:
+    if min((*kernel, *strides, *dilations), default=1) < 1:
+        raise ConversionError(f"kernel {list(kernel)}, strides {list(strides)} and dilations "
+                              f"{list(dilations)} must be >= 1", False)
     if padding == "SAME":
         return same_pads(in_sizes, kernel, strides, dilations)
     if padding == "VALID":
@@ -140,7 +154,11 @@ def strided_slice(b: Builder, x: Handle, begin, end, strides, *, begin_mask=0, e
                   quant=None, name=None) -> Handle:
     """TF StridedSlice with all its masks, as a core Slice followed by a Reshape."""
     shape = shape_of(x)
-    begin, end, strides = (list(int(v) for v in np.ravel(a)) for a in (begin, end, strides))
+    begin, end, strides = (int_list(a, what) for a, what in
+                           ((begin, "begin"), (end, "end"), (strides, "strides")))
+    if not len(begin) == len(end) == len(strides):
+        raise ConversionError(f"strided slice begin, end and strides have lengths {len(begin)}, "
+                              f"{len(end)}, {len(strides)}", False)
     # expand the sparse spec (ellipsis, new axes) into one entry per input dim
     # one entry per output dim: (input axis or None for a new axis, begin, end, stride,
     # begin masked, end masked, shrink)

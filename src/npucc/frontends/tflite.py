@@ -26,12 +26,14 @@ import tflite
 from ..errors import FrontendError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, QuantParams, TensorType
+from .guard import guarded
 from .tf_common import (
     TO_NCHW,
     Builder,
     ConversionError,
     Handle,
     closest,
+    int_list,
     keep_names,
     quant_of,
     resize_attrs,
@@ -39,63 +41,16 @@ from .tf_common import (
     strided_slice,
     tf_pads,
 )
+from .tflite_model import Tensor, check_index, decode_name, options, read_model
 
-_TYPES = {
-    tflite.TensorType.FLOAT32: np.float32, tflite.TensorType.FLOAT16: np.float16,
-    tflite.TensorType.INT32: np.int32, tflite.TensorType.UINT8: np.uint8,
-    tflite.TensorType.INT64: np.int64, tflite.TensorType.BOOL: np.bool_,
-    tflite.TensorType.INT16: np.int16, tflite.TensorType.INT8: np.int8,
-}
-_TYPE_NAMES = {v: k for k, v in tflite.TensorType.__dict__.items() if not k.startswith("_")}
 OP_NAMES = {v: k for k, v in tflite.BuiltinOperator.__dict__.items() if not k.startswith("_")}
 _PADDING = {tflite.Padding.SAME: "SAME", tflite.Padding.VALID: "VALID"}
 _ACT = tflite.ActivationFunctionType
 
 
-def _options(op, cls):
-    table = op.BuiltinOptions()
-    if table is None:
-        return None
-    opts = cls()
-    opts.Init(table.Bytes, table.Pos)
-    return opts
-
-
-class _Tensor:
-    """One TFLite tensor: name, shape, numpy dtype, quantization, constant payload."""
-
-    def __init__(self, model, sg, index: int):
-        t = sg.Tensors(index)
-        self.index = index
-        self.name = t.Name().decode() if t.Name() else f"tensor_{index}"
-        self.shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        self.type_code = t.Type()
-        self.np_dtype = _TYPES.get(t.Type())
-        self.quant = None
-        q = t.Quantization()
-        if q is not None and not q.ScaleIsNone() and q.ScaleLength() > 0 \
-                and self.np_dtype is not None and np.issubdtype(self.np_dtype, np.integer):
-            scale = q.ScaleAsNumpy().astype(np.float64)
-            zp = q.ZeroPointAsNumpy().astype(np.int64) if not q.ZeroPointIsNone() \
-                else np.zeros(len(scale), np.int64)
-            axis = int(q.QuantizedDimension()) if len(scale) > 1 else None
-            bits = 8 * np.dtype(self.np_dtype).itemsize
-            self.quant = QuantParams.affine(scale, zp if len(zp) > 1 else int(zp[0]),
-                                            axis=axis, bits=bits)
-        self.sparsity = t.Sparsity()
-        buf = model.Buffers(t.Buffer())
-        self.data = None
-        if buf is not None and buf.DataLength() > 0:
-            if self.np_dtype is None:
-                raise UnsupportedError(f"tensor '{self.name}' has unsupported type "
-                                       f"{_TYPE_NAMES.get(t.Type(), t.Type())}")
-            raw = buf.DataAsNumpy().tobytes()
-            arr = np.frombuffer(raw, dtype=self.np_dtype)
-            self.data = arr if self.sparsity is not None else arr.reshape(self.shape)
-
-    @property
-    def type_name(self) -> str:
-        return _TYPE_NAMES.get(self.type_code, str(self.type_code))
+def _ints(vector) -> np.ndarray:
+    """A flatbuffer int vector read AsNumpy (which gives 0 when the vector is absent)."""
+    return vector if isinstance(vector, np.ndarray) else np.zeros(0, np.int32)
 
 
 class _Op:
@@ -105,13 +60,18 @@ class _Op:
         self.imp = imp
         self.index = index
         self.op = op
-        code = imp.model.OperatorCodes(op.OpcodeIndex())
+        what = f"operator #{index}"
+        k = check_index(op.OpcodeIndex(), imp.model.OperatorCodesLength(), f"{what}: opcode index")
+        code = imp.model.OperatorCodes(k)
         self.code = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         self.name = OP_NAMES.get(self.code, f"builtin code {self.code}")
         if self.code == tflite.BuiltinOperator.CUSTOM:
-            self.name = f"CUSTOM:{code.CustomCode().decode() if code.CustomCode() else '?'}"
-        self.in_idx = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
-        self.out_idx = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
+            self.name = f"CUSTOM:{decode_name(code.CustomCode(), what) or '?'}"
+        n = len(imp.tensors)
+        self.in_idx = [check_index(int(i), n, f"{what}: input tensor index", allow_absent=True)
+                       for i in _ints(op.InputsAsNumpy())]
+        self.out_idx = [check_index(int(i), n, f"{what}: output tensor index")
+                        for i in _ints(op.OutputsAsNumpy())]
         self.label = imp.tensors[self.out_idx[0]].name if self.out_idx else f"op{index}"
 
     def describe(self) -> str:
@@ -122,10 +82,14 @@ class _Op:
     def has(self, i: int) -> bool:
         return i < len(self.in_idx) and self.in_idx[i] >= 0
 
-    def tensor(self, i: int) -> _Tensor:
+    def tensor(self, i: int) -> Tensor:
+        if not self.has(i):
+            raise ConversionError(f"input {i} is required", False)
         return self.imp.tensors[self.in_idx[i]]
 
-    def out_tensor(self, i: int = 0) -> _Tensor:
+    def out_tensor(self, i: int = 0) -> Tensor:
+        if i >= len(self.out_idx):
+            raise ConversionError(f"output {i} is required", False)
         return self.imp.tensors[self.out_idx[i]]
 
     def input(self, i: int) -> Handle:
@@ -142,22 +106,27 @@ class _Op:
                                   "constant")
         return np.asarray(h)
 
-    def options(self, cls):
-        return _options(self.op, cls)
+    def ints(self, i: int, what: str, count: int | None = None) -> list[int]:
+        """Static input i as a list of integers (of exactly `count` entries if given)."""
+        return int_list(self.static(i, what), what, count)
+
+    def options(self, cls, required: bool = False):
+        """The operator's builtin options as `cls` (None when absent, unless `required`)."""
+        try:
+            o = options(self.op, cls)
+        except FrontendError as e:
+            raise ConversionError(str(e), False) from None
+        if o is None and required:
+            raise ConversionError(f"its {cls.__name__} are missing", False)
+        return o
 
 
 class TFLiteImporter:
     def __init__(self, buf: bytes, label: str, *, inputs=None, outputs=None, input_shapes=None):
         self.label = label
-        try:
-            self.model = tflite.Model.GetRootAsModel(buf, 0)
-            self.sg = self.model.Subgraphs(0)
-        except Exception as e:
-            raise FrontendError(f"{label}: not a TFLite flatbuffer ({type(e).__name__}: {e})") \
-                from None
-        if self.model.SubgraphsLength() < 1:
-            raise FrontendError(f"{label}: the model has no subgraph")
-        self.tensors = [_Tensor(self.model, self.sg, i) for i in range(self.sg.TensorsLength())]
+        self.model = read_model(buf)
+        self.sg = self.model.Subgraphs(0)
+        self.tensors = [Tensor(self.model, self.sg, i, buf) for i in range(self.sg.TensorsLength())]
         self.by_name = {t.name: t.index for t in self.tensors}
         self.graph = Graph(os.path.splitext(os.path.basename(label))[0] or "tflite")
         self.b = Builder(self.graph)
@@ -192,15 +161,16 @@ class TFLiteImporter:
         self.handles[index] = h
         return h
 
-    def constant(self, arr: np.ndarray, t: _Tensor, quant: QuantParams | None) -> Value:
+    def constant(self, arr: np.ndarray, t: Tensor, quant: QuantParams | None) -> Value:
         return self.graph.add_constant(arr, self.graph.unique_name(t.name), quant=quant)
 
     # ---- driver ----
     def run(self) -> Graph:
+        n = len(self.tensors)
         ins = self.cut_inputs if self.cut_inputs is not None else \
-            [int(i) for i in self.sg.InputsAsNumpy()]
+            [check_index(int(i), n, "subgraph input") for i in _ints(self.sg.InputsAsNumpy())]
         outs = self.cut_outputs if self.cut_outputs is not None else \
-            [int(i) for i in self.sg.OutputsAsNumpy()]
+            [check_index(int(i), n, "subgraph output") for i in _ints(self.sg.OutputsAsNumpy())]
         shapes = self._input_shapes(ins)
         for i, shape in zip(ins, shapes):
             t = self.tensors[i]
@@ -294,6 +264,13 @@ class TFLiteImporter:
         return self.emit(op, kind[0], [h], kind[1])
 
 
+def _padding(options) -> str:
+    try:
+        return _PADDING[options.Padding()]
+    except KeyError:
+        raise ConversionError(f"unknown padding code {options.Padding()}", False) from None
+
+
 def fused_attrs(fused: int) -> dict | None:
     """Fused activation as Conv/Gemm attributes (None: apply it as a separate op)."""
     return {_ACT.NONE: {}, _ACT.RELU: {"activation": "relu"},
@@ -322,22 +299,25 @@ def _bias(op: _Op, i: int) -> Handle | None:
 
 def _conv_like(imp, op, kind):
     x = op.input(0)
+    if len(shape_of(x)) != 4 or len(op.tensor(1).shape) != 4 or min(op.tensor(1).shape) < 1:
+        raise ConversionError(f"needs a 4-D input and 4-D weights, got shapes "
+                              f"{list(shape_of(x))} and {list(op.tensor(1).shape)}", False)
     n, h, w, c = shape_of(x)
     if kind == "conv":
-        o = op.options(tflite.Conv2DOptions)
+        o = op.options(tflite.Conv2DOptions, required=True)
         wt = _weights(imp, op, 1, (0, 3, 1, 2), {0: 0})
         kh, kw = op.tensor(1).shape[1:3]
         group = c // op.tensor(1).shape[3]
         b = _bias(op, 2)
     else:
-        o = op.options(tflite.DepthwiseConv2DOptions)
+        o = op.options(tflite.DepthwiseConv2DOptions, required=True)
         wt = _weights(imp, op, 1, (3, 0, 1, 2), {3: 0})
         kh, kw = op.tensor(1).shape[1:3]
         group = c
         b = _bias(op, 2)
     strides = (o.StrideH(), o.StrideW())
     dil = (o.DilationHFactor(), o.DilationWFactor())
-    pads = tf_pads(_PADDING[o.Padding()], (h, w), (kh, kw), strides, dil)
+    pads = tf_pads(_padding(o), (h, w), (kh, kw), strides, dil)
     act = fused_attrs(o.FusedActivationFunction())
     attrs = {"strides": strides, "pads": pads, "dilations": dil, "group": group, **(act or {})}
     t = op.out_tensor()
@@ -355,15 +335,15 @@ def depthwise_conv_2d(imp, op):
 
 
 def transpose_conv(imp, op):
-    o = op.options(tflite.TransposeConvOptions)
-    out_shape = tuple(int(v) for v in op.static(0, "output shape"))
+    o = op.options(tflite.TransposeConvOptions, required=True)
+    out_shape = tuple(op.ints(0, "output shape", 4))
     x = op.input(2)
     _, h, w, c = shape_of(x)
     wt = _weights(imp, op, 1, (3, 0, 1, 2), {0: 1})
     kh, kw = op.tensor(1).shape[1:3]
     strides = (o.StrideH(), o.StrideW())
     pads_b, pads_e, extra = [], [], []
-    if _PADDING[o.Padding()] == "SAME":
+    if _padding(o) == "SAME":
         fwd = tf_pads("SAME", out_shape[1:3], (kh, kw), strides, (1, 1))
     else:
         fwd = (0, 0, 0, 0)
@@ -422,13 +402,13 @@ def _binary(core):
 
 def _pool(core):
     def convert(imp, op):
-        o = op.options(tflite.Pool2DOptions)
+        o = op.options(tflite.Pool2DOptions, required=True)
         x = op.input(0)
         _, h, w, _ = shape_of(x)
         k = (o.FilterHeight(), o.FilterWidth())
         s = (o.StrideH(), o.StrideW())
         attrs = {"kernel_shape": k, "strides": s,
-                 "pads": tf_pads(_PADDING[o.Padding()], (h, w), k, s, (1, 1))}
+                 "pads": tf_pads(_padding(o), (h, w), k, s, (1, 1))}
         t = op.out_tensor()
         y = imp.b.nchw_op(core, x, [], attrs, label=op.label, quant=t.quant, name=t.name)
         return imp.activation(op, y, o.FusedActivationFunction())
@@ -437,8 +417,8 @@ def _pool(core):
 
 def _reduce(core):
     def convert(imp, op):
-        o = op.options(tflite.ReducerOptions)
-        axes = tuple(int(a) for a in np.ravel(op.static(1, "axes")))
+        o = op.options(tflite.ReducerOptions, required=True)
+        axes = tuple(op.ints(1, "axes"))
         return imp.emit(op, core, [op.input(0)], {"axes": axes, "keepdims": bool(o.KeepDims())})
     return convert
 
@@ -447,7 +427,7 @@ def _pad(imp, op):
     pads = op.static(1, "paddings").reshape(-1, 2)
     attrs = {"pads": tuple(int(v) for v in pads[:, 0]) + tuple(int(v) for v in pads[:, 1])}
     if op.name == "MIRROR_PAD":
-        o = op.options(tflite.MirrorPadOptions)
+        o = op.options(tflite.MirrorPadOptions, required=True)
         if o.Mode() != tflite.MirrorPadMode.REFLECT:
             return symmetric_pad(imp.b, op.input(0), pads, op.label, quant_of(op.input(0)))
         attrs["mode"] = "reflect"
@@ -482,7 +462,7 @@ def symmetric_pad(b: Builder, x: Handle, pads, label, quant) -> Handle:
 
 
 def concatenation(imp, op):
-    o = op.options(tflite.ConcatenationOptions)
+    o = op.options(tflite.ConcatenationOptions, required=True)
     xs = [op.input(i) for i in range(len(op.in_idx))]
     axis = o.Axis() % len(shape_of(xs[0]))
     y = imp.emit(op, "Concat", xs, {"axis": axis})
@@ -493,7 +473,7 @@ def _new_shape(op, x) -> tuple[int, ...]:
     shape = None
     if op.has(1):
         try:
-            shape = [int(v) for v in np.ravel(op.static(1, "shape"))]
+            shape = op.ints(1, "shape")
         except ConversionError:
             shape = None
     if shape is None:
@@ -525,18 +505,18 @@ def squeeze(imp, op):
 
 def expand_dims(imp, op):
     x = op.input(0)
-    axis = int(np.ravel(op.static(1, "axis"))[0])
+    axis = op.ints(1, "axis", 1)[0]
     axis = axis % (len(shape_of(x)) + 1)
     return imp.emit(op, "Unsqueeze", [x], {"axes": (axis,)})
 
 
 def transpose(imp, op):
-    perm = tuple(int(p) for p in op.static(1, "perm"))
+    perm = tuple(op.ints(1, "perm"))
     return imp.emit(op, "Transpose", [op.input(0)], {"perm": perm})
 
 
 def strided_slice_op(imp, op):
-    o = op.options(tflite.StridedSliceOptions)
+    o = op.options(tflite.StridedSliceOptions, required=True)
     t = op.out_tensor()
     if o.Offset():
         raise ConversionError("StridedSlice with offset=true is not supported")
@@ -549,8 +529,8 @@ def strided_slice_op(imp, op):
 
 def slice_op(imp, op):
     x = op.input(0)
-    begin = [int(v) for v in op.static(1, "begin")]
-    size = [int(v) for v in op.static(2, "size")]
+    begin = op.ints(1, "begin")
+    size = op.ints(2, "size")
     ends = [d if s == -1 else b + s for b, s, d in zip(begin, size, shape_of(x))]
     return imp.emit(op, "Slice", [x], {"starts": tuple(begin), "ends": tuple(ends)})
 
@@ -561,7 +541,7 @@ def _resize(method):
             tflite.ResizeNearestNeighborOptions
         o = op.options(cls)
         x = op.input(0)
-        hw = [int(v) for v in op.static(1, "size")]
+        hw = op.ints(1, "size", 2)
         nchw = tuple(shape_of(x)[i] for i in TO_NCHW)
         attrs = resize_attrs(method, hw, nchw, bool(o and o.AlignCorners()),
                              bool(o and o.HalfPixelCenters()))
@@ -589,7 +569,7 @@ def _unary(core, attrs_fn=None):
 
 
 def tile(imp, op):
-    reps = tuple(int(r) for r in op.static(1, "multiples"))
+    reps = tuple(op.ints(1, "multiples"))
     return imp.emit(op, "Tile", [op.input(0)], {"repeats": reps})
 
 
@@ -609,7 +589,7 @@ def prelu(imp, op):
 def _space(core):
     def convert(imp, op):
         cls = tflite.DepthToSpaceOptions if core == "DepthToSpace" else tflite.SpaceToDepthOptions
-        o = op.options(cls)
+        o = op.options(cls, required=True)
         t = op.out_tensor()
         return imp.b.nchw_op(core, op.input(0), [], {"blocksize": o.BlockSize()},
                              label=op.label, quant=t.quant, name=t.name)
@@ -738,8 +718,8 @@ CONVERTERS = {
     "SOFTMAX": softmax,
     "LOGISTIC": _unary("Sigmoid"), "TANH": _unary("Tanh"), "RELU": _unary("Relu"),
     "RELU6": _clip(0.0, 6.0), "RELU_N1_TO_1": _clip(-1.0, 1.0),
-    "LEAKY_RELU": _unary("LeakyRelu",
-                         lambda op: {"alpha": op.options(tflite.LeakyReluOptions).Alpha()}),
+    "LEAKY_RELU": _unary("LeakyRelu", lambda op: {
+        "alpha": op.options(tflite.LeakyReluOptions, required=True).Alpha()}),
     "PRELU": prelu, "HARD_SWISH": _unary("HardSwish"), "ELU": _unary("Elu"),
     "ABS": _unary("Abs"), "NEG": _unary("Neg"),
     "DEPTH_TO_SPACE": _space("DepthToSpace"), "SPACE_TO_DEPTH": _space("SpaceToDepth"),
@@ -748,6 +728,7 @@ CONVERTERS = {
 }
 
 
+@guarded
 def load(source, *, inputs=None, outputs=None, input_shapes=None, **options) -> Graph:
     """Import a .tflite model (path or bytes) into a Graph.
 

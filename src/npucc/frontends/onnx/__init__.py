@@ -15,10 +15,12 @@ import onnx
 
 from ...errors import FrontendError
 from ...ir import Graph
+from ..guard import guarded
 from .converters import supported_ops
 from .importer import MAX_OPSET, MIN_OPSET, OnnxImporter, read_model
 
 
+@guarded
 def load(source, *, input_shapes=None, inputs=None, outputs=None, fold_constants: bool = True,
          constant_inputs=None, name: str | None = None) -> Graph:
     """Import an ONNX model (a path or an onnx.ModelProto) into a Graph.

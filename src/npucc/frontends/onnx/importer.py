@@ -10,17 +10,19 @@ attribute, and constants reach the graph only where a runtime op reads them.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
 from ...errors import FrontendError, IRError, NpuccError, UnsupportedError
 from ...ir import Graph, Value
 from ...ir.types import DType, TensorType
 from ..builder import ConstantTypeError, FoldError, GraphBuilder, Handle
+from .tensors import check_names, to_array
 
 MIN_OPSET, MAX_OPSET = 7, 21
 
@@ -61,6 +63,22 @@ def ir_dtype(dtype: np.dtype, what: str) -> DType:
                           f"{known}") from None
 
 
+_ATTR_KINDS = {onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT, onnx.AttributeProto.STRING,
+               onnx.AttributeProto.TENSOR, onnx.AttributeProto.FLOATS,
+               onnx.AttributeProto.INTS, onnx.AttributeProto.STRINGS}
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_attrs(op_type: str, opset: int) -> dict[str, tuple[int, bool]]:
+    """Attribute name -> (AttributeProto type, required) as the ONNX spec of the op at `opset`
+    declares them."""
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, "")
+    except onnx.defs.SchemaError:
+        return {}
+    return {name: (int(a.type), bool(a.required)) for name, a in schema.attributes.items()}
+
+
 class NodeContext:
     """What a converter sees: the node's attributes, its input handles and the emit helper."""
 
@@ -82,19 +100,29 @@ class NodeContext:
         """Attribute value (strings decoded, tensors as numpy), or `default` when absent."""
         self._used.add(name)
         a = self._attrs.get(name)
+        want, required = _schema_attrs(self.op_type, self.opset).get(name, (None, False))
         if a is None:
+            if required and default is None:
+                raise invalid(f"attribute '{name}' is required")
             return default
         if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
             raise unsupported(f"attribute '{name}' holds a subgraph; control flow is not supported")
         if a.type == onnx.AttributeProto.SPARSE_TENSOR:
             raise unsupported(f"attribute '{name}' holds a sparse tensor")
+        if a.type != want and (want is not None or a.type not in _ATTR_KINDS):
+            kinds = {v: k for k, v in onnx.AttributeProto.AttributeType.items()}
+            raise invalid(f"attribute '{name}' is of type {kinds.get(a.type, a.type)}; the ONNX "
+                          f"spec of {self.op_type} says {kinds.get(want, want)}")
         v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            return v.decode()
+        try:
+            if isinstance(v, bytes):
+                return v.decode()
+            if isinstance(v, list):
+                return [x.decode() if isinstance(x, bytes) else x for x in v]
+        except UnicodeDecodeError:
+            raise invalid(f"attribute '{name}' holds a string that is not UTF-8") from None
         if isinstance(v, onnx.TensorProto):
-            return self.importer.tensor_to_array(v)
-        if isinstance(v, list):
-            return [x.decode() if isinstance(x, bytes) else x for x in v]
+            return self.importer.tensor_to_array(v, f"attribute '{name}' tensor")
         return v
 
     def has_attr(self, name: str) -> bool:
@@ -196,6 +224,7 @@ class OnnxImporter:
     def __init__(self, model: onnx.ModelProto, label: str, *, input_shapes=None, inputs=None,
                  outputs=None, fold: bool = True, base_dir: str | None = None,
                  constant_inputs: Mapping[str, np.ndarray] | None = None):
+        check_names(model, label)
         self.model = model
         self.label = label
         self.input_shapes = input_shapes
@@ -233,16 +262,12 @@ class OnnxImporter:
         return v
 
     # ---- tensors ----
-    def tensor_to_array(self, t: onnx.TensorProto) -> np.ndarray:
-        if t.data_location == onnx.TensorProto.EXTERNAL and not t.raw_data:
-            if self.base_dir is None:
-                raise FrontendError(f"{self.label}: tensor '{t.name}' is stored in an external "
-                                    "file; load the model from its path")
-            onnx.external_data_helper.load_external_data_for_tensor(t, self.base_dir)
+    def tensor_to_array(self, t: onnx.TensorProto, what: str | None = None) -> np.ndarray:
+        """A TensorProto's value with its sizes (and external data location) checked."""
         try:
-            return numpy_helper.to_array(t)
-        except Exception as e:  # corrupt payloads: wrong length, missing external file
-            raise FrontendError(f"{self.label}: cannot read tensor '{t.name}': {e}") from None
+            return to_array(t, what or f"tensor '{t.name}'", self.base_dir)
+        except FrontendError as e:
+            raise type(e)(f"{self.label}: {e}") from None
 
     def lookup(self, name: str) -> Handle:
         try:

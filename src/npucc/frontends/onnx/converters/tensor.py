@@ -23,6 +23,8 @@ def _axes(cx, attr_until: int, index: int, what="axes"):
 def _norm(axes, rank):
     out = []
     for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise invalid(f"axes must be integers, got {a!r}")
         if not -rank <= a < rank:
             raise invalid(f"axis {a} is out of range for rank {rank}")
         out.append(a % rank)

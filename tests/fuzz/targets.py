@@ -1,0 +1,116 @@
+"""What the fuzz tests and scripts/fuzz_frontends.py mutate: one row per (format, fixture) with
+the loader to run on each variant. Add a frontend by adding rows; `fixture(tmp_dir)` returns the
+path of a valid model file (a committed fixture, or one written into tmp_dir).
+
+Fixtures are small on purpose: mutations should hit the structure (names, shapes, attributes,
+offsets) more often than weight bytes, and a few hundred variants must load in seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
+
+
+class Target(NamedTuple):
+    format: str
+    name: str
+    fixture: Callable[[Path], Path]
+    load: Callable[[Path], object]
+
+
+def small_onnx_model(seed: int = 0):
+    """A small ONNX graph using many attribute kinds: Conv (INTS), Cast (INT), Constant (TENSOR),
+    Resize (STRING), initializer shape operands, a side branch joined by Concat."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(a, n) for n, a in (
+        ("w", rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32)),
+        ("b", rng.normal(0, 0.1, 4).astype(np.float32)),
+        ("scale", np.ones(4, np.float32)), ("bias", np.zeros(4, np.float32)),
+        ("mean", np.zeros(4, np.float32)), ("var", np.ones(4, np.float32)),
+        ("shape", np.array([1, -1], np.int64)),
+        ("fc_w", rng.normal(0, 0.3, (5, 24)).astype(np.float32)),
+        ("starts", np.array([0], np.int64)), ("ends", np.array([2], np.int64)),
+        ("axes", np.array([1], np.int64)),
+        ("roi", np.zeros(0, np.float32)), ("scales", np.array([1, 1, 2, 2], np.float32)))]
+    node = helper.make_node
+    nodes = [
+        node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1], strides=[1, 1],
+             kernel_shape=[3, 3]),
+        node("BatchNormalization", ["c", "scale", "bias", "mean", "var"], ["bn"], name="bn",
+             epsilon=1e-5),
+        node("Relu", ["bn"], ["r"], name="relu"),
+        node("Transpose", ["r"], ["t"], name="transpose", perm=[0, 1, 3, 2]),
+        node("Slice", ["t", "starts", "ends", "axes"], ["s"], name="slice"),
+        node("Constant", [], ["k"], name="k", value=numpy_helper.from_array(
+            np.full((1, 2, 1, 1), 0.5, np.float32))),
+        node("Mul", ["s", "k"], ["m"], name="mul"),
+        node("Concat", ["r", "m"], ["cat"], name="concat", axis=1),
+        node("MaxPool", ["cat"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        node("Resize", ["p", "roi", "scales"], ["up"], name="resize", mode="nearest"),
+        node("AveragePool", ["up"], ["ap"], name="avgpool", kernel_shape=[4, 4],
+             strides=[4, 4]),
+        node("Cast", ["ap"], ["f"], name="cast", to=TensorProto.FLOAT),
+        node("Clip", ["f"], ["cl"], name="clip"),
+        node("Reshape", ["cl", "shape"], ["flat"], name="reshape"),
+        node("Gemm", ["flat", "fc_w"], ["logits"], name="fc", transB=1, alpha=1.0),
+        node("Softmax", ["logits"], ["y"], name="softmax", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "fuzz_small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                             producer_name="npucc-fuzz")
+
+
+def _onnx_fixture(tmp_dir: Path) -> Path:
+    path = tmp_dir / "fuzz_small.onnx"
+    path.write_bytes(small_onnx_model().SerializeToString())
+    return path
+
+
+def _committed(name: str) -> Callable[[Path], Path]:
+    return lambda tmp_dir: FIXTURES / name
+
+
+def _load_onnx(path: Path):
+    from npucc.frontends import onnx
+
+    return onnx.load(path)
+
+
+def _load_tflite(path: Path):
+    from npucc.frontends import tflite
+
+    return tflite.load(path)
+
+
+def _load_tf(path: Path, fixture: str):
+    from npucc.frontends import tensorflow
+
+    names = np.load(FIXTURES / f"{fixture}.npz")
+    return tensorflow.load(path, inputs=[str(n) for n in names["input_names"]],
+                           outputs=[str(n) for n in names["output_names"]])
+
+
+TARGETS = [
+    Target("onnx", "small CNN (built by the test)", _onnx_fixture, _load_onnx),
+    Target("tflite", "ops_zoo_float.tflite", _committed("ops_zoo_float.tflite"), _load_tflite),
+    Target("tflite", "small_int8.tflite", _committed("small_int8.tflite"), _load_tflite),
+    Target("tensorflow", "ops_zoo_pb.pb", _committed("ops_zoo_pb.pb"),
+           functools.partial(_load_tf, fixture="ops_zoo_pb")),
+    Target("tensorflow", "resize_pb.pb", _committed("resize_pb.pb"),
+           functools.partial(_load_tf, fixture="resize_pb")),
+]
+
+
+def targets(fmt: str) -> list[Target]:
+    return [t for t in TARGETS if t.format == fmt]
