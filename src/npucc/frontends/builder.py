@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import IRError
+from .. import limits
+from ..errors import IRError, NpuccError
 from ..ir import Graph, Value
 from ..ir.registry import get_op
 from ..ir.types import DType, TensorType
@@ -25,6 +26,12 @@ class FoldError(Exception):
 
 class ConstantTypeError(Exception):
     """A static array has an element type npucc tensors cannot hold (float64, strings...)."""
+
+
+def check_result_sizes(op: str, types) -> None:
+    """LimitError before an op evaluated at import time would allocate an oversized result."""
+    for k, t in enumerate(types):
+        limits.check_shape(t.shape, t.dtype.numpy.itemsize, f"the result {k} of {op}")
 
 
 class GraphBuilder:
@@ -70,9 +77,11 @@ class GraphBuilder:
                 all(h is None or isinstance(h, np.ndarray) for h in inputs):
             try:
                 norm = opdef.normalize_attrs(attrs)
-                opdef.infer_types([None if h is None else TensorType.of(h) for h in inputs], norm)
+                types = opdef.infer_types([None if h is None else TensorType.of(h)
+                                           for h in inputs], norm)
+                check_result_sizes(op, types)
                 return tuple(opdef.evaluate(list(inputs), norm)), None
-            except IRError as e:
+            except NpuccError as e:
                 raise FoldError(f"cannot evaluate {op} on constants: {e}") from None
             except Exception as e:  # noqa: BLE001 - a kernel rejecting these values
                 raise FoldError(f"cannot evaluate {op} on constants: {type(e).__name__}: "

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import IRError, UnsupportedError
+from ..errors import IRError, NpuccError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.registry import get_op
 from ..ir.types import QuantParams, TensorType
+from .builder import check_result_sizes
 
 Handle = np.ndarray | Value
 
@@ -56,11 +57,15 @@ class Builder:
             try:
                 norm = opdef.normalize_attrs(attrs)
                 arrays = [None if h is None else np.asarray(h) for h in inputs]
-                opdef.infer_types([None if a is None else TensorType.of(a) for a in arrays],
-                                  norm)
+                types = opdef.infer_types([None if a is None else TensorType.of(a)
+                                           for a in arrays], norm)
+                check_result_sizes(op, types)
                 return opdef.evaluate(arrays, norm)[0]
-            except IRError as e:
+            except NpuccError as e:
                 raise ConversionError(f"cannot evaluate {op} on constants: {e}", False) from None
+            except Exception as e:  # noqa: BLE001 - a kernel rejecting these values
+                raise ConversionError(f"cannot evaluate {op} on constants: "
+                                      f"{type(e).__name__}: {e}", False) from None
         values = [None if h is None else self.value(h) for h in inputs]
         try:
             norm = opdef.normalize_attrs(attrs)

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import NpuccError
 from .graph import Graph, Node
 from .quantized import select_kernel
+from .types import DType
 
 
 class InterpreterError(NpuccError):
@@ -41,13 +42,44 @@ def coerce_inputs(graph: Graph, inputs) -> list[np.ndarray]:
         a = np.asarray(a)
         if a.shape != v.shape:
             raise NpuccError(f"input %{v.name} expects shape {list(v.shape)}, got {list(a.shape)}")
-        want = v.dtype.numpy
-        if a.dtype != want:
-            if np.can_cast(a.dtype, want, "same_kind"):
-                a = a.astype(want)
-            else:
-                raise NpuccError(f"input %{v.name} expects {v.dtype.value}, got {a.dtype}")
-        out.append(a)
+        out.append(_cast_exactly(a, v))
+    return out
+
+
+def _cast_exactly(a: np.ndarray, v) -> np.ndarray:
+    """`a` in the input's element type when no value changes beyond float rounding (e.g. int64
+    values 0..127 for an i8 input, integral floats for an int input); an error naming the input
+    when one would wrap (300 -> 44 in u8), lose its fraction, or overflow to inf."""
+    want = v.dtype.numpy
+    if a.dtype == want:
+        return a
+    if a.dtype.kind not in "biuf":
+        raise NpuccError(f"input %{v.name} expects {v.dtype.value}, got {a.dtype}")
+    if np.can_cast(a.dtype, want, "safe"):
+        return a.astype(want)
+    if v.dtype is DType.bool:
+        raise NpuccError(f"input %{v.name} expects bool, got {a.dtype}")
+    bad = None
+    if np.issubdtype(want, np.integer):
+        info = np.iinfo(want)
+        if a.dtype.kind == "f":
+            wrong = ~np.isfinite(a) | (a != np.trunc(a))
+            wrong[~wrong] = (a[~wrong] < info.min) | (a[~wrong] > info.max)
+        else:
+            wrong = (a < info.min) | (a > info.max) if a.size else np.zeros(a.shape, bool)
+        if wrong.any():
+            bad = a[wrong].ravel()[0]
+        out = None if bad is not None else a.astype(want)
+    else:  # float rounding is expected; overflow to inf is not
+        with np.errstate(over="ignore"):
+            out = a.astype(want)
+        wrong = np.isinf(out) & np.isfinite(a)
+        if wrong.any():
+            bad = a[wrong].ravel()[0]
+    if bad is not None:
+        raise NpuccError(f"input %{v.name} expects {v.dtype.value}: the {a.dtype} value "
+                         f"{bad.item()!r} does not fit (give values representable in "
+                         f"{v.dtype.value})")
     return out
 
 

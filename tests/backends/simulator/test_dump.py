@@ -4,9 +4,11 @@ exactly the reference interpreter's value of that layer; index.json describes ev
 import json
 
 import numpy as np
+import pytest
 
 from npucc.backends.simulator import compile_plan
 from npucc.backends.simulator.dump import layer_file_name
+from npucc.errors import NpuccError
 from npucc.ir import Graph, Interpreter, TensorType
 
 
@@ -57,3 +59,60 @@ def test_long_provenance_is_shortened_in_file_names():
     g.set_outputs([g.op("Relu", x, provenance=[f"very/long/layer/name/{i}" for i in range(40)])])
     name = layer_file_name(0, next(iter(g.nodes)), "v")
     assert len(name) < 140 and name.startswith("0000_Relu_very_long_layer_name_0+")
+
+
+def _two_outputs_named(a: str, b: str):
+    g = Graph("names")
+    x = g.add_input("x", TensorType((1, 4), "f32"))
+    p, q = g.op("Split", x, axis=1, split=(1, 3), provenance=["split"])
+    g.rename(p, a)
+    g.rename(q, b)
+    g.set_outputs([g.op("Relu", p, name="r1"), g.op("Sigmoid", q, name="r2")])
+    return g
+
+
+def _check_dump_against_reference(g, x, directory):
+    reference = {}
+    Interpreter(g, hook=lambda node, outs: reference.update(
+        {v.name: o for v, o in zip(node.outputs, outs)})).run([x])
+    compile_plan(g).run([x], dump_dir=directory)
+    index = json.loads((directory / "index.json").read_text())
+    assert index["complete"] is True
+    files = [e["file"] for e in index["layers"]]
+    assert len(set(files)) == len(files) == len(reference)
+    assert sorted(p.name for p in directory.iterdir()) == sorted(files + ["index.json"])
+    for e in index["layers"]:
+        assert len(e["file"]) < 200
+        np.testing.assert_array_equal(np.load(directory / e["file"]), reference[e["value"]])
+    return index
+
+
+def test_names_that_sanitise_alike_do_not_overwrite_each_other(tmp_path):
+    g = _two_outputs_named("a/b", "a_b")
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    index = _check_dump_against_reference(g, x, tmp_path / "d")
+    assert {e["value"] for e in index["layers"]} >= {"a/b", "a_b"}
+
+
+def test_a_400_character_value_name_gets_a_bounded_unique_file_name(tmp_path):
+    long_a, long_b = "v" * 399 + "a", "v" * 399 + "b"  # same first 399 characters
+    g = _two_outputs_named(long_a, long_b)
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    _check_dump_against_reference(g, x, tmp_path / "d")
+
+
+def test_a_reused_dump_directory_describes_only_the_last_run(tmp_path):
+    d = tmp_path / "layers"
+    g = _graph()
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    compile_plan(g).run([x], dump_dir=d)
+    small = _two_outputs_named("p", "q")  # a different graph into the same directory
+    _check_dump_against_reference(small, np.ones((1, 4), np.float32), d)
+
+
+def test_a_foreign_non_empty_directory_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    g = _two_outputs_named("p", "q")
+    with pytest.raises(NpuccError, match="not empty"):
+        compile_plan(g).run([np.ones((1, 4), np.float32)], dump_dir=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

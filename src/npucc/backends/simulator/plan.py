@@ -13,6 +13,7 @@ A Plan owns its buffers: it is not reentrant (one run at a time per Plan).
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -20,7 +21,8 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
-from ...errors import NpuccError
+from ... import limits
+from ...errors import LimitError, NpuccError
 from ...ir.graph import Graph, Node
 from ...ir.interpreter import coerce_inputs
 from ...ir.quantized import is_quantized, select_kernel
@@ -56,7 +58,7 @@ def _carve(arena: np.ndarray, offset: int, shape, dtype, channels_last: bool = F
            ) -> np.ndarray:
     """The array at `offset`; channels_last: NHWC bytes seen as an (N, C, H, W) view."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     raw = arena[offset:offset + nbytes].view(dtype)
     if channels_last:
         n, c, h, w = shape
@@ -195,7 +197,12 @@ def compile_plan(graph: Graph) -> Plan:
         spec = specs[id(n)]
         return () if spec is None else spec.inplace(n)
 
+    _check_sizes(graph, nodes)
     buffers = plan_buffers(graph, nodes, view_of, inplace_inputs)
+    try:
+        limits.check_arena(buffers.arena_bytes, f"graph {graph.name}")
+    except LimitError as e:
+        raise SimulatorError(str(e)) from None
     arena = _arena(buffers.arena_bytes)
     arrays: dict[int, np.ndarray] = {}
     for c in graph.constants:
@@ -206,6 +213,10 @@ def compile_plan(graph: Graph) -> Plan:
     channels_last = _channels_last_values(graph, nodes, specs)
     scratch_specs = {id(n): (specs[id(n)].scratch(n) if specs[id(n)] else []) for n in nodes}
     scratch_bytes = max((_scratch_size(s) for s in scratch_specs.values()), default=0)
+    try:
+        limits.check_arena(scratch_bytes, f"the scratch of graph {graph.name}")
+    except LimitError as e:
+        raise SimulatorError(str(e)) from None
     scratch_arena = _arena(scratch_bytes)
 
     planned: list[PlannedNode] = []
@@ -245,10 +256,26 @@ def compile_plan(graph: Graph) -> Plan:
     return Plan(graph, planned, inputs, outputs, buffers, scratch_bytes, [arena, scratch_arena])
 
 
+def _check_sizes(graph: Graph, nodes: list[Node]) -> None:
+    """Every value the plan allocates within npucc.limits, before anything is allocated."""
+    for v in graph.inputs:
+        _check_value(v, f"graph input %{v.name}")
+    for n in nodes:
+        for v in n.outputs:
+            _check_value(v, f"{n.describe()}: output %{v.name}")
+
+
+def _check_value(v, what: str) -> None:
+    try:
+        limits.check_shape(v.shape, v.dtype.numpy.itemsize, what)
+    except LimitError as e:
+        raise SimulatorError(str(e)) from None
+
+
 def _scratch_size(spec: list) -> int:
     total = 0
     for shape, dtype in spec:
-        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         total += -(-nbytes // ALIGN) * ALIGN
     return total
 
