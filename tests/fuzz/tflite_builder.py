@@ -1,0 +1,103 @@
+"""Hand-made .tflite files for the hostile-file regression tests: a one-subgraph model written
+with the flatbuffer builders of the `tflite` package, where every field can be set to a value a
+converter would never write (unknown type codes, out-of-range indices, short buffers...).
+
+    data = build(tensors=[Tensor(b"x", (1, 4)), Tensor(b"c", (1, 4), buffer=1),
+                          Tensor(b"y", (1, 4))],
+                 buffers=[b"", np.ones((1, 4), np.float32).tobytes()],
+                 ops=[Op(tflite.BuiltinOperator.ADD, (0, 1), (2,))], inputs=(0,), outputs=(2,))
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import NamedTuple
+
+import flatbuffers
+import tflite
+
+
+def _module(name: str):
+    return importlib.import_module(f"tflite.{name}")
+
+
+class Tensor(NamedTuple):
+    name: bytes
+    shape: tuple[int, ...]
+    buffer: int = 0
+    type: int = tflite.TensorType.FLOAT32
+
+
+class Op(NamedTuple):
+    code: int
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    opcode_index: int = 0
+
+
+def _int_vector(b: flatbuffers.Builder, values) -> int:
+    b.StartVector(4, len(values), 4)
+    for v in reversed(list(values)):
+        b.PrependInt32(v)
+    return b.EndVector()
+
+
+def _tables(b: flatbuffers.Builder, offsets) -> int:
+    b.StartVector(4, len(offsets), 4)
+    for off in reversed(offsets):
+        b.PrependUOffsetTRelative(off)
+    return b.EndVector()
+
+
+def build(tensors, buffers, ops, inputs, outputs) -> bytes:
+    b = flatbuffers.Builder(1024)
+    M, S, T, O, C, B = (_module(n) for n in ("Model", "SubGraph", "Tensor", "Operator",
+                                              "OperatorCode", "Buffer"))
+    buffer_offsets = []
+    for data in buffers:
+        vec = b.CreateByteVector(data) if data else None
+        B.BufferStart(b)
+        if vec is not None:
+            B.BufferAddData(b, vec)
+        buffer_offsets.append(B.BufferEnd(b))
+    tensor_offsets = []
+    for t in tensors:
+        name, shape = b.CreateString(t.name), _int_vector(b, t.shape)
+        T.TensorStart(b)
+        T.TensorAddShape(b, shape)
+        T.TensorAddType(b, t.type)
+        T.TensorAddBuffer(b, t.buffer)
+        T.TensorAddName(b, name)
+        tensor_offsets.append(T.TensorEnd(b))
+    op_offsets = []
+    for op in ops:
+        ins, outs = _int_vector(b, op.inputs), _int_vector(b, op.outputs)
+        O.OperatorStart(b)
+        O.OperatorAddOpcodeIndex(b, op.opcode_index)
+        O.OperatorAddInputs(b, ins)
+        O.OperatorAddOutputs(b, outs)
+        op_offsets.append(O.OperatorEnd(b))
+    code_offsets = []
+    for code in sorted({op.code for op in ops}):
+        C.OperatorCodeStart(b)
+        C.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+        C.OperatorCodeAddBuiltinCode(b, code)
+        C.OperatorCodeAddVersion(b, 1)
+        code_offsets.append(C.OperatorCodeEnd(b))
+    sg_tensors, sg_ops = _tables(b, tensor_offsets), _tables(b, op_offsets)
+    sg_in, sg_out = _int_vector(b, inputs), _int_vector(b, outputs)
+    S.SubGraphStart(b)
+    S.SubGraphAddTensors(b, sg_tensors)
+    S.SubGraphAddInputs(b, sg_in)
+    S.SubGraphAddOutputs(b, sg_out)
+    S.SubGraphAddOperators(b, sg_ops)
+    subgraph = S.SubGraphEnd(b)
+    codes, subgraphs, bufs = _tables(b, code_offsets), _tables(b, [subgraph]), \
+        _tables(b, buffer_offsets)
+    M.ModelStart(b)
+    M.ModelAddVersion(b, 3)
+    M.ModelAddOperatorCodes(b, codes)
+    M.ModelAddSubgraphs(b, subgraphs)
+    M.ModelAddBuffers(b, bufs)
+    b.Finish(M.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
