@@ -30,6 +30,7 @@ from .tf_common import (
     closest,
     int_list,
     keep_names,
+    nhwc_shape,
     resize_attrs,
     shape_of,
     strided_slice,
@@ -304,9 +305,9 @@ def placeholder(n: _Node):
 
 def conv2d(n: _Node):
     x = n.input(0)
-    w = n.static(1, "filter")  # HWIO
+    w = _filter(n, 1)  # HWIO
     kh, kw, ci, co = w.shape
-    c = shape_of(x)[3 if n.nhwc() else 1]
+    c = nhwc_shape(x)[3 if n.nhwc() else 1]
     strides, dil = n.hw(n.attr("strides")), n.hw(n.attr("dilations", [1, 1, 1, 1]))
     hw = n.hw(shape_of(x))
     attrs = {"strides": strides, "dilations": dil, "group": c // ci,
@@ -316,13 +317,21 @@ def conv2d(n: _Node):
 
 def depthwise(n: _Node):
     x = n.input(0)
-    w = n.static(1, "filter")  # kh, kw, C, multiplier
+    w = _filter(n, 1)  # kh, kw, C, multiplier
     kh, kw, c, m = w.shape
     wc = np.ascontiguousarray(w.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None])
     strides, dil = n.hw(n.attr("strides")), n.hw(n.attr("dilations", [1, 1, 1, 1]))
     attrs = {"strides": strides, "dilations": dil, "group": c,
              "pads": _pads(n, n.hw(shape_of(x)), (kh, kw), strides, dil)}
     return n.spatial_op("Conv", x, [wc], attrs)
+
+
+def _filter(n: _Node, i: int) -> np.ndarray:
+    w = n.static(i, "filter")
+    if w.ndim != 4 or min(w.shape) < 1:
+        raise ConversionError(f"the filter must be 4-D with sizes >= 1, got shape "
+                              f"{list(w.shape)}", False)
+    return w
 
 
 def _pads(n: _Node, hw, k, strides, dil):
@@ -341,7 +350,7 @@ def _pads(n: _Node, hw, k, strides, dil):
 
 def conv_backprop_input(n: _Node):
     sizes = n.ints(0, "input_sizes")
-    w = n.static(1, "filter")  # kh, kw, out_channels(M), in_channels(C of x)
+    w = _filter(n, 1)  # kh, kw, out_channels(M), in_channels(C of x)
     x = n.input(2)
     kh, kw = w.shape[:2]
     strides = n.hw(n.attr("strides"))
@@ -512,7 +521,8 @@ def _resize(method):
     def convert(n: _Node):
         x = n.input(0)
         hw = n.ints(1, "size", 2)
-        nchw = (shape_of(x)[0], shape_of(x)[3], shape_of(x)[1], shape_of(x)[2])
+        batch, h, w, c = nhwc_shape(x)
+        nchw = (batch, c, h, w)
         attrs = resize_attrs(method, hw, nchw, bool(n.attr("align_corners", False)),
                              bool(n.attr("half_pixel_centers", False)))
         return n.imp.b.nchw_op("Resize", x, [], attrs, label=n.name, name=n.name)

@@ -114,6 +114,14 @@ def shape_of(h: Handle) -> tuple[int, ...]:
     return tuple(h.shape)
 
 
+def nhwc_shape(h: Handle) -> tuple[int, int, int, int]:
+    """(N, H, W, C) of a 4-D tensor; a ConversionError for another rank."""
+    shape = shape_of(h)
+    if len(shape) != 4:
+        raise ConversionError(f"needs a 4-D input, got shape {list(shape)}", False)
+    return shape
+
+
 def same_pads(in_sizes, kernel, strides, dilations) -> tuple[int, ...]:
     """TensorFlow SAME padding (extra pixel at the end), as begins then ends."""
     begins, ends = [], []

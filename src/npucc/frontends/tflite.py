@@ -35,6 +35,7 @@ from .tf_common import (
     closest,
     int_list,
     keep_names,
+    nhwc_shape,
     quant_of,
     resize_attrs,
     shape_of,
@@ -338,7 +339,7 @@ def transpose_conv(imp, op):
     o = op.options(tflite.TransposeConvOptions, required=True)
     out_shape = tuple(op.ints(0, "output shape", 4))
     x = op.input(2)
-    _, h, w, c = shape_of(x)
+    _, h, w, c = nhwc_shape(x)
     wt = _weights(imp, op, 1, (3, 0, 1, 2), {0: 1})
     kh, kw = op.tensor(1).shape[1:3]
     strides = (o.StrideH(), o.StrideW())
@@ -404,7 +405,7 @@ def _pool(core):
     def convert(imp, op):
         o = op.options(tflite.Pool2DOptions, required=True)
         x = op.input(0)
-        _, h, w, _ = shape_of(x)
+        _, h, w, _ = nhwc_shape(x)
         k = (o.FilterHeight(), o.FilterWidth())
         s = (o.StrideH(), o.StrideW())
         attrs = {"kernel_shape": k, "strides": s,
@@ -542,7 +543,7 @@ def _resize(method):
         o = op.options(cls)
         x = op.input(0)
         hw = op.ints(1, "size", 2)
-        nchw = tuple(shape_of(x)[i] for i in TO_NCHW)
+        nchw = tuple(nhwc_shape(x)[i] for i in TO_NCHW)
         attrs = resize_attrs(method, hw, nchw, bool(o and o.AlignCorners()),
                              bool(o and o.HalfPixelCenters()))
         t = op.out_tensor()

@@ -231,6 +231,8 @@ def _resized_shape(cx, shape, scales=None, sizes=None, axes=None):
         if len(scales) != len(axes):
             raise invalid(f"scales {list(scales)} does not match {len(axes)} axes")
         for a, s in zip(axes, scales):
+            if not (math.isfinite(float(s)) and float(s) > 0):
+                raise invalid(f"scale {float(s)} on axis {a} must be finite and > 0")
             out[a] = int(math.floor(shape[a] * float(s)))
             if shape[a] and not math.isclose(out[a] / shape[a], float(s), rel_tol=1e-6):
                 raise unsupported(f"scale {float(s)} on axis {a} does not give a whole output "
