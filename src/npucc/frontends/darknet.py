@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import FrontendError, IRError
 from ..ir import DType, Graph, TensorType, Value
 from .docnote import note_command
+from .guard import guarded
 
 __all__ = ["SECTIONS", "load", "parse_cfg", "random_weights"]
 
@@ -536,6 +537,7 @@ def find_weights(cfg: Path) -> Path:
                           "(npucc CLI: --weights PATH or --weights random)")
 
 
+@guarded
 def load(path, weights=None, *, input_size=None, input_shapes=None, inputs=None, outputs=None,
          batch: int = 1, seed: int = 0) -> Graph:
     """Import a Darknet net. weights: a .weights path, None (look beside the cfg) or "random";

@@ -23,6 +23,7 @@ from ..errors import FrontendError, NpuccError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, TensorType
 from .builder import ConstantTypeError, FoldError, GraphBuilder
+from .guard import guarded
 
 # ATen ops kept whole by the decomposition (the core op set has a direct counterpart)
 _KEEP = ("upsample_nearest2d.vec", "upsample_bilinear2d.vec", "hardswish.default",
@@ -715,6 +716,7 @@ def _torchscript_via_onnx(path: str, args, name: str | None) -> Graph:
     return onnx_frontend.load(onnx.load_from_string(f.getvalue()), name=name)
 
 
+@guarded
 def load(source, *, example_inputs=None, input_shapes=None, inputs=None, outputs=None,
          fold_constants: bool = True, name: str | None = None) -> Graph:
     """Import a PyTorch model into a Graph.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ...errors import FrontendError
 from ...ir import Graph
+from ..guard import guarded
 from . import layers as _layers  # noqa: F401  (registers the mappers)
 from .importer import MAPPERS, CaffemodelBlobs, Importer, RandomBlobs
 from .reader import read_caffemodel, read_prototxt
@@ -38,6 +39,7 @@ def find_weights(prototxt: Path) -> Path:
                           "(npucc CLI: --weights PATH or --weights random)")
 
 
+@guarded
 def load(path, weights=None, *, input_shapes=None, inputs=None, outputs=None, seed: int = 0,
          proposal=None) -> Graph:
     """Import a Caffe net.
