@@ -251,7 +251,8 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
                    help="input array (.npy); repeat for several inputs; random if omitted")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
     p.add_argument("--pipeline", "-p", metavar="PASSES", help="pass pipeline (default: default)")
-    p.add_argument("--dump", metavar="DIR", help="save every layer's output as .npy in DIR")
+    p.add_argument("--dump", metavar="DIR", help="save every layer's output as .npy in DIR "
+                   "(a new or empty directory, or an earlier dump, which is replaced)")
     p.add_argument("--save", metavar="DIR", help="save the outputs as DIR/<output>.npy")
 
 
