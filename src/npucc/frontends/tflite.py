@@ -401,8 +401,9 @@ def fully_connected(imp, op):
     y = imp.emit(op, "Gemm", [x, wt, _bias(op, 2)], {"transB": True, **(act or {})})
     if act is None:
         y = imp.activation(op, y, o.FusedActivationFunction())
-    t = op.out_tensor()
-    want = tuple(xs[:-1]) + (wshape[0],) if (o is not None and o.KeepNumDims()) else t.shape
+    # not the output tensor's stored shape: with a dynamic batch it holds 1 for -1
+    want = tuple(xs[:-1]) + (wshape[0],) if (o is not None and o.KeepNumDims()) \
+        else (rows, wshape[0])
     if shape_of(y) != tuple(want):
         y = imp.emit(op, "Reshape", [y], {"shape": tuple(want)})
     return y
@@ -512,6 +513,21 @@ def _new_shape(op, x) -> tuple[int, ...]:
 def reshape(imp, op):
     x = op.input(0)
     return imp.emit(op, "Reshape", [x], {"shape": _new_shape(op, x)})
+
+
+def shape_op(imp, op):
+    """SHAPE: shapes are static after import, so this is a constant (Keras 3 writes reshapes as
+    SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE; the chain folds)."""
+    return np.array(shape_of(op.input(0)), dtype=op.out_tensor().np_dtype or np.int32)
+
+
+def pack(imp, op):
+    o = op.options(tflite.PackOptions)
+    xs = [op.input(i) for i in range(len(op.in_idx))]
+    axis = (o.Axis() if o is not None else 0) % (len(shape_of(xs[0])) + 1)
+    parts = [imp.b.emit("Unsqueeze", [x], {"axes": (axis,)}, label=op.label, quant=quant_of(x))
+             for x in xs]
+    return imp.emit(op, "Concat", parts, {"axis": axis})
 
 
 def squeeze(imp, op):
@@ -730,6 +746,7 @@ CONVERTERS = {
     "MAXIMUM": _binary("Max"), "MINIMUM": _binary("Min"),
     "AVERAGE_POOL_2D": _pool("AveragePool"), "MAX_POOL_2D": _pool("MaxPool"),
     "MEAN": _reduce("ReduceMean"), "SUM": _reduce("ReduceSum"), "REDUCE_MAX": _reduce("ReduceMax"),
+    "REDUCE_PROD": _reduce("ReduceProd"), "SHAPE": shape_op, "PACK": pack,
     "PAD": _pad, "PADV2": _pad, "MIRROR_PAD": _pad,
     "CONCATENATION": concatenation,
     "RESHAPE": reshape, "SQUEEZE": squeeze, "EXPAND_DIMS": expand_dims, "TRANSPOSE": transpose,
