@@ -18,6 +18,7 @@ constants at import time.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 
 import numpy as np
@@ -386,6 +387,37 @@ def transpose_conv(imp, op):
     return y
 
 
+def transpose_conv_bias(imp, op):
+    """MediaPipe's custom Convolution2DTransposeBias: TRANSPOSE_CONV plus a bias, without the
+    output-shape input. Inputs: NHWC data, OHWI weights, bias; custom options: int32 padding
+    (1 SAME, 2 VALID), stride_w, stride_h. SAME pads k - (n - 1) % s - 1 in total (at least 0),
+    half of it (rounded down) before; the output is s * (n - 1) + k minus that total."""
+    raw = op.op.CustomOptionsAsNumpy().tobytes() if op.op.CustomOptionsLength() else b""
+    if len(raw) < 12:
+        raise ConversionError(f"custom options hold {len(raw)} bytes, not padding, stride_w, "
+                              "stride_h (3 int32)", False)
+    padding, sw, sh = struct.unpack("<iii", raw[:12])
+    if padding not in (1, 2) or sw < 1 or sh < 1:
+        raise ConversionError(f"custom options padding={padding}, stride_w={sw}, stride_h={sh} "
+                              "are not (1 SAME or 2 VALID, positive strides)", False)
+    x = op.input(0)
+    if quant_of(x) is not None or len(shape_of(x)) != 4 or len(op.tensor(1).shape) != 4:
+        raise ConversionError("Convolution2DTransposeBias takes a float NHWC input and OHWI "
+                              "weights (as MediaPipe's kernel)")
+    _, h, w, _ = shape_of(x)
+    _, kh, kw, _ = op.tensor(1).shape
+    begin, end = [], []
+    for n, s, k in ((h, sh, kh), (w, sw, kw)):
+        total = max(0, k - (n - 1) % s - 1) if padding == 1 else 0
+        begin.append(total // 2)
+        end.append(total - total // 2)
+    t = op.out_tensor()
+    return imp.b.nchw_op("ConvTranspose", x, [_weights(imp, op, 1, (3, 0, 1, 2), {0: 1}),
+                                              op.input(2)],
+                         {"strides": (sh, sw), "pads": tuple(begin + end)}, label=op.label,
+                         name=t.name)
+
+
 def fully_connected(imp, op):
     o = op.options(tflite.FullyConnectedOptions)
     x = op.input(0)
@@ -741,6 +773,7 @@ CONVERTERS = {
     "CONV_2D": conv_2d,
     "DEPTHWISE_CONV_2D": depthwise_conv_2d,
     "TRANSPOSE_CONV": transpose_conv,
+    "CUSTOM:Convolution2DTransposeBias": transpose_conv_bias,
     "FULLY_CONNECTED": fully_connected,
     "ADD": _binary("Add"), "SUB": _binary("Sub"), "MUL": _binary("Mul"), "DIV": _binary("Div"),
     "MAXIMUM": _binary("Max"), "MINIMUM": _binary("Min"),
