@@ -31,3 +31,7 @@ class FrontendError(NpuccError):
 
 class UnsupportedError(FrontendError):
     """A model uses an op, attribute value or data type that npucc declares unsupported."""
+
+
+class LimitError(NpuccError):
+    """A declared size exceeds a limit of npucc.limits (the message names the tensor)."""

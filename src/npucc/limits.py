@@ -1,35 +1,55 @@
-"""Size limits for untrusted model files, checked before anything is allocated.
+"""The size limits npucc checks model files and graphs against before it allocates anything.
 
-A model file declares sizes (a layer's filter count, a tensor's shape, an archive member's
-length); npucc compares them with these limits, and with the bytes the file really holds, before
-it allocates. A declared size above a limit is refused with an error naming the file and layer.
+A model file is untrusted: the sizes it declares (tensor shapes, ranks, payload lengths) are
+checked here first, so a hostile or corrupt file fails with an error naming the tensor instead of
+exhausting memory. The frontends check every constant and graph input; the simulator plan checks
+every value and its arena. Raise a limit for a bigger model with the environment variable named
+beside it (read once, at import), or by assigning the module attribute.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+import os
 
-# One tensor (a weight blob, a constant, an archive member holding one): 4 GiB.
-MAX_TENSOR_BYTES = 4 << 30
-# Elements of one tensor shape (also activations, whose shapes come from the file): 2**31.
-MAX_TENSOR_ELEMENTS = 1 << 31
-# Rank of one tensor.
-MAX_RANK = 8
+from .errors import LimitError
 
 
-def tensor_problem(shape, itemsize: int = 4) -> str | None:
-    """Why a tensor of `shape` (and `itemsize`-byte elements) may not be allocated, or None.
-    `shape` is any sequence of Python ints (checked with exact integer arithmetic)."""
-    dims = [int(d) for d in shape]
-    if len(dims) > MAX_RANK:
-        return f"rank {len(dims)} exceeds the limit of {MAX_RANK} (npucc.limits.MAX_RANK)"
-    if any(d < 0 for d in dims):
-        return f"shape {dims} has a negative dimension"
-    n = math.prod(dims)
-    if n > MAX_TENSOR_ELEMENTS:
-        return (f"shape {dims} has {n} elements, over the limit of {MAX_TENSOR_ELEMENTS} "
-                "(npucc.limits.MAX_TENSOR_ELEMENTS)")
-    if n * itemsize > MAX_TENSOR_BYTES:
-        return (f"shape {dims} needs {n * itemsize} bytes, over the limit of {MAX_TENSOR_BYTES} "
-                "(npucc.limits.MAX_TENSOR_BYTES)")
-    return None
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        raise LimitError(f"{name}={os.environ[name]!r} is not an integer") from None
+
+
+MAX_TENSOR_BYTES = _env_int("NPUCC_MAX_TENSOR_BYTES", 4 << 30)  # one tensor: 4 GiB
+MAX_ARENA_BYTES = _env_int("NPUCC_MAX_ARENA_BYTES", 16 << 30)  # a plan's activations: 16 GiB
+MAX_RANK = 16  # dimensions of one tensor (numpy allows 64; real models use at most 6 or so)
+
+
+def check_shape(shape, itemsize: int, what: str) -> int:
+    """The byte size of a tensor of `shape` and element size `itemsize`; LimitError naming
+    `what` if the rank, a dimension or the size is out of bounds."""
+    shape = tuple(shape)
+    if len(shape) > MAX_RANK:
+        raise LimitError(f"{what} has rank {len(shape)}; npucc takes at most {MAX_RANK} "
+                         "(npucc.limits.MAX_RANK)")
+    try:
+        shape = tuple(operator.index(d) for d in shape)
+    except TypeError:
+        raise LimitError(f"{what} has shape {list(shape)}: dimensions must be integers") from None
+    if any(d < 0 for d in shape):
+        raise LimitError(f"{what} has shape {list(shape)}: dimensions must be >= 0")
+    nbytes = math.prod(shape) * itemsize
+    if nbytes > MAX_TENSOR_BYTES:
+        raise LimitError(f"{what} has shape {list(shape)}: {nbytes} bytes, over the "
+                         f"{MAX_TENSOR_BYTES}-byte limit of one tensor (raise it with "
+                         "NPUCC_MAX_TENSOR_BYTES)")
+    return nbytes
+
+
+def check_arena(nbytes: int, what: str) -> None:
+    if nbytes > MAX_ARENA_BYTES:
+        raise LimitError(f"{what} needs {nbytes} bytes of activations, over the "
+                         f"{MAX_ARENA_BYTES}-byte limit (raise it with NPUCC_MAX_ARENA_BYTES)")

@@ -21,9 +21,9 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from ..errors import FrontendError, IRError
+from .. import limits
+from ..errors import FrontendError, IRError, LimitError
 from ..ir import DType, Graph, TensorType, Value
-from ..limits import tensor_problem
 from .docnote import note_command
 
 __all__ = ["SECTIONS", "load", "parse_cfg", "random_weights"]
@@ -241,12 +241,17 @@ class Context:
         """The next parameters in file order (or random ones), after checking the declared size
         against npucc.limits and, for a file, against what the file holds."""
         shape = tuple(int(d) for d in n_shape)
-        problem = tensor_problem(shape)
-        if problem:
-            raise self.error(f"parameters of {problem}")
+        self.check_size(shape, "the parameter tensor")
         try:
             return self.imp.weights.take(math.prod(shape), shape, init)
         except WeightsReader.Short as e:
+            raise self.error(str(e)) from None
+
+    def check_size(self, shape, what: str) -> None:
+        """Refuse a tensor of `shape` (float32) over npucc.limits, naming this section."""
+        try:
+            limits.check_shape(shape, 4, what)
+        except LimitError as e:
             raise self.error(str(e)) from None
 
     def const(self, arr, suffix) -> Value:
@@ -521,9 +526,7 @@ class Importer:
             raise FrontendError(f"{self.path}: [net] needs width= and height= (or pass "
                                 "input_size=(h, w))")
         shape = (batch, c, h, w)
-        problem = tensor_problem(shape)
-        if problem:
-            raise FrontendError(f"{self.path}: [net] input of {problem}")
+        net.check_size(shape, "the input")
         self.input = self.graph.add_input("data", TensorType(shape, DType.f32))
         self.outputs: list[Value] = []
         self.heads: list[tuple[int, Value, Value]] = []
@@ -540,9 +543,7 @@ class Importer:
                 raise ctx.error(f"option(s) {', '.join(bad)} are not supported (supported: "
                                 f"{', '.join(spec.keys) or 'none'})")
             out = spec.fn(ctx)
-            problem = tensor_problem(out.shape)
-            if problem:
-                raise ctx.error(f"output of {problem}")
+            ctx.check_size(out.shape, "the output")
             self.outputs.append(out)
         if not self.outputs:
             raise FrontendError(f"{self.path}: no layer sections after [net]")

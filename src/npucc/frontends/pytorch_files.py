@@ -31,8 +31,8 @@ import zlib
 
 import torch
 
-from ..errors import FrontendError
-from ..limits import MAX_TENSOR_BYTES, tensor_problem
+from .. import limits
+from ..errors import FrontendError, LimitError
 
 
 # ---- the zip container ----
@@ -52,10 +52,10 @@ class Archive:
             if len(self.members) != len(infos):
                 raise self.error("it names a member twice")
             for info in infos:
-                if info.file_size > MAX_TENSOR_BYTES:
+                if info.file_size > limits.MAX_TENSOR_BYTES:
                     raise self.error(f"member {info.filename} declares {info.file_size} bytes, "
-                                     f"over the limit of {MAX_TENSOR_BYTES} "
-                                     "(npucc.limits.MAX_TENSOR_BYTES)")
+                                     f"over the {limits.MAX_TENSOR_BYTES}-byte limit of one "
+                                     "tensor (raise it with NPUCC_MAX_TENSOR_BYTES)")
                 with self.zip.open(info) as f:  # reading to the end checks the CRC-32
                     while f.read(1 << 22):
                         pass
@@ -280,9 +280,10 @@ class _Pt2:
             raise self.error(f"{where}: tensor meta sizes {sizes}, strides {strides}, offset "
                              f"{offset}, layout {layout} are not a plain strided tensor")
         itemsize = torch.empty((), dtype=dtype).element_size()
-        problem = tensor_problem(sizes, itemsize)
-        if problem:
-            raise self.error(f"{where}: {problem}")
+        try:
+            limits.check_shape(sizes, itemsize, "the tensor")
+        except LimitError as e:
+            raise self.error(f"{where}: {e}") from None
         nbytes = self.archive.size(folder + name)
         need = _view_bytes(itemsize, sizes, strides, offset)
         if nbytes is None:
@@ -460,17 +461,19 @@ def check_torchscript(path) -> None:
             continue  # torch.jit.load reads no tensors from other pickles
         for key, (kind, numel) in scan.storages.items():
             itemsize = _STORAGE_ITEMSIZE[kind]
-            problem = tensor_problem([numel], itemsize)
             have = ar.size(f"{folder}/{key}")
-            if problem or have != numel * itemsize:
-                raise ar.error(f"storage {folder}/{key} ({kind}, {numel} elements) "
-                               + (problem or f"needs {numel * itemsize} bytes, the archive "
-                                  f"holds {'none' if have is None else have}"))
+            if have != numel * itemsize:  # the record's size is bounded by the Archive
+                raise ar.error(f"storage {folder}/{key} ({kind}, {numel} elements) needs "
+                               f"{numel * itemsize} bytes, the archive holds "
+                               f"{'none' if have is None else have}")
         for key, offset, sizes, strides in scan.views:
             kind, numel = scan.storages[key]
             itemsize = _STORAGE_ITEMSIZE[kind]
-            problem = tensor_problem(sizes, itemsize)
-            if problem or _view_bytes(itemsize, sizes, strides, offset) > numel * itemsize:
-                raise ar.error(problem or f"a tensor in {name} (offset {offset}, sizes "
-                               f"{list(sizes)}, strides {list(strides)}) reaches past its "
-                               f"storage {folder}/{key} of {numel} elements")
+            try:
+                limits.check_shape(sizes, itemsize, f"a tensor in {name}")
+            except LimitError as e:
+                raise ar.error(str(e)) from None
+            if _view_bytes(itemsize, sizes, strides, offset) > numel * itemsize:
+                raise ar.error(f"a tensor in {name} (offset {offset}, sizes {list(sizes)}, "
+                               f"strides {list(strides)}) reaches past its storage "
+                               f"{folder}/{key} of {numel} elements")

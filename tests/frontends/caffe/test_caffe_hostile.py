@@ -25,15 +25,15 @@ CONV = ('layer {{ name: "c" type: "Convolution" bottom: "data" top: "c" '
     (CONV.format("kernel_size: 3 num_output: 0").replace("num_output: 4 ", ""),
      r"layer 'c' .*num_output 0 is not a positive size"),
     (CONV.format("kernel_size: 3").replace("num_output: 4", "num_output: 4000000000"),
-     r"layer 'c' .*blob 0 of shape \[4000000000, 4, 3, 3\] has 144000000000 elements, over the "
-     r"limit"),
+     r"layer 'c' .*blob 0 has shape \[4000000000, 4, 3, 3\]: 576000000000 bytes, over the "
+     r"4294967296-byte limit"),
     ('layer { name: "d" type: "Deconvolution" bottom: "data" top: "d" '
      'convolution_param { num_output: 4 kernel_size: 2 group: 0 } }',
      r"layer 'd' \(type Deconvolution\): group 0"),
     ('layer { name: "u" type: "Upsample" bottom: "data" top: "u" upsample_param { scale: 0 } }',
      r"layer 'u' .*scale 0 is not a positive size"),
     ('layer { name: "u" type: "Upsample" bottom: "data" top: "u" '
-     'upsample_param { scale: 100000 } }', r"layer 'u' .*top 'u' of shape .* over the limit"),
+     'upsample_param { scale: 100000 } }', r"layer 'u' .*top 'u' has shape .* over the"),
     ('layer { name: "i" type: "Interp" bottom: "data" top: "i" '
      'interp_param { shrink_factor: 0 } }', r"layer 'i' .*shrink_factor 0"),
     ('layer { name: "f" type: "InnerProduct" bottom: "data" top: "f" '
@@ -56,11 +56,11 @@ def test_bad_layer_parameters(tmp_path, layer, message):
 
 
 @pytest.mark.parametrize("shape, layer, message", [
-    ("dim: 1 dim: -4 dim: 8 dim: 8", "ReLU", r"input 'data' of shape \[1, -4, 8, 8\] has a "
-                                             "negative dimension"),
-    ("dim: 1 dim: 0 dim: 8 dim: 8", "ReLU", r"input 'data' of shape with a zero dimension"),
-    ("dim: 1 dim: 400000 dim: 80000 dim: 80000", "ReLU", r"input 'data' of shape .* over the "
-                                                         "limit"),
+    ("dim: 1 dim: -4 dim: 8 dim: 8", "ReLU", r"input 'data' has shape \[1, -4, 8, 8\]: "
+                                             "dimensions must be >= 0"),
+    ("dim: 1 dim: 0 dim: 8 dim: 8", "ReLU", r"input 'data' has a zero dimension"),
+    ("dim: 1 dim: 400000 dim: 80000 dim: 80000", "ReLU", r"input 'data' has shape .* over the "
+                                                         "4294967296-byte limit"),
     ("dim: 1 dim: 4", "Upsample", r"layer 'x' \(type Upsample\): takes a rank 4 bottom"),
     ("dim: 3", "BatchNorm", r"layer 'x' \(type BatchNorm\): takes a rank 2 or more bottom"),
 ])

@@ -34,9 +34,10 @@ CONV = "[convolutional]\nfilters=4\nsize=3\n"
     (CONV + "[route]\nlayers=nan\n", r"layers='nan' holds a value that is not a finite number"),
     ("[upsample]\nstride=2\nscale=inf\n", r"scale=inf is not a finite number"),
     ("[convolutional]\nfilters=100000000\nsize=3\n",
-     r"parameters of shape \[100000000, 3, 3, 3\] has 2700000000 elements, over the limit"),
-    ("[upsample]\nstride=100000\n", r"output of shape \[1, 3, 1600000, 1600000\] .*over the "
-                                     "limit"),
+     r"the parameter tensor has shape \[100000000, 3, 3, 3\]: 10800000000 bytes, over the "
+     r"4294967296-byte limit"),
+    ("[upsample]\nstride=100000\n", r"the output has shape \[1, 3, 1600000, 1600000\]: .*over "
+                                     "the"),
 ])
 def test_bad_section_options(tmp_path, body, message):
     path = tmp_path / "bad.cfg"
@@ -49,8 +50,8 @@ def test_bad_section_options(tmp_path, body, message):
     ("[net]\nwidth=inf\nheight=16\n", r"bad\.cfg:1: \[net\]: width='inf' is not a number"),
     ("[net]\nwidth=-16\nheight=16\n", r"bad\.cfg:1: \[net\]: width=-16 is out of range"),
     ("[net]\nwidth=16\nheight=16\nchannels=0\n", r"bad\.cfg:1: \[net\]: channels=0 is out"),
-    ("[net]\nwidth=1000000\nheight=1000000\n", r"bad\.cfg: \[net\] input of shape .* over the "
-                                               "limit"),
+    ("[net]\nwidth=1000000\nheight=1000000\n", r"bad\.cfg:1: \[net\]: the input has shape .* "
+                                               "over the"),
 ])
 def test_bad_net_section(tmp_path, net, message):
     path = tmp_path / "bad.cfg"

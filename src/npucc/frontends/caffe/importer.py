@@ -17,9 +17,9 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from ...errors import FrontendError, IRError
+from ... import limits
+from ...errors import FrontendError, IRError, LimitError
 from ...ir import DType, Graph, TensorType, Value
-from ...limits import tensor_problem
 
 
 @attrs.frozen
@@ -98,9 +98,7 @@ class RandomBlobs(BlobSource):
         self.recorded: dict[str, list[np.ndarray]] = {}
 
     def get(self, ctx, index, shape, init):
-        problem = tensor_problem(shape)
-        if problem:
-            raise ctx.error(f"blob {index} of {problem}")
+        ctx.check_size(shape, f"blob {index}")
         rng = self.rng
         if init == "weight":  # fan-in scaled so deep nets keep unit-ish activations
             fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
@@ -165,6 +163,13 @@ class LayerContext:
             want = f"rank {rank}" if rank is not None else f"rank {min_rank} or more"
             raise self.error(f"takes a {want} bottom, got {list(ins[0].shape)}")
         return ins
+
+    def check_size(self, shape, what: str) -> None:
+        """Refuse a float32 tensor of `shape` over npucc.limits, naming this layer."""
+        try:
+            limits.check_shape(shape, 4, what)
+        except LimitError as e:
+            raise self.error(str(e)) from None
 
     def positive(self, **values) -> None:
         """Refuse a size or count below 1 (it would divide by zero or make an empty tensor)."""
@@ -234,9 +239,13 @@ class Importer:
         else:
             shape = self.input_shapes.pop(name, shape)
         shape = tuple(int(d) for d in shape)
-        problem = "shape with a zero dimension" if 0 in shape else tensor_problem(shape)
-        if problem:
-            raise FrontendError(f"{self.path}: input '{name}' of {problem}")
+        try:
+            limits.check_shape(shape, 4, f"input '{name}'")
+        except LimitError as e:
+            raise FrontendError(f"{self.path}: {e}") from None
+        if 0 in shape:
+            raise FrontendError(f"{self.path}: input '{name}' has a zero dimension: "
+                                f"{list(shape)}")
         v = self.graph.add_input(name, TensorType(shape, DType.f32))
         self.tops[name] = v
         return v
@@ -307,9 +316,7 @@ class Importer:
             raise ctx.error(f"declares {len(layer.top)} top(s) but npucc produced "
                             f"{len(values)}")
         for top, v in zip(layer.top, values):
-            problem = tensor_problem(v.shape)
-            if problem:
-                raise ctx.error(f"top '{top}' of {problem}")
+            ctx.check_size(v.shape, f"top '{top}'")
         for top, v in zip(layer.top, values):
             self._name_top(top, v)
             self.tops[top] = v
