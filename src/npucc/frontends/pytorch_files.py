@@ -56,9 +56,13 @@ class Archive:
                     raise self.error(f"member {info.filename} declares {info.file_size} bytes, "
                                      f"over the {limits.MAX_TENSOR_BYTES}-byte limit of one "
                                      "tensor (raise it with NPUCC_MAX_TENSOR_BYTES)")
+                got = 0
                 with self.zip.open(info) as f:  # reading to the end checks the CRC-32
-                    while f.read(1 << 22):
-                        pass
+                    while chunk := f.read(1 << 22):
+                        got += len(chunk)
+                if got != info.file_size:
+                    raise self.error(f"member {info.filename} declares {info.file_size} bytes "
+                                     f"but holds {got}")
         except FrontendError:
             raise
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,

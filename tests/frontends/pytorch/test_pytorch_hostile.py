@@ -10,6 +10,7 @@ import ctypes
 import json
 import pickle
 import pickletools
+import struct
 import subprocess
 import sys
 import zipfile
@@ -210,6 +211,23 @@ def test_weight_view_past_its_payload_is_refused(pt2, tmp_path):
     bad = _rewrite(pt2, tmp_path / "bad.pt2", {
         "data/weights/model_weights_config.json": _json_edit(offset)})
     with pytest.raises(FrontendError, match=r"bad\.pt2: .*holds 432 bytes.*offset 5\) needs 452"):
+        npucc.load(bad)
+
+
+def test_zip_member_holding_less_than_it_declares_is_refused(pt2, tmp_path):
+    """The central directory keeps weight_0's size but says 0 stored bytes with CRC 0 (the CRC
+    of nothing): reading it yields no bytes and no CRC error."""
+    data = bytearray(pt2.read_bytes())
+    pos = data.find(b"PK\x01\x02")
+    while pos >= 0:
+        name_len = struct.unpack_from("<H", data, pos + 28)[0]
+        if data[pos + 46:pos + 46 + name_len].endswith(b"data/weights/weight_0"):
+            struct.pack_into("<II", data, pos + 16, 0, 0)  # CRC-32, compressed size
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    bad = tmp_path / "bad.pt2"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(FrontendError, match=r"bad\.pt2: not a readable \.pt2 ExportedProgram: "
+                                            r"member .*weight_0 declares 432 bytes but holds 0"):
         npucc.load(bad)
 
 
