@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Mutation-fuzz npucc's frontends and print one table row per fixture: variants, how many loaded,
+"""Mutation-fuzz npucc's frontends and print one table row per target: variants, how many loaded,
 how many failed with an npucc error naming the file, and anything else (must be 0).
 
-    python scripts/fuzz_frontends.py 3000 --seed 0            # every row of tests/fuzz/targets.py
-    python scripts/fuzz_frontends.py 500 --format tflite -v   # one format, list each escape
+    python scripts/fuzz_frontends.py 3000 --seed 0              # every row below
+    python scripts/fuzz_frontends.py 500 --format pytorch -v    # one format, list each escape
 
-The rows (fixture and loader per format) are tests/fuzz/targets.py's TARGETS; the mutations and
-the verdict are tests/fuzz/mutate.py's, the same as the fuzz tests in the suite run with fewer
-variants. Same seed, same variants.
+The rows (fixture and loader per format; archives also member by member) are
+tests/fuzz/targets.py's TARGETS; the mutations and the verdict are tests/fuzz/mutate.py's, the
+same as the fuzz tests in the suite run with fewer variants. Same seed, same variants.
 """
 
 from __future__ import annotations
@@ -16,35 +16,68 @@ import argparse
 import sys
 import tempfile
 import time
+import zipfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fuzz.mutate import classify, variants  # noqa: E402
-from tests.fuzz.targets import TARGETS  # noqa: E402
+from tests.fuzz.mutate import check_outcome, variants  # noqa: E402
+from tests.fuzz.targets import TARGETS, Target  # noqa: E402
 
 
-def fuzz_target(target, n: int, seed: int, tmp_dir: Path) -> tuple[Counter, list[str]]:
-    original = target.fixture(tmp_dir)
-    work = tmp_dir / "variants"
-    work.mkdir(exist_ok=True)
+def _original(target: Target, d: Path) -> tuple[Path, Callable[[Path, bytes], None]]:
+    """The bytes to mutate (a file named like the loaded file, so errors name it) and how to
+    write a variant where the loader reads it."""
+    main = target.fixture(d)
+    companion = d / target.name.split(" ")[0]  # e.g. the .caffemodel beside the .prototxt
+    if companion != main and companion.is_file():
+        main = companion
+    if target.member is None:
+        return main, lambda path, blob: path.write_bytes(blob)
+    import re
+
+    z = zipfile.ZipFile(main)
+    name = next(m for m in z.namelist() if re.fullmatch(target.member, m.split("/", 1)[1]))
+    source = d / "member" / main.name
+    source.parent.mkdir()
+    source.write_bytes(z.read(name))
+
+    def write(path: Path, blob: bytes) -> None:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as out:
+            for info in z.infolist():
+                out.writestr(info.filename, blob if info.filename == name else z.read(info))
+
+    return source, write
+
+
+def fuzz_target(target: Target, n: int, seed: int, d: Path) -> tuple[Counter, list[str]]:
+    original, write = _original(target, d)
+    work = d / "variants"
+    work.mkdir()
     path = work / original.name
     counts: Counter = Counter()
     escapes = []
     for desc, blob in variants(original.read_bytes(), n, seed):
-        path.write_bytes(blob)
-        outcome, detail = classify(target.load, path)
-        counts[outcome] += 1
-        if outcome == "other":
-            escapes.append(f"{desc}: {detail}")
+        write(path, blob)
+        try:
+            counts[check_outcome(lambda p: target.load(p, d), path, desc)] += 1
+        except AssertionError as e:
+            counts["other"] += 1
+            escapes.append(str(e))
     return counts, escapes
 
 
 def main(argv=None) -> int:
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)  # torch's export warnings, once per successful load
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("variants", type=int, help="variants per fixture")
+    ap.add_argument("variants", type=int, help="variants per row")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--format", action="append", help="only these formats (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every escape")

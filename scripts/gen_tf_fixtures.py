@@ -199,16 +199,31 @@ def extra_int8_net(tf):
     return randomize(keras.Model(x_in, out), 5)
 
 
+def keras3_reshapes(tf):
+    """Keras 3 with a dynamic batch (the default `keras.Input` without batch_size): Flatten,
+    Reshape and a Dense on a 3-D tensor become SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE (and
+    SHAPE -> GATHER -> REDUCE_PROD) chains in the converted model."""
+    import keras
+    from keras import layers as L
+    x_in = keras.Input((16, 16, 3))
+    y = L.Conv2D(8, 3, padding="same")(x_in)
+    y = L.ReLU()(L.BatchNormalization()(y))
+    y = L.MaxPooling2D(2)(y)                                                       # 8x8x8
+    r = L.Dense(4)(L.Reshape((-1, 8))(y))                                          # 64x4
+    f = L.Dense(10, activation="relu")(L.Flatten()(y))
+    return randomize(keras.Model(x_in, [f, r]), 6)
+
+
 # ---------------------------------------------------------------- conversion and oracles
 
-def _concrete(tf, model_or_fn, shapes):
+def _concrete(tf, model_or_fn, shapes, dynamic_batch=False):
     if shapes is None:
         shapes = [tuple(1 if d is None else d for d in t.shape) for t in model_or_fn.inputs]
         fn = tf.function(lambda *xs: model_or_fn(list(xs) if len(xs) > 1 else xs[0],
                                                  training=False))
     else:
         fn = tf.function(model_or_fn)
-    specs = [tf.TensorSpec(s, tf.float32) for s in shapes]
+    specs = [tf.TensorSpec((None, *s[1:]) if dynamic_batch else s, tf.float32) for s in shapes]
     return fn.get_concrete_function(*specs), shapes
 
 
@@ -257,8 +272,9 @@ def quantize_inputs(path, inputs):
     return out
 
 
-def save_tflite(out: Path, name, tf, model_or_fn, shapes=None, mode="float", sparse=False):
-    concrete, shapes = _concrete(tf, model_or_fn, shapes)
+def save_tflite(out: Path, name, tf, model_or_fn, shapes=None, mode="float", sparse=False,
+                dynamic_batch=False):
+    concrete, shapes = _concrete(tf, model_or_fn, shapes, dynamic_batch)
     rep = None
     if mode in ("int8", "int8_float_io"):
         def rep():
@@ -332,6 +348,12 @@ FIXTURES = {
     "extra_int8": lambda o, tf: save_tflite(o, "extra_int8", tf, extra_int8_net(tf), mode="int8"),
     "small_int8_float_io": lambda o, tf: save_tflite(o, "small_int8_float_io", tf,
                                                      small_int8_net(tf), mode="int8_float_io"),
+    # Keras 3 with a dynamic batch: SHAPE-based reshapes, float and full int8
+    "keras3_reshape_float": lambda o, tf: save_tflite(o, "keras3_reshape_float", tf,
+                                                      keras3_reshapes(tf), dynamic_batch=True),
+    "keras3_reshape_int8": lambda o, tf: save_tflite(o, "keras3_reshape_int8", tf,
+                                                     keras3_reshapes(tf), mode="int8",
+                                                     dynamic_batch=True),
     # TensorFlow frozen GraphDefs (TensorFlow is the oracle)
     "mobilenet_v2_pb": lambda o, tf: save_frozen_pb(o, "mobilenet_v2_pb", tf, mobilenet_v2(tf)),
     "detector_pb": lambda o, tf: save_frozen_pb(o, "detector_pb", tf, detector(tf)),

@@ -180,3 +180,50 @@ def test_run_names_the_file_of_a_model_it_cannot_read(tmp_path, capsys):
     assert main(["run", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("npucc: error:") and "broken.onnx" in err and "Traceback" not in err
+
+
+# ---- --inputs / --outputs, against TensorFlow and LiteRT outputs of committed fixtures ----
+
+TF_FIXTURES = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "tf"
+
+
+def test_run_frozen_graph_with_named_inputs_and_outputs(tmp_path, capsys):
+    """A frozen GraphDef does not say which nodes are its outputs: name them on the command
+    line; the saved outputs match what TensorFlow computed for the stored input."""
+    data = np.load(TF_FIXTURES / "detector_pb.npz")
+    np.save(tmp_path / "x.npy", data["input_0"])
+    pb = str(TF_FIXTURES / "detector_pb.pb")
+    assert main(["run", pb, "-i", f"xs_0={tmp_path / 'x.npy'}"]) == 1
+    assert "give outputs=" in capsys.readouterr().err
+    assert main(["run", pb, "--inputs", "xs_0", "--outputs", "Identity:0, Identity_1:0",
+                 "-i", f"xs_0={tmp_path / 'x.npy'}", "--save", str(tmp_path / "out")]) == 0
+    for name, want in (("Identity", data["expected_0"]), ("Identity_1", data["expected_1"])):
+        np.testing.assert_allclose(np.load(tmp_path / "out" / f"{name}.npy"), want, rtol=1e-4,
+                                   atol=1e-5)
+
+
+def test_show_frozen_graph_cut_at_one_output(capsys):
+    assert main(["show", str(TF_FIXTURES / "detector_pb.pb"), "--outputs", "Identity_1:0"]) == 0
+    text = capsys.readouterr().out
+    assert "return %Identity_1\n" in text and "%Identity " not in text
+
+
+def test_run_tflite_cut_at_an_inner_tensor_matches_litert(tmp_path):
+    """--outputs names an inner tensor of a full-int8 TFLite model: the output equals LiteRT's
+    value of that tensor (its reference kernels, which npucc's integer kernels match exactly)."""
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert (LiteRT) is not installed")
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    path = TF_FIXTURES / "small_int8.tflite"
+    it = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    inner = [d for d in it.get_tensor_details() if "concatenate" in d["name"].lower()][0]
+    data = np.load(TF_FIXTURES / "small_int8.npz")
+    it.set_tensor(it.get_input_details()[0]["index"], data["input_0"])
+    it.invoke()
+    np.save(tmp_path / "x.npy", data["input_0"])
+    assert main(["run", str(path), "--outputs", inner["name"], "-i", str(tmp_path / "x.npy"),
+                 "--save", str(tmp_path / "out")]) == 0
+    (saved,) = (tmp_path / "out").glob("*.npy")
+    np.testing.assert_array_equal(np.load(saved), it.get_tensor(inner["index"]))

@@ -214,6 +214,19 @@ def _configure_model(p: argparse.ArgumentParser) -> None:
                    help="weights file (.caffemodel / .weights) if not beside the model")
     p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="input shape for models with dynamic dims, e.g. image=1,3,224,224")
+    p.add_argument("--inputs", metavar="NAMES",
+                   help="comma-separated input tensor names (a TensorFlow .pb's Placeholders; "
+                        "inner tensors of ONNX/TFLite models cut the model there)")
+    p.add_argument("--outputs", metavar="NAMES",
+                   help="comma-separated output tensor names (required for a TensorFlow .pb, "
+                        "e.g. Identity:0; inner tensors elsewhere cut the model there)")
+
+
+def _names(text: str | None) -> list[str] | None:
+    names = [n.strip() for n in text.split(",") if n.strip()] if text is not None else None
+    if names == []:
+        raise NpuccError(f"--inputs/--outputs {text!r}: give comma-separated tensor names")
+    return names
 
 
 def _load_model(args: argparse.Namespace):
@@ -222,7 +235,8 @@ def _load_model(args: argparse.Namespace):
     options = {}
     if args.weights:
         options["weights"] = args.weights
-    return load(args.model, input_shapes=_parse_shapes(args.shape), **options)
+    return load(args.model, input_shapes=_parse_shapes(args.shape), inputs=_names(args.inputs),
+                outputs=_names(args.outputs), **options)
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:

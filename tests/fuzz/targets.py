@@ -21,8 +21,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 class Target(NamedTuple):
     format: str
     name: str
-    fixture: Callable[[Path], Path]
-    load: Callable[[Path], object]
+    fixture: Callable[[Path], Path]  # writes (or finds) the valid file and its companions
+    load: Callable[[Path, Path], object]  # (variant path, fixture folder) -> graph
+    member: str | None = None  # mutate this zip member (regex) inside an intact archive
 
 
 def small_onnx_model(seed: int = 0):
@@ -81,25 +82,93 @@ def _committed(name: str) -> Callable[[Path], Path]:
     return lambda tmp_dir: FIXTURES / name
 
 
-def _load_onnx(path: Path):
+def _load_onnx(path: Path, folder: Path | None = None):
     from npucc.frontends import onnx
 
     return onnx.load(path)
 
 
-def _load_tflite(path: Path):
+def _load_tflite(path: Path, folder: Path | None = None):
     from npucc.frontends import tflite
 
     return tflite.load(path)
 
 
-def _load_tf(path: Path, fixture: str):
+def _load_tf(path: Path, folder: Path | None = None, *, fixture: str):
     from npucc.frontends import tensorflow
 
     names = np.load(FIXTURES / f"{fixture}.npz")
     return tensorflow.load(path, inputs=[str(n) for n in names["input_names"]],
                            outputs=[str(n) for n in names["output_names"]])
 
+
+def _caffe(d: Path) -> Path:
+    from npucc.frontends import caffe
+    from tests.fuzz.test_fuzz_caffe import PROTOTXT, _write_caffemodel
+
+    (d / "small.prototxt").write_text(PROTOTXT)
+    _write_caffemodel(d / "small.caffemodel", caffe.random_blobs(d / "small.prototxt"))
+    return d / "small.prototxt"
+
+
+def _darknet(d: Path) -> Path:
+    import numpy as np
+
+    from npucc.frontends import darknet
+    from tests.fuzz.test_fuzz_darknet import CFG
+
+    (d / "small.cfg").write_text(CFG)
+    with open(d / "small.weights", "wb") as f:
+        f.write(np.array([0, 2, 0], np.int32).tobytes() + np.zeros(1, np.uint64).tobytes())
+        for a in darknet.random_weights(d / "small.cfg"):
+            f.write(a.astype(np.float32).tobytes())
+    return d / "small.cfg"
+
+
+def _torch(kind: str) -> Callable[[Path], Path]:
+    def write(d: Path) -> Path:
+        import torch
+
+        from tests.fuzz.test_fuzz_pytorch import SHAPE, _Small
+
+        torch.manual_seed(0)
+        model, x = _Small().eval(), torch.rand(*SHAPE)
+        if kind == "pt2":
+            torch.export.save(torch.export.export(model, (x,)), d / "small.pt2")
+        else:
+            torch.jit.trace(model, (x,)).save(str(d / "small.pt"))
+        return d / f"small.{kind}"
+    return write
+
+
+def _load_caffe(which: str):
+    from npucc.frontends import caffe
+
+    if which == "prototxt":
+        return lambda p, d: caffe.load(p, weights=d / "small.caffemodel")
+    return lambda p, d: caffe.load(d / "small.prototxt", weights=p)
+
+
+def _load_darknet(which: str):
+    from npucc.frontends import darknet
+
+    if which == "cfg":
+        return lambda p, d: darknet.load(p, weights=d / "small.weights")
+    return lambda p, d: darknet.load(d / "small.cfg", weights=p)
+
+
+def _load_torch(p: Path, d: Path):
+    import npucc
+    from tests.fuzz.test_fuzz_pytorch import SHAPE
+
+    return npucc.load(p) if p.suffix == ".pt2" else npucc.load(p, input_shapes=[SHAPE])
+
+
+def _companion(d: Path, name: str) -> Callable[[Path], Path]:
+    return lambda _: d / name
+
+
+CONV_CODE = r"code/__torch__/torch/nn/modules/conv(/___torch_mangle_\d+)?\.py"
 
 TARGETS = [
     Target("onnx", "small CNN (built by the test)", _onnx_fixture, _load_onnx),
@@ -109,6 +178,20 @@ TARGETS = [
            functools.partial(_load_tf, fixture="ops_zoo_pb")),
     Target("tensorflow", "resize_pb.pb", _committed("resize_pb.pb"),
            functools.partial(_load_tf, fixture="resize_pb")),
+    Target("caffe", "small.prototxt", _caffe, _load_caffe("prototxt")),
+    Target("caffe", "small.caffemodel", _caffe, _load_caffe("caffemodel")),
+    Target("darknet", "small.cfg", _darknet, _load_darknet("cfg")),
+    Target("darknet", "small.weights", _darknet, _load_darknet("weights")),
+    Target("pytorch", "small.pt2 (zip bytes)", _torch("pt2"), _load_torch),
+    Target("pytorch", "small.pt2 models/model.json", _torch("pt2"), _load_torch,
+           "models/model.json"),
+    Target("pytorch", "small.pt2 weights config", _torch("pt2"), _load_torch,
+           "data/weights/model_weights_config.json"),
+    Target("pytorch", "small.pt (zip bytes)", _torch("pt"), _load_torch),
+    Target("pytorch", "small.pt data.pkl", _torch("pt"), _load_torch, "data.pkl"),
+    Target("pytorch", "small.pt code", _torch("pt"), _load_torch, CONV_CODE),
+    Target("pytorch", "small.pt debug table", _torch("pt"), _load_torch,
+           CONV_CODE + r"\.debug_pkl"),
 ]
 
 

@@ -21,13 +21,16 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from ..errors import FrontendError, IRError
+from .. import limits
+from ..errors import FrontendError, IRError, LimitError
 from ..ir import DType, Graph, TensorType, Value
 from .docnote import note_command
 from .guard import guarded
 
 __all__ = ["SECTIONS", "load", "parse_cfg", "random_weights"]
 
+
+_MAX_OPTION = 1 << 31  # any integer option beyond this is a corrupt cfg
 
 # ---- cfg text ----
 @attrs.define
@@ -41,9 +44,12 @@ def parse_cfg(path) -> list[Section]:
     """Sections of a .cfg in order ([net] first), with their key=value options as strings."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise FrontendError(f"{path}: cannot read the cfg: {e}") from None
+    except UnicodeDecodeError as e:
+        raise FrontendError(f"{path}: not a Darknet cfg (not UTF-8 text: byte {e.start})"
+                            ) from None
     sections: list[Section] = []
     for n, raw in enumerate(text.splitlines(), 1):
         line = re.sub(r"[#;].*", "", raw).strip()
@@ -67,35 +73,37 @@ def parse_cfg(path) -> list[Section]:
 
 # ---- weights ----
 class WeightsReader:
-    """Floats of a .weights file consumed in layer order. Reading past the end does not raise at
-    once: it counts what the cfg needs so the error can say expected and found."""
+    """Floats of a .weights file consumed in layer order, never past its end: `take` raises
+    `Short` before anything is allocated."""
+
+    class Short(Exception):
+        """The file ends before the parameters the cfg declares."""
 
     def __init__(self, path: Path):
         self.path = path
         raw = Path(path).read_bytes()
         if len(raw) < 12:
             raise FrontendError(f"{path}: too short for a Darknet weights header")
-        major, minor, revision = np.frombuffer(raw[:12], np.int32)
+        major, minor, revision = (int(v) for v in np.frombuffer(raw[:12], np.int32))
         seen_bytes = 8 if major * 10 + minor >= 2 and major < 1000 and minor < 1000 else 4
         self.transpose = major > 1000 or minor > 1000
         body = raw[12 + seen_bytes:]
         self.floats = np.frombuffer(body[:len(body) // 4 * 4], np.float32)
-        self.version = (int(major), int(minor), int(revision))
+        self.version = (major, minor, revision)
         self.pos = 0
 
     def take(self, n: int, shape, init: str) -> np.ndarray:
+        if self.pos + n > self.floats.size:
+            raise self.Short(f"weights file too short: the cfg needs {self.pos + n} floats up "
+                             f"to this section (its parameters are floats {self.pos} to "
+                             f"{self.pos + n}), {self.path} holds {self.floats.size} after "
+                             "the header")
         start, self.pos = self.pos, self.pos + n
-        if self.pos > self.floats.size:
-            return np.zeros(shape, np.float32)
         return self.floats[start:self.pos].reshape(shape)
 
-    def finish(self) -> None:
-        if self.pos > self.floats.size:
-            raise FrontendError(f"{self.path}: weights file too short: the cfg needs "
-                                f"{self.pos} floats after the header, the file holds "
-                                f"{self.floats.size}")
+    def finish(self, cfg: Path) -> None:
         if self.pos < self.floats.size:
-            raise FrontendError(f"{self.path}: weights file too long: the cfg needs "
+            raise FrontendError(f"{self.path}: weights file too long: the cfg {cfg} needs "
                                 f"{self.pos} floats after the header, the file holds "
                                 f"{self.floats.size} (wrong cfg for these weights?)")
 
@@ -122,7 +130,7 @@ class RandomWeights:
         self.arrays.append(arr)
         return arr
 
-    def finish(self):
+    def finish(self, cfg: Path):
         """Random weights always fit the cfg: nothing is left over to check."""
 
 
@@ -161,35 +169,58 @@ class Context:
         self.prov = f"{index} {sec.type}"
 
     def error(self, msg) -> FrontendError:
-        return FrontendError(f"{self.imp.path}:{self.sec.line}: section {self.index} "
-                             f"[{self.sec.type}]: {msg}")
+        index = f"section {self.index} " if self.index >= 0 else ""
+        return FrontendError(f"{self.imp.path}:{self.sec.line}: {index}[{self.sec.type}]: {msg}")
 
-    def int(self, key, default=None) -> int:
-        return int(self._get(key, default))
+    def int(self, key, default=None, lo: int | None = None) -> int:
+        """An integer option; `lo`: the smallest value the section can use."""
+        v = self._get(key, default)
+        try:
+            n = int(float(v))
+        except (ValueError, OverflowError):
+            raise self.error(f"{key}={v!r} is not an integer") from None
+        if lo is not None and n < lo:
+            raise self.error(f"{key}={n} is out of range (at least {lo})")
+        if abs(n) > _MAX_OPTION:
+            raise self.error(f"{key}={n} is out of range (at most {_MAX_OPTION})")
+        return n
 
     def float(self, key, default=None) -> float:
-        return float(self._get(key, default))
+        v = float(self._get(key, default))
+        if not math.isfinite(v):
+            raise self.error(f"{key}={v} is not a finite number")
+        return v
 
     def str(self, key, default=None) -> str:
         return str(self._get(key, default))
 
     def ints(self, key, default=None) -> list[int]:
-        v = self._get(key, default)
-        return [int(x) for x in str(v).split(",") if x.strip()] if isinstance(v, str) else v
+        values = self.floats(key, default)
+        if any(v != int(v) or abs(v) > _MAX_OPTION for v in values):
+            raise self.error(f"{key}={self.sec.options.get(key)!r} is not a list of integers")
+        return [int(v) for v in values]
 
     def floats(self, key, default=None) -> list[float]:
         v = self._get(key, default)
-        return [float(x) for x in str(v).split(",") if x.strip()] if isinstance(v, str) else v
+        if not isinstance(v, str):
+            return v
+        try:
+            values = [float(x) for x in v.split(",") if x.strip()]
+        except ValueError:
+            raise self.error(f"{key}={v!r} is not a list of numbers") from None
+        if not all(math.isfinite(x) for x in values):
+            raise self.error(f"{key}={v!r} holds a value that is not a finite number")
+        return values
 
     def _get(self, key, default):
         if key in self.sec.options:
+            raw = self.sec.options[key]
+            if default is None or isinstance(default, (str, list)):
+                return raw
             try:
-                raw = self.sec.options[key]
-                if default is None or isinstance(default, (str, list)):
-                    return raw
                 return type(default)(float(raw))
-            except ValueError:
-                raise self.error(f"{key}={self.sec.options[key]!r} is not a number") from None
+            except (ValueError, OverflowError):
+                raise self.error(f"{key}={raw!r} is not a number") from None
         if default is None:
             raise self.error(f"needs '{key}='")
         return default
@@ -208,8 +239,21 @@ class Context:
         return self.imp.outputs[i]
 
     def params(self, n_shape, init="small") -> np.ndarray:
-        shape = tuple(n_shape)
-        return self.imp.weights.take(math.prod(shape), shape, init)
+        """The next parameters in file order (or random ones), after checking the declared size
+        against npucc.limits and, for a file, against what the file holds."""
+        shape = tuple(int(d) for d in n_shape)
+        self.check_size(shape, "the parameter tensor")
+        try:
+            return self.imp.weights.take(math.prod(shape), shape, init)
+        except WeightsReader.Short as e:
+            raise self.error(str(e)) from None
+
+    def check_size(self, shape, what: str) -> None:
+        """Refuse a tensor of `shape` (float32) over npucc.limits, naming this section."""
+        try:
+            limits.check_shape(shape, 4, what)
+        except LimitError as e:
+            raise self.error(str(e)) from None
 
     def const(self, arr, suffix) -> Value:
         return self.graph.add_constant(np.asarray(arr, np.float32),
@@ -262,11 +306,11 @@ def convolutional(ctx: Context):
     """Conv (groups, dilation, pad=1 meaning size/2) + BatchNorm (darknet's biases become the
     BN bias) + activation. Weights file order: biases, [scales, mean, variance], weights."""
     x = ctx.prev
-    n, k = ctx.int("filters", 1), ctx.int("size", 1)
-    s = ctx.int("stride", 1)
-    sy, sx = ctx.int("stride_y", s), ctx.int("stride_x", s)
-    pad = ctx.int("padding", (k // 2) if ctx.int("pad", 0) else 0)
-    groups, dil = ctx.int("groups", 1), ctx.int("dilation", 1)
+    n, k = ctx.int("filters", 1, lo=1), ctx.int("size", 1, lo=1)
+    s = ctx.int("stride", 1, lo=1)
+    sy, sx = ctx.int("stride_y", s, lo=1), ctx.int("stride_x", s, lo=1)
+    pad = ctx.int("padding", (k // 2) if ctx.int("pad", 0) else 0, lo=0)
+    groups, dil = ctx.int("groups", 1, lo=1), ctx.int("dilation", 1, lo=1)
     bn = ctx.int("batch_normalize", 0)
     c = x.shape[1]
     if c % groups or n % groups:
@@ -292,7 +336,7 @@ def connected(ctx: Context):
     """Flatten + Gemm (+ BatchNorm) + activation, output kept as (N, output, 1, 1). File order:
     biases, weights (output x input; input x output in 'transposed' files), [BN]."""
     x = ctx.prev
-    n = ctx.int("output", 1)
+    n = ctx.int("output", 1, lo=1)
     k = math.prod(x.shape[1:])
     biases = ctx.params((n,), "small")
     w = ctx.params((k, n) if ctx.imp.weights.transpose else (n, k), "weight")
@@ -313,10 +357,10 @@ def maxpool(ctx: Context):
     """MaxPool; out = (in + padding - size) / stride + 1 with padding (default size - 1) split
     padding/2 before, the rest after (so size=2 stride=1 keeps the size)."""
     x = ctx.prev
-    size = ctx.int("size", 1)
-    s = ctx.int("stride", 1)
-    sy, sx = ctx.int("stride_y", s), ctx.int("stride_x", s)
-    p = ctx.int("padding", size - 1)
+    size = ctx.int("size", 1, lo=1)
+    s = ctx.int("stride", 1, lo=1)
+    sy, sx = ctx.int("stride_y", s, lo=1), ctx.int("stride_x", s, lo=1)
+    p = ctx.int("padding", size - 1, lo=0)
     b, e = p // 2, p - p // 2
     return ctx.op("MaxPool", x, kernel_shape=(size, size), strides=(sy, sx), pads=(b, b, e, e))
 
@@ -331,7 +375,9 @@ def avgpool(ctx: Context):
 def route(ctx: Context):
     """Concat of the listed layers along channels; with groups/group_id each input contributes
     its group_id-th of `groups` channel slices."""
-    groups, gid = ctx.int("groups", 1), ctx.int("group_id", 0)
+    groups, gid = ctx.int("groups", 1, lo=1), ctx.int("group_id", 0, lo=0)
+    if gid >= groups:
+        raise ctx.error(f"group_id={gid} is not below groups={groups}")
     parts = []
     for ref in ctx.ints("layers"):
         v = ctx.layer(ref)
@@ -386,7 +432,7 @@ def reorg(ctx: Context):
     """Darknet's reorg (as its C code does it, a quirky space-to-depth): the input buffer read as
     (C/s^2, H*s, W*s) is rearranged by Reshape, Transpose, Reshape into (C*s^2, H/s, W/s)."""
     x = ctx.prev
-    s = ctx.int("stride", 2)
+    s = ctx.int("stride", 2, lo=1)
     n, c, h, w = x.shape
     if c % (s * s) or h % s or w % s:
         raise ctx.error(f"stride {s} does not divide the input {list(x.shape)}")
@@ -437,7 +483,7 @@ def yolo(ctx: Context):
     if any(not 0 <= m < len(pairs) for m in mask):
         raise ctx.error(f"mask {mask} indexes outside the {len(pairs)} anchors")
     anchors = [v for m in mask for v in pairs[m]]
-    boxes = ctx.op("YoloDecode", x, anchors=anchors, num_classes=ctx.int("classes", 20),
+    boxes = ctx.op("YoloDecode", x, anchors=anchors, num_classes=ctx.int("classes", 20, lo=0),
                    img_w=ctx.imp.input.shape[3], img_h=ctx.imp.input.shape[2],
                    scale_x_y=ctx.float("scale_x_y", 1.0))
     ctx.imp.heads.append((ctx.index, x, boxes))
@@ -453,11 +499,11 @@ def region(ctx: Context):
     if ctx.int("coords", 4) != 4 or not ctx.int("softmax", 1):
         raise ctx.error("only coords=4 with softmax=1 is supported")
     pairs = _head_anchors(ctx)
-    num = ctx.int("num", len(pairs))
+    num = ctx.int("num", len(pairs), lo=0)
     if num != len(pairs):
         raise ctx.error(f"num={num} but {len(pairs)} anchors")
     boxes = ctx.op("RegionDecode", x, anchors=[v for p in pairs for v in p],
-                   num_classes=ctx.int("classes", 20))
+                   num_classes=ctx.int("classes", 20, lo=0))
     ctx.imp.heads.append((ctx.index, x, boxes))
     return x
 
@@ -472,19 +518,17 @@ class Importer:
         self.sections = sections
         self.weights = weights
         self.graph = Graph(self.path.stem)
-        net = sections[0].options
-        try:
-            h = int(net.get("height", 0))
-            w = int(net.get("width", 0))
-            c = int(net.get("channels", 3))
-        except ValueError as e:
-            raise FrontendError(f"{self.path}: [net] {e}") from None
+        net = Context(self, -1, sections[0])
+        h, w = net.int("height", 0, lo=0), net.int("width", 0, lo=0)
+        c = net.int("channels", 3, lo=1)
         if input_size is not None:
             h, w = input_size
         if not (h and w):
             raise FrontendError(f"{self.path}: [net] needs width= and height= (or pass "
                                 "input_size=(h, w))")
-        self.input = self.graph.add_input("data", TensorType((batch, c, h, w), DType.f32))
+        shape = (batch, c, h, w)
+        net.check_size(shape, "the input")
+        self.input = self.graph.add_input("data", TensorType(shape, DType.f32))
         self.outputs: list[Value] = []
         self.heads: list[tuple[int, Value, Value]] = []
 
@@ -499,8 +543,12 @@ class Importer:
             if bad:
                 raise ctx.error(f"option(s) {', '.join(bad)} are not supported (supported: "
                                 f"{', '.join(spec.keys) or 'none'})")
-            self.outputs.append(spec.fn(ctx))
-        self.weights.finish()
+            out = spec.fn(ctx)
+            ctx.check_size(out.shape, "the output")
+            self.outputs.append(out)
+        if not self.outputs:
+            raise FrontendError(f"{self.path}: no layer sections after [net]")
+        self.weights.finish(self.path)
         if self.heads:
             outs = []
             for index, raw, boxes in self.heads:

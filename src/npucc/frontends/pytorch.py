@@ -22,8 +22,10 @@ import torch
 from ..errors import FrontendError, NpuccError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, TensorType
+from . import pytorch_script
 from .builder import ConstantTypeError, FoldError, GraphBuilder
 from .guard import guarded
+from .pytorch_files import load_pt2
 
 # ATen ops kept whole by the decomposition (the core op set has a direct counterpart)
 _KEEP = ("upsample_nearest2d.vec", "upsample_bilinear2d.vec", "hardswish.default",
@@ -61,55 +63,28 @@ def _export(module, args, what: str):
                             f"{str(e).splitlines()[0] if str(e) else ''}") from e
 
 
-def _load_torchscript(path: str):
-    try:
-        return torch.jit.load(path, map_location="cpu").eval()
-    except Exception as e:  # noqa: BLE001
-        raise FrontendError(f"{path}: not a TorchScript file (a state dict or pickled module must "
-                            f"be loaded in Python and passed as an nn.Module): "
-                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                            ) from None
-
-
-def _torchscript_input_names(ts) -> list[str]:
-    try:
-        return [a.name for a in ts.forward.schema.arguments[1:]]
-    except Exception:  # noqa: BLE001 - names are a nicety
-        return []
-
-
-def _from_torchscript(ts, path: str, args) -> torch.export.ExportedProgram:
-    from torch._export.converter import TS2EPConverter
-
-    try:
-        dynamic = TS2EPConverter(ts, args).convert()
-        # the converter leaves dims symbolic: export again at the example shapes
-        return torch.export.export(dynamic.module(), args)
-    except Exception as e:  # noqa: BLE001
-        raise FrontendError(f"{path}: converting TorchScript to an ExportedProgram failed: "
-                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                            ) from e
-
-
 def exported_program(source, *, example_inputs=None, input_shapes=None):
     """(ExportedProgram, label) for any accepted source."""
+    return _program(source, example_inputs, input_shapes)[:2]
+
+
+def _program(source, example_inputs, input_shapes):
+    """(ExportedProgram, label, the forward's argument names for a TorchScript file or None)."""
     if isinstance(source, torch.export.ExportedProgram):
-        return source, "<ExportedProgram>"
+        return source, "<ExportedProgram>", None
     if isinstance(source, torch.nn.Module) and not isinstance(source, torch.jit.ScriptModule):
         what = f"<{type(source).__name__} module>"
-        return _export(source, _example_inputs(example_inputs, input_shapes, what), what), what
+        args = _example_inputs(example_inputs, input_shapes, what)
+        return _export(source, args, what), what, None
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.exists(path):
             raise FrontendError(f"{path}: no such file")
         if path.lower().endswith(".pt2"):
-            try:
-                return torch.export.load(path), path
-            except Exception as e:  # noqa: BLE001
-                raise FrontendError(f"{path}: not a readable .pt2 ExportedProgram (truncated or "
-                                    f"corrupt file?): {type(e).__name__}") from None
+            return load_pt2(path), path, None
         args = _example_inputs(example_inputs, input_shapes, path)
-        return _from_torchscript(_load_torchscript(path), path, args), path
+        program, names = pytorch_script.program(path, args)
+        return program, path, names
     raise FrontendError(f"the pytorch frontend reads an nn.Module, an ExportedProgram, a .pt2 or "
                         f"a TorchScript .pt file, not a {type(source).__name__}")
 
@@ -700,20 +675,12 @@ def _torchscript_via_onnx(path: str, args, name: str | None) -> Graph:
     """TorchScript models the TorchScript->ExportedProgram converter lowers to ops npucc lacks
     (it turns some upsampling into index arithmetic) go through torch.onnx's TorchScript
     exporter and the ONNX frontend instead."""
-    import io
-    import warnings
+    import onnx
 
     from . import onnx as onnx_frontend
 
-    ts = _load_torchscript(path)
-    names = _torchscript_input_names(ts) or [f"input_{i}" for i in range(len(args))]
-    f = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(ts, args, f, dynamo=False, opset_version=17, input_names=names)
-    import onnx
-
-    return onnx_frontend.load(onnx.load_from_string(f.getvalue()), name=name)
+    return onnx_frontend.load(onnx.load_from_string(pytorch_script.onnx_bytes(path, args)),
+                              name=name)
 
 
 @guarded
@@ -730,10 +697,8 @@ def load(source, *, example_inputs=None, input_shapes=None, inputs=None, outputs
     if inputs is not None or outputs is not None:
         raise FrontendError("the pytorch frontend does not cut models (inputs=/outputs=); "
                             "export the submodule you need instead")
-    ep, label = exported_program(source, example_inputs=example_inputs,
-                                 input_shapes=input_shapes)
-    torchscript = isinstance(source, (str, os.PathLike)) and \
-        not os.fspath(source).lower().endswith(".pt2")
+    ep, label, ts_names = _program(source, example_inputs, input_shapes)
+    torchscript = ts_names is not None
     try:
         ep = _decompose(ep)
     except Exception as e:  # noqa: BLE001
@@ -750,7 +715,6 @@ def load(source, *, example_inputs=None, input_shapes=None, inputs=None, outputs
         except Exception:  # noqa: BLE001 - report the torch op the direct route met
             raise direct from None
     if torchscript:  # the converter renames inputs (x -> x_1): restore the forward's names
-        ts_names = _torchscript_input_names(_load_torchscript(os.fspath(source)))
         for v, n in zip(graph.inputs, ts_names):
             if not graph.has_value(n):
                 graph.rename(v, n)

@@ -18,6 +18,7 @@ constants at import time.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 
 import numpy as np
@@ -367,6 +368,37 @@ def transpose_conv(imp, op):
     return y
 
 
+def transpose_conv_bias(imp, op):
+    """MediaPipe's custom Convolution2DTransposeBias: TRANSPOSE_CONV plus a bias, without the
+    output-shape input. Inputs: NHWC data, OHWI weights, bias; custom options: int32 padding
+    (1 SAME, 2 VALID), stride_w, stride_h. SAME pads k - (n - 1) % s - 1 in total (at least 0),
+    half of it (rounded down) before; the output is s * (n - 1) + k minus that total."""
+    raw = op.op.CustomOptionsAsNumpy().tobytes() if op.op.CustomOptionsLength() else b""
+    if len(raw) < 12:
+        raise ConversionError(f"custom options hold {len(raw)} bytes, not padding, stride_w, "
+                              "stride_h (3 int32)", False)
+    padding, sw, sh = struct.unpack("<iii", raw[:12])
+    if padding not in (1, 2) or sw < 1 or sh < 1:
+        raise ConversionError(f"custom options padding={padding}, stride_w={sw}, stride_h={sh} "
+                              "are not (1 SAME or 2 VALID, positive strides)", False)
+    x = op.input(0)
+    if quant_of(x) is not None or len(shape_of(x)) != 4 or len(op.tensor(1).shape) != 4:
+        raise ConversionError("Convolution2DTransposeBias takes a float NHWC input and OHWI "
+                              "weights (as MediaPipe's kernel)")
+    _, h, w, _ = shape_of(x)
+    _, kh, kw, _ = op.tensor(1).shape
+    begin, end = [], []
+    for n, s, k in ((h, sh, kh), (w, sw, kw)):
+        total = max(0, k - (n - 1) % s - 1) if padding == 1 else 0
+        begin.append(total // 2)
+        end.append(total - total // 2)
+    t = op.out_tensor()
+    return imp.b.nchw_op("ConvTranspose", x, [_weights(imp, op, 1, (3, 0, 1, 2), {0: 1}),
+                                              op.input(2)],
+                         {"strides": (sh, sw), "pads": tuple(begin + end)}, label=op.label,
+                         name=t.name)
+
+
 def fully_connected(imp, op):
     o = op.options(tflite.FullyConnectedOptions)
     x = op.input(0)
@@ -382,8 +414,9 @@ def fully_connected(imp, op):
     y = imp.emit(op, "Gemm", [x, wt, _bias(op, 2)], {"transB": True, **(act or {})})
     if act is None:
         y = imp.activation(op, y, o.FusedActivationFunction())
-    t = op.out_tensor()
-    want = tuple(xs[:-1]) + (wshape[0],) if (o is not None and o.KeepNumDims()) else t.shape
+    # not the output tensor's stored shape: with a dynamic batch it holds 1 for -1
+    want = tuple(xs[:-1]) + (wshape[0],) if (o is not None and o.KeepNumDims()) \
+        else (rows, wshape[0])
     if shape_of(y) != tuple(want):
         y = imp.emit(op, "Reshape", [y], {"shape": tuple(want)})
     return y
@@ -493,6 +526,21 @@ def _new_shape(op, x) -> tuple[int, ...]:
 def reshape(imp, op):
     x = op.input(0)
     return imp.emit(op, "Reshape", [x], {"shape": _new_shape(op, x)})
+
+
+def shape_op(imp, op):
+    """SHAPE: shapes are static after import, so this is a constant (Keras 3 writes reshapes as
+    SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE; the chain folds)."""
+    return np.array(shape_of(op.input(0)), dtype=op.out_tensor().np_dtype or np.int32)
+
+
+def pack(imp, op):
+    o = op.options(tflite.PackOptions)
+    xs = [op.input(i) for i in range(len(op.in_idx))]
+    axis = (o.Axis() if o is not None else 0) % (len(shape_of(xs[0])) + 1)
+    parts = [imp.b.emit("Unsqueeze", [x], {"axes": (axis,)}, label=op.label, quant=quant_of(x))
+             for x in xs]
+    return imp.emit(op, "Concat", parts, {"axis": axis})
 
 
 def squeeze(imp, op):
@@ -706,11 +754,13 @@ CONVERTERS = {
     "CONV_2D": conv_2d,
     "DEPTHWISE_CONV_2D": depthwise_conv_2d,
     "TRANSPOSE_CONV": transpose_conv,
+    "CUSTOM:Convolution2DTransposeBias": transpose_conv_bias,
     "FULLY_CONNECTED": fully_connected,
     "ADD": _binary("Add"), "SUB": _binary("Sub"), "MUL": _binary("Mul"), "DIV": _binary("Div"),
     "MAXIMUM": _binary("Max"), "MINIMUM": _binary("Min"),
     "AVERAGE_POOL_2D": _pool("AveragePool"), "MAX_POOL_2D": _pool("MaxPool"),
     "MEAN": _reduce("ReduceMean"), "SUM": _reduce("ReduceSum"), "REDUCE_MAX": _reduce("ReduceMax"),
+    "REDUCE_PROD": _reduce("ReduceProd"), "SHAPE": shape_op, "PACK": pack,
     "PAD": _pad, "PADV2": _pad, "MIRROR_PAD": _pad,
     "CONCATENATION": concatenation,
     "RESHAPE": reshape, "SQUEEZE": squeeze, "EXPAND_DIMS": expand_dims, "TRANSPOSE": transpose,

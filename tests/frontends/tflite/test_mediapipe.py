@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import npucc
 from npucc.frontends.tflite import load
 from npucc.ir import run_graph
 from tests import oracles
@@ -22,6 +23,12 @@ MODELS = {
     "face_detection_short_range":
         "mediapipe/modules/face_detection/face_detection_short_range.tflite",
     "face_landmark": "mediapipe/modules/face_landmark/face_landmark.tflite",
+    # per-channel PRelu fused into convs whose outputs the plan stores channels-last
+    "iris_landmark": "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+    # MediaPipe's custom op Convolution2DTransposeBias (LiteRT runs it)
+    "selfie_segmentation": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+    "selfie_segmentation_landscape":
+        "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
 }
 
 
@@ -60,4 +67,18 @@ def test_mediapipe_model_matches_litert(mediapipe_models, name):
     want, it = litert(path, inputs, resolver="AUTO")
     assert [v.name for v in g.outputs] == [d["name"] for d in it.get_output_details()]
     for got, w in zip(run_graph(g, inputs), want):
+        assert rel_error(got, w) <= 1e-4
+
+
+@pytest.mark.slow
+@needs_litert
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_mediapipe_model_plan_matches_litert(mediapipe_models, name):
+    """The whole build (default passes: fusions, channels-last layouts) run by the simulator."""
+    path = mediapipe_models[name]
+    model = npucc.compile(path)
+    rng = np.random.default_rng(1)
+    inputs = [rng.uniform(-1, 1, v.shape).astype(np.float32) for v in model.graph.inputs]
+    want, _ = litert(path, inputs, resolver="AUTO")
+    for got, w in zip(model.run(inputs), want):
         assert rel_error(got, w) <= 1e-4

@@ -21,9 +21,10 @@ from npucc.ir.verify import verify
 
 from .oracle import fixture, litert, needs_litert, random_int8_inputs, rel_error
 
-FLOAT = ["detector_float", "ops_zoo_float", "resize_float", "small_fp16",
+FLOAT = ["detector_float", "ops_zoo_float", "resize_float", "small_fp16", "keras3_reshape_float",
          pytest.param("mobilenet_v2_float", marks=pytest.mark.slow)]
-INT8 = ["small_int8", pytest.param("mobilenet_v2_int8", marks=pytest.mark.slow)]
+INT8 = ["small_int8", "keras3_reshape_int8",
+        pytest.param("mobilenet_v2_int8", marks=pytest.mark.slow)]
 # full-int8 inside, float in and out (QUANTIZE / DEQUANTIZE at the edges: the converter's default)
 FLOAT_IO_INT8 = "small_int8_float_io"
 
@@ -37,6 +38,25 @@ def test_float_model_matches_litert(name):
     assert len(outs) == len(expected)
     for got, want in zip(outs, expected):
         assert rel_error(got, want) <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["keras3_reshape_float", "keras3_reshape_int8"])
+def test_keras3_shape_chains_fold_to_static_reshapes(name):
+    """Keras 3 (dynamic batch) writes reshapes as SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE and
+    SHAPE -> GATHER -> REDUCE_PROD; with static shapes they fold at import (the outputs are
+    checked against LiteRT in the float / int8 tests above)."""
+    import tflite
+
+    path, *_ = fixture(name)
+    m = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
+    sg = m.Subgraphs(0)
+    codes = {m.OperatorCodes(sg.Operators(i).OpcodeIndex()).BuiltinCode()
+             for i in range(sg.OperatorsLength())}
+    B = tflite.BuiltinOperator
+    assert {B.SHAPE, B.STRIDED_SLICE, B.PACK, B.RESHAPE, B.REDUCE_PROD} <= codes
+    g = load(path)
+    assert {n.op for n in g.nodes} <= {"Transpose", "Conv", "BatchNorm", "Relu", "MaxPool",
+                                       "Reshape", "Gemm", "Add"}
 
 
 def test_detector_keeps_nhwc_interface_and_names():

@@ -10,13 +10,15 @@ declarations generate the supported-layer note (`python -m npucc.frontends.caffe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
 import numpy as np
 
-from ...errors import FrontendError, IRError
+from ... import limits
+from ...errors import FrontendError, IRError, LimitError
 from ...ir import DType, Graph, TensorType, Value
 
 
@@ -96,6 +98,7 @@ class RandomBlobs(BlobSource):
         self.recorded: dict[str, list[np.ndarray]] = {}
 
     def get(self, ctx, index, shape, init):
+        ctx.check_size(shape, f"blob {index}")
         rng = self.rng
         if init == "weight":  # fan-in scaled so deep nets keep unit-ish activations
             fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
@@ -148,11 +151,32 @@ class LayerContext:
             out.append(self.importer.tops[b])
         return out
 
-    def expect_inputs(self, *counts: int) -> list[Value]:
+    def expect_inputs(self, *counts: int, rank: int | None = None, min_rank: int = 0
+                      ) -> list[Value]:
+        """The bottoms, checked: their number is one of `counts`; the first one has rank `rank`
+        (or at least `min_rank`)."""
         ins = self.inputs
         if len(ins) not in counts:
             raise self.error(f"takes {' or '.join(map(str, counts))} bottom(s), got {len(ins)}")
+        r = ins[0].type.rank
+        if (rank is not None and r != rank) or r < min_rank:
+            want = f"rank {rank}" if rank is not None else f"rank {min_rank} or more"
+            raise self.error(f"takes a {want} bottom, got {list(ins[0].shape)}")
         return ins
+
+    def check_size(self, shape, what: str) -> None:
+        """Refuse a float32 tensor of `shape` over npucc.limits, naming this layer."""
+        try:
+            limits.check_shape(shape, 4, what)
+        except LimitError as e:
+            raise self.error(str(e)) from None
+
+    def positive(self, **values) -> None:
+        """Refuse a size or count below 1 (it would divide by zero or make an empty tensor)."""
+        for name, v in values.items():
+            for x in (v if isinstance(v, (tuple, list)) else (v,)):
+                if x < 1:
+                    raise self.error(f"{name} {x} is not a positive size")
 
     def blob(self, index: int, shape, init: str = "weight") -> np.ndarray:
         return self.importer.blobs.get(self, index, tuple(int(d) for d in shape), init)
@@ -181,6 +205,19 @@ class LayerContext:
 _MULTI_OUTPUT = {"Split", "Proposal"}
 
 
+def _check_finite(ctx: LayerContext, message, where: str) -> None:
+    """Every float field of a layer parameter (nested messages too) is a finite number."""
+    for field, value in message.ListFields():
+        name = f"{where}.{field.name}"
+        values = value if field.is_repeated else [value]
+        if field.type == field.TYPE_MESSAGE:
+            for v in values:
+                _check_finite(ctx, v, name)
+        elif field.type in (field.TYPE_FLOAT, field.TYPE_DOUBLE) and \
+                not all(math.isfinite(v) for v in values):
+            raise ctx.error(f"{name} is {list(values)}, not a finite number")
+
+
 # ---- the walk ----
 class Importer:
     def __init__(self, net, path: Path, blobs: BlobSource,
@@ -202,17 +239,26 @@ class Importer:
         else:
             shape = self.input_shapes.pop(name, shape)
         shape = tuple(int(d) for d in shape)
+        try:
+            limits.check_shape(shape, 4, f"input '{name}'")
+        except LimitError as e:
+            raise FrontendError(f"{self.path}: {e}") from None
+        if 0 in shape:
+            raise FrontendError(f"{self.path}: input '{name}' has a zero dimension: "
+                                f"{list(shape)}")
         v = self.graph.add_input(name, TensorType(shape, DType.f32))
         self.tops[name] = v
         return v
 
     def run(self, outputs=None) -> Graph:
-        consumed = set()
-        produced: list[str] = []
+        # Caffe's rule for net outputs: a layer's bottoms stop being available, then its tops
+        # become available, so an in-place layer's top (top == bottom) stays an output
+        available: dict[str, None] = {}  # ordered set
         for layer in self.net.layer:
             self._map(layer)
-            consumed.update(layer.bottom)
-            produced.extend(t for t in layer.top if t not in produced)
+            for b in layer.bottom:
+                available.pop(b, None)
+            available.update(dict.fromkeys(layer.top))
         if isinstance(self.input_shapes, (list, tuple)):
             if len(self.input_shapes) != len(self.graph.inputs):
                 raise FrontendError(f"{self.path}: {len(self.input_shapes)} input shapes for "
@@ -222,14 +268,29 @@ class Importer:
                                 f"{sorted(self.input_shapes)}; inputs are "
                                 f"{[v.name for v in self.graph.inputs]}")
         if outputs is None:
-            outputs = [t for t in produced if t not in consumed
-                       and not any(t == v.name for v in self.graph.inputs)]
+            outputs = [t for t in available
+                       if not any(self.tops[t] is v for v in self.graph.inputs)]
         missing = [o for o in outputs if o not in self.tops]
         if missing:
             raise FrontendError(f"{self.path}: requested outputs {missing} are not blobs of "
                                 "the net")
+        for o in outputs:
+            self._name_output(o)
         self.graph.set_outputs([self.tops[o] for o in outputs])
         return self.graph
+
+    def _name_output(self, top: str) -> None:
+        """An output carries its top's name; after in-place layers that name is held by an
+        earlier value of the same top, which gets a suffix instead."""
+        v = self.tops[top]
+        if v.name == top or v.producer is None or v.is_constant:
+            return
+        if self.graph.has_value(top):
+            holder = self.graph.value(top)
+            if holder.producer is None or self.graph.is_output(holder):
+                return  # a graph input or another output keeps the name
+            self.graph.rename(holder, self.graph.unique_name(f"{top}_inplace"))
+        self.graph.rename(v, top)
 
     def _map(self, layer) -> None:
         ctx = LayerContext(self, layer)
@@ -240,16 +301,22 @@ class Importer:
         param = None
         if spec.param is not None:
             param = getattr(layer, spec.param)
+            _check_finite(ctx, param, spec.param)
             allowed = set(spec.fields) | set(spec.ignored)
             bad = [f.name for f, _ in param.ListFields() if f.name not in allowed]
             if bad:
                 raise ctx.error(f"{spec.param} field(s) {', '.join(bad)} are not supported "
                                 f"(supported: {', '.join(spec.fields)})")
-        result = spec.fn(ctx, param)
+        try:
+            result = spec.fn(ctx, param)
+        except IRError as e:  # e.g. a constant the IR refuses
+            raise ctx.error(str(e)) from None
         values = [result] if isinstance(result, Value) else list(result)
         if len(values) != len(layer.top):
             raise ctx.error(f"declares {len(layer.top)} top(s) but npucc produced "
                             f"{len(values)}")
+        for top, v in zip(layer.top, values):
+            ctx.check_size(v.shape, f"top '{top}'")
         for top, v in zip(layer.top, values):
             self._name_top(top, v)
             self.tops[top] = v

@@ -64,6 +64,7 @@ def _conv_geometry(ctx, p):
     pad = _hw(p, "pad", 0)
     stride = _hw(p, "stride", 1)
     dil = tuple(p.dilation) * (2 if len(p.dilation) == 1 else 1) if len(p.dilation) else (1, 1)
+    ctx.positive(kernel=k, stride=stride, dilation=dil, num_output=p.num_output)
     return k, pad, stride, dil
 
 
@@ -72,10 +73,11 @@ def _conv_geometry(ctx, p):
              ignored=_FILLERS + ("force_nd_im2col",))
 def convolution(ctx, p):
     """Conv (group, dilation, separate h/w geometry); depthwise variants of forks map here."""
-    (x,) = ctx.expect_inputs(1)
+    (x,) = ctx.expect_inputs(1, rank=4)
     k, pad, stride, dil = _conv_geometry(ctx, p)
     c, m = x.shape[1], p.num_output
     group = p.group if ctx.type == "Convolution" else c
+    ctx.positive(group=group)
     if c % group or m % group:
         raise ctx.error(f"group {group} does not divide input channels {c} and num_output {m}")
     w = ctx.const(ctx.blob(0, (m, c // group) + tuple(k)), "weight")
@@ -87,9 +89,10 @@ def convolution(ctx, p):
              ignored=_FILLERS + ("force_nd_im2col",))
 def deconvolution(ctx, p):
     """ConvTranspose; the blob is (C_in, num_output / group, kH, kW) as in ONNX."""
-    (x,) = ctx.expect_inputs(1)
+    (x,) = ctx.expect_inputs(1, rank=4)
     k, pad, stride, dil = _conv_geometry(ctx, p)
     c, m, group = x.shape[1], p.num_output, p.group
+    ctx.positive(group=group)
     if c % group or m % group:
         raise ctx.error(f"group {group} does not divide input channels {c} and num_output {m}")
     w = ctx.const(ctx.blob(0, (c, m // group) + tuple(k)), "weight")
@@ -107,6 +110,7 @@ def inner_product(ctx, p):
     axis = _axis(ctx, p.axis, x.type.rank)
     k = math.prod(x.shape[axis:])
     n = p.num_output
+    ctx.positive(num_output=n)
     w = ctx.blob(0, (k, n) if p.transpose else (n, k))
     flat = ctx.op("Flatten", x, axis=axis) if x.type.rank != 2 or axis != 1 else x
     b = ctx.const(ctx.blob(1, (n,), "small"), "bias") if p.bias_term else None
@@ -123,7 +127,7 @@ def batch_norm(ctx, p):
     """BatchNorm with unit scale and zero bias (a following Scale layer stays a separate node;
     folding is a pass). Blobs: mean, variance, and the moving-average factor they are
     divided by."""
-    (x,) = ctx.expect_inputs(1)
+    (x,) = ctx.expect_inputs(1, min_rank=2)
     if p.HasField("use_global_stats") and not p.use_global_stats:
         raise ctx.error("use_global_stats: false computes batch statistics at inference; "
                         "npucc imports inference nets only")
@@ -131,12 +135,16 @@ def batch_norm(ctx, p):
     mean = ctx.blob(0, (c,), "small")
     var = ctx.blob(1, (c,), "positive")
     factor = float(ctx.blob(2, (1,), "positive")[0])
-    f = 0.0 if factor == 0 else 1.0 / factor
+    if not math.isfinite(factor):
+        raise ctx.error(f"blob 2 (the moving-average factor) is {factor}")
+    f = 0.0 if abs(factor) < 1e-30 else 1.0 / factor
     return ctx.op("BatchNorm", x, ctx.const(np.ones(c), "scale"), ctx.const(np.zeros(c), "bias"),
                   ctx.const(mean * f, "mean"), ctx.const(var * f, "var"), epsilon=p.eps)
 
 
 def _scale_shape(ctx, x, axis, num_axes):
+    if num_axes < -1:
+        raise ctx.error(f"num_axes {num_axes} is below -1")
     end = x.type.rank if num_axes == -1 else axis + num_axes
     if end > x.type.rank:
         raise ctx.error(f"axis {axis} + num_axes {num_axes} exceed the rank {x.type.rank}")
@@ -204,7 +212,7 @@ def lrn(ctx, p):
 def normalize(ctx, p):
     """SSD Normalize: x / sqrt(sum x^2 + eps) over channels (per position) or over C,H,W
     (across_spatial), times the learned scale (one value, or one per channel)."""
-    (x,) = ctx.expect_inputs(1)
+    (x,) = ctx.expect_inputs(1, min_rank=2)
     c = x.shape[1]
     axes = tuple(range(1, x.type.rank)) if p.across_spatial else (1,)
     ss = ctx.op("ReduceSum", ctx.op("Mul", x, x), axes=axes, keepdims=True)
@@ -257,7 +265,7 @@ def relu(ctx, p):
 @caffe_layer("PReLU", param="prelu_param", fields=("channel_shared",), ignored=("filler",))
 def prelu(ctx, p):
     """PRelu with one slope per channel (or one shared)."""
-    (x,) = ctx.expect_inputs(1)
+    (x,) = ctx.expect_inputs(1, min_rank=2)
     c = x.shape[1]
     shape = (1,) if p.channel_shared else (c,)
     slope = ctx.blob(0, shape, "slope")
@@ -296,6 +304,8 @@ def dropout(ctx, p):
     """Removed (its top is its bottom); with the fast-rcnn fork's scale_train: false, which
     scales at test time instead of training time, a Mul by 1 - dropout_ratio."""
     (x,) = ctx.expect_inputs(1)
+    if not 0 <= p.dropout_ratio < 1:
+        raise ctx.error(f"dropout_ratio {p.dropout_ratio} is not in [0, 1)")
     if p.scale_train:
         return x
     return ctx.op("Mul", x, ctx.const(1.0 - p.dropout_ratio, "keep"))
@@ -441,9 +451,10 @@ def softmax(ctx, p):
 @caffe_layer("Upsample", param="upsample_param", fields=("scale", "scale_h", "scale_w"))
 def upsample(ctx, p):
     """Nearest-neighbour upsampling by integer factors (the YOLO ports' layer)."""
-    (x,) = ctx.expect_inputs(1)
+    (x,) = ctx.expect_inputs(1, rank=4)
     sh = p.scale_h if p.HasField("scale_h") else p.scale
     sw = p.scale_w if p.HasField("scale_w") else p.scale
+    ctx.positive(scale=(sh, sw))
     n, c, h, w = x.shape
     return ctx.op("Resize", x, sizes=(n, c, h * sh, w * sw), mode="nearest",
                   coordinate_transformation_mode="asymmetric", nearest_mode="floor")
@@ -454,7 +465,8 @@ def upsample(ctx, p):
 def interp(ctx, p):
     """Bilinear resize with aligned corners (PSPNet/DeepLab Interp): to height x width, or
     zoomed/shrunk by integer factors."""
-    (x,) = ctx.expect_inputs(1)
+    (x,) = ctx.expect_inputs(1, rank=4)
+    ctx.positive(zoom_factor=p.zoom_factor, shrink_factor=p.shrink_factor)
     if p.pad_beg or p.pad_end:
         raise ctx.error("pad_beg/pad_end other than 0 are not supported")
     n, c, h, w = x.shape
@@ -486,6 +498,10 @@ def prior_box(ctx, p):
         raise ctx.error(f"variance needs 1 or 4 values, got {len(variance)}")
     if len(p.max_size) and len(p.max_size) != len(p.min_size):
         raise ctx.error(f"{len(p.max_size)} max_size for {len(p.min_size)} min_size values")
+    if any(v <= 0 for v in list(p.min_size) + list(p.aspect_ratio)) or \
+            any(hi <= lo for lo, hi in zip(p.min_size, p.max_size)):
+        raise ctx.error(f"min_size {list(p.min_size)}, max_size {list(p.max_size)} and "
+                        f"aspect_ratio {list(p.aspect_ratio)} must be positive, max above min")
     return ctx.op("PriorBox", feat, img, min_sizes=tuple(p.min_size),
                   max_sizes=tuple(p.max_size), aspect_ratios=tuple(p.aspect_ratio),
                   flip=p.flip, clip=p.clip, variances=tuple(variance), img_h=img_h,

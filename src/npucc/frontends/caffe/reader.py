@@ -8,6 +8,7 @@ rules evaluated for the TEST phase. Blobs come from a binary .caffemodel in any 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +55,8 @@ def read_prototxt(path: Path) -> caffe_pb2.NetParameter:
     """Parse a prototxt (any format version) into an upgraded, TEST-phase-filtered net."""
     net = caffe_pb2.NetParameter()
     try:
-        text_format.Merge(Path(path).read_text(), net)
-    except text_format.ParseError as e:
+        text_format.Merge(Path(path).read_text(encoding="utf-8"), net)
+    except (text_format.ParseError, ValueError, RecursionError) as e:
         raise _err(path, f"cannot parse the prototxt: {e}") from None
     except OSError as e:
         raise _err(path, f"cannot read the prototxt: {e}") from None
@@ -68,7 +69,7 @@ def read_caffemodel(path: Path) -> dict[str, list[np.ndarray]]:
     net = caffe_pb2.NetParameter()
     try:
         net.ParseFromString(Path(path).read_bytes())
-    except DecodeError as e:
+    except (DecodeError, RecursionError) as e:
         raise _err(path, f"is not a binary Caffe NetParameter: {e}") from None
     except OSError as e:
         raise _err(path, f"cannot read the caffemodel: {e}") from None
@@ -77,12 +78,18 @@ def read_caffemodel(path: Path) -> dict[str, list[np.ndarray]]:
     else:  # V1 layers, or V0 layers nested in them
         pairs = [(v1.name or v1.layer.name, v1.blobs if len(v1.blobs) else v1.layer.blobs)
                  for v1 in net.layers]
-    return {name: [blob_array(b) for b in blobs] for name, blobs in pairs}
+    out = {}
+    for name, blobs in pairs:
+        try:
+            out[name] = [blob_array(b) for b in blobs]
+        except ValueError as e:
+            raise _err(path, f"layer '{name}': {e}") from None
+    return out
 
 
 def blob_array(blob) -> np.ndarray:
     """A BlobProto as a float32 array in its declared shape (legacy num/channels/height/width
-    if it has no BlobShape)."""
+    if it has no BlobShape). A shape that does not match the values raises ValueError."""
     if blob.HasField("shape"):
         shape = tuple(blob.shape.dim)
     elif blob.HasField("num") or blob.HasField("channels") or blob.HasField("height") \
@@ -94,8 +101,8 @@ def blob_array(blob) -> np.ndarray:
     arr = np.array(data, dtype=np.float32)
     if shape is None:
         return arr
-    if int(np.prod(shape)) != arr.size:
-        raise FrontendError(f"blob declares shape {list(shape)} but holds {arr.size} values")
+    if any(d < 0 for d in shape) or math.prod(shape) != arr.size:
+        raise ValueError(f"blob declares shape {list(shape)} but holds {arr.size} values")
     return arr.reshape(shape)
 
 
