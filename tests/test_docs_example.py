@@ -27,7 +27,8 @@ def code_lines(block: str) -> int:
 @pytest.fixture
 def doc_namespace(monkeypatch):
     """Run the doc's blocks in one namespace, registering its pass in a throwaway registry."""
-    monkeypatch.setattr(passes_base, "_PASSES", dict(passes_base.all_passes()))
+    passes_base.all_passes()  # the built-in passes are registered before the copy
+    monkeypatch.setattr(passes_base, "_PASSES", passes_base._PASSES.copy())
     ns: dict = {"__name__": "writing_passes_doc"}
     for block in code_blocks():
         exec(compile(block, str(DOC), "exec"), ns)

@@ -22,6 +22,7 @@ import torch
 from ..errors import FrontendError, NpuccError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, TensorType
+from ..registry import Registry
 from .builder import ConstantTypeError, FoldError, GraphBuilder
 
 # ATen ops kept whole by the decomposition (the core op set has a direct counterpart)
@@ -175,7 +176,7 @@ class Ctx:
         return np.asarray(value, dtype=self.np_dtype(ref))
 
 
-ATEN: dict[str, Callable] = {}
+ATEN: Registry[Callable] = Registry("aten op", error=FrontendError)
 
 
 def aten(*names: str):

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import FrontendError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, TensorType
+from ..registry import Registry
 from .tf_common import (
     Builder,
     ConversionError,
@@ -527,7 +528,7 @@ def _static_only(fn):
     return convert
 
 
-CONVERTERS: dict[str, Callable] = {
+CONVERTERS: Registry[Callable] = Registry("TensorFlow op", {
     "Const": const, "Identity": identity, "StopGradient": identity, "NoOp": identity,
     "Snapshot": identity, "Placeholder": placeholder, "PlaceholderWithDefault": identity,
     "Conv2D": conv2d, "DepthwiseConv2dNative": depthwise,
@@ -557,7 +558,7 @@ CONVERTERS: dict[str, Callable] = {
     "Range": _static_only(lambda n, a, b, d: np.arange(a, b, d)),
     "Prod": _static_only(lambda n, x, ax: np.prod(x, axis=tuple(np.ravel(ax)),
                                                   keepdims=bool(n.attr("keep_dims", False)))),
-}
+}, error=FrontendError)
 
 
 def load(source, *, inputs=None, outputs=None, input_shapes=None, **options) -> Graph:

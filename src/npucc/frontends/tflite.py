@@ -18,7 +18,7 @@ constants at import time.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tflite
@@ -26,6 +26,7 @@ import tflite
 from ..errors import FrontendError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, QuantParams, TensorType
+from ..registry import Registry
 from .tf_common import (
     TO_NCHW,
     Builder,
@@ -721,7 +722,7 @@ def _clip(lo, hi):
     return _unary("Clip", lambda op: {"min": lo, "max": hi})
 
 
-CONVERTERS = {
+CONVERTERS: Registry[Callable] = Registry("TFLite op", {
     "CONV_2D": conv_2d,
     "DEPTHWISE_CONV_2D": depthwise_conv_2d,
     "TRANSPOSE_CONV": transpose_conv,
@@ -745,7 +746,7 @@ CONVERTERS = {
     "DEPTH_TO_SPACE": _space("DepthToSpace"), "SPACE_TO_DEPTH": _space("SpaceToDepth"),
     "TILE": tile, "GATHER": gather,
     "DEQUANTIZE": dequantize, "QUANTIZE": quantize, "DENSIFY": densify,
-}
+}, error=FrontendError)
 
 
 def load(source, *, inputs=None, outputs=None, input_shapes=None, **options) -> Graph:

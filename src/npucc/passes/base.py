@@ -29,6 +29,7 @@ import attrs
 
 from ..errors import PassError
 from ..ir.graph import Graph
+from ..registry import Registry
 
 _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
@@ -78,7 +79,7 @@ class Pass:
         return (cls.__doc__ or "").strip()
 
 
-_PASSES: dict[str, type[Pass]] = {}
+_PASSES: Registry[type[Pass]] = Registry("pass", error=PassError, plural="passes")
 _ENTRY_POINTS_LOADED = False
 
 
@@ -88,10 +89,6 @@ def register_pass(cls: type[Pass]) -> type[Pass]:
         raise PassError(f"pass class {cls.__name__} needs a kebab-case `name`, got {cls.name!r}")
     if not (cls.__doc__ or "").strip():
         raise PassError(f"pass {cls.name} needs a docstring stating what it guarantees")
-    existing = _PASSES.get(cls.name)
-    if existing is not None and existing is not cls:
-        raise PassError(f"pass name {cls.name!r} is taken by {existing.__module__}."
-                        f"{existing.__qualname__}")
     _PASSES[cls.name] = cls
     return cls
 
@@ -128,11 +125,7 @@ def _load_builtin_and_entry_points() -> None:
 
 def get_pass(name: str) -> type[Pass]:
     _load_builtin_and_entry_points()
-    try:
-        return _PASSES[name]
-    except KeyError:
-        raise PassError(f"unknown pass {name!r}; known passes: "
-                        f"{', '.join(sorted(_PASSES))}") from None
+    return _PASSES.lookup(name)
 
 
 def all_passes() -> dict[str, type[Pass]]:

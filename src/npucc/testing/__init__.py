@@ -15,6 +15,7 @@
 - The pytest plugin (auto-loaded) provides the `npucc_verify_each` fixture.
 """
 
+from npucc.compare import random_inputs
 from npucc.testing.equivalence import (
     TOLERANCES,
     PassCheck,
@@ -23,7 +24,6 @@ from npucc.testing.equivalence import (
     show_graph,
     tolerance_for,
 )
-from npucc.testing.inputs import random_inputs
 
 _STRATEGY_NAMES = {"APPLIERS", "DISCONTINUOUS_OPS", "GraphBuilder", "applier", "graphs",
                    "inputs_for", "quant_params", "tensor_types"}

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...errors import FrontendError, IRError
 from ...ir import DType, Graph, TensorType, Value
+from ...registry import Registry
 
 
 @attrs.frozen
@@ -30,7 +31,7 @@ class LayerSpec:
     doc: str
 
 
-MAPPERS: dict[str, LayerSpec] = {}
+MAPPERS: Registry[LayerSpec] = Registry("Caffe layer type", error=FrontendError)
 
 
 def caffe_layer(*types: str, param: str | None = None, fields=(), ignored=()):

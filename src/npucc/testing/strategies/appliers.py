@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 import attrs
 
 from npucc.ir import OPS, DType, Value
+from npucc.registry import Registry
 
 from .builder import NHWC_TO_NCHW, GraphBuilder
 
@@ -42,7 +43,7 @@ class Applier:
         return ("float" if dtype.is_float else "int" if dtype.is_int else "bool") in self.kinds
 
 
-APPLIERS: dict[str, Applier] = {}
+APPLIERS: Registry[Applier] = Registry("graph applier", duplicates="replace")
 FLOAT = frozenset({"float"})
 ANY = frozenset({"float", "int"})
 

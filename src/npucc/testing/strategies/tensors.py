@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
+from npucc.compare import INPUT_RANGE, int_input_range
 from npucc.ir import DType, Graph, QuantParams, TensorType
-from npucc.testing.inputs import INPUT_RANGE, int_input_range
 
 from .builder import MAX_SIDE
 

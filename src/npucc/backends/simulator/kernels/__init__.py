@@ -25,6 +25,7 @@ import numpy as np
 
 from ....ir.graph import Node
 from ....ir.ops.elementwise import apply_activation
+from ....registry import Registry
 
 Step = Callable[[], None]
 
@@ -74,7 +75,7 @@ class FastKernel:
     channels_last: Callable[[Node], tuple[int, int]] = _no_channels_last  # (input 0, output)
 
 
-FAST_KERNELS: dict[str, FastKernel] = {}
+FAST_KERNELS: Registry[FastKernel] = Registry("fast kernel")
 
 
 def fast_kernel(*ops: str, view=None, inplace=None, scratch=None, channels_last=None):
