@@ -110,7 +110,8 @@ class Mismatch:
 
 
 def _number(x) -> str:
-    return repr(x.item()) if isinstance(x, np.generic) else repr(x)
+    """The shortest text that reads back to `x` in its own type (0.1 for float32 0.1)."""
+    return str(x) if isinstance(x, np.generic) else repr(x)
 
 
 def mismatch(expected: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> Mismatch | None:
@@ -124,7 +125,7 @@ def mismatch(expected: np.ndarray, got: np.ndarray, rtol: float, atol: float) ->
             same = (e == g) | (np.isnan(e) & np.isnan(g))  # equal infinities, matching NaNs
             diff = np.where(same, 0.0, np.where(np.isfinite(diff), diff, np.inf))
             excess = diff - (atol + rtol * np.where(np.isfinite(e), np.abs(e), 0.0))
-            rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(e), np.finfo(np.float64).tiny))
+            rel = np.where(diff == 0, 0.0, np.where(e == 0, np.inf, diff / np.abs(e)))
     else:
         diff = np.abs(got.astype(np.int64) - expected.astype(np.int64)).astype(np.float64)
         excess = diff - atol

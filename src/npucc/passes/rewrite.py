@@ -69,7 +69,8 @@ class Pattern:
             ok, reason = res if isinstance(res, tuple) else (bool(res), None)
             if not ok:
                 doc = (getattr(pred, "__doc__", None) or "").strip().splitlines()
-                reason = reason or (doc[0] if doc else getattr(pred, "__name__", "predicate"))
+                name = getattr(pred, "__name__", "<lambda>")
+                reason = reason or (doc[0] if doc else f"predicate {name} is false")
                 return f"{label}: {reason}"
         return None
 
