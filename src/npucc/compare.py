@@ -120,7 +120,7 @@ def mismatch(expected: np.ndarray, got: np.ndarray, rtol: float, atol: float) ->
     if expected.dtype.kind in "fc":
         e = expected.astype(np.float64)
         g = got.astype(np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             diff = np.abs(g - e)
             same = (e == g) | (np.isnan(e) & np.isnan(g))  # equal infinities, matching NaNs
             diff = np.where(same, 0.0, np.where(np.isfinite(diff), diff, np.inf))

@@ -30,8 +30,8 @@ from npucc.testing.equivalence import (
 from npucc.testing.filecheck import CheckFailure, assert_checks
 from npucc.testing.ir_text import assert_ir, assert_same_outputs, check_rewrite, parse_ir, run_pass
 
-_STRATEGY_NAMES = {"APPLIERS", "DISCONTINUOUS_OPS", "GraphBuilder", "applier", "graphs",
-                   "inputs_for", "quant_params", "tensor_types"}
+_STRATEGY_NAMES = {"APPLIERS", "DISCONTINUOUS_OPS", "NOT_DRAWN", "GraphBuilder", "applier",
+                   "graphs", "inputs_for", "quant_params", "tensor_types"}
 
 
 def __getattr__(name):
@@ -43,8 +43,8 @@ def __getattr__(name):
         return getattr(strategies, name)
     raise AttributeError(f"module 'npucc.testing' has no attribute {name!r}")
 
-__all__ = ["APPLIERS", "DISCONTINUOUS_OPS", "TOLERANCES", "CheckFailure", "GraphBuilder",
-           "PassCheck", "applier", "assert_checks", "assert_equivalent", "assert_ir",
-           "assert_same_outputs", "check_pass", "check_rewrite", "graphs", "inputs_for",
-           "parse_ir", "quant_params", "random_inputs", "run_pass", "show_graph", "tensor_types",
-           "tolerance_for"]
+__all__ = ["APPLIERS", "DISCONTINUOUS_OPS", "NOT_DRAWN", "TOLERANCES", "CheckFailure",
+           "GraphBuilder", "PassCheck", "applier", "assert_checks", "assert_equivalent",
+           "assert_ir", "assert_same_outputs", "check_pass", "check_rewrite", "graphs",
+           "inputs_for", "parse_ir", "quant_params", "random_inputs", "run_pass", "show_graph",
+           "tensor_types", "tolerance_for"]

@@ -17,12 +17,15 @@ nodes (CSE), dead branches (DCE), all-constant subexpressions (constant folding)
 ops (an identity Transpose, a zero Pad, a same-shape Reshape...).
 
 Ops are drawn through a table of per-op *appliers* (`APPLIERS`, keyed by op name). Only ops that
-exist in the registry (`npucc.ir.OPS`) are offered, so the strategy covers new ops as they land;
-register an applier for your own op with `@applier("MyOp", ...)`.
+exist in the registry (`npucc.ir.OPS`) are offered. A registered op without a hand-written
+applier is drawn by one derived from its declaration when it is elementwise (`derived.py`), so
+the strategy covers new ops as they land; any other op must be listed in `NOT_DRAWN` with a
+reason, or a test fails. Register an applier for your own op with `@applier("MyOp", ...)`.
 
 The package, by concept: `builder` (the graph being drawn), `appliers` (the table and shared
 helpers), one module of appliers per op family (`elementwise`, `conv`, `spatial`, `shape`,
-`normalization`, `quant`), `graph_strategy` (`graphs()`), `tensors` (inputs, types, quant params).
+`normalization`, `quant`), `derived` (appliers read off op declarations), `graph_strategy`
+(`graphs()`), `tensors` (inputs, types, quant params).
 """
 
 # registering appliers; elementwise first: hypothesis shrinks the op choice towards the first
@@ -32,10 +35,12 @@ from . import elementwise  # noqa: F401
 from . import conv, normalization, quant, shape, spatial  # noqa: F401
 from .appliers import APPLIERS, DISCONTINUOUS_OPS, Applier, applier
 from .builder import LAYOUTS, MAX_DIM, MAX_SIDE, NCHW_TO_NHWC, NHWC_TO_NCHW, GraphBuilder
+from .derived import NOT_DRAWN, derive, drawable, undrawable
 from .elementwise import constant_operand
 from .graph_strategy import graphs
 from .tensors import inputs_for, quant_params, tensor_types
 
 __all__ = ["APPLIERS", "DISCONTINUOUS_OPS", "LAYOUTS", "MAX_DIM", "MAX_SIDE", "NCHW_TO_NHWC",
-           "NHWC_TO_NCHW", "Applier", "GraphBuilder", "applier", "constant_operand", "graphs",
-           "inputs_for", "quant_params", "tensor_types"]
+           "NHWC_TO_NCHW", "NOT_DRAWN", "Applier", "GraphBuilder", "applier", "constant_operand",
+           "derive", "drawable", "graphs", "inputs_for", "quant_params", "tensor_types",
+           "undrawable"]

@@ -12,11 +12,12 @@ from npucc.registry import Registry
 
 from .builder import NHWC_TO_NCHW, GraphBuilder
 
-# Ops whose output jumps when an input moves by one ulp (rounding to an integer grid). A pass that
-# legitimately reorders float math before them (a fusion) can move an output by a whole step, so
-# they are left out of the default mix; ask for them with `graphs(ops=...)`.
+# Ops whose output jumps when an input moves by one ulp (rounding to an integer grid, an index,
+# a select). A pass that legitimately reorders float math before them (a fusion) can move an
+# output by a whole step, so they are left out of the default mix; ask for them with
+# `graphs(ops=...)`. (Derived appliers find their own: see derived.py.)
 DISCONTINUOUS_OPS = frozenset({"Cast", "QuantizeLinear", "DequantizeLinear", "Ceil", "Floor",
-                               "Round", "Sign"})
+                               "Round", "Sign", "ArgMax", "ArgMin", "Where"})
 
 
 @attrs.frozen
@@ -26,7 +27,7 @@ class Applier:
     accepts(builder, value) -> bool: the op can take `value` as its main operand (and the node
       budget has room for the nodes it will add).
     apply(builder, value) -> None: draw attributes/partners and add the node(s).
-    kinds: dtype kinds the op supports ("float", "int").
+    kinds: dtype kinds the op supports ("float", "int", "bool").
     uses: other ops the applier adds as glue (all must exist for the op to be offered).
     """
 
@@ -43,7 +44,7 @@ class Applier:
         return ("float" if dtype.is_float else "int" if dtype.is_int else "bool") in self.kinds
 
 
-APPLIERS: Registry[Applier] = Registry("graph applier", duplicates="replace")
+APPLIERS: Registry[Applier] = Registry("graph applier", duplicates="replace")  # hand-written
 FLOAT = frozenset({"float"})
 ANY = frozenset({"float", "int"})
 

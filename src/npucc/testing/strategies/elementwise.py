@@ -98,7 +98,7 @@ def broadcasts_to(shape, target) -> bool:
         return False
 
 
-def _partners(b: GraphBuilder, v: Value) -> list[Value]:
+def partners(b: GraphBuilder, v: Value) -> list[Value]:
     """Other pool values that broadcast with `v` to exactly `v`'s shape."""
     return [w for w in b.pool
             if w is not v and w.dtype == v.dtype and broadcasts_to(w.shape, v.shape)]
@@ -106,9 +106,9 @@ def _partners(b: GraphBuilder, v: Value) -> list[Value]:
 
 def _make_binary(op: str):
     def apply(b: GraphBuilder, v: Value):
-        partners = [] if op == "Div" else _partners(b, v)  # never divide by a live value
-        if partners and b.chance(2):
-            other = b.pick(partners)
+        live = [] if op == "Div" else partners(b, v)  # never divide by a live value
+        if live and b.chance(2):
+            other = b.pick(live)
         else:
             shape = b.pick(broadcast_shapes(b, v))
             other = constant_operand(b, shape, v.dtype, nonzero=(op == "Div"))
@@ -126,3 +126,13 @@ def _prelu(b: GraphBuilder, v: Value):
     shapes = [s for s in broadcast_shapes(b, v) if s != ()]
     slope = b.random_const(b.pick(shapes), v.dtype, 0.0, 0.5)
     b.emit("PRelu", [v, slope], layout=b.layout_of(v))
+
+
+@applier("Where", accepts=lambda b, v: b.room(2), kinds=ANY, uses=("Greater",))
+def _where(b: GraphBuilder, v: Value):
+    """Where(v > c, v, other): a select driven by the drawn value (discontinuous at c)."""
+    cond = b.emit("Greater", [v, b.random_const((), v.dtype, -1.0, 1.0)], hidden=True)
+    live = partners(b, v)
+    other = b.pick(live) if live and b.chance(2) else \
+        b.random_const(b.pick(broadcast_shapes(b, v)), v.dtype, -2.0, 2.0)
+    b.emit("Where", [cond, v, other], layout=b.layout_of(v))

@@ -11,23 +11,27 @@ from hypothesis.errors import InvalidArgument
 
 from npucc.ir import DType, Graph, Value
 
-from .appliers import APPLIERS, DISCONTINUOUS_OPS, Applier
+from .appliers import Applier
 from .builder import LAYOUTS, MAX_SIDE, GraphBuilder
+from .derived import drawable
 from .elementwise import broadcast_shapes, broadcasts_to
 
 
-def _mix(ops: Iterable[str] | None) -> list[str]:
+def _mix(ops: Iterable[str] | None) -> list[Applier]:
+    """The appliers of `ops` (default: every continuous drawable op), hand-written or derived
+    from the op's declaration (derived.py)."""
+    table, discontinuous = drawable()
     if ops is None:
-        return [op for op, a in APPLIERS.items() if op not in DISCONTINUOUS_OPS and a.available()]
+        return [a for op, a in table.items() if op not in discontinuous and a.available()]
     ops = list(ops)
-    unknown = [op for op in ops if op not in APPLIERS]
+    unknown = [op for op in ops if op not in table]
     if unknown:
-        raise InvalidArgument(f"no graph applier for op(s) {unknown}; known: {sorted(APPLIERS)} "
+        raise InvalidArgument(f"no graph applier for op(s) {unknown}; drawable: {sorted(table)} "
                               "(register one with npucc.testing.strategies.applier)")
-    missing = [op for op in ops if not APPLIERS[op].available()]
+    missing = [op for op in ops if not table[op].available()]
     if missing:
         raise InvalidArgument(f"op(s) {missing} (or the ops they use) are not in the registry")
-    return ops
+    return [table[op] for op in ops]
 
 
 def _fits(a: Applier, b: GraphBuilder, v: Value) -> bool:
@@ -81,12 +85,13 @@ def _graphs(draw, mix, min_nodes, max_nodes, dtypes, layouts, allow_constants_on
     layout = draw(st.sampled_from(layouts))
     seed = draw(st.integers(0, 2 ** 32 - 1))
     target = draw(st.integers(min_nodes, max_nodes))
+    every = mix
+    names = [a.op for a in every]
     b = GraphBuilder(draw, np.random.default_rng(seed), max_nodes, dtypes,
-                     allow_constants_only_nodes, mix)
-    every = [APPLIERS[op] for op in mix]
+                     allow_constants_only_nodes, names)
     appliers = [a for a in every if a.supports(dtype)]
     if not appliers:
-        raise InvalidArgument(f"no op in {mix} supports dtype {dtype.value}")
+        raise InvalidArgument(f"no op in {names} supports dtype {dtype.value}")
     shape = _input_shape(draw, layout)
     b.input(shape, dtype, layout)
     if draw(st.integers(0, 3)) == 3:
@@ -116,7 +121,7 @@ def _graphs(draw, mix, min_nodes, max_nodes, dtypes, layouts, allow_constants_on
                 break
         live = b.live_values()
     if not live:
-        raise InvalidArgument(f"no op in {mix} applies to a {dtype.value}{list(shape)} input")
+        raise InvalidArgument(f"no op in {names} applies to a {dtype.value}{list(shape)} input")
     primary = live[-1]
     others = [v for v in live if v is not primary]
     extra = draw(st.lists(st.sampled_from(others), max_size=2, unique=True)) if others else []
@@ -129,9 +134,10 @@ def graphs(ops: Iterable[str] | None = None, min_nodes: int = 1, max_nodes: int 
            allow_constants_only_nodes: bool = True) -> st.SearchStrategy[Graph]:
     """Strategy drawing valid random graphs (verifier-clean, runnable by the interpreter).
 
-    ops: op names to draw from (default: every op with an applier that is in the registry,
-      except the discontinuous ones in DISCONTINUOUS_OPS). Glue ops (a Transpose around a spatial
-      op on NHWC data, a Flatten before Gemm) may appear even when not in `ops`.
+    ops: op names to draw from (default: every registered op with a hand-written or derived
+      applier, except the discontinuous ones: DISCONTINUOUS_OPS and derived ones whose output
+      jumps). Glue ops (a Transpose around a spatial op on NHWC data, a Flatten before Gemm)
+      may appear even when not in `ops`.
     min_nodes, max_nodes: bounds on the node count (min_nodes is met unless no op applies).
     dtypes: element types of graph inputs (one is drawn per graph; Cast may mix them).
     layout: "NCHW" (4-D NCHW input), "NHWC" (NHWC input, with Transposes to and from NCHW around

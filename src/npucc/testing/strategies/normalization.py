@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from npucc.ir import Value
 
-from .appliers import applier, nchw_shape, spatial
+from .appliers import ANY, applier, nchw_shape, spatial
 from .builder import GraphBuilder
 
 for _op in ("Softmax", "LogSoftmax"):
@@ -24,6 +24,18 @@ def _make_reduce(op: str):
         keep = int(b.pick([1, 0]))
         b.emit(op, [v], axes=tuple(axes), keepdims=keep, layout=b.layout_of(v) if keep else None)
     applier(op, accepts=lambda b, v: v.type.rank >= 1 and b.room(1))(apply)
+
+
+def _make_arg(op: str):
+    def apply(b: GraphBuilder, v: Value):
+        r = v.type.rank
+        b.emit(op, [v], axis=b.int_(-r, r - 1), keepdims=int(b.pick([1, 0])),
+               select_last_index=int(b.chance(2)))
+    applier(op, accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)(apply)
+
+
+for _op in ("ArgMax", "ArgMin"):  # discontinuous: an index jumps when two values swap order
+    _make_arg(_op)
 
 
 # (ReduceProd is left out: a product over up to 512 drawn values overflows)
