@@ -95,18 +95,29 @@ def is_f32(*arrays) -> bool:
     return all(a is None or a.dtype == np.float32 for a in arrays)
 
 
-def activation_in_place(kind: str, params: Sequence[float]) -> Callable[[np.ndarray], Any] | None:
-    """A function applying a fused activation to an array in place (None for 'none'); the same
-    arithmetic as `elementwise.apply_activation`."""
+def activation_in_place(kind: str, params: Sequence[float]) -> Callable[..., Any] | None:
+    """`act(y, axis=1, channels=slice(None))` applying a fused activation to `y` in place (None
+    for 'none'); the same arithmetic as `elementwise.apply_activation`. A per-channel activation
+    (prelu) finds the channels along `axis` of `y` (2 for an NHWC view of the result, 0 for one
+    image's block of channels), `channels` selecting the parameters of such a block."""
     if kind == "none":
         return None
     if kind == "relu":  # as a clip: numpy's maximum against a scalar is 4x slower
         zero, inf = np.float32(0), np.float32(np.inf)
-        return lambda y: np.clip(y, zero, inf, out=y)
+        return lambda y, axis=1, channels=None: np.clip(y, zero, inf, out=y)
     if kind == "clip":
         lo, hi = (np.float32(p) for p in params)
-        return lambda y: np.clip(y, lo, hi, out=y)
-    return lambda y: np.copyto(y, apply_activation(y, kind, params))
+        return lambda y, axis=1, channels=None: np.clip(y, lo, hi, out=y)
+    if kind == "prelu":
+        slopes = np.asarray(params, np.float32)
+
+        def prelu(y, axis=1, channels=slice(None)):
+            s = slopes if slopes.size == 1 else slopes[channels]
+            shape = [1] * y.ndim
+            shape[axis] = s.size
+            np.copyto(y, np.where(y >= 0, y, y * s.reshape(shape)))
+        return prelu
+    return lambda y, axis=1, channels=None: np.copyto(y, apply_activation(y, kind, params))
 
 
 from . import conv, elementwise, linear, pool, shape  # noqa: E402,F401  (register the kernels)

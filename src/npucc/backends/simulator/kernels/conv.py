@@ -237,8 +237,9 @@ def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
         else:
             (image,) = images.values()
             cols_mat = view_as(image, (n, g, geo.c // g, p))
+    channel_axis = 1
     if is_channels_last(out):  # g == 1 (see _layouts)
-        result = view_as(out.transpose(0, 2, 3, 1), (n, p, geo.m))
+        result, channel_axis = view_as(out.transpose(0, 2, 3, 1), (n, p, geo.m)), 2
         matmul = partial(np.matmul, cols_mat[:, 0].swapaxes(1, 2),
                          np.ascontiguousarray(w.reshape(geo.m, k).T), out=result)
         bias = None if b is None else np.ascontiguousarray(b)
@@ -257,7 +258,7 @@ def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
         if bias is not None:
             np.add(result, bias, out=result)
         if act is not None:
-            act(result)
+            act(result, channel_axis)
 
     return step
 
@@ -314,7 +315,8 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, act):
                 acc_b = acc[i, r0 * row:r1 * row].reshape(-1, row)
                 tmp_b = tmp[i, r0 * row:r1 * row].reshape(-1, row)
                 cropped = acc_b.reshape(-1, wq, c)[:, :geo.ow]
-                blocks.append((terms, acc_b, tmp_b, cropped, out_rows[i, r0:r1], bias))
+                blocks.append((terms, acc_b, tmp_b, cropped, out_rows[i, r0:r1], bias,
+                               (2, slice(None))))  # (rows, OW, C): channels on axis 2
     else:
         span = geo.oh * wq
         acc, tmp = (view_as(a, (n, c, span)) for a in (acc, tmp))
@@ -329,13 +331,14 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, act):
                                   np.ascontiguousarray(wt[cs, t:t + 1])))
                 cropped = acc[i, cs].reshape(-1, geo.oh, wq)[:, :, :geo.ow]
                 bias = None if b is None else np.ascontiguousarray(b[cs]).reshape(-1, 1, 1)
-                blocks.append((terms, acc[i, cs], tmp[i, cs], cropped, out[i, cs], bias))
+                blocks.append((terms, acc[i, cs], tmp[i, cs], cropped, out[i, cs], bias,
+                               (0, cs)))  # (channels cs, OH, OW)
     blocks = [(terms[0], terms[1:], *rest) for terms, *rest in blocks]
 
     def step():
         for f in fills:
             f()
-        for (v0, w0), rest, acc_b, tmp_b, cropped, dst, bias in blocks:
+        for (v0, w0), rest, acc_b, tmp_b, cropped, dst, bias, channels in blocks:
             np.multiply(v0, w0, out=acc_b)
             for v, wv in rest:
                 np.multiply(v, wv, out=tmp_b)
@@ -345,7 +348,7 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, act):
             else:
                 np.add(cropped, bias, out=dst)
             if act is not None:
-                act(dst)
+                act(dst, *channels)
 
     return step
 
