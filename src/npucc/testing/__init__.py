@@ -7,7 +7,8 @@
     def test_my_fusion(graph):
         check_pass(MyFusion(), graph)
 
-- `graphs()`, `inputs_for()`, `tensor_types()`, `quant_params()`: hypothesis strategies.
+- `graphs()`, `conv_chains()`, `inputs_for()`, `tensor_types()`, `quant_params()`: hypothesis
+  strategies.
 - `random_inputs(graph, seed)`: deterministic random inputs for a graph.
 - `assert_equivalent(g1, g2)`: both graphs compute the same outputs (per-dtype tolerances).
 - `check_pass(pass_or_pipeline, graph)`: a pass keeps the graph valid, honest about changes,
@@ -31,7 +32,7 @@ from npucc.testing.filecheck import CheckFailure, assert_checks
 from npucc.testing.ir_text import assert_ir, assert_same_outputs, check_rewrite, parse_ir, run_pass
 
 _STRATEGY_NAMES = {"APPLIERS", "DISCONTINUOUS_OPS", "NOT_DRAWN", "GraphBuilder", "applier",
-                   "graphs", "inputs_for", "quant_params", "tensor_types"}
+                   "conv_chains", "graphs", "inputs_for", "quant_params", "tensor_types"}
 
 
 def __getattr__(name):
@@ -45,6 +46,7 @@ def __getattr__(name):
 
 __all__ = ["APPLIERS", "DISCONTINUOUS_OPS", "NOT_DRAWN", "TOLERANCES", "CheckFailure",
            "GraphBuilder", "PassCheck", "applier", "assert_checks", "assert_equivalent",
+           "conv_chains",
            "assert_ir", "assert_same_outputs", "check_pass", "check_rewrite", "graphs",
            "inputs_for", "parse_ir", "quant_params", "random_inputs", "run_pass", "show_graph",
            "tensor_types", "tolerance_for"]

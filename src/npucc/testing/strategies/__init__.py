@@ -25,7 +25,8 @@ reason, or a test fails. Register an applier for your own op with `@applier("MyO
 The package, by concept: `builder` (the graph being drawn), `appliers` (the table and shared
 helpers), one module of appliers per op family (`elementwise`, `conv`, `spatial`, `shape`,
 `normalization`, `quant`), `derived` (appliers read off op declarations), `graph_strategy`
-(`graphs()`), `tensors` (inputs, types, quant params).
+(`graphs()`), `conv_chains` (conv chains shaped for the simulator plan's special paths),
+`tensors` (inputs, types, quant params).
 """
 
 # registering appliers; elementwise first: hypothesis shrinks the op choice towards the first
@@ -35,6 +36,7 @@ from . import elementwise  # noqa: F401
 from . import conv, normalization, quant, shape, spatial  # noqa: F401
 from .appliers import APPLIERS, DISCONTINUOUS_OPS, Applier, applier
 from .builder import LAYOUTS, MAX_DIM, MAX_SIDE, NCHW_TO_NHWC, NHWC_TO_NCHW, GraphBuilder
+from .conv_chains import conv_chains
 from .derived import NOT_DRAWN, derive, drawable, undrawable
 from .elementwise import constant_operand
 from .graph_strategy import graphs
@@ -42,5 +44,6 @@ from .tensors import inputs_for, quant_params, tensor_types
 
 __all__ = ["APPLIERS", "DISCONTINUOUS_OPS", "LAYOUTS", "MAX_DIM", "MAX_SIDE", "NCHW_TO_NHWC",
            "NHWC_TO_NCHW", "NOT_DRAWN", "Applier", "GraphBuilder", "applier", "constant_operand",
+           "conv_chains",
            "derive", "drawable", "graphs", "inputs_for", "quant_params", "tensor_types",
            "undrawable"]

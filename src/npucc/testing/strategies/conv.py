@@ -1,5 +1,5 @@
 """Appliers of convolutions, dense layers and batch norm: windows that fit the drawn value, weights
-with a unit-variance scale, fused activations."""
+with a unit-variance scale, fused activations (per-channel PRelu too) and fused max-pools."""
 
 from __future__ import annotations
 
@@ -11,11 +11,24 @@ from .appliers import applier, divisors, spatial, window
 from .builder import MAX_SIDE, GraphBuilder
 
 
-def activation_attrs(b: GraphBuilder) -> dict:
-    """A fused activation for Conv/Gemm/MatMul: mostly none."""
-    kind = b.pick(["none", "none", "relu", "leaky_relu", "clip", "sigmoid", "hard_swish"])
+def activation_attrs(b: GraphBuilder, channels: int | None = None) -> dict:
+    """A fused activation for Conv/Gemm/MatMul: mostly none; with `channels` (the output's axis
+    1) also a PRelu with one slope per channel, or one for all."""
+    kinds = ["none", "none", "relu", "leaky_relu", "clip", "sigmoid", "hard_swish"]
+    kind = b.pick(kinds + (["prelu"] if channels else []))
     params = {"leaky_relu": (0.1,), "clip": (0.0, 6.0)}.get(kind, ())
+    if kind == "prelu":
+        n = b.pick([channels, 1])
+        params = tuple(float(s) for s in b.rng.uniform(-0.5, 0.5, n).astype("float32"))
     return {"activation": kind, "activation_params": params}
+
+
+def fused_pool_attrs(b: GraphBuilder, oh: int, ow: int) -> dict:
+    """Sometimes a fused max-pool (no padding, floor mode) that fits an oh x ow conv output."""
+    if min(oh, ow) < 2 or not b.chance(3):
+        return {}
+    k = b.int_(2, min(3, oh, ow))
+    return {"pool_kernel": (k, k), "pool_strides": (b.pick([k, 1, 2]),) * 2}
 
 
 @applier("Conv", accepts=spatial)
@@ -32,8 +45,10 @@ def _conv(b: GraphBuilder, v: Value):
     wt = b.weights((m, c // group, kh, kw), (c // group) * kh * kw, x.dtype)
     bias = b.random_const((m,), x.dtype, -0.5, 0.5) if b.chance(2) else None
     inputs = [x, wt] + ([bias] if bias is not None else [])
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
     out = b.emit("Conv", inputs, strides=(sh, sw), pads=(pt, pl, pb, pr), dilations=(dh, dw),
-                 group=group, **activation_attrs(b))
+                 group=group, **activation_attrs(b, m), **fused_pool_attrs(b, oh, ow))
     b.restore(out, v)
 
 
@@ -62,7 +77,7 @@ def _conv_transpose(b: GraphBuilder, v: Value):
     inputs = [x, wt] + ([bias] if bias is not None else [])
     out = b.emit("ConvTranspose", inputs, strides=(sh, sw), pads=(pt, pl, pb, pr),
                  dilations=(1, 1), group=group, output_padding=(oph, opw),
-                 **activation_attrs(b))
+                 **activation_attrs(b, m))
     b.restore(out, v)
 
 
@@ -89,7 +104,7 @@ def _gemm(b: GraphBuilder, v: Value):
     if b.chance(2):
         inputs.append(b.random_const(b.pick([(n_,), (m_, n_)]), a.dtype, -0.5, 0.5))
     b.emit("Gemm", inputs, alpha=b.pick([1.0, 0.5]), beta=b.pick([1.0, 2.0]), transA=trans_a,
-           transB=trans_b, **activation_attrs(b))
+           transB=trans_b, **activation_attrs(b, n_))
 
 
 @applier("MatMul", accepts=lambda b, v: v.type.rank >= 2 and b.room(1))
