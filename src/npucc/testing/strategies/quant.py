@@ -19,7 +19,7 @@ def _cast(b: GraphBuilder, v: Value):
 def _quant_round_trip(b: GraphBuilder, v: Value):
     """QuantizeLinear then DequantizeLinear (what a QDQ model looks like). The quantized value is
     read only by its DequantizeLinear: an op reading it would have to run in integer arithmetic
-    (npucc.ir.quantized), whose kernels require consistently quantized operands and outputs."""
+    (npucc.numerics), whose kernels require consistently quantized operands and outputs."""
     dtype = b.pick([DType.u8, DType.i8])
     lo, hi = dtype.int_range
     scale = b.pick([0.05, 0.02, 0.1])

@@ -48,8 +48,9 @@ def quant_params(dtype: str | DType = "u8", *, shape: Sequence[int] | None = Non
     def draw_params(draw):
         bits = draw(st.sampled_from([b for b in (8, 4, 16, 32) if b <= dt.bits]))
         scheme = draw(st.sampled_from(list(schemes)))
-        if scheme == "dfp":
-            return QuantParams.dfp(draw(st.integers(-8, 16)), bits=bits)
+        if scheme == "dfp" and signed:  # symmetric: signed types, 8/16 bits (32/64: biases)
+            dfp_bits = [b for b in (8, 16, 32, 64) if b <= dt.bits]
+            return QuantParams.dfp(draw(st.integers(-8, 16)), bits=draw(st.sampled_from(dfp_bits)))
         # zero points inside the range of the bit width (which fits inside the storage type)
         zps = st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed \
             else st.integers(0, 2 ** bits - 1)
