@@ -103,20 +103,30 @@ def test_float_conv_chains_reach_the_fast_paths_and_match_the_interpreter():
 
 
 
+def _accumulator_choice():
+    """(module, name) of the function that picks the exact accumulator's float type: in
+    npucc.numerics.accumulate once the numerics layer (issue 10) is merged, before that beside
+    `select_kernel` in npucc.ir.quantized."""
+    try:
+        import npucc.numerics.accumulate as module
+    except ImportError:
+        return sys.modules[select_kernel.__module__], "_float_for"
+    return module, "float_for"
+
+
 @pytest.fixture
 def accumulator_dtypes(monkeypatch):
-    """Records the accumulator dtype every quantized linear kernel chooses (in the module that
-    defines `select_kernel`, wherever the numerics live)."""
-    module = sys.modules[select_kernel.__module__]
+    """Records the accumulator dtype every quantized linear kernel chooses."""
+    module, name = _accumulator_choice()
     chosen: list = []
-    original = module._float_for
+    original = getattr(module, name)
 
     def spy(bound):
         dtype = original(bound)
         chosen.append(dtype)
         return dtype
 
-    monkeypatch.setattr(module, "_float_for", spy)
+    monkeypatch.setattr(module, name, spy)
     return chosen
 
 
