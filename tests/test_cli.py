@@ -54,6 +54,23 @@ def test_passes_lists_names_options_and_summaries(capsys):
     assert "Guarantee:" in capsys.readouterr().out
 
 
+def test_passes_table_keeps_a_long_option_in_its_cell(capsys):
+    # fuse-conv-pool's rule table prints as a ~200-character option: it is cut, one option a
+    # line, so the summaries of every other pass still start in one narrow column
+    assert main(["passes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0]
+    assert header.split() == ["PASS", "OPTIONS", "GUARANTEE"]
+    col = header.index("GUARANTEE")
+    assert col <= 60
+    rows = {line.split()[0]: line for line in lines[1:] if not line.startswith(" ")}
+    assert rows["dce"][col:].startswith("Remove nodes and constants")
+    pool = lines.index(rows["fuse-conv-pool"])
+    assert rows["fuse-conv-pool"][col:].startswith("Fuse a MaxPool")
+    assert lines[pool + 1].strip().startswith("rules=[PoolFusionRule(")
+    assert lines[pool + 1].rstrip().endswith("...") and len(lines[pool + 1].rstrip()) < col
+
+
 def test_opt_default_pipeline_to_stdout(model, capsys):
     assert main(["opt", str(model)]) == 0
     out = capsys.readouterr().out

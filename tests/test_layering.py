@@ -5,6 +5,9 @@ imports inside functions, and imports between npucc's own layers.
 """
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,13 +16,17 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "npucc"
 FRAMEWORKS = {"onnx", "onnxruntime", "torch", "tflite", "tensorflow", "tensorboard", "google",
               "cv2", "caffe"}
 
-# layer -> npucc layers it may import (besides itself and npucc.errors)
+# layer -> npucc layers it may import (besides itself and npucc.errors). `registry` and `compare`
+# are single modules below the layers: the generic name registry and the numeric comparison the
+# testing kit and the validate-each instrument share.
 ALLOWED = {
-    "ir": set(),
-    "passes": {"ir", "testing"},  # testing only lazily, for the validate-each instrument
-    "backends": {"ir", "passes"},
-    "testing": {"ir", "passes"},
-    "frontends": {"ir", "passes"},
+    "registry": set(),
+    "compare": {"ir"},
+    "ir": {"registry"},
+    "passes": {"ir", "registry", "compare"},
+    "backends": {"ir", "passes", "registry", "compare"},
+    "testing": {"ir", "passes", "registry", "compare"},
+    "frontends": {"ir", "passes", "registry"},
 }
 
 
@@ -41,7 +48,7 @@ def _imports(path: Path):
 
 def _layer(path: Path):
     rel = path.relative_to(SRC).parts
-    return rel[0] if len(rel) > 1 else None
+    return rel[0] if len(rel) > 1 else path.stem if path.stem in ALLOWED else None
 
 
 SOURCES = sorted(p for p in SRC.rglob("*.py") if _layer(p) in ALLOWED and "_pb2" not in p.name)
@@ -60,3 +67,23 @@ def test_layer_imports(path):
             if other in ALLOWED and other != layer and other not in ALLOWED[layer]:
                 bad.append(f"line {line}: {mod} (npucc.{layer} may not import npucc.{other})")
     assert not bad, f"{path.relative_to(SRC)}:\n  " + "\n  ".join(bad)
+
+
+def test_passes_never_load_the_testing_kit():
+    """Importing npucc.passes and running every instrument (validate-each compares numerics)
+    loads neither npucc.testing nor hypothesis: passes sit below the kit."""
+    code = """
+import sys
+from npucc.ir.text import parse
+from npucc.passes import PassManager, PrintIR, Timing, ValidateEach, VerifyEach
+g = parse('graph g(%x: f32[2,3]) -> (%y) { %r = Relu(%x) %y = Identity(%r) return %y }')
+sink = open("/dev/null", "w")
+PassManager("eliminate-noops,cse,dce",
+            [VerifyEach(), ValidateEach(), Timing(), PrintIR(after=["dce"], file=sink)]).run(g)
+assert [n.op for n in g.nodes] == ["Relu"], g
+loaded = sorted(m for m in sys.modules if m.startswith(("npucc.testing", "hypothesis")))
+assert not loaded, loaded
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 0, proc.stderr

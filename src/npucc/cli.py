@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from npucc.errors import NpuccError
+from npucc.registry import Registry
 
 
 @attrs.frozen
@@ -39,7 +40,7 @@ class Subcommand:
     run: Callable[[argparse.Namespace], int | None]
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {}
+SUBCOMMANDS: Registry[Subcommand] = Registry("subcommand")
 
 
 def subcommand(name: str, help: str,
@@ -100,7 +101,10 @@ def _configure_passes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="print each pass's full docs")
 
 
-def _pass_options(cls) -> str:
+OPTIONS_WIDTH = 32  # the options column of `npucc passes`; longer options wrap or are cut
+
+
+def _pass_options(cls) -> list[str]:
     from npucc.passes.pipeline import format_option_value, option_default, pass_options
 
     opts = []
@@ -109,29 +113,50 @@ def _pass_options(cls) -> str:
             opts.append(f"{key} (required)")
         else:
             opts.append(f"{key}={format_option_value(option_default(field))}")
-    return ", ".join(opts)
+    return opts
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _summary(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, on one line."""
+    paragraph = " ".join(doc.split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[:end + 1]
+
+
+def passes_table(passes) -> str:
+    """Name, options (one per line, each cut to OPTIONS_WIDTH) and the first line of the
+    docstring: a long option never widens the other rows."""
+    rows = [(name, [_cut(o, OPTIONS_WIDTH) for o in _pass_options(cls)], _summary(cls.doc()))
+            for name, cls in passes.items()]
+    w0 = max([len("PASS")] + [len(r[0]) for r in rows])
+    w1 = max([len("OPTIONS")] + [len(o) for r in rows for o in r[1]])
+    lines = [f"{'PASS':<{w0}}  {'OPTIONS':<{w1}}  GUARANTEE"]
+    for name, opts, summary in rows:
+        lines.append(f"{name:<{w0}}  {(opts or [''])[0]:<{w1}}  {summary}".rstrip())
+        lines.extend(f"{'':<{w0}}  {o}" for o in opts[1:])
+    return "\n".join(lines)
 
 
 @subcommand("passes", "list the registered passes", _configure_passes)
 def cmd_passes(args: argparse.Namespace) -> int:
-    """List every registered pass: name, options with their defaults, and what it guarantees."""
+    """List every registered pass: name, options with their defaults, and what it guarantees
+    (--verbose: the full docstrings and options uncut)."""
     from npucc.passes import all_passes
 
     passes = all_passes()
     if args.verbose:
         for name, cls in passes.items():
-            opts = _pass_options(cls)
+            opts = ", ".join(_pass_options(cls))
             print(f"{name}" + (f"  {{{opts}}}" if opts else ""))
             for line in cls.doc().splitlines():
                 print(f"    {line.strip()}".rstrip())
             print()
         return 0
-    rows = [(name, _pass_options(cls), (cls.doc().splitlines() or [""])[0])
-            for name, cls in passes.items()]
-    w0 = max((len(r[0]) for r in rows), default=4)
-    w1 = max((len(r[1]) for r in rows), default=7)
-    for name, opts, summary in rows:
-        print(f"{name:<{w0}}  {opts:<{w1}}  {summary}".rstrip())
+    print(passes_table(passes))
     return 0
 
 
@@ -274,7 +299,7 @@ def _read_inputs(args, graph):
     import numpy as np
 
     if not args.input:
-        from npucc.testing.inputs import random_inputs
+        from npucc.compare import random_inputs
 
         print(f"npucc: no --input given: using random inputs (seed {args.seed})", file=sys.stderr)
         return random_inputs(graph, args.seed)

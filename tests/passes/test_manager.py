@@ -22,8 +22,7 @@ from npucc.passes import (
     run_passes,
 )
 from npucc.passes.instruments import current_default_instruments
-
-from .irtest import ir
+from npucc.testing import parse_ir
 
 TEXT = """
 graph m(%x: f32[2,3]) -> (%out) {
@@ -96,7 +95,7 @@ class Recorder(Instrument):
 
 def test_report_and_hook_order():
     log = []
-    g = ir(TEXT)
+    g = parse_ir(TEXT)
     report = PassManager("fold-constants,cse,dce", [Recorder(log)]).run(g)
     assert [r.name for r in report.records] == ["fold-constants", "cse", "dce"]
     assert [r.changed for r in report.records] == [True, True, False]
@@ -113,7 +112,7 @@ def test_report_and_hook_order():
 def test_pass_error_names_the_pass_and_those_before_it():
     log = []
     with pytest.raises(PassError) as e:
-        run_passes(ir(TEXT), "dce,fold-constants,test-boom,cse", [Recorder(log)])
+        run_passes(parse_ir(TEXT), "dce,fold-constants,test-boom,cse", [Recorder(log)])
     msg = str(e.value)
     assert "pass test-boom failed (after: dce, fold-constants): ValueError: kaboom" in msg
     assert isinstance(e.value.__cause__, ValueError)
@@ -121,12 +120,12 @@ def test_pass_error_names_the_pass_and_those_before_it():
     assert e.value.passes_before == ("dce", "fold-constants")
     assert log[-1] == ("failed", "test-boom", "ValueError")
     with pytest.raises(PassError, match=r"pass test-boom failed \(first pass\)"):
-        run_passes(ir(TEXT), "test-boom")
+        run_passes(parse_ir(TEXT), "test-boom")
 
 
 def test_instrument_error_names_the_pass_and_instrument():
     with pytest.raises(PassError) as e:
-        run_passes(ir(TEXT), "dce,cse", [Recorder([], fail_after="cse")])
+        run_passes(parse_ir(TEXT), "dce,cse", [Recorder([], fail_after="cse")])
     assert "pass cse failed the Recorder check (after: dce): RuntimeError: instrument broke" \
         in str(e.value)
     assert isinstance(e.value.__cause__, RuntimeError)
@@ -134,13 +133,13 @@ def test_instrument_error_names_the_pass_and_instrument():
 
 def test_verify_each_catches_a_corrupting_pass():
     with pytest.raises(PassError) as e:
-        run_passes(ir(TEXT), "dce,test-corrupt", [VerifyEach()])
+        run_passes(parse_ir(TEXT), "dce,test-corrupt", [VerifyEach()])
     assert "pass test-corrupt failed the VerifyEach check (after: dce)" in str(e.value)
     assert isinstance(e.value.__cause__, VerificationError)
 
 
 def test_verify_each_rejects_an_invalid_input_graph():
-    g = ir(TEXT)
+    g = parse_ir(TEXT)
     next(n for n in g.nodes if n.op == "Relu").inputs = (g.inputs[0],)
     with pytest.raises(PassError, match="input graph is invalid before pipeline dce"):
         run_passes(g, "dce", [VerifyEach()])
@@ -148,10 +147,10 @@ def test_verify_each_rejects_an_invalid_input_graph():
 
 def test_unchanged_contract_is_checked_only_with_verify_or_validate(monkeypatch):
     monkeypatch.setattr("npucc.passes.manager.current_default_instruments", lambda: ())
-    run_passes(ir(TEXT), "test-silent-change")  # no checking instrument: not noticed
+    run_passes(parse_ir(TEXT), "test-silent-change")  # no checking instrument: not noticed
     for inst in (VerifyEach(), ValidateEach()):
         with pytest.raises(PassError) as e:
-            run_passes(ir(TEXT), "dce,test-silent-change", [inst])
+            run_passes(parse_ir(TEXT), "dce,test-silent-change", [inst])
         msg = str(e.value)
         assert "pass test-silent-change reported changed=False but changed the graph" in msg
         assert "(after: dce)" in msg and "+  %unreported = const f32[2] dense<[1.0, 2.0]>" in msg
@@ -159,25 +158,25 @@ def test_unchanged_contract_is_checked_only_with_verify_or_validate(monkeypatch)
 
 def test_validate_each_catches_a_wrong_rewrite_and_passes_a_right_one():
     with pytest.raises(PassError) as e:
-        run_passes(ir(TEXT), "fold-constants,test-relu-to-sigmoid", [ValidateEach(seed=3)])
+        run_passes(parse_ir(TEXT), "fold-constants,test-relu-to-sigmoid", [ValidateEach(seed=3)])
     assert "pass test-relu-to-sigmoid failed the ValidateEach check (after: fold-constants)" \
         in str(e.value)
     assert "differs" in str(e.value)
     v = ValidateEach()
-    run_passes(ir(TEXT), "fold-constants,cse,dce", [v])
+    run_passes(parse_ir(TEXT), "fold-constants,cse,dce", [v])
     assert v._before == []
 
 
 def test_validate_each_drops_its_snapshot_when_a_pass_fails():
     v = ValidateEach()
     with pytest.raises(PassError):
-        run_passes(ir(TEXT), "dce,test-boom", [v])
+        run_passes(parse_ir(TEXT), "dce,test-boom", [v])
     assert v._before == []
 
 
 def test_print_ir_before_and_after_named_passes():
     out = io.StringIO()
-    g = ir(TEXT)
+    g = parse_ir(TEXT)
     run_passes(g, "fold-constants,cse,dce", [PrintIR(before=["cse"], after=["dce"], file=out)])
     text = out.getvalue()
     assert text.count("// ----- IR") == 2
@@ -185,14 +184,14 @@ def test_print_ir_before_and_after_named_passes():
     assert "%dead = Relu(%a)" in before_cse and "%three = const" in before_cse
     assert text.split("// ----- IR after dce -----\n")[1].strip() == str(g)
     out = io.StringIO()
-    run_passes(ir(TEXT), "cse,dce", [PrintIR(after=["all"], file=out)])
+    run_passes(parse_ir(TEXT), "cse,dce", [PrintIR(after=["all"], file=out)])
     assert out.getvalue().count("// ----- IR after") == 2
 
 
 def test_timing_collects_and_prints():
     out = io.StringIO()
     t = Timing(file=out)
-    run_passes(ir(TEXT), "fold-constants,dce", [t])
+    run_passes(parse_ir(TEXT), "fold-constants,dce", [t])
     assert [r.name for r in t.records] == ["fold-constants", "dce"]
     assert t.total() >= 0
     lines = out.getvalue().splitlines()
@@ -204,12 +203,12 @@ def test_default_instruments_scope():
     log = []
     outer = current_default_instruments()
     with default_instruments(Recorder(log)):
-        run_passes(ir(TEXT), "dce")
+        run_passes(parse_ir(TEXT), "dce")
         with default_instruments(Recorder(["ignored"])):
             pm = PassManager("dce", [Recorder(log)])
             assert len([i for i in pm.active_instruments() if isinstance(i, Recorder)]) == 1
     assert current_default_instruments() == outer
-    run_passes(ir(TEXT), "dce")
+    run_passes(parse_ir(TEXT), "dce")
     assert log.count(("before", "dce")) == 1
 
 
@@ -238,6 +237,6 @@ def test_run_level_instrument_errors_are_pass_errors():
             raise ValueError("late")
 
     with pytest.raises(PassError, match="BadEnter failed before the first pass: KeyError"):
-        run_passes(ir(TEXT), "dce", [BadEnter()])
+        run_passes(parse_ir(TEXT), "dce", [BadEnter()])
     with pytest.raises(PassError, match="instrument BadExit failed after dce, cse: ValueError"):
-        run_passes(ir(TEXT), "dce,cse", [BadExit()])
+        run_passes(parse_ir(TEXT), "dce,cse", [BadExit()])

@@ -113,9 +113,11 @@ class HoistLastNode(Pass):
 
 
 def test_checker_catches_a_pass_that_changes_numerics():
+    # (a swap of equal operands changes no number, only the graph: idempotence catches that)
     graph = find(graphs(ops=["Sub", "Relu", "Conv"], layout=None),
-                 lambda g: caught(SwapSubOperands(), g) is not None, settings=FIND)
-    assert "changed the numerics" in caught(SwapSubOperands(), graph)
+                 lambda g: "changed the numerics" in (caught(SwapSubOperands(), g) or ""),
+                 settings=FIND)
+    assert "Sub" in {n.op for n in graph.nodes}
 
 
 @settings(max_examples=EXAMPLES)

@@ -20,8 +20,7 @@ from npucc.passes import (
     match,
     register_pass,
 )
-
-from .irtest import assert_ir, ir
+from npucc.testing import assert_ir, check_rewrite, parse_ir
 
 CONV_RELU = Op("Relu", Op("Conv", Any("x"), Const("w"), Any("b", optional=True), name="conv",
                           single_use=True), name="relu")
@@ -47,7 +46,7 @@ def fuse_conv_relu(m, rw):
 
 
 def test_match_binds_nodes_and_values():
-    g = ir(CONV)
+    g = parse_ir(CONV)
     m = match(CONV_RELU, node_of(g, "r"))
     assert m and m.root is node_of(g, "r")
     assert m["conv"] is node_of(g, "c1") and m["relu"] is m.root
@@ -58,7 +57,7 @@ def test_match_binds_nodes_and_values():
 
 
 def test_optional_input_absent_binds_none():
-    g = ir(CONV.replace("Conv(%x, %w, %b)", "Conv(%x, %w)"))
+    g = parse_ir(CONV.replace("Conv(%x, %w, %b)", "Conv(%x, %w)"))
     m = match(CONV_RELU, node_of(g, "r"))
     assert m and m["b"] is None
 
@@ -78,13 +77,13 @@ def test_no_match_says_why(edits, reason):
     for old, new in edits:
         assert old in text
         text = text.replace(old, new)
-    m = match(CONV_RELU, node_of(ir(text), "r"))
+    m = match(CONV_RELU, node_of(parse_ir(text), "r"))
     assert isinstance(m, NoMatch) and not m
     assert m.reason == reason
 
 
 def test_no_match_wrong_producer_and_wrong_root():
-    g = ir("""
+    g = parse_ir("""
 graph m(%x: f32[4]) -> (%r) {
   %a = Add(%x, %x) : f32[4]
   %r = Relu(%a) : f32[4]
@@ -93,7 +92,7 @@ graph m(%x: f32[4]) -> (%r) {
     m = match(CONV_RELU, node_of(g, "r"))
     assert m.reason == "relu input 0 (%a) is a Add, pattern needs Conv"
     assert match(CONV_RELU, node_of(g, "a")).reason == "Add %a is a Add, pattern needs Relu"
-    m = match(Op("Relu", Op("Conv")), node_of(ir("""
+    m = match(Op("Relu", Op("Conv")), node_of(parse_ir("""
 graph m(%x: f32[4]) -> (%r) {
   %r = Relu(%x) : f32[4]
   return %r
@@ -102,7 +101,7 @@ graph m(%x: f32[4]) -> (%r) {
 
 
 def test_attribute_and_predicate_reasons():
-    g = ir("""
+    g = parse_ir("""
 graph m(%x: f32[2,3]) -> (%t) {
   %t = Transpose(%x) {perm=[1, 0]} : f32[3,2]
   return %t
@@ -120,15 +119,16 @@ graph m(%x: f32[2,3]) -> (%t) {
     assert match(Op("Transpose", where=lambda n: (False, "nope, because"), name="tr"),
                  t).reason == "tr: nope, because"
     assert match(Op("Transpose", Any("x", where=lambda v: v.type.rank == 3)), t).reason == \
-        "x: <lambda>"
-    assert match(Op("Transpose", where=lambda n: not is_2d(n)), t).reason == "Transpose: <lambda>"
+        "x: predicate <lambda> is false"
+    assert match(Op("Transpose", where=lambda n: not is_2d(n)), t).reason == \
+        "Transpose: predicate <lambda> is false"
     assert match(Op("Transpose", Any("x"), Any("y")), t).reason == \
         "Transpose input 1 is absent, pattern needs a value"
 
 
 def test_same_name_twice_must_bind_the_same_value():
     silu = Op("Mul", Any("x"), Op("Sigmoid", Any("x")))
-    g = ir("""
+    g = parse_ir("""
 graph m(%x: f32[4], %y: f32[4]) -> (%a, %b) {
   %s = Sigmoid(%x) : f32[4]
   %a = Mul(%x, %s) : f32[4]
@@ -141,13 +141,13 @@ graph m(%x: f32[4], %y: f32[4]) -> (%a, %b) {
 
 
 def test_too_many_inputs():
-    g = ir(CONV)
+    g = parse_ir(CONV)
     m = match(Op("Relu", Op("Conv", Any(), Any(), name="conv")), node_of(g, "r"))
     assert m.reason == "conv: Conv has 3 inputs, pattern takes 2"
 
 
 def test_fusion_keeps_name_inserts_before_root_and_unions_provenance():
-    g = ir(CONV)
+    g = parse_ir(CONV)
     before = g.copy()
     counts = apply_rewrites(g, [Rule("conv-relu", CONV_RELU, fuse_conv_relu)])
     assert counts == {"conv-relu": 1}
@@ -170,7 +170,7 @@ RELU_RELU = Rule("relu-relu", Op("Relu", Op("Relu", Any(), name="inner")), relu_
 
 
 def test_fixed_point_counts():
-    g = ir("""
+    g = parse_ir("""
 graph m(%x: f32[4]) -> (%r5) {
   %r1 = Relu(%x) : f32[4]
   %r2 = Relu(%r1) : f32[4]
@@ -193,7 +193,7 @@ def test_declining_rule_leaves_the_graph_unchanged():
         rw.op("Sigmoid", rw.constant(np.zeros(4, np.float32)))
         return None
 
-    g = ir(CONV)
+    g = parse_ir(CONV)
     text = str(g)
     assert apply_rewrites(g, [Rule("decline", Op("Relu"), decline)]) == {"decline": 0}
     assert str(g) == text
@@ -203,13 +203,13 @@ def test_non_terminating_rules_hit_the_limit():
     def grow(m, rw):  # relu(x) -> relu(relu(x)): never ends
         return rw.op("Relu", rw.op("Relu", m["x"]))
 
-    g = ir(CONV)
+    g = parse_ir(CONV)
     with pytest.raises(PassError, match="did not reach a fixed point after 50 rewrites"):
         apply_rewrites(g, [Rule("grow", Op("Relu", Any("x")), grow)], max_iterations=50)
 
 
 def test_bad_replacements_are_errors_naming_the_rule():
-    g = ir(CONV)
+    g = parse_ir(CONV)
     with pytest.raises(PassError, match=r"rule bad-type replaced %r: f32\[1,3,5,5\] with %b"):
         apply_rewrites(g, [Rule("bad-type", Op("Relu"), lambda m, rw: m.root.graph.value("b"))])
     with pytest.raises(PassError, match="rewrite rule raises failed on Relu %r"):
@@ -228,7 +228,7 @@ class FuseConvRelu(RewritePass):
 
 
 def test_rewrite_pass_in_a_pipeline():
-    g = ir(CONV)
+    g = parse_ir(CONV)
     report = PassManager("test-fuse-conv-relu,dce").run(g)
     assert report.records[0].changed and report.records[0].counts == {"conv-relu": 1}
     assert [n.op for n in g.nodes] == ["Conv"]
@@ -243,7 +243,7 @@ def test_rules_are_tried_in_order_including_any_op_rules():
         return None  # decline: the next rule gets its turn
 
     rules = [Rule("any-op", Op(None), first), RELU_RELU]
-    g = ir("""
+    g = parse_ir("""
 graph m(%x: f32[4]) -> (%r2) {
   %r1 = Relu(%x) : f32[4]
   %r2 = Relu(%r1) : f32[4]
@@ -251,3 +251,73 @@ graph m(%x: f32[4]) -> (%r2) {
 }""")
     assert apply_rewrites(g, rules) == {"any-op": 0, "relu-relu": 1}
     assert fired[:2] == ["any-op", "any-op"]
+
+
+# ---- commutative ops: a pattern matches either operand order ----
+
+SCALE_RELU = Op("Relu", Op("Mul", Any("x"), Const("c"), name="mul", single_use=True))
+
+
+@pytest.mark.parametrize("operands", ["%x, %c", "%c, %x"])
+def test_a_pattern_on_a_commutative_op_matches_either_operand_order(operands):
+    g = parse_ir(f"""
+graph m(%x: f32[4]) -> (%r) {{
+  %c = const f32[] dense<2.0>
+  %p = Mul({operands}) : f32[4]
+  %r = Relu(%p) : f32[4]
+  return %r
+}}""")
+    m = match(SCALE_RELU, node_of(g, "r"))
+    assert m and m["x"] is g.value("x") and m["c"] is g.value("c")
+
+
+def test_a_non_commutative_op_matches_only_the_declared_order():
+    g = parse_ir("""
+graph m(%x: f32[4]) -> (%r) {
+  %c = const f32[] dense<2.0>
+  %p = Sub(%c, %x) : f32[4]
+  %r = Relu(%p) : f32[4]
+  return %r
+}""")
+    pattern = Op("Relu", Op("Sub", Any("x"), Const("c")))
+    assert match(pattern, node_of(g, "r")).reason == "Sub input 1 (%x) is not a constant"
+    both = parse_ir("""
+graph m(%x: f32[4], %y: f32[4]) -> (%r) {
+  %p = Mul(%x, %y) : f32[4]
+  %r = Relu(%p) : f32[4]
+  return %r
+}""")
+    assert match(SCALE_RELU, node_of(both, "r")).reason == \
+        "mul input 1 (%y) is not a constant (and with the operands of commutative Mul swapped)"
+
+
+def test_a_failed_first_order_leaves_no_stale_binding():
+    # Add(c1, Mul(x, c2)): the declared order binds "c" to the Add's first operand and fails on
+    # the second; the swapped order must start afresh and bind "c" to c1 again
+    g = parse_ir("""
+graph m(%x: f32[4]) -> (%y) {
+  %c1 = const f32[] dense<1.0>
+  %c2 = const f32[] dense<3.0>
+  %p = Mul(%x, %c2) : f32[4]
+  %y = Add(%c1, %p) : f32[4]
+  return %y
+}""")
+    pattern = Op("Add", Op("Mul", Any("x"), Const("k"), name="mul"), Const("c"))
+    m = match(pattern, node_of(g, "y"))
+    assert m and m["c"] is g.value("c1") and m["k"] is g.value("c2")
+    assert [n.op for n in m.nodes] == ["Mul", "Add"]
+
+
+@pytest.mark.parametrize("arith", ["Mul(%c, %conv)", "Add(%c, %conv)", "Mul(%conv, %c)"])
+def test_fold_conv_affine_folds_a_constant_on_either_side(arith):
+    check_rewrite(f"""
+graph m(%x: f32[1,2,5,5]) -> (%y) {{
+  %w = const f32[3,2,3,3] elided
+  %c = const f32[3,1,1] dense<[0.5, 2.0, -1.0]>
+  %conv = Conv(%x, %w) {{pads=[1, 1, 1, 1]}} : f32[1,3,5,5] loc("conv")
+  %y = {arith} : f32[1,3,5,5] loc("scale")
+  return %y
+}}""", "fold-conv-affine", """
+  CHECK-NOT: {{Mul|Add}}(
+  CHECK: %y = Conv(%x, %{{\\w+}}, %[[B:\\w+]]) {{.*}} loc("conv", "scale")
+  CHECK-NEXT: return %y""")

@@ -18,7 +18,7 @@ from npucc.testing import (
     random_inputs,
     tensor_types,
 )
-from npucc.testing.strategies import NCHW_TO_NHWC, NHWC_TO_NCHW
+from npucc.testing.strategies import NCHW_TO_NHWC, NHWC_TO_NCHW, drawable
 
 SPATIAL = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
            "GlobalMaxPool", "Resize"}
@@ -55,6 +55,7 @@ CONFIGS = [
     dict(layout=None, dtypes=("f16",)),
     dict(layout=None, dtypes=("i8", "u8", "i32")),
     dict(layout=None, dtypes=("f32", "i32"), ops=sorted(APPLIERS)),
+    dict(layout=None, dtypes=("f32", "i32", "bool"), ops=sorted(drawable()[0])),
 ]
 
 
@@ -153,10 +154,13 @@ def test_graphs_contain_noop_bait(op, is_noop):
 
 
 def test_default_mix_leaves_out_discontinuous_ops():
+    discontinuous = drawable()[1]
+    assert DISCONTINUOUS_OPS <= discontinuous and {"Mod", "Equal", "IsNaN"} <= discontinuous
+
     @settings(max_examples=100)
     @given(graphs())
     def check(g):
-        assert not {n.op for n in g.nodes} & DISCONTINUOUS_OPS
+        assert not {n.op for n in g.nodes} & discontinuous
 
     check()
 

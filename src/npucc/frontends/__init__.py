@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from ..errors import FrontendError
 from ..ir import Graph
+from ..registry import Registry
 from .guard import naming_file, source_label
 
 
@@ -24,7 +25,7 @@ class Frontend(NamedTuple):
     description: str
 
 
-FRONTENDS: dict[str, Frontend] = {
+FRONTENDS: Registry[Frontend] = Registry("frontend", {
     "onnx": Frontend("npucc.frontends.onnx", (".onnx",), "ONNX model"),
     "pytorch": Frontend("npucc.frontends.pytorch", (".pt2", ".pt", ".pth"),
                         "PyTorch: .pt2 ExportedProgram, .pt/.pth TorchScript, nn.Module, "
@@ -33,7 +34,7 @@ FRONTENDS: dict[str, Frontend] = {
     "darknet": Frontend("npucc.frontends.darknet", (".cfg",), "Darknet (.cfg + .weights)"),
     "tensorflow": Frontend("npucc.frontends.tensorflow", (".pb",), "TensorFlow frozen GraphDef"),
     "tflite": Frontend("npucc.frontends.tflite", (".tflite",), "TensorFlow Lite flatbuffer"),
-}
+}, error=FrontendError)
 
 
 def _known() -> str:

@@ -20,6 +20,16 @@ Handle = np.ndarray | Value
 NOT_FOLDED = frozenset({"QuantizeLinear", "DequantizeLinear"})  # keep quantization visible
 
 
+class ConversionError(Exception):
+    """Raised while converting one source op; the frontend's importer adds the file, the node or
+    layer name and the op type. `unsupported` marks a feature npucc declares unsupported (as
+    opposed to an invalid model)."""
+
+    def __init__(self, message: str, unsupported: bool = True):
+        super().__init__(message)
+        self.unsupported = unsupported
+
+
 class FoldError(Exception):
     """A core op could not be evaluated on static inputs (the message says why)."""
 

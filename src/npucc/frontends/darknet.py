@@ -24,6 +24,7 @@ import numpy as np
 from .. import limits
 from ..errors import FrontendError, IRError, LimitError
 from ..ir import DType, Graph, TensorType, Value
+from ..registry import Registry
 from .docnote import note_command
 from .guard import guarded
 
@@ -144,7 +145,7 @@ class SectionSpec:
     doc: str
 
 
-SECTIONS: dict[str, SectionSpec] = {}
+SECTIONS: Registry[SectionSpec] = Registry("darknet section type", error=FrontendError)
 _TRAINING = ("jitter", "ignore_thresh", "truth_thresh", "random", "iou_loss", "iou_normalizer",
              "cls_normalizer", "obj_normalizer", "nms_kind", "beta_nms", "max_delta",
              "counters_per_class", "label_smooth_eps", "resize", "focal_loss", "thresh",

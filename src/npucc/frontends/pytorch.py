@@ -22,6 +22,7 @@ import torch
 from ..errors import FrontendError, NpuccError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, TensorType
+from ..registry import Registry
 from . import pytorch_script
 from .builder import ConstantTypeError, FoldError, GraphBuilder
 from .guard import guarded
@@ -151,7 +152,7 @@ class Ctx:
         return np.asarray(value, dtype=self.np_dtype(ref))
 
 
-ATEN: dict[str, Callable] = {}
+ATEN: Registry[Callable] = Registry("aten op", error=FrontendError)
 
 
 def aten(*names: str):

@@ -22,6 +22,7 @@ from .. import limits
 from ..errors import FrontendError, LimitError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, TensorType
+from ..registry import Registry
 from .guard import guarded
 from .tf_common import (
     Builder,
@@ -577,7 +578,7 @@ def _static_only(fn):
     return convert
 
 
-CONVERTERS: dict[str, Callable] = {
+CONVERTERS: Registry[Callable] = Registry("TensorFlow op", {
     "Const": const, "Identity": identity, "StopGradient": identity, "NoOp": identity,
     "Snapshot": identity, "Placeholder": placeholder, "PlaceholderWithDefault": identity,
     "Conv2D": conv2d, "DepthwiseConv2dNative": depthwise,
@@ -607,7 +608,7 @@ CONVERTERS: dict[str, Callable] = {
     "Range": _static_only(lambda n, a, b, d: np.arange(a, b, d)),
     "Prod": _static_only(lambda n, x, ax: np.prod(x, axis=tuple(np.ravel(ax)),
                                                   keepdims=bool(n.attr("keep_dims", False)))),
-}
+}, error=FrontendError)
 
 
 @guarded

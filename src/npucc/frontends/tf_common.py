@@ -17,20 +17,12 @@ from ..errors import IRError, NpuccError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.registry import get_op
 from ..ir.types import QuantParams, TensorType
-from .builder import check_result_sizes
+from .builder import ConversionError, check_result_sizes
 
 Handle = np.ndarray | Value
 
 TO_NCHW = (0, 3, 1, 2)
 TO_NHWC = (0, 2, 3, 1)
-
-
-class ConversionError(Exception):
-    """Raised while converting one op; the importer adds file, op and tensor names."""
-
-    def __init__(self, message: str, unsupported: bool = True):
-        super().__init__(message)
-        self.unsupported = unsupported
 
 
 class Builder:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tflite
@@ -27,6 +27,7 @@ import tflite
 from ..errors import FrontendError, UnsupportedError
 from ..ir import Graph, Value
 from ..ir.types import DType, QuantParams, TensorType
+from ..registry import Registry
 from .guard import guarded
 from .tf_common import (
     TO_NCHW,
@@ -750,7 +751,7 @@ def _clip(lo, hi):
     return _unary("Clip", lambda op: {"min": lo, "max": hi})
 
 
-CONVERTERS = {
+CONVERTERS: Registry[Callable] = Registry("TFLite op", {
     "CONV_2D": conv_2d,
     "DEPTHWISE_CONV_2D": depthwise_conv_2d,
     "TRANSPOSE_CONV": transpose_conv,
@@ -776,7 +777,7 @@ CONVERTERS = {
     "DEPTH_TO_SPACE": _space("DepthToSpace"), "SPACE_TO_DEPTH": _space("SpaceToDepth"),
     "TILE": tile, "GATHER": gather,
     "DEQUANTIZE": dequantize, "QUANTIZE": quantize, "DENSIFY": densify,
-}
+}, error=FrontendError)
 
 
 @guarded

@@ -453,3 +453,10 @@ class Graph:
     def __repr__(self) -> str:
         return f"<Graph {self.name}: {len(self._inputs)} inputs, {self._count} nodes, " \
                f"{len(self._outputs)} outputs>"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """The IR text, for pretty printers (hypothesis's falsifying examples, IPython)."""
+        for i, line in enumerate(str(self).splitlines()):
+            if i:
+                printer.break_()  # a new line at the printer's indentation
+            printer.text(line)

@@ -26,6 +26,7 @@ import attrs
 import numpy as np
 
 from ..errors import IRError
+from ..registry import Registry
 from .types import DType, TensorType
 
 REQUIRED = object()  # marker default: the attribute must be given
@@ -216,8 +217,8 @@ def _infer_quantized(opdef: OpDef, input_types, attrs_, error: IRError):
     return [TensorType(t.shape, storage) if t.dtype.is_float else t for t in outs]
 
 
-_OPS: dict[str, OpDef] = {}
-OPS: Mapping[str, OpDef] = _pytypes.MappingProxyType(_OPS)  # read-only view of the registry
+_OPS: Registry[OpDef] = Registry("op", error=IRError)
+OPS: Registry[OpDef] = _OPS  # a read-only Mapping; ops are declared with define_op
 
 
 def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, Attr] | None = None,
@@ -233,8 +234,6 @@ def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, At
     """
 
     def register(kernel):
-        if name in _OPS:
-            raise IRError(f"op {name} is already defined")
         _OPS[name] = OpDef(name, tuple(inputs), _pytypes.MappingProxyType(dict(attrs or {})),
                            infer, kernel, (kernel.__doc__ or "").strip(),
                            tuple(shape_only_inputs), commutative)
@@ -244,10 +243,7 @@ def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, At
 
 
 def get_op(name: str) -> OpDef:
-    try:
-        return _OPS[name]
-    except KeyError:
-        raise IRError(f"unknown op {name!r}; defined ops: {', '.join(sorted(_OPS))}") from None
+    return _OPS.lookup(name)
 
 
 def same_as_input(types, attrs_):

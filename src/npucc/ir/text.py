@@ -564,11 +564,7 @@ class _Parser:
         op, opos = self.match(_IDENT, "an op name, 'const' or 'return'")
         opdef = OPS.get(op)
         if opdef is None:
-            by_lower = {k.lower(): k for k in OPS}
-            near = difflib.get_close_matches(op.lower(), list(by_lower), n=3, cutoff=0.6)
-            hint = (f"; did you mean {' or '.join(by_lower[n] for n in near)}?" if near
-                    else f"; defined ops: {', '.join(sorted(OPS))}")
-            raise self.error(f"unknown op {op!r}{hint}", opos)
+            raise self.error(OPS.unknown(op), opos)
         ppos = self.expect("(", f" after op name {op}")
         inputs = self.comma_list(lambda: self.use(graph), ")")
         self.expect(")", " to close the operand list")

@@ -21,7 +21,9 @@ A plain function `graph -> PassResult | bool | int` can be registered with `@fun
 
 from __future__ import annotations
 
+import inspect
 import re
+import typing
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 
@@ -29,6 +31,7 @@ import attrs
 
 from ..errors import PassError
 from ..ir.graph import Graph
+from ..registry import Registry
 
 _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
@@ -78,20 +81,62 @@ class Pass:
         return (cls.__doc__ or "").strip()
 
 
-_PASSES: dict[str, type[Pass]] = {}
+_PASSES: Registry[type[Pass]] = Registry("pass", error=PassError, plural="passes")
 _ENTRY_POINTS_LOADED = False
 
 
+_CLASS_SETTINGS = ("name", "requires", "after", "idempotent")  # class attributes, never options
+
+
+def _declaration_problem(cls) -> str | None:
+    """Why `cls` cannot be registered as a pass (its options would be silently ignored, or its
+    settings would become options), with what to write instead; None if it is fine."""
+    label = f"pass class {getattr(cls, '__qualname__', cls)!r}"
+    if not (isinstance(cls, type) and issubclass(cls, Pass)):
+        return f"{label} is not a subclass of npucc.passes.Pass; derive it from Pass"
+    if not attrs.has(cls):
+        return (f"{label} is not an attrs class, so it cannot have options (and pipelines "
+                "cannot compare or print it): put @attrs.frozen on it, below @register_pass")
+    fields = {f.name for f in attrs.fields(cls)}
+    for n in _CLASS_SETTINGS:
+        if n in fields:
+            return (f"{label}: {n!r} became an option (an attrs field) because it is "
+                    f"annotated; write `{n} = ...` or `{n}: ClassVar[...] = ...` for a setting")
+    own = inspect.get_annotations(cls)
+    decorate = "" if "__attrs_attrs__" in cls.__dict__ else \
+        " (the class inherits attrs fields but is not decorated itself: add @attrs.frozen)"
+    for n, annotation in own.items():
+        if n not in fields and not _is_classvar(annotation):
+            return f"{label}: annotated attribute {n!r} is not an option{decorate}"
+    inherited = {n for b in cls.__mro__[1:] for n in vars(b)}
+    for n, value in vars(cls).items():
+        if (n.startswith("_") or n in fields or n in own or n in inherited or callable(value)
+                or isinstance(value, (classmethod, staticmethod, property))):
+            continue
+        return (f"{label}: class attribute {n} = {value!r} is not an option (only annotated "
+                f"attributes are); write `{n}: {type(value).__name__} = {value!r}` for an "
+                f"option, or `{n}: ClassVar[...] = ...` for a constant")
+    return None
+
+
+def _is_classvar(annotation) -> bool:
+    if isinstance(annotation, str):
+        return annotation.replace("typing.", "").startswith("ClassVar")
+    return typing.get_origin(annotation) is ClassVar or annotation is ClassVar
+
+
 def register_pass(cls: type[Pass]) -> type[Pass]:
-    """Class decorator: make a pass available by name (in pipelines and `npucc passes`)."""
+    """Class decorator: make a pass available by name (in pipelines and `npucc passes`).
+
+    Rejects a class whose options would be silently ignored (not an attrs class, a plain class
+    attribute that looks like an option) or whose settings (name, requires...) became options."""
+    problem = _declaration_problem(cls)
+    if problem:
+        raise PassError(problem)
     if not _KEBAB.match(cls.name or ""):
         raise PassError(f"pass class {cls.__name__} needs a kebab-case `name`, got {cls.name!r}")
     if not (cls.__doc__ or "").strip():
         raise PassError(f"pass {cls.name} needs a docstring stating what it guarantees")
-    existing = _PASSES.get(cls.name)
-    if existing is not None and existing is not cls:
-        raise PassError(f"pass name {cls.name!r} is taken by {existing.__module__}."
-                        f"{existing.__qualname__}")
     _PASSES[cls.name] = cls
     return cls
 
@@ -128,11 +173,7 @@ def _load_builtin_and_entry_points() -> None:
 
 def get_pass(name: str) -> type[Pass]:
     _load_builtin_and_entry_points()
-    try:
-        return _PASSES[name]
-    except KeyError:
-        raise PassError(f"unknown pass {name!r}; known passes: "
-                        f"{', '.join(sorted(_PASSES))}") from None
+    return _PASSES.lookup(name)
 
 
 def all_passes() -> dict[str, type[Pass]]:

@@ -11,12 +11,11 @@ from .channel_affine import LINEAR_OPS, fold_output_affine, foldable_linear, per
 from .fuse_batchnorm import RULES as BATCHNORM_RULES
 from .rewrite import Const, Op, RewritePass, Rule
 
-# (op, linear op's operand index) -> (s, t) of the affine map the op applies to the linear output
+# (op, linear op's operand index) -> (s, t) of the affine map the op applies to the linear output;
+# Mul and Add are commutative, so their patterns also match c * lin and c + lin
 AFFINE = {
     ("Mul", 0): lambda c: (c, 0 * c),  # lin * c
-    ("Mul", 1): lambda c: (c, 0 * c),  # c * lin
     ("Add", 0): lambda c: (1 + 0 * c, c),  # lin + c
-    ("Add", 1): lambda c: (1 + 0 * c, c),  # c + lin
     ("Sub", 0): lambda c: (1 + 0 * c, -c),  # lin - c
     ("Sub", 1): lambda c: (-1 + 0 * c, c),  # c - lin
     ("Div", 0): lambda c: (1 / c, 0 * c),  # lin / c   (c != 0)

@@ -73,11 +73,9 @@ def _bn(name="bn", inner=None, single_use=True):
 _LINEAR = Op(LINEAR_OPS, name="lin", single_use=True, where=foldable_linear)
 RULES = [Rule("linear-batchnorm", _bn("bn", _LINEAR, single_use=False), _fold_into_linear)]
 for _kind in ("Mul", "Add", "Sub"):
-    # Caffe's Scale layer after a BatchNorm is a Mul (and an Add) by per-channel constants
+    # Caffe's Scale layer after a BatchNorm is a Mul (and an Add) by per-channel constants;
+    # Mul and Add are commutative, so the patterns also match c * bn and c + bn
     RULES.append(Rule(f"batchnorm-{_kind.lower()}", Op(_kind, _bn(), Const("c")), _absorb(_kind)))
-    if _kind != "Sub":
-        RULES.append(Rule(f"{_kind.lower()}-batchnorm", Op(_kind, Const("c"), _bn()),
-                          _absorb(_kind)))
 
 
 @register_pass

@@ -18,6 +18,10 @@ predicates, and its input patterns); `Any` matches any value (or an absent optio
         name = "fuse-conv-relu"
         rules = (Rule("conv-relu", conv_relu, fuse),)
 
+On an op the registry declares commutative (Add, Mul), a two-input `Op` pattern matches the
+node's operands in either order: `Op("Add", Op("MatMul", ...), Const("c"))` also matches
+`Add(c, MatMul(...))` (the declared order is tried first).
+
 `match(pattern, node)` returns a `Match` (bindings by name) or a falsy `NoMatch` whose `reason`
 says why, e.g. "conv: %c1 has 2 users, pattern needs single use". A rule's function gets the match
 and a `Rewriter`, and returns the values that replace the root's outputs, or None to decline.
@@ -65,7 +69,8 @@ class Pattern:
             ok, reason = res if isinstance(res, tuple) else (bool(res), None)
             if not ok:
                 doc = (getattr(pred, "__doc__", None) or "").strip().splitlines()
-                reason = reason or (doc[0] if doc else getattr(pred, "__name__", "predicate"))
+                name = getattr(pred, "__name__", "<lambda>")
+                reason = reason or (doc[0] if doc else f"predicate {name} is false")
                 return f"{label}: {reason}"
         return None
 
@@ -198,13 +203,29 @@ class _Matcher:
             if extra:
                 return (f"{label}: {node.op} has {len(node.inputs)} inputs, pattern takes "
                         f"{len(pat.inputs)}")
-            for i, ip in enumerate(pat.inputs):
-                v = node.inputs[i] if i < len(node.inputs) else None
-                problem = self.value(ip, v, f"{label} input {i}")
-                if problem:
-                    return problem
+            problem = self.operands(pat, node, label, (0, 1))
+            if problem and len(pat.inputs) == 2 and node.opdef.commutative:
+                if not self.operands(pat, node, label, (1, 0)):  # b op a matches a op b
+                    problem = None
+                else:
+                    problem += f" (and with the operands of commutative {node.op} swapped)"
+            if problem:
+                return problem
         self.nodes.append(node)
         return self.bind(pat, node)
+
+    def operands(self, pat: Op, node: Node, label: str, order: tuple[int, int]) -> str | None:
+        """Match the input patterns against the node's inputs, pattern input k taking node input
+        order[k] (for k < 2); on failure the bindings are left as they were."""
+        saved, n_nodes = dict(self.bindings), len(self.nodes)
+        for k, ip in enumerate(pat.inputs):
+            i = order[k] if k < 2 else k
+            v = node.inputs[i] if i < len(node.inputs) else None
+            problem = self.value(ip, v, f"{label} input {i}")
+            if problem:
+                self.bindings, self.nodes[n_nodes:] = saved, []
+                return problem
+        return None
 
     def value(self, pat: Pattern, v: Value | None, via: str) -> str | None:
         if v is None:

@@ -17,26 +17,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-import numpy as np
 
-from npucc.ir import DType, Graph, run_graph
+from npucc.compare import TOLERANCES, RunError, graph_difference, tolerance_for
+from npucc.ir import Graph
 from npucc.ir.text import describe_difference, format_graph
 from npucc.ir.verify import verify
 from npucc.passes import Pass, PassRecord, PassResult, Pipeline
-from npucc.testing.inputs import random_inputs
 
-# (rtol, atol) by dtype: |got - expected| <= atol + rtol * |expected|. Integers and bools are exact.
-TOLERANCES: dict[DType, tuple[float, float]] = {
-    DType.f32: (1e-4, 1e-5),
-    DType.f16: (1e-2, 1e-3),
-    DType.bf16: (2e-2, 1e-2),
-}
+__all__ = ["TOLERANCES", "PassCheck", "assert_equivalent", "check_pass", "show_graph",
+           "tolerance_for"]
 SHOW_LINES = 60  # graph text lines shown in a failure message
-
-
-def tolerance_for(dtype: DType) -> tuple[float, float]:
-    """Default (rtol, atol) for outputs of `dtype`: (0, 0) for integers and bools."""
-    return TOLERANCES.get(dtype, (0.0, 0.0))
 
 
 def show_graph(graph: Graph, limit: int = SHOW_LINES) -> str:
@@ -50,58 +40,6 @@ def show_graph(graph: Graph, limit: int = SHOW_LINES) -> str:
     return "\n".join(lines)
 
 
-def _signature(graph: Graph) -> list[tuple[tuple[int, ...], str]]:
-    return [(v.shape, v.dtype.value) for v in graph.inputs]
-
-
-def _as_input_list(graph: Graph, inputs) -> list[np.ndarray]:
-    """An input set as a list in graph-input order (a mapping is read by input name)."""
-    if isinstance(inputs, np.ndarray):
-        return [inputs]
-    if isinstance(inputs, Mapping):
-        missing = [v.name for v in graph.inputs if v.name not in inputs]
-        if missing:
-            raise AssertionError(f"inputs given by name lack {missing}; graph {graph.name} "
-                                 f"takes {[v.name for v in graph.inputs]}")
-        return [np.asarray(inputs[v.name]) for v in graph.inputs]
-    return [np.asarray(a) for a in inputs]
-
-
-def _mismatch(expected: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> str | None:
-    """None if `got` matches `expected` within tolerance (NaNs must match NaNs, infinities must
-    match exactly), else a description of the worst element."""
-    if expected.dtype.kind in "fc":
-        e = expected.astype(np.float64)
-        g = got.astype(np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            diff = np.abs(g - e)
-            same = (e == g) | (np.isnan(e) & np.isnan(g))  # equal infinities, matching NaNs
-            diff = np.where(same, 0.0, np.where(np.isfinite(diff), diff, np.inf))
-            excess = diff - (atol + rtol * np.where(np.isfinite(e), np.abs(e), 0.0))
-            rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(e), np.finfo(np.float64).tiny))
-    else:
-        diff = np.abs(got.astype(np.int64) - expected.astype(np.int64)).astype(np.float64)
-        excess = diff - atol
-        rel = np.zeros_like(diff)
-    bad = excess > 0
-    if not bad.any():
-        return None
-    worst = np.unravel_index(int(np.argmax(excess)), excess.shape) if excess.ndim else ()
-    idx = tuple(int(i) for i in worst)
-    return (f"{int(bad.sum())} of {bad.size} elements out of tolerance (rtol={rtol:g}, "
-            f"atol={atol:g}); max abs error {float(np.max(diff)):.4g}, max rel error "
-            f"{float(np.max(rel)):.4g}; worst at index {idx}: expected {expected[worst]!r}, "
-            f"got {got[worst]!r}")
-
-
-def _run(graph: Graph, inputs: list[np.ndarray], label: str, where: str) -> list[np.ndarray]:
-    try:
-        return run_graph(graph, inputs)
-    except Exception as e:
-        raise AssertionError(f"{label} graph failed to run on {where}: "
-                             f"{type(e).__name__}: {e}") from e
-
-
 def assert_equivalent(g1: Graph, g2: Graph, inputs=None, *, rtol: float | None = None,
                       atol: float | None = None, seed: int = 0, n_inputs: int = 2) -> None:
     """Assert that `g1` and `g2` compute the same outputs.
@@ -112,32 +50,16 @@ def assert_equivalent(g1: Graph, g2: Graph, inputs=None, *, rtol: float | None =
 
     Both graphs must take inputs of the same shapes and dtypes and give the same number of outputs
     with the same shapes and dtypes; values must agree within tolerance. The AssertionError names
-    the output, its max abs/rel error and the worst index.
+    the output, its max abs/rel error and the worst element, and the first value (by name, in
+    `g2`'s order) that differs from `g1`'s value of that name (`npucc.compare`).
     """
-    if _signature(g1) != _signature(g2):
-        raise AssertionError(f"the graphs take different inputs: {_signature(g1)} vs "
-                             f"{_signature(g2)}")
-    if inputs is not None:
-        sets = [(_as_input_list(g1, inputs), "the given inputs")]
-    else:
-        sets = [(random_inputs(g1, seed + k), f"random inputs (seed {seed + k})")
-                for k in range(n_inputs)]
-    for arrays, where in sets:
-        want = _run(g1, arrays, "the first", where)
-        got = _run(g2, arrays, "the second", where)
-        if len(want) != len(got):
-            raise AssertionError(f"the graphs give {len(want)} and {len(got)} outputs")
-        for i, (v1, v2, a, b) in enumerate(zip(g1.outputs, g2.outputs, want, got)):
-            also = "" if v1.name == v2.name else f" / %{v2.name}"
-            name = f"output {i} (%{v1.name}{also})"
-            if a.shape != b.shape or a.dtype != b.dtype:
-                raise AssertionError(f"{name}: {a.dtype}{list(a.shape)} became "
-                                     f"{b.dtype}{list(b.shape)}")
-            d_rtol, d_atol = tolerance_for(v1.dtype)
-            problem = _mismatch(a, b, d_rtol if rtol is None else rtol,
-                                d_atol if atol is None else atol)
-            if problem:
-                raise AssertionError(f"{name} differs on {where}: {problem}")
+    try:
+        problem = graph_difference(g1, g2, inputs, rtol=rtol, atol=atol, seed=seed,
+                                   n_inputs=n_inputs)
+    except (RunError, ValueError) as e:
+        raise AssertionError(str(e)) from e
+    if problem is not None:
+        raise AssertionError(problem)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 from ... import limits
 from ...errors import FrontendError, IRError, LimitError
 from ...ir import DType, Graph, TensorType, Value
+from ...registry import Registry
 
 
 @attrs.frozen
@@ -32,7 +33,7 @@ class LayerSpec:
     doc: str
 
 
-MAPPERS: dict[str, LayerSpec] = {}
+MAPPERS: Registry[LayerSpec] = Registry("Caffe layer type", error=FrontendError)
 
 
 def caffe_layer(*types: str, param: str | None = None, fields=(), ignored=()):

@@ -21,19 +21,10 @@ from onnx import helper
 from ...errors import FrontendError, IRError, NpuccError, UnsupportedError
 from ...ir import Graph, Value
 from ...ir.types import DType, TensorType
-from ..builder import ConstantTypeError, FoldError, GraphBuilder, Handle
+from ..builder import ConstantTypeError, ConversionError, FoldError, GraphBuilder, Handle
 from .tensors import check_names, to_array
 
 MIN_OPSET, MAX_OPSET = 7, 21
-
-
-class ConversionError(Exception):
-    """Raised by converters; the importer adds the file, node, op type and opset to the message.
-    `unsupported` marks a feature npucc declares unsupported (as opposed to an invalid model)."""
-
-    def __init__(self, message: str, unsupported: bool = True):
-        super().__init__(message)
-        self.unsupported = unsupported
 
 
 def unsupported(message: str) -> ConversionError:

@@ -24,7 +24,8 @@ import attrs
 import numpy as np
 
 from ....ir.graph import Node
-from ....ir.ops.elementwise import ACTIVATIONS, apply_activation
+from ....ir.ops.elementwise import apply_activation
+from ....registry import Registry
 
 Step = Callable[[], None]
 
@@ -74,7 +75,7 @@ class FastKernel:
     channels_last: Callable[[Node], tuple[int, int]] = _no_channels_last  # (input 0, output)
 
 
-FAST_KERNELS: dict[str, FastKernel] = {}
+FAST_KERNELS: Registry[FastKernel] = Registry("fast kernel")
 
 
 def fast_kernel(*ops: str, view=None, inplace=None, scratch=None, channels_last=None):
@@ -94,34 +95,29 @@ def is_f32(*arrays) -> bool:
     return all(a is None or a.dtype == np.float32 for a in arrays)
 
 
-def activation_in_place(kind: str, params: Sequence[float], channel_axis: int = 1
-                        ) -> Callable[[np.ndarray], Any] | None:
-    """A function applying a fused activation to an array in place (None for 'none'); the same
-    arithmetic as `elementwise.apply_activation`. `channel_axis`: the axis of the arrays it will
-    be given that holds the output channels (-1 for a channels-last block), where per-channel
-    parameters (prelu's slopes) apply; the IR's rule is axis 1."""
+def activation_in_place(kind: str, params: Sequence[float]) -> Callable[..., Any] | None:
+    """`act(y, axis=1, channels=slice(None))` applying a fused activation to `y` in place (None
+    for 'none'); the same arithmetic as `elementwise.apply_activation`. A per-channel activation
+    (prelu) finds the channels along `axis` of `y` (2 for an NHWC view of the result, 0 for one
+    image's block of channels), `channels` selecting the parameters of such a block."""
     if kind == "none":
         return None
-    if ACTIVATIONS[kind][1] == ("*",) and channel_axis != 1:
-        def per_channel(y):
-            v = np.moveaxis(y, channel_axis, 1)  # a view: the result is written back through it
-            np.copyto(v, apply_activation(v, kind, params))
-        return per_channel
     if kind == "relu":  # as a clip: numpy's maximum against a scalar is 4x slower
         zero, inf = np.float32(0), np.float32(np.inf)
-        return lambda y: np.clip(y, zero, inf, out=y)
+        return lambda y, axis=1, channels=None: np.clip(y, zero, inf, out=y)
     if kind == "clip":
         lo, hi = (np.float32(p) for p in params)
-        return lambda y: np.clip(y, lo, hi, out=y)
-    return lambda y: np.copyto(y, apply_activation(y, kind, params))
+        return lambda y, axis=1, channels=None: np.clip(y, lo, hi, out=y)
+    if kind == "prelu":
+        slopes = np.asarray(params, np.float32)
 
-
-def channel_params(kind: str, params: Sequence[float], channels: slice) -> Sequence[float]:
-    """A fused activation's parameters for the output channels `channels` (per-channel kinds with
-    one parameter per channel are sliced; the others apply to every channel)."""
-    if ACTIVATIONS[kind][1] == ("*",) and len(params) > 1:
-        return tuple(params[channels])
-    return params
+        def prelu(y, axis=1, channels=slice(None)):
+            s = slopes if slopes.size == 1 else slopes[channels]
+            shape = [1] * y.ndim
+            shape[axis] = s.size
+            np.copyto(y, np.where(y >= 0, y, y * s.reshape(shape)))
+        return prelu
+    return lambda y, axis=1, channels=None: np.copyto(y, apply_activation(y, kind, params))
 
 
 from . import conv, elementwise, linear, pool, shape  # noqa: E402,F401  (register the kernels)

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ....ir.graph import Node
-from . import CAN, CANNOT, PREFERS, BuildContext, activation_in_place, channel_params, fast_kernel
+from . import CAN, CANNOT, PREFERS, BuildContext, activation_in_place, fast_kernel
 from .parallel import view_as
 
 F32 = np.dtype(np.float32)
@@ -177,7 +177,7 @@ def conv(ctx: BuildContext):
     x = x.reshape(geo.n, geo.c, geo.h, geo.w)
     out = view_as(out, (geo.n, geo.m, geo.oh, geo.ow))
     w = w.reshape(geo.m, w.shape[1], geo.kh, geo.kw)
-    act = (ctx.attrs["activation"], ctx.attrs["activation_params"])
+    act = activation_in_place(ctx.attrs["activation"], ctx.attrs["activation_params"])
     if geo.path == "depthwise":
         return _then(_depthwise(geo, x, w, b, out, scratch, act), pool)
     return _then(_gemm(geo, x, w, b, out, scratch, act), pool)
@@ -209,12 +209,12 @@ def _max_pool_step(src: np.ndarray, out: np.ndarray, kernel, strides):
     return step
 
 
-def _gemm(geo: ConvGeometry, x, w, b, out, scratch, activation):
+def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
     """im2col (the input split into zero-padded stride phases, then one window copy per phase),
     one batched matmul (threaded by BLAS) straight into the output, then bias (unless folded into
-    the matmul: ungrouped im2col) and `activation` (kind, params) in place. A channels-last
-    output is computed transposed, cols^T @ W^T, so that BLAS writes it contiguously; a direct
-    conv's channels-last input is cols^T as it is."""
+    the matmul: ungrouped im2col) and activation in place. A channels-last output is computed
+    transposed, cols^T @ W^T, so that BLAS writes it contiguously; a direct conv's channels-last
+    input is cols^T as it is."""
     n, g, p = geo.n, geo.g, geo.oh * geo.ow
     k = w.shape[1] * geo.kh * geo.kw
     fills, copies = [], []
@@ -237,15 +237,14 @@ def _gemm(geo: ConvGeometry, x, w, b, out, scratch, activation):
         else:
             (image,) = images.values()
             cols_mat = view_as(image, (n, g, geo.c // g, p))
+    channel_axis = 1
     if is_channels_last(out):  # g == 1 (see _layouts)
-        result = view_as(out.transpose(0, 2, 3, 1), (n, p, geo.m))
+        result, channel_axis = view_as(out.transpose(0, 2, 3, 1), (n, p, geo.m)), 2
         matmul = partial(np.matmul, cols_mat[:, 0].swapaxes(1, 2),
                          np.ascontiguousarray(w.reshape(geo.m, k).T), out=result)
         bias = None if b is None else np.ascontiguousarray(b)
-        act = activation_in_place(*activation, channel_axis=-1)
     else:
         result = out
-        act = activation_in_place(*activation)
         matmul = partial(np.matmul, np.ascontiguousarray(w.reshape(g, geo.m // g, k)), cols_mat,
                          out=view_as(out, (n, g, geo.m // g, p)))
         bias = None if b is None else np.ascontiguousarray(b).reshape(1, -1, 1, 1)
@@ -259,7 +258,7 @@ def _gemm(geo: ConvGeometry, x, w, b, out, scratch, activation):
         if bias is not None:
             np.add(result, bias, out=result)
         if act is not None:
-            act(result)
+            act(result, channel_axis)
 
     return step
 
@@ -285,13 +284,13 @@ def _window_copies(geo: ConvGeometry, images, cols):
     return copies
 
 
-def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, activation):
+def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, act):
     """Per cache block (small enough that its accumulator, temporary and spans stay in cache), one
     multiply and one add per tap, each over spans of a flattened phase image, then bias,
-    `activation` (kind, params) and the crop of the rows' extra columns, written into the
-    output. Channels-last (`ConvGeometry.depthwise_channels_last`), a block is output rows, each
-    wq*C contiguous values times the tap's weights tiled along the row; else a block is channels,
-    each a span of OH*wq values times the channel's weight."""
+    activation and the crop of the rows' extra columns, written into the output. Channels-last
+    (`ConvGeometry.depthwise_channels_last`), a block is output rows, each wq*C contiguous values
+    times the tap's weights tiled along the row; else a block is channels, each a span of
+    OH*wq values times the channel's weight."""
     n, c = geo.n, geo.c
     hq, wq = geo.phase_hw
     channels_last = geo.depthwise_channels_last
@@ -303,7 +302,6 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, activation):
         row = wq * c
         tiled = [np.tile(wt[:, t], wq) for t in range(geo.kh * geo.kw)]
         bias = None if b is None else np.ascontiguousarray(b)
-        act = activation_in_place(*activation, channel_axis=-1)  # blocks are (rows, OW, C)
         out_rows = out.transpose(0, 2, 3, 1)  # (N, OH, OW, C), contiguous if out is channels-last
         per_block = max(1, DEPTHWISE_BLOCK_BYTES // (row * 4))
         for i in range(n):
@@ -317,7 +315,8 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, activation):
                 acc_b = acc[i, r0 * row:r1 * row].reshape(-1, row)
                 tmp_b = tmp[i, r0 * row:r1 * row].reshape(-1, row)
                 cropped = acc_b.reshape(-1, wq, c)[:, :geo.ow]
-                blocks.append((terms, acc_b, tmp_b, cropped, out_rows[i, r0:r1], bias, act))
+                blocks.append((terms, acc_b, tmp_b, cropped, out_rows[i, r0:r1], bias,
+                               (2, slice(None))))  # (rows, OW, C): channels on axis 2
     else:
         span = geo.oh * wq
         acc, tmp = (view_as(a, (n, c, span)) for a in (acc, tmp))
@@ -332,15 +331,14 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, activation):
                                   np.ascontiguousarray(wt[cs, t:t + 1])))
                 cropped = acc[i, cs].reshape(-1, geo.oh, wq)[:, :, :geo.ow]
                 bias = None if b is None else np.ascontiguousarray(b[cs]).reshape(-1, 1, 1)
-                act = activation_in_place(activation[0], channel_params(*activation, cs),
-                                          channel_axis=0)  # blocks are (channels, OH, OW)
-                blocks.append((terms, acc[i, cs], tmp[i, cs], cropped, out[i, cs], bias, act))
+                blocks.append((terms, acc[i, cs], tmp[i, cs], cropped, out[i, cs], bias,
+                               (0, cs)))  # (channels cs, OH, OW)
     blocks = [(terms[0], terms[1:], *rest) for terms, *rest in blocks]
 
     def step():
         for f in fills:
             f()
-        for (v0, w0), rest, acc_b, tmp_b, cropped, dst, bias, act in blocks:
+        for (v0, w0), rest, acc_b, tmp_b, cropped, dst, bias, channels in blocks:
             np.multiply(v0, w0, out=acc_b)
             for v, wv in rest:
                 np.multiply(v, wv, out=tmp_b)
@@ -350,7 +348,7 @@ def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, activation):
             else:
                 np.add(cropped, bias, out=dst)
             if act is not None:
-                act(dst)
+                act(dst, *channels)
 
     return step
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-CONVERTERS: dict[str, Callable] = {}
+from npucc.errors import FrontendError
+from npucc.registry import Registry
+
+CONVERTERS: Registry[Callable] = Registry("ONNX op", error=FrontendError)
 
 
 def converter(*op_types: str):
@@ -19,8 +22,6 @@ def converter(*op_types: str):
 
     def register(fn):
         for t in op_types:
-            if t in CONVERTERS:
-                raise ValueError(f"ONNX op {t} has two converters")
             CONVERTERS[t] = fn
         return fn
 
