@@ -5,7 +5,8 @@
     assert_equivalent(original, optimized)            # same outputs on random inputs
     report = check_pass("fold-constants,cse", graph)  # valid, honest, equivalent, idempotent
 
-Both run graphs with the reference interpreter (`npucc.ir.run_graph`) and compare outputs with a
+Both run graphs with the reference interpreter (`npucc.numerics.run_graph`, each node in its
+numerics profile) and compare outputs with a
 tolerance that fits each output's dtype (`TOLERANCES`); failures are AssertionErrors that say which
 output, how far off, where, and (for `check_pass`) show the graph before and after.
 """
@@ -19,9 +20,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from npucc.ir import DType, Graph, run_graph
+from npucc.ir import DType, Graph
 from npucc.ir.text import describe_difference, format_graph
 from npucc.ir.verify import verify
+from npucc.numerics import run_graph
 from npucc.passes import Pass, PassRecord, PassResult, Pipeline
 from npucc.testing.inputs import random_inputs
 

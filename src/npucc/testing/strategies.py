@@ -797,7 +797,7 @@ def _cast(b: GraphBuilder, v: Value):
 def _quant_round_trip(b: GraphBuilder, v: Value):
     """QuantizeLinear then DequantizeLinear (what a QDQ model looks like). The quantized value is
     read only by its DequantizeLinear: an op reading it would have to run in integer arithmetic
-    (npucc.ir.quantized), whose kernels require consistently quantized operands and outputs."""
+    (npucc.numerics), whose kernels require consistently quantized operands and outputs."""
     dtype = b.pick([DType.u8, DType.i8])
     lo, hi = dtype.int_range
     scale = b.pick([0.05, 0.02, 0.1])
@@ -985,8 +985,9 @@ def quant_params(dtype: str | DType = "u8", *, shape: Sequence[int] | None = Non
     def draw_params(draw):
         bits = draw(st.sampled_from([b for b in (8, 4, 16, 32) if b <= dt.bits]))
         scheme = draw(st.sampled_from(list(schemes)))
-        if scheme == "dfp":
-            return QuantParams.dfp(draw(st.integers(-8, 16)), bits=bits)
+        if scheme == "dfp" and signed:  # symmetric: signed types, 8/16 bits (32/64: biases)
+            dfp_bits = [b for b in (8, 16, 32, 64) if b <= dt.bits]
+            return QuantParams.dfp(draw(st.integers(-8, 16)), bits=draw(st.sampled_from(dfp_bits)))
         # zero points inside the range of the bit width (which fits inside the storage type)
         zps = st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed \
             else st.integers(0, 2 ** bits - 1)

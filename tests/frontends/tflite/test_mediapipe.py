@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from npucc.frontends.tflite import load
-from npucc.ir import run_graph
+from npucc.numerics import run_graph
 
 from .oracle import litert, needs_litert, rel_error
 

@@ -1,0 +1,206 @@
+"""Exact integer accumulation of Conv / Gemm / MatMul, fast: in float32 or float64 BLAS.
+
+Sums of products of integers are exact in float32 while every partial sum stays below 2**24
+(then BLAS sums exactly, in any order) and in float64 below 2**53. With constant weights the GEMM
+runs on x - c, c the centre of x's storage range (0 for int8, 128 for uint8), so magnitudes and
+bounds stay small, and the zero point returns as a per-channel constant:
+    sum((x - zx) * w') = sum((x - c) * w') - (zx - c) * sum(w'),   w' = w - zw,
+padding x with zx - c. Every profile's linear kernel accumulates here and requantizes its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..ir.graph import Node, Value
+from .params import storage_range
+
+
+def float_for(bound) -> np.dtype:
+    """The float type whose sums of integers bounded by `bound` are exact."""
+    return np.dtype(np.float32) if np.max(bound) < 2 ** 24 else np.dtype(np.float64)
+
+
+def exact_accumulator(node: Node, x: Value, w: Value, zx: int, wz) -> np.dtype:
+    """float32 when every partial sum of the node's dot products is an integer below 2**24,
+    else float64 (exact below 2**53): for the general (non-constant weight) path."""
+    lo, hi = x.dtype.int_range
+    x_max = max(abs(lo - zx), abs(hi - zx))
+    if w.is_constant:
+        wd = np.abs(np.asarray(w.const, np.float64) - wz)
+        k = int(np.prod(w.shape[1:])) if node.op != "ConvTranspose" else int(np.prod(w.shape))
+        bound = x_max * float(wd.max()) * k
+    else:
+        wlo, whi = w.dtype.int_range
+        bound = x_max * max(abs(wlo), abs(whi)) * float(np.prod(w.shape))
+    return float_for(bound)
+
+
+def storage_centre(v: Value) -> int:
+    """The integer subtracted from raw values before the GEMM (0 for int8/int16, 128 for uint8),
+    so their magnitudes, and the exactness bounds, stay small."""
+    lo, hi = storage_range(v)
+    return (lo + hi + 1) // 2
+
+
+def _load_into(buf: np.ndarray, centre: int) -> Callable[[np.ndarray], None]:
+    if centre == 0:
+        return lambda xa: np.copyto(buf, xa.reshape(buf.shape), casting="unsafe")
+    c = buf.dtype.type(centre)
+    return lambda xa: np.subtract(xa.reshape(buf.shape), c, out=buf, dtype=buf.dtype)
+
+
+def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: np.dtype,
+                     out_spatial) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Sum over taps of (x - centre) * wq for a Conv with constant weights, x padded with `pad`
+    (= x_zero_point - centre), before any fused pool: returns acc(xa) -> (N, M, *out_spatial)
+    array of exact integers in `dtype`, or None for shapes this path does not take (3-D convs).
+
+    Depthwise (group == C == M): one multiply-add per tap over the whole tensor. Otherwise
+    im2col into a buffer prepared once (skipped for 1x1 stride-1 unpadded convs) and one
+    batched GEMM per group."""
+    x = node.inputs[0]
+    at = node.attrs
+    if x.type.rank not in (3, 4):
+        return None
+    if x.type.rank == 3:
+        (n, c, h, wd), (m, cg, kh, kw), (oh, ow) = (x.shape[0], x.shape[1], 1, x.shape[2]), \
+            (*wq.shape[:2], 1, wq.shape[2]), (1, out_spatial[0])
+        (sh, sw), (dh, dw) = (1, at["strides"][0]), (1, at["dilations"][0])
+        pt, pl, pb, pr = 0, at["pads"][0], 0, at["pads"][1]
+    else:
+        (n, c, h, wd), (m, cg, kh, kw), (oh, ow) = x.shape, wq.shape, tuple(out_spatial)
+        (sh, sw), (dh, dw), (pt, pl, pb, pr) = at["strides"], at["dilations"], at["pads"]
+    g = at["group"]
+    padded = any((pt, pl, pb, pr))
+    xp = np.full((n, c, h + pt + pb, wd + pl + pr), pad, dtype)
+    load = _load_into(xp[:, :, pt:pt + h, pl:pl + wd], centre)
+    out_shape = (n, m, *out_spatial)
+
+    if g == c == m and kh * kw > 1:
+        wt = wq.reshape(m, kh * kw).astype(dtype)
+        taps = [(xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                     j * dw:j * dw + sw * (ow - 1) + 1:sw],
+                 np.ascontiguousarray(wt[:, i * kw + j]).reshape(1, m, 1, 1))
+                for i in range(kh) for j in range(kw)]
+        acc = np.empty((n, m, oh, ow), dtype)
+        tmp = np.empty_like(acc)
+        (v0, w0), rest = taps[0], taps[1:]
+
+        def depthwise(xa):
+            load(xa)
+            np.multiply(v0, w0, out=acc)
+            for v, wv in rest:
+                np.multiply(v, wv, out=tmp)
+                np.add(acc, tmp, out=acc)
+            return acc.reshape(out_shape)
+        return depthwise
+
+    k = cg * kh * kw
+    wg = np.ascontiguousarray(wq.reshape(g, m // g, k).astype(dtype))
+    acc = np.empty((n, g, m // g, oh * ow), dtype)
+    if (kh, kw, sh, sw) == (1, 1, 1, 1) and not padded:
+        cols = xp.reshape(n, g, cg, h * wd)
+
+        def pointwise(xa):
+            load(xa)
+            np.matmul(wg, cols, out=acc)
+            return acc.reshape(out_shape)
+        return pointwise
+
+    st = xp.strides
+    windows = as_strided(xp, (n, c, kh, kw, oh, ow),
+                         (st[0], st[1], dh * st[2], dw * st[3], sh * st[2], sw * st[3]),
+                         writeable=False)
+    cols = np.empty((n, c, kh, kw, oh, ow), dtype)
+    cols_mat = cols.reshape(n, g, k, oh * ow)
+
+    def im2col(xa):
+        load(xa)
+        np.copyto(cols, windows)
+        np.matmul(wg, cols_mat, out=acc)
+        return acc.reshape(out_shape)
+    return im2col
+
+
+def matmul_accumulator(node: Node, wkn: np.ndarray, centre: int, dtype: np.dtype):
+    """(x - centre) @ wkn for a Gemm / 2-D MatMul with constant (K, N) weights."""
+    x, y = node.inputs[0], node.outputs[0]
+    xbuf = np.empty(x.shape, dtype)
+    load = _load_into(xbuf, centre)
+    w = np.ascontiguousarray(wkn.astype(dtype))
+    acc = np.empty(y.shape, dtype)
+
+    def run(xa):
+        load(xa)
+        return np.matmul(xbuf, w, out=acc)
+    return run
+
+
+@attrs.frozen
+class ConstantWeightGemm:
+    """The accumulation of a linear node with constant weights (and bias), per output channel
+    (arrays shaped to broadcast against the output): acc(x) + offset is the exact
+    sum((x - zx) * (w - zw)) + bias."""
+
+    accumulate: Callable[[np.ndarray], np.ndarray]  # x integers -> exact integers (float array)
+    offset: np.ndarray  # int64: bias - (zx - c) * sum(w')
+    raw_bound: np.ndarray  # bound on |acc(x)|
+    total_bound: np.ndarray  # bound on |acc(x) + offset|
+
+
+def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None
+                         ) -> ConstantWeightGemm | None:
+    """The fast accumulation of Conv / Gemm / 2-D MatMul with constant weights and bias, or None
+    (non-constant operands, ConvTranspose, 3-D convs). wz: the weights' zero point(s) shaped to
+    broadcast against them; bshape: the per-channel broadcast shape of the output;
+    out_spatial: the conv's spatial output size before a fused pool (default: the output's)."""
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    if not w.is_constant or (b is not None and not b.is_constant) or node.op == "ConvTranspose":
+        return None
+    wq = np.asarray(w.const, np.float64) - wz  # w - zw, exact integers
+    if node.op == "Gemm":
+        wkn = wq.T if node.attrs["transB"] else wq
+    elif node.op == "MatMul":
+        if w.type.rank != 2:
+            return None
+        wkn = wq
+    else:
+        wkn = None
+    # per output channel: sum of |w'| and of w' over the reduction
+    if wkn is not None:
+        w_abs, w_sum = np.abs(wkn).sum(axis=0), wkn.sum(axis=0)
+    else:
+        w_abs = np.abs(wq).reshape(wq.shape[0], -1).sum(axis=1)
+        w_sum = wq.reshape(wq.shape[0], -1).sum(axis=1)
+    n_out = node.outputs[0].shape[bshape.index(-1)]
+    if w_abs.size != n_out:
+        return None
+    bias = np.zeros(n_out, np.int64)
+    if b is not None:
+        bc = np.asarray(b.const, np.int64)
+        if bc.size != n_out:
+            return None
+        bias = bc.reshape(-1)
+    c = storage_centre(x)
+    lo_x, hi_x = storage_range(x)
+    raw_max = max(abs(lo_x - c), abs(hi_x - c), abs(zx - c))
+    dev_max = max(abs(lo_x - zx), abs(hi_x - zx))
+    raw_bound = raw_max * w_abs
+    dtype = float_for(raw_bound)
+    w_sum = np.rint(w_sum).astype(np.int64)
+    offset = bias - (zx - c) * w_sum
+    if wkn is not None:
+        accumulate = matmul_accumulator(node, wkn, c, dtype)
+    else:
+        spatial = node.outputs[0].shape[2:] if out_spatial is None else out_spatial
+        accumulate = conv_accumulator(node, wq, zx - c, c, dtype, spatial)
+    if accumulate is None:
+        return None
+    return ConstantWeightGemm(accumulate, offset.reshape(bshape), raw_bound.reshape(bshape),
+                              (dev_max * w_abs + np.abs(bias)).reshape(bshape))

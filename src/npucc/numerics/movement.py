@@ -1,0 +1,68 @@
+"""Kernels that move, compare or clamp integers without rescaling them, shared by the integer
+profiles: the output carries its input's params (the ops' rule says "same"), so the registry
+kernel runs on the integers themselves. Where a real number enters (Pad's fill value, Clip's
+bounds) it is put in the tensor's integers with the profile's rounding (`to_int`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..ir.graph import Node
+from .params import per_tensor, quantized_operands, same_params, value_range
+from .profiles import Kernel
+
+ToInt = Callable[[float, float, int], int]  # (real, scale, zero point) -> integer
+
+MOVES = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Concat", "Split",
+         "MaxPool", "GlobalMaxPool", "ReduceMax", "ReduceMin", "DepthToSpace", "SpaceToDepth",
+         "Tile", "Gather", "Expand")
+
+
+def _registry_kernel(node: Node, **override):
+    opdef = node.opdef
+    attrs_ = {**node.attrs, **override}
+    return lambda *arrays: opdef.kernel(*arrays, **attrs_)
+
+
+def move(node: Node) -> Kernel:
+    """Data movement (and max / min): integers move unchanged when all params are equal."""
+    same_params(node, quantized_operands(node))
+    run_registry = _registry_kernel(node)
+    dtypes = [v.dtype.numpy for v in node.outputs]
+
+    def run(args):
+        out = run_registry(*args)
+        outs = [out] if isinstance(out, np.ndarray) else list(out)
+        return [np.asarray(o).astype(d, copy=False) for o, d in zip(outs, dtypes)]
+    return run
+
+
+def pad(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False) -> Kernel:
+    """Pad in the integer domain: the fill value is quantized (0.0 becomes the zero point).
+    `integers(value)`: the range a value's integers saturate to."""
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    s, z = per_tensor(x, "input", node, allow_dfp=allow_dfp)
+    lo, hi = integers(x)
+    fill = min(max(to_int(node.attrs["value"], s, z), lo), hi)
+    run_registry = _registry_kernel(node, value=float(fill))
+    return lambda args: [run_registry(args[0])]
+
+
+def clamp(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False
+          ) -> Kernel:
+    """Relu / Clip with equal in/out params: a clamp of the integers."""
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    s, z = per_tensor(y, "output", node, allow_dfp=allow_dfp)
+    lo, hi = integers(y)
+    if node.op == "Relu":
+        lo = max(lo, to_int(0.0, s, z))
+    else:
+        if np.isfinite(node.attrs["min"]):
+            lo = max(lo, to_int(node.attrs["min"], s, z))
+        if np.isfinite(node.attrs["max"]):
+            hi = min(hi, to_int(node.attrs["max"], s, z))
+    return lambda args: [np.clip(args[0], lo, hi).astype(y.dtype.numpy)]
