@@ -429,6 +429,18 @@ class Graph:
         g._outputs = [vmap[id(v)] for v in self._outputs]
         return g
 
+    def replace_contents(self, other: Graph) -> None:
+        """Make this graph hold `other`'s inputs, constants, nodes and outputs (and take its
+        numerics), so a pass that builds a new graph can rewrite `self` in place. `other` must
+        not be used afterwards."""
+        self.numerics = other.numerics
+        for key in ("_inputs", "_outputs", "_constants", "_values", "_root", "_count",
+                    "_name_counter"):
+            setattr(self, key, getattr(other, key))
+        for n in self.nodes:
+            n.graph = self
+        other.__init__(other.name)
+
     # ---- internals ----
     def _swap_names(self, a: Value, b: Value) -> None:
         tmp = self.unique_name("__swap")

@@ -40,7 +40,7 @@ class _Scaling:
 
     def fast(self, acc) -> np.ndarray:
         """(acc + offset) * m * 2**-s, exact in float64, not yet rounded."""
-        z = np.multiply(acc, self.r, dtype=np.float64)
+        z = np.asarray(np.multiply(acc, self.r, dtype=np.float64))
         z += self.c
         return z
 
@@ -74,12 +74,12 @@ def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.in
         if fits(acc):
             z = pos.fast(acc)
             if neg is not None:
-                z = np.where(z >= 0, z, neg.fast(acc))
+                z = np.asarray(np.where(z >= 0, z, neg.fast(acc)))
             np.rint(z, out=z)
         else:
             a = (np.rint(acc).astype(np.int64) if acc.dtype.kind == "f" else
                  acc.astype(np.int64)) + offset
-            z = pos.exact(a)
+            z = np.asarray(pos.exact(a))
             if neg is not None:
                 z = np.where(a >= 0, z, neg.exact(a))
         z += zy

@@ -67,7 +67,18 @@ def _requantize(node: Node) -> Kernel:
 kernel("tflite", *MOVES)(move)
 
 
-@kernel("tflite", "Resize")
+def _resize_limits(node: Node) -> str | None:
+    at, x, y = node.attrs, node.inputs[0], node.outputs[0]
+    if at["mode"] == "nearest":
+        return None
+    if x.type.rank != 4 or tuple(x.shape[:2]) != tuple(y.shape[:2]):
+        return "TFLite's bilinear resize takes 4-D tensors resized over their last two axes"
+    if at["coordinate_transformation_mode"] not in ("half_pixel", "align_corners", "asymmetric"):
+        return f"TFLite's bilinear resize has no {at['coordinate_transformation_mode']} mode"
+    return None
+
+
+@kernel("tflite", "Resize", limits=_resize_limits)
 def _resize(node: Node) -> Kernel:
     """Nearest-neighbour resize moves integers unchanged; bilinear int8 has its own rounding."""
     if node.attrs["mode"] != "nearest":

@@ -45,7 +45,19 @@ def float_kernel_on(node: Node, **override):
     return lambda *arrays: opdef.kernel(*arrays, **attrs_)
 
 
-@kernel("tflite", "Conv", "ConvTranspose", "Gemm", "MatMul")
+def limits(node: Node) -> str | None:
+    """TFLite fuses relu, relu6 and relu_n1_to_1 (clamps); FULLY_CONNECTED has no alpha, beta or
+    transposed input."""
+    act = node.attrs.get("activation", "none")
+    if act not in ("none", "relu", "clip"):
+        return f"TFLite fuses no {act} activation"
+    if node.op == "Gemm" and (node.attrs["alpha"] != 1.0 or node.attrs["beta"] != 1.0
+                              or node.attrs["transA"]):
+        return "a quantized Gemm takes alpha=beta=1 and transA=0"
+    return None
+
+
+@kernel("tflite", "Conv", "ConvTranspose", "Gemm", "MatMul", limits=limits)
 def _linear(node: Node) -> Kernel:
     """TFLite CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED (int8, uint8; per
     tensor or per output channel): acc = sum((x - zx) * (w - zw)) + bias, then per-channel
@@ -56,10 +68,8 @@ def _linear(node: Node) -> Kernel:
     x, w = node.inputs[0], node.inputs[1]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     y = node.outputs[0]
-    if node.op == "Gemm" and (node.attrs["alpha"] != 1.0 or node.attrs["beta"] != 1.0
-                              or node.attrs["transA"]):
-        raise QuantizedExecutionError(f"{node.describe()}: quantized Gemm takes alpha=beta=1 "
-                                      "and transA=0")
+    if node.op == "Gemm" and limits(node):
+        raise QuantizedExecutionError(f"{node.describe()}: {limits(node)}")
     sx, zx = per_tensor(x, "input", node)
     sy, zy = per_tensor(y, "output", node)
     sw, zw, w_axis = affine_params(w, "weights", node)

@@ -12,7 +12,9 @@ from ..params import per_tensor, same_params, saturate
 from ..profiles import Kernel, QuantizedExecutionError, kernel
 
 
-@kernel("tflite", "AveragePool", "GlobalAveragePool")
+@kernel("tflite", "AveragePool", "GlobalAveragePool",
+        limits=lambda node: "TFLite averages only valid elements (count_include_pad=0)"
+        if node.attrs.get("count_include_pad") else None)
 def _average_pool(node: Node) -> Kernel:
     """TFLite AVERAGE_POOL_2D int8: the integer sum of the valid (unpadded) window elements
     divided by their count, rounding half away from zero; in/out params must be equal.
