@@ -26,7 +26,11 @@ def elementwise(node: Node, f: Callable[..., np.ndarray], lo: int | None = None,
     indexed by the inputs' bit patterns."""
     xs, y = node.inputs, node.outputs[0]
     if not all(v.dtype.bits == 8 for v in xs):
-        return lambda args: [saturate(y, f(*(a.astype(np.int64) for a in args)), lo, hi)]
+        def direct(args):
+            shape = np.broadcast_shapes(*(a.shape for a in args))
+            return [saturate(y, np.reshape(f(*(a.astype(np.int64) for a in args)), shape),
+                             lo, hi)]
+        return direct
     if len(xs) == 1:
         table = saturate(y, f(bit_patterns(xs[0])), lo, hi)
         return lambda args: [table[args[0].view(np.uint8)]]

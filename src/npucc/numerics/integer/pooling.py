@@ -52,7 +52,7 @@ def _window_sums(node: Node, zx: int):
     xp[...] = 0
 
     def run(xa):
-        np.subtract(xa, zx, out=inner, casting="unsafe")
+        np.subtract(xa, zx, out=inner, dtype=np.int32, casting="unsafe")
         return sums()
     return run, counts
 
