@@ -28,7 +28,8 @@ graph g(%x: f32[1,3,8,8]) -> (%y) {
   %w = const f32[4,3,3,3] elided
   %b = const f32[4] elided
   %w2 = const f32[2,4,1,1] elided
-  %c = Conv(%x, %w, %b) {pads=[1, 1, 1, 1], activation="clip", activation_params=[0.0, 6.0]} loc("conv1")
+  %c = Conv(%x, %w, %b) {pads=[1, 1, 1, 1], activation="clip",
+                         activation_params=[0.0, 6.0]} loc("conv1")
   %s = Softmax(%c) {axis=1} loc("softmax")
   %y = Conv(%s, %w2) loc("conv2")
   return %y
