@@ -13,7 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Node
+from ..ir.ops.elementwise import apply_activation
+from ..ir.ops.pool import output_sizes
 from ..ir.types import DType
+from .accumulate import conv_accumulator, matmul_accumulator
+from .movement import window_max
+from .params import channel_shape
 from .profiles import ANY_OP, Kernel, kernel
 
 
@@ -29,4 +34,50 @@ def fp16_kernel(node: Node) -> Kernel:
         wide = [a.astype(np.float32) if w else a for a, w in zip(args, widen)]
         outs = opdef.evaluate(wide, attrs_)
         return [o.astype(np.float16) if n else o for o, n in zip(outs, narrow)]
+    return run
+
+
+def _conv_spatial(node: Node) -> tuple[int, ...]:
+    x, w, at = node.inputs[0], node.inputs[1], node.attrs
+    return tuple(output_sizes(x.shape[2:], w.shape[2:], at["strides"], at["pads"],
+                              at["dilations"]))
+
+
+@kernel("fp16", "Conv", "Gemm", "MatMul")
+def fp16_linear(node: Node) -> Kernel:
+    """Conv / Gemm / 2-D MatMul with constant float16 weights: float32 products summed by one
+    im2col GEMM (the accumulation of `numerics.accumulate`, in a fixed order), bias, fused
+    activation and pool in float32, one rounding to float16."""
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    y = node.outputs[0]
+    at = node.attrs
+    plain = w.is_constant and (b is None or b.is_constant) and x.dtype is DType.f16 and \
+        (node.op != "Gemm" or (at["alpha"], at["beta"], at["transA"]) == (1.0, 1.0, False)) and \
+        (node.op != "MatMul" or w.type.rank == 2)
+    w32 = np.asarray(w.const, np.float32) if w.is_constant else None
+    acc = None
+    if plain and node.op == "Conv":
+        acc = conv_accumulator(node, w32, 0, 0, np.dtype(np.float32), _conv_spatial(node))
+    elif plain:
+        acc = matmul_accumulator(node, w32.T if at.get("transB") else w32, 0,
+                                 np.dtype(np.float32))
+    if acc is None:
+        return fp16_kernel(node)
+    ch = 1 if node.op == "Conv" else -1
+    bias = None if b is None else np.asarray(b.const, np.float32).reshape(
+        channel_shape(y.type.rank, ch % y.type.rank) if b.type.rank == 1 else b.shape)
+    pool = at.get("pool_kernel")
+    pooled = window_max((*y.shape[:2], *_conv_spatial(node)), y.shape[2:], pool,
+                        at["pool_strides"] or pool, fill=-np.inf, dtype=np.float32) \
+        if pool else None
+
+    def run(args):
+        z = acc(args[0])
+        if bias is not None:
+            z = z + bias
+        z = apply_activation(z, at["activation"], at["activation_params"]).astype(np.float32)
+        if pooled is not None:
+            z = pooled(z)
+        return [z.astype(np.float16)]
     return run

@@ -16,8 +16,8 @@ from .profiles import Kernel
 ToInt = Callable[[float, float, int], int]  # (real, scale, zero point) -> integer
 
 MOVES = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Concat", "Split",
-         "MaxPool", "GlobalMaxPool", "ReduceMax", "ReduceMin", "DepthToSpace", "SpaceToDepth",
-         "Tile", "Gather", "Expand")
+         "GlobalMaxPool", "ReduceMax", "ReduceMin", "DepthToSpace", "SpaceToDepth", "Tile",
+         "Gather", "Expand")
 
 
 def _registry_kernel(node: Node, **override):
@@ -66,3 +66,42 @@ def clamp(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = 
         if np.isfinite(node.attrs["max"]):
             hi = min(hi, to_int(node.attrs["max"], s, z))
     return lambda args: [np.clip(args[0], lo, hi).astype(y.dtype.numpy)]
+
+
+def window_max(in_shape, out_spatial, kernel, strides, pads=None, dilations=None, *, fill,
+               dtype) -> Callable[[np.ndarray], np.ndarray]:
+    """x -> the max over each window (N, C, *spatial; 1 or 2 spatial dims), one np.maximum per
+    kernel tap over strided views of a padded copy prepared once. `fill` pads (it never wins
+    unless a window is all padding, as in the registry kernel)."""
+    sr = len(kernel)
+    pads = pads or (0,) * (2 * sr)
+    dilations = dilations or (1,) * sr
+    spatial = in_shape[2:]
+    ends = [max(pads[i + sr], (out_spatial[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i]
+                + 1 - spatial[i] - pads[i]) for i in range(sr)]
+    xp = np.full((*in_shape[:2], *(s + p + e for s, p, e in zip(spatial, pads, ends))), fill,
+                 dtype)
+    inner = xp[(..., *(slice(p, p + s) for p, s in zip(pads, spatial)))]
+    taps = [xp[(..., *(slice(k * d, k * d + st * (o - 1) + 1, st) for k, d, st, o in
+                       zip(tap, dilations, strides, out_spatial)))]
+            for tap in np.ndindex(*kernel)]
+    out = np.empty((*in_shape[:2], *out_spatial), dtype)
+
+    def run(x):
+        np.copyto(inner, x)
+        np.copyto(out, taps[0])
+        for t in taps[1:]:
+            np.maximum(out, t, out=out)
+        return out
+    return run
+
+
+def max_pool(node: Node) -> Kernel:
+    """MaxPool of integers sharing one set of params: a tap-by-tap maximum."""
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    at = node.attrs
+    lowest = np.iinfo(x.dtype.numpy).min
+    run = window_max(x.shape, y.shape[2:], at["kernel_shape"], at["strides"], at["pads"],
+                     at["dilations"], fill=lowest, dtype=x.dtype.numpy)
+    return lambda args: [run(args[0]).copy()]

@@ -9,8 +9,9 @@ import numpy as np
 
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, TensorType
+from .quantize_groups import activation_inputs, weight_input
 from .quantize_params import PRECISIONS, Precision, bias_params, quantize_array, weight_params
-from .quantize_plan import QuantizePlan, activation_inputs, weight_input
+from .quantize_plan import QuantizePlan
 
 F32, FP16 = PRECISIONS["f32"], PRECISIONS["fp16"]
 

@@ -9,13 +9,14 @@ import numpy as np
 
 from ...ir.graph import Node
 from ..fixed_point import multiply_round_half_even, quantize_multiplier, shift_round_half_even
-from ..movement import MOVES, clamp, move, pad
+from ..movement import MOVES, clamp, max_pool, move, pad
 from ..params import per_tensor, saturate, value_range
 from ..profiles import Kernel, QuantizedExecutionError, kernel
 from ..tables import elementwise
 from .requantize import PROFILES, round_to_int
 
 kernel(PROFILES, *MOVES)(move)
+kernel(PROFILES, "MaxPool")(max_pool)
 
 
 @kernel(PROFILES, "Pad")

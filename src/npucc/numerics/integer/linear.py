@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.graph import Node
-from ...ir.ops.pool import max_pool, output_sizes
+from ...ir.ops.pool import output_sizes
 from ..accumulate import constant_weight_gemm, exact_accumulator
+from ..movement import window_max
 from ..params import affine_params, channel_shape, per_tensor, value_range
 from ..profiles import Kernel, QuantizedExecutionError, kernel
 from .requantize import PROFILES, requantizer, round_to_int
@@ -92,8 +93,8 @@ def linear(node: Node) -> Kernel:
         wz = wz.reshape(()) if np.all(zw == zw.flat[0]) else wz
         wz = wz.reshape(()) if wz.size == 1 else wz
     pool = node.attrs.get("pool_kernel")
-    pooled = _pool(node) if pool else (lambda acc: acc)
     gemm = constant_weight_gemm(node, zx, wz, bshape, _conv_spatial(node) if pool else None)
+    pooled = _pool(node) if pool and gemm is not None else (lambda acc: acc)
     if gemm is not None:
         requant = requantizer(real, offset=gemm.offset, bound=gemm.raw_bound, zy=zy, lo=lo,
                               hi=hi, dtype=y.dtype.numpy, negative_real=negative)
@@ -124,7 +125,7 @@ def _pool(node: Node):
     requantization, the offset and the activation, so pooling first is exact and cheaper."""
     at = node.attrs
     kernel_shape = at["pool_kernel"]
-    strides = at["pool_strides"] or kernel_shape
-    sr = len(kernel_shape)
-    return lambda acc: max_pool(acc, kernel_shape=kernel_shape, strides=strides,
-                                pads=(0,) * (2 * sr), dilations=(1,) * sr, ceil_mode=False)
+    y = node.outputs[0]
+    conv_shape = (*y.shape[:2], *_conv_spatial(node))
+    return window_max(conv_shape, y.shape[2:], kernel_shape, at["pool_strides"] or kernel_shape,
+                      fill=-np.inf, dtype=np.float64)
