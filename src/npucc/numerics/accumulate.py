@@ -19,6 +19,8 @@ from numpy.lib.stride_tricks import as_strided
 from ..ir.graph import Node, Value
 from .params import storage_range
 
+DEPTHWISE_BLOCK_BYTES = 256 * 1024  # accumulator bytes per channel block of depthwise convs
+
 
 def float_for(bound) -> np.dtype:
     """The float type whose sums of integers bounded by `bound` are exact."""
@@ -55,14 +57,16 @@ def _load_into(buf: np.ndarray, centre: int) -> Callable[[np.ndarray], None]:
 
 
 def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: np.dtype,
-                     out_spatial) -> Callable[[np.ndarray], np.ndarray] | None:
+                     out_spatial, splits: tuple[int, ...] = ()
+                     ) -> Callable[[np.ndarray], np.ndarray] | None:
     """Sum over taps of (x - centre) * wq for a Conv with constant weights, x padded with `pad`
     (= x_zero_point - centre), before any fused pool: returns acc(xa) -> (N, M, *out_spatial)
     array of exact integers in `dtype`, or None for shapes this path does not take (3-D convs).
 
-    Depthwise (group == C == M): one multiply-add per tap over the whole tensor. Otherwise
-    im2col into a buffer prepared once (skipped for 1x1 stride-1 unpadded convs) and one
-    batched GEMM per group."""
+    Depthwise (group == C == M): one multiply-add per tap, per block of channels that stays in
+    cache. Otherwise im2col into a buffer prepared once (skipped for 1x1 stride-1 unpadded convs)
+    and one batched GEMM per group; `splits` (offsets into the reduction) cut it into GEMMs
+    summed in float64 (`split_gemm`)."""
     x = node.inputs[0]
     at = node.attrs
     if x.type.rank not in (3, 4):
@@ -88,28 +92,31 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
                  np.ascontiguousarray(wt[:, i * kw + j]).reshape(1, m, 1, 1))
                 for i in range(kh) for j in range(kw)]
         acc = np.empty((n, m, oh, ow), dtype)
-        tmp = np.empty_like(acc)
-        (v0, w0), rest = taps[0], taps[1:]
+        block = max(1, DEPTHWISE_BLOCK_BYTES // (n * oh * ow * acc.itemsize))
+        blocks = [(slice(c0, c0 + block), np.empty((n, min(block, m - c0), oh, ow), dtype))
+                  for c0 in range(0, m, block)]
 
         def depthwise(xa):
             load(xa)
-            np.multiply(v0, w0, out=acc)
-            for v, wv in rest:
-                np.multiply(v, wv, out=tmp)
-                np.add(acc, tmp, out=acc)
+            for cs, tmp in blocks:
+                out = acc[:, cs]
+                (v0, w0), rest = taps[0], taps[1:]
+                np.multiply(v0[:, cs], w0[:, cs], out=out)
+                for v, wv in rest:
+                    np.multiply(v[:, cs], wv[:, cs], out=tmp)
+                    np.add(out, tmp, out=out)
             return acc.reshape(out_shape)
         return depthwise
 
     k = cg * kh * kw
     wg = np.ascontiguousarray(wq.reshape(g, m // g, k).astype(dtype))
-    acc = np.empty((n, g, m // g, oh * ow), dtype)
+    gemm = split_gemm(wg, (n, g, m // g, oh * ow), dtype, splits)
     if (kh, kw, sh, sw) == (1, 1, 1, 1) and not padded:
         cols = xp.reshape(n, g, cg, h * wd)
 
         def pointwise(xa):
             load(xa)
-            np.matmul(wg, cols, out=acc)
-            return acc.reshape(out_shape)
+            return gemm(cols).reshape(out_shape)
         return pointwise
 
     st = xp.strides
@@ -122,23 +129,62 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
     def im2col(xa):
         load(xa)
         np.copyto(cols, windows)
-        np.matmul(wg, cols_mat, out=acc)
-        return acc.reshape(out_shape)
+        return gemm(cols_mat).reshape(out_shape)
     return im2col
 
 
-def matmul_accumulator(node: Node, wkn: np.ndarray, centre: int, dtype: np.dtype):
+def split_gemm(w: np.ndarray, out_shape, dtype: np.dtype, splits: tuple[int, ...]):
+    """cols -> w @ cols into a buffer prepared once; with `splits`, one GEMM per slice of the
+    reduction axis, each exact in `dtype` (float32), summed exactly in float64."""
+    acc = np.empty(out_shape, dtype)
+    if not splits:
+        return lambda cols: np.matmul(w, cols, out=acc)
+    edges = (0, *splits, w.shape[-1])
+    parts = [(slice(a, b), np.empty(out_shape, dtype)) for a, b in zip(edges, edges[1:])]
+    total = np.empty(out_shape, np.float64)
+
+    def run(cols):
+        for ks, buf in parts:
+            np.matmul(w[..., ks], cols[..., ks, :], out=buf)
+        np.add(parts[0][1], parts[1][1], out=total, dtype=np.float64)
+        for _, buf in parts[2:]:
+            np.add(total, buf, out=total)
+        return total
+    return run
+
+
+def matmul_accumulator(node: Node, wkn: np.ndarray, centre: int, dtype: np.dtype,
+                       splits: tuple[int, ...] = ()):
     """(x - centre) @ wkn for a Gemm / 2-D MatMul with constant (K, N) weights."""
     x, y = node.inputs[0], node.outputs[0]
     xbuf = np.empty(x.shape, dtype)
     load = _load_into(xbuf, centre)
-    w = np.ascontiguousarray(wkn.astype(dtype))
-    acc = np.empty(y.shape, dtype)
+    # x (..., K) @ w (K, N) computed as w^T (N, K) @ x^T (K, rows), the reduction last in w
+    rows = int(np.prod(x.shape[:-1]))
+    gemm = split_gemm(np.ascontiguousarray(wkn.T.astype(dtype)), (y.shape[-1], rows), dtype,
+                      splits)
+    x2 = xbuf.reshape(rows, x.shape[-1]).T
 
     def run(xa):
         load(xa)
-        return np.matmul(xbuf, w, out=acc)
+        return gemm(x2).T.reshape(y.shape)
     return run
+
+
+def _float32_splits(terms: np.ndarray, node: Node, most: int = 8) -> tuple[int, ...] | None:
+    """Offsets cutting the reduction axis of `terms` (M, K: the bound of each product) into equal
+    parts whose sums all stay below 2**24, so each part is an exact float32 GEMM: () when one part
+    does, None when more than `most` would be needed (or for depthwise and grouped convs, whose
+    reduction is not one axis of the GEMM operand)."""
+    if node.op == "Conv" and node.attrs["group"] != 1:
+        return () if float(terms.sum(axis=1).max()) < 2 ** 24 else None
+    k = terms.shape[1]
+    for parts in range(1, most + 1):
+        edges = np.linspace(0, k, parts + 1).round().astype(int)
+        if all(float(terms[:, a:b].sum(axis=1).max(initial=0.0)) < 2 ** 24
+               for a, b in zip(edges, edges[1:])):
+            return tuple(int(e) for e in edges[1:-1])
+    return None
 
 
 @attrs.frozen
@@ -192,14 +238,16 @@ def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None
     raw_max = max(abs(lo_x - c), abs(hi_x - c), abs(zx - c))
     dev_max = max(abs(lo_x - zx), abs(hi_x - zx))
     raw_bound = raw_max * w_abs
-    dtype = float_for(raw_bound)
+    w_mk = wkn.T if wkn is not None else wq.reshape(wq.shape[0], -1)
+    splits = _float32_splits(raw_max * np.abs(w_mk), node)
+    dtype = np.dtype(np.float32) if splits is not None else float_for(raw_bound)
     w_sum = np.rint(w_sum).astype(np.int64)
     offset = bias - (zx - c) * w_sum
     if wkn is not None:
-        accumulate = matmul_accumulator(node, wkn, c, dtype)
+        accumulate = matmul_accumulator(node, wkn, c, dtype, splits or ())
     else:
         spatial = node.outputs[0].shape[2:] if out_spatial is None else out_spatial
-        accumulate = conv_accumulator(node, wq, zx - c, c, dtype, spatial)
+        accumulate = conv_accumulator(node, wq, zx - c, c, dtype, spatial, splits or ())
     if accumulate is None:
         return None
     return ConstantWeightGemm(accumulate, offset.reshape(bshape), raw_bound.reshape(bshape),

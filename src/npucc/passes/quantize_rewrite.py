@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node, Value
-from ..ir.types import DType, TensorType
+from ..ir.types import DType, QuantScheme, TensorType
 from .quantize_groups import activation_inputs, weight_input
 from .quantize_params import PRECISIONS, Precision, bias_params, quantize_array, weight_params
 from .quantize_plan import QuantizePlan
@@ -73,8 +73,13 @@ class QuantizedGraphBuilder:
             scale, zp, axis = t.quant.as_affine()
             return self._node("QuantizeLinear", x, {
                 "scale": scale, "zero_point": zp, "axis": axis, "dtype": t.dtype,
-                "rounding": "half_even", "narrow": t.quant.narrow}, t, name)
+                "rounding": self.rounding(t), "narrow": t.quant.narrow}, t, name)
         return self._node("Cast", x, {"to": t.dtype}, t, name)
+
+    def rounding(self, t: TensorType) -> str:
+        """TFLite's QUANTIZE rounds ties away from zero; the affine and dfp profiles to even."""
+        tflite = self.g.numerics == "tflite" and t.quant.scheme is QuantScheme.affine
+        return "half_away" if tflite else "half_even"
 
     def _node(self, op, x, attrs_, t, name) -> Value:
         node = self.g.add_node(op, [x], attrs_, output_types=[t], output_names=[
