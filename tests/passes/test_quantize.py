@@ -145,6 +145,11 @@ def test_pipeline_option_reads_a_range_file(tmp_path):
     assert isinstance(p.passes[0], Quantize)
     p.passes[0](g)
     assert _node(g, "c").output.dtype is DType.i8
+    layers = tmp_path / "layers.json"
+    layers.write_text('{"conv2": "dfp16"}')
+    g2 = _graph()
+    Quantize(dtype="u8", ranges=str(path), layer_dtypes=str(layers))(g2)
+    assert _node(g2, "y_dfp16").output.dtype is DType.i16
     bad = tmp_path / "bad.json"
     bad.write_text('{"x": [1]}')
     with pytest.raises(PassError, match="range of 'x' must be"):

@@ -57,15 +57,20 @@ def quantize_graph(graph: Graph, ranges: Mapping[str, tuple[float, float] | Quan
     return out
 
 
-def read_ranges(path: str) -> dict[str, tuple[float, float]]:
-    """A range table from JSON: {value name: [min, max]}."""
+def _read_json_object(path: str, what: str) -> dict:
     try:
         with open(path) as f:
             data = json.load(f)
     except (OSError, ValueError) as e:
-        raise PassError(f"quantize: cannot read the range table {path}: {e}") from None
+        raise PassError(f"quantize: cannot read the {what} {path}: {e}") from None
     if not isinstance(data, dict):
-        raise PassError(f"quantize: {path} must hold a JSON object {{value name: [min, max]}}")
+        raise PassError(f"quantize: {path} must hold a JSON object (the {what})")
+    return data
+
+
+def read_ranges(path: str) -> dict[str, tuple[float, float]]:
+    """A range table from JSON: {value name: [min, max]}."""
+    data = _read_json_object(path, "range table {value name: [min, max]}")
     out = {}
     for name, r in data.items():
         if not (isinstance(r, list) and len(r) == 2 and all(isinstance(x, (int, float))
@@ -83,17 +88,20 @@ class Quantize(Pass):
     and its numerics profile allow (see npucc.passes.quantize.quantize_graph), with explicit
     conversion nodes at every change of precision and float graph inputs and outputs; nodes it
     cannot quantize stay float. `ranges` is a JSON file {value name: [min, max]} (not needed for
-    fp16)."""
+    fp16); `layer-dtypes` a JSON file {source layer or value name: dtype} for hybrid graphs."""
 
     name: ClassVar[str] = "quantize"
     idempotent: ClassVar[bool] = False
     dtype: str = "u8"
     per_channel: bool = False
     ranges: str = ""
+    layer_dtypes: str = ""  # a JSON file {source layer or value name: dtype}
 
     def run(self, graph: Graph) -> PassResult:
         table = read_ranges(self.ranges) if self.ranges else {}
-        out = quantize_graph(graph, table, self.dtype, self.per_channel)
+        layers = _read_json_object(self.layer_dtypes, "layer dtypes {layer name: dtype}") \
+            if self.layer_dtypes else None
+        out = quantize_graph(graph, table, self.dtype, self.per_channel, layers)
         graph.replace_contents(out)
         quantized = sum(1 for n in graph.nodes if any(v.type.quant is not None or
                                                       v.dtype.value == "f16"
