@@ -85,6 +85,10 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
     load = _load_into(xp[:, :, pt:pt + h, pl:pl + wd], centre)
     out_shape = (n, m, *out_spatial)
 
+    if g == c == m and kh * kw > 1 and (sh, sw) == (1, 1):
+        return _depthwise_spans(x.shape[0], c, h, wd, (kh, kw), (dh, dw), (pt, pl, pb, pr),
+                                (oh, ow), wq.reshape(m, kh * kw).astype(dtype), pad, centre,
+                                dtype, out_shape)
     if g == c == m and kh * kw > 1:
         wt = wq.reshape(m, kh * kw).astype(dtype)
         taps = [(xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
@@ -131,6 +135,40 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
         np.copyto(cols, windows)
         return gemm(cols_mat).reshape(out_shape)
     return im2col
+
+
+def _depthwise_spans(n, c, h, wd, kernel, dilations, pads, out, wt, pad, centre, dtype,
+                     out_shape):
+    """A stride-1 depthwise conv on the flattened padded image: output (r, j) on a grid as wide
+    as the padded input is sum_t w_t * flat[r * Wp + j + offset_t], so every tap is one
+    contiguous span per channel (multiply, add), per block of channels kept in cache; the
+    columns past the output width are cropped."""
+    (kh, kw), (dh, dw), (pt, pl, pb, pr), (oh, ow) = kernel, dilations, pads, out
+    hp, wp = h + pt + pb, wd + pl + pr
+    span = oh * wp
+    flat = np.full((n, c, hp * wp + (kw - 1) * dw), pad, dtype)
+    load = _load_into(flat[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pt:pt + h, pl:pl + wd],
+                      centre)
+    offsets = [i * dh * wp + j * dw for i in range(kh) for j in range(kw)]
+    acc = np.empty((n, c, span), dtype)
+    per_block = max(1, DEPTHWISE_BLOCK_BYTES // (n * span * acc.itemsize))
+    blocks = []
+    for c0 in range(0, c, per_block):
+        cs = slice(c0, min(c, c0 + per_block))
+        taps = [(flat[:, cs, o:o + span], np.ascontiguousarray(wt[cs, t:t + 1]))
+                for t, o in enumerate(offsets)]
+        blocks.append((taps[0], taps[1:], acc[:, cs], np.empty_like(acc[:, cs])))
+    cropped = acc.reshape(n, c, oh, wp)[:, :, :, :ow]
+
+    def run(xa):
+        load(xa)
+        for (v0, w0), rest, acc_b, tmp in blocks:
+            np.multiply(v0, w0, out=acc_b)
+            for v, wv in rest:
+                np.multiply(v, wv, out=tmp)
+                np.add(acc_b, tmp, out=acc_b)
+        return cropped.reshape(out_shape)
+    return run
 
 
 def split_gemm(w: np.ndarray, out_shape, dtype: np.dtype, splits: tuple[int, ...]):
