@@ -38,9 +38,9 @@ class _Scaling:
         self.c = offset * self.r  # exact when |offset * m'| < 2**53 (checked with the bound)
         self.odd = float(np.max(odd_part(self.m)))
 
-    def fast(self, acc) -> np.ndarray:
+    def fast(self, acc, out=None) -> np.ndarray:
         """(acc + offset) * m * 2**-s, exact in float64, not yet rounded."""
-        z = np.asarray(np.multiply(acc, self.r, dtype=np.float64))
+        z = np.asarray(np.multiply(acc, self.r, out=out, dtype=np.float64))
         z += self.c
         return z
 
@@ -70,9 +70,15 @@ def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.in
         big = max(float(np.max(acc)), -float(np.min(acc)))
         return big + off_max < EXACT / odd
 
+    buffers: dict[tuple, np.ndarray] = {}  # float64 scratch per accumulator shape
+
     def run(acc):
         if fits(acc):
-            z = pos.fast(acc)
+            shape = np.broadcast_shapes(np.shape(acc), pos.r.shape)
+            buf = buffers.get(shape)
+            if buf is None and len(shape):
+                buf = buffers[shape] = np.empty(shape, np.float64)
+            z = pos.fast(acc, buf)
             if neg is not None:
                 z = np.asarray(np.where(z >= 0, z, neg.fast(acc)))
             np.rint(z, out=z)
@@ -82,7 +88,8 @@ def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.in
             z = np.asarray(pos.exact(a))
             if neg is not None:
                 z = np.where(a >= 0, z, neg.exact(a))
-        z += zy
-        np.clip(z, lo, hi, out=z)
-        return z.astype(dtype)
+        np.clip(z, lo - zy, hi - zy, out=z)
+        out = np.empty(z.shape, dtype)
+        np.add(z, zy, out=out, casting="unsafe")  # integers: the cast is exact
+        return out
     return run
