@@ -155,3 +155,26 @@ def test_meta_is_copied_not_compared_and_printed_only_on_request():
     assert "range" not in format_graph(g)
     assert "# cost=3, range=(0.0, 1.0)" in format_graph(g, meta=True)
     assert graphs_equal(parse(format_graph(g, meta=True)), g)
+
+
+def test_dfp16_activations_with_dfp8_weights_and_int64_bias():
+    """i16 activations, i8 weights, bias at fl_x + fl_w in int64: within one step of the float64
+    fake quantization at every output, saturating symmetrically."""
+    from npucc.testing.fake_quant import lsb_differences
+
+    rng = np.random.default_rng(3)
+    g = Graph("dfp", "affine")
+    x = g.add_input("x", TensorType((1, 4, 6, 6), "i16", QuantParams.dfp(12, bits=16)))
+    w = g.add_constant(rng.integers(-127, 128, (8, 4, 3, 3)).astype(np.int8), "w",
+                       quant=QuantParams.dfp(7))
+    b = g.add_constant(rng.integers(-(2 ** 30), 2 ** 30, 8).astype(np.int64), "b",
+                       quant=QuantParams.dfp(19, bits=64))
+    node = g.add_node("Conv", [x, w, b], {"pads": [1, 1, 1, 1], "activation": "relu"},
+                      output_types=[TensorType((1, 8, 6, 6), "i16", QuantParams.dfp(8, bits=16))])
+    g.set_outputs(node.outputs)
+    assert profile_of(node) == "dfp"
+    xa = rng.integers(-32767, 32768, (1, 4, 6, 6)).astype(np.int16)
+    diffs = lsb_differences(g, [xa])
+    assert diffs == {"conv": ("dfp", 0.0)} or diffs["conv"][1] <= 1
+    y = run_graph(g, [xa])[0]
+    assert y.min() >= 0 and y.max() <= 32767

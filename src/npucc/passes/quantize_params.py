@@ -120,3 +120,22 @@ def bias_params(x: QuantParams, w: QuantParams, prec: Precision, rank: int = 1) 
     sw, _, axis = w.as_affine()
     return QuantParams.affine(np.asarray(sw) * sx, 0, axis=rank - 1 if len(sw) > 1 else None,
                               bits=bits)
+
+
+def quantized_operands(node, prec: Precision, per_channel: bool, x: QuantParams):
+    """[(input index, integers, params)] of a linear node's constant weights (per output channel
+    when `per_channel` and affine; ConvTranspose only ungrouped) and bias (at x's scale times the
+    weights')."""
+    rule = node.opdef.quant
+    w = node.inputs[rule.weights]
+    channel = per_channel and prec.scheme == "affine" and not (
+        node.op == "ConvTranspose" and node.attrs["group"] != 1)
+    axis = rule.weight_axis(node.attrs) % w.type.rank if channel else None
+    wq = weight_params(w.const, prec, axis)
+    out = [(rule.weights, quantize_array(w.const, wq, prec.weight_storage), wq)]
+    b = node.inputs[rule.bias] if rule.bias is not None and len(node.inputs) > rule.bias \
+        else None
+    if b is not None:
+        bq = bias_params(x, wq, prec, b.type.rank)
+        out.append((rule.bias, quantize_array(b.const, bq, prec.bias_storage), bq))
+    return out

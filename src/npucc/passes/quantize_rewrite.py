@@ -10,13 +10,15 @@ import numpy as np
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, QuantScheme, TensorType
 from .quantize_groups import activation_inputs, weight_input
-from .quantize_params import PRECISIONS, Precision, bias_params, quantize_array, weight_params
+from .quantize_params import PRECISIONS, Precision, quantize_array, quantized_operands
 from .quantize_plan import QuantizePlan
 
 F32, FP16 = PRECISIONS["f32"], PRECISIONS["fp16"]
 
 
 class QuantizedGraphBuilder:
+    """Emits the quantized graph node by node (`emit`), then its outputs (`finish`)."""
+
     def __init__(self, graph: Graph, plan: QuantizePlan, per_channel: bool, numerics: str):
         self.src, self.plan, self.per_channel = graph, plan, per_channel
         affine = any(p.scheme == "affine" for p in plan.precision.values())
@@ -112,25 +114,13 @@ class QuantizedGraphBuilder:
         return v.name
 
     def _integer_operands(self, node: Node, prec: Precision):
-        rule = node.opdef.quant
         inputs: list[Value | None] = [None] * len(node.inputs)
         for i in activation_inputs(node):
             inputs[i] = self.value(node.inputs[i], prec)
-        wi = weight_input(node)
-        if wi is not None:
-            w = node.inputs[wi]
-            axis = rule.weight_axis(node.attrs) % w.type.rank if self.per_channel and \
-                prec.scheme == "affine" and not (node.op == "ConvTranspose" and
-                                                 node.attrs["group"] != 1) else None
-            wq = weight_params(w.const, prec, axis)
-            inputs[wi] = self._constant(w, quantize_array(w.const, wq, prec.weight_storage), wq)
-            b = node.inputs[rule.bias] if rule.bias is not None and \
-                len(node.inputs) > rule.bias else None
-            if b is not None:
-                x = self.plan.params[(id(node.inputs[0]), prec.name)]
-                bq = bias_params(x, wq, prec, b.type.rank)
-                inputs[rule.bias] = self._constant(
-                    b, quantize_array(b.const, bq, prec.bias_storage), bq)
+        if weight_input(node) is not None:
+            x = self.plan.params[(id(node.inputs[0]), prec.name)]
+            for i, arr, q in quantized_operands(node, prec, self.per_channel, x):
+                inputs[i] = self._constant(node.inputs[i], arr, q)
         for i, v in enumerate(node.inputs):  # the rest (Gather's indices) as they are
             if inputs[i] is None and v is not None:
                 inputs[i] = self.value(v, F32)
