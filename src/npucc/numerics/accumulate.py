@@ -157,17 +157,23 @@ def _depthwise_spans(n, c, h, wd, kernel, dilations, pads, out, wt, pad, centre,
         cs = slice(c0, min(c, c0 + per_block))
         taps = [(flat[:, cs, o:o + span], np.ascontiguousarray(wt[cs, t:t + 1]))
                 for t, o in enumerate(offsets)]
-        blocks.append((taps[0], taps[1:], acc[:, cs], np.empty_like(acc[:, cs])))
-    cropped = acc.reshape(n, c, oh, wp)[:, :, :, :ow]
+        cropped = acc[:, cs].reshape(n, -1, oh, wp)[:, :, :, :ow]
+        blocks.append((cs, taps[0], taps[1:], acc[:, cs], np.empty_like(acc[:, cs]), cropped))
+    whole = acc.reshape(n, c, oh, wp)[:, :, :, :ow]
 
-    def run(xa):
+    def run(xa, finish=None):
+        """The accumulator (N, C, OH, OW); with `finish(channels, block)`, each block is handed
+        over while still in cache instead (and nothing is returned)."""
         load(xa)
-        for (v0, w0), rest, acc_b, tmp in blocks:
+        for cs, (v0, w0), rest, acc_b, tmp, cropped in blocks:
             np.multiply(v0, w0, out=acc_b)
             for v, wv in rest:
                 np.multiply(v, wv, out=tmp)
                 np.add(acc_b, tmp, out=acc_b)
-        return cropped.reshape(out_shape)
+            if finish is not None:
+                finish(cs, cropped)
+        return None if finish is not None else whole.reshape(out_shape)
+    run.blocks = [b[0] for b in blocks]  # the channel blocks `finish` receives
     return run
 
 

@@ -96,6 +96,9 @@ def linear(node: Node) -> Kernel:
     gemm = constant_weight_gemm(node, zx, wz, bshape, _conv_spatial(node) if pool else None)
     pooled = _pool(node) if pool and gemm is not None else (lambda acc: acc)
     if gemm is not None:
+        blocks = getattr(gemm.accumulate, "blocks", None)
+        if blocks is not None and not pool:
+            return _blockwise(gemm, blocks, real, negative, zy, lo, hi, y)
         requant = requantizer(real, offset=gemm.offset, bound=gemm.raw_bound, zy=zy, lo=lo,
                               hi=hi, dtype=y.dtype.numpy, negative_real=negative)
         return lambda args: [requant(pooled(gemm.accumulate(args[0])))]
@@ -117,6 +120,28 @@ def linear(node: Node) -> Kernel:
         if ba is not None:
             acc = acc + ba.astype(np.int64).reshape(bshape)
         return [requant(acc)]
+    return run
+
+
+def _blockwise(gemm, blocks, real, negative, zy, lo, hi, y) -> Kernel:
+    """Requantize each channel block of the accumulation while it is still in cache."""
+    def part(a, cs):
+        return a[:, cs] if np.ndim(a) else a
+
+    requants = [(cs, requantizer(part(real, cs), offset=part(gemm.offset, cs),
+                                 bound=part(gemm.raw_bound, cs), zy=zy, lo=lo, hi=hi,
+                                 dtype=y.dtype.numpy,
+                                 negative_real=None if negative is None else part(negative, cs)))
+                for cs in blocks]
+    by_start = {cs.start: r for cs, r in requants}
+    out = np.empty(y.shape, y.dtype.numpy)
+
+    def finish(cs, block):
+        by_start[cs.start](block, out[:, cs])
+
+    def run(args):
+        gemm.accumulate(args[0], finish)
+        return [out.copy()]
     return run
 
 

@@ -50,7 +50,8 @@ class _Scaling:
 
 def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.inf,
                 negative_real=None) -> Callable[[np.ndarray], np.ndarray]:
-    """acc -> clip(round_half_even((acc + offset) * real') + zy, lo, hi) as `dtype`, real' the
+    """acc [, out] -> clip(round_half_even((acc + offset) * real') + zy, lo, hi) as `dtype` (into
+    `out` if given), real' the
     fixed-point form of `real`; `negative_real` (leaky / PRelu slopes times real) applies where
     acc + offset < 0. real, offset, negative_real broadcast per channel against acc; `bound`
     is a static bound on |acc| (the check then needs no pass over the data)."""
@@ -72,7 +73,7 @@ def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.in
 
     buffers: dict[tuple, np.ndarray] = {}  # float64 scratch per accumulator shape
 
-    def run(acc):
+    def run(acc, out=None):
         if fits(acc):
             shape = np.broadcast_shapes(np.shape(acc), pos.r.shape)
             buf = buffers.get(shape)
@@ -89,7 +90,8 @@ def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.in
             if neg is not None:
                 z = np.where(a >= 0, z, neg.exact(a))
         np.clip(z, lo - zy, hi - zy, out=z)
-        out = np.empty(z.shape, dtype)
+        if out is None:
+            out = np.empty(z.shape, dtype)
         np.add(z, zy, out=out, casting="unsafe")  # integers: the cast is exact
         return out
     return run
