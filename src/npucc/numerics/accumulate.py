@@ -81,36 +81,13 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = at["strides"], at["dilations"], at["pads"]
     g = at["group"]
     padded = any((pt, pl, pb, pr))
-    xp = np.full((n, c, h + pt + pb, wd + pl + pr), pad, dtype)
-    load = _load_into(xp[:, :, pt:pt + h, pl:pl + wd], centre)
     out_shape = (n, m, *out_spatial)
-
-    if g == c == m and kh * kw > 1 and (sh, sw) == (1, 1):
+    if g == c == m and kh * kw > 1:
         return _depthwise_spans(x.shape[0], c, h, wd, (kh, kw), (dh, dw), (pt, pl, pb, pr),
                                 (oh, ow), wq.reshape(m, kh * kw).astype(dtype), pad, centre,
-                                dtype, out_shape)
-    if g == c == m and kh * kw > 1:
-        wt = wq.reshape(m, kh * kw).astype(dtype)
-        taps = [(xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                     j * dw:j * dw + sw * (ow - 1) + 1:sw],
-                 np.ascontiguousarray(wt[:, i * kw + j]).reshape(1, m, 1, 1))
-                for i in range(kh) for j in range(kw)]
-        acc = np.empty((n, m, oh, ow), dtype)
-        block = max(1, DEPTHWISE_BLOCK_BYTES // (n * oh * ow * acc.itemsize))
-        blocks = [(slice(c0, c0 + block), np.empty((n, min(block, m - c0), oh, ow), dtype))
-                  for c0 in range(0, m, block)]
-
-        def depthwise(xa):
-            load(xa)
-            for cs, tmp in blocks:
-                out = acc[:, cs]
-                (v0, w0), rest = taps[0], taps[1:]
-                np.multiply(v0[:, cs], w0[:, cs], out=out)
-                for v, wv in rest:
-                    np.multiply(v[:, cs], wv[:, cs], out=tmp)
-                    np.add(out, tmp, out=out)
-            return acc.reshape(out_shape)
-        return depthwise
+                                dtype, out_shape, (sh, sw))
+    xp = np.full((n, c, h + pt + pb, wd + pl + pr), pad, dtype)
+    load = _load_into(xp[:, :, pt:pt + h, pl:pl + wd], centre)
 
     k = cg * kh * kw
     wg = np.ascontiguousarray(wq.reshape(g, m // g, k).astype(dtype))
@@ -138,28 +115,44 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
 
 
 def _depthwise_spans(n, c, h, wd, kernel, dilations, pads, out, wt, pad, centre, dtype,
-                     out_shape):
-    """A stride-1 depthwise conv on the flattened padded image: output (r, j) on a grid as wide
-    as the padded input is sum_t w_t * flat[r * Wp + j + offset_t], so every tap is one
-    contiguous span per channel (multiply, add), per block of channels kept in cache; the
-    columns past the output width are cropped."""
-    (kh, kw), (dh, dw), (pt, pl, pb, pr), (oh, ow) = kernel, dilations, pads, out
-    hp, wp = h + pt + pb, wd + pl + pr
-    span = oh * wp
-    flat = np.full((n, c, hp * wp + (kw - 1) * dw), pad, dtype)
-    load = _load_into(flat[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pt:pt + h, pl:pl + wd],
-                      centre)
-    offsets = [i * dh * wp + j * dw for i in range(kh) for j in range(kw)]
+                     out_shape, strides=(1, 1)):
+    """A depthwise conv on flattened phase images: the padded input split into its stride
+    phases (x_padded[a::sh, b::sw]; for stride 1 the padded input itself), in which output
+    (r, j), on a grid as wide as the phase image, is sum_t w_t * phase_t[r * Wq + j + offset_t].
+    Every tap is then one contiguous span per channel (multiply, add), per block of channels kept
+    in cache; the columns past the output width are cropped."""
+    (kh, kw), (dh, dw), (pt, pl, pb, pr), (oh, ow), (sh, sw) = kernel, dilations, pads, out, \
+        strides
+    hq, wq = oh + (kh - 1) * dh // sh, ow + (kw - 1) * dw // sw
+    span = oh * wq
+    taps = [((i * dh % sh, j * dw % sw), (i * dh // sh) * wq + j * dw // sw)
+            for i in range(kh) for j in range(kw)]
+    flats = {ph: np.full((n, c, hq * wq + (kw - 1) * dw // sw), pad, dtype)
+             for ph, _ in taps}
+    if (sh, sw) == (1, 1):  # the one phase is the padded input
+        image = flats[(0, 0)][:, :, :hq * wq].reshape(n, c, hq, wq)
+        load = _load_into(image[:, :, pt:pt + h, pl:pl + wd], centre)
+    else:
+        xp = np.full((n, c, max(sh * (hq + 1), pt + h + pb), max(sw * (wq + 1), pl + wd + pr)),
+                     pad, dtype)
+        fill = _load_into(xp[:, :, pt:pt + h, pl:pl + wd], centre)
+        copies = [(flat[:, :, :hq * wq].reshape(n, c, hq, wq),
+                   xp[:, :, a:a + sh * hq:sh, b:b + sw * wq:sw]) for (a, b), flat in flats.items()]
+
+        def load(xa):
+            fill(xa)
+            for dst, src in copies:
+                np.copyto(dst, src)
     acc = np.empty((n, c, span), dtype)
     per_block = max(1, DEPTHWISE_BLOCK_BYTES // (n * span * acc.itemsize))
     blocks = []
     for c0 in range(0, c, per_block):
         cs = slice(c0, min(c, c0 + per_block))
-        taps = [(flat[:, cs, o:o + span], np.ascontiguousarray(wt[cs, t:t + 1]))
-                for t, o in enumerate(offsets)]
-        cropped = acc[:, cs].reshape(n, -1, oh, wp)[:, :, :, :ow]
-        blocks.append((cs, taps[0], taps[1:], acc[:, cs], np.empty_like(acc[:, cs]), cropped))
-    whole = acc.reshape(n, c, oh, wp)[:, :, :, :ow]
+        terms = [(flats[ph][:, cs, o:o + span], np.ascontiguousarray(wt[cs, t:t + 1]))
+                 for t, (ph, o) in enumerate(taps)]
+        cropped = acc[:, cs].reshape(n, -1, oh, wq)[:, :, :, :ow]
+        blocks.append((cs, terms[0], terms[1:], acc[:, cs], np.empty_like(acc[:, cs]), cropped))
+    whole = acc.reshape(n, c, oh, wq)[:, :, :, :ow]
 
     def run(xa, finish=None):
         """The accumulator (N, C, OH, OW); with `finish(channels, block)`, each block is handed
