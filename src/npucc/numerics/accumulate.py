@@ -155,8 +155,8 @@ def _depthwise_spans(n, c, h, wd, kernel, dilations, pads, out, wt, pad, centre,
     whole = acc.reshape(n, c, oh, wq)[:, :, :, :ow]
 
     def run(xa, finish=None):
-        """The accumulator (N, C, OH, OW); with `finish(channels, block)`, each block is handed
-        over while still in cache instead (and nothing is returned)."""
+        """The accumulator (N, C, OH, OW); with `finish(("channels", cs), block)`, each block is
+        handed over while still in cache instead (and nothing is returned)."""
         load(xa)
         for cs, (v0, w0), rest, acc_b, tmp, cropped in blocks:
             np.multiply(v0, w0, out=acc_b)
@@ -164,9 +164,9 @@ def _depthwise_spans(n, c, h, wd, kernel, dilations, pads, out, wt, pad, centre,
                 np.multiply(v, wv, out=tmp)
                 np.add(acc_b, tmp, out=acc_b)
             if finish is not None:
-                finish(cs, cropped)
+                finish(("channels", cs), cropped)
         return None if finish is not None else whole.reshape(out_shape)
-    run.blocks = [b[0] for b in blocks]  # the channel blocks `finish` receives
+    run.blocks = [("channels", b[0]) for b in blocks]  # what `finish` receives
     return run
 
 

@@ -124,20 +124,21 @@ def linear(node: Node) -> Kernel:
 
 
 def _blockwise(gemm, blocks, real, negative, zy, lo, hi, y) -> Kernel:
-    """Requantize each channel block of the accumulation while it is still in cache."""
+    """Requantize each block of channels of the accumulation (depthwise convs) while it is still
+    in cache."""
+    out = np.empty(y.shape, y.dtype.numpy)
+
     def part(a, cs):
         return a[:, cs] if np.ndim(a) else a
 
-    requants = [(cs, requantizer(part(real, cs), offset=part(gemm.offset, cs),
-                                 bound=part(gemm.raw_bound, cs), zy=zy, lo=lo, hi=hi,
-                                 dtype=y.dtype.numpy,
-                                 negative_real=None if negative is None else part(negative, cs)))
-                for cs in blocks]
-    by_start = {cs.start: r for cs, r in requants}
-    out = np.empty(y.shape, y.dtype.numpy)
+    requants = {cs.start: requantizer(
+        part(real, cs), offset=part(gemm.offset, cs), bound=part(gemm.raw_bound, cs), zy=zy,
+        lo=lo, hi=hi, dtype=y.dtype.numpy,
+        negative_real=None if negative is None else part(negative, cs)) for _, cs in blocks}
 
-    def finish(cs, block):
-        by_start[cs.start](block, out[:, cs])
+    def finish(where, block):
+        cs = where[1]
+        requants[cs.start](block, out[:, cs])
 
     def run(args):
         gemm.accumulate(args[0], finish)
