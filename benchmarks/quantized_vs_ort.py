@@ -2,6 +2,7 @@
 
     python benchmarks/quantized_vs_ort.py [--runs 30] [--threads 2] [--models resnet18,mobilenet_v2]
                                           [--precisions i8c,u8,dfp8,dfp16,fp16]
+                                          [--blas-coretype env|native|NAME]
 
 Each zoo model (tests/models, random weights, 1x3x224x224) is exported by torch.onnx, imported by
 npucc and run through the default pass pipeline; ranges come from one random input (a latency
@@ -34,9 +35,15 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="resnet18,mobilenet_v2")
     ap.add_argument("--precisions", default=",".join(PRECISIONS))
     ap.add_argument("--profile", action="store_true", help="print the slowest plan steps")
+    ap.add_argument("--blas-coretype", default="env",
+                    help="OpenBLAS kernels: env, native or a core name (see simulator_vs_ort.py)")
     args = ap.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NPUCC_NUM_THREADS"):
         os.environ[var] = str(args.threads)  # before numpy is imported
+    if args.blas_coretype == "native":
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+    elif args.blas_coretype != "env":
+        os.environ["OPENBLAS_CORETYPE"] = args.blas_coretype
 
     import time
     from pathlib import Path
@@ -60,8 +67,9 @@ def main(argv=None) -> int:
         threadpool_limits(args.threads)
     except ImportError:
         pass
-    print(f"numpy {np.__version__}, onnxruntime {ort.__version__}, {args.threads} threads, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(f"numpy {np.__version__} (OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}), onnxruntime {ort.__version__}, "
+          f"{args.threads} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
 
     def session(data: bytes):
         so = ort.SessionOptions()
