@@ -27,7 +27,8 @@ def limits(node: Node) -> str | None:
     if node.op == "Gemm" and (node.attrs["alpha"] != 1.0 or node.attrs["beta"] != 1.0
                               or node.attrs["transA"]):
         return "a quantized Gemm takes alpha=beta=1 and transA=0"
-    if node.attrs.get("pool_kernel") and min(node.attrs["activation_params"], default=0) < 0:
+    if node.attrs.get("pool_kernel") and act in ("leaky_relu", "prelu") and \
+            min(node.attrs["activation_params"]) < 0:
         return "a fused max-pool after a decreasing activation (negative slope) does not commute"
     return None
 
