@@ -2,7 +2,7 @@
 kernels) against LiteRT (reference kernels, and its default optimized kernels).
 
 npucc runs the frontend's graph (no passes) compiled by the simulator's `compile_plan`: each
-quantized node gets its integer kernel from npucc.ir.quantized.select_kernel, prepared once, and
+quantized node gets its integer kernel from npucc.numerics.select_kernel, prepared once, and
 numpy's BLAS is held to one thread while the plan runs; LiteRT runs with num_threads=1.
 
     python benchmarks/tflite_int8_vs_litert.py [--runs 20] [--model tests/fixtures/tf/x.tflite]

@@ -116,3 +116,30 @@ def _empty(pipeline) -> bool:
     if isinstance(pipeline, str):
         return not pipeline.strip()
     return isinstance(pipeline, Sequence) and len(pipeline) == 0
+
+
+def quantize(model, ranges=None, dtype: str = "u8", *, per_channel: bool = False,
+             layer_dtypes=None, numerics: str = "affine") -> Graph:
+    """A quantized graph of `model` (a Graph, or anything `npucc.frontends.load` reads) after the
+    default pass pipeline: `npucc.passes.quantize.quantize_graph` with the range table `ranges`
+    ({value name: (min, max)}, from calibration; not needed for dtype "fp16")."""
+    from .passes import default_pipeline, run_passes
+    from .passes.quantize import quantize_graph
+
+    graph = model.copy() if isinstance(model, Graph) else _load(model)
+    run_passes(graph, default_pipeline())
+    return quantize_graph(graph, ranges, dtype, per_channel, layer_dtypes, numerics=numerics)
+
+
+def export_qdq(graph: Graph, path: str | os.PathLike):
+    """Write `graph` (quantized or float) as a QDQ ONNX model that onnxruntime runs; returns the
+    path. See `npucc.exporters.onnx_qdq`."""
+    from .exporters.onnx_qdq import export_qdq as write
+
+    return write(graph, path)
+
+
+def _load(model) -> Graph:
+    from .frontends import load
+
+    return load(model)

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 
-from npucc.ir import DType, Graph, run_graph
+from npucc.ir import DType, Graph
+from npucc.numerics import run_graph
 
 INPUT_RANGE = 3.0  # float inputs are drawn from [-INPUT_RANGE, INPUT_RANGE]
 

@@ -76,8 +76,8 @@ def test_attribute_kinds_are_recoverable_from_the_text():
     assert "{alpha=1.0}" in lines[0]
     assert "{min=-inf, max=inf}" in lines[1]
     # floats with '.', ints bare, None as none, dtype as its bare name, quant params in the type
-    assert ('{scale=[0.5], zero_point=[3], axis=none, dtype=i8, rounding="half_even"} '
-            ': i8[2,4]<affine scale=0.5 zp=3>') in lines[2]
+    assert ('{scale=[0.5], zero_point=[3], axis=none, dtype=i8, rounding="half_even", '
+            'narrow=false} : i8[2,4]<affine scale=0.5 zp=3>') in lines[2]
     assert_round_trip(g)
 
 

@@ -10,7 +10,7 @@ layout); NCHW core ops are wrapped in transposes (see tf_common).
 Quantized models (int8/uint8, per tensor or per channel) keep their parameters: every integer
 tensor with scale/zero point becomes a TensorType with QuantParams, weights keep theirs (the
 per-channel axis follows the weight transposition), int32 biases carry scale = x_scale * w_scale.
-Such nodes run with npucc.ir.quantized's integer kernels, bit-exact with TFLite's reference kernels.
+Such nodes run with npucc.numerics' tflite profile, bit-exact with TFLite's reference kernels.
 fp16 weights (DEQUANTIZE of a float16 constant) and sparse weights (DENSIFY) become dense float32
 constants at import time.
 """

@@ -29,9 +29,12 @@ class Use(NamedTuple):
 
 
 class Value:
-    """One SSA value. Created only by a Graph (`add_input`, `add_constant`, `add_node`)."""
+    """One SSA value. Created only by a Graph (`add_input`, `add_constant`, `add_node`).
 
-    __slots__ = ("name", "type", "producer", "index", "_const", "_uses", "__weakref__")
+    `meta` is a dict of analysis annotations (calibration statistics, cost estimates...): copied
+    with the graph, not part of graph equality, not printed unless asked."""
+
+    __slots__ = ("name", "type", "producer", "index", "meta", "_const", "_uses", "__weakref__")
 
     def __init__(self, name: str, type_: TensorType, producer: Node | None = None, index: int = 0,
                  const: np.ndarray | None = None):
@@ -41,6 +44,7 @@ class Value:
         self.index = index
         self._const = const
         self._uses: list[Use] = []
+        self.meta: dict[str, Any] = {}
 
     @property
     def const(self) -> np.ndarray | None:
@@ -74,10 +78,11 @@ class Value:
 
 class Node:
     """One op application. Attributes are read-only; provenance is the set of source-model op names
-    this node stands for (fusing nodes unions them)."""
+    this node stands for (fusing nodes unions them). `meta` holds analysis annotations, as
+    `Value.meta` does."""
 
-    __slots__ = ("op", "inputs", "outputs", "attrs", "provenance", "graph", "_prev", "_next",
-                 "_erased", "__weakref__")
+    __slots__ = ("op", "inputs", "outputs", "attrs", "provenance", "graph", "meta", "_prev",
+                 "_next", "_erased", "__weakref__")
 
     def __init__(self, op: str, inputs: tuple, attrs_: Mapping[str, Any], provenance: frozenset):
         self.op = op
@@ -86,6 +91,7 @@ class Node:
         self.attrs = _pytypes.MappingProxyType(dict(attrs_))
         self.provenance = provenance
         self.graph: Graph | None = None
+        self.meta: dict[str, Any] = {}
         self._prev: Node | None = None
         self._next: Node | None = None
         self._erased = False
@@ -121,11 +127,19 @@ def _readonly(array) -> np.ndarray:
     return arr
 
 
-class Graph:
-    """A typed SSA graph. Subgraphs (a CPU partition, a fused region) are Graphs too."""
+DEFAULT_NUMERICS = "tflite"
 
-    def __init__(self, name: str = "main"):
+
+class Graph:
+    """A typed SSA graph. Subgraphs (a CPU partition, a fused region) are Graphs too.
+
+    `numerics` names the arithmetic of the graph's affine-quantized nodes: "tflite" (TFLite's
+    reference kernels, the default) or "affine" (RKNN-style); see `npucc.numerics`. Float,
+    float16 and dynamic-fixed-point nodes compute as their types say."""
+
+    def __init__(self, name: str = "main", numerics: str = DEFAULT_NUMERICS):
         self.name = name
+        self.numerics = numerics
         self._inputs: list[Value] = []
         self._outputs: list[Value] = []
         self._constants: dict[int, Value] = {}  # id(value) -> value, in creation order
@@ -385,21 +399,25 @@ class Graph:
     def copy(self) -> Graph:
         """A structurally identical graph with the same names (constant payloads are shared:
         they are read-only)."""
-        g = Graph(self.name)
+        g = Graph(self.name, self.numerics)
         vmap: dict[int, Value] = {}
         for v in self._inputs:
             vmap[id(v)] = g.add_input(v.name, v.type)
+            vmap[id(v)].meta = dict(v.meta)
         for v in self._constants.values():
             c = Value(v.name, v.type, const=v._const)
+            c.meta = dict(v.meta)
             g._values[c.name] = c
             g._constants[id(c)] = c
             vmap[id(v)] = c
         for n in self.nodes:
             m = Node(n.op, tuple(None if v is None else vmap[id(v)] for v in n.inputs), n.attrs,
                      n.provenance)
+            m.meta = dict(n.meta)
             outs = []
             for v in n.outputs:
                 w = Value(v.name, v.type, m, v.index)
+                w.meta = dict(v.meta)
                 g._values[w.name] = w
                 vmap[id(v)] = w
                 outs.append(w)
@@ -410,6 +428,18 @@ class Graph:
             g._link(m)
         g._outputs = [vmap[id(v)] for v in self._outputs]
         return g
+
+    def replace_contents(self, other: Graph) -> None:
+        """Make this graph hold `other`'s inputs, constants, nodes and outputs (and take its
+        numerics), so a pass that builds a new graph can rewrite `self` in place. `other` must
+        not be used afterwards."""
+        self.numerics = other.numerics
+        for key in ("_inputs", "_outputs", "_constants", "_values", "_root", "_count",
+                    "_name_counter"):
+            setattr(self, key, getattr(other, key))
+        for n in self.nodes:
+            n.graph = self
+        other.__init__(other.name)
 
     # ---- internals ----
     def _swap_names(self, a: Value, b: Value) -> None:

@@ -1,8 +1,11 @@
 """Reference interpreter: runs a Graph node by node with the registry's numpy kernels.
 
-It is the ground truth the simulator plan and the tests compare against: correctness over speed.
-Like torch.fx's Interpreter, `run_node` is the per-node dispatch a subclass may override (shape
-propagation, dumping, quantized execution), and each value is freed after its last use.
+It is the float ground truth the simulator plan and the tests compare against: correctness over
+speed. Like torch.fx's Interpreter, `run_node` is the per-node dispatch a subclass may override
+(shape propagation, dumping), `prepare_kernel` picks a node's kernel once, and each value is
+freed after its last use. Quantized nodes compute in a numerics profile: `npucc.numerics`
+subclasses this interpreter with the profile kernels; here they are refused, except conversion
+ops whose registry kernel is their exact semantics (QuantizeLinear, DequantizeLinear, Cast).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import numpy as np
 
 from ..errors import NpuccError
 from .graph import Graph, Node
-from .quantized import select_kernel
 from .types import DType
 
 
@@ -93,12 +95,24 @@ class Interpreter:
         self.check_types = check_types
         self._kernels: dict[int, object] = {}  # id(node) -> prepared kernel, reused across runs
 
+    def prepare_kernel(self, node: Node) -> Callable[[Sequence[np.ndarray | None]], list]:
+        """The node's registry kernel with its attributes bound. A quantized node whose op does
+        not declare its registry kernel exact on quantized types is refused."""
+        rule = node.opdef.quant
+        quantized = any(v is not None and v.type.quant is not None
+                        for v in (*node.inputs, *node.outputs))
+        if quantized and not (rule is not None and rule.exact_kernel):
+            raise InterpreterError(f"{node.describe()} is quantized: it computes in a numerics "
+                                   "profile; run the graph with npucc.numerics.run_graph (or "
+                                   "npucc.run_graph)")
+        opdef, attrs_ = node.opdef, node.attrs
+        return lambda args: opdef.evaluate(args, attrs_)
+
     def run_node(self, node: Node, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
-        # the float registry kernel, or the integer kernel of a quantized node (ir/quantized.py),
-        # prepared once per node (integer kernels precompute multipliers and lookup tables)
+        # prepared once per node and reused across runs (integer kernels precompute tables)
         kernel = self._kernels.get(id(node))
         if kernel is None:
-            kernel = self._kernels[id(node)] = select_kernel(node)
+            kernel = self._kernels[id(node)] = self.prepare_kernel(node)
         return kernel(args)
 
     def run(self, inputs) -> list[np.ndarray]:
@@ -148,5 +162,6 @@ class Interpreter:
 
 
 def run_graph(graph: Graph, inputs, hook=None) -> list[np.ndarray]:
-    """Run `graph` with the reference kernels; inputs by position or by name."""
+    """Run a float graph with the registry's reference kernels; inputs by position or by name.
+    Graphs with quantized nodes run with `npucc.numerics.run_graph`."""
     return Interpreter(graph, hook).run(inputs)

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import IRError
 from ..registry import Registry
+from .quant_rule import QuantRule
 from .types import DType, TensorType
 
 REQUIRED = object()  # marker default: the attribute must be given
@@ -139,6 +140,7 @@ class OpDef:
     doc: str = ""
     shape_only_inputs: tuple[int, ...] = ()  # inputs whose values the op ignores (only shapes)
     commutative: bool = False  # swapping its two inputs gives bit-identical results
+    quant: QuantRule | None = None  # how it computes on quantized tensors (None: float only)
 
     def normalize_attrs(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Validate attributes and fill defaults; raise IRError naming the op and attribute."""
@@ -181,10 +183,11 @@ class OpDef:
                     attrs_: Mapping[str, Any]) -> list[TensorType]:
         self.check_arity(len(input_types))
         input_types = self._pad_optional(input_types)
-        try:
+        if self.quant is not None and self.quant.infers_real_values and \
+                any(t is not None and t.quant is not None for t in input_types):
+            out = _infer_on_real_values(self, input_types, attrs_)
+        else:
             out = self.infer(input_types, attrs_)
-        except IRError as e:
-            out = _infer_quantized(self, input_types, attrs_, e)
         if isinstance(out, TensorType):
             return [out]
         return list(out)
@@ -197,21 +200,15 @@ class OpDef:
         return [np.asarray(o) for o in out]
 
 
-def _infer_quantized(opdef: OpDef, input_types, attrs_, error: IRError):
-    """Inference for quantized operands (integer types carrying QuantParams) of an op whose own
-    inference rejects them (e.g. a float-only Conv): infer on the real-valued view (f32 in place
-    of each quantized type); outputs are stored in the integer type of the first quantized input,
-    and their quantization params come from the producer (`Graph.add_node(output_types=...)`).
-    Re-raises the original error when no operand is quantized."""
+def _infer_on_real_values(opdef: OpDef, input_types, attrs_):
+    """Inference for quantized operands of an op whose rule says it computes on them (see
+    QuantRule.infers_real_values): the op's own inference on the real-valued view (f32 in place
+    of each quantized type); float outputs are stored in the integer type of the first quantized
+    input, and their params come from the producer (`Graph.add_node(output_types=...)`)."""
     quantized = [t for t in input_types if t is not None and t.quant is not None]
-    if not quantized:
-        raise error
     real = [None if t is None else TensorType(t.shape, DType.f32) if t.quant is not None else t
             for t in input_types]
-    try:
-        out = opdef.infer(real, attrs_)
-    except IRError:
-        raise error from None  # the real-valued view is no better: report the original problem
+    out = opdef.infer(real, attrs_)
     outs = [out] if isinstance(out, TensorType) else list(out)
     storage = quantized[0].dtype
     return [TensorType(t.shape, storage) if t.dtype.is_float else t for t in outs]
@@ -222,7 +219,8 @@ OPS: Registry[OpDef] = _OPS  # a read-only Mapping; ops are declared with define
 
 
 def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, Attr] | None = None,
-              shape_only_inputs: Sequence[int] = (), commutative: bool = False):
+              shape_only_inputs: Sequence[int] = (), commutative: bool = False,
+              quant: QuantRule | None = None):
     """Decorator: declare op `name` with the decorated function as its reference kernel.
 
     shape_only_inputs: indices of inputs the op reads only for their shape (e.g. PriorBox reads
@@ -231,12 +229,13 @@ def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, At
     commutative: a two-input op whose result is identical with its inputs swapped (IEEE addition
     and multiplication are, up to which NaN payload propagates; max/min are not: signed zeros);
     cse merges a*b and b*a.
+    quant: the op's quantization rule (`npucc.ir.quant_rule`); None keeps the op float-only.
     """
 
     def register(kernel):
         _OPS[name] = OpDef(name, tuple(inputs), _pytypes.MappingProxyType(dict(attrs or {})),
                            infer, kernel, (kernel.__doc__ or "").strip(),
-                           tuple(shape_only_inputs), commutative)
+                           tuple(shape_only_inputs), commutative, quant)
         return kernel
 
     return register

@@ -38,7 +38,8 @@ def _fmt_floats(xs):
 
 def format_type(t: TensorType) -> str:
     """`f32[1,3,224,224]`, with quantization as `u8[1,8]<affine scale=0.5 zp=3>`,
-    `i8[16,3,3,3]<affine axis=0 scale=[..] zp=[..]>` or `i8[4]<dfp fl=5>` (bits=N when not 8)."""
+    `i8[16,3,3,3]<affine axis=0 scale=[..] zp=[..] narrow>` or `i8[4]<dfp fl=5>` (bits=N when
+    not 8; `narrow` for symmetric narrow-range params)."""
     s = f"{t.dtype.value}[{','.join(str(d) for d in t.shape)}]"
     q = t.quant
     if q is None:
@@ -50,6 +51,8 @@ def format_type(t: TensorType) -> str:
         parts.append(f"scale={_fmt_floats(q.scale)}")
         zp = q.zero_point
         parts.append("zp=" + (str(zp[0]) if len(zp) == 1 else "[" + ", ".join(map(str, zp)) + "]"))
+        if q.narrow_range:
+            parts.append("narrow")
     else:
         parts.append(f"fl={q.frac_length}")
     if q.bits != 8:
@@ -158,18 +161,40 @@ def _format_node(node) -> str:
     return s
 
 
-def format_graph(graph, *, max_inline: int | None = 16) -> str:
+def _numerics_clause(graph) -> str:
+    """` numerics=NAME` when the graph has affine-quantized values (whose arithmetic it names)
+    or a non-default setting."""
+    from .graph import DEFAULT_NUMERICS
+
+    affine = any(v.type.quant is not None and v.type.quant.scheme is QuantScheme.affine
+                 for v in graph.values())
+    if graph.numerics == DEFAULT_NUMERICS and not affine:
+        return ""
+    return f" numerics={_fmt_ident(graph.numerics)}"
+
+
+def _meta_comment(*items) -> str:
+    parts = [f"{k}={v!r}" for item in items for k, v in item.meta.items()]
+    return ("  # " + ", ".join(parts)) if parts else ""
+
+
+def format_graph(graph, *, max_inline: int | None = 16, meta: bool = False) -> str:
     """The text form of `graph`. Constant payloads with more than `max_inline` elements are elided
     (printed as their sha256) unless `max_inline=None`; payloads whose elements are all equal are
-    always printed as one splat value."""
+    always printed as one splat value. `meta=True` adds Value.meta / Node.meta as comments
+    (the parser skips them)."""
     ins = ", ".join(f"{format_value_name(v.name)}: {format_type(v.type)}" for v in graph.inputs)
     outs = ", ".join(format_value_name(v.name) for v in graph.outputs)
-    lines = [f"graph {_fmt_ident(graph.name)}({ins}) -> ({outs}) {{"]
+    lines = [f"graph {_fmt_ident(graph.name)}({ins}) -> ({outs}){_numerics_clause(graph)} {{"]
+    if meta:
+        lines += [f"  # %{v.name}{_meta_comment(v)[2:]}" for v in graph.inputs if v.meta]
     for c in graph.constants:
         lines.append(f"  {format_value_name(c.name)} = const {format_type(c.type)} "
-                     f"{_format_payload(c.const, c.dtype, max_inline)}")
+                     f"{_format_payload(c.const, c.dtype, max_inline)}"
+                     f"{_meta_comment(c) if meta else ''}")
     for node in graph.nodes:
-        lines.append("  " + _format_node(node))
+        lines.append("  " + _format_node(node)
+                     + (_meta_comment(node, *node.outputs) if meta else ""))
     lines.append(("  return " + outs) if outs else "  return")
     lines.append("}")
     return "\n".join(lines)
@@ -321,7 +346,7 @@ class _Parser:
         self.expect("<")
         tok, pos = self.match(_IDENT, "a quantization scheme (affine or dfp)")
         fields: dict[str, Any] = {}
-        keys = {"affine": ("axis", "scale", "zp", "bits"), "dfp": ("fl", "bits")}.get(tok)
+        keys = {"affine": ("axis", "scale", "zp", "bits", "narrow"), "dfp": ("fl", "bits")}.get(tok)
         if keys is None:
             raise self.error(f"unknown quantization scheme {tok!r}; known: affine, dfp", pos)
         while not self.accept(">"):
@@ -329,6 +354,9 @@ class _Parser:
             if key not in keys:
                 raise self.error(f"{tok} quantization has fields {', '.join(keys)}, "
                                  f"not {key!r}", kpos)
+            if key == "narrow":  # a flag
+                fields[key] = True
+                continue
             self.expect("=")
             if key == "scale":
                 fields[key] = self.number_or_list(self.number)
@@ -341,7 +369,8 @@ class _Parser:
                 if "scale" not in fields:
                     raise IRError("affine quantization needs scale=")
                 return QuantParams.affine(fields["scale"], fields.get("zp", 0),
-                                          axis=fields.get("axis"), bits=fields.get("bits", 8))
+                                          axis=fields.get("axis"), bits=fields.get("bits", 8),
+                                          narrow_range=fields.get("narrow", False))
             if "fl" not in fields:
                 raise IRError("dfp quantization needs fl= (the fractional length)")
             return QuantParams.dfp(fields["fl"], bits=fields.get("bits", 8))
@@ -635,6 +664,9 @@ class _Parser:
             self.expect("(", " before the output names")
             header = self.comma_list(self.value_ref, ")")
             self.expect(")", " to close the output names")
+        if self.accept("numerics"):
+            self.expect("=", " after numerics")
+            g.numerics, _ = self.ident("the name of the graph's numerics (tflite or affine)")
         self.expect("{", " to open the graph body")
         while self.statement(g):
             pass
@@ -709,6 +741,8 @@ def describe_difference(a, b) -> str | None:
 
     if a.name != b.name:
         return f"graph names differ: {a.name!r} vs {b.name!r}"
+    if a.numerics != b.numerics:
+        return f"graph numerics differ: {a.numerics!r} vs {b.numerics!r}"
     if vals(a.inputs) != vals(b.inputs):
         return f"inputs differ: {vals(a.inputs)} vs {vals(b.inputs)}"
     if vals(a.constants) != vals(b.constants):

@@ -98,11 +98,16 @@ def _as_int_tuple(v):
 
 @attrs.frozen
 class QuantParams:
-    """Quantization parameters of a tensor.
+    """Quantization parameters of a tensor: what its stored integers mean.
 
-    Use the constructors `QuantParams.affine(...)` and `QuantParams.dfp(...)`. Per-tensor affine
-    params have one scale and one zero point and `axis=None`; per-axis params have one of each per
-    index of `axis`. Range checks against the storage type happen in `TensorType`, which knows it.
+    Use the constructors `QuantParams.affine(...)` and `QuantParams.dfp(...)`.
+    - affine: real = scale * (q - zero_point); per tensor (one scale and zero point, `axis=None`)
+      or per axis (one of each per index of `axis`). `narrow_range` marks symmetric narrow-range
+      params (every zero point 0, q in [-(2**(bits-1) - 1), 2**(bits-1) - 1], as int8 weights).
+    - dfp, dynamic fixed point: real = q * 2**-frac_length, symmetric and always narrow-range;
+      bits 8 or 16 for tensors, 32 or 64 for biases and accumulators (at fl_x + fl_w).
+    `bits` is the width of the integers (at most the storage type's). Checks that need the
+    storage type and shape (zero point ranges, axis size) happen in `TensorType`.
     """
 
     scheme: QuantScheme
@@ -111,48 +116,97 @@ class QuantParams:
     axis: int | None = None
     frac_length: int | None = None
     bits: int = 8
+    narrow_range: bool = False
 
     def __attrs_post_init__(self):
         if self.scheme is QuantScheme.affine:
-            if not self.scale or len(self.scale) != len(self.zero_point):
-                raise IRError(f"affine quantization needs as many scales as zero points, "
-                              f"got {len(self.scale)} and {len(self.zero_point)}")
-            if any(not (s > 0 and math.isfinite(s)) for s in self.scale):
-                raise IRError(f"quantization scales must be finite and > 0, got {self.scale}")
-            if self.axis is None and len(self.scale) != 1:
-                raise IRError(f"per-tensor quantization takes one scale, got {len(self.scale)}; "
-                              "give axis= for per-axis quantization")
-            if self.frac_length is not None:
-                raise IRError("frac_length belongs to dynamic fixed point, not affine quantization")
+            self._check_affine()
         else:
-            if self.frac_length is None:
-                raise IRError("dynamic fixed point quantization needs frac_length")
-            if self.scale or self.zero_point or self.axis is not None:
-                raise IRError("dynamic fixed point quantization takes only frac_length and bits")
+            self._check_dfp()
+
+    def _check_affine(self):
+        if not self.scale or len(self.scale) != len(self.zero_point):
+            raise IRError(f"affine quantization needs as many scales as zero points, "
+                          f"got {len(self.scale)} and {len(self.zero_point)}")
+        if any(not (s > 0 and math.isfinite(s)) for s in self.scale):
+            raise IRError(f"quantization scales must be finite and > 0, got {self.scale}")
+        if self.axis is None and len(self.scale) != 1:
+            raise IRError(f"per-tensor quantization takes one scale, got {len(self.scale)}; "
+                          "give axis= for per-axis quantization")
+        if self.frac_length is not None:
+            raise IRError("frac_length belongs to dynamic fixed point, not affine quantization")
         if self.bits not in (4, 8, 16, 32):
-            raise IRError(f"quantization bit width must be 4, 8, 16 or 32, got {self.bits}")
+            raise IRError(f"affine quantization bit width must be 4, 8, 16 or 32, got {self.bits}")
+        if self.narrow_range and any(self.zero_point):
+            raise IRError(f"symmetric narrow-range quantization has zero points 0, got "
+                          f"{self.zero_point}")
+
+    def _check_dfp(self):
+        if self.frac_length is None or isinstance(self.frac_length, bool) \
+                or int(self.frac_length) != self.frac_length:
+            raise IRError(f"dynamic fixed point quantization needs an integer frac_length, "
+                          f"got {self.frac_length!r}")
+        if not DFP_FRAC_LENGTHS[0] <= self.frac_length <= DFP_FRAC_LENGTHS[1]:
+            raise IRError(f"frac_length {self.frac_length} is outside {DFP_FRAC_LENGTHS[0]}.."
+                          f"{DFP_FRAC_LENGTHS[1]} (2**-fl must be a normal float32 scale)")
+        if self.scale or self.zero_point or self.axis is not None:
+            raise IRError("dynamic fixed point quantization takes only frac_length and bits")
+        if self.bits not in (8, 16, 32, 64):
+            raise IRError(f"dynamic fixed point bit width must be 8 or 16 (32 or 64 for biases), "
+                          f"got {self.bits}")
+        if self.narrow_range:
+            raise IRError("dynamic fixed point is always symmetric narrow-range: leave "
+                          "narrow_range unset")
 
     @classmethod
-    def affine(cls, scale, zero_point=0, *, axis=None, bits=8) -> QuantParams:
+    def affine(cls, scale, zero_point=0, *, axis=None, bits=8, narrow_range=False
+               ) -> QuantParams:
         scale_t = _as_float_tuple(scale)
         zp_t = _as_int_tuple(zero_point)
         if len(zp_t) == 1 and len(scale_t) > 1:
             zp_t = zp_t * len(scale_t)
-        return cls(QuantScheme.affine, scale_t, zp_t, axis, None, bits)
+        return cls(QuantScheme.affine, scale_t, zp_t, axis, None, bits, bool(narrow_range))
 
     @classmethod
     def dfp(cls, frac_length: int, *, bits=8) -> QuantParams:
-        return cls(QuantScheme.dfp, (), (), None, int(frac_length), bits)
+        if isinstance(frac_length, (int, np.integer)) and not isinstance(frac_length, bool):
+            frac_length = int(frac_length)
+        return cls(QuantScheme.dfp, (), (), None, frac_length, bits)
 
     @property
     def per_axis(self) -> bool:
         return self.axis is not None
 
+    @property
+    def narrow(self) -> bool:
+        """Symmetric narrow range: the lowest integer of the width is not used."""
+        return self.narrow_range or self.scheme is QuantScheme.dfp
+
+    @property
+    def power_of_two(self) -> bool:
+        """Every scale is a power of two and every zero point 0 (dynamic fixed point always)."""
+        if self.scheme is QuantScheme.dfp:
+            return True
+        return not any(self.zero_point) and all(math.frexp(s)[0] == 0.5 for s in self.scale)
+
     def real_scale(self) -> np.ndarray:
         """Scale(s) as a float64 array (2**-frac_length for dynamic fixed point)."""
+        return np.array(self.as_affine()[0])
+
+    def as_affine(self) -> tuple[tuple[float, ...], tuple[int, ...], int | None]:
+        """(scales, zero points, axis) of the affine view: dfp is scale 2**-fl, zero point 0."""
         if self.scheme is QuantScheme.dfp:
-            return np.array([2.0 ** -self.frac_length])
-        return np.array(self.scale)
+            return (2.0 ** -self.frac_length,), (0,), None
+        return self.scale, self.zero_point, self.axis
+
+    def int_range(self, dtype: DType) -> tuple[int, int]:
+        """The integers a tensor of these params stored in `dtype` may hold: the `bits`-wide
+        range of the dtype's signedness, without its lowest value when narrow."""
+        signed = dtype.int_range[0] < 0
+        if not signed:
+            return 0, (1 << self.bits) - 1
+        hi = (1 << (self.bits - 1)) - 1
+        return (-hi if self.narrow else -hi - 1), hi
 
     def check_against(self, shape: tuple[int, ...], dtype: DType) -> None:
         """Raise IRError if these params cannot describe a tensor of this shape and dtype."""
@@ -161,10 +215,17 @@ class QuantParams:
                           "are stored in integer types")
         if self.bits > dtype.bits:
             raise IRError(f"{self.bits}-bit quantization does not fit in {dtype.value}")
-        lo, hi = dtype.int_range
+        signed = dtype.int_range[0] < 0
+        if self.narrow and not signed:
+            what = "dynamic fixed point" if self.scheme is QuantScheme.dfp else "narrow-range"
+            raise IRError(f"{what} quantization is symmetric: it needs a signed type, "
+                          f"got {dtype.value}")
+        lo, hi = self.int_range(dtype)
         bad = [z for z in self.zero_point if not lo <= z <= hi]
         if bad:
-            raise IRError(f"zero point {bad[0]} outside the {dtype.value} range {lo}..{hi}")
+            width = f" ({self.bits}-bit)" if self.bits < dtype.bits else ""
+            raise IRError(f"zero point {bad[0]} outside the {dtype.value} range {lo}..{hi}"
+                          f"{width}")
         if self.axis is not None:
             if not -len(shape) <= self.axis < len(shape):
                 raise IRError(f"quantization axis {self.axis} out of range for rank {len(shape)}")
@@ -172,6 +233,9 @@ class QuantParams:
             if len(self.scale) != n:
                 raise IRError(f"per-axis quantization on axis {self.axis} of size {n} "
                               f"has {len(self.scale)} scales")
+
+
+DFP_FRAC_LENGTHS = (-127, 126)  # 2**-fl stays a normal float32 (QDQ export writes float32 scales)
 
 
 def _as_shape(v):

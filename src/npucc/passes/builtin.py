@@ -16,4 +16,5 @@ from . import (  # noqa: F401
     input_layout,
     layout,
     preprocess,
+    quantize,
 )

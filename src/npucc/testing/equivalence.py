@@ -5,7 +5,8 @@
     assert_equivalent(original, optimized)            # same outputs on random inputs
     report = check_pass("fold-constants,cse", graph)  # valid, honest, equivalent, idempotent
 
-Both run graphs with the reference interpreter (`npucc.ir.run_graph`) and compare outputs with a
+Both run graphs with the reference interpreter (`npucc.numerics.run_graph`, each node in its
+numerics profile) and compare outputs with a
 tolerance that fits each output's dtype (`TOLERANCES`); failures are AssertionErrors that say which
 output, how far off, where, and (for `check_pass`) show the graph before and after.
 """

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from npucc.compare import random_inputs
-from npucc.ir import Graph, run_graph
+from npucc.ir import Graph
 from npucc.ir.text import describe_difference, format_graph, parse
+from npucc.numerics import run_graph
 from npucc.passes import Pass, PassRecord, Pipeline
 
 from .equivalence import PassCheck, check_pass, show_graph

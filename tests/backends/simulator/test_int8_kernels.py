@@ -1,4 +1,4 @@
-"""The fast integer kernels of npucc.ir.quantized against plain integer formulas.
+"""The fast integer kernels of the tflite numerics profile against plain integer formulas.
 
 The conv / fully-connected kernels accumulate in float32 or float64 BLAS on raw int8 values and
 requantize in float64 (`_requantizer`); here they must equal, element for element, an int64
@@ -18,16 +18,15 @@ from hypothesis import strategies as st
 
 from npucc.backends.simulator import compile_plan
 from npucc.ir.graph import Graph
-from npucc.ir.quantized import (
-    QuantizedExecutionError,
-    _requantizer,
-    activation_range,
+from npucc.ir.types import DType, QuantParams, TensorType
+from npucc.numerics import QuantizedExecutionError, select_kernel
+from npucc.numerics.fixed_point import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_single_round,
     quantize_multiplier,
-    select_kernel,
 )
-from npucc.ir.types import DType, QuantParams, TensorType
+from npucc.numerics.tflite.linear import activation_range
+from npucc.numerics.tflite.requantize import requantizer as _requantizer
 
 ACTIVATIONS = [{}, {"activation": "relu"},
                {"activation": "clip", "activation_params": (0.0, 6.0)}]

@@ -13,7 +13,7 @@ import pytest
 
 import npucc
 from npucc.frontends.tflite import load
-from npucc.ir import run_graph
+from npucc.numerics import run_graph
 from tests import oracles
 
 from .oracle import litert, needs_litert, rel_error

@@ -15,9 +15,8 @@ from npucc.backends.simulator import compile_plan
 from npucc.errors import FrontendError, UnsupportedError
 from npucc.frontends import load as load_any
 from npucc.frontends.tflite import load
-from npucc.ir import Interpreter, run_graph
-from npucc.ir.quantized import QuantizedExecutionError, is_quantized
 from npucc.ir.verify import verify
+from npucc.numerics import Interpreter, QuantizedExecutionError, is_quantized, run_graph
 
 from .oracle import fixture, litert, needs_litert, random_int8_inputs, rel_error
 

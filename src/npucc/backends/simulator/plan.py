@@ -25,7 +25,7 @@ from ... import limits
 from ...errors import LimitError, NpuccError
 from ...ir.graph import Graph, Node
 from ...ir.interpreter import coerce_inputs
-from ...ir.quantized import is_quantized, select_kernel
+from ...numerics import profile_of, select_kernel
 from .buffers import ALIGN, BufferPlan, plan_buffers
 from .dump import LayerDump
 from .kernels import CAN, CANNOT, FAST_KERNELS, PREFERS, BuildContext, FastKernel, Step
@@ -183,9 +183,10 @@ class Plan:
 def compile_plan(graph: Graph) -> Plan:
     """Compile `graph` once into a Plan (see the module docstring)."""
     nodes = list(graph.nodes)
-    # fast kernels are float kernels: quantized nodes run their exact integer kernel
+    # fast kernels are float kernels: nodes of the other numerics profiles (quantized, float16)
+    # run their profile's kernel, the one the reference interpreter runs
     specs: dict[int, FastKernel | None] = {
-        id(n): None if is_quantized(n) else FAST_KERNELS.get(n.op) for n in nodes}
+        id(n): None if profile_of(n) != "float" else FAST_KERNELS.get(n.op) for n in nodes}
     for n in nodes:
         n.opdef  # noqa: B018 - raises a clear error for an unknown op now, not at run time
 

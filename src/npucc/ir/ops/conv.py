@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from npucc.errors import IRError
+from npucc.ir.quant_rule import linear
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import TensorType
 
@@ -109,7 +110,7 @@ _FUSED_POOL_ATTRS = {
 
 @define_op("Conv", inputs=("X", "W", "B?"),
            attrs={**_CONV_ATTRS, **FUSED_ACTIVATION_ATTRS, **_FUSED_POOL_ATTRS},
-           infer=_conv_type)
+           infer=_conv_type, quant=linear(lambda attrs_: 0))
 def conv(x, w, b=None, **attrs_):
     """ONNX Conv: y[n, m] = B[m] + sum over c in m's group and kernel taps of
     x_padded[n, c, s*o + d*k] * W[m, c, k]; then the fused activation, then the fused max-pool
@@ -163,7 +164,7 @@ def _conv_transpose_type(types, attrs_):
                   "output_padding": Attr("ints", (0, 0), check=non_negative,
                                          doc="extra size at the end of each spatial axis"),
                   **FUSED_ACTIVATION_ATTRS},
-           infer=_conv_transpose_type)
+           infer=_conv_transpose_type, quant=linear(lambda attrs_: 1))
 def conv_transpose(x, w, b=None, **attrs_):
     """ONNX ConvTranspose with explicit pads: every x[n, c, i] scatters x * W[c, m, k] to
     position s*i + d*k - pad_begin of output channel m (m in c's group); the output size is

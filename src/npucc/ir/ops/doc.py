@@ -32,10 +32,12 @@ Generated from the op registry by `python -m npucc.ir.ops.doc`; do not edit by h
   `activation_params`) with exactly the semantics of the standalone activation ops; Conv may
   also carry a fused max pool (`pool_kernel`, `pool_strides`) applied after the activation.
 - Kernels return exactly the output type's dtype. A node whose tensors carry quantization params
-  runs an integer kernel instead (`npucc.ir.quantized`), chosen by its types.
+  runs the kernel of its numerics profile instead (`npucc.numerics`), chosen by its types.
 
 Inputs: `X?` is optional, `inputs*` is variadic. Attributes: `name: kind = default`
-(`required` when there is no default; `None` means absent).
+(`required` when there is no default; `None` means absent). *Quantized*: the op's quantization
+rule (`npucc.ir.quant_rule`), read by the quantize passes and the numerics kernels; "float" ops
+have none and stay float in a quantized graph.
 """
 
 
@@ -64,12 +66,14 @@ def _cell(text: str) -> str:
 def row(op: OpDef) -> str:
     inputs = ", ".join(op.inputs)
     attrs_ = "<br>".join(_cell(_attr(k, a)) for k, a in op.attrs.items())
-    return f"| {op.name} | {inputs} | {attrs_} | {_cell(op.doc)} |"
+    quant = "float" if op.quant is None else op.quant.describe(op.inputs)
+    return f"| {op.name} | {inputs} | {attrs_} | {_cell(op.doc)} | {_cell(quant)} |"
 
 
 def render() -> str:
     """The whole reference document as markdown."""
-    lines = [HEADER, "| op | inputs | attributes | semantics |", "|---|---|---|---|"]
+    lines = [HEADER, "| op | inputs | attributes | semantics | quantized |",
+             "|---|---|---|---|---|"]
     lines += [row(OPS[name]) for name in sorted(OPS)]
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import IRError
+from ..quant_rule import ALIGNED, PRODUCT, SAME, TABLE
 from ..registry import Attr, define_op, same_as_input
 from ..types import TensorType
 from .dtype_rules import float_input
@@ -128,8 +129,10 @@ _UNARY = [
     ("Mish", mish, {}),
 ]
 for _name, _fn, _attrs in _UNARY:
+    _clamp = _name in ("Relu", "Clip")  # a clamp of the integers with the input's params
     define_op(_name, inputs=("X",), attrs=_attrs,
-              infer=same_as_input if _name in ("Relu", "Clip") else float_input)(_fn)
+              infer=same_as_input if _clamp else float_input,
+              quant=SAME if _clamp else TABLE)(_fn)
 
 
 def broadcast_type(types, attrs_) -> TensorType:
@@ -164,10 +167,11 @@ _BINARY = [
     ("Max", lambda a, b: np.maximum(a, b), "max(a, b)"),
     ("Min", lambda a, b: np.minimum(a, b), "min(a, b)"),
 ]
+_BINARY_RULES = {"Add": ALIGNED, "Sub": ALIGNED, "Mul": PRODUCT}
 for _name, _fn, _doc in _BINARY:
     _fn.__doc__ = _doc + ", with numpy broadcasting"
     define_op(_name, inputs=("A", "B"), infer=broadcast_type,
-              commutative=_name in ("Add", "Mul"))(_fn)
+              commutative=_name in ("Add", "Mul"), quant=_BINARY_RULES.get(_name))(_fn)
 
 
 @define_op("PRelu", inputs=("X", "slope"), infer=broadcast_type)

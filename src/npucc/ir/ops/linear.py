@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from npucc.errors import IRError
+from npucc.ir.quant_rule import linear
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import TensorType
 
@@ -41,7 +42,7 @@ def _gemm_type(types, attrs_):
            attrs={"alpha": Attr("float", 1.0), "beta": Attr("float", 1.0),
                   "transA": Attr("bool", False), "transB": Attr("bool", False),
                   **FUSED_ACTIVATION_ATTRS},
-           infer=_gemm_type)
+           infer=_gemm_type, quant=linear(lambda attrs_: 0 if attrs_["transB"] else 1))
 def gemm(a, b, c=None, **attrs_):
     """ONNX Gemm: alpha * op(A) @ op(B) + beta * C (op transposes when transA/transB; C
     broadcasts to (M, N)); then the fused activation."""
@@ -84,7 +85,8 @@ def _matmul_type(types, attrs_):
     return TensorType(matmul_shape(a.shape, b.shape), a.dtype)
 
 
-@define_op("MatMul", inputs=("A", "B"), attrs=dict(FUSED_ACTIVATION_ATTRS), infer=_matmul_type)
+@define_op("MatMul", inputs=("A", "B"), attrs=dict(FUSED_ACTIVATION_ATTRS), infer=_matmul_type,
+           quant=linear(lambda attrs_: -1, bias=False))
 def matmul(a, b, **attrs_):
     """numpy matmul (batched, broadcast batch dims, 1-D operands promoted); then the fused
     activation. Integer operands wrap around in their own type."""

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from npucc.errors import IRError
+from npucc.ir.quant_rule import SAME
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import TensorType
 
@@ -123,7 +124,7 @@ _CEIL = {"ceil_mode": Attr("bool", False, doc="ceil instead of floor for the out
 
 @define_op("MaxPool", inputs=("X",),
            attrs={**_WINDOW_ATTRS, "dilations": Attr("ints", (1, 1), check=positive), **_CEIL},
-           infer=_pool_type)
+           infer=_pool_type, quant=SAME)
 def max_pool(x, *, kernel_shape, strides, pads, dilations, ceil_mode):
     """ONNX MaxPool: max over each (dilated) window; padding never wins (a window whose taps all
     fall in the padding gives the lowest float32 value in the output dtype, as onnxruntime)."""
@@ -137,7 +138,7 @@ def max_pool(x, *, kernel_shape, strides, pads, dilations, ceil_mode):
            attrs={**_WINDOW_ATTRS, **_CEIL,
                   "count_include_pad": Attr("bool", False,
                                             doc="divide by the window size including pads")},
-           infer=_pool_type)
+           infer=_pool_type, quant=SAME)
 def average_pool(x, *, kernel_shape, strides, pads, ceil_mode, count_include_pad):
     """ONNX AveragePool: mean of each window. The divisor counts the input elements in the
     window, plus its explicit padding if count_include_pad (never the extra end positions a
@@ -168,14 +169,14 @@ def _global_type(types, attrs_):
     return TensorType(list(x.shape[:2]) + [1] * (x.rank - 2), x.dtype)
 
 
-@define_op("GlobalAveragePool", inputs=("X",), infer=_global_type)
+@define_op("GlobalAveragePool", inputs=("X",), infer=_global_type, quant=SAME)
 def global_average_pool(x):
     """Mean over all spatial dims, kept as size 1: (N, C, 1, 1)."""
     acc = np.float32 if x.dtype == np.float16 else x.dtype
     return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=acc).astype(x.dtype)
 
 
-@define_op("GlobalMaxPool", inputs=("X",), infer=_global_type)
+@define_op("GlobalMaxPool", inputs=("X",), infer=_global_type, quant=SAME)
 def global_max_pool(x):
     """Max over all spatial dims, kept as size 1: (N, C, 1, 1)."""
     return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)

@@ -1,6 +1,8 @@
 """Element type conversions: Cast, QuantizeLinear and DequantizeLinear (affine, per tensor or per
-axis). QuantizeLinear's output type carries the QuantParams its attributes describe, and
-DequantizeLinear checks that its input's params (if any) are the ones it undoes."""
+axis), and Requantize (between two quantized types). QuantizeLinear's output type carries the
+QuantParams its attributes describe (or their dynamic-fixed-point equivalent, scale 2**-fl and
+zero point 0, given as the output type), and DequantizeLinear checks that its input's params
+(if any) are the ones it undoes."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import math
 import numpy as np
 
 from npucc.errors import IRError
+from npucc.ir.quant_rule import CONVERT, QuantRule
 from npucc.ir.registry import Attr, define_op
-from npucc.ir.types import DType, QuantParams, QuantScheme, TensorType
+from npucc.ir.types import DType, QuantParams, TensorType
 
 from .shape import normalize_axis
 
@@ -26,7 +29,7 @@ def round_to_bf16(x: np.ndarray) -> np.ndarray:
 
 
 @define_op("Cast", inputs=("X",), attrs={"to": Attr("dtype", doc="output element type")},
-           infer=lambda types, attrs_: TensorType(types[0].shape, attrs_["to"]))
+           infer=lambda types, attrs_: TensorType(types[0].shape, attrs_["to"]), quant=CONVERT)
 def cast(x, *, to):
     """ONNX Cast to `to`: float to int truncates toward zero (out-of-range values are not
     saturated: undefined, as in ONNX); nonzero to bool is True; bf16 rounds to nearest even."""
@@ -36,7 +39,7 @@ def cast(x, *, to):
 
 
 # ---- QuantizeLinear / DequantizeLinear ----
-def _check_params(x: TensorType, attrs_, int_type: DType) -> QuantParams:
+def _check_params(x: TensorType, attrs_, int_type: DType, narrow: bool = False) -> QuantParams:
     """The QuantParams the attributes describe for a tensor shaped like x (axis normalised)."""
     scale, zp, axis = attrs_["scale"], attrs_["zero_point"], attrs_["axis"]
     if not scale:
@@ -60,7 +63,10 @@ def _check_params(x: TensorType, attrs_, int_type: DType) -> QuantParams:
     bad = [z for z in zp if not lo <= z <= hi]
     if bad:
         raise IRError(f"zero point {bad[0]} is outside the {int_type.value} range {lo}..{hi}")
-    return QuantParams.affine(scale, zp, axis=axis)
+    if narrow and (lo == 0 or any(zp)):
+        raise IRError(f"narrow-range quantization is symmetric: it needs a signed type and zero "
+                      f"points 0, got {int_type.value} and {zp}")
+    return QuantParams.affine(scale, zp, axis=axis, bits=int_type.bits, narrow_range=narrow)
 
 
 def _broadcast_params(ndim, scale, zero_point, axis):
@@ -85,19 +91,21 @@ def _quantize_type(types, attrs_):
     x, to = types[0], attrs_["dtype"]
     if not x.dtype.is_float:
         raise IRError(f"takes a float tensor, got {x.dtype.value}")
-    return TensorType(x.shape, to, _check_params(x, attrs_, to))
+    return TensorType(x.shape, to, _check_params(x, attrs_, to, attrs_["narrow"]))
 
 
 @define_op("QuantizeLinear", inputs=("X",),
            attrs={**_PARAM_ATTRS,
-                  "dtype": Attr("dtype", DType.u8, choices=(DType.u8, DType.i8)),
+                  "dtype": Attr("dtype", DType.u8, choices=(DType.u8, DType.i8, DType.i16)),
                   "rounding": Attr("str", "half_even", choices=("half_even", "half_away"),
-                                   doc="ties: to even (ONNX) or away from zero (TFLite)")},
-           infer=_quantize_type)
-def quantize_linear(x, *, scale, zero_point, axis, dtype, rounding):
+                                   doc="ties: to even (ONNX) or away from zero (TFLite)"),
+                  "narrow": Attr("bool", False, doc="saturate symmetrically to "
+                                 "+-(2**(bits-1) - 1) (narrow range, dynamic fixed point)")},
+           infer=_quantize_type, quant=CONVERT)
+def quantize_linear(x, *, scale, zero_point, axis, dtype, rounding, narrow):
     """y = saturate(round(x / scale) + zero_point) in `dtype`, x / scale in float32; ties round
     to even (ONNX, `rounding=half_even`) or away from zero (TFLite's QUANTIZE, `half_away`).
-    Per-axis when axis is given."""
+    Per-axis when axis is given. `narrow` saturates to [-(2**(bits-1) - 1), 2**(bits-1) - 1]."""
     axis = None if axis is None else axis % x.ndim
     s, zp = _broadcast_params(x.ndim, scale, zero_point, axis)
     q = x.astype(np.float32) / s
@@ -107,7 +115,7 @@ def quantize_linear(x, *, scale, zero_point, axis, dtype, rounding):
         q64 = q.astype(np.float64)
         q = np.copysign(np.floor(np.abs(q64) + 0.5), q64)
     lo, hi = dtype.int_range
-    return np.clip(q + zp, lo, hi).astype(dtype.numpy)
+    return np.clip(q + zp, lo + narrow, hi).astype(dtype.numpy)
 
 
 _DEQUANT_INPUTS = (DType.u8, DType.i8, DType.i16, DType.i32)
@@ -120,19 +128,38 @@ def _dequantize_type(types, attrs_):
     want = _check_params(x, attrs_, x.dtype)
     q = x.quant
     if q is not None:
-        have = None
-        if q.scheme is QuantScheme.affine:
-            have = (q.scale, q.zero_point * (len(q.scale) // len(q.zero_point)),
-                    None if q.axis is None else q.axis % x.rank)
+        scale, zp, axis = q.as_affine()
+        have = (scale, zp * (len(scale) // len(zp)), None if axis is None else axis % x.rank)
         if have != (want.scale, want.zero_point, want.axis):
             raise IRError(f"input is quantized as {x} but the attributes say scale={want.scale} "
                           f"zero_point={want.zero_point} axis={want.axis}")
     return TensorType(x.shape, DType.f32)
 
 
-@define_op("DequantizeLinear", inputs=("X",), attrs=_PARAM_ATTRS, infer=_dequantize_type)
+@define_op("DequantizeLinear", inputs=("X",), attrs=_PARAM_ATTRS, infer=_dequantize_type,
+           quant=CONVERT)
 def dequantize_linear(x, *, scale, zero_point, axis):
     """y = (x - zero_point) * scale as float32 (scale rounded to float32 first)."""
     axis = None if axis is None else axis % x.ndim
     s, zp = _broadcast_params(x.ndim, scale, zero_point, axis)
     return (x.astype(np.int64) - zp).astype(np.float32) * s
+
+
+# ---- Requantize ----
+def _requantize_type(types, attrs_):
+    x, to = types[0], attrs_["to"]
+    if x.quant is None:
+        raise IRError(f"takes a quantized tensor, got {x}")
+    if not to.is_int:
+        raise IRError(f"converts to an integer type, got {to.value}")
+    return TensorType(x.shape, to)
+
+
+@define_op("Requantize", inputs=("X",), attrs={"to": Attr("dtype", doc="output integer type")},
+           infer=_requantize_type, quant=QuantRule("convert"))
+def requantize(x, *, to):
+    """Re-express quantized x in the output type's params (the output type carries them; it may
+    change the scheme and width: u8 affine to i16 dynamic fixed point, say). The rounding is the
+    numerics profile's, so this op runs only in `npucc.numerics`."""
+    raise IRError("Requantize computes in a numerics profile (its params are in its types): run "
+                  "the graph with npucc.numerics.run_graph")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from npucc.errors import IRError
+from npucc.ir.quant_rule import REQUANTIZE, SAME, QuantRule
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import DType, TensorType
 
@@ -88,9 +89,11 @@ _REDUCTIONS = [
      False, "sum of squares over axes"),
     ("ReduceLogSumExp", _on_accumulator(_log_sum_exp), True, "log of the sum of exp over axes"),
 ]
+# max/min of integers with one set of params are those integers; a mean is requantized
+_REDUCE_RULES = {"ReduceMax": SAME, "ReduceMin": SAME, "ReduceMean": REQUANTIZE}
 for _name, _fn, _float_only, _doc in _REDUCTIONS:
-    define_op(_name, inputs=("X",), attrs=_REDUCE_ATTRS, infer=_reduce_type(_float_only))(
-        _reduction(_fn, _doc))
+    define_op(_name, inputs=("X",), attrs=_REDUCE_ATTRS, infer=_reduce_type(_float_only),
+              quant=_REDUCE_RULES.get(_name))(_reduction(_fn, _doc))
 
 
 # ---- ArgMax / ArgMin ----
@@ -138,7 +141,8 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
-@define_op("Softmax", inputs=("X",), attrs={"axis": Attr("int", -1)}, infer=_softmax_type)
+@define_op("Softmax", inputs=("X",), attrs={"axis": Attr("int", -1)}, infer=_softmax_type,
+           quant=QuantRule("fixed"))
 def softmax(x, *, axis):
     """ONNX Softmax (opset 13): exp(x) / sum(exp(x)) along the single axis `axis`."""
     z = in_accumulator(x)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from npucc.errors import IRError
+from npucc.ir.quant_rule import SAME
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import TensorType
 
@@ -93,7 +94,7 @@ def _resize_type(types, attrs_):
                   "coordinate_transformation_mode": Attr("str", "half_pixel",
                                                          choices=COORDINATE_MODES),
                   "nearest_mode": Attr("str", "round_prefer_floor", choices=NEAREST_MODES)},
-           infer=_resize_type)
+           infer=_resize_type, quant=SAME)
 def resize(x, *, sizes, mode, coordinate_transformation_mode, nearest_mode):
     """ONNX Resize on the two last axes to `sizes`. nearest: the input pixel at the transformed
     coordinate rounded by nearest_mode (clamped into the input); linear: bilinear

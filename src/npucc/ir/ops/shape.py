@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from npucc.errors import IRError
+from npucc.ir.quant_rule import REQUANTIZE, SAME, SHARED
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import DType, TensorType
 
@@ -51,7 +52,7 @@ def _shape(t: TensorType) -> list[int]:
 
 
 # ---- Identity ----
-@define_op("Identity", inputs=("X",), infer=lambda types, attrs_: types[0])
+@define_op("Identity", inputs=("X",), infer=lambda types, attrs_: types[0], quant=REQUANTIZE)
 def identity(x):
     """y = x (type, including quantization params, unchanged)"""
     return x
@@ -77,7 +78,8 @@ def _concat_type(types, attrs_):
     return TensorType(shape, first.dtype)
 
 
-@define_op("Concat", inputs=("inputs*",), attrs={"axis": Attr("int")}, infer=_concat_type)
+@define_op("Concat", inputs=("inputs*",), attrs={"axis": Attr("int")}, infer=_concat_type,
+           quant=SHARED)
 def concat(*xs, axis):
     """Join the inputs along `axis` (negative counts from the end)."""
     return np.concatenate(xs, axis=axis)
@@ -103,7 +105,7 @@ def _split_types(types, attrs_):
            attrs={"axis": Attr("int", 0),
                   "split": Attr("ints", check=lambda v: "must not be empty" if not v
                                 else non_negative(v), doc="size of each output along axis")},
-           infer=_split_types)
+           infer=_split_types, quant=SAME)
 def split(x, *, axis, split):
     """Cut x along `axis` into consecutive pieces of the given sizes (one output each)."""
     bounds = np.cumsum(split)[:-1]
@@ -157,7 +159,7 @@ def _slice_type(types, attrs_):
                   "axes": Attr("ints", None, doc="default: 0..len(starts)-1"),
                   "steps": Attr("ints", None, check=lambda v: None if all(v) else
                                 "steps must be non-zero", doc="default: all 1")},
-           infer=_slice_type)
+           infer=_slice_type, quant=SAME)
 def slice_(x, *, starts, ends, axes, steps):
     """ONNX Slice: x[starts:ends:steps] on `axes`; negative indices count from the end, then
     indices are clamped into the axis (for negative steps: starts to [0, dim-1], ends to
@@ -179,7 +181,7 @@ def _reshape_type(types, attrs_):
 
 @define_op("Reshape", inputs=("X",),
            attrs={"shape": Attr("ints", check=non_negative, doc="explicit output shape")},
-           infer=_reshape_type)
+           infer=_reshape_type, quant=SAME)
 def reshape(x, *, shape):
     """x with the given explicit shape (row-major order; no -1 or 0 placeholders)."""
     return x.reshape(shape)
@@ -196,7 +198,8 @@ def _flatten_type(types, attrs_):
     return TensorType(_flatten_shape(t.shape, axis + t.rank if axis < 0 else axis), t.dtype)
 
 
-@define_op("Flatten", inputs=("X",), attrs={"axis": Attr("int", 1)}, infer=_flatten_type)
+@define_op("Flatten", inputs=("X",), attrs={"axis": Attr("int", 1)}, infer=_flatten_type,
+           quant=SAME)
 def flatten(x, *, axis):
     """2-D view: (prod(shape[:axis]), prod(shape[axis:])); negative axis counts from the end."""
     axis = axis + x.ndim if axis < 0 else axis
@@ -212,7 +215,7 @@ def _transpose_type(types, attrs_):
 
 
 @define_op("Transpose", inputs=("X",), attrs={"perm": Attr("ints", doc="explicit permutation")},
-           infer=_transpose_type)
+           infer=_transpose_type, quant=SAME)
 def transpose(x, *, perm):
     """Output axis i is input axis perm[i]."""
     return np.transpose(x, perm)
@@ -243,7 +246,7 @@ def _pad_type(types, attrs_):
            attrs={"pads": Attr("ints", check=non_negative, doc="all begins, then all ends"),
                   "mode": Attr("str", "constant", choices=("constant", "reflect", "edge")),
                   "value": Attr("float", 0.0, doc="fill value of constant mode")},
-           infer=_pad_type)
+           infer=_pad_type, quant=SAME)
 def pad(x, *, pads, mode, value):
     """ONNX Pad: constant (fill with value), reflect (mirror without the edge), edge (repeat)."""
     pairs = _pad_pairs(x.ndim, pads)
@@ -263,7 +266,7 @@ def _squeeze_type(types, attrs_):
 
 
 @define_op("Squeeze", inputs=("X",), attrs={"axes": Attr("ints", doc="explicit axes of size 1")},
-           infer=_squeeze_type)
+           infer=_squeeze_type, quant=SAME)
 def squeeze(x, *, axes):
     """Remove the listed axes, each of size 1."""
     return np.squeeze(x, axis=tuple(axes))
@@ -283,7 +286,7 @@ def _unsqueeze_type(types, attrs_):
 
 @define_op("Unsqueeze", inputs=("X",),
            attrs={"axes": Attr("ints", doc="positions of the new axes in the output")},
-           infer=_unsqueeze_type)
+           infer=_unsqueeze_type, quant=SAME)
 def unsqueeze(x, *, axes):
     """Insert size-1 axes at the listed output positions (negative counts from the output end)."""
     return x.reshape(_unsqueeze_shape(x.shape, axes))
@@ -298,7 +301,8 @@ def _gather_type(types, attrs_):
     return TensorType(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)
 
 
-@define_op("Gather", inputs=("X", "indices"), attrs={"axis": Attr("int", 0)}, infer=_gather_type)
+@define_op("Gather", inputs=("X", "indices"), attrs={"axis": Attr("int", 0)}, infer=_gather_type,
+           quant=SAME)
 def gather(x, indices, *, axis):
     """ONNX Gather: x indexed along `axis` by `indices` (negative indices count from the end)."""
     n = x.shape[axis]
@@ -320,7 +324,7 @@ def _expand_type(types, attrs_):
 
 
 @define_op("Expand", inputs=("X",), attrs={"shape": Attr("ints", doc="explicit output shape")},
-           infer=_expand_type)
+           infer=_expand_type, quant=SAME)
 def expand(x, *, shape):
     """x broadcast to `shape` (the full output shape)"""
     return np.broadcast_to(x, tuple(shape)).copy()
@@ -333,7 +337,8 @@ def _tile_type(types, attrs_):
     return TensorType(tuple(d * r for d, r in zip(x.shape, reps)), x.dtype)
 
 
-@define_op("Tile", inputs=("X",), attrs={"repeats": Attr("ints")}, infer=_tile_type)
+@define_op("Tile", inputs=("X",), attrs={"repeats": Attr("ints")}, infer=_tile_type,
+           quant=SAME)
 def tile(x, *, repeats):
     """x repeated `repeats[i]` times along axis i"""
     return np.tile(x, tuple(repeats))
@@ -359,7 +364,7 @@ def _depth_space_type(to_space: bool):
 @define_op("DepthToSpace", inputs=("X",),
            attrs={"blocksize": Attr("int", check=lambda v: positive([v])),
                   "mode": Attr("str", "DCR", choices=("DCR", "CRD"))},
-           infer=_depth_space_type(True))
+           infer=_depth_space_type(True), quant=SAME)
 def depth_to_space(x, *, blocksize, mode):
     """ONNX DepthToSpace: DCR takes depth-column-row order of the channel blocks, CRD
     column-row-depth."""
@@ -374,7 +379,7 @@ def depth_to_space(x, *, blocksize, mode):
 
 @define_op("SpaceToDepth", inputs=("X",),
            attrs={"blocksize": Attr("int", check=lambda v: positive([v]))},
-           infer=_depth_space_type(False))
+           infer=_depth_space_type(False), quant=SAME)
 def space_to_depth(x, *, blocksize):
     """ONNX SpaceToDepth (the inverse of DepthToSpace in DCR mode)."""
     n, c, h, w = x.shape

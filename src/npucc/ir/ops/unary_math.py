@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from npucc.ir.quant_rule import TABLE
 from npucc.ir.registry import Attr, define_op
 
 from .dtype_rules import float_input, in_accumulator, numeric_input
@@ -44,16 +45,16 @@ _FLOAT_UNARY = [
 for _name, _fn, _doc in _FLOAT_UNARY:
     _k = _float_unary(_fn)
     _k.__doc__ = _doc
-    define_op(_name, inputs=("X",), infer=float_input)(_k)
+    define_op(_name, inputs=("X",), infer=float_input, quant=TABLE)(_k)
 
 
-@define_op("Neg", inputs=("X",), infer=numeric_input)
+@define_op("Neg", inputs=("X",), infer=numeric_input, quant=TABLE)
 def neg(x):
     """-x (integers wrap)"""
     return np.negative(x)
 
 
-@define_op("Abs", inputs=("X",), infer=numeric_input)
+@define_op("Abs", inputs=("X",), infer=numeric_input, quant=TABLE)
 def abs_(x):
     """|x|"""
     return np.abs(x)
@@ -70,7 +71,8 @@ def _elu(z, alpha):
     return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
 
 
-@define_op("Elu", inputs=("X",), attrs={"alpha": Attr("float", 1.0)}, infer=float_input)
+@define_op("Elu", inputs=("X",), attrs={"alpha": Attr("float", 1.0)}, infer=float_input,
+           quant=TABLE)
 def elu(x, *, alpha):
     """x if x > 0 else alpha * (exp(x) - 1)"""
     return _elu(in_accumulator(x), alpha).astype(x.dtype)
@@ -78,7 +80,7 @@ def elu(x, *, alpha):
 
 @define_op("Selu", inputs=("X",), attrs={"alpha": Attr("float", 1.6732632423543772),
                                          "gamma": Attr("float", 1.0507009873554805)},
-           infer=float_input)
+           infer=float_input, quant=TABLE)
 def selu(x, *, alpha, gamma):
     """gamma * (x if x > 0 else alpha * (exp(x) - 1))"""
     return (gamma * _elu(in_accumulator(x), alpha)).astype(x.dtype)
@@ -86,7 +88,7 @@ def selu(x, *, alpha, gamma):
 
 @define_op("Gelu", inputs=("X",), attrs={"approximate": Attr("str", "none",
                                                              choices=("none", "tanh"))},
-           infer=float_input)
+           infer=float_input, quant=TABLE)
 def gelu(x, *, approximate):
     """0.5 x (1 + erf(x / sqrt 2)); approximate=tanh:
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""

@@ -1,0 +1,136 @@
+"""Elementwise kernels of the affine and dfp profiles, all rounding half to even once:
+Add / Sub (each input rescaled onto a common fixed-point scale, summed exactly, requantized),
+Mul, Requantize, the table ops (any unary float function, tabulated over the input's
+integers), and the shared data-movement, pad and clamp kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir.graph import Node
+from ..fixed_point import multiply_round_half_even, quantize_multiplier, shift_round_half_even
+from ..movement import MOVES, clamp, max_pool, move, pad
+from ..params import per_tensor, saturate, value_range
+from ..profiles import Kernel, QuantizedExecutionError, kernel
+from ..tables import elementwise
+from .requantize import PROFILES, round_to_int
+
+kernel(PROFILES, *MOVES)(move)
+kernel(PROFILES, "MaxPool")(max_pool)
+
+
+@kernel(PROFILES, "Pad")
+def _pad(node: Node) -> Kernel:
+    return pad(node, round_to_int, allow_dfp=True)
+
+
+@kernel(PROFILES, "Relu", "Clip")
+def _clamp(node: Node) -> Kernel:
+    return clamp(node, round_to_int, allow_dfp=True)
+
+
+def _resize_limits(node: Node) -> str | None:
+    """Integer resize moves integers: nearest-neighbour only."""
+    return None if node.attrs["mode"] == "nearest" else "bilinear resize has no integer kernel"
+
+
+@kernel(PROFILES, "Resize", limits=_resize_limits)
+def _resize(node: Node) -> Kernel:
+    problem = _resize_limits(node)
+    if problem:
+        raise QuantizedExecutionError(f"{node.describe()}: {problem}")
+    return move(node)
+
+
+def _on_integers(node: Node, f, lo: int, hi: int) -> Kernel:
+    """`elementwise` (a table for 8-bit inputs) clamped to [lo, hi]; 16-bit inputs of one-input
+    functions are tabulated too (65536 entries), wider ones computed per element."""
+    xs, y = node.inputs, node.outputs[0]
+    if len(xs) == 1 and xs[0].dtype.bits == 16:
+        codes = np.arange(1 << 16, dtype=np.uint16).view(xs[0].dtype.numpy).astype(np.int64)
+        table = saturate(y, f(codes), lo, hi)
+        return lambda args: [table[args[0].view(np.uint16)]]
+    return elementwise(node, f, lo, hi)
+
+
+@kernel(PROFILES, "Add", "Sub")
+def _add(node: Node) -> Kernel:
+    """y = round_half_even(((a - za) * Ma +- (b - zb) * Mb) / 2**S) + zy: both inputs on one
+    fixed-point scale (Ma, Mb the int32 multipliers of sa / sy and sb / sy with a shared shift
+    S), summed exactly in int64, one rounding."""
+    a, b = node.inputs
+    y = node.outputs[0]
+    sa, za = per_tensor(a, "input 0", node, allow_dfp=True)
+    sb, zb = per_tensor(b, "input 1", node, allow_dfp=True)
+    sy, zy = per_tensor(y, "output", node, allow_dfp=True)
+    big = max(sa, sb) / sy
+    _, shift = quantize_multiplier(big)  # big ~ m * 2**(shift - 31), m in [2**30, 2**31)
+    s = int(31 - shift[0])
+    ma = int(np.rint(np.ldexp(sa / sy, s)))
+    mb = int(np.rint(np.ldexp(sb / sy, s)))
+    sign = -1 if node.op == "Sub" else 1
+
+    def add(va, vb):
+        return shift_round_half_even((va - za) * ma + sign * (vb - zb) * mb, s) + zy
+    return _on_integers(node, add, *value_range(y))
+
+
+@kernel(PROFILES, "Mul")
+def _mul(node: Node) -> Kernel:
+    """y = round_half_even((a - za) * (b - zb) * sa * sb / sy) + zy, by multiplier and shift."""
+    a, b = node.inputs
+    y = node.outputs[0]
+    sa, za = per_tensor(a, "input 0", node, allow_dfp=True)
+    sb, zb = per_tensor(b, "input 1", node, allow_dfp=True)
+    sy, zy = per_tensor(y, "output", node, allow_dfp=True)
+    m, sh = quantize_multiplier(sa * sb / sy)
+
+    def mul(va, vb):
+        return multiply_round_half_even((va - za) * (vb - zb), m, sh) + zy
+    return _on_integers(node, mul, *value_range(y))
+
+
+@kernel(PROFILES, "Requantize", "Identity")
+def _requantize(node: Node) -> Kernel:
+    """y = round_half_even((x - zx) * sx / sy) + zy, saturated to the output's range: between
+    any two quantized types (u8 affine to i16 dynamic fixed point, say)."""
+    x, y = node.inputs[0], node.outputs[0]
+    if x.type == y.type:
+        return lambda args: [args[0]]
+    sx, zx = per_tensor(x, "input", node, allow_dfp=True)
+    sy, zy = per_tensor(y, "output", node, allow_dfp=True)
+    m, sh = quantize_multiplier(sx / sy)
+    return _on_integers(node, lambda v: multiply_round_half_even(v - zx, m, sh) + zy,
+                        *value_range(y))
+
+
+def _table_limits(node: Node) -> str | None:
+    if node.opdef.quant is None or not node.opdef.quant.table:
+        return f"{node.op} is not an elementwise table op"
+    return None
+
+
+TABLE_OPS = ("Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "Mish", "Exp", "Log",
+             "Sqrt", "Reciprocal", "Erf", "Sin", "Cos", "Softplus", "Softsign", "Neg", "Abs",
+             "Elu", "Selu", "Gelu", "Floor", "Ceil", "Round")
+
+
+@kernel(PROFILES, *TABLE_OPS, limits=_table_limits)
+def table(node: Node) -> Kernel:
+    """A unary function as a lookup table: entry q = clamp(round_half_even(f(sx * (q - zx)) /
+    sy) + zy), f the op's float reference kernel evaluated in float64, for every integer q of
+    the input (256 or 65536 entries): what an NPU's LUT unit holds."""
+    x, y = node.inputs[0], node.outputs[0]
+    sx, zx = per_tensor(x, "input", node, allow_dfp=True)
+    sy, zy = per_tensor(y, "output", node, allow_dfp=True)
+    if x.dtype.bits > 16:
+        raise QuantizedExecutionError(f"{node.describe()}: a table takes 8- or 16-bit input")
+    opdef, attrs_ = node.opdef, node.attrs
+
+    def f(q):
+        real = opdef.kernel(np.float64(sx) * (q - zx).astype(np.float64), **attrs_)
+        with np.errstate(invalid="ignore", over="ignore"):
+            scaled = np.rint(np.nan_to_num(np.asarray(real, np.float64) / sy, nan=0.0,
+                                           posinf=2.0 ** 62, neginf=-2.0 ** 62))
+        return np.clip(scaled, -2.0 ** 62, 2.0 ** 62).astype(np.int64) + zy
+    return _on_integers(node, f, *value_range(y))

@@ -1,0 +1,92 @@
+"""Which nodes of a float graph the quantize passes quantize, in which precision, and the params
+of every quantized value: read from the ops' quantization rules (`npucc.ir.quant_rule`) and the
+numerics profiles' limits, never from a table of ops here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from ..errors import PassError
+from ..ir.graph import Graph, Node
+from ..ir.types import QuantParams
+from ..numerics.profiles import unsupported
+from .quantize_groups import activation_inputs, group_params, weight_input
+from .quantize_params import PRECISIONS, Precision
+
+
+@attrs.define
+class QuantizePlan:
+    precision: dict[int, Precision]  # id(node) -> the precision it computes in
+    reasons: dict[int, str]  # id(node) -> why it stays float (for nodes asked to quantize)
+    params: dict[tuple[int, str], QuantParams]  # (id(value), precision): quantized instances
+
+
+def _explicit(node: Node, layer_dtypes: Mapping[str, str], used: set) -> str | None:
+    for key in (*sorted(node.provenance), *(v.name for v in node.outputs)):
+        if key in layer_dtypes:
+            used.add(key)
+            return layer_dtypes[key]
+    return None
+
+
+def _why_float(node: Node, prec: Precision, inherited: Precision | None, numerics: str
+               ) -> str | None:
+    rule = node.opdef.quant
+    if rule is None:
+        return f"{node.op} has no quantization rule"
+    if rule.output in ("fixed", "convert"):
+        return f"{node.op} fixes or converts its own types"
+    if rule.output == "same" and not rule.shared and inherited is not prec:
+        return "it keeps its input's params, and its input is not quantized in this precision"
+    values = [node.inputs[i] for i in activation_inputs(node)] + list(node.outputs)
+    if any(not v.dtype.is_float or v.type.quant is not None for v in values):
+        return "its activations are not float"
+    if rule.weights is not None and node.op != "MatMul" and weight_input(node) is None:
+        return "its weights are not constant"
+    bias = node.inputs[rule.bias] if rule.bias is not None and len(node.inputs) > rule.bias \
+        else None
+    if bias is not None and not bias.is_constant:
+        return "its bias is not constant"
+    if bias is not None and bias.type.size != node.outputs[0].shape[
+            -1 if node.op in ("Gemm", "MatMul") else 1]:
+        return "its bias is not one value per output channel"
+    return unsupported(numerics if prec.scheme == "affine" else prec.scheme, node)
+
+
+def node_precisions(graph: Graph, default: Precision, layer_dtypes: Mapping[str, str],
+                    numerics: str) -> tuple[dict[int, Precision], dict[int, str]]:
+    """Each node's precision: layer_dtypes (by provenance or output name), else `default`;
+    integer precisions only where the op's rule and its profile's kernel allow, and nodes that
+    keep their input's params follow their input's producer."""
+    bad = {k: v for k, v in layer_dtypes.items() if v not in PRECISIONS}
+    if bad:
+        raise PassError(f"quantize: unknown dtype(s) {bad}; known: {', '.join(PRECISIONS)}")
+    used: set[str] = set()
+    precision: dict[int, Precision] = {}
+    reasons: dict[int, str] = {}
+    for node in graph.nodes:
+        name = _explicit(node, layer_dtypes, used)
+        prec = PRECISIONS[name] if name else default
+        if prec.integer:
+            x = node.inputs[0] if node.inputs else None
+            inherited = precision.get(id(x.producer)) if x is not None and x.producer else None
+            why = _why_float(node, prec, prec if name else inherited, numerics)
+            if why:
+                reasons[id(node)] = why
+                prec = PRECISIONS["f32"]
+        precision[id(node)] = prec
+    unknown = sorted(set(layer_dtypes) - used)
+    if unknown:
+        raise PassError(f"quantize: layer_dtypes names no node of graph {graph.name}: {unknown} "
+                        "(keys are source layer names, as in loc(...), or value names)")
+    return precision, reasons
+
+
+def plan_quantization(graph: Graph, ranges: Mapping, default: Precision,
+                      layer_dtypes: Mapping[str, str], numerics: str = "affine"
+                      ) -> QuantizePlan:
+    """Precisions of the nodes, then the params of every quantized value (`quantize_groups`)."""
+    precision, reasons = node_precisions(graph, default, layer_dtypes, numerics)
+    return QuantizePlan(precision, reasons, group_params(graph, precision, ranges))

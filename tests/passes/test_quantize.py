@@ -1,0 +1,181 @@
+"""The quantize passes: parameters from ranges, which nodes quantize, conversions, hybrid graphs,
+and check_pass over drawn graphs with a tolerance derived from the scales."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from npucc.errors import PassError
+from npucc.ir import DType, QuantParams, QuantScheme
+from npucc.ir.text import format_graph, graphs_equal, parse
+from npucc.numerics import profile_of, run_graph
+from npucc.passes import Pipeline
+from npucc.passes.quantize import Quantize, quantize_graph
+from npucc.testing import check_pass, random_inputs
+from npucc.testing.quantized_strategies import calibrate, quantization_cases
+
+CNN_OPS = ["Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Relu", "Clip", "LeakyRelu", "Sigmoid",
+           "Tanh", "HardSwish", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
+           "Reshape", "Transpose", "Flatten", "Slice", "Pad", "Resize", "ReduceMean", "Split"]
+
+CONV_GRAPH = """
+graph g(%x: f32[1,3,8,8]) -> (%y) {
+  %w = const f32[4,3,3,3] elided
+  %b = const f32[4] elided
+  %w2 = const f32[2,4,1,1] elided
+  %c = Conv(%x, %w, %b) {pads=[1, 1, 1, 1], activation="clip",
+                         activation_params=[0.0, 6.0]} loc("conv1")
+  %s = Softmax(%c) {axis=1} loc("softmax")
+  %y = Conv(%s, %w2) loc("conv2")
+  return %y
+}
+"""
+
+
+def _graph():
+    return parse(CONV_GRAPH, "random")
+
+
+def _ranges(g):
+    return calibrate(g)
+
+
+def _node(g, output):
+    return g.value(output).producer
+
+
+def test_relu6_clips_the_range_and_weights_follow_the_dtype():
+    g = _graph()
+    ranges = {**_ranges(g), "c": (-1.0, 10.0)}  # wider than the fused ReLU6 allows
+    q = quantize_graph(g, ranges, dtype="u8")
+    conv = _node(q, "c")
+    assert conv.output.type.quant == QuantParams.affine(np.float32(6 / 255), 0)
+    x, w, b = conv.inputs
+    assert w.dtype is DType.u8 and w.type.quant.axis is None and not w.type.quant.narrow
+    assert b.dtype is DType.i32 and b.type.quant.scale[0] == pytest.approx(
+        x.type.quant.scale[0] * w.type.quant.scale[0])
+    qi = quantize_graph(g, ranges, dtype="i8", per_channel=True)
+    wq = _node(qi, "c").inputs[1].type.quant
+    assert wq.axis == 0 and wq.narrow_range and len(wq.scale) == 4
+    w_float = g.value("w").const.reshape(4, -1)
+    np.testing.assert_allclose(wq.scale, np.abs(w_float).max(axis=1) / 127, rtol=1e-6)
+    assert qi.numerics == "affine" and "numerics=affine" in format_graph(qi)
+
+
+def test_dfp_frac_lengths_and_bias_width():
+    g = _graph()
+    for dtype, bias in (("dfp8", DType.i32), ("dfp16", DType.i64)):
+        q = quantize_graph(g, _ranges(g), dtype=dtype)
+        x, w, b = _node(q, "c").inputs
+        bits = 8 if dtype == "dfp8" else 16
+        max_w = float(np.abs(g.value("w").const).max())
+        assert w.type.quant == QuantParams.dfp(bits - 1 - int(np.ceil(np.log2(max_w))),
+                                               bits=bits)
+        assert b.dtype is bias and b.type.quant.frac_length == \
+            x.type.quant.frac_length + w.type.quant.frac_length
+        assert profile_of(_node(q, "c")) == "dfp"
+
+
+def test_float_only_ops_sit_between_dequantize_and_quantize():
+    g = _graph()
+    q = quantize_graph(g, _ranges(g), dtype="u8")
+    softmax = _node(q, "s")
+    assert softmax.inputs[0].producer.op == "DequantizeLinear"
+    assert "no quantization rule" in softmax.meta["quantize"] or "fixes" in \
+        softmax.meta["quantize"]
+    assert [u.node.op for u in softmax.output.uses] == ["QuantizeLinear"]
+    assert q.inputs[0].type == g.inputs[0].type and [v.name for v in q.outputs] == ["y"]
+    assert q.outputs[0].producer.op == "DequantizeLinear"
+    assert graphs_equal(parse(format_graph(q, max_inline=None)), q)
+
+
+def test_missing_range_is_named():
+    g = _graph()
+    ranges = _ranges(g)
+    del ranges["c"]
+    with pytest.raises(PassError, match="no range for %c"):
+        quantize_graph(g, ranges, dtype="u8")
+
+
+def test_explicit_params_are_used_as_given():
+    g = _graph()
+    given_params = QuantParams.affine(0.05, 3)
+    q = quantize_graph(g, {**_ranges(g), "c": given_params}, dtype="u8")
+    assert _node(q, "c").output.type.quant == given_params
+
+
+def test_hybrid_layers_are_joined_by_explicit_conversions():
+    g = _graph()
+    q = quantize_graph(g, _ranges(g), dtype="u8",
+                       layer_dtypes={"conv1": "dfp16", "softmax": "fp16", "y": "i8"})
+    assert _node(q, "c").output.type.quant.scheme is QuantScheme.dfp
+    assert _node(q, "s").output.dtype is DType.f16
+    ops = [n.op for n in q.nodes]
+    assert ops.count("Cast") == 1 and "QuantizeLinear" in ops  # i16 -> f32 -> f16 -> i8
+    conv2 = _node(q, "y_i8")
+    assert conv2.inputs[0].producer.op == "QuantizeLinear" and conv2.inputs[0].dtype is DType.i8
+    with pytest.raises(PassError, match="names no node.*'conv9'"):
+        quantize_graph(g, _ranges(g), layer_dtypes={"conv9": "u8"})
+    kept = quantize_graph(g, _ranges(g), dtype="u8", layer_dtypes={"conv2": "f32"})
+    assert _node(kept, "y").output.dtype is DType.f32 and _node(kept, "y").op == "Conv"
+
+
+def test_fp16_needs_no_ranges_and_rounds_every_output():
+    g = _graph()
+    q = quantize_graph(g, None, dtype="fp16")
+    assert all(c.dtype is not DType.f32 for c in q.constants)
+    assert {profile_of(n) for n in q.nodes if n.op == "Conv"} == {"fp16"}
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    want = run_graph(g, [x])[0]
+    got = run_graph(q, [x])[0]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=3e-3 * np.abs(want).max())
+
+
+def test_pipeline_option_reads_a_range_file(tmp_path):
+    g = _graph()
+    path = tmp_path / "ranges.json"
+    path.write_text(json.dumps({k: list(v) for k, v in _ranges(g).items()}))
+    p = Pipeline.parse(f"quantize{{dtype=i8,per-channel=true,ranges={path}}}")
+    assert isinstance(p.passes[0], Quantize)
+    p.passes[0](g)
+    assert _node(g, "c").output.dtype is DType.i8
+    layers = tmp_path / "layers.json"
+    layers.write_text('{"conv2": "dfp16"}')
+    g2 = _graph()
+    Quantize(dtype="u8", ranges=str(path), layer_dtypes=str(layers))(g2)
+    assert _node(g2, "y_dfp16").output.dtype is DType.i16
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"x": [1]}')
+    with pytest.raises(PassError, match="range of 'x' must be"):
+        Quantize(ranges=str(bad))(_graph())
+
+
+def _tolerance(case) -> float:
+    """Each quantized value adds at most half a step and propagates; the sum of the steps of
+    every quantized activation bounds the error of these shallow graphs (float16: 2**-10 per
+    node, relative to the output's magnitude, added by the caller)."""
+    q = case.quantized
+    return 2.0 * sum(float(np.max(v.type.quant.real_scale())) for v in q.values()
+                     if v.type.quant is not None and not v.is_constant)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(quantization_cases(ops=CNN_OPS))
+def test_check_pass_on_drawn_graphs_within_the_scales(case):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({k: list(v) for k, v in case.ranges.items()}, f)
+    quantize = Quantize(dtype=case.dtype, per_channel=case.per_channel, ranges=f.name)
+    if case.dtype == "fp16":
+        scale = max(float(np.max(np.abs(a), initial=1.0))
+                    for a in run_graph(case.graph, random_inputs(case.graph, 0)))
+        atol = 2.0 * len(case.graph) * 2.0 ** -10 * scale
+    else:
+        atol = _tolerance(case)
+    report = check_pass(quantize, case.graph, atol=atol, rtol=0.0)
+    assert report.changed
