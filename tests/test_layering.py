@@ -20,6 +20,7 @@ ALLOWED = {
     "backends": {"ir", "passes"},
     "testing": {"ir", "passes"},
     "frontends": {"ir", "passes"},
+    "quantization": {"ir", "passes", "backends"},
 }
 
 
