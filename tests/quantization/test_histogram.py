@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from npucc.quantization import CalibrationStats, ValueStats, select_ranges
 from npucc.quantization.histogram import MAX_BINS, MIN_EXPONENT, Histogram, grid_exponent
+from npucc.quantization.stats import sample_step
 
 
 def reference_counts(x: np.ndarray, k: int) -> tuple[int, np.ndarray]:
@@ -117,3 +118,20 @@ def test_empty_histogram():
     h = Histogram()
     assert h.total == 0 and h.merged(Histogram(), 3).total == 0
     assert math.isinf(ValueStats((1,)).min)
+
+
+def test_sampled_histogram_counts_a_strided_sample_of_every_channel():
+    a = np.maximum(np.random.default_rng(3).standard_normal((1, 64, 30, 30)), 0)
+    nhwc = a.astype(np.float32).transpose(0, 2, 3, 1).copy()
+    view = nhwc.transpose(0, 3, 1, 2)  # how the plan hands over a channels-last value
+    s = ValueStats(view.shape)
+    s.observe(view, sample=1000)
+    step = sample_step(view.size, 1000, view.shape)
+    assert all(step % k for k in range(2, step)) and all(d % step for d in (64, 30))
+    sample = nhwc.reshape(-1)[::step]
+    first, counts = reference_counts(sample, s.hist.k)
+    # the grid spans every value's range; the counts are the sample's
+    assert s.hist.start == first and np.array_equal(np.trim_zeros(s.hist.counts, "b"), counts)
+    assert s.zeros == np.count_nonzero(sample == 0) and s.count == view.size
+    assert (s.min, s.max) == (float(view.min()), float(view.max()))  # min/max see every value
+    assert len(set((np.arange(view.size)[::step] % 64).tolist())) == 64

@@ -29,11 +29,13 @@ VERSION = 1
 @attrs.define(eq=False)
 class CalibrationStats:
     """Statistics of `values` (graph inputs and float node outputs, in graph order) and
-    `weights` (constants) of graph `graph_name`. `runs` counts the graph runs observed."""
+    `weights` (constants) of graph `graph_name`. `runs` counts the graph runs observed;
+    `histogram_sample` is the per-run sample size of the histograms (None: every element)."""
 
     graph_name: str
     values: dict[str, ValueStats]
     weights: dict[str, WeightStats] = attrs.field(factory=dict)
+    histogram_sample: int | None = None
 
     @property
     def runs(self) -> int:
@@ -59,12 +61,18 @@ class CalibrationStats:
             raise CalibrationError(f"cannot merge statistics of different graphs "
                                    f"({self.graph_name} / {other.graph_name}): values differ "
                                    f"{only[:5] or '(in order)'}")
+        if self.histogram_sample != other.histogram_sample:
+            raise CalibrationError(f"cannot merge histograms sampled differently "
+                                   f"({self.histogram_sample} / {other.histogram_sample} "
+                                   "elements per run)")
         values = {n: s.merged(other.values[n], n) for n, s in self.values.items()}
-        return CalibrationStats(self.graph_name, values, dict(self.weights or other.weights))
+        return CalibrationStats(self.graph_name, values, dict(self.weights or other.weights),
+                                self.histogram_sample)
 
     def same_as(self, other: CalibrationStats) -> bool:
         """Bit-identical value statistics (names, order and every field)."""
-        return list(self.values) == list(other.values) and all(
+        return list(self.values) == list(other.values) and \
+            self.histogram_sample == other.histogram_sample and all(
             s.same_as(other.values[n]) for n, s in self.values.items())
 
     # ---- plain form (files, and shipping shard results between processes) ----
@@ -84,7 +92,7 @@ class CalibrationStats:
             arrays[f"wmin{i}"], arrays[f"wmax{i}"] = w.channel_min, w.channel_max
             weights.append({"name": name, "axis": w.axis, "min": w.min, "max": w.max})
         meta = {"format": FORMAT, "version": VERSION, "graph": self.graph_name,
-                "values": values, "weights": weights}
+                "histogram_sample": self.histogram_sample, "values": values, "weights": weights}
         return meta, arrays
 
     @classmethod
@@ -109,7 +117,7 @@ class CalibrationStats:
         except (KeyError, TypeError, ValueError) as e:
             raise CalibrationError(f"{where}: malformed calibration statistics: "
                                    f"{type(e).__name__}: {e}") from e
-        return cls(meta["graph"], values, weights)
+        return cls(meta["graph"], values, weights, meta.get("histogram_sample"))
 
     def save(self, path: str | os.PathLike) -> tuple[Path, Path]:
         """Write `path` (.npz, the suffix is added if missing) and the .json beside it;

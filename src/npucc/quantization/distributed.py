@@ -50,13 +50,14 @@ def unpack_graph(packed: tuple[str, bytes]) -> tuple[Graph, object]:
     return hit
 
 
-def calibrate_shard(packed, samples=None, dataset: Dataset | None = None) -> tuple[dict, dict]:
+def calibrate_shard(packed, samples=None, dataset: Dataset | None = None,
+                    histogram_sample: int | None = None) -> tuple[dict, dict]:
     """Worker side: statistics of one shard, in plain form."""
     from .calibrate import run_shard
 
     graph, plan = unpack_graph(packed)
     it = dataset.samples(graph) if dataset is not None else samples
-    return run_shard(graph, it, plan).to_state()
+    return run_shard(graph, it, plan, histogram_sample=histogram_sample).to_state()
 
 
 def _client(executor):
@@ -71,7 +72,8 @@ def _client(executor):
 
 
 def calibrate_distributed(graph: Graph, dataset: Dataset, executor, *, progress: bool = True,
-                          shard_size: int | None = None) -> CalibrationStats:
+                          shard_size: int | None = None,
+                          histogram_sample: int | None = None) -> CalibrationStats:
     from dask.distributed import as_completed
 
     from .calibrate import progress_bar
@@ -97,7 +99,8 @@ def calibrate_distributed(graph: Graph, dataset: Dataset, executor, *, progress:
             def submit_next() -> None:
                 job = next(jobs, None)
                 if job is not None:
-                    f = client.submit(calibrate_shard, packed, pure=False, **job[1])
+                    f = client.submit(calibrate_shard, packed, pure=False,
+                                      histogram_sample=histogram_sample, **job[1])
                     sizes[f.key] = job[0]
                     running.add(f)
 

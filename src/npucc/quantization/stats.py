@@ -43,12 +43,24 @@ def flat_in_memory_order(a: np.ndarray) -> np.ndarray:
     return t.reshape(-1) if t.flags.c_contiguous else np.ascontiguousarray(t).reshape(-1)
 
 
+def sample_step(size: int, limit: int, shape) -> int:
+    """The stride of a systematic sample of at most `limit` of `size` elements: a prime that
+    divides no axis length, so the sample does not fall on the same channels or columns."""
+    step = max(2, -(-size // limit))
+    while any(step % k == 0 for k in range(2, math.isqrt(step) + 1)) or any(
+            d > 1 and d % step == 0 for d in shape):
+        step += 1
+    return step
+
+
 @attrs.define(eq=False)
 class ValueStats:
     """Statistics of one float value over the calibration runs. `runs` counts graph runs (one per
     calibration batch; samples with RKNN's batch size 1); `sum_run_min`/`sum_run_max` add each
-    run's min/max exactly (see `exact_int`) for the mean-min/max selector; `zeros` counts exact
-    zeros (the spike after a ReLU, which a histogram bin cannot tell from its neighbours)."""
+    run's min/max exactly (see `exact_int`) for the mean-min/max selector. `hist` counts every
+    element, or a fixed systematic sample of each run's elements (`observe(sample=)`); `zeros`
+    counts the exact zeros among the histogram's values (the spike after a ReLU, which a bin
+    cannot tell from its neighbours)."""
 
     shape: tuple[int, ...]
     count: int = 0
@@ -61,8 +73,9 @@ class ValueStats:
     sum_run_max: int = 0
     hist: Histogram = attrs.field(factory=Histogram)
 
-    def observe(self, a: np.ndarray) -> None:
-        """Add one run's array."""
+    def observe(self, a: np.ndarray, sample: int | None = None) -> None:
+        """Add one run's array. With `sample`, the histogram (and `zeros`) count a systematic
+        sample of at most that many of its elements (`sample_step`); min/max see them all."""
         flat = flat_in_memory_order(a)
         if flat.dtype != np.float32 and flat.dtype != np.float64:
             flat = flat.astype(np.float32)
@@ -77,11 +90,13 @@ class ValueStats:
                 return
             lo, hi = float(flat.min()), float(flat.max())
         self.count += int(flat.size)
-        self.zeros += int(np.count_nonzero(flat == 0))
         self.runs += 1
         self.sum_run_min += exact_int(lo)
         self.sum_run_max += exact_int(hi)
         self.min, self.max = min(self.min, lo), max(self.max, hi)
+        if sample is not None and flat.size > sample:
+            flat = flat[::sample_step(flat.size, sample, a.shape)]
+        self.zeros += int(np.count_nonzero(flat == 0))
         self.hist.add(flat, lo, hi, grid_exponent(self.min, self.max))
 
     @property
