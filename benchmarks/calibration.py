@@ -9,12 +9,13 @@ scikit-image's photos, written as JPEG files with a dataset.txt per N. Models: R
 MobileNetV2 from tests/models (random weights) exported to ONNX, compiled by npucc.compile with
 ImageNet mean/std folded in (the graph takes raw 0-255 pixels, as RKNN models do).
 
-For each N: *infer* is N runs of the plan on the decoded arrays; *calib arrays* is
-`calibrate(graph, arrays)` (the same arrays); *decode* is reading the N files into arrays (what
-inference on image files costs too); *calib files* is `calibrate(graph, "dataset.txt")`,
-compared with decode + infer. *full hist* repeats calib arrays with every element in the
-histograms (histogram_sample=None) for the --full-sizes. The two timed loops alternate
-(infer, calibrate, infer) and infer is the mean of its two runs. Peak RSS is measured in a fresh
+For each N, image by image (so that every variant sees the same machine load): *infer* runs the
+plan on the decoded array, *calib* runs it with calibration's statistics collector
+(`Plan.run(observe=Collector)`, calibrate's inner loop, 64k-element histogram samples), and for
+the --full-sizes *full* does the same with every element in the histograms; wall and CPU
+(process) seconds are summed per variant. *decode* is reading the N files into arrays (what
+inference on image files costs too); *calibrate(dataset.txt)* is the whole call on the files,
+compared with decode + infer. Peak RSS is measured in a fresh
 subprocess per N that compiles the model and calibrates from the dataset.txt (ru_maxrss), next
 to one that only compiles and runs once. Selector times: `select_ranges` over the N=100 (or the
 largest N below) statistics, every float activation of the model.
@@ -119,6 +120,7 @@ def main(argv=None) -> int:
     import time
 
     from npucc.quantization import Dataset, calibrate, select_ranges
+    from npucc.quantization.calibrate import HISTOGRAM_SAMPLE, Collector
 
     sizes = [int(s) for s in args.sizes.split(",")]
     full_sizes = {int(s) for s in args.full_sizes.split(",") if s}
@@ -140,28 +142,27 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             arrays = [s[0] for s in Dataset(txts[n]).samples(graph)]
             decode = time.perf_counter() - t
-
-            def infer(arrays=arrays):
-                t, c = time.perf_counter(), time.process_time()
-                for a in arrays:
-                    plan.run([a])
-                return time.perf_counter() - t, time.process_time() - c
-
-            def timed(data=arrays, **kw):
-                t, c = time.perf_counter(), time.process_time()
-                stats = calibrate(graph, data, progress=False, **kw)
-                return time.perf_counter() - t, time.process_time() - c, stats
-
-            (t_infer, c_infer), (t_arrays, c_arrays, _) = infer(), timed()
-            t2, c2 = infer()
-            t_infer, c_infer = (t_infer + t2) / 2, (c_infer + c2) / 2
-            t_files, _, stats = timed(data=str(txts[n]))
-            t_full = timed(histogram_sample=None)[0] if n in full_sizes else None
-            arrays = infer = timed = None  # free the decoded images before the next N
-            rows.append((name, n, t_infer, t_arrays, c_arrays / c_infer, t_full, decode, t_files))
-            print(f"{name} N={n}: infer {t_infer:.2f}s calib {t_arrays:.2f}s "
-                  f"({t_arrays / t_infer:.2f}x) files {t_files:.2f}s vs "
-                  f"{decode + t_infer:.2f}s", flush=True)
+            # calibration's inner loop, interleaved image by image with plain inference so that
+            # both see the same machine load: wall and CPU seconds per variant
+            variants = {"infer": None, "calib": Collector(graph, plan, HISTOGRAM_SAMPLE)}
+            if n in full_sizes:
+                variants["full"] = Collector(graph, plan, None)
+            wall = dict.fromkeys(variants, 0.0)
+            cpu = dict.fromkeys(variants, 0.0)
+            for a in arrays:
+                for key, observe in variants.items():
+                    t, c = time.perf_counter(), time.process_time()
+                    plan.run([a], observe=observe)
+                    wall[key] += time.perf_counter() - t
+                    cpu[key] += time.process_time() - c
+            arrays = variants = None  # free the decoded images before the next N
+            t = time.perf_counter()
+            stats = calibrate(graph, str(txts[n]), progress=False)
+            t_files = time.perf_counter() - t
+            rows.append((name, n, wall, cpu, decode, t_files))
+            print(f"{name} N={n}: infer {wall['infer']:.2f}s calib {wall['calib']:.2f}s "
+                  f"({wall['calib'] / wall['infer']:.2f}x, CPU {cpu['calib'] / cpu['infer']:.2f}x)"
+                  f" files {t_files:.2f}s vs {decode + wall['infer']:.2f}s", flush=True)
             if kept is None or n <= 100:
                 kept = stats
         base = peak_rss(name, workdir, "-")
@@ -175,13 +176,15 @@ def main(argv=None) -> int:
                 selector_rows.append((name, len(kept), algorithm, dtype,
                                       time.perf_counter() - t))
 
-    print("\n| model | N | infer s | calib s | ratio | CPU-time ratio | full hist ratio | "
-          "decode s | calib files s | ratio vs decode+infer |")
+    print("\n| model | N | infer s | calib s | ratio | CPU ratio | full-hist ratio (CPU) | "
+          "decode s | calibrate(dataset.txt) s | vs decode + infer |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, n, ti, ta, cpu, tf, dec, tfl in rows:
-        full = f"{tf / ti:.2f}" if tf is not None else "-"
-        print(f"| {name} | {n} | {ti:.2f} | {ta:.2f} | {ta / ti:.2f} | {cpu:.2f} | {full} | "
-              f"{dec:.2f} | {tfl:.2f} | {tfl / (dec + ti):.2f} |")
+    for name, n, wall, cpu, dec, tfl in rows:
+        full = (f"{wall['full'] / wall['infer']:.2f} ({cpu['full'] / cpu['infer']:.2f})"
+                if "full" in wall else "-")
+        print(f"| {name} | {n} | {wall['infer']:.2f} | {wall['calib']:.2f} | "
+              f"{wall['calib'] / wall['infer']:.2f} | {cpu['calib'] / cpu['infer']:.2f} | "
+              f"{full} | {dec:.2f} | {tfl:.2f} | {tfl / (dec + wall['infer']):.2f} |")
     print("\n| model | N | peak RSS MiB (compile + 1 run) | peak RSS MiB calibrating |")
     print("|---|---:|---:|---:|")
     for name, n, base, rss in rss_rows:

@@ -84,6 +84,8 @@ class InputAdapter:
         self.shape = tuple(value.shape)
         self.dtype = value.dtype.numpy
         self.layout = source_layout(value) if len(self.shape) == 4 else None
+        if self.layout == "NCHW" and self.shape[1] not in (1, 3) and self.shape[3] in (1, 3):
+            self.layout = "NHWC"  # an NHWC input the graph reads directly
         self._said: set[str] = set()
 
     def load(self, path: Path, rgb2bgr: bool) -> np.ndarray:

@@ -46,6 +46,8 @@ def unpack_graph(packed: tuple[str, bytes]) -> tuple[Graph, object]:
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             consts = {str(n): arrays[f"c{i}"] for i, n in enumerate(arrays["names"])}
         graph = parse(text, consts, source="<calibration graph>")
+        while len(_CACHE) >= 4:  # a worker keeps the plans of its last few graphs
+            _CACHE.pop(next(iter(_CACHE)))
         hit = _CACHE[key] = (graph, compile_plan(graph))
     return hit
 
