@@ -31,16 +31,17 @@ MIN_EXPONENT = -60  # bins never narrower than 2**-60
 _MAX_INDEX = 2 ** 23  # |bin index| bound: integers below 2**24 are exact in float32
 
 
+_F32, _F64, _I32 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32)
 _local = threading.local()  # per-thread scratch buffers for binning (Dask runs shards in threads)
 
 
-def _scratch(dtype, n: int) -> np.ndarray:
+def _scratch(dtype: np.dtype, n: int) -> np.ndarray:
     """A reused 1-D buffer of n elements (allocating fresh pages every run costs page faults)."""
-    dtype = np.dtype(dtype)
-    buf = getattr(_local, dtype.name, None)
+    key = "b" + dtype.char
+    buf = getattr(_local, key, None)
     if buf is None or buf.size < n:
         buf = np.empty(max(n, 1 << 16), dtype)
-        setattr(_local, dtype.name, buf)
+        setattr(_local, key, buf)
     return buf[:n]
 
 
@@ -115,12 +116,12 @@ class Histogram:
         if len(self.counts):
             a, b = self._span(k)
             first, last = min(first, a), max(last, b)
-        dtype = np.dtype(np.float32 if flat.dtype == np.float32 and k <= 0 else np.float64)
+        dtype = _F32 if flat.dtype == _F32 and k <= 0 else _F64
         y = _scratch(dtype, flat.size)
         np.multiply(flat, dtype.type(math.ldexp(1.0, -k)), out=y)
         np.floor(y, out=y)
         np.subtract(y, dtype.type(first), out=y)
-        idx = _scratch(np.int32, flat.size)
+        idx = _scratch(_I32, flat.size)
         np.copyto(idx, y, casting="unsafe")
         counts = np.bincount(idx, minlength=last - first + 1)
         if len(self.counts):

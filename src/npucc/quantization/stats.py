@@ -10,6 +10,7 @@ as exact integers (multiples of 2**-1074), and histograms live on a fixed grid (
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -43,7 +44,8 @@ def flat_in_memory_order(a: np.ndarray) -> np.ndarray:
     return t.reshape(-1) if t.flags.c_contiguous else np.ascontiguousarray(t).reshape(-1)
 
 
-def sample_step(size: int, limit: int, shape) -> int:
+@functools.lru_cache(maxsize=4096)
+def sample_step(size: int, limit: int, shape: tuple[int, ...]) -> int:
     """The stride of a systematic sample of at most `limit` of `size` elements: a prime that
     divides no axis length, so the sample does not fall on the same channels or columns."""
     step = max(2, -(-size // limit))
@@ -95,7 +97,7 @@ class ValueStats:
         self.sum_run_max += exact_int(hi)
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         if sample is not None and flat.size > sample:
-            flat = flat[::sample_step(flat.size, sample, a.shape)]
+            flat = flat[::sample_step(flat.size, sample, tuple(a.shape))]
         self.zeros += int(np.count_nonzero(flat == 0))
         self.hist.add(flat, lo, hi, grid_exponent(self.min, self.max))
 
