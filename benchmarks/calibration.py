@@ -15,10 +15,11 @@ plan on the decoded array, *calib* runs it with calibration's statistics collect
 the --full-sizes *full* does the same with every element in the histograms; wall and CPU
 (process) seconds are summed per variant. *decode* is reading the N files into arrays (what
 inference on image files costs too); *calibrate(dataset.txt)* is the whole call on the files,
-compared with decode + infer. Peak RSS is measured in a fresh
-subprocess per N that compiles the model and calibrates from the dataset.txt (ru_maxrss), next
-to one that only compiles and runs once. Selector times: `select_ranges` over the N=100 (or the
-largest N below) statistics, every float activation of the model.
+compared with decode + infer; for the --full-sizes, how far the u8 ranges from sampled
+histograms are from those of full ones (as a fraction of the full range). Peak RSS is measured
+in a fresh subprocess per N that compiles the model and calibrates from the dataset.txt
+(ru_maxrss), next to one that only compiles and runs once. Selector times: `select_ranges` over
+the N=100 (or the largest N below) statistics, every float activation of the model.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def main(argv=None) -> int:
     import tempfile
     import time
 
+    import numpy as np
+
     from npucc.quantization import Dataset, calibrate, select_ranges
     from npucc.quantization.calibrate import HISTOGRAM_SAMPLE, Collector
 
@@ -133,7 +136,7 @@ def main(argv=None) -> int:
         txts[n] = workdir / f"dataset_{n}.txt"
         txts[n].write_text("\n".join(names[:n]) + "\n")
 
-    rows, rss_rows, selector_rows = [], [], []
+    rows, rss_rows, selector_rows, sample_rows = [], [], [], []
     for name in args.models.split(","):
         model = compile_model(name, workdir)
         graph, plan = model.graph, model.plan
@@ -155,6 +158,13 @@ def main(argv=None) -> int:
                     plan.run([a], observe=observe)
                     wall[key] += time.perf_counter() - t
                     cpu[key] += time.process_time() - c
+            if "full" in variants:  # ranges from sampled vs full histograms
+                sampled, full = variants["calib"].result(), variants["full"].result()
+                for algorithm in ("percentile", "kl_divergence", "mmse"):
+                    a, b = select_ranges(sampled, algorithm, "u8"), select_ranges(full, algorithm)
+                    d = [max(abs(a[k][0] - b[k][0]), abs(a[k][1] - b[k][1]))
+                         / max(b[k][1] - b[k][0], 1e-30) for k in b]
+                    sample_rows.append((name, n, algorithm, float(np.median(d)), max(d)))
             arrays = variants = None  # free the decoded images before the next N
             t = time.perf_counter()
             stats = calibrate(graph, str(txts[n]), progress=False)
@@ -185,6 +195,10 @@ def main(argv=None) -> int:
         print(f"| {name} | {n} | {wall['infer']:.2f} | {wall['calib']:.2f} | "
               f"{wall['calib'] / wall['infer']:.2f} | {cpu['calib'] / cpu['infer']:.2f} | "
               f"{full} | {dec:.2f} | {tfl:.2f} | {tfl / (dec + wall['infer']):.2f} |")
+    print("\n| model | N | u8 algorithm | median / max range difference, sampled vs full |")
+    print("|---|---:|---|---|")
+    for name, n, algorithm, med, worst in sample_rows:
+        print(f"| {name} | {n} | {algorithm} | {med:.2%} / {worst:.2%} |")
     print("\n| model | N | peak RSS MiB (compile + 1 run) | peak RSS MiB calibrating |")
     print("|---|---:|---:|---:|")
     for name, n, base, rss in rss_rows:
