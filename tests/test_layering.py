@@ -29,6 +29,7 @@ ALLOWED = {
     "testing": {"ir", "numerics", "passes", "registry", "compare"},
     "frontends": {"ir", "passes", "registry"},
     "exporters": {"ir", "numerics", "passes", "registry"},
+    "quantization": {"ir", "numerics", "passes", "backends", "registry", "compare"},
 }
 # layers that may import a framework's format library (besides frontends)
 FORMAT_LIBRARIES = {"frontends": FRAMEWORKS, "exporters": {"onnx"}}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 import numpy as np
@@ -139,14 +139,20 @@ class Plan:
             out.setdefault(p.kernel, Counter())[p.node.op] += 1
         return out
 
-    def run(self, inputs, dump_dir: str | os.PathLike | None = None) -> list[np.ndarray]:
+    def run(self, inputs, dump_dir: str | os.PathLike | None = None,
+            observe: Callable[[str, np.ndarray], None] | None = None) -> list[np.ndarray]:
         """Run on `inputs` (a sequence in graph input order, a mapping by input name, or one array
         for a one-input graph); returns fresh arrays, one per graph output. With `dump_dir`,
-        every node's outputs are also saved there (see `dump.LayerDump`)."""
+        every node's outputs are also saved there (see `dump.LayerDump`). With `observe`,
+        `observe(value_name, array)` is called for every graph input and then for every node
+        output as soon as it is computed, in plan order, with the logical (NCHW) value; the
+        array is the plan's buffer, valid only during the call (copy it to keep it)."""
         for buf, a in zip(self._inputs, coerce_inputs(self.graph, inputs)):
             np.copyto(buf, a)
         if dump_dir is not None:
             self._run_dumping(LayerDump(dump_dir))
+        elif observe is not None:
+            self._run_observing(observe)
         else:
             steps = self._steps
             i = 0
@@ -158,6 +164,20 @@ class Plan:
                 raise SimulatorError(f"{self._step_nodes[i].describe()} failed: "
                                      f"{type(e).__name__}: {e}") from e
         return [np.array(a, copy=True) for a in self._outputs]
+
+    def _run_observing(self, observe: Callable[[str, np.ndarray], None]) -> None:
+        for v, buf in zip(self.graph.inputs, self._inputs):
+            observe(v.name, buf)
+        with blas_threads():
+            for p in self.nodes:
+                if p.step is not None:
+                    try:
+                        p.step()
+                    except Exception as e:
+                        raise SimulatorError(f"{p.node.describe()} failed: "
+                                             f"{type(e).__name__}: {e}") from e
+                for v, a in zip(p.node.outputs, p.outputs):
+                    observe(v.name, a)
 
     def _run_dumping(self, dump: LayerDump) -> None:
         with blas_threads():

@@ -1,0 +1,174 @@
+"""CalibrationStats: the statistics of every float activation of a graph (by value name) and of
+its weights, saved as a pair of files and merged exactly.
+
+Files: `NAME.npz` holds the arrays (histogram counts, per-channel weight ranges; read with
+allow_pickle=False) and `NAME.json` the rest (value names in graph order, shapes, min/max, counts,
+histogram grids, the exact per-run sums as decimal integers, and the sha256 of the npz so a
+mismatched pair is caught). Both are written to temporary names and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from .histogram import Histogram
+from .stats import CalibrationError, ValueStats, WeightStats
+
+FORMAT = "npucc-calibration-stats"
+VERSION = 1
+
+
+@attrs.define(eq=False)
+class CalibrationStats:
+    """Statistics of `values` (graph inputs and float node outputs, in graph order) and
+    `weights` (constants) of graph `graph_name`. `runs` counts the graph runs observed;
+    `histogram_sample` is the per-run sample size of the histograms (None: every element)."""
+
+    graph_name: str
+    values: dict[str, ValueStats]
+    weights: dict[str, WeightStats] = attrs.field(factory=dict)
+    histogram_sample: int | None = None
+
+    @property
+    def runs(self) -> int:
+        return max((s.runs for s in self.values.values()), default=0)
+
+    def __getitem__(self, name: str) -> ValueStats:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise CalibrationError(f"no statistics for %{name} in graph {self.graph_name}; "
+                                   f"{len(self.values)} values were observed") from None
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def merged(self, other: CalibrationStats) -> CalibrationStats:
+        """Statistics of both calibration runs together (exact; order does not matter)."""
+        if list(self.values) != list(other.values):
+            only = sorted(set(self.values) ^ set(other.values))
+            raise CalibrationError(f"cannot merge statistics of different graphs "
+                                   f"({self.graph_name} / {other.graph_name}): values differ "
+                                   f"{only[:5] or '(in order)'}")
+        if self.histogram_sample != other.histogram_sample:
+            raise CalibrationError(f"cannot merge histograms sampled differently "
+                                   f"({self.histogram_sample} / {other.histogram_sample} "
+                                   "elements per run)")
+        values = {n: s.merged(other.values[n], n) for n, s in self.values.items()}
+        return CalibrationStats(self.graph_name, values, dict(self.weights or other.weights),
+                                self.histogram_sample)
+
+    def same_as(self, other: CalibrationStats) -> bool:
+        """Bit-identical value statistics (names, order and every field)."""
+        return list(self.values) == list(other.values) and \
+            self.histogram_sample == other.histogram_sample and all(
+            s.same_as(other.values[n]) for n, s in self.values.items())
+
+    # ---- plain form (files, and shipping shard results between processes) ----
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able metadata, arrays)."""
+        arrays: dict[str, np.ndarray] = {}
+        values = []
+        for i, (name, s) in enumerate(self.values.items()):
+            arrays[f"hist{i}"] = s.hist.counts
+            values.append({"name": name, "shape": list(s.shape), "count": s.count,
+                           "runs": s.runs, "nonfinite": s.nonfinite, "zeros": s.zeros,
+                           "min": s.min, "max": s.max,
+                           "sum_run_min": str(s.sum_run_min), "sum_run_max": str(s.sum_run_max),
+                           "hist_exponent": s.hist.k, "hist_start": s.hist.start})
+        weights = []
+        for i, (name, w) in enumerate(self.weights.items()):
+            arrays[f"wmin{i}"], arrays[f"wmax{i}"] = w.channel_min, w.channel_max
+            weights.append({"name": name, "axis": w.axis, "min": w.min, "max": w.max})
+        meta = {"format": FORMAT, "version": VERSION, "graph": self.graph_name,
+                "histogram_sample": self.histogram_sample, "values": values, "weights": weights}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays, where: str = "<state>") -> CalibrationStats:
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise CalibrationError(f"{where}: not npucc calibration statistics version {VERSION} "
+                                   f"(format {meta.get('format')!r} version "
+                                   f"{meta.get('version')!r})")
+        try:
+            values = {}
+            for i, v in enumerate(meta["values"]):
+                hist = Histogram(v["hist_exponent"], v["hist_start"], arrays[f"hist{i}"])
+                values[v["name"]] = ValueStats(
+                    tuple(v["shape"]), int(v["count"]), int(v["runs"]), int(v["nonfinite"]),
+                    int(v["zeros"]), float(v["min"]), float(v["max"]), int(v["sum_run_min"]),
+                    int(v["sum_run_max"]), hist)
+            weights = {}
+            for i, w in enumerate(meta["weights"]):
+                weights[w["name"]] = WeightStats(w["axis"], float(w["min"]), float(w["max"]),
+                                                 np.asarray(arrays[f"wmin{i}"], np.float64),
+                                                 np.asarray(arrays[f"wmax{i}"], np.float64))
+        except (KeyError, TypeError, ValueError) as e:
+            raise CalibrationError(f"{where}: malformed calibration statistics: "
+                                   f"{type(e).__name__}: {e}") from e
+        return cls(meta["graph"], values, weights, meta.get("histogram_sample"))
+
+    def save(self, path: str | os.PathLike) -> tuple[Path, Path]:
+        """Write `path` (.npz, the suffix is added if missing) and the .json beside it;
+        returns both paths."""
+        npz, js = _paths(path)
+        meta, arrays = self.to_state()
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        data = buf.getvalue()
+        meta["npz_sha256"] = hashlib.sha256(data).hexdigest()
+        _atomic_write(npz, data)
+        _atomic_write(js, json.dumps(meta, indent=1).encode())
+        return npz, js
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CalibrationStats:
+        npz, js = _paths(path)
+        try:
+            meta = json.loads(js.read_text())
+            data = npz.read_bytes()
+        except (OSError, ValueError) as e:
+            raise CalibrationError(f"cannot read calibration statistics {js} / {npz}: {e}") from e
+        if not isinstance(meta, dict) or meta.get("npz_sha256") != hashlib.sha256(data).hexdigest():
+            raise CalibrationError(f"{npz} does not match {js} (sha256 differs): the pair was "
+                                   "not written together")
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            return cls.from_state(meta, dict(arrays), str(js))
+
+
+def merge_all(parts: Iterable[CalibrationStats]) -> CalibrationStats:
+    """Merge any number of statistics (exact, order-independent)."""
+    out = None
+    for p in parts:
+        out = p if out is None else out.merged(p)
+    if out is None:
+        raise CalibrationError("no statistics to merge")
+    return out
+
+
+def _paths(path) -> tuple[Path, Path]:
+    p = Path(path)
+    npz = p if p.suffix == ".npz" else p.with_name(p.name + ".npz")
+    return npz, npz.with_suffix(".json")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,230 @@
+"""Calibration datasets: RKNN's dataset.txt, a directory of files, or a Python iterable.
+
+    Dataset("dataset.txt", rgb2bgr=False)      # RKNN's quant_img_RGB2BGR
+    Dataset("calib_images/")                   # every supported file, sorted by name
+    Dataset([img0, img1])                      # arrays, tuples (input order) or dicts (by name)
+
+dataset.txt: one sample per line, a model with several inputs takes several paths on a line
+separated by spaces (in graph input order); blank lines and lines starting with # are skipped;
+relative paths are resolved from the txt file's folder; .jpg/.jpeg/.png/.bmp images and .npy
+arrays. A missing file is an error naming the txt file, the line and the path.
+
+Image policy (like RKNN): the file is decoded with Pillow, converted to RGB (L for a 1-channel
+input), resized to the input's H x W with bilinear interpolation of the whole image (no crop, no
+aspect ratio kept; no resize when the size already matches), channels reversed to BGR when
+`rgb2bgr` is set, laid out as the graph input is (NCHW or NHWC, read from the graph: see
+`passes.input_layout.source_layout`) and given as raw 0-255 float pixels. The mean/std/reorder of
+the model are part of the graph (`npucc.compile(..., preprocess=...)`), so calibration and
+inference feed the graph the same arrays.
+
+Arrays (.npy files and iterable items) must have the input's shape, or that shape without the
+batch axis of size 1; a 4-D image input also accepts the other layout (NHWC for NCHW and back)
+when that is unambiguous, and says so once in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..ir.graph import Graph, Value
+from ..passes.input_layout import source_layout
+from .stats import CalibrationError
+
+log = logging.getLogger("npucc.quantization")
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+SUFFIXES = IMAGE_SUFFIXES + (".npy",)
+_TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+
+
+def read_dataset_txt(path: str | os.PathLike) -> list[tuple[Path, ...]]:
+    """The samples of an RKNN dataset.txt: one tuple of resolved paths per sample line."""
+    txt = Path(path)
+    try:
+        lines = txt.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CalibrationError(f"cannot read dataset file {txt}: {e}") from e
+    samples = []
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        paths = []
+        for word in line.split():
+            p = Path(word) if os.path.isabs(word) else txt.parent / word
+            if not p.is_file():
+                raise CalibrationError(f"{txt}:{lineno}: no such file {word!r} (looked for {p})")
+            if p.suffix.lower() not in SUFFIXES:
+                raise CalibrationError(f"{txt}:{lineno}: {word!r} is not one of "
+                                       f"{', '.join(SUFFIXES)}")
+            paths.append(p)
+        samples.append(tuple(paths))
+    return samples
+
+
+def list_directory(path: str | os.PathLike) -> list[tuple[Path, ...]]:
+    """Every supported file of a directory (not recursive), sorted by name: one sample each."""
+    d = Path(path)
+    files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not files:
+        raise CalibrationError(f"dataset directory {d} has no {', '.join(SUFFIXES)} file")
+    return [(p,) for p in files]
+
+
+class InputAdapter:
+    """Turns files and arrays into what one graph input takes."""
+
+    def __init__(self, value: Value):
+        self.name = value.name
+        self.shape = tuple(value.shape)
+        self.dtype = value.dtype.numpy
+        self.layout = source_layout(value) if len(self.shape) == 4 else None
+        if self.layout == "NCHW" and self.shape[1] not in (1, 3) and self.shape[3] in (1, 3):
+            self.layout = "NHWC"  # an NHWC input the graph reads directly
+        self._said: set[str] = set()
+
+    def load(self, path: Path, rgb2bgr: bool) -> np.ndarray:
+        if path.suffix.lower() == ".npy":
+            try:
+                a = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise CalibrationError(f"cannot read {path}: {e}") from e
+            return self.array(a, str(path))
+        return self.image(path, rgb2bgr)
+
+    def image(self, path: Path, rgb2bgr: bool) -> np.ndarray:
+        if self.layout is None or self.shape[0] != 1:
+            raise CalibrationError(f"{path}: input %{self.name} {list(self.shape)} does not take "
+                                   "an image (images fill 4-D inputs of batch 1); use .npy")
+        h, w, c = self._hwc()
+        if c not in (1, 3):
+            raise CalibrationError(f"{path}: input %{self.name} has {c} channels; images fill "
+                                   "1- or 3-channel inputs")
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                im = im.convert("L" if c == 1 else "RGB")
+                if im.size != (w, h):
+                    im = im.resize((w, h), Image.Resampling.BILINEAR)
+                pixels = np.asarray(im, dtype=np.float32).reshape(h, w, c)
+        except (OSError, UnidentifiedImageError) as e:
+            raise CalibrationError(f"cannot decode image {path}: {e}") from e
+        if rgb2bgr and c == 3:
+            pixels = pixels[:, :, ::-1]
+        a = pixels[None]
+        if self.layout == "NCHW":
+            a = a.transpose(_TO_NCHW)
+        return np.ascontiguousarray(a, dtype=self.dtype)
+
+    def _hwc(self) -> tuple[int, int, int]:
+        n, a, b, c = self.shape
+        return (a, b, c) if self.layout == "NHWC" else (b, c, a)
+
+    def array(self, a, where: str) -> np.ndarray:
+        a = np.asarray(a)
+        if a.shape != self.shape and a.ndim == len(self.shape) - 1 and self.shape[0] == 1:
+            a = a[None]
+        if a.shape != self.shape and self.layout is not None and a.ndim == 4:
+            other = "NCHW" if self.layout == "NHWC" else "NHWC"
+            perm = _TO_NHWC if self.layout == "NHWC" else _TO_NCHW
+            if tuple(a.shape[p] for p in perm) == self.shape:
+                if other not in self._said:
+                    self._said.add(other)
+                    log.info("%s: input %%%s takes %s %s; %s arrays such as %s %s are "
+                             "transposed to it", where, self.name, self.layout,
+                             list(self.shape), other, where, list(a.shape))
+                a = a.transpose(perm)
+        if a.shape != self.shape:
+            raise CalibrationError(f"{where}: input %{self.name} expects shape "
+                                   f"{list(self.shape)} ({self.layout or 'as declared'}), got "
+                                   f"{list(a.shape)}")
+        if a.dtype != self.dtype:
+            if a.dtype.kind not in "biuf" or (a.dtype.kind == "f" and self.dtype.kind != "f"):
+                raise CalibrationError(f"{where}: input %{self.name} takes {self.dtype}, got "
+                                       f"{a.dtype}")
+            a = a.astype(self.dtype)
+        return np.ascontiguousarray(a)
+
+
+class Dataset:
+    """Calibration samples for a graph (see the module docstring). `entries` lists the files of
+    each sample for file datasets (None for an iterable); `samples(graph)` yields one list of
+    arrays per graph run, in graph input order."""
+
+    def __init__(self, source, *, rgb2bgr: bool = False):
+        self.rgb2bgr = bool(rgb2bgr)
+        self.source = source
+        self.entries: list[tuple[Path, ...]] | None = None
+        if isinstance(source, (str, os.PathLike)):
+            p = Path(source)
+            if p.is_dir():
+                self.entries = list_directory(p)
+            elif p.suffix.lower() in SUFFIXES and p.is_file():
+                self.entries = [(p,)]
+            elif p.is_file():
+                self.entries = read_dataset_txt(p)
+            else:
+                raise CalibrationError(f"no such dataset file or directory: {p}")
+        elif not isinstance(source, Iterable) or isinstance(source, (np.ndarray, Mapping)):
+            raise CalibrationError("a dataset is a dataset.txt path, a directory, or an "
+                                   "iterable of samples (arrays, tuples or dicts); got "
+                                   f"{type(source).__name__}")
+
+    @classmethod
+    def of(cls, dataset, rgb2bgr: bool = False) -> Dataset:
+        return dataset if isinstance(dataset, Dataset) else cls(dataset, rgb2bgr=rgb2bgr)
+
+    def __len__(self) -> int:
+        if self.entries is not None:
+            return len(self.entries)
+        return len(self.source)  # TypeError for iterables without a length
+
+    def subset(self, start: int, stop: int) -> Dataset:
+        """Samples start..stop-1 of a file dataset (a shard)."""
+        if self.entries is None:
+            raise CalibrationError("only file datasets can be split by index")
+        out = Dataset.__new__(Dataset)
+        out.rgb2bgr, out.source, out.entries = self.rgb2bgr, self.source, self.entries[start:stop]
+        return out
+
+    def samples(self, graph: Graph) -> Iterator[list[np.ndarray]]:
+        adapters = [InputAdapter(v) for v in graph.inputs]
+        if self.entries is not None:
+            where = f"dataset {self.source}"
+            for i, paths in enumerate(self.entries):
+                if len(paths) != len(adapters):
+                    raise CalibrationError(
+                        f"{where}, sample {i + 1} ({' '.join(map(str, paths))}): graph "
+                        f"{graph.name} takes {len(adapters)} inputs "
+                        f"({', '.join(a.name for a in adapters)}), the sample has {len(paths)}")
+                yield [a.load(p, self.rgb2bgr) for a, p in zip(adapters, paths)]
+            return
+        for i, item in enumerate(self.source):
+            yield self._from_item(item, adapters, f"dataset item {i}")
+
+    def _from_item(self, item, adapters: list[InputAdapter], where: str) -> list[np.ndarray]:
+        if isinstance(item, Mapping):
+            missing = [a.name for a in adapters if a.name not in item]
+            if missing:
+                raise CalibrationError(f"{where}: no array for inputs {missing}")
+            parts = [item[a.name] for a in adapters]
+        elif isinstance(item, (tuple, list)):
+            parts = list(item)
+        else:
+            parts = [item]
+        if len(parts) != len(adapters):
+            raise CalibrationError(f"{where}: the graph takes {len(adapters)} inputs "
+                                   f"({', '.join(a.name for a in adapters)}), got {len(parts)}")
+        out = []
+        for a, part in zip(adapters, parts):
+            if isinstance(part, (str, os.PathLike)):
+                out.append(a.load(Path(part), self.rgb2bgr))
+            else:
+                out.append(a.array(part, f"{where} (input %{a.name})"))
+        return out

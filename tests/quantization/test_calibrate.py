@@ -1,0 +1,133 @@
+"""The calibration runner: Plan.run(observe=) sees every value as the reference interpreter
+computes it; statistics keyed by value names, equal to numpy's over those values; the model's
+preprocessing applied exactly as at inference (onnxruntime on the original model, fed images
+decoded by OpenCV and normalised by numpy, is the oracle); saved and reloaded bit for bit."""
+
+import numpy as np
+import pytest
+
+import npucc
+from npucc.ir.interpreter import run_graph
+from npucc.passes import Preprocess
+from npucc.quantization import CalibrationError, CalibrationStats, calibrate, select_ranges
+
+from .conftest import photos
+
+MEAN, STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+
+
+def inputs(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-2, 3, (1, 3, 32, 32)).astype(np.float32) for _ in range(n)]
+
+
+def test_observe_sees_every_value_as_the_interpreter_computes_it(small_onnx):
+    model = npucc.compile(small_onnx)
+    graph, plan = model.graph, model.plan
+    assert any(not a.flags.c_contiguous for p in plan.nodes for a in p.outputs), \
+        "the test model should have channels-last values"
+    (x,) = inputs(1)
+    ref = {graph.inputs[0].name: x}
+    run_graph(graph, [x], hook=lambda node, outs: ref.update(
+        {v.name: a for v, a in zip(node.outputs, outs)}))
+    seen = []
+
+    def observe(name, array):
+        seen.append(name)
+        np.testing.assert_allclose(array, ref[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+    outs = plan.run([x], observe=observe)
+    assert seen == [graph.inputs[0].name] + [v.name for n in graph.nodes for v in n.outputs]
+    np.testing.assert_array_equal(outs[0], plan.run([x])[0])
+
+
+def test_stats_are_numpys_over_every_float_value(small_onnx):
+    graph = npucc.compile(small_onnx).graph
+    xs = inputs(5)
+    values: dict[str, list] = {}
+    for x in xs:
+        values.setdefault(graph.inputs[0].name, []).append(x)
+        run_graph(graph, [x], hook=lambda node, outs: [
+            values.setdefault(v.name, []).append(a) for v, a in zip(node.outputs, outs)])
+    stats = calibrate(graph, xs, progress=False)
+    assert list(stats) == list(values)
+    for name, arrays in values.items():
+        s = stats[name]
+        assert s.runs == 5 and s.count == s.hist.total == sum(a.size for a in arrays)
+        assert s.min == pytest.approx(min(a.min() for a in arrays), rel=1e-5, abs=1e-6)
+        assert s.max == pytest.approx(max(a.max() for a in arrays), rel=1e-5, abs=1e-6)
+        assert s.mean_max == pytest.approx(np.mean([a.max() for a in arrays]), rel=1e-5)
+    # a view (the Flatten before the Gemm) has its source's statistics
+    flat = next(n for n in graph.nodes if n.op in ("Reshape", "Flatten"))
+    assert stats[flat.output.name].same_as(stats[flat.inputs[0].name]) is False  # shape differs
+    assert stats[flat.output.name].hist == stats[flat.inputs[0].name].hist
+    # the weights' per-output-channel ranges
+    conv = next(n for n in graph.nodes if n.op == "Conv")
+    w = stats.weights[conv.inputs[1].name]
+    assert w.axis == 0
+    np.testing.assert_array_equal(w.channel_max, conv.inputs[1].const.max(axis=(1, 2, 3)))
+
+
+def test_deterministic_and_saved_bit_for_bit(small_onnx, tmp_path):
+    graph = npucc.compile(small_onnx).graph
+    a = calibrate(graph, inputs(4), progress=False)
+    b = calibrate(graph, iter(inputs(4)), progress=True)
+    assert a.same_as(b)
+    npz, js = a.save(tmp_path / "calib")
+    assert npz.name == "calib.npz" and js.name == "calib.json"
+    c = CalibrationStats.load(tmp_path / "calib.npz")
+    assert c.same_as(a)
+    for algorithm in ("normal", "kl_divergence", "mmse"):
+        assert select_ranges(c, algorithm) == select_ranges(a, algorithm)
+    np.testing.assert_array_equal(next(iter(c.weights.values())).channel_min,
+                                  next(iter(a.weights.values())).channel_min)
+    # merging with itself doubles every count, keeps every range
+    d = a.merged(c)
+    assert all(d[n].count == 2 * a[n].count and d[n].min == a[n].min for n in a)
+    # a mismatched pair is refused
+    calibrate(graph, inputs(1, seed=9), progress=False).save(tmp_path / "other.npz")
+    (tmp_path / "other.npz").replace(tmp_path / "calib.npz")
+    with pytest.raises(CalibrationError, match="does not match"):
+        CalibrationStats.load(tmp_path / "calib.npz")
+
+
+def test_empty_dataset_is_an_error(small_onnx):
+    with pytest.raises(CalibrationError, match="no sample"):
+        calibrate(npucc.compile(small_onnx).graph, [], progress=False)
+
+
+@pytest.mark.parametrize("rgb2bgr", [False, True])
+def test_calibration_sees_what_inference_sees(small_onnx, tmp_path, rgb2bgr):
+    """Images through dataset.txt into a graph with RKNN-style preprocessing (reorder 2 1 0,
+    mean/std) and NHWC input: the graph input's statistics are those of the pixels OpenCV
+    decodes, and the output's are those of onnxruntime running the original model on the
+    pixels normalised by numpy."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the oracle")
+    cv2 = pytest.importorskip("cv2", reason="OpenCV decodes the reference pixels")
+    pre = {"input": Preprocess.from_rknn(mean_values=[MEAN], std_values=[STD],
+                                         reorder_channel="2 1 0")}
+    graph = npucc.compile(small_onnx, preprocess=pre, input_layout="NHWC").graph
+    lines = []
+    for i, rgb in enumerate(photos(6, size=(32, 32))):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.ascontiguousarray(rgb[:, :, ::-1]))
+        lines.append(f"{i}.png")
+    (tmp_path / "dataset.txt").write_text("\n".join(lines) + "\n")
+    stats = calibrate(graph, tmp_path / "dataset.txt", rgb2bgr=rgb2bgr, progress=False)
+
+    session = ort.InferenceSession(small_onnx, providers=["CPUExecutionProvider"])
+    raw, outs = [], []
+    for name in lines:
+        bgr = cv2.imread(str(tmp_path / name)).astype(np.float32)
+        fed = bgr if rgb2bgr else bgr[:, :, ::-1]  # what the model is given, NHWC
+        raw.append(fed)
+        model_in = fed[:, :, (2, 1, 0)]  # reorder_channel 2 1 0, then (x - mean) / std
+        model_in = (model_in - np.array(MEAN, np.float32)) / np.array(STD, np.float32)
+        outs.append(session.run(None, {"input": model_in.transpose(2, 0, 1)[None]})[0])
+    s_in = stats[graph.inputs[0].name]
+    assert (s_in.min, s_in.max) == (float(np.min(raw)), float(np.max(raw)))
+    assert s_in.mean_max == pytest.approx(np.mean([r.max() for r in raw]), rel=1e-12)
+    s_out = stats[graph.outputs[0].name]
+    span = float(np.max(outs) - np.min(outs))
+    assert s_out.min == pytest.approx(float(np.min(outs)), abs=1e-5 * span)
+    assert s_out.max == pytest.approx(float(np.max(outs)), abs=1e-5 * span)
+    assert s_out.mean_min == pytest.approx(np.mean([o.min() for o in outs]), abs=1e-5 * span)

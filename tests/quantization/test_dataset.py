@@ -1,0 +1,128 @@
+"""Calibration datasets: RKNN's dataset.txt rules, directories, iterables, .npy shape checks,
+and images decoded as OpenCV decodes them (the oracle), resized like OpenCV's bilinear resize."""
+
+import logging
+
+import numpy as np
+import pytest
+
+import npucc
+from npucc.ir.text import parse
+from npucc.quantization import CalibrationError, Dataset, read_dataset_txt
+
+from .conftest import photos
+
+cv2 = pytest.importorskip("cv2", reason="OpenCV is the image-decoding oracle")
+PIL = pytest.importorskip("PIL", reason="Pillow decodes the images")
+
+NCHW = parse("graph g(%x: f32[1,3,32,32]) -> (%y) {\n  %y = Relu(%x) : f32[1,3,32,32]\n"
+             "  return %y\n}")
+TWO = parse("graph g(%a: f32[1,3,32,32], %b: f32[1,4]) -> (%y, %z) {\n"
+            "  %y = Relu(%a) : f32[1,3,32,32]\n  %z = Relu(%b) : f32[1,4]\n  return %y, %z\n}")
+
+
+def write_png(path, rgb: np.ndarray) -> str:
+    cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))  # cv2 writes BGR
+    return str(path)
+
+
+def test_dataset_txt_lines_paths_and_comments(tmp_path):
+    imgs = photos(2, size=(32, 32))
+    (tmp_path / "sub").mkdir()
+    a = write_png(tmp_path / "sub" / "a.png", imgs[0])
+    b = write_png(tmp_path / "b.PNG", imgs[1])
+    np.save(tmp_path / "v.npy", np.arange(4, dtype=np.float32))
+    txt = tmp_path / "dataset.txt"
+    txt.write_text(f"# calibration set\nsub/a.png v.npy\n\n{b} v.npy\n")
+    entries = read_dataset_txt(txt)
+    assert entries == [(tmp_path / "sub" / "a.png", tmp_path / "v.npy"),
+                       (tmp_path / "b.PNG", tmp_path / "v.npy")]
+    samples = list(Dataset(txt).samples(TWO))
+    assert len(samples) == 2 and samples[0][0].shape == (1, 3, 32, 32)
+    np.testing.assert_array_equal(samples[1][1], np.arange(4, dtype=np.float32)[None])
+    assert a
+
+
+def test_missing_file_names_the_txt_the_line_and_the_path(tmp_path):
+    txt = tmp_path / "dataset.txt"
+    txt.write_text("# header\n\nmissing.jpg\n")
+    with pytest.raises(CalibrationError, match=r"dataset\.txt:3: no such file 'missing\.jpg'"):
+        Dataset(txt)
+    with pytest.raises(CalibrationError, match="no such dataset file"):
+        Dataset(tmp_path / "nope.txt")
+
+
+def test_sample_with_the_wrong_number_of_inputs(tmp_path):
+    write_png(tmp_path / "a.png", photos(1, size=(32, 32))[0])
+    (tmp_path / "d.txt").write_text("a.png\n")
+    with pytest.raises(CalibrationError, match="takes 2 inputs"):
+        list(Dataset(tmp_path / "d.txt").samples(TWO))
+
+
+def test_directory_is_sorted(tmp_path):
+    for name in ("c.png", "a.png", "b.npy"):
+        if name.endswith(".npy"):
+            np.save(tmp_path / name, np.zeros((1, 3, 32, 32), np.float32))
+        else:
+            write_png(tmp_path / name, photos(1, size=(32, 32))[0])
+    (tmp_path / "notes.txt").write_text("not a sample")
+    assert [e[0].name for e in Dataset(tmp_path).entries] == ["a.png", "b.npy", "c.png"]
+
+
+@pytest.mark.parametrize("rgb2bgr", [False, True])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_images_decode_as_opencv_does(tmp_path, small_onnx, rgb2bgr, layout):
+    graph = npucc.compile(small_onnx, input_layout=layout).graph
+    rgb = photos(1, size=(32, 32))[0]
+    for name in ("x.png", "x.bmp", "x.jpg"):
+        path = write_png(tmp_path / name, rgb)
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR).astype(np.float32)
+        want = bgr if rgb2bgr else bgr[:, :, ::-1]
+        want = want[None] if layout == "NHWC" else want.transpose(2, 0, 1)[None]
+        (got,) = next(Dataset([path], rgb2bgr=rgb2bgr).samples(graph))
+        assert got.dtype == np.float32
+        # JPEG decoders may differ by one level (IDCT rounding); lossless formats are exact
+        np.testing.assert_allclose(got, want, atol=2 if name.endswith(".jpg") else 0)
+
+
+def test_images_are_resized_bilinear_without_crop(tmp_path):
+    rgb = photos(1, size=(20, 24))[0]  # upscaled to 32 x 32: Pillow's and OpenCV's agree
+    path = write_png(tmp_path / "small.png", rgb)
+    (got,) = next(Dataset([path]).samples(NCHW))
+    want = cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    np.testing.assert_allclose(got[0].transpose(1, 2, 0), want, atol=1)
+
+
+def test_npy_shapes(tmp_path, caplog):
+    x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+    np.save(tmp_path / "nchw.npy", x)
+    np.save(tmp_path / "chw.npy", x[0])
+    np.save(tmp_path / "nhwc.npy", x.transpose(0, 2, 3, 1))
+    np.save(tmp_path / "u8.npy", (x * 255).astype(np.uint8))
+    np.save(tmp_path / "bad.npy", x[:, :, :16])
+    with caplog.at_level(logging.INFO, logger="npucc.quantization"):
+        got = [s[0] for s in Dataset([tmp_path / f for f in
+                                      ("nchw.npy", "chw.npy", "nhwc.npy")]).samples(NCHW)]
+    for g in got:
+        np.testing.assert_array_equal(g, x)
+    assert "NHWC arrays" in caplog.text and "nhwc.npy" in caplog.text
+    (u8,) = next(Dataset([tmp_path / "u8.npy"]).samples(NCHW))
+    assert u8.dtype == np.float32
+    with pytest.raises(CalibrationError, match=r"bad\.npy: input %x expects shape \[1, 3, 32, 32\]"
+                                               r" \(NCHW\), got \[1, 3, 16, 32\]"):
+        list(Dataset([tmp_path / "bad.npy"]).samples(NCHW))
+
+
+def test_iterables_of_arrays_tuples_and_dicts():
+    a = np.ones((1, 3, 32, 32), np.float32)
+    b = np.arange(4, dtype=np.float32)
+    for item in [(a, b), {"a": a, "b": b}, [a[0], b[None]]]:
+        (x, y), = list(Dataset([item]).samples(TWO))
+        np.testing.assert_array_equal(x, a)
+        np.testing.assert_array_equal(y, b[None])
+    with pytest.raises(CalibrationError, match="dataset item 0: no array for inputs"):
+        list(Dataset([{"a": a}]).samples(TWO))
+    with pytest.raises(CalibrationError, match="got 1"):
+        list(Dataset([a]).samples(TWO))
+    with pytest.raises(CalibrationError, match="a dataset is"):
+        Dataset(a)
