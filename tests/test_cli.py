@@ -180,3 +180,46 @@ def test_run_names_the_file_of_a_model_it_cannot_read(tmp_path, capsys):
     assert main(["run", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("npucc: error:") and "broken.onnx" in err and "Traceback" not in err
+
+
+# ---- npucc perf ----
+
+SSD = os.path.join(os.path.dirname(__file__), "models", "caffe", "mobilenet_ssd",
+                   "MobileNetSSD_deploy.prototxt")
+
+
+def test_perf_json_schema(capsys):
+    import json
+
+    assert main(["perf", SSD, "--weights", "random", "--target", "rk3588", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["target"] == "rk3588" and out["precision"] == "int8"
+    assert out["fps"] == pytest.approx(1e6 / out["total_time_us"], rel=1e-3)
+    assert out["total_time_us"] == pytest.approx(sum(x["time_us"] for x in out["layers"]),
+                                                 abs=0.01 * len(out["layers"]))
+    for x in out["layers"]:
+        assert {"name", "source_layers", "device", "time_us"} <= set(x)
+        assert isinstance(x["source_layers"], list) and x["device"] in ("NPU", "CPU")
+    det = next(x for x in out["layers"] if x["op"] == "DetectionOutput")
+    assert det["name"] == "detection_out" and det["device"] == "CPU"
+    assert det["reasons"] == ["op_in_target_list: The op is in the target's NPU op list. "
+                              "(DetectionOutput is not in rk3588's NPU op list)"]
+    assert out["memory"]["weights_bytes"] > 0 and out["memory"]["peak_activation_bytes"] > 0
+    conv0 = out["layers"][0]
+    assert conv0["source_layers"] == ["conv0", "conv0/relu"]  # fused, named by the source model
+
+
+def test_perf_table_and_dtype(tmp_path, capsys):
+    path = tmp_path / "m.npuir"
+    path.write_text(MODEL)
+    assert main(["perf", str(path), "--target", "rk1808", "--dtype", "int16"]) == 0
+    out = capsys.readouterr().out
+    assert "on rk1808 (int16, 792 MHz, one core)" in out and "FPS" in out
+    assert main(["perf", SSD, "--weights", "random", "--target", "rk1808"]) == 0
+    out = capsys.readouterr().out
+    assert "Why layers run on the CPU:" in out and "DetectionOutput is not in rk1808" in out
+
+
+def test_perf_unknown_target(model, capsys):
+    assert main(["perf", str(model), "--target", "rk9"]) == 1
+    assert "unknown target 'rk9'" in capsys.readouterr().err

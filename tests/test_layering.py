@@ -16,8 +16,9 @@ FRAMEWORKS = {"onnx", "onnxruntime", "torch", "tflite", "tensorflow", "tensorboa
 # layer -> npucc layers it may import (besides itself and npucc.errors)
 ALLOWED = {
     "ir": set(),
-    "passes": {"ir", "testing"},  # testing only lazily, for the validate-each instrument
-    "backends": {"ir", "passes"},
+    "targets": {"ir"},
+    "passes": {"ir", "testing", "targets"},  # testing only lazily, for the validate-each instrument
+    "backends": {"ir", "passes", "targets"},
     "testing": {"ir", "passes"},
     "frontends": {"ir", "passes"},
 }

@@ -31,3 +31,7 @@ class FrontendError(NpuccError):
 
 class UnsupportedError(FrontendError):
     """A model uses an op, attribute value or data type that npucc declares unsupported."""
+
+
+class TargetError(NpuccError):
+    """A target description is invalid or unknown; the message names the file and the key."""
