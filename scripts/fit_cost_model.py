@@ -28,34 +28,12 @@ Which parameters come from where (the fit does not touch the others):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FIRST_CONV_MACS = 10_838_016
-
-
-def build_graph(name: str, target: str):
-    """A tests/models architecture exported to ONNX, imported, through the default pipeline."""
-    from tests.models import build, export_onnx
-
-    import npucc
-    from npucc.passes import Pipeline, default_pipeline, run_passes
-    from npucc.passes.fuse_conv_pool import FuseConvPool
-
-    model, example = build(name)
-    with tempfile.NamedTemporaryFile(suffix=".onnx", delete=False) as f:
-        f.write(export_onnx(model, example))
-    try:
-        graph = npucc.load(f.name)
-    finally:
-        os.unlink(f.name)
-    run_passes(graph, Pipeline([FuseConvPool(target=target) if p.name == "fuse-conv-pool"
-                                else p for p in default_pipeline()]))
-    return graph
 
 
 def first_conv(report):
@@ -97,6 +75,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="compare the shipped parameters only")
     args = ap.parse_args(argv)
+
+    from tests.models import npucc_graph as build_graph
 
     from npucc.backends.npu.fit import compare, fit, with_cost
     from npucc.targets import get_target

@@ -266,3 +266,25 @@ def export_onnx(model: nn.Module, example: torch.Tensor, opset: int = 17) -> byt
         torch.onnx.export(model, (example,), f, dynamo=False, opset_version=opset,
                           input_names=["input"], output_names=["output"])
     return f.getvalue()
+
+
+def npucc_graph(name: str, target: str = "rk1808", seed: int = 0):
+    """A zoo model exported to ONNX (`export_onnx`), imported by npucc and run through the default
+    pipeline with `target`'s pool fusion rules: the graph the NPU cost model sees."""
+    import os
+    import tempfile
+
+    import npucc
+    from npucc.passes import Pipeline, default_pipeline, run_passes
+    from npucc.passes.fuse_conv_pool import FuseConvPool
+
+    model, example = build(name, seed)
+    with tempfile.NamedTemporaryFile(suffix=".onnx", delete=False) as f:
+        f.write(export_onnx(model, example))
+    try:
+        graph = npucc.load(f.name)
+    finally:
+        os.unlink(f.name)
+    run_passes(graph, Pipeline([FuseConvPool(target=target) if p.name == "fuse-conv-pool"
+                                else p for p in default_pipeline()]))
+    return graph

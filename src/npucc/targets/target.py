@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import types
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -57,14 +58,14 @@ class Target:
     source: str  # the file it was read from
     clock_mhz: float
     cores: int
-    macs_per_cycle: Mapping[str, int]  # per core, by precision
+    macs_per_cycle: Mapping[str, int] = attrs.field(converter=lambda d: _frozen(d))  # per core
     quant_dtypes: tuple[str, ...]
     default_precision: str
     dram_peak_gbps: float
     onchip_buffer_kib: int  # per core
     pool_fusion: tuple[PoolFusionRule, ...]
     ops: frozenset[str] | None
-    constraints: Mapping[str, Mapping[str, Any]]
+    constraints: Mapping[str, Mapping[str, Any]] = attrs.field(converter=lambda d: _frozen(d))
     cost: CostParams
 
     @property
@@ -77,6 +78,12 @@ class Target:
 
     def runs_op(self, op: str) -> bool:
         return self.ops is None or op in self.ops
+
+
+def _frozen(mapping) -> Mapping:
+    """A read-only copy (nested mappings too)."""
+    return types.MappingProxyType({k: _frozen(v) if isinstance(v, Mapping) else v
+                                   for k, v in mapping.items()})
 
 
 # ---- reading and validating ----

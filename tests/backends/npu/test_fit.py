@@ -7,9 +7,6 @@ of the shipped values); figures left out of the fit carry their own stated toler
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import pytest
 
 pytest.importorskip("torch", reason="the architectures are built with torch (test extra)")
@@ -21,30 +18,14 @@ pytestmark = pytest.mark.slow
 FIRST_CONV_MACS = 10_838_016  # 3 -> 32, 3x3 / 2, 112x112 out
 
 
-def _graph(name, target):
-    import npucc
-    from npucc.passes import Pipeline, default_pipeline, run_passes
-    from npucc.passes.fuse_conv_pool import FuseConvPool
-    from tests.models import build, export_onnx
-
-    model, example = build(name)
-    with tempfile.NamedTemporaryFile(suffix=".onnx", delete=False) as f:
-        f.write(export_onnx(model, example))
-    try:
-        graph = npucc.load(f.name)
-    finally:
-        os.unlink(f.name)
-    run_passes(graph, Pipeline([FuseConvPool(target=target) if p.name == "fuse-conv-pool"
-                                else p for p in default_pipeline()]))
-    return graph
-
-
 @pytest.fixture(scope="module")
 def graphs():
-    return {"mobilenet_v2": _graph("mobilenet_v2", "rk3588"),
-            "resnet50": _graph("resnet50", "rk3588"),
-            "mobilenet_v1": _graph("mobilenet_v1", "rk1808"),
-            "resnet18": _graph("resnet18", "rk1808")}
+    from tests.models import npucc_graph
+
+    return {"mobilenet_v2": npucc_graph("mobilenet_v2", "rk3588"),
+            "resnet50": npucc_graph("resnet50", "rk3588"),
+            "mobilenet_v1": npucc_graph("mobilenet_v1", "rk1808"),
+            "resnet18": npucc_graph("resnet18", "rk1808")}
 
 
 def test_architectures_have_the_published_mac_counts(graphs):

@@ -181,16 +181,16 @@ class _Costing:
                 and self.index[id(users[0])] == self.index[id(p)] + 1
                 and self.npu_bytes(v, self.precision) <= self.target.onchip_buffer_bytes)
 
+    def constant_bytes(self, node: Node, k: int, precision: str) -> int:
+        """Bytes of constant input `k` as the NPU stores it (float biases become int32)."""
+        v = node.inputs[k]
+        if _BIAS_INPUT.get(node.op) == k and v.type.quant is None:
+            return v.type.size * (2 if precision == "fp16" else 4)
+        return self.npu_bytes(v, precision)
+
     def weight_bytes(self, node: Node, precision: str) -> int:
-        total = 0
-        for k, v in enumerate(node.inputs):
-            if v is None or not v.is_constant:
-                continue
-            if _BIAS_INPUT.get(node.op) == k and v.type.quant is None:
-                total += v.type.size * (2 if precision == "fp16" else 4)  # int32 bias
-            else:
-                total += self.npu_bytes(v, precision)
-        return total
+        return sum(self.constant_bytes(node, k, precision) for k, v in enumerate(node.inputs)
+                   if v is not None and v.is_constant)
 
     def npu_layer(self, node: Node) -> LayerCost:
         p = node_precision(node, self.precision)
@@ -268,7 +268,5 @@ def estimate(graph: Graph, target, dtype: str | None = None, *,
     leg = legalization or legalize(graph, target, precision)
     costing = _Costing(graph, target, precision, leg, profiling)
     layers = costing.layers()
-    memory = plan_memory(graph, target, costing.nodes, costing.on_npu, costing.npu_bytes,
-                         costing.weight_bytes, precision, costing.stays_onchip,
-                         sum(x.dram_bytes for x in layers))
+    memory = plan_memory(graph, target, costing, sum(x.dram_bytes for x in layers))
     return CostReport(target.name, precision, target.clock_mhz, tuple(layers), memory)

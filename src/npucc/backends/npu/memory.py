@@ -22,30 +22,30 @@ class MemoryReport:
     dram_traffic_bytes: int  # weights + activations moved to and from DRAM per inference
 
 
-def plan_memory(graph: Graph, target: Target, nodes, on_npu, npu_bytes, weight_bytes,
-                precision: str, stays_onchip, dram_traffic: int) -> MemoryReport:
-    """Memory of one inference. Values produced on the NPU (and graph inputs) are sized as the
-    NPU stores them, values produced on the CPU as float32; the arena comes from the simulator's
-    liveness planner (greedy by size), with view ops sharing their input's storage."""
+def plan_memory(graph: Graph, target: Target, costing, dram_traffic: int) -> MemoryReport:
+    """Memory of one inference (`costing`: the cost model's state: which nodes run where and how
+    it sizes values). Values produced on the NPU (and graph inputs) are sized as the NPU stores
+    them, values produced on the CPU as float32; the arena comes from the simulator's liveness
+    planner (greedy by size), view ops sharing their input's storage."""
+    p, on_npu = costing.precision, costing.on_npu
+
+    def cpu_bytes(v):
+        return 4 * v.type.size if v.dtype.is_float else v.type.nbytes
 
     def nbytes(v):
         if v.producer is None or on_npu[id(v.producer)]:
-            return npu_bytes(v, precision)
-        return 4 * v.type.size if v.dtype.is_float else v.type.nbytes
+            return costing.npu_bytes(v, p)
+        return cpu_bytes(v)
 
-    plan = plan_buffers(graph, nodes, lambda n: n.op in _VIEWS, lambda n: (), nbytes)
+    plan = plan_buffers(graph, costing.nodes, lambda n: n.op in _VIEWS, lambda n: (), nbytes)
     weights, seen = 0, set()
-    for n in nodes:
-        fresh = [v for v in n.inputs if v is not None and v.is_constant and id(v) not in seen]
-        seen.update(id(v) for v in fresh)
-        if not fresh:
-            continue
-        if on_npu[id(n)]:
-            weights += weight_bytes(n, precision) - sum(
-                npu_bytes(v, precision) for v in n.inputs
-                if v is not None and v.is_constant and v not in fresh)
-        else:
-            weights += sum(4 * v.type.size if v.dtype.is_float else v.type.nbytes for v in fresh)
-    kept = [npu_bytes(v, precision) for n in nodes for v in n.outputs if stays_onchip(v)]
+    for n in costing.nodes:
+        for k, v in enumerate(n.inputs):
+            if v is None or not v.is_constant or id(v) in seen:
+                continue
+            seen.add(id(v))
+            weights += costing.constant_bytes(n, k, p) if on_npu[id(n)] else cpu_bytes(v)
+    kept = [costing.npu_bytes(v, p) for n in costing.nodes for v in n.outputs
+            if costing.stays_onchip(v)]
     return MemoryReport(weights, plan.arena_bytes, plan.naive_bytes, target.onchip_buffer_bytes,
                         len(kept), max(kept, default=0), dram_traffic)
