@@ -54,9 +54,32 @@ def test_passes_lists_names_options_and_summaries(capsys):
     assert "Guarantee:" in capsys.readouterr().out
 
 
-def test_passes_table_keeps_a_long_option_in_its_cell(capsys):
-    # fuse-conv-pool's rule table prints as a ~200-character option: it is cut, one option a
-    # line, so the summaries of every other pass still start in one narrow column
+@pytest.fixture
+def pass_with_a_long_option():
+    """A registered pass whose default option prints as ~200 characters (a rule table)."""
+    import attrs
+
+    from npucc.passes import Pass, register_pass
+    from npucc.passes.base import _PASSES
+
+    @register_pass
+    @attrs.frozen
+    class LongOption(Pass):
+        """Zz: a pass with a long option, for the table layout test."""
+
+        name = "zz-long-option"
+        rules: tuple = tuple(f"rule-{i}-with-a-long-name" for i in range(10))
+
+        def run(self, graph):
+            return graph
+
+    yield LongOption
+    del _PASSES["zz-long-option"]
+
+
+def test_passes_table_keeps_a_long_option_in_its_cell(capsys, pass_with_a_long_option):
+    # a ~200-character option is cut, one option a line, so the summaries of every other pass
+    # still start in one narrow column
     assert main(["passes"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = lines[0]
@@ -65,10 +88,10 @@ def test_passes_table_keeps_a_long_option_in_its_cell(capsys):
     assert col <= 60
     rows = {line.split()[0]: line for line in lines[1:] if not line.startswith(" ")}
     assert rows["dce"][col:].startswith("Remove nodes and constants")
-    pool = lines.index(rows["fuse-conv-pool"])
     assert rows["fuse-conv-pool"][col:].startswith("Fuse a MaxPool")
-    assert lines[pool + 1].strip().startswith("rules=[PoolFusionRule(")
-    assert lines[pool + 1].rstrip().endswith("...") and len(lines[pool + 1].rstrip()) < col
+    long = rows["zz-long-option"]
+    assert long[col:].startswith("Zz: a pass with a long option")
+    assert long.split()[1].startswith("rules=[rule-0") and long[:col].rstrip().endswith("...")
 
 
 def test_opt_default_pipeline_to_stdout(model, capsys):
@@ -244,3 +267,46 @@ def test_run_tflite_cut_at_an_inner_tensor_matches_litert(tmp_path):
                  "--save", str(tmp_path / "out")]) == 0
     (saved,) = (tmp_path / "out").glob("*.npy")
     np.testing.assert_array_equal(np.load(saved), it.get_tensor(inner["index"]))
+
+
+# ---- npucc perf ----
+
+SSD = os.path.join(os.path.dirname(__file__), "models", "caffe", "mobilenet_ssd",
+                   "MobileNetSSD_deploy.prototxt")
+
+
+def test_perf_json_schema(capsys):
+    import json
+
+    assert main(["perf", SSD, "--weights", "random", "--target", "rk3588", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["target"] == "rk3588" and out["precision"] == "int8"
+    assert out["fps"] == pytest.approx(1e6 / out["total_time_us"], rel=1e-3)
+    assert out["total_time_us"] == pytest.approx(sum(x["time_us"] for x in out["layers"]),
+                                                 abs=0.01 * len(out["layers"]))
+    for x in out["layers"]:
+        assert {"name", "source_layers", "device", "time_us"} <= set(x)
+        assert isinstance(x["source_layers"], list) and x["device"] in ("NPU", "CPU")
+    det = next(x for x in out["layers"] if x["op"] == "DetectionOutput")
+    assert det["name"] == "detection_out" and det["device"] == "CPU"
+    assert det["reasons"] == ["op_in_target_list: The op is in the target's NPU op list. "
+                              "(DetectionOutput is not in rk3588's NPU op list)"]
+    assert out["memory"]["weights_bytes"] > 0 and out["memory"]["peak_activation_bytes"] > 0
+    conv0 = out["layers"][0]
+    assert conv0["source_layers"] == ["conv0", "conv0/relu"]  # fused, named by the source model
+
+
+def test_perf_table_and_dtype(tmp_path, capsys):
+    path = tmp_path / "m.npuir"
+    path.write_text(MODEL)
+    assert main(["perf", str(path), "--target", "rk1808", "--dtype", "int16"]) == 0
+    out = capsys.readouterr().out
+    assert "on rk1808 (int16, 792 MHz, one core)" in out and "FPS" in out
+    assert main(["perf", SSD, "--weights", "random", "--target", "rk1808"]) == 0
+    out = capsys.readouterr().out
+    assert "Why layers run on the CPU:" in out and "DetectionOutput is not in rk1808" in out
+
+
+def test_perf_unknown_target(model, capsys):
+    assert main(["perf", str(model), "--target", "rk9"]) == 1
+    assert "unknown target 'rk9'" in capsys.readouterr().err

@@ -24,12 +24,13 @@ ALLOWED = {
     "compare": {"ir", "numerics"},
     "ir": {"registry"},
     "numerics": {"ir", "registry"},
-    "passes": {"ir", "numerics", "registry", "compare"},
-    "backends": {"ir", "numerics", "passes", "registry", "compare"},
+    "passes": {"ir", "numerics", "targets", "registry", "compare"},
+    "backends": {"ir", "numerics", "passes", "targets", "registry", "compare"},
     "testing": {"ir", "numerics", "passes", "registry", "compare"},
     "frontends": {"ir", "passes", "registry"},
     "exporters": {"ir", "numerics", "passes", "registry"},
-    "quantization": {"ir", "numerics", "passes", "backends", "registry", "compare"},
+    "quantization": {"ir", "numerics", "passes", "backends", "targets", "registry", "compare"},
+    "targets": {"ir", "registry"},
 }
 # layers that may import a framework's format library (besides frontends)
 FORMAT_LIBRARIES = {"frontends": FRAMEWORKS, "exporters": {"onnx"}}

@@ -112,6 +112,33 @@ def compile(model, pipeline=None, *, input_layout: str = "source",  # noqa: A001
                          report)
 
 
+def perf(model, target, dtype: str | None = None, *, profiling: bool = False):
+    """Estimate per-layer time and memory of `model` (a Graph or a model file) on `target` (a
+    shipped target name or a target file): the default pipeline with the target's pool fusion
+    rules, legalization, then the cost model. Returns a `npucc.backends.npu.CostReport`.
+    dtype: the precision a float model is built in (int8, int16, fp16; default the target's)."""
+    from . import passes
+    from .backends.npu import estimate
+    from .passes.fuse_conv_pool import FuseConvPool
+    from .targets import get_target
+    from .targets.legalize import normalize_precision
+
+    target = get_target(target)
+    precision = normalize_precision(dtype, target)
+    if isinstance(model, Graph):
+        graph = model.copy()
+    else:
+        from .frontends import load
+
+        graph = load(model)
+    bits = 8 if precision == "int8" else 16
+    pipeline = passes.Pipeline([
+        FuseConvPool(bits=bits, target=target.source) if p.name == "fuse-conv-pool" else p
+        for p in passes.default_pipeline()])
+    passes.PassManager(pipeline).run(graph)
+    return estimate(graph, target, precision, profiling=profiling)
+
+
 def _empty(pipeline) -> bool:
     if isinstance(pipeline, str):
         return not pipeline.strip()

@@ -427,6 +427,42 @@ def _random_ranges(graph, n: int, seed: int) -> dict:
     return ranges
 
 
+# ---- npucc perf ----
+
+def _configure_perf(p: argparse.ArgumentParser) -> None:
+    _configure_model(p)  # also takes IR text (.npuir; elided constants filled at random)
+    p.add_argument("--target", "-t", required=True, metavar="TARGET",
+                   help="a shipped target (generic, rk1808, rk3566, rk3588, rv1126) or a target "
+                        "file (.yaml)")
+    p.add_argument("--dtype", choices=("int8", "int16", "fp16"),
+                   help="precision a float model is built in (default: the target's); "
+                        "quantized models compute in their own types")
+    p.add_argument("--profiling", action="store_true",
+                   help="add the per-layer overhead of RKNN's per-op profiling mode")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+@subcommand("perf", "estimate per-layer time and memory on an NPU target", _configure_perf)
+def cmd_perf(args: argparse.Namespace) -> int:
+    """Import a model, run the default pipeline with the target's fusion rules, legalize it for
+    the target and estimate each layer's time, MACs and DRAM traffic with the target's cost model
+    (RKNN's eval_perf and eval_memory). Layers are named by their source-model layers; a layer
+    on the CPU lists every reason."""
+    import json
+
+    from npucc.api import perf
+
+    model = load_ir(args.model, "random") if args.model.endswith(".npuir") else _load_model(args)
+    report = perf(model, args.target, args.dtype, profiling=args.profiling)
+    if args.json:
+        print(json.dumps({"model": args.model, **report.to_dict()}, indent=1))
+        return 0
+    from npucc.backends.npu.report import print_report
+
+    print_report(report, title=args.model)
+    return 0
+
+
 # ---- entry point ----
 
 def build_parser() -> argparse.ArgumentParser:

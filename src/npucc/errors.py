@@ -41,3 +41,7 @@ class InternalFrontendError(FrontendError):
 
 class LimitError(NpuccError):
     """A declared size exceeds a limit of npucc.limits (the message names the tensor)."""
+
+
+class TargetError(NpuccError):
+    """A target description is invalid or unknown; the message names the file and the key."""

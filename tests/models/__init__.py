@@ -55,6 +55,58 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
 
 
+# ---- ResNet-50 (bottleneck blocks, stride on the 3x3 as in torchvision) ----
+class Bottleneck(nn.Module):
+    def __init__(self, c_in, width, stride, expansion=4):
+        super().__init__()
+        c_out = width * expansion
+        self.block = nn.Sequential(conv_bn(c_in, width, 1), conv_bn(width, width, 3, stride),
+                                   conv_bn(width, c_out, 1, act=None))
+        self.down = conv_bn(c_in, c_out, 1, stride, act=None) \
+            if stride != 1 or c_in != c_out else nn.Identity()
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.block(x) + self.down(x))
+
+
+class ResNet50(nn.Module):
+    def __init__(self, num_classes=1000, blocks=(3, 4, 6, 3)):
+        super().__init__()
+        self.stem = nn.Sequential(conv_bn(3, 64, 7, 2), nn.MaxPool2d(3, 2, 1))
+        layers, c = [], 64
+        for i, (width, n) in enumerate(zip((64, 128, 256, 512), blocks)):
+            for j in range(n):
+                layers.append(Bottleneck(c, width, 2 if i > 0 and j == 0 else 1))
+                c = width * 4
+        self.layers = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
+# ---- MobileNet v1 (width 1.0): depthwise-separable blocks ----
+class MobileNetV1(nn.Module):
+    # (output channels, stride) of the 13 depthwise-separable blocks
+    SETTINGS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1),
+                (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        layers, c = [conv_bn(3, 32, 3, 2)], 32
+        for c_out, s in self.SETTINGS:
+            layers += [conv_bn(c, c, 3, s, groups=c), conv_bn(c, c_out, 1)]
+            c = c_out
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
 # ---- MobileNetV2 ----
 class InvertedResidual(nn.Module):
     def __init__(self, c_in, c_out, stride, expand):
@@ -157,6 +209,8 @@ class ModelSpec(NamedTuple):
 MODELS: dict[str, ModelSpec] = {
     "resnet18": ModelSpec(ResNet18, (1, 3, 224, 224)),
     "mobilenet_v2": ModelSpec(MobileNetV2, (1, 3, 224, 224)),
+    "resnet50": ModelSpec(ResNet50, (1, 3, 224, 224)),
+    "mobilenet_v1": ModelSpec(MobileNetV1, (1, 3, 224, 224)),
     "yolo": ModelSpec(Yolo, (1, 3, 128, 128)),
     "deconv_resize": ModelSpec(DeconvResize, (1, 3, 64, 64)),
 }
@@ -212,3 +266,25 @@ def export_onnx(model: nn.Module, example: torch.Tensor, opset: int = 17) -> byt
         torch.onnx.export(model, (example,), f, dynamo=False, opset_version=opset,
                           input_names=["input"], output_names=["output"])
     return f.getvalue()
+
+
+def npucc_graph(name: str, target: str = "rk1808", seed: int = 0):
+    """A zoo model exported to ONNX (`export_onnx`), imported by npucc and run through the default
+    pipeline with `target`'s pool fusion rules: the graph the NPU cost model sees."""
+    import os
+    import tempfile
+
+    import npucc
+    from npucc.passes import Pipeline, default_pipeline, run_passes
+    from npucc.passes.fuse_conv_pool import FuseConvPool
+
+    model, example = build(name, seed)
+    with tempfile.NamedTemporaryFile(suffix=".onnx", delete=False) as f:
+        f.write(export_onnx(model, example))
+    try:
+        graph = npucc.load(f.name)
+    finally:
+        os.unlink(f.name)
+    run_passes(graph, Pipeline([FuseConvPool(target=target) if p.name == "fuse-conv-pool"
+                                else p for p in default_pipeline()]))
+    return graph

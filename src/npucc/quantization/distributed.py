@@ -83,7 +83,9 @@ def calibrate_distributed(graph: Graph, dataset: Dataset, executor, *, progress:
     client, own = _client(executor)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        packed = client.scatter(pack_graph(graph), broadcast=True)
+        # shipped with each shard, not scattered: a broadcast scatter (worker-to-worker copies)
+        # hung once in the suite under load; a shard's graph travels client -> worker only
+        packed = pack_graph(graph)
         if dataset.entries is not None:
             n = len(dataset.entries)
             size = shard_size or max(1, -(-n // (4 * workers)))

@@ -48,31 +48,35 @@ class BufferPlan:
 
 def plan_buffers(graph: Graph, nodes: Sequence[Node],
                  view_of: Callable[[Node], bool],
-                 inplace_inputs: Callable[[Node], Sequence[int]]) -> BufferPlan:
+                 inplace_inputs: Callable[[Node], Sequence[int]],
+                 nbytes: Callable[[Value], int] | None = None) -> BufferPlan:
     """Plan storages for `nodes` (the graph's nodes in run order).
 
     view_of(node): the node's single output is a view of its input 0 (shares its storage).
     inplace_inputs(node): indices of inputs whose storage the output may take over when that
     input dies at this node and has the output's exact byte size.
+    nbytes(value): the bytes a value takes (default: its type's; the NPU cost model sizes float
+    values at the precision they will be built in).
     """
+    size_of = nbytes or (lambda v: v.type.nbytes)
     storage_of: dict[int, Storage] = {}
     storages: list[Storage] = []
     end = len(nodes)
     naive = 0
 
     def new(v: Value, step: int) -> Storage:
-        s = Storage(v.type.nbytes, step, step)
+        s = Storage(size_of(v), step, step)
         storages.append(s)
         storage_of[id(v)] = s
         return s
 
     for v in graph.inputs:
         new(v, -1)
-        naive += v.type.nbytes
+        naive += size_of(v)
     # pass 1: views share their source's storage; a view of a constant is a constant view
     for i, n in enumerate(nodes):
         for v in n.outputs:
-            naive += v.type.nbytes
+            naive += size_of(v)
         src = n.inputs[0] if n.inputs else None
         if view_of(n) and src is not None and not src.is_constant:
             storage_of[id(n.outputs[0])] = storage_of[id(src)]
