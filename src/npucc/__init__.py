@@ -8,7 +8,7 @@
 
 __version__ = "0.1.0"
 
-from npucc.api import CompiledModel, compile  # noqa: E402
+from npucc.api import CompiledModel, compile, load_blob, write_blob  # noqa: E402
 from npucc.frontends import load  # noqa: E402
 
-__all__ = ["CompiledModel", "__version__", "compile", "load"]
+__all__ = ["CompiledModel", "__version__", "compile", "load", "load_blob", "write_blob"]

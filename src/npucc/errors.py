@@ -31,3 +31,8 @@ class FrontendError(NpuccError):
 
 class UnsupportedError(FrontendError):
     """A model uses an op, attribute value or data type that npucc declares unsupported."""
+
+
+class BlobError(NpuccError):
+    """An .npub blob could not be written or read (truncated, corrupted, tampered with, built for
+    another format version or target); the message names the file."""

@@ -66,8 +66,14 @@ class Interpreter:
         # prepared once per node (integer kernels precompute multipliers and lookup tables)
         kernel = self._kernels.get(id(node))
         if kernel is None:
-            kernel = self._kernels[id(node)] = select_kernel(node)
+            kernel = self._kernels[id(node)] = self._prepare(node)
         return kernel(args)
+
+    def _prepare(self, node: Node):
+        if node.op == "Partition":  # run the body node by node, under the same hook
+            body = Interpreter(node.attrs["body"], self.hook, self.check_types)
+            return body.run
+        return select_kernel(node)
 
     def run(self, inputs) -> list[np.ndarray]:
         g = self.graph

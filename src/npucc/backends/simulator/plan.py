@@ -23,6 +23,7 @@ import numpy as np
 from ...errors import NpuccError
 from ...ir.graph import Graph, Node
 from ...ir.interpreter import coerce_inputs
+from ...ir.ops.partition import inline_partitions
 from ...ir.quantized import is_quantized, select_kernel
 from .buffers import ALIGN, BufferPlan, plan_buffers
 from .dump import LayerDump
@@ -179,7 +180,11 @@ class Plan:
 
 
 def compile_plan(graph: Graph) -> Plan:
-    """Compile `graph` once into a Plan (see the module docstring)."""
+    """Compile `graph` once into a Plan (see the module docstring). A partitioned graph's
+    Partition nodes are inlined first: the plan runs their bodies' nodes as its own steps, so a
+    partition boundary costs nothing and the kernels are the ones the flat graph gets."""
+    if any(n.op == "Partition" for n in graph.nodes):
+        graph = inline_partitions(graph)
     nodes = list(graph.nodes)
     # fast kernels are float kernels: quantized nodes run their exact integer kernel
     specs: dict[int, FastKernel | None] = {
