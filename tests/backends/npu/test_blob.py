@@ -19,12 +19,14 @@ from npucc.api import compile as compile_model
 from npucc.backends.npu.blob import graphs_of, write_blob
 from npucc.backends.npu.blob_format import ENTRY, HEADER, SECTIONS, Limits, sha256
 from npucc.backends.npu.blob_reader import read_blob
-from npucc.backends.npu.partition import partitions
+from npucc.backends.npu.partition import partition, partitions
+from npucc.backends.simulator import compile_plan
 from npucc.errors import BlobError, NpuccError
 from npucc.ir import DType, parse
-from npucc.testing import random_inputs
+from npucc.ir.text import describe_difference, graphs_equal
+from npucc.testing import graphs, random_inputs
 
-from .test_partition import HYBRID, NPU_WINS
+from .test_partition import HYBRID, NPU_WINS, partition_cases
 
 REPO = Path(__file__).resolve().parents[3]
 TF = REPO / "tests" / "fixtures" / "tf"
@@ -110,6 +112,23 @@ def test_builds_in_other_processes_are_byte_identical(tmp_path):
         subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=partition_cases(graphs(max_nodes=10, dtypes=("f32", "f16", "i32", "u8"),
+                                   layout=None)), seed=st.integers(0, 2 ** 16))
+def test_drawn_graphs_round_trip_through_a_blob(tmp_path, case, seed):
+    """Any drawn graph (every dtype, NaN and signed-zero payloads, splats) partitioned by a
+    drawn predicate comes back equal and runs to the same bits as the plan of the original."""
+    graph, cpu, cost = case
+    path = write_blob(tmp_path / "d.npub", graph, TARGET, supported=dict.fromkeys(cpu, "drawn"),
+                      cost=cost)
+    blob = read_blob(path, TARGET)
+    parted = partition(graph, dict.fromkeys(cpu, "drawn"), cost=cost)
+    assert graphs_equal(blob.graph, parted), describe_difference(blob.graph, parted)
+    x = random_inputs(graph, seed)
+    assert bits(compile_plan(blob.graph).run(x)) == bits(compile_plan(graph).run(x))
 
 
 # ---- refusals ---------------------------------------------------------------------------------
