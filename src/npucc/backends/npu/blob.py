@@ -13,6 +13,7 @@ model's report). The bytes depend only on the inputs: JSON with sorted keys, no 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -77,8 +78,9 @@ def payload_bytes(arr: np.ndarray) -> bytes:
     return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
 
 
-def weights(graph: Graph, alignment: int) -> tuple[list[dict], bytes]:
-    """(tensor descriptors, weights section) for every elided constant, once per name."""
+def weights(graph: Graph, alignment: int) -> tuple[list[dict], list[bytes]]:
+    """(tensor descriptors, the weights section in pieces) for every elided constant, once per
+    name."""
     seen: dict[str, tuple[Value, bytes]] = {}
     for _, g in graphs_of(graph):
         for c in g.constants:
@@ -95,12 +97,12 @@ def weights(graph: Graph, alignment: int) -> tuple[list[dict], bytes]:
     descriptors, chunks, offset = [], [], 0
     for name, (c, data) in seen.items():
         start = align(offset, alignment)
-        chunks.append(b"\0" * (start - offset) + data)
+        chunks += [b"\0" * (start - offset), data]
         descriptors.append({"name": name, "dtype": c.dtype.value, "shape": list(c.shape),
                             "layout": "C", "offset": start, "nbytes": len(data),
                             "sha256": sha256(data).hex()})
         offset = start + len(data)
-    return descriptors, b"".join(chunks)
+    return descriptors, chunks
 
 
 def quant_json(q: QuantParams | None):
@@ -175,12 +177,20 @@ def _flat(graph: Graph) -> Graph:
 def build_blob(graph: Graph, target, *, io: dict | None = None, cost_report=None,
                alignment: int = ALIGN) -> bytes:
     """The bytes of the blob for a (partitioned) graph; see the module docstring."""
+    return b"".join(blob_pieces(graph, target, io=io, cost_report=cost_report,
+                                alignment=alignment))
+
+
+def blob_pieces(graph: Graph, target, *, io: dict | None = None, cost_report=None,
+                alignment: int = ALIGN) -> list[bytes]:
+    """The blob as a list of byte strings to write one after the other (no copy of the weights
+    into one buffer)."""
     from npucc import __version__
 
     name = target_name(target)
     if alignment < 1 or alignment & (alignment - 1):
         raise BlobError(f"weights alignment {alignment} is not a power of two")
-    descriptors, weight_bytes = weights(graph, alignment)
+    descriptors, weight_pieces = weights(graph, alignment)
     cost = cost_report if cost_report is not None else {}
     if not isinstance(cost, Mapping):
         cost = cost.to_json() if hasattr(cost, "to_json") else dict(cost)
@@ -190,22 +200,30 @@ def build_blob(graph: Graph, target, *, io: dict | None = None, cost_report=None
                                  "weights_alignment": alignment}),
         "program": format_graph(graph, max_inline=0).encode("utf-8"),
         "tensors": encode_json(descriptors),
-        "weights": weight_bytes,
+        "weights": weight_pieces,
         "quant": encode_json(quant_table(graph)),
         "io": encode_json(io if io is not None else io_table(graph)),
         "cost": encode_json(cost),
     }
-    datas = [sections[s] for s in SECTIONS]
-    head, offsets, total = layout([len(d) for d in datas])
-    out = bytearray(total)
-    out[:HEADER.size] = HEADER.pack(MAGIC, FORMAT_VERSION, head, total, len(datas), 0,
-                                    __version__.encode("ascii"), name.encode("ascii"))
-    for k, (sec, data, off) in enumerate(zip(SECTIONS, datas, offsets)):
-        entry = ENTRY.pack(sec.encode("ascii"), off, len(data), sha256(data))
-        out[HEADER.size + k * ENTRY.size:HEADER.size + (k + 1) * ENTRY.size] = entry
-        out[off:off + len(data)] = data
-    out[-32:] = sha256(bytes(out[:-32]))
-    return bytes(out)
+    pieces = [sections[s] if isinstance(sections[s], list) else [sections[s]] for s in SECTIONS]
+    lengths = [sum(len(p) for p in ps) for ps in pieces]
+    head, offsets, total = layout(lengths)
+    table = [HEADER.pack(MAGIC, FORMAT_VERSION, head, total, len(SECTIONS), 0,
+                         __version__.encode("ascii"), name.encode("ascii"))]
+    for sec, ps, off, n in zip(SECTIONS, pieces, offsets, lengths):
+        digest = hashlib.sha256()
+        for p in ps:
+            digest.update(p)
+        table.append(ENTRY.pack(sec.encode("ascii"), off, n, digest.digest()))
+    out = [b"".join(table)]
+    out.append(b"\0" * (head - len(out[0])))
+    for ps, off, n, end in zip(pieces, offsets, lengths, offsets[1:] + [total - 32]):
+        out += ps
+        out.append(b"\0" * (end - off - n))
+    digest = hashlib.sha256()
+    for p in out:
+        digest.update(p)
+    return out + [digest.digest()]
 
 
 def write_blob(path, graph: Graph, target, *, supported=None, cost=None, io: dict | None = None,
@@ -215,12 +233,12 @@ def write_blob(path, graph: Graph, target, *, supported=None, cost=None, io: dic
     place. Returns the path."""
     if not any(n.op == "Partition" for n in graph.nodes):
         graph = partition(graph, supported, cost=cost)
-    data = build_blob(graph, target, io=io, cost_report=cost_report, alignment=alignment)
+    pieces = blob_pieces(graph, target, io=io, cost_report=cost_report, alignment=alignment)
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.writelines(pieces)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
