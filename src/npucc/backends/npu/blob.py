@@ -193,7 +193,7 @@ def blob_pieces(graph: Graph, target, *, io: dict | None = None, cost_report=Non
     descriptors, weight_pieces = weights(graph, alignment)
     cost = cost_report if cost_report is not None else {}
     if not isinstance(cost, Mapping):
-        cost = cost.to_json() if hasattr(cost, "to_json") else dict(cost)
+        cost = cost.to_dict() if hasattr(cost, "to_dict") else dict(cost)
     sections = {
         "manifest": encode_json({"format_version": FORMAT_VERSION, "model": graph.name,
                                  "npucc_version": __version__, "target": name,
@@ -203,8 +203,11 @@ def blob_pieces(graph: Graph, target, *, io: dict | None = None, cost_report=Non
         "weights": weight_pieces,
         "quant": encode_json(quant_table(graph)),
         "io": encode_json(io if io is not None else io_table(graph)),
-        "cost": encode_json(cost),
     }
+    try:
+        sections["cost"] = encode_json(cost)
+    except (TypeError, ValueError) as e:
+        raise BlobError(f"the cost report is not plain JSON: {e}") from None
     pieces = [sections[s] if isinstance(sections[s], list) else [sections[s]] for s in SECTIONS]
     lengths = [sum(len(p) for p in ps) for ps in pieces]
     head, offsets, total = layout(lengths)
@@ -226,12 +229,28 @@ def blob_pieces(graph: Graph, target, *, io: dict | None = None, cost_report=Non
     return out + [digest.digest()]
 
 
+def _legalize(graph: Graph, target):
+    """(the target's Legalization of `graph`, its cost report as JSON)."""
+    try:
+        from ...targets import legalize
+        from .cost import estimate
+    except ImportError:
+        raise BlobError(f"no legalization for target {target_name(target)} in this npucc: give "
+                        "supported= (node -> reasons it cannot run on the NPU)") from None
+    leg = legalize(graph, target)
+    return leg, estimate(graph, target, legalization=leg).to_dict()
+
+
 def write_blob(path, graph: Graph, target, *, supported=None, cost=None, io: dict | None = None,
                cost_report=None, alignment: int = ALIGN) -> Path:
     """Partition `graph` (unless it already is: `supported` and `cost` as for
-    `partition.partition`) and write its blob to `path` through a temporary file renamed into
+    `partition.partition`; without `supported`, the target's legalization decides, and its cost
+    model fills `cost_report`) and write its blob to `path` through a temporary file renamed into
     place. Returns the path."""
     if not any(n.op == "Partition" for n in graph.nodes):
+        if supported is None:
+            supported, report = _legalize(graph, target)
+            cost_report = report if cost_report is None else cost_report
         graph = partition(graph, supported, cost=cost)
     pieces = blob_pieces(graph, target, io=io, cost_report=cost_report, alignment=alignment)
     path = Path(path)

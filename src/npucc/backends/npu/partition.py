@@ -37,12 +37,17 @@ NPU, CPU, HOST = "npu", "cpu", "host"
 
 def node_reasons(graph: Graph, supported) -> dict[int, tuple[str, ...]]:
     """{id(node): reasons it cannot run on the NPU} (empty tuple: it can). `supported` is a
-    callable node -> reasons, a mapping {Node or output value name: reasons}, or None (every node
-    can). Reasons may be None/True (supported), False, one string, or a sequence of strings."""
+    target Legalization (`npucc.legalize(graph, target)`: each violated rule as "rule: reason
+    (detail)"), a callable node -> reasons, a mapping {Node or output value name: reasons}, or
+    None (every node can). Reasons may be None/True (supported), False, one string, or a
+    sequence of strings."""
     out = {}
     for node in graph.nodes:
         if supported is None:
             given = ()
+        elif hasattr(supported, "verdict"):  # a Legalization
+            given = [f"{v.rule}: {v.reason}" + (f" ({v.detail})" if v.detail else "")
+                     for v in supported.verdict(node).violations]
         elif isinstance(supported, Mapping):
             given = supported.get(node, supported.get(node.outputs[0].name if node.outputs
                                                       else None, ()))
