@@ -242,3 +242,25 @@ def test_default_cost_counts_macs():
     assert cost.transfer_time(conv.output) == pytest.approx(
         cost.transfer_overhead_s + 4 * 64 * 4 / cost.bytes_per_s)
     assert np.isfinite(cost.node_time(conv, "npu"))
+
+
+def test_partition_by_the_target_legalization(tmp_path):
+    """With issue 12 part A's targets: the CPU partition lists every violated rule, and a blob
+    built without a predicate is legalized for its target and carries its cost report."""
+    targets = pytest.importorskip("npucc.targets", reason="npucc.targets (issue 12 part A) is "
+                                                          "not merged into this branch yet")
+    import npucc
+    from npucc.backends.npu.blob_reader import read_blob
+
+    model = compile_model(caffe.load(SSD, weights="random", input_shapes={"data": (1, 3, 96, 96)}))
+    leg = targets.legalize(model.graph, "rk1808")
+    parted = partition(model.graph, leg)
+    det = next(n for n in model.graph.nodes if n.op == "DetectionOutput")
+    cpu = [p for p in partitions(parted) if p.device == "cpu"]
+    reasons = [r for p in cpu for r in p.reasons]
+    for v in leg.verdict(det).violations:
+        assert any(r.startswith(f"{det.describe()}: {v.rule}: {v.reason}") for r in reasons)
+    blob = read_blob(npucc.write_blob(tmp_path / "ssd.npub", model, "rk1808"), "rk1808")
+    assert blob.cost["target"] == "rk1808" and blob.cost["total_time_us"] > 0
+    assert [p.reasons for p in partitions(blob.graph) if p.device == "cpu"] == \
+        [p.reasons for p in cpu]

@@ -141,17 +141,17 @@ def preprocess_json(p) -> dict | None:
 
 def io_table(graph: Graph, layouts: Mapping[str, str] | None = None,
              preprocess: Mapping | None = None) -> dict:
-    """IO descriptors. A 4-D value's layout is taken from `layouts`, else guessed the way
-    set-input-layout does: NHWC for an input read only by transposes to NCHW (an output made by
-    a transpose to NHWC), else NCHW; other ranks have no layout."""
+    """IO descriptors. A 4-D value's layout is taken from `layouts`, else guessed: for an input
+    as set-input-layout does (NHWC when read only by transposes to NCHW, else NCHW); an output is
+    NHWC when a transpose to NHWC makes it, else not known (null), as for other ranks."""
     from ...passes.input_layout import source_layout
 
     layouts, preprocess = dict(layouts or {}), dict(preprocess or {})
 
-    def out_layout(v: Value) -> str:
+    def out_layout(v: Value) -> str | None:
         p = v.producer
         return "NHWC" if p is not None and p.op == "Transpose" and \
-            tuple(p.attrs["perm"]) == (0, 2, 3, 1) else "NCHW"
+            tuple(p.attrs["perm"]) == (0, 2, 3, 1) else None
 
     def lay(v: Value, guess) -> str | None:
         return layouts.get(v.name, guess(v) if v.type.rank == 4 else None)
