@@ -22,7 +22,7 @@ from npucc.backends.npu.blob_reader import read_blob
 from npucc.backends.npu.partition import partition, partitions
 from npucc.backends.simulator import compile_plan
 from npucc.errors import BlobError, NpuccError
-from npucc.ir import DType, parse
+from npucc.ir import DType, parse, run_graph
 from npucc.ir.text import describe_difference, graphs_equal
 from npucc.testing import graphs, random_inputs
 
@@ -45,8 +45,30 @@ def _ops(*ops):
     return lambda node: f"{node.op} is not on this NPU" if node.op in ops else ()
 
 
-# (id, model builder, predicate): adding a numerics case (u8, dfp16, ... from
-# npucc.passes.quantize.quantize_graph) is one more line here
+def _quantized(dtype, **options):
+    """The float MobileNetV2 fixture quantized by the numerics layer (issue 10's
+    quantize_graph), with min/max ranges of every float value over four random inputs."""
+    def build():
+        from npucc.passes.quantize import quantize_graph
+
+        graph = compile_model(str(TF / "mobilenet_v2_float.tflite")).graph
+        ranges = {}
+
+        def widen(name, a):
+            lo, hi = ranges.get(name, (float(a.min()), float(a.max())))
+            ranges[name] = (min(lo, float(a.min())), max(hi, float(a.max())))
+
+        for seed in range(4):
+            x = random_inputs(graph, seed)
+            for v, a in zip(graph.inputs, x):
+                widen(v.name, a)
+            run_graph(graph, x, hook=lambda node, outs: [
+                widen(v.name, a) for v, a in zip(node.outputs, outs) if v.dtype.is_float])
+        return compile_model(quantize_graph(graph, ranges, dtype=dtype, **options), pipeline="")
+    return build
+
+
+# (id, model builder, predicate): one line per numerics case
 MODELS = [
     ("float", _tflite("mobilenet_v2_float.tflite"), _ops()),
     ("float-cpu-partition", _tflite("ops_zoo_float.tflite"), _ops("Softmax", "Concat")),
@@ -54,6 +76,11 @@ MODELS = [
     ("tflite-int8-float-io-cpu-partition", _tflite("small_int8_float_io.tflite"),
      _ops("ReduceMean")),
     ("hybrid-i8-npu-float-cpu", _ir(HYBRID), _ops("Softmax")),
+    # once the numerics layer (issue 10: npucc.passes.quantize) is merged:
+    # ("u8", _quantized("u8"), _ops()),
+    # ("i8-per-channel", _quantized("i8", per_channel=True), _ops()),
+    # ("dfp16", _quantized("dfp16"), _ops()),
+    # ("hybrid-u8-cpu-partition", _quantized("u8", layer_dtypes={...: "f32"}), _ops("Softmax")),
 ]
 
 
