@@ -41,11 +41,14 @@ class CompileTimes:
 class CompiledModel:
     """A graph after the pass pipeline, with its simulator plan."""
 
-    def __init__(self, graph: Graph, plan: Plan, times: CompileTimes, pass_report=None):
+    def __init__(self, graph: Graph, plan: Plan, times: CompileTimes, pass_report=None, *,
+                 input_layout: str = "source", preprocess=None):
         self.graph = graph
         self.plan = plan
         self.times = times
         self.pass_report = pass_report
+        self.input_layout = input_layout  # the build settings, recorded in a blob's IO section
+        self.preprocess = dict(preprocess or {})
 
     @property
     def peak_activation_bytes(self) -> int:
@@ -109,7 +112,54 @@ def compile(model, pipeline=None, *, input_layout: str = "source",  # noqa: A001
     plan = compile_plan(graph)
     done = time.perf_counter()
     return CompiledModel(graph, plan, CompileTimes(loaded - start, passed - loaded, done - passed),
-                         report)
+                         report, input_layout=input_layout, preprocess=preprocess)
+
+
+class BlobModel(CompiledModel):
+    """A model loaded from an .npub blob: `blob` holds its header fields and descriptors; `run`
+    gives exactly what the simulator plan the blob was built from gives."""
+
+    def __init__(self, blob, plan: Plan, times: CompileTimes):
+        super().__init__(blob.graph, plan, times)
+        self.blob = blob
+
+    @property
+    def target(self) -> str:
+        return self.blob.target
+
+    def __repr__(self) -> str:
+        return f"<BlobModel {self.blob.path}: {self.graph.name} for {self.target}; {self.times}>"
+
+
+def load_blob(path, target=None, *, limits=None) -> BlobModel:
+    """Load and check an .npub blob (see `npucc.backends.npu.blob_reader`) and compile its
+    simulator plan. `target`, when given, must be the blob's target. Raises BlobError naming the
+    file for a truncated, corrupted or tampered file, another format version or target."""
+    from .backends.npu.blob_reader import read_blob
+
+    start = time.perf_counter()
+    blob = read_blob(path, target, limits=limits)
+    loaded = time.perf_counter()
+    plan = compile_plan(blob.graph)
+    return BlobModel(blob, plan, CompileTimes(loaded - start, 0.0, time.perf_counter() - loaded))
+
+
+def write_blob(path, model, target, *, supported=None, cost=None, cost_report=None):
+    """Write `model` (a CompiledModel, or a Graph) for `target` as an .npub blob at `path`:
+    partitioned by `supported` (node -> reasons it cannot run on the NPU; see
+    `npucc.backends.npu.partition`), its IO descriptors recording the model's input layout and
+    preprocessing. Returns the path."""
+    from .backends.npu.blob import io_table
+    from .backends.npu.blob import write_blob as write
+
+    graph = model.graph if isinstance(model, CompiledModel) else model
+    layouts, preprocess = {}, {}
+    if isinstance(model, CompiledModel):
+        if model.input_layout != "source":
+            layouts = {v.name: model.input_layout for v in graph.inputs if v.type.rank == 4}
+        preprocess = model.preprocess
+    return write(path, graph, target, supported=supported, cost=cost,
+                 io=io_table(graph, layouts, preprocess), cost_report=cost_report)
 
 
 def perf(model, target, dtype: str | None = None, *, profiling: bool = False):

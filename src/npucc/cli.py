@@ -287,6 +287,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _configure_run(p: argparse.ArgumentParser) -> None:
     _configure_model(p)
+    p.add_argument("--target", help="for an .npub blob: the target it must have been built for")
     p.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE.npy",
                    help="input array (.npy); repeat for several inputs; random if omitted")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
@@ -316,26 +317,45 @@ def _read_inputs(args, graph):
     return named
 
 
-@subcommand("run", "compile a model and run it in the simulator", _configure_run)
+@subcommand("run", "compile a model (or load an .npub blob) and run it in the simulator",
+            _configure_run)
 def cmd_run(args: argparse.Namespace) -> int:
     """Import a model, run the pass pipeline, compile the simulator plan, run it on the inputs and
-    print a summary of each output (and of the compile)."""
+    print a summary of each output (and of the compile). An .npub blob is loaded (and checked)
+    instead: it runs exactly as the plan it was built from."""
     import time
 
     import numpy as np
 
     from npucc.api import compile as compile_model
 
-    start = time.perf_counter()
-    graph = _load_model(args)
-    load_ms = (time.perf_counter() - start) * 1e3
-    inputs = _read_inputs(args, graph)
-    model = compile_model(graph, pipeline=args.pipeline)
-    outputs = model.run(inputs, dump_dir=args.dump)
-    t = model.times
-    print(f"{args.model}: {len(graph)} nodes imported, {len(model.graph)} after passes; "
-          f"load {load_ms:.1f} ms, passes {t.passes * 1e3:.1f} ms, plan {t.plan * 1e3:.1f} ms; "
-          f"peak activations {model.peak_activation_bytes / 1024:.1f} KiB")
+    if str(args.model).endswith(".npub"):
+        from npucc.api import load_blob
+
+        if args.pipeline or args.weights or args.shape:
+            raise NpuccError("--pipeline, --weights and --shape do not apply to an .npub blob "
+                             "(it holds the compiled model)")
+        model = load_blob(args.model, args.target)
+        inputs = _read_inputs(args, model.graph)
+        outputs = model.run(inputs, dump_dir=args.dump)
+        t = model.times
+        print(f"{args.model}: blob for {model.target}, {len(model.plan.nodes)} nodes; load "
+              f"{t.load * 1e3:.1f} ms, plan {t.plan * 1e3:.1f} ms; peak activations "
+              f"{model.peak_activation_bytes / 1024:.1f} KiB")
+    else:
+        if args.target:
+            raise NpuccError("--target applies to an .npub blob only")
+        start = time.perf_counter()
+        graph = _load_model(args)
+        load_ms = (time.perf_counter() - start) * 1e3
+        inputs = _read_inputs(args, graph)
+        model = compile_model(graph, pipeline=args.pipeline)
+        outputs = model.run(inputs, dump_dir=args.dump)
+        t = model.times
+        print(f"{args.model}: {len(graph)} nodes imported, {len(model.graph)} after passes; "
+              f"load {load_ms:.1f} ms, passes {t.passes * 1e3:.1f} ms, plan "
+              f"{t.plan * 1e3:.1f} ms; peak activations "
+              f"{model.peak_activation_bytes / 1024:.1f} KiB")
     for name, out in zip(model.output_names, outputs):
         line = f"  {name}: {out.dtype}{list(out.shape)}"
         if out.size and np.issubdtype(out.dtype, np.number):
@@ -460,6 +480,28 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from npucc.backends.npu.report import print_report
 
     print_report(report, title=args.model)
+
+
+# ---- npucc inspect ----
+
+def _configure_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="an .npub blob")
+    p.add_argument("--target", help="check that the blob was built for this target")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@subcommand("inspect", "check an .npub blob and print what it holds", _configure_inspect)
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Read and check an .npub blob (every checksum and bound), then print its header, sections,
+    partitions (NPU/CPU, node counts, why each CPU partition is on the CPU), the conversions at
+    the partition boundaries, inputs and outputs, weights and the cost summary."""
+    import json
+
+    from npucc.backends.npu.blob_reader import read_blob
+    from npucc.backends.npu.inspect import blob_summary, format_summary
+
+    summary = blob_summary(read_blob(args.file, args.target))
+    print(json.dumps(summary, indent=2, sort_keys=True) if args.json else format_summary(summary))
     return 0
 
 

@@ -45,3 +45,8 @@ class LimitError(NpuccError):
 
 class TargetError(NpuccError):
     """A target description is invalid or unknown; the message names the file and the key."""
+
+
+class BlobError(NpuccError):
+    """An .npub blob could not be written or read (truncated, corrupted, tampered with, built for
+    another format version or target); the message names the file."""

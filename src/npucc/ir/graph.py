@@ -242,6 +242,16 @@ class Graph:
         self._constants[id(v)] = v
         return v
 
+    def add_constant_like(self, value: Value, name: str | None = None) -> Value:
+        """A constant with the type of constant `value` (of any graph) sharing its read-only
+        payload (no copy): how a partition body or an inlined graph takes its weights."""
+        if value._const is None:
+            raise IRError(f"%{value.name} is not a constant")
+        v = Value(self._claim(name or value.name, "const"), value.type, const=value._const)
+        self._values[v.name] = v
+        self._constants[id(v)] = v
+        return v
+
     def set_outputs(self, values: Iterable[Value]) -> None:
         values = list(values)
         for v in values:
@@ -398,7 +408,7 @@ class Graph:
 
     def copy(self) -> Graph:
         """A structurally identical graph with the same names (constant payloads are shared:
-        they are read-only)."""
+        they are read-only; nested graphs held as attributes are copied too)."""
         g = Graph(self.name, self.numerics)
         vmap: dict[int, Value] = {}
         for v in self._inputs:
@@ -411,7 +421,8 @@ class Graph:
             g._constants[id(c)] = c
             vmap[id(v)] = c
         for n in self.nodes:
-            m = Node(n.op, tuple(None if v is None else vmap[id(v)] for v in n.inputs), n.attrs,
+            attrs_ = {k: a.copy() if isinstance(a, Graph) else a for k, a in n.attrs.items()}
+            m = Node(n.op, tuple(None if v is None else vmap[id(v)] for v in n.inputs), attrs_,
                      n.provenance)
             m.meta = dict(n.meta)
             outs = []

@@ -67,6 +67,14 @@ def _seq(conv):
     return convert
 
 
+def _to_graph(v):
+    from .graph import Graph  # the graph module imports this one
+
+    if not isinstance(v, Graph):
+        raise TypeError
+    return v
+
+
 def _to_dtype(v):
     if isinstance(v, DType):
         return v
@@ -82,7 +90,9 @@ ATTR_KINDS: dict[str, Callable[[Any], Any]] = {
     "str": _to_str,
     "ints": _seq(_to_int),
     "floats": _seq(_to_float),
+    "strs": _seq(_to_str),
     "dtype": _to_dtype,
+    "graph": _to_graph,  # a nested Graph (a partition's body); see ops/partition.py
 }
 
 
@@ -141,6 +151,7 @@ class OpDef:
     shape_only_inputs: tuple[int, ...] = ()  # inputs whose values the op ignores (only shapes)
     commutative: bool = False  # swapping its two inputs gives bit-identical results
     quant: QuantRule | None = None  # how it computes on quantized tensors (None: float only)
+    min_variadic: int = 1  # fewest values a variadic slot takes
 
     def normalize_attrs(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Validate attributes and fill defaults; raise IRError naming the op and attribute."""
@@ -164,8 +175,8 @@ class OpDef:
         kinds = [_parse_slot(s)[1] for s in self.inputs]
         required = kinds.count("required")
         if "variadic" in kinds:
-            ok = n >= required + 1
-            want = f"at least {required + 1}"
+            ok = n >= required + self.min_variadic
+            want = f"at least {required + self.min_variadic}"
         else:
             ok = required <= n <= len(kinds)
             want = f"{required}" if required == len(kinds) else f"{required} to {len(kinds)}"
@@ -220,7 +231,7 @@ OPS: Registry[OpDef] = _OPS  # a read-only Mapping; ops are declared with define
 
 def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, Attr] | None = None,
               shape_only_inputs: Sequence[int] = (), commutative: bool = False,
-              quant: QuantRule | None = None):
+              quant: QuantRule | None = None, min_variadic: int = 1):
     """Decorator: declare op `name` with the decorated function as its reference kernel.
 
     shape_only_inputs: indices of inputs the op reads only for their shape (e.g. PriorBox reads
@@ -230,12 +241,13 @@ def define_op(name: str, *, inputs: Sequence[str], infer, attrs: Mapping[str, At
     and multiplication are, up to which NaN payload propagates; max/min are not: signed zeros);
     cse merges a*b and b*a.
     quant: the op's quantization rule (`npucc.ir.quant_rule`); None keeps the op float-only.
+    min_variadic: how many values a variadic input slot takes at least (default 1).
     """
 
     def register(kernel):
         _OPS[name] = OpDef(name, tuple(inputs), _pytypes.MappingProxyType(dict(attrs or {})),
                            infer, kernel, (kernel.__doc__ or "").strip(),
-                           tuple(shape_only_inputs), commutative, quant)
+                           tuple(shape_only_inputs), commutative, quant, min_variadic)
         return kernel
 
     return register

@@ -74,10 +74,13 @@ def format_value_name(name: str) -> str:
     return "%" + _fmt_ident(name)
 
 
-def format_attr_value(v: Any) -> str:
+def format_attr_value(v: Any, *, max_inline: int | None = 16, indent: str = "") -> str:
     """An attribute value with its kind recoverable from the text: ints `3`, floats always with a
     '.' or exponent (`3.0`, `1e-05`, `inf`, `nan`), bools `true`/`false`, strings quoted, dtypes
-    bare (`u8`), sequences `[1, 2]`, None `none`."""
+    bare (`u8`), sequences `[1, 2]`, None `none`, a nested graph as `graph NAME(...) {...}` (its
+    lines indented by `indent` plus two spaces)."""
+    if _is_graph(v):
+        return format_graph(v, max_inline=max_inline, indent=indent)
     if v is None:
         return "none"
     if isinstance(v, (bool, np.bool_)):
@@ -147,11 +150,18 @@ def _format_payload(arr: np.ndarray, dtype: DType, max_inline: int | None) -> st
 # Printer
 # ---------------------------------------------------------------------------------------------
 
-def _format_node(node) -> str:
+def _is_graph(v) -> bool:
+    from .graph import Graph  # not at the top: the graph module imports this one lazily
+
+    return isinstance(v, Graph)
+
+
+def _format_node(node, max_inline: int | None = 16, indent: str = "  ") -> str:
     args = ", ".join("_" if v is None else format_value_name(v.name) for v in node.inputs)
     s = f"{node.op}({args})"
     if node.attrs:
-        s += " {" + ", ".join(f"{_fmt_ident(k)}={format_attr_value(v)}"
+        s += " {" + ", ".join(f"{_fmt_ident(k)}="
+                              f"{format_attr_value(v, max_inline=max_inline, indent=indent)}"
                               for k, v in node.attrs.items()) + "}"
     if node.outputs:
         s = ", ".join(format_value_name(v.name) for v in node.outputs) + " = " + s
@@ -178,25 +188,28 @@ def _meta_comment(*items) -> str:
     return ("  # " + ", ".join(parts)) if parts else ""
 
 
-def format_graph(graph, *, max_inline: int | None = 16, meta: bool = False) -> str:
+def format_graph(graph, *, max_inline: int | None = 16, meta: bool = False,
+                 indent: str = "") -> str:
     """The text form of `graph`. Constant payloads with more than `max_inline` elements are elided
     (printed as their sha256) unless `max_inline=None`; payloads whose elements are all equal are
     always printed as one splat value. `meta=True` adds Value.meta / Node.meta as comments
-    (the parser skips them)."""
+    (the parser skips them). `indent` prefixes every line but the first (a nested graph printed
+    as an attribute value)."""
     ins = ", ".join(f"{format_value_name(v.name)}: {format_type(v.type)}" for v in graph.inputs)
     outs = ", ".join(format_value_name(v.name) for v in graph.outputs)
+    inner = indent + "  "
     lines = [f"graph {_fmt_ident(graph.name)}({ins}) -> ({outs}){_numerics_clause(graph)} {{"]
     if meta:
-        lines += [f"  # %{v.name}{_meta_comment(v)[2:]}" for v in graph.inputs if v.meta]
+        lines += [f"{inner}# %{v.name}{_meta_comment(v)[2:]}" for v in graph.inputs if v.meta]
     for c in graph.constants:
-        lines.append(f"  {format_value_name(c.name)} = const {format_type(c.type)} "
+        lines.append(f"{inner}{format_value_name(c.name)} = const {format_type(c.type)} "
                      f"{_format_payload(c.const, c.dtype, max_inline)}"
                      f"{_meta_comment(c) if meta else ''}")
     for node in graph.nodes:
-        lines.append("  " + _format_node(node)
+        lines.append(inner + _format_node(node, max_inline, inner)
                      + (_meta_comment(node, *node.outputs) if meta else ""))
-    lines.append(("  return " + outs) if outs else "  return")
-    lines.append("}")
+    lines.append((f"{inner}return " + outs) if outs else f"{inner}return")
+    lines.append(indent + "}")
     return "\n".join(lines)
 
 
@@ -387,6 +400,8 @@ class _Parser:
     # ---- attributes ----
     def attr_value(self):
         pos = self.skip()
+        if self.text.startswith("graph", pos) and not _BARE.match(self.text, pos + 5):
+            return self.nested_graph()
         c = self.text[pos:pos + 1]
         if c == '"':
             return self.string()
@@ -643,7 +658,21 @@ class _Parser:
                        output_types=[t for t, _ in types] if types else None,
                        provenance=provenance)
 
+    def nested_graph(self):
+        """A graph as an attribute value: its own scope of value names."""
+        outer = self.defined, getattr(self, "returned", None)
+        self.defined = {}
+        g = self.graph_body()
+        self.defined, self.returned = outer
+        return g
+
     def graph(self):
+        g = self.graph_body()
+        if self.skip() != len(self.text):
+            raise self.error("unexpected text after the graph")
+        return g
+
+    def graph_body(self):
         from .graph import Graph
 
         self.expect("graph", " (a graph starts with 'graph NAME(...)')")
@@ -671,8 +700,6 @@ class _Parser:
         while self.statement(g):
             pass
         self.expect("}", " to close the graph body (nothing may follow 'return')")
-        if self.skip() != len(self.text):
-            raise self.error("unexpected text after the graph")
         outs = [self.lookup(g, n, p) for n, p in self.returned]
         if header is not None:
             for n, p in header:
@@ -726,7 +753,9 @@ def same_attr_value(a, b) -> bool:
             a == b and math.copysign(1.0, a) == math.copysign(1.0, b))
     if isinstance(a, tuple):
         return len(a) == len(b) and all(same_attr_value(x, y) for x, y in zip(a, b))
-    return a == b
+    if isinstance(a, (int, str)):
+        return a == b
+    return graphs_equal(a, b) if _is_graph(a) else a == b
 
 
 def same_attrs(a: Mapping, b: Mapping) -> bool:
@@ -758,6 +787,12 @@ def describe_difference(a, b) -> str | None:
         ins = [[None if v is None else v.name for v in n.inputs] for n in (x, y)]
         if x.op != y.op or ins[0] != ins[1] or vals(x.outputs) != vals(y.outputs) or \
                 not same_attrs(x.attrs, y.attrs) or x.provenance != y.provenance:
+            bodies = [(k, v, y.attrs.get(k)) for k, v in x.attrs.items()
+                      if _is_graph(v) and _is_graph(y.attrs.get(k))]
+            for k, gx, gy in bodies:
+                inner = describe_difference(gx, gy)
+                if inner is not None:
+                    return f"in attribute {k} of {x.describe()}: {inner}"
             return f"nodes differ: {_format_node(x)} vs {_format_node(y)}"
     if [v.name for v in a.outputs] != [v.name for v in b.outputs]:
         return f"outputs differ: {[v.name for v in a.outputs]} vs {[v.name for v in b.outputs]}"

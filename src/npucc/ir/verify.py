@@ -5,13 +5,15 @@ table matches the definitions); values are defined before use in node order; use
 inputs in both directions; input arity and required slots; attributes are what the op's schema
 normalizes them to; output types equal inference in shape and dtype (quantization params may
 differ but must be valid); constants are read-only and match their type; graph outputs are
-defined in this graph. Linear in the size of the graph.
+defined in this graph; nested graphs (a partition's body) are checked the same way, and the
+node's types must equal the body's exactly. Linear in the size of the graph.
 """
 
 from __future__ import annotations
 
 from npucc.errors import IRError, VerificationError
 
+from .graph import Graph
 from .registry import OPS, _parse_slot
 from .text import same_attrs
 
@@ -192,10 +194,14 @@ class _Checker:
         if len(want) != len(n.outputs):
             self.report(f"{where}: has {len(n.outputs)} outputs, {n.op} infers {len(want)}")
             return
+        nested = [(k, a) for k, a in norm.items() if isinstance(a, Graph)]
         for i, (v, t) in enumerate(zip(n.outputs, want)):
-            if (v.type.shape, v.type.dtype) != (t.shape, t.dtype):
+            if (v.type.shape, v.type.dtype) != (t.shape, t.dtype) or (nested and v.type != t):
                 self.report(f"{where}: output {i} %{v.name} has type {v.type}, inference "
                             f"gives {t}")
+        for k, body in nested:  # a nested graph (a partition's body) must be valid on its own
+            self.problems += [f"{where}: in {k} graph {body.name}: {p}"
+                              for p in verification_problems(body)]
 
     # ---- use lists ----
     def check_uses(self, nodes) -> None:

@@ -25,8 +25,10 @@ def _to_nchw(node) -> bool:
     if node.op == "Transpose":
         return tuple(node.attrs["perm"]) == TO_NCHW
     shape = node.inputs[0].shape
+    if node.op != "Reshape" or len(shape) != 4:  # (a 4-D value may be another op's operand 1)
+        return False
     moved = [k for k in TO_NCHW if shape[k] != 1]
-    return node.op == "Reshape" and moved == sorted(moved) \
+    return moved == sorted(moved) \
         and tuple(node.output.shape) == tuple(shape[k] for k in TO_NCHW)
 
 

@@ -18,6 +18,7 @@ from .constraints import CONSTRAINTS
 from .target import Target, get_target, list_targets
 
 GENERATOR = "python -m npucc.targets.docs"
+STRUCTURAL_OPS = {"Partition"}  # made by partitioning; they hold graphs, not computation
 
 
 def _cell(text: str) -> str:
@@ -50,6 +51,8 @@ def render(target: Target) -> str:
               "checked on each node of that op (a node runs on the NPU when it meets them all).",
               "", "| op | NPU | rules checked |", "|---|---|---|"]
     for op in sorted(OPS):
+        if op in STRUCTURAL_OPS:
+            continue
         rules = [n for n in t.constraints
                  if n != "op_in_target_list" and CONSTRAINTS[n].applies_to(op)]
         npu = "yes" if t.runs_op(op) else "no: CPU"

@@ -85,3 +85,14 @@ def test_tflite_mobilenet_v2_layouts_and_no_inner_transposes():
     assert t.inputs[0] is as_nhwc.inputs[0]
     with pytest.raises(NpuccError, match="expects shape"):
         run_graph(as_nchw, [image])  # NHWC data into the NCHW build is rejected, not misread
+
+
+def test_source_layout_of_an_input_read_as_a_later_operand():
+    """A 4-D input read as operand 1 of an op whose operand 0 has a lower rank is NCHW (it once
+    crashed indexing operand 0's shape)."""
+    from npucc.passes.input_layout import source_layout
+
+    g = Graph("g")
+    x = g.add_input("x", TensorType((1, 2, 3, 8), "f32"))
+    g.set_outputs([g.op("Add", g.add_constant(np.ones(8, np.float32)), x)])
+    assert source_layout(x) == "NCHW"

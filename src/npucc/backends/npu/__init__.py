@@ -1,4 +1,5 @@
-"""The NPU backend: the cost model (eval_perf / eval_memory) over a legalized graph.
+"""The NPU backend: the cost model (eval_perf / eval_memory) over a legalized graph, partitioning
+into NPU and CPU partitions, and the deployable `.npub` blob.
 
 - cost.py: `estimate(graph, target, dtype=None) -> CostReport`, a roofline per layer;
 - memory.py: weights, peak activations by liveness, on-chip buffer use;

@@ -25,6 +25,7 @@ from ... import limits
 from ...errors import LimitError, NpuccError
 from ...ir.graph import Graph, Node
 from ...ir.interpreter import coerce_inputs
+from ...ir.ops.partition import inline_partitions
 from ...numerics import profile_of, select_kernel
 from .buffers import ALIGN, BufferPlan, plan_buffers
 from .dump import LayerDump
@@ -201,7 +202,11 @@ class Plan:
 
 
 def compile_plan(graph: Graph) -> Plan:
-    """Compile `graph` once into a Plan (see the module docstring)."""
+    """Compile `graph` once into a Plan (see the module docstring). A partitioned graph's
+    Partition nodes are inlined first: the plan runs their bodies' nodes as its own steps, so a
+    partition boundary costs nothing and the kernels are the ones the flat graph gets."""
+    if any(n.op == "Partition" for n in graph.nodes):
+        graph = inline_partitions(graph)
     nodes = list(graph.nodes)
     # fast kernels are float kernels: nodes of the other numerics profiles (quantized, float16)
     # run their profile's kernel, the one the reference interpreter runs

@@ -31,6 +31,8 @@ from .elementwise import broadcast_shapes, partners
 
 # op -> why no strategy draws it (every other registered op must be drawable)
 NOT_DRAWN = {
+    "Partition": "made by npucc.backends.npu.partition, not drawn: its property tests partition "
+                 "drawn graphs and run them against the flat graph (tests/backends/npu)",
     "Requantize": "its output params live only in its output type and it has no float kernel: "
                   "tests/numerics checks it against the rounding formula",
     "ReduceProd": "a product over up to 512 drawn values overflows float32",
