@@ -12,10 +12,11 @@ The quantize pass (`npucc.passes.quantize.quantize_graph`) turns the ranges into
 from .calibrate import calibrate
 from .calibration_stats import CalibrationStats, merge_all
 from .dataset import Dataset, read_dataset_txt
+from .quantize_model import QuantizedModel, quantize_model
 from .schemes import Scheme, scheme_for
 from .selectors import ALGORITHMS, select_range, select_ranges
 from .stats import CalibrationError, ValueStats, WeightStats
 
-__all__ = ["ALGORITHMS", "CalibrationError", "CalibrationStats", "Dataset", "Scheme",
-           "ValueStats", "WeightStats", "calibrate", "merge_all", "read_dataset_txt",
-           "scheme_for", "select_range", "select_ranges"]
+__all__ = ["ALGORITHMS", "CalibrationError", "CalibrationStats", "Dataset", "QuantizedModel",
+           "Scheme", "ValueStats", "WeightStats", "calibrate", "merge_all", "quantize_model",
+           "read_dataset_txt", "scheme_for", "select_range", "select_ranges"]
