@@ -1,0 +1,198 @@
+"""Converters of convolutions, transposed convolutions, fully connected layers and pools (weights
+transposed to the core layout, fused activations as attributes)."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+import numpy as np
+import tflite
+
+from ...ir import Value
+from ...ir.types import QuantParams
+from ..tf_common import (
+    ConversionError,
+    Handle,
+    nhwc_shape,
+    quant_of,
+    shape_of,
+    tf_pads,
+)
+
+_PADDING = {tflite.Padding.SAME: "SAME", tflite.Padding.VALID: "VALID"}
+_ACT = tflite.ActivationFunctionType
+
+if TYPE_CHECKING:
+    from .importer import TFLiteImporter, _Op
+
+
+def _padding(options) -> str:
+    try:
+        return _PADDING[options.Padding()]
+    except KeyError:
+        raise ConversionError(f"unknown padding code {options.Padding()}", False) from None
+
+
+def fused_attrs(fused: int) -> dict | None:
+    """Fused activation as Conv/Gemm attributes (None: apply it as a separate op)."""
+    return {_ACT.NONE: {}, _ACT.RELU: {"activation": "relu"},
+            _ACT.RELU6: {"activation": "clip", "activation_params": (0.0, 6.0)},
+            _ACT.RELU_N1_TO_1: {"activation": "clip", "activation_params": (-1.0, 1.0)}
+            }.get(fused)
+
+
+def _weights(imp: TFLiteImporter, op: _Op, i: int, perm, axis_map: dict) -> Handle:
+    """A weight input transposed by `perm`; a constant's quantization axis follows it."""
+    t = op.tensor(i)
+    h = op.input(i)
+    if isinstance(h, Value) and h.is_constant and t.quant is not None:
+        q = t.quant
+        if q.axis is not None:
+            q = QuantParams.affine(q.scale, q.zero_point, axis=axis_map[q.axis], bits=q.bits)
+        return imp.constant(np.transpose(np.asarray(h.const), perm), t, q)
+    if isinstance(h, np.ndarray):
+        return np.ascontiguousarray(np.transpose(h, perm))
+    return imp.b.transpose(h, perm, op.label)
+
+
+def _bias(op: _Op, i: int) -> Handle | None:
+    return op.input(i) if op.has(i) else None
+
+
+def _conv_like(imp, op, kind):
+    x = op.input(0)
+    if len(shape_of(x)) != 4 or len(op.tensor(1).shape) != 4 or min(op.tensor(1).shape) < 1:
+        raise ConversionError(f"needs a 4-D input and 4-D weights, got shapes "
+                              f"{list(shape_of(x))} and {list(op.tensor(1).shape)}", False)
+    n, h, w, c = shape_of(x)
+    if kind == "conv":
+        o = op.options(tflite.Conv2DOptions, required=True)
+        wt = _weights(imp, op, 1, (0, 3, 1, 2), {0: 0})
+        kh, kw = op.tensor(1).shape[1:3]
+        group = c // op.tensor(1).shape[3]
+        b = _bias(op, 2)
+    else:
+        o = op.options(tflite.DepthwiseConv2DOptions, required=True)
+        wt = _weights(imp, op, 1, (3, 0, 1, 2), {3: 0})
+        kh, kw = op.tensor(1).shape[1:3]
+        group = c
+        b = _bias(op, 2)
+    strides = (o.StrideH(), o.StrideW())
+    dil = (o.DilationHFactor(), o.DilationWFactor())
+    pads = tf_pads(_padding(o), (h, w), (kh, kw), strides, dil)
+    act = fused_attrs(o.FusedActivationFunction())
+    attrs = {"strides": strides, "pads": pads, "dilations": dil, "group": group, **(act or {})}
+    t = op.out_tensor()
+    y = imp.b.nchw_op("Conv", x, [wt, b], attrs, label=op.label, quant=t.quant,
+                      name=None if act is None else t.name)
+    return y if act is not None else imp.activation(op, y, o.FusedActivationFunction())
+
+
+def conv_2d(imp, op):
+    return _conv_like(imp, op, "conv")
+
+
+def depthwise_conv_2d(imp, op):
+    return _conv_like(imp, op, "depthwise")
+
+
+def transpose_conv(imp, op):
+    o = op.options(tflite.TransposeConvOptions, required=True)
+    out_shape = tuple(op.ints(0, "output shape", 4))
+    x = op.input(2)
+    _, h, w, c = nhwc_shape(x)
+    wt = _weights(imp, op, 1, (3, 0, 1, 2), {0: 1})
+    kh, kw = op.tensor(1).shape[1:3]
+    strides = (o.StrideH(), o.StrideW())
+    pads_b, pads_e, extra = [], [], []
+    if _padding(o) == "SAME":
+        fwd = tf_pads("SAME", out_shape[1:3], (kh, kw), strides, (1, 1))
+    else:
+        fwd = (0, 0, 0, 0)
+    for k, (n_in, n_out, s, kk) in enumerate(zip((h, w), out_shape[1:3], strides, (kh, kw))):
+        full = s * (n_in - 1) + kk
+        begin = fwd[k]
+        end = full - begin - n_out
+        pads_b.append(begin)
+        pads_e.append(max(end, 0))
+        extra.append(max(-end, 0))
+    act = fused_attrs(o.FusedActivationFunction()) if hasattr(o, "FusedActivationFunction") \
+        else {}
+    attrs = {"strides": strides, "pads": tuple(pads_b + pads_e), "output_padding": tuple(extra),
+             **(act or {})}
+    t = op.out_tensor()
+    y = imp.b.nchw_op("ConvTranspose", x, [wt, _bias(op, 3)], attrs, label=op.label,
+                      quant=t.quant, name=t.name)
+    if act is None:
+        y = imp.activation(op, y, o.FusedActivationFunction())
+    return y
+
+
+def transpose_conv_bias(imp, op):
+    """MediaPipe's custom Convolution2DTransposeBias: TRANSPOSE_CONV plus a bias, without the
+    output-shape input. Inputs: NHWC data, OHWI weights, bias; custom options: int32 padding
+    (1 SAME, 2 VALID), stride_w, stride_h. SAME pads k - (n - 1) % s - 1 in total (at least 0),
+    half of it (rounded down) before; the output is s * (n - 1) + k minus that total."""
+    raw = op.op.CustomOptionsAsNumpy().tobytes() if op.op.CustomOptionsLength() else b""
+    if len(raw) < 12:
+        raise ConversionError(f"custom options hold {len(raw)} bytes, not padding, stride_w, "
+                              "stride_h (3 int32)", False)
+    padding, sw, sh = struct.unpack("<iii", raw[:12])
+    if padding not in (1, 2) or sw < 1 or sh < 1:
+        raise ConversionError(f"custom options padding={padding}, stride_w={sw}, stride_h={sh} "
+                              "are not (1 SAME or 2 VALID, positive strides)", False)
+    x = op.input(0)
+    if quant_of(x) is not None or len(shape_of(x)) != 4 or len(op.tensor(1).shape) != 4:
+        raise ConversionError("Convolution2DTransposeBias takes a float NHWC input and OHWI "
+                              "weights (as MediaPipe's kernel)")
+    _, h, w, _ = shape_of(x)
+    _, kh, kw, _ = op.tensor(1).shape
+    begin, end = [], []
+    for n, s, k in ((h, sh, kh), (w, sw, kw)):
+        total = max(0, k - (n - 1) % s - 1) if padding == 1 else 0
+        begin.append(total // 2)
+        end.append(total - total // 2)
+    t = op.out_tensor()
+    return imp.b.nchw_op("ConvTranspose", x, [_weights(imp, op, 1, (3, 0, 1, 2), {0: 1}),
+                                              op.input(2)],
+                         {"strides": (sh, sw), "pads": tuple(begin + end)}, label=op.label,
+                         name=t.name)
+
+
+def fully_connected(imp, op):
+    o = op.options(tflite.FullyConnectedOptions)
+    x = op.input(0)
+    wshape = op.tensor(1).shape
+    k = wshape[1]
+    xs = shape_of(x)
+    rows = int(np.prod(xs)) // k
+    q_in = quant_of(x)
+    if xs != (rows, k):
+        x = imp.b.emit("Reshape", [x], {"shape": (rows, k)}, label=op.label, quant=q_in)
+    wt = _weights(imp, op, 1, (0, 1), {0: 0})
+    act = fused_attrs(o.FusedActivationFunction()) if o is not None else {}
+    y = imp.emit(op, "Gemm", [x, wt, _bias(op, 2)], {"transB": True, **(act or {})})
+    if act is None:
+        y = imp.activation(op, y, o.FusedActivationFunction())
+    # not the output tensor's stored shape: with a dynamic batch it holds 1 for -1
+    want = tuple(xs[:-1]) + (wshape[0],) if (o is not None and o.KeepNumDims()) \
+        else (rows, wshape[0])
+    if shape_of(y) != tuple(want):
+        y = imp.emit(op, "Reshape", [y], {"shape": tuple(want)})
+    return y
+
+
+def _pool(core):
+    def convert(imp, op):
+        o = op.options(tflite.Pool2DOptions, required=True)
+        x = op.input(0)
+        _, h, w, _ = nhwc_shape(x)
+        k = (o.FilterHeight(), o.FilterWidth())
+        s = (o.StrideH(), o.StrideW())
+        attrs = {"kernel_shape": k, "strides": s,
+                 "pads": tf_pads(_padding(o), (h, w), k, s, (1, 1))}
+        t = op.out_tensor()
+        y = imp.b.nchw_op(core, x, [], attrs, label=op.label, quant=t.quant, name=t.name)
+        return imp.activation(op, y, o.FusedActivationFunction())
+    return convert

@@ -1,0 +1,247 @@
+"""The TFLite importer: operators as converters see them, and the driver that walks subgraph 0
+and calls a converter per operator (see converters.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import tflite
+
+from ...errors import FrontendError, UnsupportedError
+from ...ir import Graph, Value
+from ...ir.types import DType, QuantParams, TensorType
+from ..tf_common import (
+    Builder,
+    ConversionError,
+    Handle,
+    closest,
+    int_list,
+    keep_names,
+)
+from ..tflite_model import Tensor, check_index, decode_name, options, read_model
+from .converters import CONVERTERS
+
+OP_NAMES = {v: k for k, v in tflite.BuiltinOperator.__dict__.items() if not k.startswith("_")}
+
+
+
+
+_ACT = tflite.ActivationFunctionType
+
+
+def _ints(vector) -> np.ndarray:
+    """A flatbuffer int vector read AsNumpy (which gives 0 when the vector is absent)."""
+    return vector if isinstance(vector, np.ndarray) else np.zeros(0, np.int32)
+
+
+class _Op:
+    """One operator as converters see it."""
+
+    def __init__(self, imp: TFLiteImporter, index: int, op):
+        self.imp = imp
+        self.index = index
+        self.op = op
+        what = f"operator #{index}"
+        k = check_index(op.OpcodeIndex(), imp.model.OperatorCodesLength(), f"{what}: opcode index")
+        code = imp.model.OperatorCodes(k)
+        self.code = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        self.name = OP_NAMES.get(self.code, f"builtin code {self.code}")
+        if self.code == tflite.BuiltinOperator.CUSTOM:
+            self.name = f"CUSTOM:{decode_name(code.CustomCode(), what) or '?'}"
+        n = len(imp.tensors)
+        self.in_idx = [check_index(int(i), n, f"{what}: input tensor index", allow_absent=True)
+                       for i in _ints(op.InputsAsNumpy())]
+        self.out_idx = [check_index(int(i), n, f"{what}: output tensor index")
+                        for i in _ints(op.OutputsAsNumpy())]
+        self.label = imp.tensors[self.out_idx[0]].name if self.out_idx else f"op{index}"
+
+    def describe(self) -> str:
+        names = [self.imp.tensors[i].name if i >= 0 else "-" for i in self.in_idx]
+        outs = [self.imp.tensors[i].name for i in self.out_idx]
+        return f"operator #{self.index} {self.name} (inputs {names}, outputs {outs})"
+
+    def has(self, i: int) -> bool:
+        return i < len(self.in_idx) and self.in_idx[i] >= 0
+
+    def tensor(self, i: int) -> Tensor:
+        if not self.has(i):
+            raise ConversionError(f"input {i} is required", False)
+        return self.imp.tensors[self.in_idx[i]]
+
+    def out_tensor(self, i: int = 0) -> Tensor:
+        if i >= len(self.out_idx):
+            raise ConversionError(f"output {i} is required", False)
+        return self.imp.tensors[self.out_idx[i]]
+
+    def input(self, i: int) -> Handle:
+        if not self.has(i):
+            raise ConversionError(f"input {i} is required", False)
+        return self.imp.handle(self.in_idx[i])
+
+    def static(self, i: int, what: str) -> np.ndarray:
+        h = self.input(i)
+        if isinstance(h, Value):
+            if h.is_constant:
+                return np.asarray(h.const)
+            raise ConversionError(f"input {i} ({what}, tensor '{self.tensor(i).name}') must be a "
+                                  "constant")
+        return np.asarray(h)
+
+    def ints(self, i: int, what: str, count: int | None = None) -> list[int]:
+        """Static input i as a list of integers (of exactly `count` entries if given)."""
+        return int_list(self.static(i, what), what, count)
+
+    def options(self, cls, required: bool = False):
+        """The operator's builtin options as `cls` (None when absent, unless `required`)."""
+        try:
+            o = options(self.op, cls)
+        except FrontendError as e:
+            raise ConversionError(str(e), False) from None
+        if o is None and required:
+            raise ConversionError(f"its {cls.__name__} are missing", False)
+        return o
+
+
+class TFLiteImporter:
+    def __init__(self, buf: bytes, label: str, *, inputs=None, outputs=None, input_shapes=None):
+        self.label = label
+        self.model = read_model(buf)
+        self.sg = self.model.Subgraphs(0)
+        self.tensors = [Tensor(self.model, self.sg, i, buf) for i in range(self.sg.TensorsLength())]
+        self.by_name = {t.name: t.index for t in self.tensors}
+        self.graph = Graph(os.path.splitext(os.path.basename(label))[0] or "tflite")
+        self.b = Builder(self.graph)
+        self.handles: dict[int, Handle] = {}
+        self.cut_inputs = self._names_to_indices(inputs, "input") if inputs else None
+        self.cut_outputs = self._names_to_indices(outputs, "output") if outputs else None
+        self.input_shapes = input_shapes
+
+    def _names_to_indices(self, names, what) -> list[int]:
+        out = []
+        for n in names:
+            if n not in self.by_name:
+                raise FrontendError(f"{self.label}: no tensor named {n!r} for {what}; closest: "
+                                    f"{closest(n, self.by_name)}")
+            out.append(self.by_name[n])
+        return out
+
+    # ---- tensors ----
+    def handle(self, index: int) -> Handle:
+        if index in self.handles:
+            return self.handles[index]
+        t = self.tensors[index]
+        if t.data is None:
+            raise ConversionError(f"tensor '{t.name}' is read before it is computed", False)
+        if t.sparsity is not None:
+            raise ConversionError(f"tensor '{t.name}' is sparse; only DENSIFY may read it")
+        if t.quant is not None:
+            h = self.graph.add_constant(t.data, self.graph.unique_name(t.name),
+                                        quant=t.quant)
+        else:
+            h = t.data.copy()
+        self.handles[index] = h
+        return h
+
+    def constant(self, arr: np.ndarray, t: Tensor, quant: QuantParams | None) -> Value:
+        return self.graph.add_constant(arr, self.graph.unique_name(t.name), quant=quant)
+
+    # ---- driver ----
+    def run(self) -> Graph:
+        n = len(self.tensors)
+        ins = self.cut_inputs if self.cut_inputs is not None else \
+            [check_index(int(i), n, "subgraph input") for i in _ints(self.sg.InputsAsNumpy())]
+        outs = self.cut_outputs if self.cut_outputs is not None else \
+            [check_index(int(i), n, "subgraph output") for i in _ints(self.sg.OutputsAsNumpy())]
+        shapes = self._input_shapes(ins)
+        for i, shape in zip(ins, shapes):
+            t = self.tensors[i]
+            if t.np_dtype is None:
+                raise UnsupportedError(f"{self.label}: input '{t.name}' has unsupported type "
+                                       f"{t.type_name}")
+            self.handles[i] = self.graph.add_input(
+                t.name, TensorType(shape, DType.from_numpy(t.np_dtype), t.quant))
+        ops = [_Op(self, k, self.sg.Operators(k)) for k in range(self.sg.OperatorsLength())]
+        for op in self._needed(ops, set(ins), outs):
+            self._convert(op)
+        result = [self.b.value(self.handle(i), self.tensors[i].name) for i in outs]
+        self.graph.set_outputs(result)
+        keep_names(self.graph, result, [self.tensors[i].name for i in outs])
+        return self.graph
+
+    def _input_shapes(self, ins) -> list[tuple[int, ...]]:
+        given = self.input_shapes
+        shapes = []
+        for k, i in enumerate(ins):
+            t = self.tensors[i]
+            shape = t.shape
+            if isinstance(given, dict) and t.name in given:
+                shape = tuple(given[t.name])
+            elif isinstance(given, (list, tuple)) and given:
+                shape = tuple(given[k])
+            if any(d < 0 for d in shape):
+                raise FrontendError(f"{self.label}: input '{t.name}' has unknown dims {shape}; "
+                                    "give input_shapes")
+            shapes.append(tuple(shape))
+        return shapes
+
+    def _needed(self, ops, inputs: set[int], outs: Sequence[int]) -> list[_Op]:
+        producer = {i: op for op in ops for i in op.out_idx}
+        needed, stack = set(), list(outs)
+        seen = set()
+        while stack:
+            i = stack.pop()
+            if i in seen or i in inputs or i < 0:
+                continue
+            seen.add(i)
+            op = producer.get(i)
+            if op is None:
+                if self.tensors[i].data is None:
+                    raise FrontendError(f"{self.label}: tensor '{self.tensors[i].name}' has no "
+                                        "producer and no data; give it as an input")
+                continue
+            needed.add(op.index)
+            stack.extend(op.in_idx)
+        return [op for op in ops if op.index in needed]
+
+    def _convert(self, op: _Op) -> None:
+        fn = CONVERTERS.get(op.name)
+        if fn is None:
+            raise UnsupportedError(
+                f"{self.label}: {op.describe()}: op code {op.code} ({op.name}) is not supported; "
+                f"supported ops: {', '.join(sorted(CONVERTERS))}")
+        try:
+            results = fn(self, op)
+        except ConversionError as e:
+            cls = UnsupportedError if e.unsupported else FrontendError
+            raise cls(f"{self.label}: {op.describe()}: {e}") from None
+        if not isinstance(results, (list, tuple)):
+            results = [results]
+        for i, h in zip(op.out_idx, results):
+            t = self.tensors[i]
+            if isinstance(h, np.ndarray) and t.np_dtype is not None and h.dtype != t.np_dtype \
+                    and t.quant is None:
+                h = h.astype(t.np_dtype)
+            self.handles[i] = h
+
+    # ---- helpers for converters ----
+    def emit(self, op: _Op, core_op: str, inputs, attrs=None, *, out: int | None = 0,
+             quant_from_output=True) -> Handle:
+        """Emit a core op for `op`; its result carries output tensor `out`'s quantization and
+        name."""
+        t = op.out_tensor(out) if out is not None else None
+        quant = t.quant if (t is not None and quant_from_output) else None
+        return self.b.emit(core_op, inputs, attrs, label=op.label, quant=quant,
+                           name=t.name if t is not None else None)
+
+    def activation(self, op: _Op, h: Handle, fused: int) -> Handle:
+        """Apply a fused activation that the core op could not take as an attribute."""
+        if fused == _ACT.NONE:
+            return h
+        kind = {_ACT.RELU: ("Relu", {}), _ACT.RELU6: ("Clip", {"min": 0.0, "max": 6.0}),
+                _ACT.RELU_N1_TO_1: ("Clip", {"min": -1.0, "max": 1.0}),
+                _ACT.TANH: ("Tanh", {})}.get(fused)
+        if kind is None:
+            raise ConversionError(f"fused activation {fused} is not supported")
+        return self.emit(op, kind[0], [h], kind[1])
