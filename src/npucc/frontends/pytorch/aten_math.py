@@ -1,0 +1,239 @@
+"""ATen converters of arithmetic, activations, convolution, normalization, pooling, matrix
+products, softmax and resizing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...ir import Value
+from .context import ATEN, _Unsupported, aten
+
+
+def _unary(core_op, **attrs):
+    return lambda cx, x, *rest, **kw: cx.emit(core_op, [x], **attrs)
+
+
+for _aten, _core in [("relu", "Relu"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"),
+                     ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"), ("neg", "Neg"),
+                     ("abs", "Abs"), ("erf", "Erf"), ("reciprocal", "Reciprocal"),
+                     ("floor", "Floor"), ("ceil", "Ceil"), ("sin", "Sin"), ("cos", "Cos"),
+                     ("hardswish", "HardSwish"), ("mish", "Mish"), ("sign", "Sign"),
+                     ("logical_not", "Not")]:
+    ATEN[f"aten.{_aten}.default"] = _unary(_core)
+ATEN["aten.hardsigmoid.default"] = _unary("HardSigmoid", alpha=1 / 6, beta=0.5)
+
+
+@aten("aten.rsqrt.default")
+def _rsqrt(cx, x):
+    return cx.emit("Reciprocal", [cx.emit("Sqrt", [x])])
+
+
+@aten("aten.silu.default")
+def _silu(cx, x):
+    return cx.emit("Mul", [x, cx.emit("Sigmoid", [x])])
+
+
+@aten("aten.gelu.default")
+def _gelu(cx, x, approximate="none"):
+    return cx.emit("Gelu", [x], approximate=approximate)
+
+
+@aten("aten.leaky_relu.default")
+def _leaky_relu(cx, x, negative_slope=0.01):
+    return cx.emit("LeakyRelu", [x], alpha=negative_slope)
+
+
+@aten("aten.elu.default")
+def _elu(cx, x, alpha=1.0, scale=1.0, input_scale=1.0):
+    if scale != 1 or input_scale != 1:
+        raise _Unsupported(f"elu with scale={scale}, input_scale={input_scale}")
+    return cx.emit("Elu", [x], alpha=alpha)
+
+
+@aten("aten.hardtanh.default", "aten.clamp.default")
+def _clamp(cx, x, min=None, max=None):  # noqa: A002 - torch's argument names
+    if isinstance(min, (Value, np.ndarray)) or isinstance(max, (Value, np.ndarray)):
+        raise _Unsupported("clamp with tensor bounds")
+    if cx.lowering.current_target.startswith("aten.hardtanh"):
+        min = -1.0 if min is None else min
+        max = 1.0 if max is None else max
+    dtype = cx.np_dtype(x)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        min = info.min if min is None else min
+        max = info.max if max is None else max
+    return cx.emit("Clip", [x], min=float("-inf") if min is None else float(min),
+                   max=float("inf") if max is None else float(max))
+
+
+@aten("aten.clamp_min.default")
+def _clamp_min(cx, x, min):  # noqa: A002
+    return _clamp(cx, x, min=min)
+
+
+@aten("aten.clamp_max.default")
+def _clamp_max(cx, x, max):  # noqa: A002
+    return _clamp(cx, x, max=max)
+
+
+def _binary(core_op):
+    def convert(cx, a, b, alpha=1, **kw):
+        ref = a if isinstance(a, (Value, np.ndarray)) else b
+        a, b = cx.like(a, ref), cx.like(b, ref)
+        if alpha != 1:
+            b = cx.emit("Mul", [b, cx.like(alpha, ref)])
+        return cx.emit(core_op, [a, b])
+    return convert
+
+
+for _aten, _core in [("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Div"),
+                     ("maximum", "Max"), ("minimum", "Min"), ("eq", "Equal"), ("gt", "Greater"),
+                     ("lt", "Less"), ("ge", "GreaterOrEqual"), ("le", "LessOrEqual"),
+                     ("pow", "Pow"), ("logical_and", "And"), ("logical_or", "Or")]:
+    for _overload in ("Tensor", "Scalar", "default", "Tensor_Scalar", "Tensor_Tensor"):
+        ATEN[f"aten.{_aten}.{_overload}"] = _binary(_core)
+
+
+@aten("aten.div.Tensor_mode")
+def _div_mode(cx, a, b, rounding_mode=None):
+    if rounding_mode is not None:
+        raise _Unsupported(f"div with rounding_mode={rounding_mode!r}")
+    return _binary("Div")(cx, a, b)
+
+
+@aten("aten.rsub.Scalar", "aten.rsub.Tensor")
+def _rsub(cx, a, b, alpha=1):
+    return _binary("Sub")(cx, cx.like(b, a), cx.emit("Mul", [a, cx.like(alpha, a)])
+                          if alpha != 1 else a)
+
+
+@aten("aten.where.self")
+def _where(cx, cond, a, b):
+    ref = a if isinstance(a, (Value, np.ndarray)) else b
+    return cx.emit("Where", [cond, cx.like(a, ref), cx.like(b, ref)])
+
+
+@aten("aten._prelu_kernel.default")
+def _prelu(cx, x, weight):
+    rank, wshape = len(cx.shape(x)), cx.shape(weight)
+    slope = weight if rank < 2 or len(wshape) != 1 else \
+        cx.emit("Reshape", [weight], shape=[wshape[0]] + [1] * (rank - 2))
+    return cx.emit("PRelu", [x, slope])
+
+
+# ---- convolution, pooling, normalization, linear ----
+def _pair(v, n):
+    v = list(v) if isinstance(v, (list, tuple)) else [v]
+    return v * n if len(v) == 1 else v
+
+
+@aten("aten.convolution.default")
+def _convolution(cx, x, w, b, stride, padding, dilation, transposed, output_padding, groups):
+    sr = len(cx.shape(x)) - 2
+    if sr not in (1, 2):
+        raise _Unsupported(f"{sr}-D convolution")
+    pads = _pair(padding, sr) * 2
+    attrs = dict(strides=_pair(stride, sr), pads=pads, dilations=_pair(dilation, sr),
+                 group=groups)
+    if transposed:
+        return cx.emit("ConvTranspose", [x, w, b], output_padding=_pair(output_padding, sr),
+                       **attrs)
+    return cx.emit("Conv", [x, w, b], **attrs)
+
+
+@aten("aten._native_batch_norm_legit_no_training.default")
+def _batch_norm(cx, x, weight, bias, mean, var, momentum, eps):
+    c = cx.shape(x)[1]
+    dtype = cx.np_dtype(x)
+    weight = np.ones(c, dtype) if weight is None else weight
+    bias = np.zeros(c, dtype) if bias is None else bias
+    return cx.emit("BatchNorm", [x, weight, bias, mean, var], epsilon=eps), None, None
+
+
+def _pool_pads(cx, x, kernel, stride, padding):
+    sr = len(cx.shape(x)) - 2
+    if sr not in (1, 2):
+        raise _Unsupported(f"{sr}-D pooling")
+    kernel = _pair(kernel, sr)
+    stride = _pair(stride, sr) if stride else kernel
+    return sr, kernel, stride, _pair(padding, sr) * 2
+
+
+@aten("aten.max_pool2d_with_indices.default", "aten.max_pool2d.default")
+def _max_pool(cx, x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    sr, kernel, stride, pads = _pool_pads(cx, x, kernel_size, stride, padding)
+    out = cx.emit("MaxPool", [x], kernel_shape=kernel, strides=stride, pads=pads,
+                  dilations=_pair(dilation, sr), ceil_mode=ceil_mode)
+    return (out, None) if cx.lowering.current_target.endswith("with_indices.default") else out
+
+
+@aten("aten.avg_pool2d.default")
+def _avg_pool(cx, x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+              divisor_override=None):
+    if divisor_override is not None:
+        raise _Unsupported("avg_pool2d with divisor_override")
+    _, kernel, stride, pads = _pool_pads(cx, x, kernel_size, stride, padding)
+    return cx.emit("AveragePool", [x], kernel_shape=kernel, strides=stride, pads=pads,
+                   ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+
+
+@aten("aten._adaptive_avg_pool2d.default", "aten.adaptive_avg_pool2d.default")
+def _adaptive_avg_pool(cx, x, output_size):
+    spatial = cx.shape(x)[2:]
+    out = _pair(output_size, len(spatial))
+    if all(o == 1 for o in out):
+        return cx.emit("GlobalAveragePool", [x])
+    if any(s % o for s, o in zip(spatial, out)):
+        raise _Unsupported(f"adaptive average pooling of {list(spatial)} to {out} (sizes not "
+                           "divisible)")
+    k = [s // o for s, o in zip(spatial, out)]
+    return cx.emit("AveragePool", [x], kernel_shape=k, strides=k, pads=[0] * 2 * len(k))
+
+
+@aten("aten.addmm.default")
+def _addmm(cx, bias, a, b, beta=1, alpha=1):
+    return cx.emit("Gemm", [a, b, bias], alpha=alpha, beta=beta)
+
+
+@aten("aten.mm.default", "aten.bmm.default", "aten.matmul.default")
+def _mm(cx, a, b):
+    return cx.emit("MatMul", [a, b])
+
+
+@aten("aten._softmax.default", "aten._log_softmax.default")
+def _softmax(cx, x, dim, half_to_float=False):
+    op = "LogSoftmax" if "log" in cx.lowering.current_target else "Softmax"
+    return cx.emit(op, [x], axis=dim)
+
+
+# ---- resizing ----
+def _resize_sizes(cx, x, output_size, scale_factors):
+    shape = list(cx.shape(x))
+    if output_size is not None:
+        return shape[:2] + list(output_size)
+    out = [int(math.floor(d * s)) for d, s in zip(shape[2:], scale_factors)]
+    for d, s, o in zip(shape[2:], scale_factors, out):
+        if d and not math.isclose(o / d, s, rel_tol=1e-6):
+            raise _Unsupported(f"scale factor {s} does not give a whole output size from {d}")
+    return shape[:2] + out
+
+
+@aten("aten.upsample_nearest2d.vec")
+def _upsample_nearest(cx, x, output_size, scale_factors):
+    return cx.emit("Resize", [x], sizes=_resize_sizes(cx, x, output_size, scale_factors),
+                   mode="nearest", coordinate_transformation_mode="asymmetric",
+                   nearest_mode="floor")
+
+
+@aten("aten.upsample_bilinear2d.vec")
+def _upsample_bilinear(cx, x, output_size, align_corners, scale_factors):
+    return cx.emit("Resize", [x], sizes=_resize_sizes(cx, x, output_size, scale_factors),
+                   mode="linear", coordinate_transformation_mode="align_corners"
+                   if align_corners else "pytorch_half_pixel")
+
+
+@aten("aten.pixel_shuffle.default")
+def _pixel_shuffle(cx, x, upscale_factor):
+    return cx.emit("DepthToSpace", [x], blocksize=upscale_factor, mode="CRD")
