@@ -1,0 +1,227 @@
+"""The section mappers: one function a Darknet section type, each declaring the keys it reads."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...ir import Value
+from .context import _TRAINING, Context, section
+
+
+def _batch_norm(ctx: Context, y: Value, n: int, biases: np.ndarray) -> Value:
+    scales = ctx.params((n,), "positive")
+    mean = ctx.params((n,), "small")
+    var = ctx.params((n,), "positive")
+    return ctx.op("BatchNorm", y, ctx.const(scales, "scale"), ctx.const(biases, "bias"),
+                  ctx.const(mean, "mean"), ctx.const(var, "var"), epsilon=1e-5)
+
+
+@section("convolutional", keys=("filters", "size", "stride", "stride_x", "stride_y", "pad",
+                                "padding", "groups", "batch_normalize", "activation",
+                                "dilation"))
+def convolutional(ctx: Context):
+    """Conv (groups, dilation, pad=1 meaning size/2) + BatchNorm (darknet's biases become the
+    BN bias) + activation. Weights file order: biases, [scales, mean, variance], weights."""
+    x = ctx.prev
+    n, k = ctx.int("filters", 1, lo=1), ctx.int("size", 1, lo=1)
+    s = ctx.int("stride", 1, lo=1)
+    sy, sx = ctx.int("stride_y", s, lo=1), ctx.int("stride_x", s, lo=1)
+    pad = ctx.int("padding", (k // 2) if ctx.int("pad", 0) else 0, lo=0)
+    groups, dil = ctx.int("groups", 1, lo=1), ctx.int("dilation", 1, lo=1)
+    bn = ctx.int("batch_normalize", 0)
+    c = x.shape[1]
+    if c % groups or n % groups:
+        raise ctx.error(f"groups={groups} does not divide {c} input channels and {n} filters")
+    biases = ctx.params((n,), "small")
+    if bn:
+        # the BN parameters precede the weights in the file
+        scales, mean, var = (ctx.params((n,), i) for i in ("positive", "small", "positive"))
+    w = ctx.params((n, c // groups, k, k), "weight")
+    if bn:
+        y = ctx.op("Conv", x, ctx.const(w, "weight"), strides=(sy, sx), pads=(pad,) * 4,
+                   dilations=(dil, dil), group=groups)
+        y = ctx.op("BatchNorm", y, ctx.const(scales, "scale"), ctx.const(biases, "bias"),
+                   ctx.const(mean, "mean"), ctx.const(var, "var"), epsilon=1e-5)
+    else:
+        y = ctx.op("Conv", x, ctx.const(w, "weight"), ctx.const(biases, "bias"),
+                   strides=(sy, sx), pads=(pad,) * 4, dilations=(dil, dil), group=groups)
+    return ctx.activation(y, ctx.str("activation", "logistic"))
+
+
+@section("connected", keys=("output", "activation", "batch_normalize"))
+def connected(ctx: Context):
+    """Flatten + Gemm (+ BatchNorm) + activation, output kept as (N, output, 1, 1). File order:
+    biases, weights (output x input; input x output in 'transposed' files), [BN]."""
+    x = ctx.prev
+    n = ctx.int("output", 1, lo=1)
+    k = math.prod(x.shape[1:])
+    biases = ctx.params((n,), "small")
+    w = ctx.params((k, n) if ctx.imp.weights.transpose else (n, k), "weight")
+    if ctx.imp.weights.transpose:
+        w = w.T
+    flat = ctx.op("Flatten", x, axis=1)
+    bn = ctx.int("batch_normalize", 0)
+    y = ctx.op("Gemm", flat, ctx.const(w, "weight"), None if bn else ctx.const(biases, "bias"),
+               transB=True)
+    y = ctx.op("Reshape", y, shape=(x.shape[0], n, 1, 1))
+    if bn:
+        y = _batch_norm(ctx, y, n, biases)
+    return ctx.activation(y, ctx.str("activation", "logistic"))
+
+
+@section("maxpool", keys=("size", "stride", "stride_x", "stride_y", "padding"))
+def maxpool(ctx: Context):
+    """MaxPool; out = (in + padding - size) / stride + 1 with padding (default size - 1) split
+    padding/2 before, the rest after (so size=2 stride=1 keeps the size)."""
+    x = ctx.prev
+    size = ctx.int("size", 1, lo=1)
+    s = ctx.int("stride", 1, lo=1)
+    sy, sx = ctx.int("stride_y", s, lo=1), ctx.int("stride_x", s, lo=1)
+    p = ctx.int("padding", size - 1, lo=0)
+    b, e = p // 2, p - p // 2
+    return ctx.op("MaxPool", x, kernel_shape=(size, size), strides=(sy, sx), pads=(b, b, e, e))
+
+
+@section("avgpool")
+def avgpool(ctx: Context):
+    """GlobalAveragePool."""
+    return ctx.op("GlobalAveragePool", ctx.prev)
+
+
+@section("route", keys=("layers", "groups", "group_id"))
+def route(ctx: Context):
+    """Concat of the listed layers along channels; with groups/group_id each input contributes
+    its group_id-th of `groups` channel slices."""
+    groups, gid = ctx.int("groups", 1, lo=1), ctx.int("group_id", 0, lo=0)
+    if gid >= groups:
+        raise ctx.error(f"group_id={gid} is not below groups={groups}")
+    parts = []
+    for ref in ctx.ints("layers"):
+        v = ctx.layer(ref)
+        if groups > 1:
+            c = v.shape[1]
+            if c % groups:
+                raise ctx.error(f"groups={groups} does not divide {c} channels of layer {ref}")
+            part = c // groups
+            v = ctx.op("Slice", v, starts=(gid * part,), ends=((gid + 1) * part,), axes=(1,))
+        parts.append(v)
+    if len(parts) == 1:
+        return parts[0] if groups > 1 else ctx.op("Identity", parts[0])
+    return ctx.op("Concat", *parts, axis=1)
+
+
+@section("shortcut", keys=("from", "activation"))
+def shortcut(ctx: Context):
+    """Add layer `from` to the previous layer, then the activation. Like darknet's shortcut_cpu,
+    a larger `from` is sampled every (its width / ours)-th cell and only the common channels
+    are added (the ResNet cfgs' projection-free downsampling)."""
+    out, add = ctx.prev, ctx.layer(ctx.int("from"))
+    if out.shape != add.shape:
+        (_, c2, h2, w2), (_, c1, h1, w1) = out.shape, add.shape
+        stride = max(w1 // w2, 1)
+        if w2 > w1 or h1 // h2 != stride or w1 != w2 * stride:
+            raise ctx.error(f"adds {list(add.shape)} to {list(out.shape)}; only equal shapes or "
+                            "a larger `from` layer with an integer stride are supported")
+        c = min(c1, c2)
+        add = ctx.op("Slice", add, starts=(0, 0, 0), ends=(c, h2 * stride, w2 * stride),
+                     axes=(1, 2, 3), steps=(1, stride, stride))
+        if c < c2:
+            add = ctx.op("Pad", add, pads=(0, 0, 0, 0, 0, c2 - c, 0, 0))
+    return ctx.activation(ctx.op("Add", out, add), ctx.str("activation", "linear"))
+
+
+@section("upsample", keys=("stride", "scale"))
+def upsample(ctx: Context):
+    """Nearest-neighbour Resize by `stride` (times `scale` if not 1)."""
+    x = ctx.prev
+    s = ctx.int("stride", 2)
+    if s < 1:
+        raise ctx.error(f"stride={s} (downsampling) is not supported")
+    n, c, h, w = x.shape
+    y = ctx.op("Resize", x, sizes=(n, c, h * s, w * s), mode="nearest",
+               coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    scale = ctx.float("scale", 1.0)
+    return y if scale == 1 else ctx.op("Mul", y, ctx.const(scale, "scale"))
+
+
+@section("reorg", keys=("stride",))
+def reorg(ctx: Context):
+    """Darknet's reorg (as its C code does it, a quirky space-to-depth): the input buffer read as
+    (C/s^2, H*s, W*s) is rearranged by Reshape, Transpose, Reshape into (C*s^2, H/s, W/s)."""
+    x = ctx.prev
+    s = ctx.int("stride", 2, lo=1)
+    n, c, h, w = x.shape
+    if c % (s * s) or h % s or w % s:
+        raise ctx.error(f"stride {s} does not divide the input {list(x.shape)}")
+    oc = c // (s * s)
+    y = ctx.op("Reshape", x, shape=(n, oc, h, s, w, s))
+    y = ctx.op("Transpose", y, perm=(0, 3, 5, 1, 2, 4))
+    return ctx.op("Reshape", y, shape=(n, c * s * s, h // s, w // s))
+
+
+@section("dropout", ignored=("probability",))
+def dropout(ctx: Context):
+    """Identity at inference."""
+    return ctx.prev
+
+
+@section("softmax", keys=("groups",), ignored=("temperature",))
+def softmax(ctx: Context):
+    """Softmax over all C*H*W values of each image (groups=1)."""
+    if ctx.int("groups", 1) != 1:
+        raise ctx.error("groups other than 1 are not supported")
+    x = ctx.prev
+    flat = ctx.op("Flatten", x, axis=1)
+    return ctx.op("Softmax", flat, axis=1)
+
+
+@section("cost", ignored=("type", "scale", "ratio", "noobject_scale", "thresh"))
+def cost(ctx: Context):
+    """Training loss: passes its input through."""
+    return ctx.prev
+
+
+def _head_anchors(ctx, total_default=None):
+    anchors = ctx.floats("anchors", [])
+    if len(anchors) % 2:
+        raise ctx.error(f"anchors has an odd number of values ({len(anchors)})")
+    return [(anchors[2 * i], anchors[2 * i + 1]) for i in range(len(anchors) // 2)]
+
+
+@section("yolo", keys=("mask", "anchors", "classes", "num", "scale_x_y"), ignored=_TRAINING)
+def yolo(ctx: Context):
+    """YOLOv3/v4 head: the raw conv output stays available; YoloDecode gives the boxes
+    (anchors chosen by mask, scale_x_y)."""
+    x = ctx.prev
+    if ctx.sec.options.get("new_coords", "0") != "0":
+        raise ctx.error("new_coords=1 (scaled-YOLOv4 decoding) is not supported")
+    pairs = _head_anchors(ctx)
+    mask = ctx.ints("mask", list(range(len(pairs))))
+    if any(not 0 <= m < len(pairs) for m in mask):
+        raise ctx.error(f"mask {mask} indexes outside the {len(pairs)} anchors")
+    anchors = [v for m in mask for v in pairs[m]]
+    boxes = ctx.op("YoloDecode", x, anchors=anchors, num_classes=ctx.int("classes", 20, lo=0),
+                   img_w=ctx.imp.input.shape[3], img_h=ctx.imp.input.shape[2],
+                   scale_x_y=ctx.float("scale_x_y", 1.0))
+    ctx.imp.heads.append((ctx.index, x, boxes))
+    return x
+
+
+@section("region", keys=("anchors", "classes", "num", "coords", "softmax"),
+         ignored=_TRAINING + ("sqrt",))
+def region(ctx: Context):
+    """YOLOv2 head: the raw conv output stays available; RegionDecode gives the boxes (anchors
+    in grid cells, softmax class probabilities)."""
+    x = ctx.prev
+    if ctx.int("coords", 4) != 4 or not ctx.int("softmax", 1):
+        raise ctx.error("only coords=4 with softmax=1 is supported")
+    pairs = _head_anchors(ctx)
+    num = ctx.int("num", len(pairs), lo=0)
+    if num != len(pairs):
+        raise ctx.error(f"num={num} but {len(pairs)} anchors")
+    boxes = ctx.op("RegionDecode", x, anchors=[v for p in pairs for v in p],
+                   num_classes=ctx.int("classes", 20, lo=0))
+    ctx.imp.heads.append((ctx.index, x, boxes))
+    return x
