@@ -1,0 +1,221 @@
+"""The GraphDef importer: tensors from protos, nodes as converters see them (_Node), and the driver
+that prunes the graph to the given inputs and outputs and converts it in order."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ...errors import FrontendError, UnsupportedError
+from ...ir import Graph, Value
+from ...ir.types import DType, TensorType
+from ..tf_common import (
+    Builder,
+    ConversionError,
+    Handle,
+    closest,
+    int_list,
+    keep_names,
+)
+from ..tfproto import types_pb2
+from .converters import CONVERTERS
+from .tensors import _DTYPES
+
+_REQUIRED = object()
+
+
+def _tensor_name(name: str) -> tuple[str, int]:
+    name = name.lstrip("^")
+    if ":" in name:
+        node, idx = name.rsplit(":", 1)
+        if not idx.isdigit():
+            raise FrontendError(f"tensor name {name!r}: the output index {idx!r} is not a number")
+        return node, int(idx)
+    return name, 0
+
+
+class _Node:
+    """One NodeDef as converters see it."""
+
+    def __init__(self, imp: TFImporter, nd):
+        self.imp = imp
+        self.nd = nd
+        self.name = nd.name
+        self.op = nd.op
+        self.data_inputs = [i for i in nd.input if not i.startswith("^")]
+
+    def attr(self, key, default=_REQUIRED):
+        """An attribute's value (bytes decoded); a missing one is `default`, or an error when no
+        default is given."""
+        if key not in self.nd.attr:
+            if default is _REQUIRED:
+                raise ConversionError(f"attribute '{key}' is missing", False)
+            return default
+        a = self.nd.attr[key]
+        kind = a.WhichOneof("value")
+        try:
+            if kind == "list":
+                lst = a.list
+                for f in ("i", "f", "s", "b", "type"):
+                    if len(getattr(lst, f)):
+                        vals = list(getattr(lst, f))
+                        return [v.decode() for v in vals] if f == "s" else vals
+                return []
+            v = getattr(a, kind) if kind else default
+            return v.decode() if isinstance(v, bytes) else v
+        except UnicodeDecodeError:
+            raise ConversionError(f"attribute '{key}' holds a string that is not UTF-8",
+                                  False) from None
+
+    def input(self, i: int) -> Handle:
+        if i >= len(self.data_inputs):
+            raise ConversionError(f"input {i} is required", False)
+        return self.imp.lookup(self.data_inputs[i])
+
+    def static(self, i: int, what: str) -> np.ndarray:
+        h = self.input(i)
+        if isinstance(h, Value):
+            if h.is_constant:
+                return np.asarray(h.const)
+            raise ConversionError(f"input {i} ({what}, '{self.data_inputs[i]}') must be known at "
+                                  "import time")
+        return np.asarray(h)
+
+    def ints(self, i: int, what: str, count: int | None = None) -> list[int]:
+        """Static input i as a list of integers (of exactly `count` entries if given)."""
+        return int_list(self.static(i, what), what, count)
+
+    def emit(self, op: str, inputs, attrs=None, name=None) -> Handle:
+        return self.imp.b.emit(op, inputs, attrs, label=self.name, name=name or self.name)
+
+    def nhwc(self) -> bool:
+        fmt = self.attr("data_format", "NHWC")
+        if fmt not in ("NHWC", "NCHW"):
+            raise ConversionError(f"data_format {fmt} is not supported")
+        return fmt == "NHWC"
+
+    def spatial_op(self, op: str, x: Handle, extra, attrs) -> Handle:
+        """An NCHW core op on x in this node's data format."""
+        if self.nhwc():
+            return self.imp.b.nchw_op(op, x, extra, attrs, label=self.name, name=self.name)
+        return self.emit(op, [x, *extra], attrs)
+
+    def hw(self, values) -> tuple[int, int]:
+        """The H, W entries of a 4-element NHWC / NCHW attribute."""
+        if not isinstance(values, (list, tuple)) or len(values) != 4 or \
+                not all(isinstance(d, (int, np.integer)) for d in values):
+            raise ConversionError(f"expected 4 integers (N, H, W, C or N, C, H, W), got {values!r}",
+                                  False)
+        v = list(values)
+        return (v[1], v[2]) if self.nhwc() else (v[2], v[3])
+
+
+class TFImporter:
+    def __init__(self, gd, label: str, inputs, outputs, input_shapes):
+        self.label = label
+        self.gd = gd
+        self.nodes = {nd.name: nd for nd in gd.node}
+        self.graph = Graph(os.path.splitext(os.path.basename(label))[0] or "tensorflow")
+        self.b = Builder(self.graph)
+        self.handles: dict[tuple[str, int], Handle] = {}
+        self.inputs = list(inputs) if inputs else None
+        self.outputs = list(outputs) if outputs else None
+        self.input_shapes = input_shapes
+
+    def error(self, node: _Node | None, message: str, unsupported=False) -> FrontendError:
+        where = f"{self.label}: node '{node.name}' ({node.op})" if node else self.label
+        return (UnsupportedError if unsupported else FrontendError)(f"{where}: {message}")
+
+    def lookup(self, name: str) -> Handle:
+        key = _tensor_name(name)
+        if key not in self.handles:
+            raise ConversionError(f"tensor '{name}' is not available (unsupported producer or "
+                                  "outside the cut)", False)
+        return self.handles[key]
+
+    def _check_name(self, name: str, what: str) -> tuple[str, int]:
+        node, idx = _tensor_name(name)
+        if node not in self.nodes:
+            raise FrontendError(f"{self.label}: {what} '{name}' is not a node of the graph; "
+                                f"closest names: {closest(node, self.nodes)}")
+        return node, idx
+
+    def run(self) -> Graph:
+        placeholders = [nd.name for nd in self.gd.node if nd.op == "Placeholder"]
+        in_names = self.inputs if self.inputs is not None else placeholders
+        if self.outputs is None:
+            raise FrontendError(f"{self.label}: give outputs= (output tensor names); a frozen "
+                                "GraphDef does not say which nodes are outputs")
+        in_keys = [self._check_name(n, "input") for n in in_names]
+        out_keys = [self._check_name(n, "output") for n in self.outputs]
+        shapes = self._input_shapes(in_keys)
+        for (node, idx), shape in zip(in_keys, shapes):
+            nd = self.nodes[node]
+            dt = nd.attr["dtype"].type if "dtype" in nd.attr else types_pb2.DT_FLOAT
+            np_dt = _DTYPES.get(dt, np.float32)
+            name = node if idx == 0 else f"{node}:{idx}"
+            self.handles[(node, idx)] = self.graph.add_input(
+                name, TensorType(shape, DType.from_numpy(np_dt)))
+        for nd in self._order(set(k[0] for k in in_keys), [k[0] for k in out_keys]):
+            node = _Node(self, nd)
+            fn = CONVERTERS.get(nd.op)
+            if fn is None:
+                raise self.error(node, f"op {nd.op} is not supported; supported ops: "
+                                 f"{', '.join(sorted(CONVERTERS))}", unsupported=True)
+            try:
+                result = fn(node)
+            except ConversionError as e:
+                raise self.error(node, str(e), e.unsupported) from None
+            results = result if isinstance(result, (list, tuple)) else [result]
+            for i, h in enumerate(results):
+                self.handles[(nd.name, i)] = h
+        outs = [self.b.value(self.handles[k], k[0]) for k in out_keys]
+        self.graph.set_outputs(outs)
+        keep_names(self.graph, outs, [n if i == 0 else f"{n}:{i}" for n, i in out_keys])
+        return self.graph
+
+    def _input_shapes(self, keys) -> list[tuple[int, ...]]:
+        given = self.input_shapes
+        shapes = []
+        for k, (node, _) in enumerate(keys):
+            nd = self.nodes[node]
+            shape = None
+            if isinstance(given, dict) and node in given:
+                shape = given[node]
+            elif isinstance(given, (list, tuple)) and given:
+                shape = given[k]
+            elif "shape" in nd.attr and not nd.attr["shape"].shape.unknown_rank:
+                shape = [d.size for d in nd.attr["shape"].shape.dim]
+            if shape is None or any(d is None or d < 0 for d in shape):
+                raise FrontendError(f"{self.label}: input '{node}' has unknown shape {shape}; "
+                                    "give input_shapes (e.g. [[1, 224, 224, 3]])")
+            shapes.append(tuple(int(d) for d in shape))
+        return shapes
+
+    def _order(self, inputs: set[str], outputs: list[str]) -> list:
+        """Nodes needed for `outputs` (stopping at `inputs`), in topological order."""
+        order, state = [], {}
+        for root in outputs:
+            stack = [(root, False)]
+            while stack:
+                name, done = stack.pop()
+                if done:
+                    if state.get(name) != 2:
+                        state[name] = 2
+                        order.append(self.nodes[name])
+                    continue
+                if state.get(name) or name in inputs:
+                    continue
+                state[name] = 1
+                stack.append((name, True))
+                for i in self.nodes[name].input:
+                    if i.startswith("^"):
+                        continue
+                    dep = _tensor_name(i)[0]
+                    if dep not in self.nodes:
+                        raise FrontendError(f"{self.label}: node '{name}' reads '{i}', which is "
+                                            "not in the graph")
+                    if not state.get(dep) and dep not in inputs:
+                        stack.append((dep, False))
+        return order
