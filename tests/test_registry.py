@@ -2,7 +2,7 @@
 
 import pytest
 
-from npucc.errors import FrontendError, IRError, NpuccError, PassError
+from npucc.errors import FrontendError, IRError, NpuccError, PassError, TargetError
 from npucc.registry import Registry
 
 
@@ -72,13 +72,19 @@ def test_every_name_table_is_a_registry():
     import npucc.passes.base
     from npucc.backends.simulator.kernels import FAST_KERNELS
     from npucc.ir import OPS
+    from npucc.numerics.profiles import KERNELS, LIMITS
+    from npucc.targets.constraints import CONSTRAINTS
     from npucc.testing.strategies import APPLIERS
 
     tables = [npucc.cli.SUBCOMMANDS, npucc.frontends.FRONTENDS, npucc.frontends.pytorch.ATEN,
               npucc.frontends.darknet.SECTIONS, npucc.frontends.caffe.importer.MAPPERS,
               npucc.frontends.onnx.converters.CONVERTERS, npucc.frontends.tensorflow.CONVERTERS,
               npucc.frontends.tflite.CONVERTERS, npucc.passes.base._PASSES, FAST_KERNELS, OPS,
-              APPLIERS]
+              APPLIERS, KERNELS, LIMITS, KERNELS["tflite"], LIMITS["affine"], CONSTRAINTS]
     assert all(isinstance(t, Registry) and len(t) for t in tables)
+    assert all(isinstance(t, Registry) for t in (*KERNELS.values(), *LIMITS.values()))
     with pytest.raises(IRError, match="unknown op 'Reluu'; did you mean Relu"):
         OPS.lookup("Reluu")
+    with pytest.raises(TargetError, match="unknown target constraint .stride_rang.; did you mean "
+                                          "stride_range"):
+        CONSTRAINTS.lookup("stride_rang")

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import NpuccError
 from ..ir.graph import Node
 from ..ir.types import DType, QuantScheme
+from ..registry import Registry
 
 Kernel = Callable[[Sequence[np.ndarray | None]], list[np.ndarray]]
 Prepare = Callable[[Node], Kernel]
@@ -34,9 +35,12 @@ class QuantizedExecutionError(NpuccError):
     """A quantized node cannot be run exactly in its profile's arithmetic."""
 
 
-KERNELS: dict[tuple[str, str], Prepare] = {}
-# (profile, op) -> node -> None, or why the kernel cannot run a node with its attributes
-LIMITS: dict[tuple[str, str], Callable[[Node], str | None]] = {}
+# profile -> op -> kernel preparer (ANY_OP: the profile's kernel for ops without their own)
+KERNELS: Registry[Registry[Prepare]] = Registry(
+    "numerics profile", {p: Registry(f"{p} kernel") for p in PROFILES})
+# profile -> op -> node -> None, or why the kernel cannot run a node with its attributes
+LIMITS: Registry[Registry[Callable[[Node], str | None]]] = Registry(
+    "numerics profile", {p: Registry(f"{p} kernel limit") for p in PROFILES})
 
 
 def kernel(profiles: str | Iterable[str], *ops: str,
@@ -52,9 +56,9 @@ def kernel(profiles: str | Iterable[str], *ops: str,
     def register(prepare: Prepare) -> Prepare:
         for p in names:
             for op in ops:
-                KERNELS[(p, op)] = prepare
+                KERNELS[p][op] = prepare
                 if limits is not None:
-                    LIMITS[(p, op)] = limits
+                    LIMITS[p][op] = limits
         return prepare
     return register
 
@@ -92,7 +96,8 @@ def profile_of(node: Node) -> str:
 
 def has_kernel(profile: str, op: str) -> bool:
     """Whether `profile` has a kernel for `op` (float runs every registered op)."""
-    return profile == "float" or (profile, op) in KERNELS or (profile, ANY_OP) in KERNELS
+    kernels = KERNELS.get(profile, {})
+    return profile == "float" or op in kernels or ANY_OP in kernels
 
 
 def unsupported(profile: str, node: Node) -> str | None:
@@ -101,12 +106,12 @@ def unsupported(profile: str, node: Node) -> str | None:
     to be quantized."""
     if not has_kernel(profile, node.op):
         return f"the {profile} profile has no {node.op} kernel"
-    limits = LIMITS.get((profile, node.op))
+    limits = LIMITS.get(profile, {}).get(node.op)
     return None if limits is None else limits(node)
 
 
 def kernel_ops(profile: str) -> list[str]:
-    return sorted(op for p, op in KERNELS if p == profile and op != ANY_OP)
+    return sorted(op for op in KERNELS.get(profile, {}) if op != ANY_OP)
 
 
 def float_kernel(node: Node) -> Kernel:
@@ -121,7 +126,7 @@ def select_kernel(node: Node) -> Kernel:
     profile = profile_of(node)
     if profile == "float":
         return float_kernel(node)
-    prepare = KERNELS.get((profile, node.op)) or KERNELS.get((profile, ANY_OP))
+    prepare = KERNELS[profile].get(node.op) or KERNELS[profile].get(ANY_OP)
     if prepare is None:
         raise QuantizedExecutionError(
             f"{node.describe()}: quantized {node.op} has no integer kernel in the {profile} "

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..errors import TargetError
 from ..ir.graph import Node
+from ..registry import Registry
 from .fusion import pool_fusion_problem
 from .nodeinfo import (
     CONV_OPS,
@@ -86,7 +88,7 @@ def _show(v) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-CONSTRAINTS: dict[str, Constraint] = {}
+CONSTRAINTS: Registry[Constraint] = Registry("target constraint", error=TargetError)
 
 
 def constraint(ops=None, params=()):
