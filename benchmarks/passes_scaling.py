@@ -6,6 +6,11 @@ fold-constants, cse and dce (one PassManager run of `fold-constants,cse,dce` on 
 median of --repeat runs) and the verifier. Prints a table of seconds and the growth ratio
 (time ratio / size ratio against the previous row: ~1.0 means linear scaling).
 
+A second table times the verifier on a Relu/Add chain whose Adds all read one shared constant
+(half the nodes use it) against its peer, the same chain with a constant per Add: the ratio stays
+near 1.0 at every size when long use lists cost nothing extra (quadratic use-list checks grow it
+with the size).
+
     python benchmarks/passes_scaling.py [--sizes 1000,2000,5000,10000] [--repeat 3]
 """
 
@@ -98,6 +103,37 @@ def measure(n_nodes: int, repeat: int) -> dict:
     }
 
 
+def chain(n_nodes: int, shared: bool) -> Graph:
+    """Relu and Add alternating; every Add reads one shared constant, or its own."""
+    g = Graph(f"chain{n_nodes}")
+    v = g.add_input("x", TensorType((1, 8), "f32"))
+    one = g.add_constant(np.ones((1, 8), np.float32), "c")
+    for i in range(n_nodes):
+        c = one if shared else g.add_constant(np.ones((1, 8), np.float32))
+        v = g.op("Add", v, c) if i % 2 else g.op("Relu", v)
+    g.set_outputs([v])
+    return g
+
+
+def shared_constant_rows(sizes, repeat: int) -> list[dict]:
+    rows = []
+    for n in sizes:
+        shared, peer = chain(n, shared=True), chain(n, shared=False)
+        t_shared = median_seconds(lambda: verify(shared), repeat)
+        t_peer = median_seconds(lambda: verify(peer), repeat)
+        rows.append({"nodes": n, "shared": t_shared, "peer": t_peer, "ratio": t_shared / t_peer})
+    return rows
+
+
+def shared_table(rows: list[dict]) -> str:
+    lines = ["| nodes | uses of the shared constant | verify s (shared) | verify s (peer) "
+             "| ratio |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['nodes']} | {r['nodes'] // 2} | {r['shared']:.4f} | {r['peer']:.4f} | "
+                     f"{r['ratio']:.2f} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     head = ["nodes", "after", *PASSES, "total s", "growth", "verify s", "growth"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -123,6 +159,9 @@ def main(argv=None) -> None:
     print(f"pipeline {PIPELINE}; seconds are medians of {args.repeat} runs; growth = time "
           "ratio / size ratio against the previous row (1.00 = linear)")
     print(table(rows))
+    print("\nverify on a chain whose Adds share one constant vs the same chain with a constant per "
+          "Add (ratio ~1.0: long use lists cost nothing extra)")
+    print(shared_table(shared_constant_rows([int(n) for n in args.sizes.split(",")], args.repeat)))
 
 
 if __name__ == "__main__":

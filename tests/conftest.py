@@ -42,6 +42,20 @@ def _no_flush_to_zero_leak(request):
         "library that does this in a child process")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _no_test_op_leak(request):
+    """Fail in the module that leaves an op it declared in the global op registry: later modules
+    (docs/OPS.md's check, drawn-graph coverage) would see it, so results depend on test order.
+    Declare test ops in a fixture that deletes them (`del OPS[name]`)."""
+    from npucc.ir.registry import OPS
+
+    before = set(OPS)
+    yield
+    leaked = sorted(name for name in set(OPS) - before
+                    if not OPS[name].kernel.__module__.startswith("npucc."))
+    assert not leaked, f"{request.module.__name__} left test op(s) {leaked} in npucc's op registry"
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests whose oracle is absent: skipped (reported at the test), or failed when required."""
     for item in items:

@@ -302,16 +302,24 @@ def test_returned_arrays_are_not_the_plans_buffers():
     np.testing.assert_array_equal(first, kept)
 
 
-def test_a_failing_step_names_the_node():
-    from npucc.backends.simulator import SimulatorError
+@pytest.fixture
+def failing_op():
+    """An op whose kernel always raises (a kernel bug stand-in), unregistered afterwards so it
+    never leaks into the global registry (docs/OPS.md is generated from it)."""
     from npucc.ir import OPS, define_op
     from npucc.ir.registry import same_as_input
 
-    if "SimulatorTestFails" not in OPS:
-        @define_op("SimulatorTestFails", inputs=("X",), infer=same_as_input)
-        def _fails(x):
-            """Always raises (a kernel bug stand-in)."""
-            raise ValueError("boom")
+    @define_op("SimulatorTestFails", inputs=("X",), infer=same_as_input)
+    def _fails(x):
+        """Always raises (a kernel bug stand-in)."""
+        raise ValueError("boom")
+
+    yield "SimulatorTestFails"
+    del OPS["SimulatorTestFails"]
+
+
+def test_a_failing_step_names_the_node(failing_op):
+    from npucc.backends.simulator import SimulatorError
 
     g = Graph()
     x = g.add_input("x", TensorType((3,), "f32"))
