@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 
 from npucc.passes import Pass, PassResult, all_passes
 from npucc.testing import check_pass, graphs
@@ -54,8 +54,11 @@ def test_default_pipeline_keeps_its_contract():
 
 # ---- the checker has teeth: deliberately broken passes are caught ----
 
-FIND = settings(max_examples=2000, database=None, deadline=None,
-                suppress_health_check=list(HealthCheck))
+# find() only needs one graph the checker complains about (about one drawn graph in three): no
+# shrinking (minimizing the example took 1 to 16 s depending on the seed, and its result
+# depended on the seed too) and a fixed seed, so the test takes the same path every run.
+FIND = settings(max_examples=500, database=None, deadline=None, derandomize=True,
+                phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 
 
 def caught(pass_: Pass, graph) -> str | None:
