@@ -19,12 +19,14 @@ import numpy as np
 from ...errors import FrontendError
 from ...ir import Graph
 from ..guard import guarded
-from .cfg import parse_cfg
-from .context import ACTS, SECTIONS
+from .cfg import Section, parse_cfg
+from .context import ACTS, SECTIONS, Context, SectionSpec, section
 from .importer import Importer
 from .weights import RandomWeights, WeightsReader
 
-__all__ = ["SECTIONS", "load", "parse_cfg", "random_weights"]
+# the mapper context and decorator are exported for registering a section type from outside
+__all__ = ["SECTIONS", "Context", "Section", "SectionSpec", "load", "parse_cfg", "random_weights",
+           "section"]
 
 
 

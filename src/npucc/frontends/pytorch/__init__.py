@@ -17,7 +17,7 @@ from ...errors import FrontendError, UnsupportedError
 from ...ir import Graph
 from .. import pytorch_script
 from ..guard import guarded
-from .context import ATEN
+from .context import ATEN, Ctx, aten
 from .lowering import AtenLowering, supported_ops
 from .program import _decompose, _example_inputs, _program, exported_program
 
@@ -72,4 +72,4 @@ def load(source, *, example_inputs=None, input_shapes=None, inputs=None, outputs
     return graph
 
 
-__all__ = ["ATEN", "AtenLowering", "exported_program", "load", "supported_ops"]
+__all__ = ["ATEN", "AtenLowering", "Ctx", "aten", "exported_program", "load", "supported_ops"]
