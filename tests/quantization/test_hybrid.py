@@ -136,11 +136,14 @@ def test_rknn_keys_and_errors_name_the_file_and_layer(small, tmp_path):
 
 def test_round_trip_keeps_the_hybrid_graph(small, tmp_path):
     g, q = small
-    q1 = quantize_model(g, stats=q.stats, layer_dtypes={"/pw/pw.0/Conv": "dfp16",
-                                                        "/head/Gemm": "fp16"})
+    asked = {"/pw/pw.0/Conv": "dfp16", "/Add": "f32", "/head/Gemm": "fp16"}
+    q1 = quantize_model(g, stats=q.stats, layer_dtypes=asked)
     write_hybrid_config(tmp_path / "h.yaml", q1)
+    doc = yaml.safe_load((tmp_path / "h.yaml").read_text())
+    # the MaxPool after the float Add stays float on its own: listed, but not an edit
+    assert doc["layers"]["/pool/MaxPool"]["automatic"] == "f32"
     got = read_hybrid_config(tmp_path / "h.yaml", g)
-    assert got == {"/pw/pw.0/Conv": "dfp16", "/head/Gemm": "fp16"}
+    assert got == asked
     q2 = quantize_model(g, stats=q.stats, layer_dtypes=got)
     assert format_graph(q2.graph) == format_graph(q1.graph)
 

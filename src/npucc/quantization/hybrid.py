@@ -116,6 +116,11 @@ def _entry(q: QuantizedModel, node: Node, errors: dict) -> dict:
             e["fl"] = int(quant.frac_length)
         else:
             e["scale"], e["zero_point"] = float(scale[0]), int(zp[0])
+    asked = set(q.options.get("layer_dtypes") or {})
+    why = node.meta.get("quantize")
+    if why and not asked & {*node.provenance, *(o.name for o in node.outputs)}:
+        e["automatic"] = e["dtype"]  # the quantizer chose it, nobody asked: not an edit
+        e["why"] = why
     row = errors.get(ref)
     if row is not None:
         e["single_cosine"] = round(row.cosine, 6)
@@ -149,9 +154,10 @@ def write_hybrid_config(path, q: QuantizedModel, analysis: AccuracyReport | None
 
 def read_hybrid_config(path, graph: Graph | None = None) -> dict[str, str]:
     """Step 2: {layer or value name: dtype} from a step-1 file (the layers whose dtype differs
-    from its default_dtype) and RKNN's customized_quantize_layers / custom_quantize_layers.
-    With `graph` (the float graph), names that are neither a source layer nor a value of it
-    are an error naming the file and the layer."""
+    from its default_dtype and from the one the quantizer chose on its own, `automatic`: a
+    MaxPool after a float layer stays float) and RKNN's customized_quantize_layers /
+    custom_quantize_layers. With `graph` (the float graph), names that are neither a source
+    layer nor a value of it are an error naming the file and the layer."""
     import yaml
 
     try:
@@ -173,7 +179,7 @@ def read_hybrid_config(path, graph: Graph | None = None) -> dict[str, str]:
         if not isinstance(entry, dict) or "dtype" not in entry:
             raise HybridConfigError(f"{path}: layer {name!r} needs a `dtype`")
         dt = dtype_name(entry["dtype"], f"{path}: layer {name!r}")
-        if dt != default:
+        if dt != default and dt != entry.get("automatic"):
             out[str(name)] = dt
     for key in RKNN_KEYS:
         custom = data.get(key) or {}
