@@ -128,17 +128,6 @@ def _samples(graph: Graph, inputs) -> Dataset:
     return Dataset.of(inputs)
 
 
-def _float_values(graph: Graph, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
-    values = {v.name: a for v, a in zip(graph.inputs, sample)}
-
-    def keep(node, outs):
-        for v, a in zip(node.outputs, outs):
-            values[v.name] = a
-
-    Interpreter(graph, keep).run(sample)
-    return values
-
-
 def _as_stored(ref: np.ndarray, v: Value) -> np.ndarray:
     """A float array as value `v` of the quantized graph stores it."""
     if v.type.quant is not None:
@@ -156,33 +145,40 @@ class _Runner:
         self.by_node: dict[int, list[int]] = {}
         for i, r in enumerate(self.rows):
             self.by_node.setdefault(id(r.node), []).append(i)
+        # interpreters made once: kernels (integer tables) are prepared on the first sample
         self.interp = Interpreter(quant_graph)
+        self.entire = Interpreter(quant_graph, self._entire_hook)
+        self.float = Interpreter(float_graph, self._float_hook)
+        self.floats: dict[str, np.ndarray] = {}
         self.dump = dump
         self.dumps: dict[str, dict[str, np.ndarray]] = {m: {} for m in ("float", *modes)}
 
+    def _float_hook(self, node: Node, outs) -> None:
+        for v, a in zip(node.outputs, outs):
+            self.floats[v.name] = a
+
+    def _entire_hook(self, node: Node, outs) -> None:
+        for i in self.by_node.get(id(node), ()):
+            r = self.rows[i]
+            self._account("entire", i, self.floats[r.ref], outs[node.outputs.index(r.value)])
+
     def run(self, sample: list[np.ndarray]) -> None:
-        floats = _float_values(self.fg, sample)
+        self.floats = floats = {v.name: a for v, a in zip(self.fg.inputs, sample)}
+        self.float.run(sample)
         if self.dump:
             self.dumps["float"] = {r.name: np.asarray(floats[r.ref], np.float32)
                                    for r in self.rows}
         if "entire" in self.modes:
-            self._entire(sample, floats)
+            self.entire.run(sample)
         if "single" in self.modes:
             self._single(floats)
         self.dump = False
+        self.floats = {}
 
     def _account(self, mode: str, i: int, ref: np.ndarray, stored: np.ndarray) -> None:
         deq = self.acc[mode][i].add(ref, stored)
         if self.dump:
             self.dumps[mode][self.rows[i].name] = deq.astype(np.float32)
-
-    def _entire(self, sample, floats) -> None:
-        def hook(node, outs):
-            for i in self.by_node.get(id(node), ()):
-                r = self.rows[i]
-                self._account("entire", i, floats[r.ref], outs[node.outputs.index(r.value)])
-
-        Interpreter(self.qg, hook).run(sample)
 
     def _single(self, floats) -> None:
         done: dict[int, list[np.ndarray]] = {}

@@ -169,9 +169,9 @@ def rknn_table(reports: dict) -> str:
 
 
 def _txt(a: np.ndarray) -> bytes:
-    out = io.StringIO()
-    np.savetxt(out, np.asarray(a, np.float32).reshape(-1), fmt="%f")
-    return out.getvalue().encode()
+    """One `%f` value per line (RKNN's dump format), flattened in the value's layout."""
+    flat = np.asarray(a, np.float32).reshape(-1).tolist()
+    return (("%f\n" * len(flat)) % tuple(flat)).encode()
 
 
 def _npy(a: np.ndarray) -> bytes:
