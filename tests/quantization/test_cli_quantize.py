@@ -113,3 +113,16 @@ def test_errors_name_the_model_and_the_file(small_onnx, dataset, tmp_path, capsy
                  "--hybrid", str(bad), "-o", str(tmp_path / "x.npuir")]) == 1
     err = capsys.readouterr().err
     assert str(bad) in err and "/pw/pw.0/Conv" in err and "int3" in err
+
+
+@pytest.mark.slow
+def test_cluster_calibration_writes_the_same_ir(small_onnx, dataset, tmp_path):
+    distributed = pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
+    here, there = tmp_path / "here.npuir", tmp_path / "there.npuir"
+    assert main(["quantize", small_onnx, "--dataset", str(dataset), "--quiet",
+                 "-o", str(here)]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert main(["quantize", small_onnx, "--dataset", str(dataset), "--quiet",
+                     "--cluster", cluster.scheduler_address, "-o", str(there)]) == 0
+    assert there.read_text() == here.read_text()
