@@ -43,10 +43,14 @@ def _configure_common(p: argparse.ArgumentParser) -> None:
 
 def _quantize(args: argparse.Namespace):
     """The float graph after the default pipeline, quantized as the arguments say."""
+    from npucc.errors import NpuccError
     from npucc.passes import default_pipeline, run_passes
-    from npucc.quantization import quantize_model
+    from npucc.quantization import quantize_model, scheme_for
     from npucc.quantization.hybrid import read_hybrid_config
 
+    if args.dataset is None and scheme_for(args.dtype).calibrated:
+        raise NpuccError(f"{args.model}: quantizing to {args.dtype} needs a calibration "
+                         "dataset: give --dataset dataset.txt (fp16 needs none)")
     graph = load_model(args)
     run_passes(graph, default_pipeline())
     layer_dtypes = read_hybrid_config(args.hybrid, graph) if args.hybrid else None
@@ -89,7 +93,6 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     --algorithm, quantize to --dtype (layer precisions from --hybrid) and write the quantized
     graph as IR text (`npucc run`, `npucc perf` and `npucc opt` read it)."""
     from npucc.ir.text import format_graph
-    from npucc.numerics import is_quantized
 
     q = _quantize(args)
     write_text_atomic(args.output, format_graph(q.graph, max_inline=None) + "\n")
@@ -106,7 +109,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                                    _analysis_samples(args, args.dataset), mode="single",
                                    progress=not args.quiet)
         write_hybrid_config(args.hybrid_step1, q, single)
-    quantized = sum(1 for n in q.graph.nodes if is_quantized(n))
+    quantized = sum(1 for n in q.graph.nodes if not n.meta.get("conversion") and any(
+        v.type.quant is not None or v.dtype.value == "f16" for v in n.outputs))
     print(f"{args.model}: {len(q.graph)} nodes ({quantized} quantized, {q.options['dtype']}, "
           f"{q.options['algorithm'] or 'no calibration'}) written to {args.output}",
           file=sys.stderr)
