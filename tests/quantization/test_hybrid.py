@@ -193,3 +193,18 @@ def test_auto_proposal_reaches_the_threshold_plain_u8_misses(outlier_onnx):
     assert ort_cosine(outlier_onnx, q2.graph, evaluate) >= 0.99
     # already good enough: nothing to raise
     assert propose_layer_dtypes(q2, evaluate, threshold=0.99) == layer_dtypes
+
+
+def test_a_layer_key_selects_one_node_only():
+    from npucc.ir import Graph, TensorType
+    from npucc.ir.types import DType
+    from npucc.quantization.hybrid import layer_keys
+
+    g = Graph("g")
+    x = g.add_input("x", TensorType((1, 4), DType.f32))
+    a = g.add_node("Relu", [x], provenance=("/b/Sigmoid", "/a/Relu"), output_names=["ya"])
+    b = g.add_node("Relu", [a.output], provenance=("/b/Sigmoid",), output_names=["yb"])
+    c = g.add_node("Relu", [b.output], output_names=["yc"])
+    g.set_outputs([c.output])
+    # /b/Sigmoid is in two nodes: a takes its own /a/Relu, b and c their output names
+    assert layer_keys([a, b, c], g) == {id(a): "/a/Relu", id(b): "yb", id(c): "yc"}

@@ -67,15 +67,18 @@ def precision_of(t) -> str:
     return "fp16" if t.dtype is DType.f16 else "f32"
 
 
-def layer_keys(nodes: list[Node]) -> dict[int, str]:
-    """id(node) -> the name a hybrid file gives it: its first source layer (those naming the
-    node's op first, e.g. the Conv of a Conv+Relu, then by name), unless another node shares
-    that layer or it has none; then its first output's name."""
-    firsts = {id(n): min(n.provenance, key=lambda p, op=n.op.lower(): (op not in p.lower(), p))
-              if n.provenance else None for n in nodes}
-    counts = Counter(k for k in firsts.values() if k is not None)
-    return {id(n): firsts[id(n)] if firsts[id(n)] and counts[firsts[id(n)]] == 1
-            else n.outputs[0].name for n in nodes}
+def layer_keys(nodes: list[Node], graph: Graph) -> dict[int, str]:
+    """id(node) -> the name a hybrid file gives it: one of its source layers that no other node
+    of `graph` holds (those naming the node's op first, e.g. the Conv of a Conv+Relu, then by
+    name), else its first output's name (a key must select this node alone)."""
+    counts = Counter(p for n in graph.nodes for p in n.provenance)
+    keys = {}
+    for n in nodes:
+        own = [p for p in n.provenance if counts[p] == 1]
+        op = n.op.lower()
+        keys[id(n)] = min(own, key=lambda p: (op not in p.lower(), p)) if own \
+            else n.outputs[0].name
+    return keys
 
 
 def _quantizable(q: QuantizedModel) -> list[Node]:
@@ -134,7 +137,7 @@ def write_hybrid_config(path, q: QuantizedModel, analysis: AccuracyReport | None
     import yaml
 
     nodes = _quantizable(q)
-    keys = layer_keys(nodes)
+    keys = layer_keys(nodes, q.graph)
     errors = {r.name: r for r in analysis.layers} if analysis is not None else {}
     layers = {keys[id(n)]: _entry(q, n, errors) for n in nodes}
     doc = {"model": q.graph.name, "default_dtype": q.options.get("dtype"),
@@ -238,7 +241,7 @@ def propose_layer_dtypes(q: QuantizedModel, inputs, *, threshold: float = 0.99,
                                progress=progress)
     errors = {r.name: r.cosine for r in single.layers}
     nodes = [n for n in _quantizable(q) if precision_of(n.outputs[0].type) not in (high, "f32")]
-    keys = layer_keys(_quantizable(q))
+    keys = layer_keys(_quantizable(q), q.graph)
     order = sorted(nodes, key=lambda n: (errors.get(n.outputs[0].meta.get(
         "float_value", n.outputs[0].name), 1.0), keys[id(n)]))
     options = {k: v for k, v in q.options.items() if k != "layer_dtypes"}
