@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     cleanup,
     cse,
     dce,
+    equalize,
     eliminate_noops,
     fold_constants,
     fold_conv_affine,
