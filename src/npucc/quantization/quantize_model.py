@@ -12,8 +12,14 @@ from ..ir import Graph
 from ..passes.quantize import quantize_graph
 from .calibrate import calibrate
 from .calibration_stats import CalibrationStats
+from .dataset import Dataset
 from .schemes import scheme_for
 from .selectors import select_ranges
+
+
+# on by default only where benchmarks/quant_accuracy.py shows a gain (see quantize_model)
+DEFAULT_EQUALIZE = False
+DEFAULT_BIAS_CORRECTION = False
 
 
 @attrs.frozen
@@ -33,15 +39,37 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
                    per_channel: bool = False, layer_dtypes: Mapping[str, str] | None = None,
                    numerics: str = "affine", stats: CalibrationStats | None = None,
                    rgb2bgr: bool = False, executor=None, progress: bool = True,
+                   equalize: bool | None = None, bias_correction: bool | None = None,
                    **selector_options) -> QuantizedModel:
     """Quantize the float `graph` (after the default pipeline; it is not modified).
 
     dtype: npucc or RKNN spelling (u8 / asymmetric_quantized-u8, i8 / asymmetric_quantized-8,
     dfp8, dfp16 / dynamic_fixed_point-i16, fp16). algorithm: a range selector (normal, mmse,
     kl_divergence, percentile, ...). dataset: what `calibrate` takes; or give `stats` from an
-    earlier calibration (no inference then). fp16 needs neither."""
+    earlier calibration (no inference then). fp16 needs neither.
+
+    equalize: cross-layer equalization (`npucc.passes.equalize`) before calibration; q.float_graph
+    is then the equalized graph (the same function). bias_correction: empirical bias correction
+    (`bias_correction.correct_bias`) on the calibration dataset. None = the default below.
+    DEFAULTS (benchmarks/quant_accuracy.py, benchmarks/README.md): see DEFAULT_EQUALIZE and
+    DEFAULT_BIAS_CORRECTION."""
     scheme = scheme_for(dtype)
     ranges = None
+    calibrated = scheme.calibrated
+    if equalize is None:
+        equalize = DEFAULT_EQUALIZE and calibrated and stats is None
+    if bias_correction is None:
+        bias_correction = DEFAULT_BIAS_CORRECTION and calibrated and dataset is not None
+    if equalize:
+        if stats is not None:
+            raise ValueError(f"quantizing {graph.name}: equalize=True changes the values the "
+                             "given statistics describe; calibrate again (pass the dataset)")
+        from ..passes.equalize import equalize_graph
+
+        graph = equalize_graph(graph)
+    if bias_correction and (dataset is None or not calibrated):
+        raise ValueError(f"quantizing {graph.name}: bias correction needs a calibration dataset "
+                         f"and an integer dtype (got {dtype})")
     if scheme.calibrated:
         if stats is None:
             if dataset is None:
@@ -56,5 +84,11 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
     qgraph = quantize_graph(graph, ranges, name, per_channel, layer_dtypes, numerics=numerics)
     options = {"dtype": name, "algorithm": algorithm if scheme.calibrated else None,
                "per_channel": per_channel, "layer_dtypes": dict(layer_dtypes or {}),
-               "numerics": numerics, **selector_options}
-    return QuantizedModel(graph, qgraph, stats, ranges, options)
+               "numerics": numerics, "equalize": bool(equalize),
+               "bias_correction": False, **selector_options}
+    q = QuantizedModel(graph, qgraph, stats, ranges, options)
+    if bias_correction:
+        from .bias_correction import correct_bias
+
+        q = correct_bias(q, Dataset.of(dataset, rgb2bgr))
+    return q
