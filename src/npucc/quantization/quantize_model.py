@@ -16,7 +16,6 @@ from .dataset import Dataset
 from .schemes import scheme_for
 from .selectors import select_ranges
 
-
 # on by default only where benchmarks/quant_accuracy.py shows a gain (see quantize_model)
 DEFAULT_EQUALIZE = False
 DEFAULT_BIAS_CORRECTION = False
