@@ -11,6 +11,8 @@ linear range (ReLU: y > 0; clip: lo < y < hi), which estimates the pre-activatio
 
 from __future__ import annotations
 
+import itertools
+
 import attrs
 import numpy as np
 
@@ -19,6 +21,7 @@ from ..numerics import run_graph
 from ..numerics.profiles import select_kernel
 from .dataset import Dataset
 from .quantize_model import QuantizedModel
+from .stats import CalibrationError
 
 LINEAR = ("Conv", "Gemm")
 PASS_THROUGH = ("QuantizeLinear", "DequantizeLinear", "Requantize", "Cast")
@@ -85,10 +88,13 @@ class _Shift:
         self.count += mask.sum(axis=others)
 
 
-def correct_bias(q: QuantizedModel, inputs, *, min_count: int = 16) -> QuantizedModel:
+def correct_bias(q: QuantizedModel, inputs, *, min_count: int = 16,
+                 max_samples: int | None = None) -> QuantizedModel:
     """A copy of `q` whose Conv / Gemm integer biases are corrected by the mean output shift
-    measured over `inputs` (anything `calibrate` takes). A channel seen fewer than `min_count`
-    times in its linear range keeps its bias. q.options gains "bias_correction": True."""
+    measured over `inputs` (anything `calibrate` takes; the first `max_samples` of them). A
+    channel seen fewer than `min_count` times in its linear range keeps its bias. q.options
+    gains "bias_correction": True. Costs about one float and one quantized inference per
+    sample."""
     graph = q.graph.copy()
     nodes = _targets(attrs.evolve(q, graph=graph))
     sources = {n.output.name: _float_source(q, n) for n in nodes}
@@ -96,7 +102,9 @@ def correct_bias(q: QuantizedModel, inputs, *, min_count: int = 16) -> Quantized
     kernels = {n.output.name: select_kernel(n) for n in nodes}
     shifts = {n.output.name: _Shift(np.zeros(_channels(n)), np.zeros(_channels(n)))
               for n in nodes}
-    for sample in Dataset.of(inputs).samples(q.float_graph):
+    used = 0
+    for sample in itertools.islice(Dataset.of(inputs).samples(q.float_graph), max_samples):
+        used += 1
         seen = {v.name: np.asarray(a) for v, a in zip(q.float_graph.inputs, sample)
                 if v.name in wanted}
 
@@ -112,6 +120,8 @@ def correct_bias(q: QuantizedModel, inputs, *, min_count: int = 16) -> Quantized
             y = _dequantize(kernels[name]([x, *(v.const for v in n.inputs[1:])])[0], n.output)
             want = seen[name]
             shifts[name].add(y - want, _linear_mask(n, want), _axis(n))
+    if not used:
+        raise CalibrationError(f"bias correction of {q.graph.name}: the dataset has no sample")
     for n in nodes:
         s = shifts[n.output.name]
         _fold(graph, n, np.where(s.count >= min_count, s.total / np.maximum(s.count, 1), 0.0))

@@ -4,7 +4,7 @@ quantize. The RKNN facade, `npucc quantize`, `npucc build` and the benchmarks al
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import attrs
 
@@ -19,6 +19,7 @@ from .selectors import select_ranges
 # on by default only where benchmarks/quant_accuracy.py shows a gain (see quantize_model)
 DEFAULT_EQUALIZE = False
 DEFAULT_BIAS_CORRECTION = False
+BIAS_CORRECTION_SAMPLES = 16  # the first calibration samples bias correction measures on
 
 
 @attrs.frozen
@@ -66,6 +67,8 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
         from ..passes.equalize import equalize_graph
 
         graph = equalize_graph(graph)
+    if bias_correction and isinstance(dataset, Iterator):  # read twice: calibrate, correct
+        dataset = list(dataset)
     if bias_correction and (dataset is None or not calibrated):
         raise ValueError(f"quantizing {graph.name}: bias correction needs a calibration dataset "
                          f"and an integer dtype (got {dtype})")
@@ -89,5 +92,5 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
     if bias_correction:
         from .bias_correction import correct_bias
 
-        q = correct_bias(q, Dataset.of(dataset, rgb2bgr))
+        q = correct_bias(q, Dataset.of(dataset, rgb2bgr), max_samples=BIAS_CORRECTION_SAMPLES)
     return q
