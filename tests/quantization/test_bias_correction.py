@@ -8,7 +8,7 @@ import pytest
 import npucc
 from npucc.numerics import run_graph
 from npucc.passes import default_pipeline, run_passes
-from npucc.quantization import quantize_model
+from npucc.quantization import calibrate, quantize_model
 from npucc.quantization.bias_correction import correct_bias
 
 
@@ -37,7 +37,8 @@ def test_bias_correction_reduces_the_mean_error_against_onnxruntime(small_onnx, 
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) runs the float model")
     sess = ort.InferenceSession(small_onnx, providers=["CPUExecutionProvider"])
     cal, held_out = inputs(24, seed=0), inputs(24, seed=1)
-    q = quantize_model(float_graph, cal, dtype=dtype, per_channel=per_channel, progress=False)
+    q = quantize_model(float_graph, cal, dtype=dtype, per_channel=per_channel, progress=False,
+                       bias_correction=False)
     corrected = correct_bias(q, cal)
     before = mean_error_per_channel(q.graph, sess, held_out)
     after = mean_error_per_channel(corrected.graph, sess, held_out)
@@ -47,7 +48,7 @@ def test_bias_correction_reduces_the_mean_error_against_onnxruntime(small_onnx, 
 
 def test_only_integer_biases_change(float_graph):
     cal = inputs(8, seed=0)
-    q = quantize_model(float_graph, cal, dtype="u8", progress=False)
+    q = quantize_model(float_graph, cal, dtype="u8", progress=False, bias_correction=False)
     corrected = correct_bias(q, cal)
     old = {n.output.name: n for n in q.graph.nodes}
     changed = 0
@@ -75,3 +76,13 @@ def test_quantize_model_keywords(small_onnx, float_graph):
                                    atol=1e-4 * float(np.abs(want).max()))
     with pytest.raises(ValueError, match="calibrate again"):
         quantize_model(float_graph, stats=q.stats, dtype="u8", equalize=True)
+
+
+def test_defaults_follow_the_benchmark(float_graph):
+    """bias correction is on for the 8-bit schemes given a dataset (benchmarks/README.md)"""
+    cal = inputs(4, seed=0)
+    assert quantize_model(float_graph, cal, dtype="u8", progress=False).options["bias_correction"]
+    assert not quantize_model(float_graph, cal, dtype="dfp16",
+                              progress=False).options["bias_correction"]
+    stats_only = quantize_model(float_graph, stats=calibrate(float_graph, cal, progress=False))
+    assert not stats_only.options["bias_correction"] and not stats_only.options["equalize"]

@@ -18,7 +18,7 @@ from .selectors import select_ranges
 
 # on by default only where benchmarks/quant_accuracy.py shows a gain (see quantize_model)
 DEFAULT_EQUALIZE = False
-DEFAULT_BIAS_CORRECTION = False
+DEFAULT_BIAS_CORRECTION = frozenset({"u8", "i8", "i8-symmetric", "dfp8"})  # scheme names
 BIAS_CORRECTION_SAMPLES = 16  # the first calibration samples bias correction measures on
 
 
@@ -59,7 +59,7 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
     if equalize is None:
         equalize = DEFAULT_EQUALIZE and calibrated and stats is None
     if bias_correction is None:
-        bias_correction = DEFAULT_BIAS_CORRECTION and calibrated and dataset is not None
+        bias_correction = scheme.name in DEFAULT_BIAS_CORRECTION and dataset is not None
     if equalize:
         if stats is not None:
             raise ValueError(f"quantizing {graph.name}: equalize=True changes the values the "
