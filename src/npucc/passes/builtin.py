@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     cse,
     dce,
     eliminate_noops,
+    equalize,
     fold_constants,
     fold_conv_affine,
     fold_input_affine,
