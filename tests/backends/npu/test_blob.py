@@ -153,7 +153,7 @@ def test_drawn_graphs_round_trip_through_a_blob(tmp_path, case, seed):
     path = write_blob(tmp_path / "d.npub", graph, TARGET, supported=dict.fromkeys(cpu, "drawn"),
                       cost=cost)
     blob = read_blob(path, TARGET)
-    parted = partition(graph, dict.fromkeys(cpu, "drawn"), cost=cost)
+    parted = partition(graph, dict.fromkeys(cpu, "drawn"), cost=cost, target=TARGET)
     assert graphs_equal(blob.graph, parted), describe_difference(blob.graph, parted)
     x = random_inputs(graph, seed)
     assert bits(compile_plan(blob.graph).run(x)) == bits(compile_plan(graph).run(x))

@@ -270,3 +270,33 @@ def estimate(graph: Graph, target, dtype: str | None = None, *,
     layers = costing.layers()
     memory = plan_memory(graph, target, costing, sum(x.dram_bytes for x in layers))
     return CostReport(target.name, precision, target.clock_mhz, tuple(layers), memory)
+
+
+class TargetCost:
+    """`partition`'s cost callback from this cost model: a node's time on the NPU (its roofline
+    layer at the target's precision, with the per-layer overhead) or on the CPU (float32 on the
+    target's CPU model), and the quantize/dequantize + layout conversion a value costs when it
+    crosses between them. Seconds, as `partition` expects.
+
+        parted = partition(graph, leg, cost=TargetCost(graph, "rk3588", legalization=leg))
+    """
+
+    def __init__(self, graph: Graph, target, dtype: str | None = None, *,
+                 legalization: Legalization | None = None, on_npu=None):
+        """on_npu: node -> whether it starts on the NPU (default: the legalization's verdict);
+        it decides which values stay in the on-chip buffer."""
+        target = get_target(target)
+        precision = normalize_precision(dtype, target)
+        leg = legalization or legalize(graph, target, precision)
+        self.target = target
+        self._costing = _Costing(graph, target, precision, leg, profiling=False)
+        if on_npu is not None:
+            self._costing.on_npu = {id(n): bool(on_npu(n)) for n in self._costing.nodes}
+
+    def node_time(self, node: Node, device: str) -> float:
+        c = self._costing
+        layer = c.cpu_layer(node) if device == "cpu" else c.npu_layer(node)
+        return layer.time_us * 1e-6
+
+    def transfer_time(self, value: Value) -> float:
+        return self._costing.conversion(value, to_npu=True).time_us * 1e-6
