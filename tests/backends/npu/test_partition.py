@@ -228,6 +228,12 @@ def test_default_cost_follows_the_target_cost_model(target):
         split = estimate(g, target, legalization=placed(g, target, {"a", "y"}))
         merged = estimate(g, target, legalization=placed(g, target, {"a", "b", "y"}))
         assert moved == (merged.total_time_us <= split.total_time_us), (channels, size)
+        as_placed = estimate(parted, target)  # a partitioned graph is costed as placed
+        assert as_placed.total_time_us == pytest.approx(
+            (merged if moved else split).total_time_us, rel=1e-12)
+        (conv,) = [x for x in as_placed.layers if x.op == "Conv"]
+        assert conv.device == ("CPU" if moved else "NPU")
+        assert not moved or conv.reasons[0].startswith("runs on the CPU with its neighbours")
         decided.append(moved)
         check_same_results(g, parted, 0)
     assert decided == [True, False]
