@@ -124,6 +124,21 @@ def test_two_builds_are_byte_identical(built, tmp_path):
     assert again.read_bytes() == path.read_bytes()
 
 
+def test_a_quantized_model_is_written_as_its_quantized_graph(tmp_path):
+    """`npucc.write_blob` takes quantize_model's result; legalized for rk1808 (RKNPU1 runs u8),
+    the whole u8 network is one NPU partition and runs as the plan of the quantized graph."""
+    from npucc.quantization import quantize_model
+
+    graph = compile_model(str(TF / "mobilenet_v2_float.tflite")).graph
+    q = quantize_model(graph, [random_inputs(graph, s) for s in range(2)], progress=False)
+    path = npucc.write_blob(tmp_path / "q.npub", q, "rk1808")
+    loaded = npucc.load_blob(path, "rk1808")
+    assert [p.device for p in partitions(loaded.graph)] == ["npu"]
+    assert loaded.blob.cost["target"] == "rk1808" and loaded.blob.cost["npu_time_us"] > 0
+    x = random_inputs(graph, 5)
+    assert bits(loaded.run(x)) == bits(compile_plan(q.graph).run(x))
+
+
 def test_builds_in_other_processes_are_byte_identical(tmp_path):
     """Another process (another str hash seed: set and dict orders differ) builds the same bytes."""
     script = (
