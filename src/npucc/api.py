@@ -145,14 +145,16 @@ def load_blob(path, target=None, *, limits=None) -> BlobModel:
 
 
 def write_blob(path, model, target, *, supported=None, cost=None, cost_report=None):
-    """Write `model` (a CompiledModel, or a Graph) for `target` as an .npub blob at `path`:
+    """Write `model` (a CompiledModel, a Graph, or a QuantizedModel: its quantized graph) for
+    `target` as an .npub blob at `path`:
     partitioned by `supported` (node -> reasons it cannot run on the NPU; see
-    `npucc.backends.npu.partition`), its IO descriptors recording the model's input layout and
+    `npucc.backends.npu.partition`; by default `npucc.legalize(graph, target)`) with `cost` (by
+    default the target's cost model), its IO descriptors recording the model's input layout and
     preprocessing. Returns the path."""
     from .backends.npu.blob import io_table
     from .backends.npu.blob import write_blob as write
 
-    graph = model.graph if isinstance(model, CompiledModel) else model
+    graph = model if isinstance(model, Graph) else model.graph
     layouts, preprocess = {}, {}
     if isinstance(model, CompiledModel):
         if model.input_layout != "source":

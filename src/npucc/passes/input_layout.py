@@ -19,7 +19,7 @@ TO_NCHW = (0, 3, 1, 2)  # transpose an NHWC tensor to NCHW
 TO_NHWC = (0, 2, 3, 1)
 
 
-def _to_nchw(node) -> bool:
+def transposes_to_nchw(node) -> bool:
     """node transposes its 4-D input from NHWC to NCHW (a Transpose, or the Reshape that a
     Transpose moving only size-1 axes becomes)."""
     if node.op == "Transpose":
@@ -32,12 +32,27 @@ def _to_nchw(node) -> bool:
         and tuple(node.output.shape) == tuple(shape[k] for k in TO_NCHW)
 
 
+def _layout_free(node) -> bool:
+    """An elementwise reader blind to the layout: a per-tensor (de)quantize or a cast."""
+    return node.op == "Cast" or (node.op in ("QuantizeLinear", "DequantizeLinear")
+                                 and node.attrs.get("axis") is None)
+
+
+def layout_readers(value: Value) -> list:
+    """The readers of `value`, looking through layout-free ones (a float-input quantized model
+    reads its NHWC input through a QuantizeLinear, then transposes)."""
+    out = []
+    for u in value.users:
+        out += layout_readers(u.output) if _layout_free(u) else [u]
+    return out
+
+
 def source_layout(value: Value) -> str:
     """"NHWC" for a 4-D graph input read only by transposes to NCHW (how NHWC frameworks are
-    imported), else "NCHW"."""
-    users = value.users
-    nhwc = value.type.rank == 4 and bool(users) and not value.producer and all(
-        _to_nchw(u) for u in users)
+    imported), possibly through per-tensor (de)quantize or cast nodes, else "NCHW"."""
+    readers = layout_readers(value)
+    nhwc = value.type.rank == 4 and bool(readers) and not value.producer and all(
+        transposes_to_nchw(u) for u in readers)
     return "NHWC" if nhwc else "NCHW"
 
 

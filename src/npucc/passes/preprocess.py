@@ -18,7 +18,7 @@ from npucc.errors import PassError
 from npucc.ir.graph import Graph, Value
 
 from .base import Pass, PassResult, register_pass
-from .input_layout import source_layout
+from .input_layout import source_layout, transposes_to_nchw
 
 
 def _floats(v) -> tuple[float, ...]:
@@ -67,16 +67,16 @@ class Preprocess:
                             f"{channels} channels")
 
 
-def _insert(graph: Graph, x: Value, p: Preprocess, label: str) -> int:
-    """Apply `p` along axis 1 of `x` for every current reader of `x`; returns nodes added."""
+def _insert(graph: Graph, x: Value, p: Preprocess, label: str, axis: int = 1) -> int:
+    """Apply `p` along `axis` of `x` for every current reader of `x`; returns nodes added."""
     uses = list(x.uses)
     anchor = x.producer or next(iter(graph.nodes), None)
     after = x.producer is not None
-    c, rank = x.shape[1], x.type.rank
-    shape = (c,) + (1,) * (rank - 2)
+    c, rank = x.shape[axis], x.type.rank
+    shape = (c,) + (1,) * (rank - 1 - axis)
     steps = []
     if p.reorder is not None and p.reorder != tuple(range(c)):
-        steps.append(("Gather", np.asarray(p.reorder, np.int64), {"axis": 1}))
+        steps.append(("Gather", np.asarray(p.reorder, np.int64), {"axis": axis}))
     if any(m != 0 for m in p.mean):
         steps.append(("Sub", np.broadcast_to(np.asarray(p.mean), (c,)).reshape(shape), {}))
     if any(s != 1 for s in p.std):
@@ -101,7 +101,8 @@ class InsertPreprocess(Pass):
     Guarantee: for every input named in `inputs`, the model fed raw x computes what the original
     model computed on the preprocessed input (x with channels reordered, then (x - mean) / std
     per channel). The channel axis is 1, or, for an NHWC input read through Transposes to NCHW
-    (see `source_layout`), axis 1 after those Transposes. Names not among the graph's inputs,
+    (see `source_layout`), axis 1 after those Transposes (axis 3 of the input itself when a
+    per-tensor QuantizeLinear sits before them). Names not among the graph's inputs,
     non-float inputs and preprocessing that does not fit the channel count raise PassError."""
 
     name = "insert-preprocess"
@@ -119,8 +120,13 @@ class InsertPreprocess(Pass):
             if not v.dtype.is_float or v.type.rank < 2:
                 raise PassError(f"insert-preprocess: input {name} is {v.type}; preprocessing "
                                 "needs a float input with a channel axis")
-            targets = [u.output for u in v.users] if source_layout(v) == "NHWC" else [v]
+            targets, axis = [v], 1
+            if source_layout(v) == "NHWC":  # after the transposes, or channels last
+                if all(transposes_to_nchw(u) for u in v.users):
+                    targets = [u.output for u in v.users]
+                else:  # read through a (de)quantize: preprocess the float input itself
+                    axis = 3
             for t in targets:
-                p.check(t.shape[1], f"insert-preprocess: input {name}")
-                added += _insert(graph, t, p, f"preprocess {name}")
+                p.check(t.shape[axis], f"insert-preprocess: input {name}")
+                added += _insert(graph, t, p, f"preprocess {name}", axis)
         return PassResult(added > 0, {"nodes": added})

@@ -24,7 +24,6 @@ from npucc.backends.simulator import compile_plan
 from npucc.errors import BlobError, NpuccError
 from npucc.ir import DType, parse
 from npucc.ir.text import describe_difference, graphs_equal
-from npucc.numerics import run_graph
 from npucc.testing import graphs, random_inputs
 
 from .test_partition import HYBRID, NPU_WINS, partition_cases
@@ -46,27 +45,25 @@ def _ops(*ops):
     return lambda node: f"{node.op} is not on this NPU" if node.op in ops else ()
 
 
-def _quantized(dtype, **options):
-    """The float MobileNetV2 fixture quantized by the numerics layer (issue 10's
-    quantize_graph), with min/max ranges of every float value over four random inputs."""
+def _quantized(dtype, f32_op=None, **options):
+    """The float MobileNetV2 fixture quantized by `quantize_model` (calibrated on four random
+    inputs); with `f32_op`, the layer of that op stays in float32 (a hybrid graph)."""
     def build():
-        from npucc.passes.quantize import quantize_graph
+        from npucc.quantization import quantize_model
 
         graph = compile_model(str(TF / "mobilenet_v2_float.tflite")).graph
-        ranges = {}
-
-        def widen(name, a):
-            lo, hi = ranges.get(name, (float(a.min()), float(a.max())))
-            ranges[name] = (min(lo, float(a.min())), max(hi, float(a.max())))
-
-        for seed in range(4):
-            x = random_inputs(graph, seed)
-            for v, a in zip(graph.inputs, x):
-                widen(v.name, a)
-            run_graph(graph, x, hook=lambda node, outs: [
-                widen(v.name, a) for v, a in zip(node.outputs, outs) if v.dtype.is_float])
-        return compile_model(quantize_graph(graph, ranges, dtype=dtype, **options), pipeline="")
+        layers = {sorted(n.provenance)[0]: "f32" for n in graph.nodes if n.op == f32_op}
+        q = quantize_model(graph, [random_inputs(graph, seed) for seed in range(4)],
+                           dtype=dtype, layer_dtypes=layers or None, progress=False, **options)
+        return compile_model(q.graph, pipeline="")
     return build
+
+
+def _f32_layers(node):
+    """Float32 compute layers (not the boundary conversions) are not on this NPU."""
+    conversion = node.op in ("QuantizeLinear", "DequantizeLinear")
+    return () if conversion or node.outputs[0].type.quant is not None or \
+        not node.outputs[0].dtype.is_float else f"f32 {node.op} is not on this NPU"
 
 
 # (id, model builder, predicate): one line per numerics case
@@ -77,11 +74,10 @@ MODELS = [
     ("tflite-int8-float-io-cpu-partition", _tflite("small_int8_float_io.tflite"),
      _ops("ReduceMean")),
     ("hybrid-i8-npu-float-cpu", _ir(HYBRID), _ops("Softmax")),
-    # once the numerics layer (issue 10: npucc.passes.quantize) is merged:
-    # ("u8", _quantized("u8"), _ops()),
-    # ("i8-per-channel", _quantized("i8", per_channel=True), _ops()),
-    # ("dfp16", _quantized("dfp16"), _ops()),
-    # ("hybrid-u8-cpu-partition", _quantized("u8", layer_dtypes={...: "f32"}), _ops("Softmax")),
+    ("u8", _quantized("u8"), _ops()),
+    ("i8-per-channel", _quantized("i8", per_channel=True), _ops()),
+    ("dfp16", _quantized("dfp16"), _ops()),
+    ("hybrid-u8-f32-gemm-cpu-partition", _quantized("u8", f32_op="Gemm"), _f32_layers),
 ]
 
 
@@ -99,9 +95,11 @@ def built(request, tmp_path_factory):
 
 
 def test_round_trip_is_bit_identical(built):
-    model, path, *_ = built
+    model, path, supported, _ = built
     loaded = npucc.load_blob(path, TARGET)
     assert loaded.target == TARGET and loaded.graph.name == model.graph.name
+    parted = partition(model.graph, supported, cost=NPU_WINS)
+    assert graphs_equal(loaded.graph, parted), describe_difference(loaded.graph, parted)
     assert any(n.op == "Partition" for n in loaded.graph.nodes)
     for seed in (0, 1):
         x = random_inputs(model.graph, seed)
@@ -124,6 +122,21 @@ def test_two_builds_are_byte_identical(built, tmp_path):
     again = npucc.write_blob(tmp_path / "again.npub", build(), TARGET, supported=supported,
                              cost=NPU_WINS)
     assert again.read_bytes() == path.read_bytes()
+
+
+def test_a_quantized_model_is_written_as_its_quantized_graph(tmp_path):
+    """`npucc.write_blob` takes quantize_model's result; legalized for rk1808 (RKNPU1 runs u8),
+    the whole u8 network is one NPU partition and runs as the plan of the quantized graph."""
+    from npucc.quantization import quantize_model
+
+    graph = compile_model(str(TF / "mobilenet_v2_float.tflite")).graph
+    q = quantize_model(graph, [random_inputs(graph, s) for s in range(2)], progress=False)
+    path = npucc.write_blob(tmp_path / "q.npub", q, "rk1808")
+    loaded = npucc.load_blob(path, "rk1808")
+    assert [p.device for p in partitions(loaded.graph)] == ["npu"]
+    assert loaded.blob.cost["target"] == "rk1808" and loaded.blob.cost["npu_time_us"] > 0
+    x = random_inputs(graph, 5)
+    assert bits(loaded.run(x)) == bits(compile_plan(q.graph).run(x))
 
 
 def test_builds_in_other_processes_are_byte_identical(tmp_path):
@@ -153,7 +166,7 @@ def test_drawn_graphs_round_trip_through_a_blob(tmp_path, case, seed):
     path = write_blob(tmp_path / "d.npub", graph, TARGET, supported=dict.fromkeys(cpu, "drawn"),
                       cost=cost)
     blob = read_blob(path, TARGET)
-    parted = partition(graph, dict.fromkeys(cpu, "drawn"), cost=cost)
+    parted = partition(graph, dict.fromkeys(cpu, "drawn"), cost=cost, target=TARGET)
     assert graphs_equal(blob.graph, parted), describe_difference(blob.graph, parted)
     x = random_inputs(graph, seed)
     assert bits(compile_plan(blob.graph).run(x)) == bits(compile_plan(graph).run(x))

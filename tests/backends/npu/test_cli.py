@@ -83,3 +83,57 @@ def test_run_accepts_a_blob(ssd_blob, tmp_path, capsys):
     assert main(["run", str(path), "--pipeline", "dce"]) == 1
     assert "do not apply to an .npub blob" in capsys.readouterr().err
     assert main(["run", str(TF / "small_int8.tflite"), "--target", "rk1808"]) == 1
+
+
+def _reason_lines(leg):
+    """(node, "rule: reason (detail)") for every violated rule of every node on the CPU."""
+    return [(v.node, f"{x.rule}: {x.reason}" + (f" ({x.detail})" if x.detail else ""))
+            for v in leg.unsupported for x in v.violations]
+
+
+@pytest.mark.parametrize("dtype, target", [(None, "rk1808"), ("u8", "rk3588")])
+def test_legalized_blob_and_reports_print_every_reason(dtype, target, tmp_path, capsys):
+    """Caffe MobileNet-SSD built without a predicate: the target's legalization places it. Its
+    DetectionOutput is not in either target's op list; RKNPU2 has no u8 kernels, so the u8 model
+    runs on rk3588's CPU. `npucc inspect` lists every violated rule of every CPU node (rule,
+    reason, detail) under its partition, and so does the perf report."""
+    import io
+
+    from npucc.backends.npu.blob_reader import read_blob
+    from npucc.backends.npu.cost import estimate
+    from npucc.backends.npu.partition import conversions
+    from npucc.backends.npu.report import print_report
+    from npucc.quantization import quantize_model
+    from npucc.targets import legalize
+
+    model = npucc.compile(caffe.load(SSD, weights="random", input_shapes={"data": (1, 3, 96, 96)}))
+    graph = model.graph
+    if dtype:
+        graph = quantize_model(graph, [random_inputs(graph, s) for s in range(2)], dtype=dtype,
+                               progress=False).graph
+    leg = legalize(graph, target)
+    det = next(v for v in leg.unsupported if v.node.op == "DetectionOutput")
+    assert any(x.detail == f"DetectionOutput is not in {target}'s NPU op list"
+               for x in det.violations)
+    lines = _reason_lines(leg)
+    on_cpu = {id(n) for n, _ in lines}
+    if dtype is None:
+        assert on_cpu == {id(det.node)}
+    else:  # every layer computing in u8
+        assert on_cpu >= {id(n) for n in graph.nodes if any(v.type.quant for v in n.outputs)}
+    path = npucc.write_blob(tmp_path / "ssd.npub", graph, target)
+    assert main(["inspect", str(path)]) == 0
+    shown = capsys.readouterr().out
+    between = {n.outputs[0].name for n in conversions(read_blob(path).graph)}
+    for node, line in lines:  # conversions between partitions are listed as such
+        if node.outputs[0].name not in between:
+            assert f"reason: {node.describe()}: {line}\n" in shown
+    text = io.StringIO()
+    print_report(estimate(graph, target, legalization=leg), file=text)
+    flat = " ".join(text.getvalue().split())
+    for _, line in lines:
+        assert " ".join(line.split()) in flat
+    if dtype is None:  # the same through `npucc perf`
+        assert main(["perf", str(SSD), "--weights", "random", "--target", target]) == 0
+        flat = " ".join(capsys.readouterr().out.split())
+        assert all(" ".join(line.split()) in flat for _, line in lines)

@@ -191,6 +191,54 @@ def test_a_tiny_npu_island_between_cpu_nodes_moves_to_the_cpu():
         check_same_results(g, p, 0)
 
 
+CONV_ISLAND = """graph island(%x: f32[1,{c},{s},{s}]) -> (%y) {{
+  %a = Softmax(%x) {{axis=1}}
+  %w = const f32[{c},{c},3,3] elided
+  %b = Conv(%a, %w) {{pads=[1, 1, 1, 1]}}
+  %y = Softmax(%b) {{axis=1}}
+  return %y
+}}"""
+
+
+def placed(graph, target, cpu):
+    """The target's legalization of `graph` with exactly the nodes named in `cpu` on the CPU."""
+    from npucc.targets import legalize
+    from npucc.targets.legalize import Legalization, NodeVerdict, Violation
+
+    leg = legalize(graph, target)
+    on_cpu = (Violation("placed", "placed on the CPU by the test", ""),)
+    return Legalization(graph, leg.target, [
+        NodeVerdict(v.node, v.precision, on_cpu if v.node.outputs[0].name in cpu else ())
+        for v in leg])
+
+
+@pytest.mark.parametrize("target", ["rk3588", "rk1808", "generic"])
+def test_default_cost_follows_the_target_cost_model(target):
+    """By default an NPU island between CPU nodes moves to the CPU exactly when the target cost
+    model's whole-graph estimate (layers + boundary conversions) is lower that way: a 4x4 conv
+    is not worth two conversions, a 64-channel 56x56 one is."""
+    from npucc.backends.npu.cost import estimate
+
+    decided = []
+    for channels, size in ((4, 4), (64, 56)):
+        g = parse(CONV_ISLAND.format(c=channels, s=size),
+                  constants="random")
+        parted = partition(g, {"a": "no", "y": "no"}, target=target)
+        moved = [p.device for p in partitions(parted)] == ["cpu"]
+        split = estimate(g, target, legalization=placed(g, target, {"a", "y"}))
+        merged = estimate(g, target, legalization=placed(g, target, {"a", "b", "y"}))
+        assert moved == (merged.total_time_us <= split.total_time_us), (channels, size)
+        as_placed = estimate(parted, target)  # a partitioned graph is costed as placed
+        assert as_placed.total_time_us == pytest.approx(
+            (merged if moved else split).total_time_us, rel=1e-12)
+        (conv,) = [x for x in as_placed.layers if x.op == "Conv"]
+        assert conv.device == ("CPU" if moved else "NPU")
+        assert not moved or conv.reasons[0].startswith("runs on the CPU with its neighbours")
+        decided.append(moved)
+        check_same_results(g, parted, 0)
+    assert decided == [True, False]
+
+
 PARALLEL = """graph parallel(%x: f32[1,8]) -> (%y) {
   %a = Relu(%x)
   %c = Softmax(%a) {axis=1}
@@ -248,9 +296,8 @@ def test_default_cost_counts_macs():
 def test_partition_by_the_target_legalization(tmp_path):
     """With issue 12 part A's targets: the CPU partition lists every violated rule, and a blob
     built without a predicate is legalized for its target and carries its cost report."""
-    targets = pytest.importorskip("npucc.targets", reason="npucc.targets (issue 12 part A) is "
-                                                          "not merged into this branch yet")
     import npucc
+    from npucc import targets
     from npucc.backends.npu.blob_reader import read_blob
 
     model = compile_model(caffe.load(SSD, weights="random", input_shapes={"data": (1, 3, 96, 96)}))

@@ -214,3 +214,23 @@ def test_float_input_quantize_rounds_ties_away_from_zero_like_litert():
     want, _ = litert(path, [x])
     for got, w in zip(compile_plan(g).run([x]), want):
         assert int((got != w).sum()) == 0
+
+
+@needs_litert
+@pytest.mark.parametrize("layout", ["source", "NCHW"])
+def test_float_io_int8_model_compiles_with_preprocessing(layout):
+    """The NHWC input reaches the transposes through a QuantizeLinear: its layout is still
+    found, and the model fed raw 0-255 pixels gives bit for bit what LiteRT gives on the
+    pixels normalized (channels reordered, then (x - mean) / std) by hand in numpy."""
+    import npucc
+    from npucc.passes import Preprocess
+
+    path, *_ = fixture(FLOAT_IO_INT8)
+    pre = Preprocess(mean=(120.0, 110.0, 100.0), std=(60.0, 62.0, 64.0), reorder=(2, 1, 0))
+    model = npucc.compile(str(path), preprocess={"xs_0": pre}, input_layout=layout)
+    raw = np.random.default_rng(7).integers(0, 256, (1, 24, 24, 3)).astype(np.float32)
+    norm = (raw[..., list(pre.reorder)] - np.float32(pre.mean)) / np.float32(pre.std)
+    want, _ = litert(path, [norm.astype(np.float32)])
+    x = raw if layout == "source" else raw.transpose(0, 3, 1, 2)
+    for got, w in zip(model.run([x]), want):
+        assert got.dtype == w.dtype and int((got != w).sum()) == 0

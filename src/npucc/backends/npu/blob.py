@@ -229,29 +229,25 @@ def blob_pieces(graph: Graph, target, *, io: dict | None = None, cost_report=Non
     return out + [digest.digest()]
 
 
-def _legalize(graph: Graph, target):
-    """(the target's Legalization of `graph`, its cost report as JSON)."""
-    try:
-        from ...targets import legalize
-        from .cost import estimate
-    except ImportError:
-        raise BlobError(f"no legalization for target {target_name(target)} in this npucc: give "
-                        "supported= (node -> reasons it cannot run on the NPU)") from None
-    leg = legalize(graph, target)
-    return leg, estimate(graph, target, legalization=leg).to_dict()
 
 
 def write_blob(path, graph: Graph, target, *, supported=None, cost=None, io: dict | None = None,
                cost_report=None, alignment: int = ALIGN) -> Path:
     """Partition `graph` (unless it already is: `supported` and `cost` as for
     `partition.partition`; without `supported`, the target's legalization decides, and its cost
-    model fills `cost_report`) and write its blob to `path` through a temporary file renamed into
-    place. Returns the path."""
+    model fills `cost_report`; without `cost`, the target's cost model places the work) and
+    write its blob to `path` through a temporary file renamed into place. Returns the path."""
     if not any(n.op == "Partition" for n in graph.nodes):
-        if supported is None:
-            supported, report = _legalize(graph, target)
-            cost_report = report if cost_report is None else cost_report
-        graph = partition(graph, supported, cost=cost)
+        legalized = supported is None
+        if legalized:
+            from ...targets import legalize
+
+            supported = legalize(graph, target)
+        graph = partition(graph, supported, cost=cost, target=target)
+        if legalized and cost_report is None:  # as partitioned, moved nodes included
+            from .cost import estimate
+
+            cost_report = estimate(graph, target).to_dict()
     pieces = blob_pieces(graph, target, io=io, cost_report=cost_report, alignment=alignment)
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=path.parent or ".")

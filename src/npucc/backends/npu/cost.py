@@ -148,6 +148,7 @@ class _Costing:
         self.graph, self.target, self.precision, self.leg = graph, target, precision, leg
         self.nodes = list(graph.nodes)
         self.on_npu = {id(n): leg.supported(n) for n in self.nodes}
+        self.reasons: dict[int, tuple[str, ...]] = {}  # why on the CPU, when not by `leg`
         self.index = {id(n): i for i, n in enumerate(self.nodes)}
         self.outputs = {id(v) for v in graph.outputs}
         self.cost = target.cost
@@ -216,8 +217,9 @@ class _Costing:
 
     def cpu_layer(self, node: Node) -> LayerCost:
         c = self.cost
-        reasons = tuple(f"{x.rule}: {x.reason}" + (f" ({x.detail})" if x.detail else "")
-                        for x in self.leg.verdict(node).violations)
+        reasons = self.reasons.get(id(node)) or tuple(
+            f"{x.rule}: {x.reason}" + (f" ({x.detail})" if x.detail else "")
+            for x in self.leg.verdict(node).violations)
         view = node.op in VIEW_OPS
         read = sum(4 * v.type.size if v.dtype.is_float else v.type.nbytes
                    for v in activation_inputs(node))
@@ -255,6 +257,22 @@ class _Costing:
         return out
 
 
+def _placement(graph: Graph) -> tuple[Graph, dict[str, tuple[str, tuple[str, ...]]]]:
+    """(the flat graph, {first output of a node in a partition: (device, its reasons)}) of a
+    partitioned graph; the reasons drop the node's "Op %name: " prefix."""
+    from ...ir.ops.partition import inline_partitions
+
+    placed = {}
+    for p in graph.nodes:
+        if p.op != "Partition":
+            continue
+        for n in p.attrs["body"].nodes:
+            head = f"{n.describe()}: "
+            placed[n.outputs[0].name] = (p.attrs["device"], tuple(
+                r[len(head):] for r in p.attrs["reasons"] if r.startswith(head)))
+    return inline_partitions(graph), placed
+
+
 def estimate(graph: Graph, target, dtype: str | None = None, *,
              legalization: Legalization | None = None, profiling: bool = False) -> CostReport:
     """Per-layer time and memory of `graph` on `target` (a Target, name or file).
@@ -262,11 +280,54 @@ def estimate(graph: Graph, target, dtype: str | None = None, *,
     dtype: the precision a float graph is built in (int8, int16, fp16; default: the target's);
     quantized graphs compute in their types' precision. legalization: reuse a `legalize` result
     (computed here otherwise). profiling: add the target's per-layer profiling overhead (RKNN's
-    per-op profiling mode, `perf_debug=True`)."""
+    per-op profiling mode, `perf_debug=True`). A partitioned graph is costed as its partitions
+    place it (a node partitioning moved to the CPU gives that reason); `legalization` is then
+    not used."""
     target = get_target(target)
     precision = normalize_precision(dtype, target)
+    placed = None
+    if any(n.op == "Partition" for n in graph.nodes):
+        graph, placed = _placement(graph)
+        legalization = None
     leg = legalization or legalize(graph, target, precision)
     costing = _Costing(graph, target, precision, leg, profiling)
+    if placed is not None:
+        for n in costing.nodes:
+            device, reasons = placed.get(n.outputs[0].name if n.outputs else "", (None, ()))
+            if device is not None:
+                costing.on_npu[id(n)] = device == "npu"
+                if reasons:
+                    costing.reasons[id(n)] = reasons
     layers = costing.layers()
     memory = plan_memory(graph, target, costing, sum(x.dram_bytes for x in layers))
     return CostReport(target.name, precision, target.clock_mhz, tuple(layers), memory)
+
+
+class TargetCost:
+    """`partition`'s cost callback from this cost model: a node's time on the NPU (its roofline
+    layer at the target's precision, with the per-layer overhead) or on the CPU (float32 on the
+    target's CPU model), and the quantize/dequantize + layout conversion a value costs when it
+    crosses between them. Seconds, as `partition` expects.
+
+        parted = partition(graph, leg, cost=TargetCost(graph, "rk3588", legalization=leg))
+    """
+
+    def __init__(self, graph: Graph, target, dtype: str | None = None, *,
+                 legalization: Legalization | None = None, on_npu=None):
+        """on_npu: node -> whether it starts on the NPU (default: the legalization's verdict);
+        it decides which values stay in the on-chip buffer."""
+        target = get_target(target)
+        precision = normalize_precision(dtype, target)
+        leg = legalization or legalize(graph, target, precision)
+        self.target = target
+        self._costing = _Costing(graph, target, precision, leg, profiling=False)
+        if on_npu is not None:
+            self._costing.on_npu = {id(n): bool(on_npu(n)) for n in self._costing.nodes}
+
+    def node_time(self, node: Node, device: str) -> float:
+        c = self._costing
+        layer = c.cpu_layer(node) if device == "cpu" else c.npu_layer(node)
+        return layer.time_us * 1e-6
+
+    def transfer_time(self, value: Value) -> float:
+        return self._costing.conversion(value, to_npu=True).time_us * 1e-6

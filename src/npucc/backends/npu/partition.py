@@ -6,7 +6,9 @@
 1. Each node goes to the CPU when `supported` gives reasons against the NPU, else to the NPU.
 2. Ping-pong: a group of NPU nodes that exchanges data with CPU nodes moves to the CPU when the
    cost callback says running it there is cheaper than running it on the NPU plus the CPU<->NPU
-   transfers it causes (`SimpleCost` by default; the target cost model plugs in the same way).
+   transfers it causes. By default the callback is the target cost model (`cost.TargetCost`:
+   roofline NPU layers, the target's CPU model, quantize/dequantize + layout conversions at the
+   boundaries); `SimpleCost` (work / rate) or any object with the same two methods can be given.
 3. Conversions: a QuantizeLinear / DequantizeLinear whose input and readers are on different sides
    (NPU, CPU, or the host: graph inputs and outputs) stays at the top level, between partitions:
    the explicit conversion at the boundary.
@@ -109,18 +111,35 @@ class SimpleCost:
         return self.transfer_overhead_s + nbytes / self.bytes_per_s
 
 
+def target_cost(graph: Graph, supported=None, target=None, on_npu=None):
+    """The target cost model as a cost callback (see `partition`'s `cost`)."""
+    from .cost import TargetCost
+
+    leg = supported if hasattr(supported, "verdict") else None
+    if target is None:
+        target = leg.target if leg is not None else "generic"
+    if leg is not None and getattr(target, "name", target) != leg.target.name:
+        leg = None  # legalized for another target: this target's own verdicts size the layers
+    return TargetCost(graph, target, legalization=leg, on_npu=on_npu)
+
+
 # ---- partitioning ----------------------------------------------------------------------------
 
-def partition(graph: Graph, supported=None, *, cost=None,
+def partition(graph: Graph, supported=None, *, cost=None, target=None,
               conversions: Iterable[str] = CONVERSION_OPS) -> Graph:
     """A new graph computing what `graph` computes, made of Partition nodes (device "npu" or
     "cpu", each CPU partition listing its reasons) and, between them, the boundary conversions.
-    `graph` is left as it was. See the module docstring for the steps."""
-    cost = SimpleCost() if cost is None else cost
+    `graph` is left as it was. See the module docstring for the steps.
+
+    cost: the time callback (`node_time(node, device)`, `transfer_time(value)`); by default the
+    cost model of `target` (a Target, name or file), else of the target `supported` was legalized
+    for, else of the `generic` target."""
     nodes = list(graph.nodes)
     if any(n.op == "Partition" for n in nodes):
         raise NpuccError(f"graph {graph.name} is already partitioned")
     reasons = node_reasons(graph, supported)
+    if cost is None:
+        cost = target_cost(graph, supported, target, on_npu=lambda n: not reasons[id(n)])
     device = {id(n): CPU if reasons[id(n)] else NPU for n in nodes}
     moved = _avoid_ping_pong(nodes, device, cost)
     conv = frozenset(conversions)
