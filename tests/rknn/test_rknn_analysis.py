@@ -1,0 +1,63 @@
+"""RKNN's accuracy_analysis and hybrid quantization steps through the facade (they run on
+npucc.quantization.analysis / .hybrid, merged separately)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("npucc.quantization.analysis",
+                    reason="npucc.quantization.analysis (issue 11 part B) is not merged yet")
+pytest.importorskip("npucc.quantization.hybrid",
+                    reason="npucc.quantization.hybrid (issue 11 part B) is not merged yet")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) is the oracle")
+torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+
+from npucc.rknn import RKNN  # noqa: E402
+
+from .conftest import cosine, write_images  # noqa: E402
+
+
+@pytest.fixture
+def model(tmp_path):
+    torch.manual_seed(0)
+    nn = torch.nn
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
+                      nn.ReLU(), nn.Flatten(), nn.Linear(8 * 15 * 15, 5)).eval()
+    torch.onnx.export(m, torch.zeros(1, 3, 32, 32), tmp_path / "net.onnx", input_names=["x"],
+                      dynamo=False)
+    write_images(tmp_path, (32, 32), 4)
+    return tmp_path / "net.onnx"
+
+
+def ort_out(path, img):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": img.transpose(2, 0, 1)[None].astype(np.float32)})[0]
+
+
+def test_accuracy_analysis_writes_rknns_files(model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588")
+    rknn.load_onnx(model)
+    rknn.build(do_quantization=True, dataset="dataset.txt")
+    assert rknn.accuracy_analysis(inputs=["img_0.jpg"], output_dir="snapshot") == 0
+    assert (tmp_path / "snapshot" / "error_analysis.txt").is_file()
+    assert (tmp_path / "snapshot" / "report.html").is_file()
+
+
+def test_hybrid_steps_build_a_model_that_follows_onnxruntime(model, tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588")
+    rknn.load_onnx(model)
+    assert rknn.hybrid_quantization_step1(dataset="dataset.txt") == 0
+    for f in ("net.model", "net.data", "net.quantization.cfg"):
+        assert (tmp_path / f).is_file(), f
+    rknn.release()
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588")
+    assert rknn.hybrid_quantization_step2("net.model", "net.data", "net.quantization.cfg") == 0
+    rknn.init_runtime()
+    img = np.asarray(Image.open(tmp_path / "img_1.jpg").convert("RGB"), np.float32)
+    assert cosine(rknn.inference([img])[0], ort_out(model, img)) > 0.98
