@@ -32,7 +32,7 @@ from npucc.errors import NpuccError
 from .common import SUBCOMMANDS, Subcommand, subcommand
 
 # the subcommands register themselves on import
-from . import model, passes, export, npu  # noqa: E402,F401,I001  isort: skip (help order)
+from . import model, passes, export, npu, build  # noqa: E402,F401,I001  isort: skip (help order)
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "subcommand"]
 
