@@ -30,6 +30,7 @@ Paths are relative to the YAML file. Every error names the file and the key (`se
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import attrs
@@ -52,6 +53,10 @@ SECTIONS = {
 
 class BuildConfigError(NpuccError):
     pass
+
+
+def _join(base: Path, rel: str) -> Path:
+    return Path(os.path.normpath(base / rel))
 
 
 @attrs.frozen
@@ -125,7 +130,7 @@ class _Reader:
             if required:
                 self.fail(f"{section}.{key}", "is required")
             return None
-        p = Path(value) if Path(value).is_absolute() else self.base / value
+        p = Path(value) if Path(value).is_absolute() else _join(self.base, value)
         if not p.exists():
             self.fail(f"{section}.{key}", f"no such file or folder {p}")
         return p
@@ -160,7 +165,7 @@ class _Reader:
         samples = self.get("compiler_parameters", "analysis_samples", 1, kind=int)
         return BuildConfig(
             self.path, framework, model, key, shapes, self.get(m, "inputs", kind=list),
-            self.get(m, "outputs", kind=list), self.base / workdir, prefix, layout,
+            self.get(m, "outputs", kind=list), _join(self.base, workdir), prefix, layout,
             self._preprocess(), dataset, str(self.get(c, "calibration_type", "normal", kind=str)),
             dtype, bool(self.get(c, "per_channel", False, kind=bool)),
             bool(self.get(c, "rgb2bgr", False, kind=bool)), self.file(c, "hybrid_config"),
