@@ -153,3 +153,23 @@ def test_pytorch_resnet_float_build_follows_torch(tmp_path, monkeypatch):
         want = model(torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32))).numpy()
     got = ns["outputs"][0]
     assert got.shape == want.shape and rel_err(got, want) < 2e-2  # float16 build
+
+
+def test_v1_caffe_without_reorder_channel_reverses_the_channels(tmp_path):
+    """RKNN-Toolkit v1: reorder_channel=None on a 3-channel Caffe model means 'reverse the
+    channels' (the RGB input becomes Caffe's BGR): OpenCV's blob with swapRB of the RGB image."""
+    from npucc.rknn import RKNN
+
+    proto = HERE / "mobilenet_v2_mini.prototxt"
+    weights = write_caffemodel(tmp_path / "m.caffemodel", caffe.random_blobs(proto, seed=3))
+    rknn = RKNN(raise_errors=True)
+    rknn.config(mean_values=[[103.94, 116.78, 123.68]], std_values=[[58.82]],
+                target_platform=["rk1808"], float_dtype="float32")
+    rknn.load_caffe(proto, "caffe", weights)
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    img = np.random.default_rng(4).uniform(0, 255, (64, 64, 3)).astype(np.float32)
+    net = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
+    net.setInput(cv2.dnn.blobFromImage(img, 1 / 58.82, mean=(103.94, 116.78, 123.68),
+                                       swapRB=True))
+    assert rel_err(rknn.inference([img])[0], net.forward()) < 1e-4

@@ -61,3 +61,25 @@ def test_hybrid_steps_build_a_model_that_follows_onnxruntime(model, tmp_path, mo
     rknn.init_runtime()
     img = np.asarray(Image.open(tmp_path / "img_1.jpg").convert("RGB"), np.float32)
     assert cosine(rknn.inference([img])[0], ort_out(model, img)) > 0.98
+
+
+def test_build_report_shows_quantization_error(model, tmp_path):
+    from html.parser import HTMLParser
+
+    import yaml
+
+    from npucc.cli import main
+
+    cfg = {"model_parameters": {"onnx_model": "net.onnx", "working_dir": "out"},
+           "calibration_parameters": {"cal_data_dir": "dataset.txt", "quantized_dtype": "u8"},
+           "compiler_parameters": {"target": "rk1808", "analysis_samples": 1}}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(tmp_path / "b.yaml")]) == 0
+    cells = []
+
+    class Cells(HTMLParser):
+        def handle_data(self, data):
+            cells.append(data.strip())
+
+    Cells().feed((tmp_path / "out" / "net.report.html").read_text())
+    assert "Quantization error per layer (1 - cosine)" in cells

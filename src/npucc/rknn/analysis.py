@@ -68,7 +68,6 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
-    from ..api import compile as npucc_compile
     from ..ir.text import format_graph
     from ..quantization import quantize_model
     from ..quantization.hybrid import propose_layer_dtypes, write_hybrid_config
@@ -78,9 +77,7 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
     if dataset is None:
         raise RknnError("hybrid_quantization_step1 needs a dataset")
     s = rknn._config()
-    rknn.build(do_quantization=False)  # the float pipeline with the configured preprocessing
-    float_graph = rknn._built.graph if rknn._quantized is None else rknn._quantized.float_graph
-    float_graph = npucc_compile(float_graph, pipeline="").graph
+    float_graph = rknn._compile_float().graph
     q = quantize_model(float_graph, dataset, dtype=s.dtype, algorithm=s.algorithm,
                        per_channel=s.per_channel, rgb2bgr=s.rgb2bgr, progress=rknn.log.verbose)
     name = Path(str(rknn._source)).stem
@@ -93,7 +90,7 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
                                     "per_channel": s.per_channel}, indent=1) + "\n")
     write_hybrid_config(cfg, q)
     if proposal:
-        samples = list(_first(dataset, float_graph, proposal_size))
+        samples = first_samples(dataset, float_graph, proposal_size, s.rgb2bgr)
         dtypes = propose_layer_dtypes(q, samples, high="fp16")
         q = quantize_model(float_graph, stats=q.stats, dtype=s.dtype, algorithm=s.algorithm,
                            per_channel=s.per_channel, layer_dtypes=dtypes, progress=False)
@@ -101,13 +98,11 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
     rknn.log.info(f"hybrid_quantization_step1: wrote {model}, {data} and {cfg}")
 
 
-def _first(dataset, graph, n):
+def first_samples(dataset, graph: Graph, n: int, rgb2bgr: bool = False) -> list:
+    """The first `n` samples of a dataset (what calibration reads) as input lists."""
     from ..quantization import Dataset
 
-    for k, s in enumerate(Dataset.of(dataset).samples(graph)):
-        if k >= n:
-            return
-        yield s
+    return [x for _, x in zip(range(n), Dataset.of(dataset, rgb2bgr).samples(graph))]
 
 
 def hybrid_step2(rknn, model_input, data_input, cfg_path) -> None:

@@ -178,18 +178,7 @@ class RKNN:
         batch = 1 if rknn_batch_size in (None, -1) else int(rknn_batch_size)
         if batch < 1:
             raise RknnError(f"build: rknn_batch_size {rknn_batch_size!r} must be >= 1")
-        names = [v.name for v in self._graph.inputs]
-        channels = [(v.shape[3] if source_layout(v) == "NHWC" else v.shape[1])
-                    if v.type.rank == 4 else v.shape[-1] for v in self._graph.inputs]
-        reverse = s.generation == 1 and self._framework == "caffe" and \
-            s.reorder_channel is None and s.channel_mean_value is None
-        if reverse:
-            self.log.info("build: reorder_channel is None for a Caffe model: reversing the "
-                          "channels of 3-channel inputs (RKNN-Toolkit v1)")
-        pre = s.preprocess(names, channels, reverse_default=reverse)
-        layout = "NHWC" if any(v.type.rank == 4 for v in self._graph.inputs) else "source"
-        self.log.info(f"build: compiling for {s.platform} (npucc target {s.target})")
-        built = npucc_api.compile(self._graph, input_layout=layout, preprocess=pre)
+        built = self._compile_float()
         quantized = None
         if do_quantization:
             if isinstance(dataset, (str, os.PathLike)) and not Path(dataset).is_file():
@@ -201,8 +190,10 @@ class RKNN:
                                        rgb2bgr=s.rgb2bgr, progress=self.log.verbose)
             if auto_hybrid:
                 from ..quantization.hybrid import propose_layer_dtypes
+                from .analysis import first_samples
 
-                layer_dtypes = propose_layer_dtypes(quantized, dataset, high="fp16")
+                samples = first_samples(dataset, built.graph, 4, s.rgb2bgr)
+                layer_dtypes = propose_layer_dtypes(quantized, samples, high="fp16")
                 self.log.info(f"build: auto_hybrid keeps {len(layer_dtypes)} layer(s) in fp16")
                 quantized = quantize_model(built.graph, dtype=s.dtype, algorithm=s.algorithm,
                                            per_channel=s.per_channel, stats=quantized.stats,
@@ -216,6 +207,22 @@ class RKNN:
         self._install(built, quantized, batch)
         self.log.info("build: done")
         return 0
+
+    def _compile_float(self):
+        """The loaded model through the pipeline, with the configured preprocessing folded in
+        and 4-D inputs taken NHWC (RKNN's runtime layout)."""
+        s = self._config()
+        names = [v.name for v in self._graph.inputs]
+        channels = [(v.shape[3] if source_layout(v) == "NHWC" else v.shape[1])
+                    if v.type.rank == 4 else v.shape[-1] for v in self._graph.inputs]
+        reverse = s.generation == 1 and self._framework == "caffe" and s.reorder_channel is None
+        if reverse:
+            self.log.info("build: reorder_channel is None for a Caffe model: reversing the "
+                          "channels of 3-channel inputs (RKNN-Toolkit v1)")
+        pre = s.preprocess(names, channels, reverse_default=reverse)
+        layout = "NHWC" if any(v.type.rank == 4 for v in self._graph.inputs) else "source"
+        self.log.info(f"build: compiling for {s.platform} (npucc target {s.target})")
+        return npucc_api.compile(self._graph, input_layout=layout, preprocess=pre)
 
     def _install(self, built, quantized, batch: int) -> None:
         from ..backends.simulator import compile_plan
