@@ -45,7 +45,10 @@ def test_accuracy_analysis_writes_rknns_files(model, tmp_path, monkeypatch):
 
 
 def test_hybrid_steps_build_a_model_that_follows_onnxruntime(model, tmp_path, monkeypatch):
+    import yaml
     from PIL import Image
+
+    from .conftest import rel_err
 
     monkeypatch.chdir(tmp_path)
     rknn = RKNN(raise_errors=True)
@@ -55,12 +58,22 @@ def test_hybrid_steps_build_a_model_that_follows_onnxruntime(model, tmp_path, mo
     for f in ("net.model", "net.data", "net.quantization.cfg"):
         assert (tmp_path / f).is_file(), f
     rknn.release()
-    rknn = RKNN(raise_errors=True)
-    rknn.config(target_platform="rk3588")
-    assert rknn.hybrid_quantization_step2("net.model", "net.data", "net.quantization.cfg") == 0
-    rknn.init_runtime()
     img = np.asarray(Image.open(tmp_path / "img_1.jpg").convert("RGB"), np.float32)
-    assert cosine(rknn.inference([img])[0], ort_out(model, img)) > 0.98
+
+    def step2():
+        rknn = RKNN(raise_errors=True)
+        rknn.config(target_platform="rk3588")
+        assert rknn.hybrid_quantization_step2("net.model", "net.data",
+                                              "net.quantization.cfg") == 0
+        rknn.init_runtime()
+        return rknn.inference([img])[0]
+
+    assert cosine(step2(), ort_out(model, img)) > 0.98
+    # every layer edited to float32 (RKNN's custom_quantize_layers): the float model again
+    cfg = yaml.safe_load((tmp_path / "net.quantization.cfg").read_text())
+    cfg["custom_quantize_layers"] = {layer: "float32" for layer in cfg["layers"]}
+    (tmp_path / "net.quantization.cfg").write_text(yaml.safe_dump(cfg))
+    assert rel_err(step2(), ort_out(model, img)) < 1e-4
 
 
 def test_build_report_shows_quantization_error(model, tmp_path):
@@ -81,5 +94,8 @@ def test_build_report_shows_quantization_error(model, tmp_path):
         def handle_data(self, data):
             cells.append(data.strip())
 
-    Cells().feed((tmp_path / "out" / "net.report.html").read_text())
+    page = (tmp_path / "out" / "net.report.html").read_text()
+    Cells().feed(page)
     assert "Quantization error per layer (1 - cosine)" in cells
+    cosines = [float(c) for c in cells if c.startswith("0.9") or c == "1"]
+    assert cosines and all(0 < c <= 1 for c in cosines)

@@ -59,7 +59,7 @@ def _preprocess(cfg: BuildConfig, graph) -> dict | None:
         raise BuildConfigError(f"{cfg.path}: input_parameters: {e}") from e
 
 
-def _layer_dtypes(cfg: BuildConfig):
+def _layer_dtypes(cfg: BuildConfig, graph):
     if cfg.hybrid_config is None:
         return None
     try:
@@ -67,7 +67,7 @@ def _layer_dtypes(cfg: BuildConfig):
     except ImportError as e:
         raise BuildConfigError(f"{cfg.path}: calibration_parameters.hybrid_config needs "
                                "npucc.quantization.hybrid, which this installation lacks") from e
-    return read_hybrid_config(cfg.hybrid_config)
+    return read_hybrid_config(cfg.hybrid_config, graph)
 
 
 def _analyse(cfg: BuildConfig, q, dataset, notes: list, quiet: bool):
@@ -124,8 +124,9 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         n = len(dataset) if dataset is not None else 0
         stages.start("quantize", f"calibrating on {n} samples and quantizing to {cfg.dtype} "
                                  f"({cfg.algorithm})")
+        layer_dtypes = _layer_dtypes(cfg, built.graph)
         q = quantize_model(built.graph, dataset, dtype=cfg.dtype, algorithm=cfg.algorithm,
-                           per_channel=cfg.per_channel, layer_dtypes=_layer_dtypes(cfg),
+                           per_channel=cfg.per_channel, layer_dtypes=layer_dtypes,
                            progress=not quiet)
         built = CompiledModel(q.graph, compile_plan(q.graph), built.times, built.pass_report,
                               input_layout=built.input_layout, preprocess=built.preprocess)

@@ -120,7 +120,7 @@ def hybrid_step2(rknn, model_input, data_input, cfg_path) -> None:
         raise RknnError(f"{data_input} is not an npucc hybrid .data file (written by npucc's "
                         "hybrid_quantization_step1)")
     stats = CalibrationStats.load(Path(data_input).parent / data["stats"])
-    layer_dtypes = read_hybrid_config(cfg_path)
+    layer_dtypes = read_hybrid_config(cfg_path, graph)
     q = quantize_model(graph, stats=stats, dtype=data["dtype"], algorithm=data["algorithm"],
                        per_channel=data["per_channel"], layer_dtypes=layer_dtypes,
                        progress=False)
