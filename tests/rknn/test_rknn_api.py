@@ -45,7 +45,7 @@ def test_failures_return_minus_one_with_an_e_line(onnx_model, tmp_path, capsys):
     assert "E build: build needs a load_* call first" in capsys.readouterr().out
     assert rknn.load_onnx(onnx_model) == 0
     assert rknn.build(do_quantization=True, dataset=str(tmp_path / "nope.txt")) == -1
-    assert f"E build: build: the dataset file {tmp_path / 'nope.txt'}" in capsys.readouterr().out
+    assert f"E build: the dataset file {tmp_path / 'nope.txt'}" in capsys.readouterr().out
     assert rknn.inference(inputs=[np.zeros((32, 32, 3))]) is None
     assert "E inference: inference needs init_runtime() first" in capsys.readouterr().out
     assert rknn.export_encrypted_rknn_model("m.rknn") == -1
@@ -148,3 +148,13 @@ def test_export_load_rknn_round_trip_and_cost_figures(onnx_model, tmp_path, caps
     other.load_rknn(tmp_path / "m.rknn")
     other.init_runtime()
     np.testing.assert_array_equal(other.inference([x])[0], before)
+
+
+def test_verbose_file_receives_the_log(tmp_path, capsys):
+    log = tmp_path / "rknn.log"
+    rknn = RKNN(verbose=True, verbose_file=str(log))
+    assert rknn.config(unknown_knob=1) == 0 and rknn.build() == -1
+    text = log.read_text()
+    assert "W config: unknown option unknown_knob=1" in text
+    assert "E build: build needs a load_* call first" in text
+    assert text == capsys.readouterr().out  # the same lines as printed

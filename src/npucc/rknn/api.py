@@ -60,6 +60,8 @@ class RKNN:
         self._quantized = None  # QuantizedModel after a quantized build
         self._batch = 1
         self._runtime = None  # what inference runs (a CompiledModel or a BlobModel)
+        self._perf_debug = False
+        self._analysis = None  # the last accuracy_analysis report
 
     # ---- config ----
 
@@ -177,12 +179,12 @@ class RKNN:
                           "pre-compilation)")
         batch = 1 if rknn_batch_size in (None, -1) else int(rknn_batch_size)
         if batch < 1:
-            raise RknnError(f"build: rknn_batch_size {rknn_batch_size!r} must be >= 1")
+            raise RknnError(f"rknn_batch_size {rknn_batch_size!r} must be >= 1")
         built = self._compile_float()
         quantized = None
         if do_quantization:
             if isinstance(dataset, (str, os.PathLike)) and not Path(dataset).is_file():
-                raise RknnError(f"build: the dataset file {dataset} does not exist")
+                raise RknnError(f"the dataset file {dataset} does not exist")
             self.log.info(f"build: quantizing to {s.dtype} ({s.algorithm}, "
                           f"{'per-channel' if s.per_channel else 'per-layer'})")
             quantized = quantize_model(built.graph, dataset, dtype=s.dtype,
@@ -250,8 +252,6 @@ class RKNN:
 
     @api_call()
     def load_rknn(self, path, load_model_in_npu=False):
-        from ..backends.npu.blob_reader import read_blob  # noqa: F401  (BlobError source)
-
         with open(path, "rb") as f:
             head = f.read(8)
         if head.startswith(b"RKNN"):
@@ -320,7 +320,7 @@ class RKNN:
         if is_print:
             print(runtime.perf_text(report))
         generation = self._settings.generation if self._settings else 2
-        return runtime.perf_result(report, generation, getattr(self, "_perf_debug", False))
+        return runtime.perf_result(report, generation, self._perf_debug)
 
     @api_call(failure=None)
     def eval_memory(self, is_print=True):
