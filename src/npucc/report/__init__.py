@@ -106,6 +106,7 @@ def write_build_report(path, title: str, summary: dict, rows: list[dict], notes=
     text = render(title, summary, rows, notes)
     fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for reading
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)

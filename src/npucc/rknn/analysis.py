@@ -58,6 +58,7 @@ def accuracy_analysis(rknn, inputs, output_dir) -> None:
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".npucc-", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes files 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
