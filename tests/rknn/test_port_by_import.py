@@ -173,3 +173,23 @@ def test_v1_caffe_without_reorder_channel_reverses_the_channels(tmp_path):
     net.setInput(cv2.dnn.blobFromImage(img, 1 / 58.82, mean=(103.94, 116.78, 123.68),
                                        swapRB=True))
     assert rel_err(rknn.inference([img])[0], net.forward()) < 1e-4
+
+
+def test_load_tensorflow_v1_arguments_follow_tensorflow(tmp_path):
+    """RKNN v1's load_tensorflow(tf_pb, inputs, input_size_list (NHWC, no batch), outputs) on a
+    committed frozen graph; the reference outputs were computed by TensorFlow
+    (scripts/gen_tf_fixtures.py)."""
+    from npucc.rknn import RKNN
+
+    data = np.load(HERE.parent / "fixtures" / "tf" / "mobilenet_v2_pb.npz")
+    x = data["input_0"]
+    rknn = RKNN(raise_errors=True)
+    rknn.config(mean_values=[[0, 0, 0]], std_values=[[1, 1, 1]], target_platform=["rk1808"],
+                float_dtype="float32")
+    rknn.load_tensorflow(tf_pb=str(HERE.parent / "fixtures" / "tf" / "mobilenet_v2_pb.pb"),
+                         inputs=[str(n) for n in data["input_names"]],
+                         input_size_list=[list(x.shape[1:])],
+                         outputs=[str(n) for n in data["output_names"]])
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    assert rel_err(rknn.inference([x[0]])[0], data["expected_0"]) < 1e-4
