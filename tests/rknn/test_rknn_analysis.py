@@ -99,3 +99,34 @@ def test_build_report_shows_quantization_error(model, tmp_path):
     assert "Quantization error per layer (1 - cosine)" in cells
     cosines = [float(c) for c in cells if c.startswith("0.9") or c == "1"]
     assert cosines and all(0 < c <= 1 for c in cosines)
+
+
+def test_build_reads_a_hybrid_config(model, tmp_path, capsys):
+    """calibration_parameters.hybrid_config with RKNN's custom_quantize_layers: every conv and
+    gemm of the model (the ONNX node names) in float32 gives onnxruntime's output again."""
+    import json
+
+    import onnx
+    import yaml
+    from PIL import Image
+
+    from npucc.cli import main
+
+    from .conftest import rel_err
+
+    layers = [n.name for n in onnx.load(str(model)).graph.node if n.op_type in ("Conv", "Gemm")]
+    (tmp_path / "hybrid.cfg").write_text(yaml.safe_dump(
+        {"custom_quantize_layers": {name: "float32" for name in layers}}))
+    cfg = {"model_parameters": {"onnx_model": "net.onnx", "working_dir": "hy"},
+           "input_parameters": {"input_layout_rt": "NHWC"},
+           "calibration_parameters": {"cal_data_dir": "dataset.txt", "quantized_dtype": "u8",
+                                      "hybrid_config": "hybrid.cfg"},
+           "compiler_parameters": {"target": "rk1808", "report": False}}
+    (tmp_path / "h.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(tmp_path / "h.yaml"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    img = np.asarray(Image.open(tmp_path / "img_2.jpg").convert("RGB"), np.float32)
+    import npucc
+
+    got = npucc.load_blob(summary["files"]["blob"]).run([img[None]])[0]
+    assert rel_err(got, ort_out(model, img)) < 1e-4
