@@ -175,7 +175,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Build the model a YAML config describes (hb_mapper-style sections: model_parameters,
     input_parameters, calibration_parameters, compiler_parameters): import, fold the input
     preprocessing into the model, calibrate on the dataset and quantize, write the .npub blob,
-    the quantization config (.quant.yaml) and the HTML build report into working_dir."""
+    the quantization config (.quant.yaml) and the HTML build report into working_dir. Every key
+    is described in the docstring of npucc.cli.build_config; examples/build.yaml is a sample."""
     cfg = load_build_config(args.config)
     try:
         summary = run_build(cfg, quiet=args.quiet or args.json)
