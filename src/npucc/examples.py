@@ -73,6 +73,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     data = tiny_cnn_onnx(args.seed).SerializeToString()
     folder = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     with os.fdopen(fd, "wb") as f:
         f.write(data)

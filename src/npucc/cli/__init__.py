@@ -32,7 +32,8 @@ from npucc.errors import NpuccError
 from .common import SUBCOMMANDS, Subcommand, subcommand
 
 # the subcommands register themselves on import
-from . import model, passes, export, npu, quantize  # noqa: E402,F401,I001  isort: skip (help order)
+# (help order)
+from . import build, model, passes, quantize, export, npu  # noqa: E402,F401,I001  isort: skip
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "subcommand"]
 

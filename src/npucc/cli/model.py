@@ -45,8 +45,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _configure_run(p: argparse.ArgumentParser) -> None:
     configure_model(p)
     p.add_argument("--target", help="for an .npub blob: the target it must have been built for")
-    p.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE.npy",
-                   help="input array (.npy); repeat for several inputs; random if omitted")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE",
+                   help="input array (.npy) or image (.jpg/.png/.bmp, raw pixels resized to the "
+                        "input; the model's built-in preprocessing applies); repeat for several "
+                        "inputs; random if omitted")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
     p.add_argument("--pipeline", "-p", metavar="PASSES", help="pass pipeline (default: default)")
     p.add_argument("--dump", metavar="DIR", help="save every layer's output as .npy in DIR "
@@ -55,8 +57,6 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
 
 
 def _read_inputs(args, graph):
-    import numpy as np
-
     if not args.input:
         from npucc.compare import random_inputs
 
@@ -70,8 +70,25 @@ def _read_inputs(args, graph):
                 raise NpuccError(f"more --input files than model inputs "
                                  f"{[v.name for v in graph.inputs]}")
             name = graph.inputs[i].name
-        named[name] = np.load(path)
+        named[name] = _read_input_file(path, graph, name)
     return named
+
+
+def _read_input_file(path: str, graph, name: str):
+    """An .npy array, or an image (.jpg/.png/.bmp) read as the input takes it: raw 0-255 pixels
+    resized to the input, in its layout (the preprocessing built into the model applies)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from npucc.quantization.dataset import IMAGE_SUFFIXES, InputAdapter
+
+    if path.lower().endswith(IMAGE_SUFFIXES):
+        value = next((v for v in graph.inputs if v.name == name), None)
+        if value is None:
+            raise NpuccError(f"--input {path}: the model has no input {name!r}")
+        return InputAdapter(value).image(Path(path), False)
+    return np.load(path)
 
 
 @subcommand("run", "compile a model (or load an .npub blob) and run it in the simulator",

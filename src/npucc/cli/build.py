@@ -1,0 +1,198 @@
+"""`npucc build CONFIG.yaml`: import, preprocess, calibrate and quantize, write the .npub blob,
+the quantization config and the HTML build report, from one YAML file (see build_config)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from npucc.errors import NpuccError
+
+from .build_config import BuildConfig, BuildConfigError, load_build_config
+from .common import subcommand, write_text_atomic
+
+
+def _configure_build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="build config (.yaml): model_parameters, input_parameters, "
+                                  "calibration_parameters, compiler_parameters")
+    p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+class _Stages:
+    """Times the build's stages and says what is happening on stderr."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.times, self._t = quiet, {}, None
+
+    def start(self, name: str, text: str) -> None:
+        self._stop()
+        self._name, self._t = name, time.perf_counter()
+        if not self.quiet:
+            print(f"npucc build: {text}", file=sys.stderr, flush=True)
+
+    def _stop(self) -> None:
+        if self._t is not None:
+            self.times[self._name] = round(time.perf_counter() - self._t, 3)
+            self._t = None
+
+    def done(self) -> dict:
+        self._stop()
+        return self.times
+
+
+def _preprocess(cfg: BuildConfig, graph) -> dict | None:
+    from npucc.passes import Preprocess
+
+    if cfg.preprocess is None:
+        return None
+    p = cfg.preprocess
+    name = p["input_name"] or graph.inputs[0].name
+    if name not in {v.name for v in graph.inputs}:
+        raise BuildConfigError(f"{cfg.path}: input_parameters.input_name: the model has no "
+                               f"input {name!r}; its inputs: {[v.name for v in graph.inputs]}")
+    try:
+        return {name: Preprocess(p["mean"], p["std"], p["reorder"])}
+    except (ValueError, TypeError) as e:
+        raise BuildConfigError(f"{cfg.path}: input_parameters: {e}") from e
+
+
+def _layer_dtypes(cfg: BuildConfig, graph):
+    if cfg.hybrid_config is None:
+        return None
+    try:
+        from npucc.quantization.hybrid import read_hybrid_config
+    except ImportError as e:
+        raise BuildConfigError(f"{cfg.path}: calibration_parameters.hybrid_config needs "
+                               "npucc.quantization.hybrid, which this installation lacks") from e
+    return read_hybrid_config(cfg.hybrid_config, graph)
+
+
+def _analyse(cfg: BuildConfig, q, dataset, notes: list, quiet: bool):
+    if q is None or cfg.analysis_samples <= 0:
+        return None
+    try:
+        from npucc.quantization.analysis import accuracy_analysis
+    except ImportError:
+        notes.append("Quantization error not analysed: npucc.quantization.analysis is not "
+                     "available in this installation.")
+        return None
+    samples = [s for _, s in zip(range(cfg.analysis_samples), dataset.samples(q.float_graph))]
+    return accuracy_analysis(q.float_graph, q.graph, samples, progress=not quiet)
+
+
+def _quant_config(cfg: BuildConfig, q) -> str:
+    import yaml
+
+    ranges = {k: [float(v[0]), float(v[1])] if isinstance(v, (tuple, list)) else str(v)
+              for k, v in sorted((q.ranges or {}).items())}
+    doc = {"model": str(cfg.model[0] if isinstance(cfg.model, tuple) else cfg.model),
+           "dtype": q.options["dtype"], "algorithm": q.options["algorithm"],
+           "per_channel": q.options["per_channel"],
+           "layer_dtypes": dict(q.options.get("layer_dtypes") or {}), "ranges": ranges}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
+    """Do the build `cfg` describes; returns the summary (what --json prints)."""
+    from npucc.api import CompiledModel, write_blob
+    from npucc.api import compile as compile_model
+    from npucc.backends.npu.cost import estimate
+    from npucc.backends.simulator import compile_plan
+    from npucc.frontends import load
+    from npucc.quantization import Dataset, quantize_model
+    from npucc.report import layer_rows, write_build_report
+    from npucc.targets import get_target
+
+    stages = _Stages(quiet)
+    target = get_target(cfg.target)
+    cfg.working_dir.mkdir(parents=True, exist_ok=True)
+    stages.start("load", f"loading {cfg.model_key} {cfg.model}")
+    graph = load(cfg.model, framework=cfg.framework, input_shapes=cfg.input_shapes,
+                 inputs=cfg.inputs, outputs=cfg.outputs)
+    imported = len(graph)
+    stages.start("compile", f"compiling ({len(graph)} nodes; input layout {cfg.input_layout})")
+    built = compile_model(graph, input_layout=cfg.input_layout, preprocess=_preprocess(cfg, graph))
+    q, dataset, notes = None, None, []
+    if cfg.dtype not in ("f32", "float32"):
+        if cfg.dataset is not None:
+            dataset = Dataset(cfg.dataset, rgb2bgr=cfg.rgb2bgr)
+            if cfg.max_samples is not None:
+                dataset = dataset.subset(0, cfg.max_samples)
+        n = len(dataset) if dataset is not None else 0
+        stages.start("quantize", f"calibrating on {n} samples and quantizing to {cfg.dtype} "
+                                 f"({cfg.algorithm})")
+        layer_dtypes = _layer_dtypes(cfg, built.graph)
+        q = quantize_model(built.graph, dataset, dtype=cfg.dtype, algorithm=cfg.algorithm,
+                           per_channel=cfg.per_channel, layer_dtypes=layer_dtypes,
+                           progress=not quiet)
+        built = CompiledModel(q.graph, compile_plan(q.graph), built.times, built.pass_report,
+                              input_layout=built.input_layout, preprocess=built.preprocess)
+    stages.start("write", f"writing the blob for {target.name}")
+    out = cfg.working_dir / cfg.prefix
+    blob = write_blob(out.with_suffix(".npub"), built, target)
+    cost = estimate(built.graph, target)
+    files = {"blob": str(blob)}
+    if q is not None:
+        qpath = out.with_name(out.name + ".quant.yaml")
+        write_text_atomic(str(qpath), _quant_config(cfg, q))
+        files["quant_config"] = str(qpath)
+    analysis = None
+    if cfg.report and q is not None and dataset is not None:
+        stages.start("analyse", "analysing per-layer quantization error")
+        analysis = _analyse(cfg, q, dataset, notes, quiet)
+    times = stages.done()
+    on_cpu = [x for x in cost.layers if x.device == "CPU"]
+    summary = {"model": str(cfg.model[0] if isinstance(cfg.model, tuple) else cfg.model),
+               "config": str(cfg.path), "target": target.name,
+               "dtype": q.options["dtype"] if q else "f32",
+               "algorithm": q.options["algorithm"] if q else None,
+               "calibration_samples": len(dataset) if dataset is not None else 0,
+               "nodes_imported": imported, "nodes_built": len(built.graph),
+               "blob_bytes": blob.stat().st_size,
+               "estimated_time_us": round(cost.total_time_us, 3),
+               "estimated_fps": round(cost.fps, 2),
+               "layers_npu": len(cost.layers) - len(on_cpu), "layers_cpu": len(on_cpu),
+               "weights_bytes": cost.memory.weights_bytes,
+               "peak_activation_bytes": cost.memory.peak_activation_bytes,
+               "stage_seconds": times, "build_seconds": round(sum(times.values()), 3),
+               "files": files}
+    if cfg.report:
+        rpath = out.with_name(out.name + ".report.html")
+        shown = {k: v for k, v in summary.items() if k not in ("files", "stage_seconds")}
+        shown["stage_seconds"] = ", ".join(f"{k} {v:.2f}" for k, v in times.items())
+        write_build_report(rpath, f"npucc build report: {cfg.prefix}", shown,
+                           layer_rows(cost, analysis), notes)
+        files["report"] = str(rpath)
+    return summary
+
+
+@subcommand("build", "build a model from a YAML config: quantize, write blob, report",
+            _configure_build)
+def cmd_build(args: argparse.Namespace) -> int:
+    """Build the model a YAML config describes (hb_mapper-style sections: model_parameters,
+    input_parameters, calibration_parameters, compiler_parameters): import, fold the input
+    preprocessing into the model, calibrate on the dataset and quantize, write the .npub blob,
+    the quantization config (.quant.yaml) and the HTML build report into working_dir. Every key
+    is described in the docstring of npucc.cli.build_config; examples/build.yaml is a sample."""
+    cfg = load_build_config(args.config)
+    try:
+        summary = run_build(cfg, quiet=args.quiet or args.json)
+    except BuildConfigError:
+        raise
+    except NpuccError as e:
+        raise NpuccError(f"{args.config}: build failed: {e}") from e
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print(f"built {summary['model']} for {summary['target']} ({summary['dtype']}) in "
+          f"{summary['build_seconds']:.2f} s")
+    print(f"  blob         {summary['files']['blob']} ({summary['blob_bytes']} bytes)")
+    for key in ("quant_config", "report"):
+        if key in summary["files"]:
+            print(f"  {key:<12} {summary['files'][key]}")
+    print(f"  estimated    {summary['estimated_time_us']:.1f} us ({summary['estimated_fps']} "
+          f"FPS); {summary['layers_npu']} layers on the NPU, {summary['layers_cpu']} on the CPU")
+    return 0

@@ -1,0 +1,205 @@
+"""The `npucc build` config file: one YAML with hb_mapper's sections.
+
+    model_parameters:
+      onnx_model: resnet.onnx          # or caffe_model + prototxt, darknet_cfg + darknet_weights,
+                                       # tflite_model, tensorflow_model, pytorch_model
+      input_shapes: {input: [1, 3, 224, 224]}   # optional: for symbolic dims
+      outputs: [logits]                # optional: cut the model here
+      working_dir: build               # where the outputs go (default: beside the YAML)
+      output_model_file_prefix: resnet # default: the model file's stem
+    input_parameters:
+      input_layout_rt: NHWC            # how the built model takes images: NHWC, NCHW or source
+      mean_value: [123.675, 116.28, 103.53]
+      std_value: [58.395, 57.12, 57.375]     # or hb_mapper's scale_value (= 1 / std)
+      reorder_channel: [2, 1, 0]       # applied before the mean
+    calibration_parameters:
+      cal_data_dir: calib/             # a folder of .jpg/.png/.npy or an RKNN dataset.txt
+      calibration_type: normal         # normal, mmse, kl_divergence, percentile, ...
+      quantized_dtype: u8              # u8, i8, dfp8, dfp16, fp16, f32 (no quantization), or
+                                       # an RKNN spelling (w8a8, asymmetric_quantized-u8, ...)
+      per_channel: false
+      rgb2bgr: false                   # RKNN's quant_img_RGB2BGR (calibration images only)
+      hybrid_config: hybrid.cfg        # optional: per-layer dtypes (RKNN's custom_quantize_layers)
+    compiler_parameters:
+      target: rk3588                   # a shipped target or a target file
+      report: true                     # write the HTML build report
+      analysis_samples: 1              # dataset samples for per-layer error in the report (0: none)
+
+Paths are relative to the YAML file. Every error names the file and the key (`section.key`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+from npucc.errors import NpuccError
+
+MODEL_KEYS = {"onnx_model": "onnx", "caffe_model": "caffe", "darknet_cfg": "darknet",
+              "tflite_model": "tflite", "tensorflow_model": "tensorflow",
+              "pytorch_model": "pytorch"}
+SECTIONS = {
+    "model_parameters": {*MODEL_KEYS, "prototxt", "darknet_weights", "input_shapes", "inputs",
+                         "outputs", "working_dir", "output_model_file_prefix"},
+    "input_parameters": {"input_name", "input_layout_rt", "mean_value", "std_value",
+                         "scale_value", "reorder_channel"},
+    "calibration_parameters": {"cal_data_dir", "calibration_type", "quantized_dtype",
+                               "per_channel", "rgb2bgr", "hybrid_config", "max_samples"},
+    "compiler_parameters": {"target", "report", "analysis_samples"},
+}
+
+
+class BuildConfigError(NpuccError):
+    pass
+
+
+def _join(base: Path, rel: str) -> Path:
+    return Path(os.path.normpath(base / rel))
+
+
+@attrs.frozen
+class BuildConfig:
+    path: Path
+    framework: str
+    model: object  # a path, or a (model, weights) pair
+    model_key: str
+    input_shapes: dict | None
+    inputs: list | None
+    outputs: list | None
+    working_dir: Path
+    prefix: str
+    input_layout: str
+    preprocess: dict | None  # {"mean", "std", "reorder", "input_name"}
+    dataset: Path | None
+    algorithm: str
+    dtype: str
+    per_channel: bool
+    rgb2bgr: bool
+    hybrid_config: Path | None
+    max_samples: int | None
+    target: str
+    report: bool
+    analysis_samples: int
+
+
+def load_build_config(path) -> BuildConfig:
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise BuildConfigError(f"cannot read build config {path}: {e}") from e
+    except yaml.YAMLError as e:
+        raise BuildConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise BuildConfigError(f"{path}: a build config is a mapping of sections "
+                               f"({', '.join(SECTIONS)})")
+    return _Reader(path, data).config()
+
+
+class _Reader:
+    def __init__(self, path: Path, data: dict):
+        self.path, self.data, self.base = path, data, path.parent
+        for section, body in data.items():
+            if section not in SECTIONS:
+                self.fail(section, f"unknown section; known: {', '.join(SECTIONS)}")
+            if body is not None and not isinstance(body, dict):
+                self.fail(section, "must be a mapping of keys")
+            for key in body or {}:
+                if key not in SECTIONS[section]:
+                    self.fail(f"{section}.{key}", "unknown key; known: "
+                              f"{', '.join(sorted(SECTIONS[section]))}")
+
+    def fail(self, key: str, msg: str):
+        raise BuildConfigError(f"{self.path}: {key}: {msg}")
+
+    def get(self, section: str, key: str, default=None, kind=None):
+        value = (self.data.get(section) or {}).get(key, default)
+        if value is not None and kind is not None and not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else \
+                " or ".join(k.__name__ for k in kind)
+            self.fail(f"{section}.{key}", f"expected {names}, got {value!r}")
+        return value
+
+    def file(self, section: str, key: str, required: bool = False) -> Path | None:
+        value = self.get(section, key, kind=str)
+        if value is None:
+            if required:
+                self.fail(f"{section}.{key}", "is required")
+            return None
+        p = Path(value) if Path(value).is_absolute() else _join(self.base, value)
+        if not p.exists():
+            self.fail(f"{section}.{key}", f"no such file or folder {p}")
+        return p
+
+    def config(self) -> BuildConfig:
+        m = "model_parameters"
+        given = [k for k in MODEL_KEYS if self.get(m, k) is not None]
+        if len(given) != 1:
+            self.fail(m, f"give exactly one model file key of {', '.join(MODEL_KEYS)} "
+                         f"(got {given or 'none'})")
+        key = given[0]
+        framework, model = MODEL_KEYS[key], self.file(m, key, True)
+        if framework == "caffe":
+            model = (self.file(m, "prototxt", True), model)
+        elif framework == "darknet":
+            weights = self.file(m, "darknet_weights")
+            model = (model, weights) if weights else (model, "random")
+        shapes = self.get(m, "input_shapes", kind=(dict, list))
+        workdir = self.get(m, "working_dir", ".", kind=str)
+        prefix = self.get(m, "output_model_file_prefix",
+                          Path(model[0] if isinstance(model, tuple) else model).stem, kind=str)
+        layout = str(self.get("input_parameters", "input_layout_rt", "NHWC", kind=str))
+        if layout.upper() not in ("NHWC", "NCHW", "SOURCE"):
+            self.fail("input_parameters.input_layout_rt", f"{layout!r} is not NHWC, NCHW or "
+                      "source")
+        layout = "source" if layout.upper() == "SOURCE" else layout.upper()
+        c = "calibration_parameters"
+        dtype = str(self.get(c, "quantized_dtype", "u8", kind=str))
+        self._check_dtype(dtype)
+        dataset = self.file(c, "cal_data_dir", required=dtype not in ("f32", "fp16", "float16",
+                                                                          "float32"))
+        samples = self.get("compiler_parameters", "analysis_samples", 1, kind=int)
+        return BuildConfig(
+            self.path, framework, model, key, shapes, self.get(m, "inputs", kind=list),
+            self.get(m, "outputs", kind=list), _join(self.base, workdir), prefix, layout,
+            self._preprocess(), dataset, str(self.get(c, "calibration_type", "normal", kind=str)),
+            dtype, bool(self.get(c, "per_channel", False, kind=bool)),
+            bool(self.get(c, "rgb2bgr", False, kind=bool)), self.file(c, "hybrid_config"),
+            self.get(c, "max_samples", kind=int),
+            str(self.get("compiler_parameters", "target", "generic", kind=str)),
+            bool(self.get("compiler_parameters", "report", True, kind=bool)), samples)
+
+    def _check_dtype(self, dtype: str) -> None:
+        from npucc.quantization import scheme_for
+        from npucc.quantization.stats import CalibrationError
+
+        if dtype in ("f32", "float32", "fp16", "float16"):
+            return
+        try:
+            scheme_for(dtype)
+        except CalibrationError as e:
+            self.fail("calibration_parameters.quantized_dtype", str(e))
+
+    def _preprocess(self) -> dict | None:
+        s = "input_parameters"
+        mean = self.get(s, "mean_value", kind=(list, int, float, str))
+        std = self.get(s, "std_value", kind=(list, int, float, str))
+        scale = self.get(s, "scale_value", kind=(list, int, float, str))
+        reorder = self.get(s, "reorder_channel", kind=(list, str))
+        if std is not None and scale is not None:
+            self.fail(f"{s}.scale_value", "give std_value or scale_value, not both")
+        if scale is not None:
+            try:
+                vals = [float(v) for v in (scale.split() if isinstance(scale, str) else
+                                           scale if isinstance(scale, list) else [scale])]
+                std = [1.0 / v for v in vals]
+            except (ValueError, ZeroDivisionError) as e:
+                self.fail(f"{s}.scale_value", f"{scale!r}: {e}")
+        if mean is None and std is None and reorder is None:
+            return None
+        return {"mean": mean if mean is not None else 0.0, "std": std if std is not None else 1.0,
+                "reorder": reorder, "input_name": self.get(s, "input_name", kind=str)}

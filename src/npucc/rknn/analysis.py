@@ -1,0 +1,133 @@
+"""RKNN's accuracy_analysis and hybrid quantization steps on npucc's quantization analysis
+(`npucc.quantization.analysis`, `npucc.quantization.hybrid`).
+
+Hybrid step 1 writes, into the current directory like RKNN, `<name>.model` (the float graph
+after the pipeline, as npucc IR text with every constant inline), `<name>.data` (JSON: the
+quantization settings and the calibration statistics file beside it, `<name>.calib.npz`) and
+`<name>.quantization.cfg` (the YAML the user edits). Step 2 reads the three back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..ir.graph import Graph
+from ..quantization.dataset import InputAdapter
+from .log import RknnError
+
+
+def sample(graph: Graph, inputs) -> list[np.ndarray]:
+    """RKNN's analysis `inputs` (image/npy paths or arrays, one per model input) as one sample
+    in the graph's layout."""
+    if isinstance(inputs, (str, os.PathLike, np.ndarray)):
+        inputs = [inputs]
+    inputs = list(inputs)
+    if len(inputs) != len(graph.inputs):
+        raise RknnError(f"accuracy_analysis: {len(inputs)} input(s) for a model with "
+                        f"{len(graph.inputs)}")
+    out = []
+    for v, x in zip(graph.inputs, inputs):
+        adapter = InputAdapter(v)
+        if isinstance(x, (str, os.PathLike)):
+            if not Path(x).is_file():
+                raise RknnError(f"accuracy_analysis: no such input file {x}")
+            out.append(adapter.load(Path(x), False))
+        else:
+            out.append(adapter.array(x, f"input {v.name}"))
+    return out
+
+
+def accuracy_analysis(rknn, inputs, output_dir) -> None:
+    from ..quantization.analysis import accuracy_analysis as analyse
+
+    q = rknn._quantized
+    x = sample(q.float_graph, inputs)
+    report = analyse(q.float_graph, q.graph, [x], output_dir=os.fspath(output_dir),
+                     progress=rknn.log.verbose)
+    rknn._analysis = report
+    print(report.to_text())
+    rknn.log.info(f"accuracy_analysis: wrote {output_dir} (error_analysis.txt, golden/, "
+                  "simulator/, report.html)")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".npucc-", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes files 0600
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
+    from ..ir.text import format_graph
+    from ..quantization import quantize_model
+    from ..quantization.hybrid import propose_layer_dtypes, write_hybrid_config
+
+    if rknn._graph is None:
+        raise RknnError("hybrid_quantization_step1 needs a load_* call first")
+    if dataset is None:
+        raise RknnError("hybrid_quantization_step1 needs a dataset")
+    s = rknn._config()
+    float_graph = rknn._compile_float().graph
+    q = quantize_model(float_graph, dataset, dtype=s.dtype, algorithm=s.algorithm,
+                       per_channel=s.per_channel, rgb2bgr=s.rgb2bgr, progress=rknn.log.verbose)
+    name = Path(str(rknn._source)).stem
+    model, data, cfg = (Path(f"{name}{ext}") for ext in (".model", ".data",
+                                                        ".quantization.cfg"))
+    _atomic_write(model, format_graph(float_graph, max_inline=None) + "\n")
+    q.stats.save(f"{name}.calib.npz")
+    _atomic_write(data, json.dumps({"format": "npucc-hybrid-1", "stats": f"{name}.calib.npz",
+                                    "dtype": s.dtype, "algorithm": s.algorithm,
+                                    "per_channel": s.per_channel}, indent=1) + "\n")
+    write_hybrid_config(cfg, q)
+    if proposal:
+        samples = first_samples(dataset, float_graph, proposal_size, s.rgb2bgr)
+        dtypes = propose_layer_dtypes(q, samples, high="fp16")
+        q = quantize_model(float_graph, stats=q.stats, dtype=s.dtype, algorithm=s.algorithm,
+                           per_channel=s.per_channel, layer_dtypes=dtypes, progress=False)
+        write_hybrid_config(cfg, q)
+    rknn.log.info(f"hybrid_quantization_step1: wrote {model}, {data} and {cfg}")
+
+
+def first_samples(dataset, graph: Graph, n: int, rgb2bgr: bool = False) -> list:
+    """The first `n` samples of a dataset (what calibration reads) as input lists."""
+    from ..quantization import Dataset
+
+    return [x for _, x in zip(range(n), Dataset.of(dataset, rgb2bgr).samples(graph))]
+
+
+def hybrid_step2(rknn, model_input, data_input, cfg_path) -> None:
+    from ..ir.text import parse
+    from ..quantization import CalibrationStats, quantize_model
+    from ..quantization.hybrid import read_hybrid_config
+
+    try:
+        graph = parse(Path(model_input).read_text(), source=os.fspath(model_input))
+        data = json.loads(Path(data_input).read_text())
+    except (OSError, ValueError) as e:
+        raise RknnError(f"hybrid_quantization_step2: cannot read {model_input} / "
+                        f"{data_input}: {e}") from e
+    if not isinstance(data, dict) or data.get("format") != "npucc-hybrid-1":
+        raise RknnError(f"{data_input} is not an npucc hybrid .data file (written by npucc's "
+                        "hybrid_quantization_step1)")
+    stats = CalibrationStats.load(Path(data_input).parent / data["stats"])
+    layer_dtypes = read_hybrid_config(cfg_path, graph)
+    q = quantize_model(graph, stats=stats, dtype=data["dtype"], algorithm=data["algorithm"],
+                       per_channel=data["per_channel"], layer_dtypes=layer_dtypes,
+                       progress=False)
+    from ..api import compile as npucc_compile
+
+    built = npucc_compile(graph, pipeline="")
+    rknn._install(built, q, 1)
+    rknn.log.info(f"hybrid_quantization_step2: built with {len(layer_dtypes)} custom layer "
+                  "dtype(s)")

@@ -1,0 +1,391 @@
+"""`RKNN`: RKNN-Toolkit's Python API (v1 and v2, the PC workflow) on npucc.
+
+    from npucc.rknn import RKNN          # instead of: from rknn.api import RKNN
+    rknn = RKNN(verbose=False)
+    rknn.config(mean_values=[[123.675, 116.28, 103.53]], std_values=[[58.4, 57.1, 57.4]],
+                target_platform="rk3588")
+    rknn.load_onnx("resnet.onnx")
+    rknn.build(do_quantization=True, dataset="dataset.txt")
+    rknn.export_rknn("resnet.npub")      # an npucc .npub blob, not Rockchip's .rknn
+    rknn.init_runtime()                  # None: npucc's simulator
+    outputs = rknn.inference(inputs=[img])
+    rknn.release()
+
+Calls return 0 on success and -1 after logging an `E` line (see `log`); `raise_errors=True`
+(or NPUCC_RKNN_RAISE=1) raises instead. Differences from RKNN: `export_rknn` writes npucc's
+blob; a model from `load_rknn` runs in the simulator too; eval_perf/eval_memory come from the
+cost model of the target (no board); device targets are not supported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .. import api as npucc_api
+from ..ir.graph import Graph
+from ..passes.input_layout import source_layout
+from . import runtime
+from .config import Settings, settings
+from .log import RknnError, RknnLog, api_call, raise_by_default
+
+_UNSUPPORTED = {  # RKNN methods npucc does not provide: the reason logged
+    "export_rknn_precompile_model": "pre-compiling needs a board",
+    "export_rknn_sync_model": "model segmentation for a shared NPU needs RKNN's runtime",
+    "export_encrypted_rknn_model": "npucc blobs are not encrypted",
+    "register_op": "custom ops are not supported", "reg_custom_op": "custom ops are not "
+    "supported", "load_keras": "there is no Keras loader (export to ONNX or TFLite)",
+    "load_mxnet": "there is no MXNet loader (export to ONNX)", "codegen": "no C++ demo generator",
+    "direct_build": "use build()", "load_firmware": "no device", "export_rknn_quant_params":
+    "see the quantization config `npucc build` writes",
+}
+
+
+class RKNN:
+    """RKNN-Toolkit's `RKNN` object on npucc: config -> load_* -> build -> export_rknn /
+    init_runtime -> inference / eval_perf / eval_memory / accuracy_analysis -> release."""
+
+    NPU_CORE_AUTO, NPU_CORE_0, NPU_CORE_1, NPU_CORE_2 = 0, 1, 2, 4
+    NPU_CORE_0_1, NPU_CORE_0_1_2, NPU_CORE_ALL = 3, 7, 0xFFFF
+
+    def __init__(self, verbose: bool = False, verbose_file=None, *, raise_errors=None):
+        self.log = RknnLog(verbose, verbose_file)
+        self.raise_errors = raise_by_default() if raise_errors is None else bool(raise_errors)
+        self._options: dict = {}
+        self._settings: Settings | None = None
+        self._graph: Graph | None = None  # the loaded float model
+        self._source = None  # the model path, for names
+        self._framework: str | None = None
+        self._built = None  # CompiledModel (float) after build
+        self._quantized = None  # QuantizedModel after a quantized build
+        self._batch = 1
+        self._runtime = None  # what inference runs (a CompiledModel or a BlobModel)
+        self._perf_debug = False
+        self._analysis = None  # the last accuracy_analysis report
+
+    # ---- config ----
+
+    @api_call()
+    def config(self, **options):
+        """RKNN's config keywords (v1 and v2); unknown ones are named in a `W` line."""
+        self._options.update(options)
+        self._settings = settings(self._options, self.log.warn, self.log.info)
+        return 0
+
+    def _config(self) -> Settings:
+        if self._settings is None:
+            self._settings = settings(self._options, self.log.warn, self.log.info)
+        return self._settings
+
+    # ---- loaders ----
+
+    def _load(self, framework: str, source, label, shapes=None, **options) -> int:
+        from ..frontends import load
+
+        s = self._config()
+        if shapes is not None:
+            shapes = [list(x) for x in shapes]
+            if s.generation == 1 and framework != "darknet":
+                shapes = [[1, *x] for x in shapes]  # v1 input_size_list leaves out the batch
+        self.log.info(f"Loading {framework} model {label}")
+        self._graph = load(source, framework=framework, input_shapes=shapes, **options)
+        self._source, self._framework = label, framework
+        self._built = self._quantized = self._runtime = None
+        self.log.info(f"Loading : done ({len(self._graph)} nodes)")
+        return 0
+
+    @api_call()
+    def load_onnx(self, model, inputs=None, input_size_list=None, input_initial_val=None,
+                  outputs=None):
+        options = {}
+        if inputs is not None:
+            options["inputs"] = list(inputs)
+        if outputs is not None:
+            options["outputs"] = list(outputs)
+        if input_initial_val is not None:
+            names = list(inputs or [])
+            if len(names) != len(input_initial_val):
+                raise RknnError("input_initial_val needs `inputs` naming one input per value")
+            options["constant_inputs"] = dict(zip(names, input_initial_val))
+        return self._load("onnx", os.fspath(model), os.fspath(model), input_size_list, **options)
+
+    @api_call()
+    def load_pytorch(self, model, input_size_list=None, convert_engine="torch", inputs=None,
+                     outputs=None):
+        if convert_engine not in ("torch", None):
+            self.log.warn(f"load_pytorch: convert_engine={convert_engine!r} has no effect")
+        if inputs is not None or outputs is not None:
+            self.log.warn("load_pytorch: inputs/outputs are ignored (the pytorch frontend does "
+                          "not cut models)")
+        if input_size_list is None:
+            raise RknnError("load_pytorch needs input_size_list, e.g. [[1, 3, 224, 224]]")
+        label = os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+        return self._load("pytorch", model, label, input_size_list)
+
+    @api_call()
+    def load_caffe(self, model, proto=None, blobs=None, input_name=None):
+        """v1: load_caffe(model, proto='caffe', blobs=None); v2: load_caffe(model, blobs,
+        input_name=None). blobs=None: random weights (RKNN v1's behaviour), said in a W line."""
+        if proto not in (None, "caffe", "lstm_caffe") and blobs is None:
+            proto, blobs = None, proto  # v2 positional order: (model, blobs)
+        if proto == "lstm_caffe":
+            raise RknnError("load_caffe: proto='lstm_caffe' is not supported")
+        if input_name is not None:
+            self.log.warn("load_caffe: input_name is ignored (inputs come from the prototxt)")
+        if blobs is None:
+            self.log.warn(f"load_caffe: blobs is None, {model} gets random weights")
+        weights = "random" if blobs is None else os.fspath(blobs)
+        return self._load("caffe", (os.fspath(model), weights), os.fspath(model))
+
+    @api_call()
+    def load_darknet(self, model, weight):
+        return self._load("darknet", (os.fspath(model), os.fspath(weight)), os.fspath(model))
+
+    @api_call()
+    def load_tensorflow(self, tf_pb, inputs, input_size_list, outputs, predef_file=None,
+                        mean_values=None, std_values=None, size_with_batch=None,
+                        input_is_nchw=False):
+        for key, val in (("predef_file", predef_file), ("mean_values", mean_values),
+                         ("std_values", std_values), ("size_with_batch", size_with_batch)):
+            if val is not None:
+                self.log.warn(f"load_tensorflow: {key} is not supported and is ignored")
+        if input_is_nchw:
+            self.log.warn("load_tensorflow: input_is_nchw=True is not supported; the inputs "
+                          "stay NHWC")
+        names = [n[:-2] if str(n).endswith(":0") else n for n in inputs]
+        outs = [n[:-2] if str(n).endswith(":0") else n for n in outputs]
+        return self._load("tensorflow", os.fspath(tf_pb), os.fspath(tf_pb), input_size_list,
+                          inputs=names, outputs=outs)
+
+    @api_call()
+    def load_tflite(self, model, input_is_nchw=False):
+        if input_is_nchw:
+            self.log.warn("load_tflite: input_is_nchw=True is not supported; the inputs stay "
+                          "NHWC")
+        return self._load("tflite", os.fspath(model), os.fspath(model))
+
+    # ---- build and export ----
+
+    @api_call()
+    def build(self, do_quantization=True, dataset="dataset.txt", pre_compile=False,
+              rknn_batch_size=None, auto_hybrid=False):
+        from ..quantization import quantize_model
+
+        if self._graph is None:
+            raise RknnError("build needs a load_* call first (load_onnx, load_caffe, ...)")
+        s = self._config()
+        if pre_compile:
+            self.log.warn("build: pre_compile=True has no effect (npucc blobs need no "
+                          "pre-compilation)")
+        batch = 1 if rknn_batch_size in (None, -1) else int(rknn_batch_size)
+        if batch < 1:
+            raise RknnError(f"rknn_batch_size {rknn_batch_size!r} must be >= 1")
+        built = self._compile_float()
+        quantized = None
+        if do_quantization:
+            if isinstance(dataset, (str, os.PathLike)) and not Path(dataset).is_file():
+                raise RknnError(f"the dataset file {dataset} does not exist")
+            self.log.info(f"build: quantizing to {s.dtype} ({s.algorithm}, "
+                          f"{'per-channel' if s.per_channel else 'per-layer'})")
+            quantized = quantize_model(built.graph, dataset, dtype=s.dtype,
+                                       algorithm=s.algorithm, per_channel=s.per_channel,
+                                       rgb2bgr=s.rgb2bgr, progress=self.log.verbose)
+            if auto_hybrid:
+                from ..quantization.hybrid import propose_layer_dtypes
+                from .analysis import first_samples
+
+                samples = first_samples(dataset, built.graph, 4, s.rgb2bgr)
+                layer_dtypes = propose_layer_dtypes(quantized, samples, high="fp16")
+                self.log.info(f"build: auto_hybrid keeps {len(layer_dtypes)} layer(s) in fp16")
+                quantized = quantize_model(built.graph, dtype=s.dtype, algorithm=s.algorithm,
+                                           per_channel=s.per_channel, stats=quantized.stats,
+                                           layer_dtypes=layer_dtypes, progress=False)
+        elif s.float_dtype == "fp16":
+            self.log.info("build: do_quantization=False: weights and activations in float16 "
+                          "(RKNN's float build)")
+            quantized = quantize_model(built.graph, dtype="fp16", progress=False)
+        elif auto_hybrid:
+            self.log.warn("build: auto_hybrid=True on a float build has no effect")
+        self._install(built, quantized, batch)
+        self.log.info("build: done")
+        return 0
+
+    def _compile_float(self):
+        """The loaded model through the pipeline, with the configured preprocessing folded in
+        and 4-D inputs taken NHWC (RKNN's runtime layout)."""
+        s = self._config()
+        names = [v.name for v in self._graph.inputs]
+        channels = [(v.shape[3] if source_layout(v) == "NHWC" else v.shape[1])
+                    if v.type.rank == 4 else v.shape[-1] for v in self._graph.inputs]
+        reverse = s.generation == 1 and self._framework == "caffe" and s.reorder_channel is None
+        if reverse:
+            self.log.info("build: reorder_channel is None for a Caffe model: reversing the "
+                          "channels of 3-channel inputs (RKNN-Toolkit v1)")
+        pre = s.preprocess(names, channels, reverse_default=reverse)
+        layout = "NHWC" if any(v.type.rank == 4 for v in self._graph.inputs) else "source"
+        self.log.info(f"build: compiling for {s.platform} (npucc target {s.target})")
+        return npucc_api.compile(self._graph, input_layout=layout, preprocess=pre)
+
+    def _install(self, built, quantized, batch: int) -> None:
+        from ..backends.simulator import compile_plan
+
+        if quantized is not None:
+            built = npucc_api.CompiledModel(quantized.graph, compile_plan(quantized.graph),
+                                            built.times, built.pass_report,
+                                            input_layout=built.input_layout,
+                                            preprocess=built.preprocess)
+        self._built, self._quantized, self._batch, self._runtime = built, quantized, batch, None
+
+    @api_call()
+    def export_rknn(self, export_path, **kwargs):
+        if kwargs:
+            self.log.warn(f"export_rknn: {sorted(kwargs)} ignored")
+        if self._built is None:
+            raise RknnError("export_rknn needs build() first")
+        path = Path(export_path)
+        if path.suffix == ".rknn":
+            self.log.warn(f"export_rknn: {path} is written in npucc's .npub blob format, not "
+                          "Rockchip's .rknn format (RKNN's runtime cannot load it)")
+        npucc_api.write_blob(path, self._built, self._config().target)
+        self.log.info(f"export_rknn: wrote an npucc blob (.npub format) to {path}")
+        return 0
+
+    @api_call()
+    def load_rknn(self, path, load_model_in_npu=False):
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head.startswith(b"RKNN"):
+            raise RknnError(f"{path} is a Rockchip .rknn model; npucc cannot read that format "
+                            "(it is undocumented). Build from the source model with npucc "
+                            "instead, or load an .npub blob written by npucc's export_rknn")
+        if load_model_in_npu:
+            self.log.warn("load_rknn: load_model_in_npu=True has no effect (no device)")
+        blob = npucc_api.load_blob(path)
+        self._built, self._quantized, self._batch, self._runtime = blob, None, 1, None
+        self._graph = None
+        self.log.info(f"load_rknn: loaded npucc blob {path} (built for {blob.target})")
+        return 0
+
+    # ---- runtime ----
+
+    @api_call()
+    def init_runtime(self, target=None, target_sub_class=None, device_id=None,
+                     perf_debug=False, eval_mem=False, async_mode=False, core_mask=0,
+                     rknn2precompile=False, fallback_prior_device="cpu"):
+        if target is not None:
+            raise RknnError(f"init_runtime(target={target!r}): npucc has no device runtime; a "
+                            "Rockchip board needs RKNN's own tools. Use target=None for npucc's "
+                            "simulator")
+        if self._built is None:
+            raise RknnError("init_runtime needs build() or load_rknn() first")
+        for key, val, default in (("async_mode", async_mode, False), ("core_mask", core_mask, 0),
+                                  ("rknn2precompile", rknn2precompile, False),
+                                  ("device_id", device_id, None),
+                                  ("target_sub_class", target_sub_class, None)):
+            if val != default:
+                self.log.warn(f"init_runtime: {key}={val!r} has no effect in the simulator")
+        self._perf_debug = bool(perf_debug)
+        self._runtime = self._built
+        self.log.info("Target is None, use simulator!")
+        return 0
+
+    @api_call(failure=None)
+    def inference(self, inputs, data_type=None, data_format=None, inputs_pass_through=None,
+                  get_frame_id=False):
+        if self._runtime is None:
+            raise RknnError("inference needs init_runtime() first")
+        if inputs_pass_through is not None and any(inputs_pass_through):
+            raise RknnError("inference: inputs_pass_through is not supported; give float "
+                            "inputs")
+        if get_frame_id:
+            self.log.warn("inference: get_frame_id has no effect (no async mode)")
+        arrays = runtime.prepare_inputs(self._runtime, inputs, data_format, self._batch,
+                                        self.log.warn)
+        return runtime.run_batched(self._runtime, arrays, self._batch)
+
+    def _cost(self, method):
+        from ..backends.npu.cost import estimate
+
+        if self._built is None:
+            raise RknnError(f"{method} needs build() or load_rknn() first")
+        target = getattr(self._built, "target", None) or self._config().target
+        return estimate(self._built.graph, target)
+
+    @api_call(failure=None)
+    def eval_perf(self, inputs=None, data_type=None, data_format=None, is_print=True,
+                  loop_cnt=1, fix_freq=True, **kwargs):
+        if kwargs:
+            self.log.warn(f"eval_perf: {sorted(kwargs)} ignored")
+        report = self._cost("eval_perf")
+        if is_print:
+            print(runtime.perf_text(report))
+        generation = self._settings.generation if self._settings else 2
+        return runtime.perf_result(report, generation, self._perf_debug)
+
+    @api_call(failure=None)
+    def eval_memory(self, is_print=True):
+        report = self._cost("eval_memory")
+        generation = self._settings.generation if self._settings else 2
+        result = runtime.memory_result(report, self._built.graph, generation)
+        if is_print:
+            print(runtime.memory_text(result))
+        return result
+
+    # ---- quantization analysis (npucc.quantization.analysis / .hybrid) ----
+
+    @api_call()
+    def accuracy_analysis(self, inputs, output_dir="./snapshot", calc_qnt_error=True,
+                          target=None, device_id=None, dump_file_type="tensor"):
+        from .analysis import accuracy_analysis
+
+        if target is not None:
+            raise RknnError(f"accuracy_analysis(target={target!r}): npucc has no device runtime")
+        if self._quantized is None:
+            raise RknnError("accuracy_analysis needs build() from a source model first (a "
+                            "model from load_rknn has no float reference)")
+        accuracy_analysis(self, inputs, output_dir)
+        return 0
+
+    @api_call()
+    def hybrid_quantization_step1(self, dataset=None, rknn_batch_size=None, proposal=False,
+                                  proposal_dataset_size=1, custom_hybrid=None):
+        from .analysis import hybrid_step1
+
+        if custom_hybrid is not None:
+            self.log.warn("hybrid_quantization_step1: custom_hybrid is not supported; name "
+                          "layers in custom_quantize_layers instead")
+        hybrid_step1(self, dataset, proposal, proposal_dataset_size)
+        return 0
+
+    @api_call()
+    def hybrid_quantization_step2(self, model_input, data_input, model_quantization_cfg,
+                                  dataset=None, pre_compile=False):
+        from .analysis import hybrid_step2
+
+        hybrid_step2(self, model_input, data_input, model_quantization_cfg)
+        return 0
+
+    # ---- the rest ----
+
+    def get_sdk_version(self) -> str:
+        from .. import __version__
+
+        return f"npucc {__version__} (RKNN-Toolkit compatible API; simulator only, no driver)"
+
+    def list_devices(self):
+        self.log.warn("list_devices: npucc has no device runtime")
+        return [], []
+
+    def release(self) -> None:
+        self._graph = self._built = self._quantized = self._runtime = None
+
+    def __getattr__(self, name):
+        if name in _UNSUPPORTED:
+            def unsupported(*args, **kwargs):
+                msg = f"{name} is not supported by npucc: {_UNSUPPORTED[name]}"
+                self.log.error(msg)
+                if self.raise_errors:
+                    raise RknnError(msg)
+                return -1
+            return unsupported
+        raise AttributeError(f"RKNN has no attribute {name!r}")

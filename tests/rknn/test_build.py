@@ -1,0 +1,147 @@
+"""`npucc build CONFIG.yaml` end to end on a torch-exported ONNX model with a jpg dataset: the
+blob runs (through `npucc run IMAGE.jpg`) like onnxruntime on the preprocessed image; the report
+is one self-contained page whose layer table names the ONNX model's own nodes; config errors
+name the file and the key."""
+
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import onnx
+import pytest
+import yaml
+from PIL import Image
+
+from npucc.cli import main
+
+from .conftest import cosine, rel_err, write_images
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) is the oracle")
+torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    d = tmp_path_factory.mktemp("build")
+    torch.manual_seed(0)
+    nn = torch.nn
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                      nn.Conv2d(8, 16, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                      nn.Flatten(), nn.Linear(16, 7)).eval()
+    torch.onnx.export(m, torch.zeros(1, 3, 32, 32), d / "net.onnx", input_names=["image"],
+                      dynamo=False)
+    (d / "calib").mkdir()
+    write_images(d / "calib", (48, 40), 6)  # resized to the input by the dataset reader
+    write_images(d, (32, 32), 1, seed=9)
+    return d
+
+
+def write_config(d, name, dtype, **extra):
+    cfg = {"model_parameters": {"onnx_model": "net.onnx", "working_dir": f"out_{name}",
+                                "output_model_file_prefix": name},
+           "input_parameters": {"mean_value": MEAN, "std_value": STD},
+           "calibration_parameters": {"cal_data_dir": "calib", "quantized_dtype": dtype},
+           "compiler_parameters": {"target": "rk1808"}}
+    for key, val in extra.items():
+        section, k = key.split("__")
+        cfg[section][k] = val
+    path = d / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def reference(d):
+    img = np.asarray(Image.open(d / "img_0.jpg").convert("RGB"), np.float32)
+    x = ((img - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32)
+    sess = ort.InferenceSession(str(d / "net.onnx"), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"image": x})[0]
+
+
+def build_and_run(d, name, dtype, capsys):
+    path = write_config(d, name, dtype)
+    assert main(["build", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    out = d / f"out_{name}"
+    assert main(["run", str(out / f"{name}.npub"), "-i", str(d / "img_0.jpg"), "--save",
+                 str(out / "outs")]) == 0
+    capsys.readouterr()
+    (got,) = [np.load(p) for p in sorted((out / "outs").glob("*.npy"))]
+    return summary, got
+
+
+def test_float_build_runs_a_jpg_like_onnxruntime(project, capsys):
+    summary, got = build_and_run(project, "f32", "f32", capsys)
+    assert rel_err(got, reference(project)) < 1e-4
+    assert summary["dtype"] == "f32" and "quant_config" not in summary["files"]
+
+
+def test_quantized_build_writes_blob_config_report(project, capsys):
+    summary, got = build_and_run(project, "u8", "u8", capsys)
+    assert cosine(got, reference(project)) > 0.98
+    files = summary["files"]
+    assert summary["blob_bytes"] == (project / "out_u8" / "u8.npub").stat().st_size
+    assert summary["calibration_samples"] == 6
+    quant = yaml.safe_load(open(files["quant_config"]))
+    assert quant["dtype"] == "u8" and quant["ranges"]
+    assert all(lo <= hi for lo, hi in quant["ranges"].values())
+    check_report(files["report"], project / "net.onnx")
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.rows, self.cell, self.row, self.in_td = [], [], "", None, False
+        self.external = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        a = dict(attrs)
+        if tag in ("script", "link", "img", "iframe") or a.get("src"):
+            self.external.append(tag)
+        if tag == "tr":
+            self.row = []
+        if tag == "td":
+            self.in_td, self.cell = True, ""
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.row.append(self.cell.strip())
+            self.in_td = False
+        if tag == "tr" and self.row:
+            self.rows.append(self.row)
+
+    def handle_data(self, data):
+        if self.in_td:
+            self.cell += data
+
+
+def check_report(path, onnx_path):
+    page = _Page()
+    page.feed(open(path, encoding="utf-8").read())
+    assert not page.external, "the report is self-contained"
+    assert page.tags.count("svg") >= 1 and "table" in page.tags
+    node_names = {n.name for n in onnx.load(str(onnx_path)).graph.node}
+    sources = {s.strip() for row in page.rows for s in row[1].split(",")}
+    # every conv of the source model is named in the table (through fusion)
+    convs = {n.name for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Conv"}
+    assert convs <= sources
+    assert sources & node_names
+    for row in page.rows:  # a CPU layer says why
+        assert row[4] in ("NPU", "CPU") and (row[4] == "NPU" or row[5])
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"model_parameters__onnx_model": "missing.onnx"},
+     "model_parameters.onnx_model: no such file or folder"),
+    ({"calibration_parameters__quantized_dtype": "u3"}, "calibration_parameters.quantized_dtype"),
+    ({"input_parameters__input_layout_rt": "HWNC"}, "input_parameters.input_layout_rt"),
+    ({"compiler_parameters__report": "yes"}, "compiler_parameters.report: expected bool"),
+    ({"compiler_parameters__speed": 3}, "compiler_parameters.speed: unknown key"),
+])
+def test_config_errors_name_the_file_and_the_key(project, capsys, extra, message):
+    path = write_config(project, "bad", "u8", **extra)
+    assert main(["build", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert str(path) in err and message in err

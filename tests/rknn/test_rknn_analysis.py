@@ -1,0 +1,132 @@
+"""RKNN's accuracy_analysis and hybrid quantization steps through the facade (they run on
+npucc.quantization.analysis / .hybrid, merged separately)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("npucc.quantization.analysis",
+                    reason="npucc.quantization.analysis (issue 11 part B) is not merged yet")
+pytest.importorskip("npucc.quantization.hybrid",
+                    reason="npucc.quantization.hybrid (issue 11 part B) is not merged yet")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) is the oracle")
+torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+
+from npucc.rknn import RKNN  # noqa: E402
+
+from .conftest import cosine, write_images  # noqa: E402
+
+
+@pytest.fixture
+def model(tmp_path):
+    torch.manual_seed(0)
+    nn = torch.nn
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
+                      nn.ReLU(), nn.Flatten(), nn.Linear(8 * 15 * 15, 5)).eval()
+    torch.onnx.export(m, torch.zeros(1, 3, 32, 32), tmp_path / "net.onnx", input_names=["x"],
+                      dynamo=False)
+    write_images(tmp_path, (32, 32), 4)
+    return tmp_path / "net.onnx"
+
+
+def ort_out(path, img):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": img.transpose(2, 0, 1)[None].astype(np.float32)})[0]
+
+
+def test_accuracy_analysis_writes_rknns_files(model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588")
+    rknn.load_onnx(model)
+    rknn.build(do_quantization=True, dataset="dataset.txt")
+    assert rknn.accuracy_analysis(inputs=["img_0.jpg"], output_dir="snapshot") == 0
+    assert (tmp_path / "snapshot" / "error_analysis.txt").is_file()
+    assert (tmp_path / "snapshot" / "report.html").is_file()
+
+
+def test_hybrid_steps_build_a_model_that_follows_onnxruntime(model, tmp_path, monkeypatch):
+    import yaml
+    from PIL import Image
+
+    from .conftest import rel_err
+
+    monkeypatch.chdir(tmp_path)
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588")
+    rknn.load_onnx(model)
+    assert rknn.hybrid_quantization_step1(dataset="dataset.txt") == 0
+    for f in ("net.model", "net.data", "net.quantization.cfg"):
+        assert (tmp_path / f).is_file(), f
+    rknn.release()
+    img = np.asarray(Image.open(tmp_path / "img_1.jpg").convert("RGB"), np.float32)
+
+    def step2():
+        rknn = RKNN(raise_errors=True)
+        rknn.config(target_platform="rk3588")
+        assert rknn.hybrid_quantization_step2("net.model", "net.data",
+                                              "net.quantization.cfg") == 0
+        rknn.init_runtime()
+        return rknn.inference([img])[0]
+
+    assert cosine(step2(), ort_out(model, img)) > 0.98
+    # every layer edited to float32 (RKNN's custom_quantize_layers): the float model again
+    cfg = yaml.safe_load((tmp_path / "net.quantization.cfg").read_text())
+    cfg["custom_quantize_layers"] = {layer: "float32" for layer in cfg["layers"]}
+    (tmp_path / "net.quantization.cfg").write_text(yaml.safe_dump(cfg))
+    assert rel_err(step2(), ort_out(model, img)) < 1e-4
+
+
+def test_build_report_shows_quantization_error(model, tmp_path):
+    from html.parser import HTMLParser
+
+    import yaml
+
+    from npucc.cli import main
+
+    cfg = {"model_parameters": {"onnx_model": "net.onnx", "working_dir": "out"},
+           "calibration_parameters": {"cal_data_dir": "dataset.txt", "quantized_dtype": "u8"},
+           "compiler_parameters": {"target": "rk1808", "analysis_samples": 1}}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(tmp_path / "b.yaml")]) == 0
+    cells = []
+
+    class Cells(HTMLParser):
+        def handle_data(self, data):
+            cells.append(data.strip())
+
+    page = (tmp_path / "out" / "net.report.html").read_text()
+    Cells().feed(page)
+    assert "Quantization error per layer (1 - cosine)" in cells
+    cosines = [float(c) for c in cells if c.startswith("0.9") or c == "1"]
+    assert cosines and all(0 < c <= 1 for c in cosines)
+
+
+def test_build_reads_a_hybrid_config(model, tmp_path, capsys):
+    """calibration_parameters.hybrid_config with RKNN's custom_quantize_layers: every conv and
+    gemm of the model (the ONNX node names) in float32 gives onnxruntime's output again."""
+    import json
+
+    import onnx
+    import yaml
+    from PIL import Image
+
+    from npucc.cli import main
+
+    from .conftest import rel_err
+
+    layers = [n.name for n in onnx.load(str(model)).graph.node if n.op_type in ("Conv", "Gemm")]
+    (tmp_path / "hybrid.cfg").write_text(yaml.safe_dump(
+        {"custom_quantize_layers": {name: "float32" for name in layers}}))
+    cfg = {"model_parameters": {"onnx_model": "net.onnx", "working_dir": "hy"},
+           "input_parameters": {"input_layout_rt": "NHWC"},
+           "calibration_parameters": {"cal_data_dir": "dataset.txt", "quantized_dtype": "u8",
+                                      "hybrid_config": "hybrid.cfg"},
+           "compiler_parameters": {"target": "rk1808", "report": False}}
+    (tmp_path / "h.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(tmp_path / "h.yaml"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    img = np.asarray(Image.open(tmp_path / "img_2.jpg").convert("RGB"), np.float32)
+    import npucc
+
+    got = npucc.load_blob(summary["files"]["blob"]).run([img[None]])[0]
+    assert rel_err(got, ort_out(model, img)) < 1e-4

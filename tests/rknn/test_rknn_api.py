@@ -1,0 +1,160 @@
+"""The RKNN facade's conventions: 0 / -1 with an `E` line (or raising on request), warnings that
+name unknown and ineffective options, clear messages for what npucc cannot do, RKNN's input
+conventions (nhwc default, missing batch axis, rknn_batch_size) checked against onnxruntime."""
+
+import numpy as np
+import pytest
+
+from npucc.errors import NpuccError
+from npucc.rknn import RKNN
+
+from .conftest import rel_err
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) is the oracle")
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory):
+    torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+    nn = torch.nn
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, stride=2),
+                      nn.Flatten(), nn.Linear(4 * 15 * 15, 6)).eval()
+    path = tmp_path_factory.mktemp("model") / "net.onnx"
+    torch.onnx.export(m, torch.zeros(1, 3, 32, 32), path, input_names=["x"], dynamo=False)
+    return path
+
+
+def ort_run(path, x_nchw):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x_nchw.astype(np.float32)})[0]
+
+
+def built(onnx_model, **config):
+    rknn = RKNN(raise_errors=True)
+    rknn.config(float_dtype="float32", **config)
+    rknn.load_onnx(onnx_model)
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    return rknn
+
+
+def test_failures_return_minus_one_with_an_e_line(onnx_model, tmp_path, capsys):
+    rknn = RKNN()
+    assert rknn.build(do_quantization=False) == -1
+    assert "E build: build needs a load_* call first" in capsys.readouterr().out
+    assert rknn.load_onnx(onnx_model) == 0
+    assert rknn.build(do_quantization=True, dataset=str(tmp_path / "nope.txt")) == -1
+    assert f"E build: the dataset file {tmp_path / 'nope.txt'}" in capsys.readouterr().out
+    assert rknn.inference(inputs=[np.zeros((32, 32, 3))]) is None
+    assert "E inference: inference needs init_runtime() first" in capsys.readouterr().out
+    assert rknn.export_encrypted_rknn_model("m.rknn") == -1
+    assert "E export_encrypted_rknn_model is not supported" in capsys.readouterr().out
+
+
+def test_raise_errors_by_argument_or_environment(onnx_model, monkeypatch):
+    with pytest.raises(NpuccError, match="build needs a load_"):
+        RKNN(raise_errors=True).build()
+    monkeypatch.setenv("NPUCC_RKNN_RAISE", "1")
+    with pytest.raises(NpuccError, match="Invalid target_platform 'rk9999'"):
+        RKNN().config(target_platform="rk9999")
+
+
+def test_unknown_and_ineffective_options_are_named(capsys):
+    rknn = RKNN()
+    assert rknn.config(mean_values=[[0, 0, 0]], fancy_option=1, need_horizontal_merge=True,
+                       batch_size=100) == 0
+    out = capsys.readouterr().out
+    assert "W config: unknown option fancy_option=1" in out
+    assert "W config: need_horizontal_merge=True has no effect" in out
+    assert "batch_size" not in out  # RKNN's default value: nothing to say
+
+
+def test_bad_config_values_are_rejected_with_rknns_words(onnx_model, capsys):
+    rknn = RKNN()
+    assert rknn.config(quantized_algorithm="best") == -1
+    assert "quantized_algorithm 'best' is not one of" in capsys.readouterr().out
+    rknn = RKNN()
+    rknn.config(mean_values=[[0, 0]])
+    rknn.load_onnx(onnx_model)
+    assert rknn.build(do_quantization=False) == -1
+    assert "The len of mean_values ([0.0, 0.0]) for input 0 is wrong, expect 3!" in \
+        capsys.readouterr().out
+
+
+def test_device_targets_and_rockchip_files_get_clear_messages(onnx_model, tmp_path, capsys):
+    rknn = built(onnx_model)
+    rknn.raise_errors = False
+    assert rknn.init_runtime(target="rk3588") == -1
+    assert "npucc has no device runtime" in capsys.readouterr().out
+    rockchip = tmp_path / "vendor.rknn"
+    rockchip.write_bytes(b"RKNN\0\0\0\0" + bytes(64))
+    assert rknn.load_rknn(rockchip) == -1
+    assert f"{rockchip} is a Rockchip .rknn model; npucc cannot read that format" in \
+        capsys.readouterr().out
+
+
+def test_inference_takes_nhwc_by_default_nchw_on_request_and_a_missing_batch(onnx_model):
+    rknn = built(onnx_model, mean_values=[[10, 20, 30]], std_values=[[40, 50, 60]])
+    x = np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    want = ort_run(onnx_model, ((x - [10, 20, 30]) / [40, 50, 60]).transpose(2, 0, 1)[None])
+    assert rel_err(rknn.inference([x])[0], want) < 1e-5
+    assert rel_err(rknn.inference([x[None]], data_format=["nhwc"])[0], want) < 1e-5
+    assert rel_err(rknn.inference([x.transpose(2, 0, 1)], data_format="nchw")[0], want) < 1e-5
+    rknn.raise_errors = False
+    assert rknn.inference([np.zeros((1, 30, 30, 3))]) is None
+
+
+def test_rknn_batch_size_runs_every_sample(onnx_model):
+    rknn = RKNN(raise_errors=True)
+    rknn.config(float_dtype="float32", target_platform="rk3588")
+    rknn.load_onnx(onnx_model)
+    rknn.build(do_quantization=False, rknn_batch_size=3)
+    rknn.init_runtime()
+    xs = np.random.default_rng(1).uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
+    got = rknn.inference([xs])[0]
+    want = np.concatenate([ort_run(onnx_model, x.transpose(2, 0, 1)[None]) for x in xs])
+    assert got.shape == (3, 6) and rel_err(got, want) < 1e-5
+
+
+def test_v1_input_size_list_leaves_out_the_batch(tmp_path):
+    torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    path = tmp_path / "dyn.onnx"
+    torch.onnx.export(m, torch.zeros(1, 3, 20, 20), path, input_names=["x"], dynamo=False,
+                      dynamic_axes={"x": {2: "h", 3: "w"}})
+    rknn = RKNN(raise_errors=True)
+    rknn.config(channel_mean_value="0 0 0 1")  # a v1 option: v1 conventions
+    rknn.load_onnx(path, input_size_list=[[3, 24, 24]])
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    x = np.random.default_rng(2).uniform(-1, 1, (24, 24, 3)).astype(np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": x.transpose(2, 0, 1)[None]})[0]
+    assert rel_err(rknn.inference([x])[0], want) < 2e-3  # v1 float builds are float16
+
+
+def test_export_load_rknn_round_trip_and_cost_figures(onnx_model, tmp_path, capsys):
+    rknn = built(onnx_model, target_platform=["rk1808"])
+    x = np.random.default_rng(3).uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    before = rknn.inference([x])[0]
+    assert rknn.export_rknn(tmp_path / "m.rknn") == 0
+    assert "wrote an npucc blob (.npub format)" in capsys.readouterr().out
+    perf = rknn.eval_perf(is_print=False)  # v1 platform: RKNN v1's dict
+    assert perf["total_time"] > 0
+    memory = rknn.eval_memory(is_print=False)
+    assert memory["total_memory"]["maximum_allocation"] > 0
+    other = RKNN(raise_errors=True)
+    other.load_rknn(tmp_path / "m.rknn")
+    other.init_runtime()
+    np.testing.assert_array_equal(other.inference([x])[0], before)
+
+
+def test_verbose_file_receives_the_log(tmp_path, capsys):
+    log = tmp_path / "rknn.log"
+    rknn = RKNN(verbose=True, verbose_file=str(log))
+    assert rknn.config(unknown_knob=1) == 0 and rknn.build() == -1
+    text = log.read_text()
+    assert "W config: unknown option unknown_knob=1" in text
+    assert "E build: build needs a load_* call first" in text
+    assert text == capsys.readouterr().out  # the same lines as printed
