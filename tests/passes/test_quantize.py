@@ -179,3 +179,18 @@ def test_check_pass_on_drawn_graphs_within_the_scales(case):
         atol = _tolerance(case)
     report = check_pass(quantize, case.graph, atol=atol, rtol=0.0)
     assert report.changed
+
+
+def test_a_fused_node_may_be_named_by_each_of_its_source_layers():
+    """A hybrid config listing every source layer names a fused Conv+Relu twice: both names are
+    used, and names that disagree are an error naming the node and both layers."""
+    g = _graph()
+    conv = _node(g, "c")
+    conv.provenance = frozenset({*conv.provenance, "relu1"})
+    both = quantize_graph(g, _ranges(g), dtype="u8",
+                          layer_dtypes={**{p: "dfp16" for p in conv.provenance}})
+    assert _node(both, "c").output.type.quant.scheme is QuantScheme.dfp
+    names = sorted(conv.provenance)
+    with pytest.raises(PassError, match="different dtypes through the layers fused into it"):
+        quantize_graph(g, _ranges(g), dtype="u8", layer_dtypes={names[0]: "dfp16",
+                                                                names[1]: "u8"})

@@ -24,11 +24,17 @@ class QuantizePlan:
 
 
 def _explicit(node: Node, layer_dtypes: Mapping[str, str], used: set) -> str | None:
-    for key in (*sorted(node.provenance), *(v.name for v in node.outputs)):
-        if key in layer_dtypes:
-            used.add(key)
-            return layer_dtypes[key]
-    return None
+    """The dtype layer_dtypes gives the node through any of its source layers (a fused node has
+    several: a config may name each) or output values; they must agree."""
+    keys = [k for k in (*sorted(node.provenance), *(v.name for v in node.outputs))
+            if k in layer_dtypes]
+    used.update(keys)
+    dtypes = {layer_dtypes[k] for k in keys}
+    if len(dtypes) > 1:
+        raise PassError(f"quantize: layer_dtypes gives {node.describe()} different dtypes through "
+                        f"the layers fused into it: "
+                        f"{', '.join(f'{k}: {layer_dtypes[k]}' for k in keys)}")
+    return layer_dtypes[keys[0]] if keys else None
 
 
 def _why_float(node: Node, prec: Precision, inherited: Precision | None, numerics: str
