@@ -110,6 +110,7 @@ def test_opt_writes_output_file_atomically(model, tmp_path, capsys):
     assert out.read_text() == OPTIMIZED
     assert capsys.readouterr().out == ""
     assert sorted(os.listdir(tmp_path)) == ["model.npuir", "out.npuir"]  # no temp file left
+    assert out.stat().st_mode & 0o777 == 0o644  # readable by others, not mkstemp's 0600
 
 
 def test_opt_print_before_after_and_timing_go_to_stderr(model, capsys):

@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     folder = os.path.dirname(os.path.abspath(args.output))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, args.output)

@@ -42,6 +42,7 @@ def write_text_atomic(path: str, text: str) -> None:
     readers never see a half-written file."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=directory)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

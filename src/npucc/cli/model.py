@@ -145,6 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             path = os.path.join(args.save, "".join(c if c.isalnum() or c in "._-" else "_"
                                                    for c in name) + ".npy")
             fd, tmp = tempfile.mkstemp(dir=args.save, suffix=".tmp")
+            os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
             with os.fdopen(fd, "wb") as f:
                 np.save(f, out)
             os.replace(tmp, path)

@@ -155,6 +155,7 @@ def export_qdq(graph: Graph, path: str | os.PathLike) -> Path:
     path = Path(path)
     data = to_onnx(graph).SerializeToString()
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", suffix=".tmp")
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

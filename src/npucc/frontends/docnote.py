@@ -38,6 +38,7 @@ def write_note(doc: Path, name: str, text: str) -> None:
     else:
         raise NpuccError(f"{doc} does not exist")
     fd, tmp = tempfile.mkstemp(dir=doc.parent, suffix=".tmp")  # never leave a half-written doc
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
     with os.fdopen(fd, "w") as f:
         f.write(new)
     os.replace(tmp, doc)

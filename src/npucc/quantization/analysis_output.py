@@ -31,6 +31,7 @@ COSINE_WARN = 0.99  # rows below this cosine are highlighted
 def write_atomic(path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -251,6 +251,7 @@ def write_blob(path, graph: Graph, target, *, supported=None, cost=None, io: dic
     pieces = blob_pieces(graph, target, io=io, cost_report=cost_report, alignment=alignment)
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=path.parent or ".")
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
     try:
         with os.fdopen(fd, "wb") as f:
             f.writelines(pieces)
