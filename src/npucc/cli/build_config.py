@@ -52,7 +52,7 @@ SECTIONS = {
 
 
 class BuildConfigError(NpuccError):
-    pass
+    """A build config is invalid; the message names the file and the `section.key`."""
 
 
 def _join(base: Path, rel: str) -> Path:

@@ -7,17 +7,7 @@ import sys
 
 from npucc.errors import NpuccError
 
-from .common import (  # noqa: F401
-    configure_model,
-    emit,
-    load_ir,
-    load_model,
-    parse_shapes,
-    read_text,
-    split_names,
-    subcommand,
-    write_text_atomic,
-)
+from .common import configure_model, load_model, subcommand
 
 
 def _configure_export(p: argparse.ArgumentParser) -> None:

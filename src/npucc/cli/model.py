@@ -9,17 +9,7 @@ import tempfile
 
 from npucc.errors import NpuccError
 
-from .common import (  # noqa: F401
-    configure_model,
-    emit,
-    load_ir,
-    load_model,
-    parse_shapes,
-    read_text,
-    split_names,
-    subcommand,
-    write_text_atomic,
-)
+from .common import configure_model, load_model, subcommand
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import (  # noqa: F401
-    configure_model,
-    emit,
-    load_ir,
-    load_model,
-    parse_shapes,
-    read_text,
-    split_names,
-    subcommand,
-    write_text_atomic,
-)
+from .common import configure_model, load_ir, load_model, subcommand
 
 
 def _configure_perf(p: argparse.ArgumentParser) -> None:

@@ -9,17 +9,7 @@ import attrs
 
 from npucc.errors import NpuccError
 
-from .common import (  # noqa: F401
-    configure_model,
-    emit,
-    load_ir,
-    load_model,
-    parse_shapes,
-    read_text,
-    split_names,
-    subcommand,
-    write_text_atomic,
-)
+from .common import emit, load_ir, subcommand
 
 
 def _configure_passes(p: argparse.ArgumentParser) -> None:
