@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 import numpy as np
+
+from npucc.atomic import write_atomic
 
 
 def tiny_cnn_onnx(seed: int = 0):
@@ -74,11 +75,7 @@ def main(argv=None) -> int:
     data = tiny_cnn_onnx(args.seed).SerializeToString()
     folder = os.path.dirname(os.path.abspath(args.output))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, args.output)
+    write_atomic(args.output, data)
     print(f"wrote {args.output} ({len(data)} bytes): tiny CNN, input 'image' 1x3x32x32")
     return 0
 

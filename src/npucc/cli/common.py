@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 
 import attrs
 
+from npucc.atomic import write_atomic
 from npucc.errors import NpuccError
 from npucc.registry import Registry
 
@@ -40,19 +40,7 @@ def subcommand(name: str, help: str,
 def write_text_atomic(path: str, text: str) -> None:
     """Write `text` to `path` through a temporary file in the same directory and os.replace, so
     readers never see a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=directory)
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(os.path.abspath(path), text)
 
 
 def read_text(path: str) -> str:

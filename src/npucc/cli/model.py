@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
+from npucc.atomic import open_atomic
 from npucc.errors import NpuccError
 
 from .common import configure_model, load_model, subcommand
@@ -134,11 +134,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name, out in zip(model.output_names, outputs):
             path = os.path.join(args.save, "".join(c if c.isalnum() or c in "._-" else "_"
                                                    for c in name) + ".npy")
-            fd, tmp = tempfile.mkstemp(dir=args.save, suffix=".tmp")
-            os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
-            with os.fdopen(fd, "wb") as f:
+            with open_atomic(path) as f:
                 np.save(f, out)
-            os.replace(tmp, path)
         print(f"outputs saved in {args.save}")
     if args.dump:
         print(f"per-layer outputs dumped in {args.dump} (index.json lists them)")

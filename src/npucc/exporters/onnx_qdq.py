@@ -20,13 +20,13 @@ int64 biases (16-bit dfp) are written as float32 (exact while they fit 24 bits).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper
 
+from ..atomic import write_atomic
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
 from .onnx_ops import ONNX_DTYPES, ExportError, OnnxNodes
@@ -154,13 +154,4 @@ def export_qdq(graph: Graph, path: str | os.PathLike) -> Path:
     """Write `graph` to `path` as QDQ ONNX, atomically (temp file, then rename)."""
     path = Path(path)
     data = to_onnx(graph).SerializeToString()
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomic(path, data)

@@ -4,13 +4,12 @@ document, between `<!-- begin NAME -->` and `<!-- end NAME -->` markers."""
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import NpuccError
 
 
@@ -37,11 +36,7 @@ def write_note(doc: Path, name: str, text: str) -> None:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
     else:
         raise NpuccError(f"{doc} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=doc.parent, suffix=".tmp")  # never leave a half-written doc
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
-    with os.fdopen(fd, "w") as f:
-        f.write(new)
-    os.replace(tmp, doc)
+    write_atomic(doc, new)  # never leave a half-written doc
 
 
 def note_command(prog: str, section: str, make_note: Callable[[], str], argv=None) -> int:

@@ -69,7 +69,8 @@ class AccuracyReport:
         return format_table(self, width)
 
     def write_html(self, path) -> None:
-        from .analysis_output import html_page, write_atomic
+        from ..atomic import write_atomic
+        from .analysis_output import html_page
 
         write_atomic(path, html_page(self).encode())
 

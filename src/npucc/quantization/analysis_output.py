@@ -16,30 +16,15 @@ import html
 import io
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic as _write
 from .analysis_metrics import LayerError
 
 COSINE_WARN = 0.99  # rows below this cosine are highlighted
-
-
-def write_atomic(path, data: bytes) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -139,6 +124,12 @@ def html_page(report) -> str:
             + f"</p><h2>Outputs</h2><ul>{outs}</ul><h2>Per layer</h2>{_svg(report.layers)}"
             f"<table><thead><tr>{''.join(f'<th>{e(h)}</th>' for h in head)}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></body></html>\n")
+
+
+
+def write_atomic(path, data: bytes) -> None:
+    """One file of an analysis directory (many small files: no fsync each)."""
+    _write(path, data, fsync=False)
 
 
 def file_names(names: list[str]) -> dict[str, str]:

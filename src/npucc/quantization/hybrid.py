@@ -24,6 +24,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import NpuccError
 from ..ir.graph import Graph, Node
 from ..ir.types import DType, QuantScheme
@@ -31,7 +32,6 @@ from ..numerics import run_graph
 from ..passes.quantize_params import PRECISIONS
 from .analysis import AccuracyReport, accuracy_analysis, analysed_rows
 from .analysis_metrics import metrics
-from .analysis_output import write_atomic
 from .quantize_model import QuantizedModel, quantize_model
 from .schemes import ALIASES
 

@@ -10,11 +10,10 @@ traffic, and the quantization error when the build analysed it.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from html import escape
 from pathlib import Path
 
+from ..atomic import write_atomic
 from .svg import bar_chart
 
 _STYLE = """
@@ -104,17 +103,7 @@ def write_build_report(path, title: str, summary: dict, rows: list[dict], notes=
     """Write the page to `path` through a temporary file renamed into place."""
     path = Path(path)
     text = render(title, summary, rows, notes)
-    fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for reading
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, text)
 
 
 __all__ = ["layer_rows", "render", "write_build_report"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..ir.graph import Graph
 from ..quantization.dataset import InputAdapter
 from .log import RknnError
@@ -56,16 +56,7 @@ def accuracy_analysis(rknn, inputs, output_dir) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".npucc-", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes files 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text)
 
 
 def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:

@@ -14,13 +14,12 @@ model's report). The bytes depend only on the inputs: JSON with sorted keys, no 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from ...atomic import open_atomic
 from ...errors import BlobError
 from ...ir.graph import Graph, Value
 from ...ir.text import format_graph
@@ -250,16 +249,6 @@ def write_blob(path, graph: Graph, target, *, supported=None, cost=None, io: dic
             cost_report = estimate(graph, target).to_dict()
     pieces = blob_pieces(graph, target, io=io, cost_report=cost_report, alignment=alignment)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".npucc-", suffix=".tmp", dir=path.parent or ".")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600; what npucc writes is for reading
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.writelines(pieces)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with open_atomic(path) as f:
+        f.writelines(pieces)
     return path
