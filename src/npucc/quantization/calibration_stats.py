@@ -19,6 +19,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from ..atomic import write_atomic
 from .histogram import Histogram
 from .stats import CalibrationError, ValueStats, WeightStats
 
@@ -164,11 +165,4 @@ def _paths(path) -> tuple[Path, Path]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomic(path, data)

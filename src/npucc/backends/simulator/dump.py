@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...atomic import open_atomic
 from ...errors import NpuccError
 from ...ir.graph import Node
 
@@ -58,14 +59,8 @@ def layer_file_name(index: int, node: Node, value_name: str) -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with open_atomic(path, fsync=False) as f:  # one file per layer: no fsync each
+        write(f)
 
 
 def _is_npucc_dump(directory: Path) -> bool:
