@@ -77,7 +77,8 @@ def node_precisions(graph: Graph, default: Precision, layer_dtypes: Mapping[str,
         prec = PRECISIONS[name] if name else default
         if prec.integer:
             x = node.inputs[0] if node.inputs else None
-            inherited = precision.get(id(x.producer)) if x is not None and x.producer else None
+            inherited = None if x is None or x.is_constant else \
+                precision.get(id(x.producer)) if x.producer else prec  # a graph input: any
             why = _why_float(node, prec, prec if name else inherited, numerics)
             if why:
                 reasons[id(node)] = why
