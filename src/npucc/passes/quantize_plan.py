@@ -42,8 +42,11 @@ def _why_float(node: Node, prec: Precision, inherited: Precision | None, numeric
     rule = node.opdef.quant
     if rule is None:
         return f"{node.op} has no quantization rule"
-    if rule.output in ("fixed", "convert"):
-        return f"{node.op} fixes or converts its own types"
+    if rule.output == "fixed":
+        return f"{node.op}'s integer output params are fixed by its kernel (TFLite's), " \
+            "which post-training quantization does not use"
+    if rule.output == "convert":
+        return f"{node.op} converts types itself"
     if rule.output == "same" and not rule.shared and inherited is not prec:
         return "it keeps its input's params, and its input is not quantized in this precision"
     values = [node.inputs[i] for i in activation_inputs(node)] + list(node.outputs)
