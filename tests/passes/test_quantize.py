@@ -21,7 +21,8 @@ from npucc.testing.quantized_strategies import calibrate, quantization_cases
 
 CNN_OPS = ["Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Relu", "Clip", "LeakyRelu", "Sigmoid",
            "Tanh", "HardSwish", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
-           "Reshape", "Transpose", "Flatten", "Slice", "Pad", "Resize", "ReduceMean", "Split"]
+           "Reshape", "Transpose", "Flatten", "Slice", "Pad", "Resize", "ReduceMean", "Split",
+           "PRelu", "Div"]
 
 CONV_GRAPH = """
 graph g(%x: f32[1,3,8,8]) -> (%y) {

@@ -1,7 +1,8 @@
 """Elementwise kernels of the affine and dfp profiles, all rounding half to even once:
 Add / Sub (each input rescaled onto a common fixed-point scale, summed exactly, requantized),
-Mul, Requantize, the table ops (any unary float function, tabulated over the input's
-integers), and the shared data-movement, pad and clamp kernels."""
+Mul (and Pow(x, 2) as x * x), PRelu and Div by a constant (per-element multipliers), Requantize,
+the table ops (any unary float function, tabulated over the input's integers), and the shared
+data-movement, pad and clamp kernels."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ..movement import MOVES, clamp, max_pool, move, pad
 from ..params import per_tensor, saturate, value_range
 from ..profiles import Kernel, QuantizedExecutionError, kernel
 from ..tables import elementwise
-from .requantize import PROFILES, round_to_int
+from .requantize import PROFILES, requantizer, round_to_int
 
 kernel(PROFILES, *MOVES)(move)
 kernel(PROFILES, "MaxPool")(max_pool)
@@ -42,15 +43,61 @@ def _resize(node: Node) -> Kernel:
     return move(node)
 
 
-def _on_integers(node: Node, f, lo: int, hi: int) -> Kernel:
-    """`elementwise` (a table for 8-bit inputs) clamped to [lo, hi]; 16-bit inputs of one-input
-    functions are tabulated too (65536 entries), wider ones computed per element."""
-    xs, y = node.inputs, node.outputs[0]
+def _on_integers(node: Node, f, lo: int, hi: int, operands=None) -> Kernel:
+    """`elementwise` (a table for 8-bit inputs) of the inputs `operands` (default: all) clamped
+    to [lo, hi]; 16-bit inputs of one-input functions are tabulated too (65536 entries), wider
+    ones computed per element."""
+    idx = tuple(range(len(node.inputs))) if operands is None else tuple(operands)
+    xs, y = [node.inputs[i] for i in idx], node.outputs[0]
     if len(xs) == 1 and xs[0].dtype.bits == 16:
         codes = np.arange(1 << 16, dtype=np.uint16).view(xs[0].dtype.numpy).astype(np.int64)
         table = saturate(y, f(codes), lo, hi)
-        return lambda args: [table[args[0].view(np.uint16)]]
-    return elementwise(node, f, lo, hi)
+        return lambda args: [table[args[idx[0]].view(np.uint16)]]
+    return elementwise(node, f, lo, hi, idx)
+
+
+def constant_operand_limits(node: Node) -> str | None:
+    """PRelu's slope, Div's divisor, Pow's exponent (input 1): the integer kernels fold it into
+    their multipliers, so it must be a finite constant broadcasting to input 0's shape; Div's is
+    nonzero, Pow's is 2 (a square)."""
+    x, c = node.inputs[0], node.inputs[1]
+    what = {"PRelu": "slope", "Div": "divisor", "Pow": "exponent"}[node.op]
+    if not c.is_constant:
+        return f"its {what} is not a constant"
+    if len(c.shape) > len(x.shape) or np.broadcast_shapes(c.shape, x.shape) != x.shape:
+        return f"its {what} {list(c.shape)} does not broadcast to the input's {list(x.shape)}"
+    k = c.const
+    if not np.all(np.isfinite(k)):
+        return f"its {what} is not finite"
+    if node.op == "Div" and np.any(k == 0):
+        return "it divides by zero"
+    if node.op == "Pow" and np.any(k != 2):
+        return "an integer Pow squares (exponent 2); other exponents stay float"
+    return None
+
+
+@kernel(PROFILES, "PRelu", "Div", limits=constant_operand_limits)
+def _scale_by_constant(node: Node) -> Kernel:
+    """y = round_half_even((x - zx) * f * sx / sy) + zy, f per element of the constant input 1
+    (broadcast): Div: f = 1 / c; PRelu: f = 1 where x >= zx, the slope below (the sign-split
+    requantization of a conv's fused prelu). One fixed-point multiplier per element of c."""
+    problem = constant_operand_limits(node)
+    if problem:
+        raise QuantizedExecutionError(f"{node.describe()}: {problem}")
+    x, c, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    sx, zx = per_tensor(x, "input", node, allow_dfp=True)
+    sy, zy = per_tensor(y, "output", node, allow_dfp=True)
+    k = c.const.astype(np.float64).reshape((1,) * (x.type.rank - c.type.rank) + c.shape)
+    real = np.float64(sx) / np.float64(sy)
+    if node.op == "Div":
+        positive, negative = real / k, None
+    else:
+        positive, negative = np.full(k.shape, real), real * k
+    lo, hi = value_range(y)
+    bound = max(abs(v - zx) for v in value_range(x))
+    requant = requantizer(positive, offset=-zx, bound=bound, zy=zy, lo=lo, hi=hi,
+                          dtype=y.dtype.numpy, negative_real=negative)
+    return lambda args: [requant(args[0])]
 
 
 @kernel(PROFILES, "Add", "Sub")
@@ -75,10 +122,15 @@ def _add(node: Node) -> Kernel:
     return _on_integers(node, add, *value_range(y))
 
 
+@kernel(PROFILES, "Pow", limits=constant_operand_limits)
 @kernel(PROFILES, "Mul")
 def _mul(node: Node) -> Kernel:
-    """y = round_half_even((a - za) * (b - zb) * sa * sb / sy) + zy, by multiplier and shift."""
-    a, b = node.inputs
+    """y = round_half_even((a - za) * (b - zb) * sa * sb / sy) + zy, by multiplier and shift;
+    Pow(x, 2) is Mul(x, x)."""
+    square = node.op == "Pow"
+    if square and constant_operand_limits(node):
+        raise QuantizedExecutionError(f"{node.describe()}: {constant_operand_limits(node)}")
+    a, b = (node.inputs[0],) * 2 if square else node.inputs
     y = node.outputs[0]
     sa, za = per_tensor(a, "input 0", node, allow_dfp=True)
     sb, zb = per_tensor(b, "input 1", node, allow_dfp=True)
@@ -87,6 +139,8 @@ def _mul(node: Node) -> Kernel:
 
     def mul(va, vb):
         return multiply_round_half_even((va - za) * (vb - zb), m, sh) + zy
+    if square:
+        return _on_integers(node, lambda v: mul(v, v), *value_range(y), operands=(0,))
     return _on_integers(node, mul, *value_range(y))
 
 

@@ -1,0 +1,100 @@
+"""Ops real models need quantized (MediaPipe's PRelu after residual Adds, PP-OCR's hard-swish
+`x * relu6(x + 3) / 6` and LayerNorm's `Pow(x, 2)`): each quantized node, run by npucc's integer
+kernels, against onnxruntime running the same node of the QDQ export on npucc's own inputs.
+They agree except one step at results within float32 precision of a rounding tie (onnxruntime
+computes in float32, npucc with fixed-point multipliers); dfp8 nodes whose factors are powers of
+two (Conv, Pow: products of power-of-two scales) bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from npucc.ir.text import parse
+from npucc.numerics import profile_of, run_graph
+from npucc.passes.quantize import quantize_graph
+from npucc.testing.quantized_strategies import calibrate
+from tests.exporters.test_onnx_qdq import _one_node, _session, _unrounded
+
+DTYPES = [("u8", False), ("i8", True), ("dfp8", False), ("dfp16", False)]
+
+CONSTANT_OPERANDS = """
+graph g(%x: f32[1,4,6,6]) -> (%y) {
+  %w = const f32[4,4,3,3] elided
+  %slope = const f32[1,4,1,1] dense<[0.25, -0.5, 0.0, 1.5]>
+  %leak = const f32[] dense<0.125>
+  %six = const f32[] dense<6.0>
+  %d = const f32[4,1,1] dense<[3.0, -2.0, 0.5, 7.0]>
+  %two = const f32[1] dense<2.0>
+  %c = Conv(%x, %w) {pads=[1, 1, 1, 1]}
+  %p = PRelu(%c, %slope)
+  %l = PRelu(%p, %leak)
+  %q = Div(%l, %six)
+  %r = Div(%q, %d)
+  %y = Pow(%r, %two)
+  return %y
+}
+"""
+
+
+def agree_with_onnxruntime(q, x: np.ndarray, exact=()) -> set[str]:
+    """Run the quantized graph on x and every quantized node alone in onnxruntime (QDQ export)
+    on the same inputs; assert they agree (see the module docstring), bit for bit for the ops
+    `exact`. Returns the ops checked."""
+    seen = {q.inputs[0].name: x}
+    run_graph(q, [x], hook=lambda n, outs: seen.update({v.name: a for v, a in
+                                                        zip(n.outputs, outs)}))
+    checked = set()
+    for node in q.nodes:
+        if profile_of(node) == "float" or node.meta.get("conversion"):
+            continue
+        one = _one_node(node)
+        theirs = _session(one).run(None, {v.name: seen[v.name] for v in one.inputs})[0]
+        ours = seen[node.outputs[0].name].astype(np.int64)
+        differ = ours != theirs.astype(np.int64)
+        if differ.any():
+            assert node.op not in exact, node.describe()
+            args = [v.const if v.is_constant else seen[v.name] for v in node.inputs]
+            u = _unrounded(node, args)[differ]
+            assert np.abs(ours[differ] - theirs[differ]).max() == 1, node.describe()
+            tie = 1e-3 + np.abs(u) * 2.0 ** -22  # float32 products of 16-bit values
+            assert np.all(np.abs(u - np.floor(u) - 0.5) < tie), node.describe()
+        checked.add(node.op)
+    return checked
+
+
+@pytest.mark.parametrize("dtype,per_channel", DTYPES)
+def test_constant_operands_fold_into_the_integer_kernels(dtype, per_channel):
+    """PRelu (per-channel slopes, one negative and one zero; a scalar slope), Div by a scalar
+    and by per-channel constants (one negative), Pow(x, 2): all quantized, none kept float."""
+    g = parse(CONSTANT_OPERANDS, "random")
+    q = quantize_graph(g, calibrate(g), dtype, per_channel)
+    assert not [n.describe() for n in q.nodes if "quantize" in n.meta]
+    for seed in range(3):
+        x = np.random.default_rng(seed).uniform(-2, 2, (1, 4, 6, 6)).astype(np.float32)
+        checked = agree_with_onnxruntime(q, x, exact=("Conv", "Pow") if dtype == "dfp8" else ())
+        assert {"Conv", "PRelu", "Div", "Pow"} <= checked
+
+
+@pytest.mark.parametrize("operand,reason", [
+    ("%x", "its divisor is not a constant"),
+    ("%zero", "it divides by zero"),
+    ("%wide", "does not broadcast to the input's"),
+])
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # calibrating x / 0
+def test_a_division_the_kernel_cannot_fold_stays_float(operand, reason):
+    g = parse(f"""
+graph g(%x: f32[1,4,3,3]) -> (%y, %z) {{
+  %zero = const f32[4,1,1] dense<[1.0, 0.0, 2.0, 3.0]>
+  %wide = const f32[2,4,3,3] elided
+  %three = const f32[] dense<3.0>
+  %y = Div(%x, {operand})
+  %z = Pow(%x, %three)
+  return %y, %z
+}}
+""", "random")
+    q = quantize_graph(g, calibrate(g), "i8")
+    div = q.value("y").producer
+    assert div.meta["quantize"].startswith("kept float: ") and reason in div.meta["quantize"]
+    assert "exponent 2" in q.value("z").producer.meta["quantize"]
