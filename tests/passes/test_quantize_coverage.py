@@ -1,5 +1,6 @@
 """Ops real models need quantized (MediaPipe's PRelu after residual Adds, PP-OCR's hard-swish
-`x * relu6(x + 3) / 6` and LayerNorm's `Pow(x, 2)`): each quantized node, run by npucc's integer
+`x * relu6(x + 3) / 6` and LayerNorm's `Pow(x, 2)`, selfie segmentation's Conv with a fused
+hard_swish): each quantized node, run by npucc's integer
 kernels, against onnxruntime running the same node of the QDQ export on npucc's own inputs.
 They agree except one step at results within float32 precision of a rounding tie (onnxruntime
 computes in float32, npucc with fixed-point multipliers); dfp8 nodes whose factors are powers of
@@ -14,6 +15,10 @@ import pytest
 from npucc.ir.text import parse
 from npucc.numerics import profile_of, run_graph
 from npucc.passes.quantize import quantize_graph
+from npucc.passes.split_activation import SplitActivation
+from npucc.quantization import calibrate as calibrate_stats
+from npucc.quantization import quantize_model
+from npucc.testing import check_pass, random_inputs
 from npucc.testing.quantized_strategies import calibrate
 from tests.exporters.test_onnx_qdq import _one_node, _session, _unrounded
 
@@ -98,3 +103,49 @@ graph g(%x: f32[1,4,3,3]) -> (%y, %z) {{
     div = q.value("y").producer
     assert div.meta["quantize"].startswith("kept float: ") and reason in div.meta["quantize"]
     assert "exponent 2" in q.value("z").producer.meta["quantize"]
+
+
+FUSED_ACTIVATIONS = """
+graph g(%x: f32[1,3,8,8]) -> (%y) {
+  %w = const f32[4,3,3,3] elided
+  %b = const f32[4] elided
+  %w2 = const f32[4,4,1,1] elided
+  %w3 = const f32[2,4,1,1] elided
+  %h = Conv(%x, %w, %b) {pads=[1, 1, 1, 1], activation="hard_swish"} loc("conv1")
+  %s = Conv(%h, %w2) {activation="sigmoid", pool_kernel=[2, 2],
+                     pool_strides=[2, 2]} loc("conv2")
+  %y = Conv(%s, %w3) {activation="relu"} loc("conv3")
+  return %y
+}
+"""
+
+
+def test_split_activation_is_bit_exact_and_keeps_foldable_ones():
+    g = parse(FUSED_ACTIVATIONS, "random")
+    report = check_pass(SplitActivation(), g, rtol=0.0, atol=0.0, idempotent=True)
+    assert report.changed
+    after = g.copy()
+    SplitActivation()(after)
+    ops = [(n.op, n.attrs.get("activation")) for n in after.nodes]
+    assert ops == [("Conv", "none"), ("HardSwish", None), ("Conv", "none"), ("Sigmoid", None),
+                   ("MaxPool", None), ("Conv", "relu")]
+    assert after.value("h_preact").producer.provenance == frozenset({"conv1"})
+    assert after.value("h").producer.provenance == frozenset({"conv1"})
+
+
+@pytest.mark.parametrize("dtype,per_channel", DTYPES)
+def test_a_conv_with_a_fused_hard_swish_quantizes_as_conv_then_table(dtype, per_channel):
+    """quantize_model splits hard_swish / sigmoid off their Conv before calibrating: every node
+    quantizes, and onnxruntime agrees with npucc node by node on the QDQ export."""
+    g = parse(FUSED_ACTIVATIONS, "random")
+    data = [random_inputs(g, s) for s in range(2)]
+    q = quantize_model(g, data, dtype=dtype, per_channel=per_channel, progress=False)
+    assert not [n.describe() for n in q.graph.nodes if "quantize" in n.meta]
+    assert "h_preact" in q.ranges and g.value("h").producer.attrs["activation"] == "hard_swish"
+    checked = agree_with_onnxruntime(q.graph, data[0][0], exact=("Conv", "MaxPool")
+                                     if dtype == "dfp8" else ())
+    assert {"Conv", "HardSwish", "Sigmoid", "MaxPool"} <= checked
+    # statistics of the unsplit graph describe no h_preact: the fused Conv then stays float
+    old = calibrate_stats(g, data, progress=False)
+    kept = quantize_model(g, stats=old, dtype=dtype, per_channel=per_channel)
+    assert "fused activation hard_swish" in kept.graph.value("h").producer.meta["quantize"]
