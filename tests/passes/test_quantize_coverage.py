@@ -1,6 +1,6 @@
 """Ops real models need quantized (MediaPipe's PRelu after residual Adds, PP-OCR's hard-swish
 `x * relu6(x + 3) / 6` and LayerNorm's `Pow(x, 2)`, selfie segmentation's Conv with a fused
-hard_swish): each quantized node, run by npucc's integer
+hard_swish, Softmax everywhere): each quantized node, run by npucc's integer
 kernels, against onnxruntime running the same node of the QDQ export on npucc's own inputs.
 They agree except one step at results within float32 precision of a rounding tie (onnxruntime
 computes in float32, npucc with fixed-point multipliers); dfp8 nodes whose factors are powers of
@@ -15,6 +15,7 @@ import pytest
 from npucc.ir.text import parse
 from npucc.numerics import profile_of, run_graph
 from npucc.passes.quantize import quantize_graph
+from npucc.passes.quantize_params import PRECISIONS, fixed_params
 from npucc.passes.split_activation import SplitActivation
 from npucc.quantization import calibrate as calibrate_stats
 from npucc.quantization import quantize_model
@@ -149,3 +150,39 @@ def test_a_conv_with_a_fused_hard_swish_quantizes_as_conv_then_table(dtype, per_
     old = calibrate_stats(g, data, progress=False)
     kept = quantize_model(g, stats=old, dtype=dtype, per_channel=per_channel)
     assert "fused activation hard_swish" in kept.graph.value("h").producer.meta["quantize"]
+
+
+SOFTMAX = """
+graph g(%x: f32[2,5,3,4]) -> (%y, %z) {
+  %w = const f32[5,5,1,1] elided
+  %c = Conv(%x, %w)
+  %y = Softmax(%c) {axis=1}
+  %z = Softmax(%c) {axis=-1}
+  return %y, %z
+}
+"""
+
+
+@pytest.mark.parametrize("dtype,per_channel", DTYPES)
+def test_softmax_quantizes_with_the_fixed_output_params(dtype, per_channel):
+    """Softmax's output takes the params its rule fixes (scale 2**-bits, zero point at the
+    type's minimum; dfp fl = bits - 1), whatever the calibrated range; its integers agree with
+    onnxruntime's (DQ, Softmax, Q) node by node."""
+    g = parse(SOFTMAX, "random")
+    q = quantize_graph(g, {**calibrate(g), "y": (0.0, 0.5)}, dtype, per_channel)
+    assert not [n.describe() for n in q.nodes if "quantize" in n.meta]
+    want = fixed_params(PRECISIONS[dtype])
+    assert {q.value(n).producer.inputs[0].type.quant for n in ("y", "z")} == {want}
+    x = np.random.default_rng(0).uniform(-3, 3, (2, 5, 3, 4)).astype(np.float32)
+    assert "Softmax" in agree_with_onnxruntime(q, x)
+
+
+@pytest.mark.parametrize("dtype", ["u8", "i8"])
+def test_tflite_numerics_run_softmax_with_tflite_kernel(dtype):
+    g = parse(SOFTMAX, "random")
+    q = quantize_graph(g, calibrate(g), dtype, numerics="tflite")
+    softmaxes = [n for n in q.nodes if n.op == "Softmax"]
+    assert {n.output.type.quant for n in softmaxes} == {fixed_params(PRECISIONS[dtype])}
+    assert fixed_params(PRECISIONS[dtype]).as_affine()[0][0] == 1 / 256
+    assert not [n.describe() for n in q.nodes if "quantize" in n.meta]
+    assert np.isfinite(run_graph(q, random_inputs(g, 0))[0]).all()

@@ -117,15 +117,15 @@ def test_float_nodes_of_a_quantized_graph_run_on_the_cpu():
     x = g.add_input("x", TensorType((1, 3, 8, 8), "f32"))
     w = g.add_constant(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32))
     c = g.op("Conv", x, w, pads=(1, 1, 1, 1), provenance=["conv"])
-    g.set_outputs([g.op("Softmax", c, axis=1, provenance=["softmax"])])
+    g.set_outputs([g.op("LogSoftmax", c, axis=1, provenance=["softmax"])])
     assert all(v.on_npu for v in legalize(g, "rk3588"))
     q = quantize_graph(g, calibrate(g), dtype="i8")
     for dtype in (None, "int8", "fp16"):
         leg = legalize(q, "rk3588", dtype)
-        softmax = next(v for v in leg if v.node.op == "Softmax")
+        softmax = next(v for v in leg if v.node.op == "LogSoftmax")
         assert softmax.precision == "f32" and not softmax.on_npu
         assert "computes in f32" in softmax.violations[0].detail
-        assert [v.node.op for v in leg.unsupported] == ["Softmax"]
+        assert [v.node.op for v in leg.unsupported] == ["LogSoftmax"]
     ops = [(x.op, x.device) for x in estimate(q, "rk3588").layers]
     assert ops == [("QuantizeLinear", "NPU"), ("Conv", "NPU"), ("DequantizeLinear", "NPU"),
-                   ("Softmax", "CPU")]
+                   ("LogSoftmax", "CPU")]

@@ -22,7 +22,8 @@ class QuantRule:
       "requantize"  its own params (from its range); the op rescales its result into them;
       "same"        input 0's params: integers move unchanged, are compared or clamped (MaxPool,
                     Reshape, Transpose, Relu); Pad fills with the zero point;
-      "fixed"       params the op fixes itself (TFLite's Softmax: scale 1/256);
+      "fixed"       params the op fixes itself: an output in [0, 1] (Softmax) at scale
+                    2**-bits, zero point at the type's minimum (TFLite's; dfp fl = bits - 1);
       "convert"     the op converts between representations (QuantizeLinear, DequantizeLinear,
                     Cast, Requantize); its own inference types its output.
     inputs: indices of the inputs that are quantized activations (None: every input); the others

@@ -42,9 +42,6 @@ def _why_float(node: Node, prec: Precision, inherited: Precision | None, numeric
     rule = node.opdef.quant
     if rule is None:
         return f"{node.op} has no quantization rule"
-    if rule.output == "fixed":
-        return f"{node.op}'s integer output params are fixed by its kernel (TFLite's), " \
-            "which post-training quantization does not use"
     if rule.output == "convert":
         return f"{node.op} converts types itself"
     if rule.output == "same" and not rule.shared and inherited is not prec:
