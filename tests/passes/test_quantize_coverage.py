@@ -186,3 +186,25 @@ def test_tflite_numerics_run_softmax_with_tflite_kernel(dtype):
     assert fixed_params(PRECISIONS[dtype]).as_affine()[0][0] == 1 / 256
     assert not [n.describe() for n in q.nodes if "quantize" in n.meta]
     assert np.isfinite(run_graph(q, random_inputs(g, 0))[0]).all()
+
+
+@pytest.mark.parametrize("dtype,per_channel", DTYPES)
+@pytest.mark.parametrize("ctm,size", [("half_pixel", (10, 14)), ("align_corners", (9, 13)),
+                                      ("asymmetric", (7, 11)), ("pytorch_half_pixel", (5, 6))])
+def test_bilinear_resize_interpolates_the_integers(dtype, per_channel, ctm, size):
+    """Bilinear Resize keeps its input's params and interpolates the integers (float64, one
+    rounding); onnxruntime's (DQ, Resize, Q) gives the same integers up to rounding ties."""
+    g = parse(f"""
+graph g(%x: f32[1,3,5,7]) -> (%y) {{
+  %w = const f32[3,3,1,1] elided
+  %c = Conv(%x, %w)
+  %y = Resize(%c) {{sizes=[1, 3, {size[0]}, {size[1]}], mode="linear",
+                    coordinate_transformation_mode="{ctm}"}}
+  return %y
+}}
+""", "random")
+    q = quantize_graph(g, calibrate(g), dtype, per_channel)
+    assert not [n.describe() for n in q.nodes if "quantize" in n.meta]
+    for seed in range(2):
+        x = np.random.default_rng(seed).uniform(-2, 2, (1, 3, 5, 7)).astype(np.float32)
+        assert "Resize" in agree_with_onnxruntime(q, x)

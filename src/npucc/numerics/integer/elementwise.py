@@ -11,7 +11,7 @@ import numpy as np
 from ...ir.graph import Node
 from ..fixed_point import multiply_round_half_even, quantize_multiplier, shift_round_half_even
 from ..movement import MOVES, clamp, max_pool, move, pad
-from ..params import per_tensor, saturate, value_range
+from ..params import per_tensor, same_params, saturate, value_range
 from ..profiles import Kernel, QuantizedExecutionError, kernel
 from ..tables import elementwise
 from .requantize import PROFILES, requantizer, round_to_int
@@ -30,17 +30,23 @@ def _clamp(node: Node) -> Kernel:
     return clamp(node, round_to_int, allow_dfp=True)
 
 
-def _resize_limits(node: Node) -> str | None:
-    """Integer resize moves integers: nearest-neighbour only."""
-    return None if node.attrs["mode"] == "nearest" else "bilinear resize has no integer kernel"
-
-
-@kernel(PROFILES, "Resize", limits=_resize_limits)
+@kernel(PROFILES, "Resize")
 def _resize(node: Node) -> Kernel:
-    problem = _resize_limits(node)
-    if problem:
-        raise QuantizedExecutionError(f"{node.describe()}: {problem}")
-    return move(node)
+    """nearest: moves integers. linear: the registry's bilinear interpolation of x - zx in
+    float64 (its weights are exact float32 values, the float kernel's), rounded half to even
+    once, plus zx: input and output share params (rule SAME)."""
+    if node.attrs["mode"] == "nearest":
+        return move(node)
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    _, zx = per_tensor(x, "input", node, allow_dfp=True)
+    lo, hi = value_range(y)
+    opdef, attrs_ = node.opdef, node.attrs
+
+    def run(args):
+        real = opdef.kernel(args[0].astype(np.float64) - zx, **attrs_)
+        return [np.clip(np.rint(real) + zx, lo, hi).astype(y.dtype.numpy)]
+    return run
 
 
 def _on_integers(node: Node, f, lo: int, hi: int, operands=None) -> Kernel:
