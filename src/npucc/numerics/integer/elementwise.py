@@ -134,8 +134,9 @@ def _mul(node: Node) -> Kernel:
     """y = round_half_even((a - za) * (b - zb) * sa * sb / sy) + zy, by multiplier and shift;
     Pow(x, 2) is Mul(x, x)."""
     square = node.op == "Pow"
-    if square and constant_operand_limits(node):
-        raise QuantizedExecutionError(f"{node.describe()}: {constant_operand_limits(node)}")
+    problem = constant_operand_limits(node) if square else None
+    if problem:
+        raise QuantizedExecutionError(f"{node.describe()}: {problem}")
     a, b = (node.inputs[0],) * 2 if square else node.inputs
     y = node.outputs[0]
     sa, za = per_tensor(a, "input 0", node, allow_dfp=True)
