@@ -117,15 +117,21 @@ def test_errors_name_the_model_and_the_file(small_onnx, dataset, tmp_path, capsy
 
 
 @pytest.mark.slow
-def test_cluster_calibration_writes_the_same_ir(small_onnx, dataset, tmp_path):
+def test_cluster_calibration_and_analysis_give_the_same_files(small_onnx, dataset, tmp_path,
+                                                              capsys):
     distributed = pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
     here, there = tmp_path / "here.npuir", tmp_path / "there.npuir"
     assert main(["quantize", small_onnx, "--dataset", str(dataset), "--quiet",
                  "-o", str(here)]) == 0
+    analyze = ["analyze", small_onnx, "--dataset", str(dataset), "--quiet", "--json"]
+    assert main(analyze) == 0
+    report = capsys.readouterr().out
     # worker processes: worker threads of one process parse .npy headers concurrently, which
     # trips CPython 3.11's "AST constructor recursion depth mismatch" (ast.literal_eval)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         assert main(["quantize", small_onnx, "--dataset", str(dataset), "--quiet",
                      "--cluster", cluster.scheduler_address, "-o", str(there)]) == 0
+        assert main([*analyze, "--cluster", cluster.scheduler_address]) == 0
     assert there.read_text() == here.read_text()
+    assert capsys.readouterr().out == report and json.loads(report)["samples"] == 6
