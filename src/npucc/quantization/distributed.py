@@ -26,6 +26,7 @@ import numpy as np
 from ..backends.simulator import compile_plan
 from ..ir.graph import Graph
 from ..ir.text import format_graph, parse
+from ..npyio import npz_from_bytes
 from .calibration_stats import CalibrationStats
 from .dataset import Dataset
 from .stats import CalibrationError
@@ -68,9 +69,9 @@ def cached(key: tuple, build: Callable[[], object]) -> object:
 def parse_packed(packed: tuple[str, bytes]) -> Graph:
     """The graph of `pack_graph`, with its meta entries back."""
     text, data = packed
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        consts = {str(n): arrays[f"c{i}"] for i, n in enumerate(arrays["names"])}
-        meta = json.loads(str(arrays["meta"])) if "meta" in arrays else {}
+    arrays = npz_from_bytes(data)
+    consts = {str(n): arrays[f"c{i}"] for i, n in enumerate(arrays["names"])}
+    meta = json.loads(str(arrays["meta"])) if "meta" in arrays else {}
     graph = parse(text, consts, source="<shipped graph>")
     nodes = list(graph.nodes)
     for i, m in meta.get("nodes", {}).items():
