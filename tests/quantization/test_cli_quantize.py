@@ -99,8 +99,13 @@ def test_analyze_prints_json_and_writes_the_report(small_onnx, dataset, tmp_path
         assert (snap / f).is_file()
     assert json.loads((snap / "report.json").read_text()) == report
     assert main(["analyze", small_onnx, "--dataset", str(dataset), "--samples", "1",
-                 "--quiet"]) == 0
+                 "--quiet", "--rknn-version", "1", "-o", str(tmp_path / "v1")]) == 0
     assert "/stem/stem.0/Conv" in capsys.readouterr().out
+    order = (tmp_path / "v1" / "fp32" / "order.txt").read_text().split()
+    lines = (tmp_path / "v1" / "individual_qnt_error_analysis.txt").read_text().splitlines()
+    assert len(order) == len(names) and lines[0::2] == [f"{i} {f}" for i, f in enumerate(order)]
+    assert all((tmp_path / "v1" / "entire_qnt" / f).is_file() for f in order)
+    assert not (tmp_path / "v1" / "error_analysis.txt").exists()
 
 
 def test_errors_name_the_model_and_the_file(small_onnx, dataset, tmp_path, capsys):
