@@ -101,3 +101,27 @@ def test_the_accuracy_analysis_shards_to_the_same_bits(cluster, data, dtype, tmp
     assert len(files) > 20
     for f in files:
         assert (tmp_path / "local" / f).read_bytes() == (tmp_path / "remote" / f).read_bytes(), f
+
+
+@pytest.mark.slow
+def test_a_threaded_worker_gives_the_same_bits(data):
+    """Three threads of one worker run shards at once: each has its own plan and runner (their
+    buffers serve one run at a time) and reads .npy samples safely (npucc.npyio)."""
+    graph, txt, arrays = data
+    q = quantize_model(graph, arrays[:4], dtype="u8", progress=False)
+    root = txt.parent / "npy"
+    root.mkdir(exist_ok=True)
+    for i, a in enumerate(arrays):
+        np.save(root / f"{i}.npy", a)
+    npy = root / "dataset.txt"
+    npy.write_text("".join(f"{i}.npy\n" for i in range(len(arrays))))
+    local = calibrate(graph, npy, progress=False)
+    local_report = accuracy_analysis(q.float_graph, q.graph, npy, mode="single", progress=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            remote = calibrate(graph, npy, executor=client, shard_size=1, progress=False)
+            report = accuracy_analysis(q.float_graph, q.graph, npy, mode="single",
+                                       executor=client, shard_size=1, progress=False)
+    assert remote.same_as(local)
+    assert report.layers == local_report.layers

@@ -2,13 +2,15 @@
 
 A graph travels as IR text (`format_graph`, payloads elided) plus its constants, and its plain
 (str, number, bool) Node.meta / Value.meta entries as JSON, in one .npz (read back with
-allow_pickle=False): a model is never pickled. It goes with each shard; a worker parses it once
-per graph (cached by digest). A shard is a slice of a file dataset (the worker reads the files;
-the cluster needs the same filesystem) or a block of in-memory samples. `map_shards` runs a
-task over the shards, a bounded number in flight, and yields (shard index, result) as they
-finish. Calibration merges shard statistics as they arrive (`CalibrationStats.to_state`; the
-merge is exact and order-independent); the analysis folds per-sample terms in sample order
-(analysis.py). Either way the result is bit-identical to a run in one process.
+allow_pickle=False): a model is never pickled. It goes with each shard; a worker thread parses
+it once per graph (cached by digest, per thread: a plan's buffers serve one run at a time, so
+the threads of a threaded worker each have their own). A shard is a slice of a file dataset
+(the worker reads the files; the cluster needs the same filesystem) or a block of in-memory
+samples. `map_shards` runs a task over the shards, a bounded number in flight, and yields
+(shard index, result) as they finish. Calibration merges shard statistics as they arrive
+(`CalibrationStats.to_state`; the merge is exact and order-independent); the analysis folds
+per-sample terms in sample order (analysis.py). Either way the result is bit-identical to a
+run in one process.
 
 Needs the `dask` extra (`pip install npucc[dask]`).
 """
@@ -19,6 +21,7 @@ import hashlib
 import io
 import itertools
 import json
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -31,7 +34,9 @@ from .calibration_stats import CalibrationStats
 from .dataset import Dataset
 from .stats import CalibrationError
 
-_CACHE: dict[tuple, object] = {}  # per worker process: (kind, digests) -> what was built
+# per worker thread (a plan's buffers and an analysis runner's sums serve one run at a time):
+# (kind, digests) -> what was built
+_LOCAL = threading.local()
 _PLAIN = (str, bool, int, float, type(None))
 
 
@@ -57,12 +62,14 @@ def digest(packed: tuple[str, bytes]) -> str:
 
 
 def cached(key: tuple, build: Callable[[], object]) -> object:
-    """build(), kept per worker process under `key` (its last few)."""
-    hit = _CACHE.get(key)
+    """build(), kept per thread under `key` (its last few): threads of a worker never share
+    what was built."""
+    cache = _LOCAL.__dict__.setdefault("cache", {})
+    hit = cache.get(key)
     if hit is None:
-        while len(_CACHE) >= 4:
-            _CACHE.pop(next(iter(_CACHE)))
-        hit = _CACHE[key] = build()
+        while len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        hit = cache[key] = build()
     return hit
 
 
@@ -82,7 +89,7 @@ def parse_packed(packed: tuple[str, bytes]) -> Graph:
 
 
 def unpack_graph(packed: tuple[str, bytes]) -> tuple[Graph, object]:
-    """The graph and its compiled plan, cached per process by the packed digest."""
+    """The graph and its compiled plan, cached per thread by the packed digest."""
     def build():
         graph = parse_packed(packed)
         return graph, compile_plan(graph)
