@@ -22,6 +22,8 @@ _PARSE_LOCK = threading.Lock()
 
 def npy_from_bytes(data: bytes) -> np.ndarray:
     """The array of a .npy file's bytes (ValueError for a malformed or pickled one)."""
+    if not data.startswith(b"\x93NUMPY"):  # numpy would guess "pickled data" for any such file
+        raise ValueError("not a .npy file (it does not start with the \\x93NUMPY magic)")
     with _PARSE_LOCK:
         return np.load(io.BytesIO(data), allow_pickle=False)
 
