@@ -25,7 +25,8 @@ def weight_input(node: Node) -> int | None:
 
 def activation_inputs(node: Node) -> list[int]:
     rule = node.opdef.quant
-    idx = list(rule.activation_inputs(len(node.inputs)))
+    idx = [i for i in rule.activation_inputs(len(node.inputs))
+           if not (i in rule.folded and node.inputs[i] is not None and node.inputs[i].is_constant)]
     if rule.weights is not None and weight_input(node) is None:
         idx.append(rule.weights)  # a computed weight operand is quantized like an activation
     return [i for i in idx if node.inputs[i] is not None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import IRError
-from ..quant_rule import ALIGNED, PRODUCT, REQUANTIZE, SAME, TABLE
+from ..quant_rule import ALIGNED, PRODUCT, QUOTIENT, REQUANTIZE, SAME, TABLE
 from ..registry import Attr, define_op, same_as_input
 from ..types import TensorType
 from .dtype_rules import float_input
@@ -167,8 +167,7 @@ _BINARY = [
     ("Max", lambda a, b: np.maximum(a, b), "max(a, b)"),
     ("Min", lambda a, b: np.minimum(a, b), "min(a, b)"),
 ]
-_BINARY_RULES = {"Add": ALIGNED, "Sub": ALIGNED, "Mul": PRODUCT,
-                 "Div": REQUANTIZE}  # integer kernels: by a constant B (a scaling of A)
+_BINARY_RULES = {"Add": ALIGNED, "Sub": ALIGNED, "Mul": PRODUCT, "Div": QUOTIENT}
 for _name, _fn, _doc in _BINARY:
     _fn.__doc__ = _doc + ", with numpy broadcasting"
     define_op(_name, inputs=("A", "B"), infer=broadcast_type,

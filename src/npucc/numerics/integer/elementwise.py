@@ -1,6 +1,7 @@
 """Elementwise kernels of the affine and dfp profiles, all rounding half to even once:
 Add / Sub (each input rescaled onto a common fixed-point scale, summed exactly, requantized),
-Mul (and Pow(x, 2) as x * x), PRelu and Div by a constant (per-element multipliers), Requantize,
+Mul (and Pow(x, 2) as x * x), PRelu and Div by a constant (per-element multipliers), Div by a
+computed divisor (an exact integer quotient), Requantize,
 the table ops (any unary float function, tabulated over the input's integers), and the shared
 data-movement, pad and clamp kernels."""
 
@@ -9,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.graph import Node
-from ..fixed_point import multiply_round_half_even, quantize_multiplier, shift_round_half_even
+from ..fixed_point import (
+    divide_round_half_even,
+    multiply_round_half_even,
+    quantize_multiplier,
+    shift_round_half_even,
+)
 from ..movement import MOVES, clamp, max_pool, move, pad
 from ..params import per_tensor, same_params, saturate, value_range
 from ..profiles import Kernel, QuantizedExecutionError, kernel
@@ -63,11 +69,13 @@ def _on_integers(node: Node, f, lo: int, hi: int, operands=None) -> Kernel:
 
 
 def constant_operand_limits(node: Node) -> str | None:
-    """PRelu's slope, Div's divisor, Pow's exponent (input 1): the integer kernels fold it into
-    their multipliers, so it must be a finite constant broadcasting to input 0's shape; Div's is
-    nonzero, Pow's is 2 (a square)."""
+    """PRelu's slope, Div's constant divisor, Pow's exponent (input 1): the integer kernels fold
+    it into their multipliers, so it must be a finite constant broadcasting to input 0's shape;
+    Div's is nonzero, Pow's is 2 (a square). A computed divisor is quantized (`_quotient`)."""
     x, c = node.inputs[0], node.inputs[1]
     what = {"PRelu": "slope", "Div": "divisor", "Pow": "exponent"}[node.op]
+    if node.op == "Div" and not c.is_constant:
+        return None
     if not c.is_constant:
         return f"its {what} is not a constant"
     if len(c.shape) > len(x.shape) or np.broadcast_shapes(c.shape, x.shape) != x.shape:
@@ -87,6 +95,8 @@ def _scale_by_constant(node: Node) -> Kernel:
     """y = round_half_even((x - zx) * f * sx / sy) + zy, f per element of the constant input 1
     (broadcast): Div: f = 1 / c; PRelu: f = 1 where x >= zx, the slope below (the sign-split
     requantization of a conv's fused prelu). One fixed-point multiplier per element of c."""
+    if node.op == "Div" and node.inputs[1].type.quant is not None:
+        return _quotient(node)
     problem = constant_operand_limits(node)
     if problem:
         raise QuantizedExecutionError(f"{node.describe()}: {problem}")
@@ -104,6 +114,30 @@ def _scale_by_constant(node: Node) -> Kernel:
     requant = requantizer(positive, offset=-zx, bound=bound, zy=zy, lo=lo, hi=hi,
                           dtype=y.dtype.numpy, negative_real=negative)
     return lambda args: [requant(args[0])]
+
+
+def _quotient(node: Node) -> Kernel:
+    """Div by a computed divisor: y = round_half_even((a - za) * m / ((b - zb) * 2**s)) + zy,
+    m * 2**-s the fixed-point form of sa / (sb * sy), divided exactly in integers (Python ints
+    where int64 could overflow); b == zb saturates by the sign of a - za (0 / 0 gives zy)."""
+    a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    sa, za = per_tensor(a, "input 0", node, allow_dfp=True)
+    sb, zb = per_tensor(b, "input 1", node, allow_dfp=True)
+    sy, zy = per_tensor(y, "output", node, allow_dfp=True)
+    m, shift = quantize_multiplier(np.float64(sa) / (np.float64(sb) * np.float64(sy)))
+    m, s = int(m[0]), 31 - int(shift[0])
+    wide = not 0 <= s <= 61 - b.dtype.bits  # |d| < 2**61: twice the remainder fits int64
+    big = 1 << 40  # beyond every output range: saturates
+
+    def divide(va, vb):
+        n, d = np.broadcast_arrays((va - za) * m, vb - zb)
+        if wide:
+            n, d = n.astype(object), d.astype(object)
+        n, d = (n * (1 << -s), d) if s < 0 else (n, d * (1 << s))
+        q = divide_round_half_even(n, np.where(d == 0, 1, d))
+        q = np.where(d == 0, np.where(n > 0, big, np.where(n < 0, -big, 0)), q)
+        return np.minimum(np.maximum(q, -big), big).astype(np.int64) + zy
+    return _on_integers(node, divide, *value_range(y))
 
 
 @kernel(PROFILES, "Add", "Sub")
@@ -188,9 +222,9 @@ def table(node: Node) -> Kernel:
         raise QuantizedExecutionError(f"{node.describe()}: a table takes 8- or 16-bit input")
     opdef, attrs_ = node.opdef, node.attrs
 
-    def f(q):
-        real = opdef.kernel(np.float64(sx) * (q - zx).astype(np.float64), **attrs_)
-        with np.errstate(invalid="ignore", over="ignore"):
+    def f(q):  # entries outside the function's domain (Sqrt of a negative code) read 0
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            real = opdef.kernel(np.float64(sx) * (q - zx).astype(np.float64), **attrs_)
             scaled = np.rint(np.nan_to_num(np.asarray(real, np.float64) / sy, nan=0.0,
                                            posinf=2.0 ** 62, neginf=-2.0 ** 62))
         return np.clip(scaled, -2.0 ** 62, 2.0 ** 62).astype(np.int64) + zy
