@@ -4,6 +4,8 @@ BatchNorm running statistics and affine parameters so BN is not an identity in e
 
     model, example = build("resnet18")       # eval-mode nn.Module and an example input tensor
     MODELS["yolo"].input_shape                # (1, 3, 128, 128)
+    trained_like_bn(relu6_to_relu(model), batch)  # synthetic BN statistics shaped like a
+                                              # trained net's (benchmarks/equalization.py)
 """
 
 from __future__ import annotations
