@@ -58,9 +58,14 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
       PP-OCRv4 det (u8 logits cosine 0.988 -> 0.974 on 4 pages; the build test's 0.966 -> 0.942),
       costs ~one float + one quantized inference per sample, and a rebuild from `stats=` alone
       (hybrid step 2) cannot repeat it: an explicit choice keeps builds comparable.
-    - equalization OFF: exact CLE only crosses ReLU-like activations; ReLU6 nets have few such
-      pairs (2 in EfficientNet-Lite0: u8 53.1 -> 57.8 % but i8 81.2 -> 79.7 %), and relaxing
-      ReLU6 to ReLU breaks EfficientNet-Lite0's float model (42 % top-1 agreement).
+    - equalization OFF (opt in with equalize=True; worth it for per-tensor u8 where the net has
+      exact pairs): benchmarks/equalization.py shows per-tensor u8 repaired on trained BlazeFace
+      (faces kept 29 -> 71 %), selfie segmentation (mask IoU 54 -> 70 %) and a MobileNetV2 with
+      trained-like BN and ReLU (cos 0.68 -> 0.97), but neutral-to-worse on the landmark nets
+      (face landmark mmse 2.08 -> 2.57 px) and on EfficientNet-Lite0 i8 per-channel
+      (81.2 -> 79.7 %); ReLU6 nets have few exact pairs (2 in EfficientNet-Lite0 and
+      MobileNetV2). It also changes the float graph the statistics describe, so a rebuild from
+      `stats=` (hybrid step 2) would have to repeat it: an explicit choice keeps that visible.
 
     Integer dtypes: a fused activation the integer kernels cannot fold (hard_swish, sigmoid) is
     split into its own node first (`npucc.passes.split_activation`), so both quantize;
