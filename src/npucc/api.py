@@ -73,7 +73,7 @@ class CompiledModel:
 
 
 def compile(model, pipeline=None, *, input_layout: str = "source",  # noqa: A001
-            preprocess=None, verify: bool = True) -> CompiledModel:
+            preprocess=None, target=None, bits: int = 8, verify: bool = True) -> CompiledModel:
     """Build `model` (a Graph, or anything `npucc.frontends.load` reads) for the simulator.
 
     pipeline: None for the default pass pipeline, a pipeline string such as
@@ -81,8 +81,10 @@ def compile(model, pipeline=None, *, input_layout: str = "source",  # noqa: A001
     input_layout: "source" (keep the model's), "NCHW" or "NHWC" for 4-D image inputs.
     preprocess: {input name: npucc.passes.Preprocess(mean=, std=, reorder=)} folded into the
     model, so it takes raw pixels (`Preprocess.from_rknn(...)` reads RKNN-style settings).
-    input_layout and preprocess shape the default pipeline; they cannot be combined with an
-    explicit `pipeline`.
+    target, bits: the NPU target (a shipped name, a file or a Target) whose conv + max-pool
+    fusion rules the pipeline follows at `bits` (8; 16 for int16 / fp16 builds); default rk1808.
+    input_layout, preprocess and target shape the default pipeline; they cannot be combined with
+    an explicit `pipeline`.
     verify: check the graph with the IR verifier before and after the passes.
     A Graph given directly is copied first: the caller's graph is left as it was.
     """
@@ -99,10 +101,12 @@ def compile(model, pipeline=None, *, input_layout: str = "source",  # noqa: A001
     if verify:
         verify_graph(graph)
     if pipeline is None:
-        pipeline = passes.build_pipeline(input_layout=input_layout, preprocess=preprocess)
-    elif input_layout != "source" or preprocess:
-        raise NpuccError("input_layout= and preprocess= configure the default pipeline; with an "
-                         "explicit pipeline, add set-input-layout / InsertPreprocess to it")
+        pipeline = passes.build_pipeline(input_layout=input_layout, preprocess=preprocess,
+                                         target=target, bits=bits)
+    elif input_layout != "source" or preprocess or target is not None:
+        raise NpuccError("input_layout=, preprocess= and target= configure the default pipeline; "
+                         "with an explicit pipeline, add set-input-layout / InsertPreprocess / "
+                         "FuseConvPool(target=...) to it")
     report = None
     if not _empty(pipeline):
         report = passes.PassManager(pipeline).run(graph)
@@ -171,7 +175,6 @@ def perf(model, target, dtype: str | None = None, *, profiling: bool = False):
     dtype: the precision a float model is built in (int8, int16, fp16; default the target's)."""
     from . import passes
     from .backends.npu import estimate
-    from .passes.fuse_conv_pool import FuseConvPool
     from .targets import get_target
     from .targets.legalize import normalize_precision
 
@@ -184,10 +187,7 @@ def perf(model, target, dtype: str | None = None, *, profiling: bool = False):
 
         graph = load(model)
     bits = 8 if precision == "int8" else 16
-    pipeline = passes.Pipeline([
-        FuseConvPool(bits=bits, target=target.source) if p.name == "fuse-conv-pool" else p
-        for p in passes.default_pipeline()])
-    passes.PassManager(pipeline).run(graph)
+    passes.PassManager(passes.build_pipeline(target=target, bits=bits)).run(graph)
     return estimate(graph, target, precision, profiling=profiling)
 
 

@@ -4,6 +4,8 @@ BatchNorm running statistics and affine parameters so BN is not an identity in e
 
     model, example = build("resnet18")       # eval-mode nn.Module and an example input tensor
     MODELS["yolo"].input_shape                # (1, 3, 128, 128)
+    trained_like_bn(relu6_to_relu(model), batch)  # synthetic BN statistics shaped like a
+                                              # trained net's (benchmarks/equalization.py)
 """
 
 from __future__ import annotations
@@ -234,6 +236,41 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
             elif isinstance(m, nn.PReLU):
                 m.weight.copy_(0.25 * torch.rand(m.weight.shape, generator=g))
     return model.eval()
+
+
+def trained_like_bn(model: nn.Module, batch: torch.Tensor, seed: int = 0, decades: float = 2.0,
+                    dead: float = 0.03) -> nn.Module:
+    """Give every BatchNorm per-channel statistics shaped like a trained net's (synthetic: no
+    trained weights can be downloaded here): gamma log-uniform over `decades` below 1 (a fraction
+    `dead` of the channels at 1e-3, the near-dead channels of trained nets), beta ~ N(0, gamma / 2),
+    and running mean/var measured on `batch` (one train-mode forward with momentum 1), so BN
+    normalizes what each channel really sees. BN folding then spreads the per-channel weight
+    ranges of the following depthwise convs over orders of magnitude (a small channel feeding a
+    depthwise conv gets a large folded weight), the cause of Nagel et al.'s per-tensor collapse."""
+    g = torch.Generator().manual_seed(seed)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    with torch.no_grad():
+        for m in norms:
+            n = m.num_features
+            gamma = 10 ** (-decades * torch.rand(n, generator=g))
+            gamma[torch.rand(n, generator=g) < dead] = 1e-3
+            m.weight.copy_(gamma)
+            m.bias.copy_(gamma * 0.5 * torch.randn(n, generator=g))
+            m.momentum = 1.0
+        model.train()
+        model(batch)
+    for m in norms:
+        m.momentum = 0.1
+    return model.eval()
+
+
+def relu6_to_relu(model: nn.Module) -> nn.Module:
+    """Replace every nn.ReLU6 by nn.ReLU in place (the DFQ paper's step before equalization)."""
+    for m in list(model.modules()):
+        for name, child in list(m.named_children()):
+            if isinstance(child, nn.ReLU6):
+                setattr(m, name, nn.ReLU())
+    return model
 
 
 def build(name: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:

@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from npucc.passes import Pass, PassResult, all_passes
 from npucc.testing import check_pass, graphs
 
+from .test_quantize import CNN_OPS
+
 EXAMPLES = 200
 
 # check_pass options for passes whose contract differs from "exactly equivalent" (for example a
@@ -24,6 +26,11 @@ EXAMPLES = 200
 CHECK_OPTIONS: dict[str, dict] = {"quantize": {"rtol": 2e-2, "atol": 2e-2}}  # float16 per op
 # passes that need options to run at all (a range table, a dtype), checked as this pipeline entry
 PASS_SPECS: dict[str, str] = {"quantize": "quantize{dtype=fp16}"}
+# ops a pass's check draws from, where graphs()'s default (every continuous op) is ill-posed:
+# float16 keeps 11 bits, so a cancellation (InstanceNorm of (|x| + c) - |x|), a periodic function
+# of a large argument or a sum past 65504 turns its 1e-3 relative error into an O(1) one that no
+# tolerance covers; the CNN ops (what fp16 builds run) stay within it
+DRAWN_FOR: dict[str, list[str]] = {"quantize": CNN_OPS}
 
 
 SHIPPED = sorted(name for name, cls in all_passes().items()
@@ -36,7 +43,7 @@ def test_pass_keeps_its_contract(name, layout):
     options = CHECK_OPTIONS.get(name, {})
 
     @settings(max_examples=EXAMPLES)
-    @given(graphs(layout=layout))
+    @given(graphs(ops=DRAWN_FOR.get(name), layout=layout))
     def check(graph):
         check_pass(PASS_SPECS.get(name, name), graph, **options)
 

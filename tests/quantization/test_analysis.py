@@ -47,6 +47,24 @@ def test_metrics_follow_numpys_formulas_over_all_samples():
     assert (row.name, row.source_layers, row.op, row.dtype) == ("x", ("a", "b"), "Conv", "u8")
 
 
+def test_normalised_metrics_map_each_samples_float_range_to_0_1():
+    t = TensorType((5,), DType.u8, QuantParams.affine(0.1, 30))
+    refs = [np.array([-3.0, -1.2, 0.0, 2.5, 20.0]), np.array([4.0, 4.0, 4.0, 4.0, 4.0])]
+    qs = [np.array([0, 18, 30, 55, 255], np.uint8), np.array([70, 69, 71, 70, 70], np.uint8)]
+    acc = ErrorAccumulator(t)
+    fn, dn = [], []
+    for r, q in zip(refs, qs):
+        acc.add(r, q)
+        d = (q.astype(float) - 30) * 0.1
+        span = r.max() - r.min() or 1.0  # the constant sample is only shifted
+        fn.append((r - r.min()) / span)
+        dn.append((d - r.min()) / span)
+    f, d = np.concatenate(fn), np.concatenate(dn)
+    row = acc.result("x", (), "Conv")
+    assert row.cosine_norm == pytest.approx(f @ d / np.linalg.norm(f) / np.linalg.norm(d))
+    assert row.euclidean_norm == pytest.approx(np.sqrt(np.mean((f - d) ** 2)))
+
+
 def test_metric_edge_cases_and_float_layers():
     assert metrics(0.0, 0.0, 0.0, 0.0)[0] == 1.0  # both zero: same
     assert metrics(0.0, 4.0, 0.0, 4.0)[0] == 0.0  # one zero

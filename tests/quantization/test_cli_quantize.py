@@ -99,8 +99,13 @@ def test_analyze_prints_json_and_writes_the_report(small_onnx, dataset, tmp_path
         assert (snap / f).is_file()
     assert json.loads((snap / "report.json").read_text()) == report
     assert main(["analyze", small_onnx, "--dataset", str(dataset), "--samples", "1",
-                 "--quiet"]) == 0
+                 "--quiet", "--rknn-version", "1", "-o", str(tmp_path / "v1")]) == 0
     assert "/stem/stem.0/Conv" in capsys.readouterr().out
+    order = (tmp_path / "v1" / "fp32" / "order.txt").read_text().split()
+    lines = (tmp_path / "v1" / "individual_qnt_error_analysis.txt").read_text().splitlines()
+    assert len(order) == len(names) and lines[0::2] == [f"{i} {f}" for i, f in enumerate(order)]
+    assert all((tmp_path / "v1" / "entire_qnt" / f).is_file() for f in order)
+    assert not (tmp_path / "v1" / "error_analysis.txt").exists()
 
 
 def test_errors_name_the_model_and_the_file(small_onnx, dataset, tmp_path, capsys):
@@ -117,15 +122,21 @@ def test_errors_name_the_model_and_the_file(small_onnx, dataset, tmp_path, capsy
 
 
 @pytest.mark.slow
-def test_cluster_calibration_writes_the_same_ir(small_onnx, dataset, tmp_path):
+def test_cluster_calibration_and_analysis_give_the_same_files(small_onnx, dataset, tmp_path,
+                                                              capsys):
     distributed = pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
     here, there = tmp_path / "here.npuir", tmp_path / "there.npuir"
     assert main(["quantize", small_onnx, "--dataset", str(dataset), "--quiet",
                  "-o", str(here)]) == 0
-    # worker processes: worker threads of one process parse .npy headers concurrently, which
-    # trips CPython 3.11's "AST constructor recursion depth mismatch" (ast.literal_eval)
+    analyze = ["analyze", small_onnx, "--dataset", str(dataset), "--quiet", "--json"]
+    assert main(analyze) == 0
+    report = capsys.readouterr().out
+    # worker processes, as a deployment has them (threads of one process are covered by
+    # test_dataset_threads.py: .npy headers parsed at once tripped CPython 3.11's ast)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         assert main(["quantize", small_onnx, "--dataset", str(dataset), "--quiet",
                      "--cluster", cluster.scheduler_address, "-o", str(there)]) == 0
+        assert main([*analyze, "--cluster", cluster.scheduler_address]) == 0
     assert there.read_text() == here.read_text()
+    assert capsys.readouterr().out == report and json.loads(report)["samples"] == 6

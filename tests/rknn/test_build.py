@@ -139,9 +139,44 @@ def check_report(path, onnx_path):
     ({"input_parameters__input_layout_rt": "HWNC"}, "input_parameters.input_layout_rt"),
     ({"compiler_parameters__report": "yes"}, "compiler_parameters.report: expected bool"),
     ({"compiler_parameters__speed": 3}, "compiler_parameters.speed: unknown key"),
+    ({"compiler_parameters__target": "rk9999"}, "compiler_parameters.target: unknown target"),
+    ({"compiler_parameters__target": "rk3588"},  # RKNPU2 has no u8: all CPU otherwise
+     "calibration_parameters.quantized_dtype: rk3588 does not run u8"),
 ])
 def test_config_errors_name_the_file_and_the_key(project, capsys, extra, message):
     path = write_config(project, "bad", "u8", **extra)
     assert main(["build", str(path)]) == 1
     err = capsys.readouterr().err
     assert str(path) in err and message in err
+
+
+def test_build_fuses_pools_by_the_targets_rules(tmp_path, capsys):
+    """RKNPU1 fuses a 2x2/2 max-pool into the conv before it, RKNPU2 does not (target files'
+    pool_fusion): each build follows its own target, so every layer stays on the NPU, and the
+    blobs compute what onnxruntime computes."""
+    torch.manual_seed(1)
+    nn = torch.nn
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                      nn.Conv2d(8, 4, 1), nn.Flatten()).eval()
+    torch.onnx.export(m, torch.zeros(1, 3, 32, 32), tmp_path / "net.onnx", input_names=["image"],
+                      dynamo=False)
+    (tmp_path / "calib").mkdir()
+    write_images(tmp_path / "calib", (32, 32), 4)
+    write_images(tmp_path, (32, 32), 1, seed=9)
+    want = reference(tmp_path)
+    for target, dtype, fused in (("rk1808", "u8", True), ("rk3588", "i8", False)):
+        path = write_config(tmp_path, target, dtype, compiler_parameters__target=target)
+        assert main(["build", str(path), "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["layers_cpu"] == 0, summary
+        out = tmp_path / f"out_{target}"
+        assert main(["run", str(out / f"{target}.npub"), "-i", str(tmp_path / "img_0.jpg"),
+                     "--save", str(out / "outs")]) == 0
+        capsys.readouterr()
+        (got,) = [np.load(p) for p in sorted((out / "outs").glob("*.npy"))]
+        assert cosine(got, want) > 0.99
+        from npucc.backends.npu.blob_reader import read_blob
+
+        ops = [n.op for n in read_blob(out / f"{target}.npub").graph.nodes
+               for n in (n.attrs["body"].nodes if n.op == "Partition" else [n])]
+        assert ("MaxPool" not in ops) == fused, ops

@@ -42,6 +42,54 @@ def test_accuracy_analysis_writes_rknns_files(model, tmp_path, monkeypatch):
     assert rknn.accuracy_analysis(inputs=["img_0.jpg"], output_dir="snapshot") == 0
     assert (tmp_path / "snapshot" / "error_analysis.txt").is_file()
     assert (tmp_path / "snapshot" / "report.html").is_file()
+    for v1 in ("entire_qnt_error_analysis.txt", "fp32", "individual_qnt"):
+        assert not (tmp_path / "snapshot" / v1).exists()  # a Toolkit2 config: its files only
+
+
+def _v1_metrics(f, d):
+    """RKNN v1's four numbers from numpy, by the definition in docs/RKNN.md."""
+    f, d = f.astype(np.float64).ravel(), d.astype(np.float64).ravel()
+    lo, span = f.min(), f.max() - f.min()
+    fn, dn = (f - lo) / span, (d - lo) / span
+    return {"eculidean_norm": np.sqrt(np.mean((fn - dn) ** 2)),
+            "cosine_norm": fn @ dn / np.linalg.norm(fn) / np.linalg.norm(dn),
+            "eculidean": np.linalg.norm(f - d),
+            "cosine": f @ d / np.linalg.norm(f) / np.linalg.norm(d)}
+
+
+def test_a_v1_config_gets_rknn_v1s_files_and_numbers(model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rv1126")  # RKNN-Toolkit v1
+    rknn.load_onnx(model)
+    rknn.build(do_quantization=True, dataset="dataset.txt")
+    assert rknn.accuracy_analysis(inputs=["img_0.jpg"], output_dir="snap") == 0
+    snap = tmp_path / "snap"
+    assert not (snap / "error_analysis.txt").exists() and not (snap / "golden").exists()
+    order = (snap / "fp32" / "order.txt").read_text().split()
+    assert len(order) >= 5 and all(f.endswith(".npy") for f in order)
+    for sub in ("fp32", "entire_qnt", "individual_qnt"):
+        assert sorted(p.name for p in (snap / sub).glob("*.npy")) == sorted(order), sub
+    img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open("img_0.jpg"), np.float32)
+    first = np.load(snap / "fp32" / order[0])  # the graph input, in the graph's layout
+    np.testing.assert_array_equal(first, img.transpose(2, 0, 1)[None] if first.shape[1] == 3
+                                  else img[None])
+    np.testing.assert_allclose(np.load(snap / "fp32" / order[-1]).ravel(),
+                               ort_out(model, img).ravel(), rtol=1e-4, atol=1e-4)
+    for mode, sub in (("entire", "entire_qnt"), ("individual", "individual_qnt")):
+        lines = (snap / f"{mode}_qnt_error_analysis.txt").read_text().splitlines()
+        assert len(lines) == 2 * len(order)
+        for i, file in enumerate(order):
+            assert lines[2 * i] == f"{i} {file}"
+            got = dict(kv.split("=") for kv in lines[2 * i + 1].split())
+            assert list(got) == ["eculidean_norm", "cosine_norm", "eculidean", "cosine"]
+            want = _v1_metrics(np.load(snap / "fp32" / file), np.load(snap / sub / file))
+            for k, v in want.items():
+                assert float(got[k]) == pytest.approx(v, rel=1e-5, abs=2e-6), (mode, file, k)
+    # errors accumulate in `entire`, not in `individual`: at the output entire is no better
+    last = [dict(kv.split("=") for kv in (snap / f"{m}_qnt_error_analysis.txt").read_text()
+                 .splitlines()[-1].split()) for m in ("entire", "individual")]
+    assert float(last[0]["eculidean"]) >= float(last[1]["eculidean"])
 
 
 def test_hybrid_steps_build_a_model_that_follows_onnxruntime(model, tmp_path, monkeypatch):

@@ -70,6 +70,19 @@ def test_unknown_and_ineffective_options_are_named(capsys):
     assert "batch_size" not in out  # RKNN's default value: nothing to say
 
 
+def test_a_dtype_the_platform_does_not_store_is_named(capsys):
+    """RKNPU2 has no u8 storage: the layers would all fall back to the CPU; say so."""
+    assert RKNN().config(target_platform="rk3588",
+                         quantized_dtype="asymmetric_quantized-u8") == 0
+    out = capsys.readouterr().out
+    assert "W config: quantized_dtype='asymmetric_quantized-u8' on rk3588" in out
+    assert "will run on the CPU" in out
+    assert RKNN().config(target_platform="rk1808",
+                         quantized_dtype="asymmetric_quantized-u8") == 0
+    assert RKNN().config(target_platform="rk3588") == 0  # w8a8 by default
+    assert "quantized_dtype" not in capsys.readouterr().out
+
+
 def test_bad_config_values_are_rejected_with_rknns_words(onnx_model, capsys):
     rknn = RKNN()
     assert rknn.config(quantized_algorithm="best") == -1

@@ -103,3 +103,29 @@ def test_mobilenet_ssd_detection_output_goes_to_the_cpu(target):
     assert v.reason == CONSTRAINTS["op_in_target_list"].reason(get_target(target))
     assert v.detail == f"DetectionOutput is not in {target}'s NPU op list"
     assert "DetectionOutput detection_out [int8]: CPU" in leg.report()
+
+
+def test_float_nodes_of_a_quantized_graph_run_on_the_cpu():
+    """A node quantize_graph kept float computes in f32 (the simulator runs it so), which no NPU
+    does: CPU, whatever dtype is asked; in a float graph the same node takes the build's
+    precision. The cost model then counts the graph's own DequantizeLinear as the conversion."""
+    from npucc.backends.npu.cost import estimate
+    from npucc.passes.quantize import quantize_graph
+    from npucc.testing.quantized_strategies import calibrate
+
+    g = Graph("net")
+    x = g.add_input("x", TensorType((1, 3, 8, 8), "f32"))
+    w = g.add_constant(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32))
+    c = g.op("Conv", x, w, pads=(1, 1, 1, 1), provenance=["conv"])
+    g.set_outputs([g.op("LogSoftmax", c, axis=1, provenance=["softmax"])])
+    assert all(v.on_npu for v in legalize(g, "rk3588"))
+    q = quantize_graph(g, calibrate(g), dtype="i8")
+    for dtype in (None, "int8", "fp16"):
+        leg = legalize(q, "rk3588", dtype)
+        softmax = next(v for v in leg if v.node.op == "LogSoftmax")
+        assert softmax.precision == "f32" and not softmax.on_npu
+        assert "computes in f32" in softmax.violations[0].detail
+        assert [v.node.op for v in leg.unsupported] == ["LogSoftmax"]
+    ops = [(x.op, x.device) for x in estimate(q, "rk3588").layers]
+    assert ops == [("QuantizeLinear", "NPU"), ("Conv", "NPU"), ("DequantizeLinear", "NPU"),
+                   ("LogSoftmax", "CPU")]

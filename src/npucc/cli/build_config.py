@@ -163,6 +163,10 @@ class _Reader:
         dataset = self.file(c, "cal_data_dir", required=dtype not in ("f32", "fp16", "float16",
                                                                           "float32"))
         samples = self.get("compiler_parameters", "analysis_samples", 1, kind=int)
+        target = str(self.get("compiler_parameters", "target", "generic", kind=str))
+        if Path(target).suffix:  # a target file, relative to this config like every path
+            target = str(_join(self.base, target))
+        self._check_target_runs(target, dtype)
         return BuildConfig(
             self.path, framework, model, key, shapes, self.get(m, "inputs", kind=list),
             self.get(m, "outputs", kind=list), _join(self.base, workdir), prefix, layout,
@@ -170,8 +174,7 @@ class _Reader:
             dtype, bool(self.get(c, "per_channel", False, kind=bool)),
             bool(self.get(c, "rgb2bgr", False, kind=bool)), self.file(c, "hybrid_config"),
             self.get(c, "max_samples", kind=int),
-            str(self.get("compiler_parameters", "target", "generic", kind=str)),
-            bool(self.get("compiler_parameters", "report", True, kind=bool)), samples)
+            target, bool(self.get("compiler_parameters", "report", True, kind=bool)), samples)
 
     def _check_dtype(self, dtype: str) -> None:
         from npucc.quantization import scheme_for
@@ -183,6 +186,24 @@ class _Reader:
             scheme_for(dtype)
         except CalibrationError as e:
             self.fail("calibration_parameters.quantized_dtype", str(e))
+
+    def _check_target_runs(self, target: str, dtype: str) -> None:
+        """A dtype the target does not store would put every layer on the CPU: say so now."""
+        from npucc.errors import TargetError
+        from npucc.quantization import scheme_for
+        from npucc.targets import get_target
+
+        try:
+            t = get_target(target)
+        except TargetError as e:
+            self.fail("compiler_parameters.target", str(e))
+        if dtype in ("f32", "float32"):
+            return
+        storage = scheme_for(dtype).name.split("-")[0]
+        if storage not in t.quant_dtypes:
+            self.fail("calibration_parameters.quantized_dtype",
+                      f"{t.name} does not run {dtype} (its quantized types: "
+                      f"{', '.join(t.quant_dtypes)}); every layer would fall back to the CPU")
 
     def _preprocess(self) -> dict | None:
         s = "input_parameters"

@@ -69,8 +69,7 @@ def _read_input_file(path: str, graph, name: str):
     resized to the input, in its layout (the preprocessing built into the model applies)."""
     from pathlib import Path
 
-    import numpy as np
-
+    from npucc.npyio import read_npy
     from npucc.quantization.dataset import IMAGE_SUFFIXES, InputAdapter
 
     if path.lower().endswith(IMAGE_SUFFIXES):
@@ -78,7 +77,10 @@ def _read_input_file(path: str, graph, name: str):
         if value is None:
             raise NpuccError(f"--input {path}: the model has no input {name!r}")
         return InputAdapter(value).image(Path(path), False)
-    return np.load(path)
+    try:
+        return read_npy(path)
+    except (OSError, ValueError) as e:
+        raise NpuccError(f"--input {path}: not a readable .npy array ({e})") from None
 
 
 @subcommand("run", "compile a model (or load an .npub blob) and run it in the simulator",

@@ -3,7 +3,8 @@
     npucc quantize model.onnx --dataset dataset.txt --dtype u8 --algorithm kl_divergence \
         [--per-channel] [--hybrid model.hybrid.yaml] [--hybrid-step1 out.yaml] \
         [--cluster tcp://host:8786] [--ranges-out r.json] [--stats-out calib.npz] -o model.npuir
-    npucc analyze model.onnx --dataset dataset.txt --dtype u8 --mode single -o snapshot/ [--json]
+    npucc analyze model.onnx --dataset dataset.txt --dtype u8 --mode single -o snapshot/ [--json] \
+        [--rknn-version 1] [--cluster tcp://host:8786]
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def _configure_common(p: argparse.ArgumentParser) -> None:
                    help="layer precisions from a hybrid file (step 2; npucc's step-1 file or "
                         "RKNN's custom(ized)_quantize_layers)")
     p.add_argument("--cluster", metavar="ADDRESS",
-                   help="run the calibration on this Dask scheduler (default: in process)")
+                   help="run the calibration and the accuracy analysis on this Dask scheduler "
+                        "(default: in process)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -107,7 +109,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
         single = accuracy_analysis(q.float_graph, q.graph,
                                    _analysis_samples(args, args.dataset), mode="single",
-                                   progress=not args.quiet)
+                                   executor=args.cluster, progress=not args.quiet)
         write_hybrid_config(args.hybrid_step1, q, single)
     quantized = sum(1 for n in q.graph.nodes if not n.meta.get("conversion") and any(
         v.type.quant is not None or v.dtype.value == "f16" for v in n.outputs))
@@ -127,8 +129,13 @@ def _configure_analyze(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, metavar="N", default=0,
                    help="analyse only the first N samples (default all)")
     p.add_argument("-o", "--output", metavar="DIR",
-                   help="write RKNN's files (error_analysis.txt, golden/, simulator/), "
-                        "report.html, report.json and per-layer .npy dumps into DIR")
+                   help="write RKNN's files, report.html, report.json and per-layer .npy dumps "
+                        "into DIR")
+    p.add_argument("--rknn-version", type=int, choices=(1, 2), default=2,
+                   help="RKNN-Toolkit files in DIR: 2 (error_analysis.txt, golden/, "
+                        "simulator/) or 1 (entire_qnt_error_analysis.txt, "
+                        "individual_qnt_error_analysis.txt, fp32/, entire_qnt/, "
+                        "individual_qnt/) (default 2)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -143,11 +150,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     q = _quantize(args)
     report = accuracy_analysis(q.float_graph, q.graph,
                                _analysis_samples(args, args.eval_dataset or args.dataset),
-                               mode=args.mode, output_dir=args.output, progress=not args.quiet)
+                               mode=args.mode, output_dir=args.output, executor=args.cluster,
+                               rknn_version=args.rknn_version, progress=not args.quiet)
     if args.json:
         print(json.dumps(report.to_json(), indent=1))
     else:
         sys.stdout.write(report.to_text())
     if args.output:
-        print(f"wrote {args.output}/report.html and RKNN's error_analysis.txt", file=sys.stderr)
+        rknn = ("error_analysis.txt" if args.rknn_version == 2 else
+                "entire_qnt_error_analysis.txt and individual_qnt_error_analysis.txt")
+        print(f"wrote {args.output}/report.html and RKNN's {rknn}", file=sys.stderr)
     return 0

@@ -22,11 +22,14 @@ class QuantRule:
       "requantize"  its own params (from its range); the op rescales its result into them;
       "same"        input 0's params: integers move unchanged, are compared or clamped (MaxPool,
                     Reshape, Transpose, Relu); Pad fills with the zero point;
-      "fixed"       params the op fixes itself (TFLite's Softmax: scale 1/256);
+      "fixed"       params the op fixes itself: an output in [0, 1] (Softmax) at scale
+                    2**-bits, zero point at the type's minimum (TFLite's; dfp fl = bits - 1);
       "convert"     the op converts between representations (QuantizeLinear, DequantizeLinear,
                     Cast, Requantize); its own inference types its output.
     inputs: indices of the inputs that are quantized activations (None: every input); the others
       keep their types (Gather's indices).
+    folded: inputs among `inputs` that stay float when they are constants: the kernel folds them
+      into its multipliers (Div's divisor); computed ones are quantized like the rest.
     shared: every quantized input carries the output's params (Concat): the quantize passes give
       them one set of params.
     align: the op rescales its quantized inputs to a common scale before combining them (Add,
@@ -45,6 +48,7 @@ class QuantRule:
 
     output: str = attrs.field(validator=attrs.validators.in_(OUTPUT_KINDS))
     inputs: tuple[int, ...] | None = (0,)
+    folded: tuple[int, ...] = ()
     shared: bool = False
     align: bool = False
     weights: int | None = None
@@ -65,6 +69,9 @@ class QuantRule:
         parts = {"requantize": ["output requantized"], "same": ["output keeps the input's params"],
                  "fixed": ["output params fixed by the op"],
                  "convert": ["converts between representations"]}[self.output]
+        if self.folded:
+            parts.append(f"a constant {', '.join(input_names[i] for i in self.folded)} folds "
+                         "into the multipliers")
         if self.shared:
             parts.append("all inputs share the output's params")
         if self.align:
@@ -99,6 +106,9 @@ ALIGNED = QuantRule("requantize", inputs=(0, 1), align=True)
 """Add, Sub: inputs rescaled to a common scale, then combined and requantized."""
 PRODUCT = QuantRule("requantize", inputs=(0, 1))
 """Mul: the product of the inputs' integers, requantized."""
+QUOTIENT = QuantRule("requantize", inputs=(0, 1), folded=(1,))
+"""Div: a constant divisor is folded into per-element multipliers; a computed one is quantized
+and the integer quotient rounded exactly."""
 CONVERT = QuantRule("convert", inputs=None, exact_kernel=True)
 """QuantizeLinear, DequantizeLinear, Cast: conversions defined by their attributes."""
 

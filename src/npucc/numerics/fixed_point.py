@@ -91,6 +91,16 @@ def multiply_round_half_even(x, multiplier, shift):
                                  31 - np.asarray(shift, np.int64))
 
 
+def divide_round_half_even(n, d):
+    """n / d rounded to nearest, ties to even, exactly: integer arrays (int64, or object arrays
+    of Python ints for wider values), d != 0."""
+    flip = d < 0
+    n, d = np.where(flip, -n, n), np.where(flip, -d, d)
+    q = n // d
+    twice = 2 * (n - q * d)  # twice the remainder, in [0, 2d)
+    return q + ((twice > d) | ((twice == d) & (q % 2 != 0)))
+
+
 def odd_part(m) -> np.ndarray:
     """m with its trailing zero bits removed (1 for 0): the bits a float64 product with m needs.
     A power-of-two multiplier (dynamic fixed point) has odd part 1."""

@@ -18,4 +18,5 @@ from . import (  # noqa: F401
     layout,
     preprocess,
     quantize,
+    split_activation,
 )

@@ -30,15 +30,24 @@ DEFAULT_PASSES = (
 DEFAULT_PIPELINE = ",".join(DEFAULT_PASSES)
 
 
-def build_pipeline(input_layout: str = "source", preprocess: Mapping[str, object] | None = None):
+def build_pipeline(input_layout: str = "source", preprocess: Mapping[str, object] | None = None,
+                   target=None, bits: int = 8):
     """The default pipeline (with plugin placements, see `place_in_default_pipeline`), plus the
-    build-time settings: `input_layout` ("source", "NCHW" or "NHWC") for 4-D image inputs, and
-    `preprocess`, a mapping from input name to `Preprocess` folded into the model."""
+    build-time settings: `input_layout` ("source", "NCHW" or "NHWC") for 4-D image inputs,
+    `preprocess`, a mapping from input name to `Preprocess` folded into the model, and the
+    `target` (a Target, shipped name or file) whose pool-fusion rules fuse-conv-pool follows at
+    `bits` (8, or 16 for a 16-bit or fp16 build); default: rk1808's rules at 8 bits."""
+    from .fuse_conv_pool import FuseConvPool
     from .input_layout import SetInputLayout
+    from .pipeline import Pipeline
     from .pipeline import default_pipeline as base_pipeline
     from .preprocess import InsertPreprocess
 
     pipeline = base_pipeline()
+    if target is not None:
+        source = getattr(target, "source", target)
+        pipeline = Pipeline([FuseConvPool(bits=bits, target=str(source))
+                             if p.name == "fuse-conv-pool" else p for p in pipeline])
     # after the layout cleanup (NHWC inputs then feed their Transposes directly), followed by one
     # more layout pass and cleanup (cancel the Transposes a layout change adds) before the fusions
     settings = ([SetInputLayout(layout=input_layout)] if input_layout != "source" else []) + \

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import PassError
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import QuantParams
-from .quantize_params import PRECISIONS, Precision, activation_params
+from .quantize_params import PRECISIONS, Precision, activation_params, fixed_params
 
 Instance = tuple[int, str]  # (id(value), precision name): a value as one precision stores it
 CLAMPS = {"relu": lambda p: (0.0, np.inf), "clip": lambda p: (p[0], p[1])}
@@ -25,7 +25,8 @@ def weight_input(node: Node) -> int | None:
 
 def activation_inputs(node: Node) -> list[int]:
     rule = node.opdef.quant
-    idx = list(rule.activation_inputs(len(node.inputs)))
+    idx = [i for i in rule.activation_inputs(len(node.inputs))
+           if not (i in rule.folded and node.inputs[i] is not None and node.inputs[i].is_constant)]
     if rule.weights is not None and weight_input(node) is None:
         idx.append(rule.weights)  # a computed weight operand is quantized like an activation
     return [i for i in idx if node.inputs[i] is not None]
@@ -63,8 +64,9 @@ def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mappi
     """The params of every quantized instance of a value: instances that must share params
     (an output keeping its input's, Concat's operands) form a group; a group's params come from
     an explicit QuantParams in `ranges`, else from the union of its members' ranges (clipped to
-    a fused clamp activation's range), else from a constant member's values."""
-    groups, clamps, values = _Groups(), {}, {}
+    a fused clamp activation's range), else from a constant member's values. The outputs of
+    ops whose rule fixes them (Softmax) get `fixed_params`, as if given explicitly."""
+    groups, clamps, values, fixed = _Groups(), {}, {}, {}
     for node in graph.nodes:
         p = precision[id(node)]
         if not p.integer:
@@ -77,6 +79,8 @@ def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mappi
         for v in node.outputs:
             values[(id(v), p.name)] = v
             groups.find((id(v), p.name))
+        if rule.output == "fixed":
+            fixed.update((o, fixed_params(p)) for o in outs)
         if rule.output == "same":
             for o in outs:
                 groups.union(o, ins[0])
@@ -91,7 +95,8 @@ def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mappi
         members.setdefault(groups.find(inst), []).append(inst)
     params: dict[Instance, QuantParams] = {}
     for root, insts in members.items():
-        found = [_range_of(values[i], ranges, clamps.get(i)) for i in insts]
+        found = [fixed[i] if i in fixed else _range_of(values[i], ranges, clamps.get(i))
+                 for i in insts]
         explicit = {r for r in found if isinstance(r, QuantParams)}
         spans = [r for r in found if isinstance(r, tuple)]
         prec = PRECISIONS[root[1]]

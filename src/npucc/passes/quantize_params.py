@@ -8,7 +8,9 @@ use (docs/ARCHITECTURE.md, numerics section).
   narrow range [-127, 127]; asymmetric weights (u8): like activations;
 - dynamic fixed point: fl = bits - 1 - ceil(log2(max|x|)), q = round(x * 2**fl) saturated to
   +-(2**(bits-1) - 1);
-- bias: int32 at scale s_x * s_w[c] (dfp: fl_x + fl_w, int32 for dfp8, int64 for dfp16).
+- bias: int32 at scale s_x * s_w[c] (dfp: fl_x + fl_w, int32 for dfp8, int64 for dfp16);
+- fixed outputs in [0, 1] (Softmax): scale 2**-bits, zero point at the type's minimum (dfp:
+  fl = bits - 1).
 Scales are rounded to float32 (the precision Quantize/DequantizeLinear and ONNX use). Rounding is
 half to even throughout.
 """
@@ -73,6 +75,16 @@ def activation_params(lo: float, hi: float, prec: Precision) -> QuantParams:
         scale = float(np.finfo(np.float32).tiny)
     zp = int(np.clip(np.rint(qmin - lo / scale), qmin, qmax))
     return QuantParams.affine(scale, zp, bits=bits)
+
+
+def fixed_params(prec: Precision) -> QuantParams:
+    """Params an op's rule fixes (output "fixed": Softmax, whose output lies in [0, 1]): TFLite's
+    scale 2**-bits with the zero point at the type's minimum (u8: 1/256, 0; i8: 1/256, -128);
+    dynamic fixed point fl = bits - 1. 1.0 saturates to the largest step below it."""
+    bits = prec.storage.bits
+    if prec.scheme == "dfp":
+        return QuantParams.dfp(bits - 1, bits=bits)
+    return QuantParams.affine(2.0 ** -bits, prec.storage.int_range[0], bits=bits)
 
 
 def weight_params(w: np.ndarray, prec: Precision, axis: int | None) -> QuantParams:

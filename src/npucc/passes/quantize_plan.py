@@ -42,8 +42,8 @@ def _why_float(node: Node, prec: Precision, inherited: Precision | None, numeric
     rule = node.opdef.quant
     if rule is None:
         return f"{node.op} has no quantization rule"
-    if rule.output in ("fixed", "convert"):
-        return f"{node.op} fixes or converts its own types"
+    if rule.output == "convert":
+        return f"{node.op} converts types itself"
     if rule.output == "same" and not rule.shared and inherited is not prec:
         return "it keeps its input's params, and its input is not quantized in this precision"
     values = [node.inputs[i] for i in activation_inputs(node)] + list(node.outputs)
@@ -77,7 +77,8 @@ def node_precisions(graph: Graph, default: Precision, layer_dtypes: Mapping[str,
         prec = PRECISIONS[name] if name else default
         if prec.integer:
             x = node.inputs[0] if node.inputs else None
-            inherited = precision.get(id(x.producer)) if x is not None and x.producer else None
+            inherited = None if x is None or x.is_constant else \
+                precision.get(id(x.producer)) if x.producer else prec  # a graph input: any
             why = _why_float(node, prec, prec if name else inherited, numerics)
             if why:
                 reasons[id(node)] = why

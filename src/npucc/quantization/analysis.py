@@ -12,10 +12,15 @@ errors accumulate through the quantized graph; `single` feeds every quantized no
 values of its inputs (quantized with its input params), so a row shows that layer's own error.
 Metrics: see analysis_metrics. Several samples add up (the sums run over all of them).
 
-With `output_dir`, the analysis also writes RKNN-Toolkit2's files (error_analysis.txt with the
-entire and single column pairs, golden/ and simulator/ one `%f` value per line, and
-map_name_to_file.txt), report.html, report.json, and float/ and quantized/ .npy dumps of every
-layer for the first sample (analysis_output).
+With `executor` (a dask.distributed Client or a scheduler address, as for `calibrate`) the
+samples are split into shards run on the cluster's workers (distributed.map_shards); each
+worker returns every sample's per-layer terms and they are folded in sample order, so the
+report is bit-identical to one process. The first shard also returns the dumps.
+
+With `output_dir`, the analysis also writes RKNN-Toolkit's files (`rknn_version` 2: Toolkit2's
+error_analysis.txt, golden/, simulator/, map_name_to_file.txt; 1: Toolkit v1's fp32/,
+entire_qnt/, individual_qnt/ and their *_error_analysis.txt), report.html, report.json, and
+float/ and quantized/ .npy dumps of every layer for the first sample (analysis_output).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 from ..ir.graph import Graph, Node, Value
 from ..numerics import Interpreter
 from ..passes.quantize_params import PRECISIONS, quantize_array
-from .analysis_metrics import AnalysisError, ErrorAccumulator, LayerError
+from .analysis_metrics import TERMS, AnalysisError, ErrorAccumulator, LayerError
 from .calibrate import progress_bar
 from .dataset import Dataset
 
@@ -137,12 +142,12 @@ def _as_stored(ref: np.ndarray, v: Value) -> np.ndarray:
 
 
 class _Runner:
-    """Runs the modes on one sample at a time and feeds the accumulators."""
+    """Runs the modes on one sample at a time; `terms[mode]` holds the sample's TERMS per row
+    (rows x TERMS), which `fold` adds to the accumulators."""
 
-    def __init__(self, float_graph: Graph, quant_graph: Graph, modes, dump: bool):
+    def __init__(self, float_graph: Graph, quant_graph: Graph, modes):
         self.fg, self.qg, self.modes = float_graph, quant_graph, modes
         self.rows = analysed_rows(float_graph, quant_graph)
-        self.acc = {m: [ErrorAccumulator(r.value.type) for r in self.rows] for m in modes}
         self.by_node: dict[int, list[int]] = {}
         for i, r in enumerate(self.rows):
             self.by_node.setdefault(id(r.node), []).append(i)
@@ -151,8 +156,19 @@ class _Runner:
         self.entire = Interpreter(quant_graph, self._entire_hook)
         self.float = Interpreter(float_graph, self._float_hook)
         self.floats: dict[str, np.ndarray] = {}
+        self.terms = {m: np.zeros((len(self.rows), len(TERMS))) for m in modes}
+        self.reset(False)
+
+    def reset(self, dump: bool) -> None:
+        """Fresh accumulators; `dump`: keep every layer's arrays of the next sample."""
+        self.acc = {m: [ErrorAccumulator(r.value.type) for r in self.rows] for m in self.modes}
         self.dump = dump
-        self.dumps: dict[str, dict[str, np.ndarray]] = {m: {} for m in ("float", *modes)}
+        self.dumps: dict[str, dict[str, np.ndarray]] = {m: {} for m in ("float", *self.modes)}
+
+    def fold(self, terms: dict[str, np.ndarray]) -> None:
+        for m in self.modes:
+            for acc, t in zip(self.acc[m], terms[m]):
+                acc.fold(t)
 
     def _float_hook(self, node: Node, outs) -> None:
         for v, a in zip(node.outputs, outs):
@@ -177,7 +193,7 @@ class _Runner:
         self.floats = {}
 
     def _account(self, mode: str, i: int, ref: np.ndarray, stored: np.ndarray) -> None:
-        deq = self.acc[mode][i].add(ref, stored)
+        self.terms[mode][i], deq = self.acc[mode][i].terms(ref, stored)
         if self.dump:
             self.dumps[mode][self.rows[i].name] = deq.astype(np.float32)
 
@@ -216,32 +232,87 @@ class _Runner:
 
 
 def accuracy_analysis(float_graph: Graph, quant_graph: Graph, inputs, *, mode: str = "entire",
-                      output_dir=None, progress: bool = True) -> AccuracyReport:
+                      output_dir=None, progress: bool = True, executor=None,
+                      shard_size: int | None = None, rknn_version: int = 2) -> AccuracyReport:
     """Per-layer errors of `quant_graph` against `float_graph` (the graph it was quantized
-    from) on `inputs` (one sample, or what `calibrate` takes); see the module docstring."""
+    from) on `inputs` (one sample, or what `calibrate` takes); see the module docstring.
+    executor: None (this process), or a dask.distributed Client or scheduler address (shards of
+    `shard_size` samples). rknn_version: which RKNN-Toolkit files `output_dir` gets (1 or 2)."""
     if mode not in MODES:
         raise AnalysisError(f"accuracy analysis mode must be one of {MODES}, got {mode!r}")
+    if rknn_version not in (1, 2):
+        raise AnalysisError(f"rknn_version must be 1 or 2, got {rknn_version!r}")
     modes = MODES if output_dir is not None else (mode,)
-    runner = _Runner(float_graph, quant_graph, modes, dump=output_dir is not None)
+    runner = _Runner(float_graph, quant_graph, modes)
+    runner.reset(dump=output_dir is not None)
     ds = _samples(float_graph, inputs)
-    try:
-        total = len(ds)
-    except TypeError:
-        total = None
-    n = 0
-    with progress_bar(progress, total, f"analysing {quant_graph.name} ({mode})") as advance:
-        for sample in ds.samples(float_graph):
-            runner.run(sample)
-            n += 1
-            advance()
+    what = f"analysing {quant_graph.name} ({mode})"
+    if executor is not None:
+        n = _run_distributed(runner, ds, executor, what, progress, shard_size)
+    else:
+        n = 0
+        try:
+            total = len(ds)
+        except TypeError:
+            total = None
+        with progress_bar(progress, total, what) as advance:
+            for sample in ds.samples(float_graph):
+                runner.run(sample)
+                runner.fold(runner.terms)
+                n += 1
+                advance()
     if n == 0:
         raise AnalysisError("the accuracy analysis got no input sample")
     reports = {m: _report(float_graph, quant_graph, m, runner.results(m), n) for m in modes}
     if output_dir is not None:
         from .analysis_output import write_output_dir
 
-        write_output_dir(output_dir, reports, runner.dumps, mode)
+        write_output_dir(output_dir, reports, runner.dumps, mode, rknn_version)
     return reports[mode]
+
+
+def analyse_shard(float_packed, quant_packed, modes: tuple[str, ...], dump: bool = False,
+                  samples=None, dataset: Dataset | None = None):
+    """Worker side: ({mode: samples x rows x TERMS}, the dumps of the first sample or None)."""
+    from .distributed import cached, digest, parse_packed
+
+    runner = cached(("analysis", digest(float_packed), digest(quant_packed), modes),
+                    lambda: _Runner(parse_packed(float_packed), parse_packed(quant_packed),
+                                    modes))
+    runner.reset(dump)
+    terms: dict[str, list[np.ndarray]] = {m: [] for m in modes}
+    for sample in dataset.samples(runner.fg) if dataset is not None else samples:
+        runner.run(sample)
+        for m in modes:
+            terms[m].append(runner.terms[m].copy())
+    shape = (0, len(runner.rows), len(TERMS))
+    return ({m: np.stack(t) if t else np.zeros(shape) for m, t in terms.items()},
+            runner.dumps if dump else None)
+
+
+def _run_distributed(runner: _Runner, ds: Dataset, executor, what: str, progress: bool,
+                     shard_size: int | None) -> int:
+    """Shards on the cluster; their per-sample terms folded in sample order. Returns the
+    number of samples."""
+    from .distributed import map_shards, pack_graph
+
+    pending: dict[int, dict[str, np.ndarray]] = {}
+    n = following = 0
+    for index, (terms, dumps) in map_shards(
+            executor, analyse_shard, runner.fg, ds, what=what, progress=progress,
+            shard_size=shard_size, first={"dump": runner.dump},
+            float_packed=pack_graph(runner.fg), quant_packed=pack_graph(runner.qg),
+            modes=runner.modes):
+        if dumps is not None:
+            runner.dumps = dumps
+        pending[index] = terms
+        while following in pending:  # fold every finished shard that is next in order
+            shard = pending.pop(following)
+            for k in range(len(shard[runner.modes[0]])):
+                runner.fold({m: shard[m][k] for m in runner.modes})
+                n += 1
+            following += 1
+    return n
 
 
 def _report(fg: Graph, qg: Graph, mode: str, layers: list[LayerError], n: int

@@ -10,7 +10,17 @@ over every sample):
   point); None for float layers;
 - saturated_pct = 100 * (integers at the type's qmin or qmax, not counting the zero point) / n;
   a zero point at qmin is a range that starts at 0 (a ReLU output), where 0 is not clipping.
-  None for float layers.
+  None for float layers;
+- cosine_norm, euclidean_norm (RKNN-Toolkit v1's `cosine_norm`, `eculidean_norm`; RKNN does not
+  publish its normalisation, so this is npucc's): each sample's f and d are mapped by the same
+  affine map that takes the float value's range [min f, max f] to [0, 1] (a constant f: shifted
+  only), f' = (f - min f) / (max f - min f); cosine_norm is the cosine of f' and d',
+  euclidean_norm the RMS of f' - d' (the error as a fraction of the float range, comparable
+  across layers: a u8 rounding error alone is about 1 / (255 sqrt 12) = 0.0011).
+
+Each sample gives one vector of `TERMS` (its sums, maximum and counts); `ErrorAccumulator.fold`
+adds them in sample order, so shards that return their per-sample terms (Dask, analysis.py)
+fold to the same bits as one process.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ class LayerError:
     sqnr_db: float
     max_error_lsb: float | None
     saturated_pct: float | None
+    cosine_norm: float
+    euclidean_norm: float
 
     def to_json(self) -> dict:
         """A JSON-ready dict: non-finite floats (sqnr_db of an exact layer) become None."""
@@ -84,19 +96,21 @@ def saturated(q: np.ndarray, params: QuantParams, dtype: DType) -> int:
     return int(np.count_nonzero(hit & (q != np.asarray(zp).reshape(shape))))
 
 
+TERMS = ("dot", "ref2", "got2", "err2", "max_err", "count", "saturated", "finite",
+         "ndot", "nref2", "ngot2", "nerr2")
+
+
 class ErrorAccumulator:
     """Sums over samples for one layer; `add(ref, got)` per sample, `result(...)` at the end."""
 
     def __init__(self, t: TensorType):
         self.type = t
         self.lsb = lsb_of(t)
-        self.dot = self.ref2 = self.got2 = self.err2 = 0.0
-        self.max_err = 0.0
-        self.count = self.saturated = 0
+        self.sums = dict.fromkeys(TERMS, 0.0)
 
-    def add(self, ref: np.ndarray, stored: np.ndarray) -> np.ndarray:
-        """Account one sample: `ref` the float value, `stored` the quantized value as its type
-        stores it. Returns the dequantized value."""
+    def terms(self, ref: np.ndarray, stored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One sample's TERMS (float64; the counts are exact) and the dequantized value:
+        `ref` the float value, `stored` the quantized value as its type stores it."""
         dq = dequantize(stored, self.type)
         f = np.asarray(ref, np.float64).ravel()
         d = dq.ravel()
@@ -107,22 +121,43 @@ class ErrorAccumulator:
         if not ok.all():
             f, d = f[ok], d[ok]
         e = f - d
-        self.dot += float(f @ d)
-        self.ref2 += float(f @ f)
-        self.got2 += float(d @ d)
-        self.err2 += float(e @ e)
-        self.max_err = max(self.max_err, float(np.max(np.abs(e), initial=0.0)))
-        self.count += int(np.asarray(stored).size)
+        sat = 0
         if self.type.quant is not None:
-            self.saturated += saturated(np.asarray(stored), self.type.quant, self.type.dtype)
+            sat = saturated(np.asarray(stored), self.type.quant, self.type.dtype)
+        if f.size:
+            lo, span = float(f.min()), float(f.max() - f.min())
+            fn, dn = f - lo, d - lo
+            if span > 0.0:
+                fn, dn = fn / span, dn / span
+        else:
+            fn = dn = f
+        en = fn - dn
+        return np.array([f @ d, f @ f, d @ d, e @ e, np.max(np.abs(e), initial=0.0),
+                         np.asarray(stored).size, sat, f.size,
+                         fn @ dn, fn @ fn, dn @ dn, en @ en], np.float64), dq
+
+    def fold(self, terms) -> None:
+        """Add one sample's TERMS (in sample order: float sums are not associative)."""
+        s = self.sums
+        for k, v in zip(TERMS, terms):
+            s[k] = max(s[k], float(v)) if k == "max_err" else s[k] + float(v)
+
+    def add(self, ref: np.ndarray, stored: np.ndarray) -> np.ndarray:
+        """Account one sample; returns the dequantized value."""
+        terms, dq = self.terms(ref, stored)
+        self.fold(terms)
         return dq
 
     def result(self, name: str, source_layers: tuple[str, ...], op: str) -> LayerError:
-        return LayerError(name, source_layers, op, self.type.dtype.value, *metrics(
-            self.dot, self.ref2, self.got2, self.err2),
-            self.max_err / self.lsb if self.lsb else None,
-            100.0 * self.saturated / self.count if self.type.quant is not None and self.count
-            else None)
+        s = self.sums
+        quantized = self.type.quant is not None
+        return LayerError(
+            name, source_layers, op, self.type.dtype.value,
+            *metrics(s["dot"], s["ref2"], s["got2"], s["err2"]),
+            s["max_err"] / self.lsb if self.lsb else None,
+            100.0 * s["saturated"] / s["count"] if quantized and s["count"] else None,
+            metrics(s["ndot"], s["nref2"], s["ngot2"], s["nerr2"])[0],
+            math.sqrt(s["nerr2"] / s["finite"]) if s["finite"] else 0.0)
 
 
 def metrics(dot: float, ref2: float, got2: float, err2: float

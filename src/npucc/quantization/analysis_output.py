@@ -1,12 +1,18 @@
 """How an accuracy report is shown and saved: a rich text table, one self-contained HTML page
 (inline CSS and an inline SVG plot of the per-layer SQNR, no script), and the output directory:
 
-    error_analysis.txt        RKNN-Toolkit2's table: `[Op] name`, entire cos | euc, single cos | euc
+    float/, quantized/        <file>.npy float32 arrays (quantized: the report's mode)
+    report.html, report.json  the report of the mode asked for
+  RKNN-Toolkit2's files (rknn_version=2):
+    error_analysis.txt        `[Op] name`, entire cos | euc, single cos | euc
     golden/<file>.txt         float values of every layer, one `%f` per line (first sample)
     simulator/<file>.txt      quantized (dequantized) values, `entire` mode, one `%f` per line
     map_name_to_file.txt      `value name<TAB>file name` (RKNN replaces "/" by "_"; so do we)
-    float/, quantized/        <file>.npy float32 arrays (quantized: the report's mode)
-    report.html, report.json  the report of the mode asked for
+  or RKNN-Toolkit v1's (rknn_version=1):
+    fp32/<file>.npy, fp32/order.txt    float values (first sample); the files in graph order
+    entire_qnt/, individual_qnt/       dequantized values of the `entire` and `single` modes
+    entire_qnt_error_analysis.txt, individual_qnt_error_analysis.txt   per layer `<idx> <file>`
+        then `eculidean_norm=.. cosine_norm=.. eculidean=.. cosine=..` (RKNN's spelling)
 Every file is written through a temporary file and os.replace.
 """
 
@@ -172,21 +178,46 @@ def _npy(a: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def write_output_dir(directory, reports: dict, dumps: dict, mode: str) -> None:
+def rknn1_table(report) -> str:
+    """RKNN-Toolkit v1's <mode>_qnt_error_analysis.txt: two lines per layer, `<idx> <file>` (the
+    layer's .npy dump, which names it) and its four metrics, RKNN's spelling included."""
+    names = file_names([r.name for r in report.layers])
+    return "".join(f"{i} {names[r.name]}.npy\n"
+                   f"eculidean_norm={r.euclidean_norm:.6f} cosine_norm={r.cosine_norm:.6f} "
+                   f"eculidean={r.euclidean:.6f} cosine={r.cosine:.6f}\n"
+                   for i, r in enumerate(report.layers))
+
+
+def write_output_dir(directory, reports: dict, dumps: dict, mode: str,
+                     rknn_version: int = 2) -> None:
     """The files listed in the module docstring. `reports`: {mode: AccuracyReport} for both
-    modes; `dumps`: {"float" | mode: {layer name: array}} of the first sample."""
+    modes; `dumps`: {"float" | mode: {layer name: array}} of the first sample; rknn_version:
+    RKNN-Toolkit2's files (2) or v1's (1)."""
     root = Path(directory)
-    for sub in ("golden", "simulator", "float", "quantized"):
+    rknn_dirs = ("golden", "simulator") if rknn_version == 2 else (
+        "fp32", "entire_qnt", "individual_qnt")
+    for sub in ("float", "quantized", *rknn_dirs):
         (root / sub).mkdir(parents=True, exist_ok=True)
     names = file_names([r.name for r in reports[mode].layers])
     for name, stem in names.items():
-        write_atomic(root / "golden" / f"{stem}.txt", _txt(dumps["float"][name]))
-        write_atomic(root / "simulator" / f"{stem}.txt", _txt(dumps["entire"][name]))
         write_atomic(root / "float" / f"{stem}.npy", _npy(dumps["float"][name]))
         write_atomic(root / "quantized" / f"{stem}.npy", _npy(dumps[mode][name]))
-    write_atomic(root / "map_name_to_file.txt",
-                 "".join(f"{n}\t{s}.txt\n" for n, s in names.items()).encode())
-    write_atomic(root / "error_analysis.txt", rknn_table(reports).encode())
+        if rknn_version == 2:
+            write_atomic(root / "golden" / f"{stem}.txt", _txt(dumps["float"][name]))
+            write_atomic(root / "simulator" / f"{stem}.txt", _txt(dumps["entire"][name]))
+        else:
+            for sub, key in zip(rknn_dirs, ("float", "entire", "single")):
+                write_atomic(root / sub / f"{stem}.npy", _npy(dumps[key][name]))
+    if rknn_version == 2:
+        write_atomic(root / "map_name_to_file.txt",
+                     "".join(f"{n}\t{s}.txt\n" for n, s in names.items()).encode())
+        write_atomic(root / "error_analysis.txt", rknn_table(reports).encode())
+    else:
+        write_atomic(root / "fp32" / "order.txt",
+                     "".join(f"{s}.npy\n" for s in names.values()).encode())
+        for key, prefix in (("entire", "entire"), ("single", "individual")):
+            write_atomic(root / f"{prefix}_qnt_error_analysis.txt",
+                         rknn1_table(reports[key]).encode())
     write_atomic(root / "report.json",
                  (json.dumps(reports[mode].to_json(), indent=1) + "\n").encode())
     write_atomic(root / "report.html", html_page(reports[mode]).encode())

@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 
 from ..atomic import write_atomic
+from ..npyio import npz_from_bytes
 from .histogram import Histogram
 from .stats import CalibrationError, ValueStats, WeightStats
 
@@ -144,8 +145,11 @@ class CalibrationStats:
         if not isinstance(meta, dict) or meta.get("npz_sha256") != hashlib.sha256(data).hexdigest():
             raise CalibrationError(f"{npz} does not match {js} (sha256 differs): the pair was "
                                    "not written together")
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            return cls.from_state(meta, dict(arrays), str(js))
+        try:
+            arrays = npz_from_bytes(data)
+        except (OSError, ValueError, EOFError) as e:
+            raise CalibrationError(f"cannot read calibration statistics {npz}: {e}") from e
+        return cls.from_state(meta, arrays, str(js))
 
 
 def merge_all(parts: Iterable[CalibrationStats]) -> CalibrationStats:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..ir.graph import Graph, Value
+from ..npyio import read_npy
 from ..passes.input_layout import source_layout
 from .stats import CalibrationError
 
@@ -91,8 +92,8 @@ class InputAdapter:
     def load(self, path: Path, rgb2bgr: bool) -> np.ndarray:
         if path.suffix.lower() == ".npy":
             try:
-                a = np.load(path, allow_pickle=False)
-            except (OSError, ValueError) as e:
+                a = read_npy(path)  # thread-safe (npyio)
+            except (OSError, ValueError, EOFError, MemoryError) as e:
                 raise CalibrationError(f"cannot read {path}: {e}") from e
             return self.array(a, str(path))
         return self.image(path, rgb2bgr)

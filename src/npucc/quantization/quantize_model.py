@@ -60,7 +60,11 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
       (hybrid step 2) cannot repeat it: an explicit choice keeps builds comparable.
     - equalization OFF: exact CLE only crosses ReLU-like activations; ReLU6 nets have few such
       pairs (2 in EfficientNet-Lite0: u8 53.1 -> 57.8 % but i8 81.2 -> 79.7 %), and relaxing
-      ReLU6 to ReLU breaks EfficientNet-Lite0's float model (42 % top-1 agreement)."""
+      ReLU6 to ReLU breaks EfficientNet-Lite0's float model (42 % top-1 agreement).
+
+    Integer dtypes: a fused activation the integer kernels cannot fold (hard_swish, sigmoid) is
+    split into its own node first (`npucc.passes.split_activation`), so both quantize;
+    q.float_graph is then the split graph (the same function, bit for bit)."""
     scheme = scheme_for(dtype)
     ranges = None
     calibrated = scheme.calibrated
@@ -75,6 +79,9 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
         from ..passes.equalize import equalize_graph
 
         graph = equalize_graph(graph)
+    name = "i8" if scheme.name == "i8-symmetric" else scheme.name
+    if calibrated:
+        graph = _split_activations(graph, "dfp" if name.startswith("dfp") else numerics, stats)
     if bias_correction and isinstance(dataset, Iterator):  # read twice: calibrate, correct
         dataset = list(dataset)
     if bias_correction and (dataset is None or not calibrated):
@@ -90,7 +97,6 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
             stats = calibrate(graph, dataset, executor=executor, progress=progress,
                               rgb2bgr=rgb2bgr)
         ranges = select_ranges(stats, algorithm, scheme.name, **selector_options)
-    name = "i8" if scheme.name == "i8-symmetric" else scheme.name
     qgraph = quantize_graph(graph, ranges, name, per_channel, layer_dtypes, numerics=numerics)
     options = {"dtype": name, "algorithm": algorithm if scheme.calibrated else None,
                "per_channel": per_channel, "layer_dtypes": dict(layer_dtypes or {}),
@@ -102,3 +108,19 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
 
         q = correct_bias(q, Dataset.of(dataset, rgb2bgr), max_samples=BIAS_CORRECTION_SAMPLES)
     return q
+
+
+def _split_activations(graph: Graph, profile: str, stats: CalibrationStats | None) -> Graph:
+    """`graph` with the split-activation pass applied (a copy, when it changes anything); given
+    statistics must then describe the split graph (an earlier quantize_model's q.stats do),
+    else the graph stays as it is and such nodes stay float."""
+    from ..passes.split_activation import SplitActivation
+
+    split = graph.copy()
+    if not SplitActivation(profile=profile)(split).changed:
+        return graph
+    if stats is not None:
+        new = {v.name for v in split.values()} - {v.name for v in graph.values()}
+        if any(n not in stats.values for n in new):
+            return graph
+    return split

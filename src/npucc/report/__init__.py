@@ -3,9 +3,10 @@
     rows = layer_rows(cost_report, analysis)   # cost model layers + quantization error
     write_build_report("model.report.html", title, summary, rows, notes)
 
-Each row names the layer by its source-model layers (through fusion), the op, the dtype it
-computes in, where it runs (NPU/CPU) with every reason for the CPU, the estimated time and DRAM
-traffic, and the quantization error when the build analysed it.
+Each row names the layer by its source-model layers (through fusion), the op, the precision it
+computes in (int8 for u8 and i8 storage alike, int16, fp16; f32 on the CPU), where it runs
+(NPU/CPU) with every reason for the CPU, the estimated time and DRAM traffic, and the
+quantization error when the build analysed it.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def render(title: str, summary: dict, rows: list[dict], notes=()) -> str:
     parts.append("</section>")
     parts.append('<section id="layers"><h2>Layers</h2><table id="layer-table"><thead><tr>'
                  + "".join(f"<th>{h}</th>" for h in (
-                     "#", "Source layers", "Op", "DType", "Device", "Why on the CPU",
+                     "#", "Source layers", "Op", "Precision", "Device", "Why on the CPU",
                      "Time (us)", "MACs", "Weights", "DRAM traffic", "Cosine", "SQNR (dB)"))
                  + "</tr></thead><tbody>")
     for i, r in enumerate(rows):

@@ -42,17 +42,25 @@ def sample(graph: Graph, inputs) -> list[np.ndarray]:
     return out
 
 
+RKNN_FILES = {1: "entire_qnt_error_analysis.txt, individual_qnt_error_analysis.txt, fp32/, "
+                 "entire_qnt/, individual_qnt/",
+              2: "error_analysis.txt, golden/, simulator/"}
+
+
 def accuracy_analysis(rknn, inputs, output_dir) -> None:
+    """One sample (RKNN: "inputs can only contain one row"), in process; the files of the
+    toolkit generation the config picked (v1's or Toolkit2's), plus npucc's report."""
     from ..quantization.analysis import accuracy_analysis as analyse
 
     q = rknn._quantized
+    generation = rknn._config().generation
     x = sample(q.float_graph, inputs)
     report = analyse(q.float_graph, q.graph, [x], output_dir=os.fspath(output_dir),
-                     progress=rknn.log.verbose)
+                     progress=rknn.log.verbose, rknn_version=generation)
     rknn._analysis = report
     print(report.to_text())
-    rknn.log.info(f"accuracy_analysis: wrote {output_dir} (error_analysis.txt, golden/, "
-                  "simulator/, report.html)")
+    rknn.log.info(f"accuracy_analysis: wrote {output_dir} ({RKNN_FILES[generation]}, "
+                  "report.html)")
 
 
 def _atomic_write(path: Path, text: str) -> None:

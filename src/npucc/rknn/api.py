@@ -224,7 +224,9 @@ class RKNN:
         pre = s.preprocess(names, channels, reverse_default=reverse)
         layout = "NHWC" if any(v.type.rank == 4 for v in self._graph.inputs) else "source"
         self.log.info(f"build: compiling for {s.platform} (npucc target {s.target})")
-        return npucc_api.compile(self._graph, input_layout=layout, preprocess=pre)
+        bits = 16 if s.dtype in ("dfp16", "i16") else 8
+        return npucc_api.compile(self._graph, input_layout=layout, preprocess=pre,
+                                 target=s.target, bits=bits)
 
     def _install(self, built, quantized, batch: int) -> None:
         from ..backends.simulator import compile_plan

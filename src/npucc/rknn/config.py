@@ -63,6 +63,12 @@ QUANTIZED_DTYPES = {  # RKNN spelling -> npucc dtype (None: not supported by npu
 ALGORITHMS = ("normal", "mmse", "kl_divergence", "moving_average", "gdq")
 
 
+def _target_quant_dtypes(target: str) -> tuple[str, ...]:
+    from npucc.targets import get_target
+
+    return get_target(target).quant_dtypes
+
+
 class RknnConfigError(NpuccError):
     """A config value RKNN would reject, or npucc cannot honour."""
 
@@ -168,6 +174,10 @@ def settings(options: dict, warn: Callable[[str], None], info: Callable[[str], N
     if QUANTIZED_DTYPES[qdtype] is None:
         raise RknnConfigError(f"quantized_dtype {qdtype!r} is not supported by npucc; supported: "
                               f"{[k for k, v in QUANTIZED_DTYPES.items() if v]}")
+    stores = _target_quant_dtypes(target)
+    if QUANTIZED_DTYPES[qdtype] not in stores:
+        warn(f"config: quantized_dtype={qdtype!r} on {platform}: npucc's {target} target stores "
+             f"only {', '.join(stores)}, so quantized layers will run on the CPU")
     method = opt["quantized_method"] or ("layer" if generation == 1 else "channel")
     if method not in ("layer", "channel"):
         raise RknnConfigError(f"quantized_method {method!r} is not supported by npucc; "

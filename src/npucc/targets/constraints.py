@@ -123,7 +123,9 @@ def tensor_types_supported(node, ctx):
     t = ctx.target
     problems = []
     if ctx.precision not in t.macs_per_cycle:
-        problems.append(f"computes in {ctx.precision}, not one of {', '.join(t.precisions)}")
+        why = node.meta.get("quantize")  # why quantization kept it float, if it did
+        problems.append(f"computes in {ctx.precision}, not one of {', '.join(t.precisions)}"
+                        + (f" ({why})" if why else ""))
     values = [v for v in node.inputs if v is not None] + list(node.outputs)
     for v in dict.fromkeys(values):
         scheme = storage_scheme(v.type)

@@ -16,7 +16,7 @@ import attrs
 from ..errors import TargetError
 from ..ir.graph import Graph, Node
 from .constraints import CONSTRAINTS, CheckContext
-from .nodeinfo import node_precision
+from .nodeinfo import is_quantized, node_precision
 from .target import Target, get_target
 
 _PRECISION_ALIASES = {"int8": "int8", "u8": "int8", "i8": "int8", "dfp8": "int8",
@@ -125,10 +125,12 @@ def check_node(node: Node, target: Target, precision: str) -> tuple[Violation, .
 
 def legalize(graph: Graph, target, dtype: str | None = None) -> Legalization:
     """Check every node of `graph` against `target` (a Target, a shipped name or a file path).
-    Quantized (and f16) nodes compute in the precision of their types; float nodes in `dtype`
-    (int8, int16 or fp16), by default the target's default precision."""
+    Quantized (and f16) nodes compute in the precision of their types. Float nodes of a float
+    graph compute in `dtype` (int8, int16 or fp16; by default the target's), the precision it
+    will be built in; float nodes of a quantized graph stayed float when it was quantized (the
+    simulator runs them in f32), so they compute in f32, which no NPU does."""
     target = get_target(target)
-    default = normalize_precision(dtype, target)
+    default = "f32" if is_quantized(graph) else normalize_precision(dtype, target)
     verdicts = []
     for node in graph.nodes:
         p = node_precision(node, default)

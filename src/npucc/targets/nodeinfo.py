@@ -3,7 +3,7 @@ storage scheme of a tensor, a conv's geometry."""
 
 from __future__ import annotations
 
-from ..ir.graph import Node, Value
+from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, QuantScheme, TensorType
 
 CONV_OPS = ("Conv", "ConvTranspose")
@@ -30,6 +30,17 @@ def _precision_of(t: TensorType) -> str | None:
     if t.quant is not None:
         return "int8" if t.quant.bits <= 8 else "int16" if t.quant.bits <= 16 else None
     return "fp16" if t.dtype is DType.f16 else None
+
+
+def is_quantized(graph: Graph) -> bool:
+    """True if any value of the graph (or of a graph nested in it) is quantized or f16: the graph
+    has been built in a precision, and its float values are meant to stay float."""
+    for node in graph.nodes:
+        if any(v.type.quant is not None or v.dtype is DType.f16 for v in node.outputs):
+            return True
+        if any(isinstance(a, Graph) and is_quantized(a) for a in node.attrs.values()):
+            return True
+    return False
 
 
 def node_precision(node: Node, default: str) -> str:

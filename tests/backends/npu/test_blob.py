@@ -126,14 +126,20 @@ def test_two_builds_are_byte_identical(built, tmp_path):
 
 def test_a_quantized_model_is_written_as_its_quantized_graph(tmp_path):
     """`npucc.write_blob` takes quantize_model's result; legalized for rk1808 (RKNPU1 runs u8),
-    the whole u8 network is one NPU partition and runs as the plan of the quantized graph."""
+    the whole u8 network (the input quantized before its layout Transpose) is one NPU partition,
+    the final Softmax (kept float by a hybrid layer_dtypes entry) runs on the CPU, and the blob
+    runs as the plan of the quantized graph."""
     from npucc.quantization import quantize_model
 
     graph = compile_model(str(TF / "mobilenet_v2_float.tflite")).graph
-    q = quantize_model(graph, [random_inputs(graph, s) for s in range(2)], progress=False)
+    softmax = next(n for n in graph.nodes if n.op == "Softmax").output.name
+    q = quantize_model(graph, [random_inputs(graph, s) for s in range(2)], progress=False,
+                       layer_dtypes={softmax: "f32"})
     path = npucc.write_blob(tmp_path / "q.npub", q, "rk1808")
     loaded = npucc.load_blob(path, "rk1808")
-    assert [p.device for p in partitions(loaded.graph)] == ["npu"]
+    parts = partitions(loaded.graph)
+    assert [p.device for p in parts] == ["npu", "cpu"]
+    assert parts[1].ops == {"Softmax": 1}
     assert loaded.blob.cost["target"] == "rk1808" and loaded.blob.cost["npu_time_us"] > 0
     x = random_inputs(graph, 5)
     assert bits(loaded.run(x)) == bits(compile_plan(q.graph).run(x))

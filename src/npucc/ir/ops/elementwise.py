@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import IRError
-from ..quant_rule import ALIGNED, PRODUCT, SAME, TABLE
+from ..quant_rule import ALIGNED, PRODUCT, QUOTIENT, REQUANTIZE, SAME, TABLE
 from ..registry import Attr, define_op, same_as_input
 from ..types import TensorType
 from .dtype_rules import float_input
@@ -167,14 +167,14 @@ _BINARY = [
     ("Max", lambda a, b: np.maximum(a, b), "max(a, b)"),
     ("Min", lambda a, b: np.minimum(a, b), "min(a, b)"),
 ]
-_BINARY_RULES = {"Add": ALIGNED, "Sub": ALIGNED, "Mul": PRODUCT}
+_BINARY_RULES = {"Add": ALIGNED, "Sub": ALIGNED, "Mul": PRODUCT, "Div": QUOTIENT}
 for _name, _fn, _doc in _BINARY:
     _fn.__doc__ = _doc + ", with numpy broadcasting"
     define_op(_name, inputs=("A", "B"), infer=broadcast_type,
               commutative=_name in ("Add", "Mul"), quant=_BINARY_RULES.get(_name))(_fn)
 
 
-@define_op("PRelu", inputs=("X", "slope"), infer=broadcast_type)
+@define_op("PRelu", inputs=("X", "slope"), infer=broadcast_type, quant=REQUANTIZE)
 def prelu(x, slope):
     """x if x >= 0 else slope * x (slope broadcasts to x; output has x's shape)"""
     return np.where(x >= 0, x, x * slope).astype(x.dtype)
@@ -187,7 +187,7 @@ def _pow_type(types, attrs_):
     return t
 
 
-@define_op("Pow", inputs=("A", "B"), infer=_pow_type)
+@define_op("Pow", inputs=("A", "B"), infer=_pow_type, quant=REQUANTIZE)
 def pow_(a, b):
     """ONNX Pow: a ** b with numpy broadcasting (float)."""
     return np.power(a, b).astype(a.dtype)

@@ -9,4 +9,4 @@
 Both round half to even, once per op (see docs/ARCHITECTURE.md for why). Importing the package
 registers the kernels."""
 
-from . import elementwise, linear, pooling  # noqa: F401
+from . import elementwise, linear, pooling, softmax  # noqa: F401

@@ -36,7 +36,7 @@ class _Scaling:
         self.m, self.s = m.reshape(np.shape(real)), (31 - shift).reshape(np.shape(real))
         self.r = np.ldexp(self.m.astype(np.float64), -self.s)
         self.c = offset * self.r  # exact when |offset * m'| < 2**53 (checked with the bound)
-        self.odd = float(np.max(odd_part(self.m)))
+        self.odd = float(np.max(np.abs(odd_part(self.m))))  # negative factors: Div by -c
 
     def fast(self, acc, out=None) -> np.ndarray:
         """(acc + offset) * m * 2**-s, exact in float64, not yet rounded."""
