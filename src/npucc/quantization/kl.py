@@ -67,40 +67,57 @@ def _last_argmin(x: np.ndarray) -> int:
     return len(x) - 1 - int(np.argmin(x[::-1]))
 
 
+def _clipped(counts: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """the fraction of the histogram's mass outside each window [starts[i], stops[i])"""
+    c = np.concatenate(([0.0], np.cumsum(np.asarray(counts, np.float64))))
+    return 1.0 - (c[stops] - c[starts]) / c[-1]
+
+
 def entropy_threshold_bins(counts: np.ndarray, levels: int = 128,
-                           suppress_zero_bin: bool = True) -> int:
+                           suppress_zero_bin: bool = True,
+                           max_clipped: float | None = None) -> int:
     """TensorRT's choice on a histogram of |x| starting at 0: the number of bins i to keep
-    (amax = i * bin width). With `levels` or fewer bins, all of them."""
+    (amax = i * bin width). With `levels` or fewer bins, all of them. max_clipped: only
+    windows leaving at most this fraction of the samples outside are candidates (None:
+    TensorRT's search)."""
     h = np.asarray(counts, np.float64).copy()
     n = len(h)
     if n <= levels or h.sum() == 0:
         return n
+    stops = np.arange(levels, n + 1)
+    if max_clipped is not None:
+        stops = stops[_clipped(h, np.zeros_like(stops), stops) <= max_clipped]
     if suppress_zero_bin and n > 1:
         h[0] = h[1]
-    stops = np.arange(levels, n + 1)
     kl = kl_divergences(h, np.zeros_like(stops), stops, levels)
     return int(stops[_last_argmin(kl)])
 
 
 def entropy_window(counts: np.ndarray, zero_bin: int, levels: int = 256,
-                   rounds: int = 4) -> tuple[int, int]:
+                   rounds: int = 4, max_clipped: float | None = None) -> tuple[int, int]:
     """Two-sided variant for asymmetric schemes: the window [a, b) of a signed histogram that
     keeps the bin of zero (`zero_bin`) and minimises KL, found by alternating the search of
     the right end (left fixed) and of the left end (right fixed), from the full range, until
-    neither moves. Ties go to the wider window."""
+    neither moves. Ties go to the wider window. max_clipped: as in entropy_threshold_bins."""
     n = len(counts)
     a, b = 0, n
     if n <= levels or not np.any(counts):
         return a, b
+
+    def allowed(starts, stops):
+        return np.ones(len(starts), bool) if max_clipped is None else \
+            _clipped(counts, starts, stops) <= max_clipped
     for _ in range(rounds):
         moved = False
         stops = np.arange(max(a + levels, zero_bin + 1), n + 1)
+        stops = stops[allowed(np.full_like(stops, a), stops)]
         if len(stops):
             kl = kl_divergences(counts, np.full_like(stops, a), stops, levels)
             nb = int(stops[_last_argmin(kl)])
             moved |= nb != b
             b = nb
         starts = np.arange(0, min(b - levels, zero_bin) + 1)
+        starts = starts[allowed(starts, np.full_like(starts, b))]
         if len(starts):
             kl = kl_divergences(counts, starts, np.full_like(starts, b), levels)
             na = int(starts[int(np.argmin(kl))])  # first argmin: the widest

@@ -54,10 +54,11 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
     decided by benchmarks/quant_accuracy.py (figures in benchmarks/README.md):
     - bias correction OFF (opt in with bias_correction=True): it helps EfficientNet-Lite0
       (ImageNet weights, 64 photo crops; top-1 agreement with float u8 53.1 -> 68.8 %,
-      cos 0.845 -> 0.956; i8 per-channel mmse 87.5 -> 89.1 %; dfp8 26.6 -> 60.9 %) but hurts
-      PP-OCRv4 det (u8 logits cosine 0.988 -> 0.974 on 4 pages; the build test's 0.966 -> 0.942),
-      costs ~one float + one quantized inference per sample, and a rebuild from `stats=` alone
-      (hybrid step 2) cannot repeat it: an explicit choice keeps builds comparable.
+      cos 0.845 -> 0.956; i8 per-channel mmse 87.5 -> 89.1 %; dfp8 26.6 -> 60.9 %) and PP-OCRv4
+      det u8 / dfp8, but not det i8 (percentile cos 0.9971 -> 0.9957) and is mixed on PP-OCR cls
+      (benchmarks/quant_accuracy_ocr.py); it costs ~one float + one quantized inference per
+      sample, and a rebuild from `stats=` alone (hybrid step 2) cannot repeat it: an explicit
+      choice keeps builds comparable.
     - equalization OFF (opt in with equalize=True; worth it for per-tensor u8 where the net has
       exact pairs): benchmarks/equalization.py shows per-tensor u8 repaired on trained BlazeFace
       (faces kept 29 -> 71 %), selfie segmentation (mask IoU 54 -> 70 %) and a MobileNetV2 with

@@ -71,3 +71,15 @@ def test_conv_transpose_matches_onnxruntime(case, data):
     w_shape = [case["cg"] * case["group"], case["mg"]] + case["kernel"]
     assert len(output_padding) == sr
     _run("ConvTranspose", case, w_shape, {"output_padding": output_padding})
+
+
+@settings(deadline=None, max_examples=25)
+@given(conv_cases(transpose=True))
+def test_conv_transpose_kernel_equal_to_stride_matches_onnxruntime(case):
+    """the tiled path (kernel == stride, no dilation, no output_padding), pads cropping it"""
+    sr = case["sr"]
+    case = dict(case, strides=list(case["kernel"]), dilations=[1] * sr)
+    case["spatial"] = [max(n, (case["pads"][i] + case["pads"][i + sr]) // k + 1)
+                       for i, (n, k) in enumerate(zip(case["spatial"], case["kernel"]))]
+    w_shape = [case["cg"] * case["group"], case["mg"]] + case["kernel"]
+    _run("ConvTranspose", case, w_shape, {"output_padding": [0] * sr})

@@ -176,6 +176,12 @@ def conv_transpose(x, w, b=None, **attrs_):
     sr = x.ndim - 2
     n, c = x.shape[:2]
     kernel = w.shape[2:]
+    out = _conv_transpose_sizes(x.shape[2:], kernel, strides, pads, dil, op)
+    if tuple(kernel) == tuple(strides) and set(dil) == {1} and not any(op):
+        y = _tiled(x.astype(acc), w.astype(acc), g)
+        y = y[(slice(None), slice(None)) + tuple(slice(pads[i], pads[i] + out[i])
+                                                 for i in range(sr))]
+        return _finish(y, b, attrs_, x.dtype)
     # insert stride-1 zeros between input pixels
     xd = np.zeros((n, c, *[s * (d - 1) + 1 for s, d in zip(strides, x.shape[2:])]), acc)
     xd[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)] = x
@@ -187,6 +193,18 @@ def conv_transpose(x, w, b=None, **attrs_):
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dil)]
     full_pads = [e - 1 for e in eff] + [e - 1 + p for e, p in zip(eff, op)]
     y = correlate(xd, wc, (1,) * sr, full_pads, dil, g)
-    out = _conv_transpose_sizes(x.shape[2:], kernel, strides, pads, dil, op)
     y = y[(slice(None), slice(None)) + tuple(slice(pads[i], pads[i] + out[i]) for i in range(sr))]
     return _finish(y, b, attrs_, x.dtype)
+
+
+def _tiled(x, w, group):
+    """ConvTranspose whose kernel equals its stride (no dilation): every input pixel writes its
+    own kernel-sized output tile, so the result is one product per pixel, no zero-stuffed input
+    (FPN upsampling heads; 4x fewer products than the general path at stride 2)."""
+    n, c, *spatial = x.shape
+    sr, mg, kernel = len(spatial), w.shape[1], w.shape[2:]
+    o, k = "xyz"[:sr], "ijk"[:sr]
+    tiles = np.einsum(f"ngc{o},gcm{k}->ngm{''.join(a + b for a, b in zip(o, k))}",
+                      x.reshape(n, group, c // group, *spatial),
+                      w.reshape(group, c // group, mg, *kernel), optimize=True)
+    return tiles.reshape(n, group * mg, *[s * t for s, t in zip(spatial, kernel)])
