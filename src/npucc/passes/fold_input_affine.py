@@ -69,10 +69,11 @@ def _fold(m, rw):
     sg, tg = s.reshape(g, 1, cg, *[1] * sr), t.reshape(g, 1, cg, *[1] * sr)
     bias = conv.inputs[2].const.astype(np.float64) if len(conv.inputs) > 2 and conv.inputs[2] \
         is not None else np.zeros(m_out)
-    zero_raw = -t / s  # the raw value that maps to 0: the conv's zero padding in raw space
-    if any(pads) and np.any(t != 0) and not np.allclose(zero_raw, zero_raw[0], rtol=1e-9,
-                                                         atol=0):
-        # unequal: keep one Add at the input (raw + t/s), fold the scale and the reorder
+    if any(pads) and np.any(t != 0):
+        # the conv's zero padding is not a raw value's image: keep one Add at the input
+        # (raw + t/s) and the pads, fold the scale and the reorder. (Padding the raw value with
+        # -t/s instead, when that is one number, is exact too, but a Pad with a non-zero value
+        # runs on no NPU once quantized: it cut PP-OCR det into 12 NPU partitions.)
         if np.all(s == 1) and n == 1:
             return None
         u = np.zeros_like(t)
@@ -80,10 +81,6 @@ def _fold(m, rw):
         raw = rw.op("Add", raw, rw.constant(u.reshape((-1,) + (1,) * sr), dtype=raw.dtype))
     else:
         bias = bias + (wg * tg).sum(axis=tuple(range(2, 3 + sr))).reshape(-1)
-        if any(pads) and np.any(t != 0):  # pad raw with the value mapping to 0, then no pads
-            raw = rw.op("Pad", raw, pads=(0, 0, *pads[:sr], 0, 0, *pads[sr:]),
-                        value=float(zero_raw[0]))
-            attrs_["pads"] = (0,) * (2 * sr)
     w_new = (wg * sg).reshape(w.shape)
     if g == 1:  # input channel idx[j] of the raw value gets the weights of channel j
         w_new[:, idx] = w_new.copy()
@@ -105,10 +102,10 @@ class FoldInputAffine(RewritePass):
     Guarantee: to a fixed point, a Conv with constant weights whose input is a chain of
     single-use Mul / Add / Sub / Div by constants varying along axis 1 only and Gathers
     permuting axis 1 (for group=1) reads the chain's raw input instead: W' = s * W with input
-    channels permuted, b' = b + sum(W * t). With zero padding, the padding is exact in raw
-    space: when every channel maps the same raw value r to 0 the raw input is padded with r and
-    the Conv has no pads; otherwise one Add of t/s stays at the input (scale and reorder are
-    still folded). Computed in float64, rounded once; outputs agree up to float rounding."""
+    channels permuted, b' = b + sum(W * t). With zero padding and an offset, one Add of t/s stays
+    at the input and the Conv keeps its pads (scale and reorder are still folded), so the
+    padding stays exact and no Pad with a non-zero value appears (NPUs pad with zero only).
+    Computed in float64, rounded once; outputs agree up to float rounding."""
 
     name = "fold-input-affine"
     rules = (Rule("affine-conv", Op("Conv", where=_foldable), _fold),)

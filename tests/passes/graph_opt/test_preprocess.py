@@ -61,14 +61,18 @@ def test_rknn_strings():
 
 
 @pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 1, 1, 1), (2, 0, 1, 1)])
-def test_equal_means_fold_completely_with_a_pad_value(pads):
+def test_equal_means_fold_completely_or_keep_one_add_for_the_padding(pads):
+    """Without padding the whole affine folds into the Conv; with it one Add stays at the input
+    and the Conv keeps its zero pads: no Pad with a non-zero value, which no NPU runs once
+    quantized (it would split the model into CPU and NPU partitions)."""
     p = Preprocess(mean=(127.5,), std=(127.5, 64.0, 32.0), reorder=(2, 1, 0))
     built = check_raw_matches_normalized(conv_model(3, pads), p)
     names = [n.op for n in built.nodes]
-    assert names == (["Pad", "Conv"] if any(pads) else ["Conv"])
+    assert names == (["Add", "Conv"] if any(pads) else ["Conv"])
     if any(pads):
-        pad = next(iter(built.nodes))
-        assert pad.attrs["value"] == pytest.approx(127.5)
+        add, conv = built.nodes
+        assert add.inputs[1].const.reshape(-1) == pytest.approx([-127.5] * 3)
+        assert conv.attrs["pads"] == pads
 
 
 def test_unequal_means_keep_one_add_at_the_input_and_stay_exact_at_the_borders():
