@@ -98,6 +98,24 @@ def int_list(values, what: str, count: int | None = None) -> list[int]:
     return [int(v) for v in arr.ravel()]
 
 
+class StaticOperands:
+    """What the TF and TFLite converter contexts share: operands that must be known at import
+    time. A subclass gives `input(i)` and `not_static(i, what)` (the error text naming the
+    operand in its format's words)."""
+
+    def static(self, i: int, what: str) -> np.ndarray:
+        h = self.input(i)
+        if isinstance(h, Value):
+            if h.is_constant:
+                return np.asarray(h.const)
+            raise ConversionError(self.not_static(i, what))
+        return np.asarray(h)
+
+    def ints(self, i: int, what: str, count: int | None = None) -> list[int]:
+        """Static input i as a list of integers (of exactly `count` entries if given)."""
+        return int_list(self.static(i, what), what, count)
+
+
 def quant_of(h: Handle) -> QuantParams | None:
     return h.type.quant if isinstance(h, Value) else None
 

@@ -8,14 +8,14 @@ import os
 import numpy as np
 
 from ...errors import FrontendError, UnsupportedError
-from ...ir import Graph, Value
+from ...ir import Graph
 from ...ir.types import DType, TensorType
 from ..tf_common import (
     Builder,
     ConversionError,
     Handle,
+    StaticOperands,
     closest,
-    int_list,
     keep_names,
 )
 from ..tfproto import types_pb2
@@ -35,7 +35,7 @@ def _tensor_name(name: str) -> tuple[str, int]:
     return name, 0
 
 
-class _Node:
+class _Node(StaticOperands):
     """One NodeDef as converters see it."""
 
     def __init__(self, imp: TFImporter, nd):
@@ -73,18 +73,8 @@ class _Node:
             raise ConversionError(f"input {i} is required", False)
         return self.imp.lookup(self.data_inputs[i])
 
-    def static(self, i: int, what: str) -> np.ndarray:
-        h = self.input(i)
-        if isinstance(h, Value):
-            if h.is_constant:
-                return np.asarray(h.const)
-            raise ConversionError(f"input {i} ({what}, '{self.data_inputs[i]}') must be known at "
-                                  "import time")
-        return np.asarray(h)
-
-    def ints(self, i: int, what: str, count: int | None = None) -> list[int]:
-        """Static input i as a list of integers (of exactly `count` entries if given)."""
-        return int_list(self.static(i, what), what, count)
+    def not_static(self, i: int, what: str) -> str:
+        return f"input {i} ({what}, '{self.data_inputs[i]}') must be known at import time"
 
     def emit(self, op: str, inputs, attrs=None, name=None) -> Handle:
         return self.imp.b.emit(op, inputs, attrs, label=self.name, name=name or self.name)

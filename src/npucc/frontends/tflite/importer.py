@@ -16,8 +16,8 @@ from ..tf_common import (
     Builder,
     ConversionError,
     Handle,
+    StaticOperands,
     closest,
-    int_list,
     keep_names,
 )
 from ..tflite_model import Tensor, check_index, decode_name, options, read_model
@@ -36,7 +36,7 @@ def _ints(vector) -> np.ndarray:
     return vector if isinstance(vector, np.ndarray) else np.zeros(0, np.int32)
 
 
-class _Op:
+class _Op(StaticOperands):
     """One operator as converters see it."""
 
     def __init__(self, imp: TFLiteImporter, index: int, op):
@@ -80,18 +80,8 @@ class _Op:
             raise ConversionError(f"input {i} is required", False)
         return self.imp.handle(self.in_idx[i])
 
-    def static(self, i: int, what: str) -> np.ndarray:
-        h = self.input(i)
-        if isinstance(h, Value):
-            if h.is_constant:
-                return np.asarray(h.const)
-            raise ConversionError(f"input {i} ({what}, tensor '{self.tensor(i).name}') must be a "
-                                  "constant")
-        return np.asarray(h)
-
-    def ints(self, i: int, what: str, count: int | None = None) -> list[int]:
-        """Static input i as a list of integers (of exactly `count` entries if given)."""
-        return int_list(self.static(i, what), what, count)
+    def not_static(self, i: int, what: str) -> str:
+        return f"input {i} ({what}, tensor '{self.tensor(i).name}') must be a constant"
 
     def options(self, cls, required: bool = False):
         """The operator's builtin options as `cls` (None when absent, unless `required`)."""
