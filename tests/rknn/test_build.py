@@ -180,3 +180,24 @@ def test_build_fuses_pools_by_the_targets_rules(tmp_path, capsys):
         ops = [n.op for n in read_blob(out / f"{target}.npub").graph.nodes
                for n in (n.attrs["body"].nodes if n.op == "Partition" else [n])]
         assert ("MaxPool" not in ops) == fused, ops
+
+
+def test_yaml_files_that_are_not_text_or_not_mappings_are_npucc_errors(tmp_path, capsys):
+    """Build configs, target files and hybrid files share one reader: bytes that are not UTF-8
+    and YAML that is not a mapping are errors naming the file, never a raw UnicodeDecodeError."""
+    from npucc.errors import NpuccError
+    from npucc.quantization.hybrid import read_hybrid_config
+    from npucc.targets import get_target
+
+    binary, listing = tmp_path / "bin.yaml", tmp_path / "list.yaml"
+    binary.write_bytes(b"\xff\xfe\x00binary")
+    listing.write_text("- a\n")
+    assert main(["build", str(binary)]) == 1
+    assert f"{binary}: cannot read the build config" in capsys.readouterr().err
+    assert main(["build", str(listing)]) == 1
+    assert f"{listing}: a build config is a mapping of keys" in capsys.readouterr().err
+    for read in (get_target, read_hybrid_config):
+        with pytest.raises(NpuccError, match="bin.yaml: cannot read the"):
+            read(str(binary))
+        with pytest.raises(NpuccError, match="list.yaml: a .* is a mapping of keys, got list"):
+            read(str(listing))

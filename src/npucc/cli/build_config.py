@@ -85,18 +85,11 @@ class BuildConfig:
 
 
 def load_build_config(path) -> BuildConfig:
-    import yaml
+    from npucc.yaml_mapping import read_yaml_mapping
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise BuildConfigError(f"cannot read build config {path}: {e}") from e
-    except yaml.YAMLError as e:
-        raise BuildConfigError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise BuildConfigError(f"{path}: a build config is a mapping of sections "
-                               f"({', '.join(SECTIONS)})")
+    data = read_yaml_mapping(path, BuildConfigError, "build config",
+                             hint=f" (sections {', '.join(SECTIONS)})")
     return _Reader(path, data).config()
 
 

@@ -161,17 +161,9 @@ def read_hybrid_config(path, graph: Graph | None = None) -> dict[str, str]:
     MaxPool after a float layer stays float) and RKNN's customized_quantize_layers /
     custom_quantize_layers. With `graph` (the float graph), names that are neither a source
     layer nor a value of it are an error naming the file and the layer."""
-    import yaml
+    from ..yaml_mapping import read_yaml_mapping
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise HybridConfigError(f"cannot read hybrid quantization file {path}: {e}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise HybridConfigError(f"{path}: a hybrid quantization file is a YAML mapping")
+    data = read_yaml_mapping(path, HybridConfigError, "hybrid quantization file", empty_ok=True)
     out: dict[str, str] = {}
     default = data.get("default_dtype")
     default = dtype_name(default, f"{path}: default_dtype") if default is not None else None

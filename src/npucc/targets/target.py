@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from ..errors import TargetError
+from ..yaml_mapping import read_yaml_mapping
 from .fusion import PoolFusionRule
 
 PRECISIONS = ("int8", "int16", "fp16")  # what a MAC array computes in; keys of macs_per_cycle
@@ -129,19 +130,7 @@ def _shipped(name: str) -> Target:
 
 
 def _read_yaml(path: str, shown: str) -> dict:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except OSError as e:
-        raise TargetError(f"{shown}: cannot read the target file: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise TargetError(f"{shown}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise TargetError(f"{shown}: a target file is a mapping of keys, got "
-                          f"{type(data).__name__}")
-    return data
+    return read_yaml_mapping(path, TargetError, "target file", shown=shown)
 
 
 def _resolve_base(name: str, here: str, shown: str) -> str:
