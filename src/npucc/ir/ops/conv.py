@@ -204,7 +204,11 @@ def _tiled(x, w, group):
     n, c, *spatial = x.shape
     sr, mg, kernel = len(spatial), w.shape[1], w.shape[2:]
     o, k = "xyz"[:sr], "ijk"[:sr]
+    # contiguous operands: einsum's contraction order (hence the float rounding) must not
+    # depend on the memory layout x arrives in (NCHW and NHWC imports give identical outputs)
     tiles = np.einsum(f"ngc{o},gcm{k}->ngm{''.join(a + b for a, b in zip(o, k))}",
-                      x.reshape(n, group, c // group, *spatial),
-                      w.reshape(group, c // group, mg, *kernel), optimize=True)
-    return tiles.reshape(n, group * mg, *[s * t for s, t in zip(spatial, kernel)])
+                      np.ascontiguousarray(x).reshape(n, group, c // group, *spatial),
+                      np.ascontiguousarray(w).reshape(group, c // group, mg, *kernel),
+                      optimize=True)
+    return np.ascontiguousarray(tiles).reshape(n, group * mg,
+                                               *[s * t for s, t in zip(spatial, kernel)])
