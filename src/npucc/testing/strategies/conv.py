@@ -28,7 +28,8 @@ def fused_pool_attrs(b: GraphBuilder, oh: int, ow: int) -> dict:
     if min(oh, ow) < 2 or not b.chance(3):
         return {}
     k = b.int_(2, min(3, oh, ow))
-    return {"pool_kernel": (k, k), "pool_strides": (b.pick([k, 1, 2]),) * 2}
+    # () means "strides = kernel", the attribute's default
+    return {"pool_kernel": (k, k), "pool_strides": b.pick([(k, k), (1, 1), (2, 2), ()])}
 
 
 @applier("Conv", accepts=spatial)

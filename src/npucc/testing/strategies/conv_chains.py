@@ -83,7 +83,7 @@ def _float_stage(b: GraphBuilder, x: Value, kind: str | None) -> Value:
     pool = {}
     if min(oh, ow) >= 2 and b.chance(6):
         pk = b.int_(2, min(3, oh, ow))
-        pool = {"pool_kernel": (pk, pk), "pool_strides": (b.pick([pk, 2]),) * 2}
+        pool = {"pool_kernel": (pk, pk), "pool_strides": b.pick([(pk, pk), (2, 2), ()])}
     y = b.emit("Conv", [x, wt, *bias], strides=geo["strides"], pads=geo["pads"],
                dilations=geo["dilations"], group=group, **act, **pool)
     after = b.int_(0, 9)

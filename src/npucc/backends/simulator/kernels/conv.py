@@ -172,7 +172,8 @@ def conv(ctx: BuildContext):
     scratch = ctx.scratch
     pool = None
     if ctx.attrs.get("pool_kernel"):  # conv into scratch, then max-pool it into the output
-        pool = _max_pool_step(scratch[-1], out, ctx.attrs["pool_kernel"], ctx.attrs["pool_strides"])
+        kernel = ctx.attrs["pool_kernel"]
+        pool = _max_pool_step(scratch[-1], out, kernel, ctx.attrs["pool_strides"] or kernel)
         out, scratch = scratch[-1], scratch[:-1]
     x = x.reshape(geo.n, geo.c, geo.h, geo.w)
     out = view_as(out, (geo.n, geo.m, geo.oh, geo.ow))
