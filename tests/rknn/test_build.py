@@ -141,7 +141,8 @@ def check_report(path, onnx_path):
     ({"compiler_parameters__speed": 3}, "compiler_parameters.speed: unknown key"),
     ({"compiler_parameters__target": "rk9999"}, "compiler_parameters.target: unknown target"),
     ({"compiler_parameters__target": "rk3588"},  # RKNPU2 has no u8: all CPU otherwise
-     "calibration_parameters.quantized_dtype: rk3588 does not run u8"),
+     "calibration_parameters.quantized_dtype: rk3588 does not store u8 (u8): every layer "
+     "would fall back to the CPU; the quantized_dtype values it runs: i8 (asymmetric_quantized-8"),
 ])
 def test_config_errors_name_the_file_and_the_key(project, capsys, extra, message):
     path = write_config(project, "bad", "u8", **extra)

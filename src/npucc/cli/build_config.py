@@ -184,6 +184,7 @@ class _Reader:
         """A dtype the target does not store would put every layer on the CPU: say so now."""
         from npucc.errors import TargetError
         from npucc.quantization import scheme_for
+        from npucc.quantization.schemes import ALIASES, SCHEME_NAMES
         from npucc.targets import get_target
 
         try:
@@ -194,9 +195,11 @@ class _Reader:
             return
         storage = scheme_for(dtype).name.split("-")[0]
         if storage not in t.quant_dtypes:
+            runs = [f"{name} ({', '.join(a for a, n in ALIASES.items() if n == name)})"
+                    for name in SCHEME_NAMES if name in t.quant_dtypes]
             self.fail("calibration_parameters.quantized_dtype",
-                      f"{t.name} does not run {dtype} (its quantized types: "
-                      f"{', '.join(t.quant_dtypes)}); every layer would fall back to the CPU")
+                      f"{t.name} does not store {storage} ({dtype}): every layer would fall "
+                      f"back to the CPU; the quantized_dtype values it runs: {'; '.join(runs)}")
 
     def _preprocess(self) -> dict | None:
         s = "input_parameters"

@@ -78,6 +78,7 @@ _SCHEMES = {
     "dfp16": Scheme("dfp16", 16, -32767, 32767, True, True),
     "fp16": Scheme("fp16", 16, 0, 0, False),
 }
+SCHEME_NAMES = tuple(n for n in _SCHEMES if n != "i8-symmetric")  # what quantized_dtype takes
 
 # RKNN-Toolkit v1 / v2 spellings (quantized_dtype, hybrid cfg types) and common aliases
 ALIASES = {
