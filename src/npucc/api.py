@@ -191,6 +191,16 @@ def perf(model, target, dtype: str | None = None, *, profiling: bool = False):
     return estimate(graph, target, precision, profiling=profiling)
 
 
+def fusion_bits(dtype: str | None, target) -> int:
+    """The bits at which a build in `dtype` (a quantized dtype or "fp16"; None or "f32": the
+    target's default precision) reads the target's conv + max-pool fusion rules."""
+    if dtype in (None, "f32", "float32"):
+        return 8 if target.default_precision == "int8" else 16
+    from .quantization import scheme_for
+
+    return scheme_for(dtype).bits
+
+
 def _empty(pipeline) -> bool:
     if isinstance(pipeline, str):
         return not pipeline.strip()

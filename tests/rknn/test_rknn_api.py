@@ -171,3 +171,37 @@ def test_verbose_file_receives_the_log(tmp_path, capsys):
     assert "W config: unknown option unknown_knob=1" in text
     assert "E build: build needs a load_* call first" in text
     assert text == capsys.readouterr().out  # the same lines as printed
+
+
+@pytest.mark.parametrize("do_quantization, fused", [(True, True), (False, False)])
+def test_builds_read_pool_fusion_rules_at_their_own_bits(tmp_path, do_quantization, fused):
+    """RKNPU1 fuses a 3x3/2 max-pool over an odd-sized input narrower than 64 columns at 8 bits
+    but only below 32 at 16 bits: on 45x45, the u8 build fuses it and the float (fp16) build
+    keeps the MaxPool, so both run every layer on the NPU and compute what onnxruntime does."""
+    torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+    from npucc.targets import legalize
+
+    nn = torch.nn
+    torch.manual_seed(2)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+                      nn.Conv2d(8, 4, 1)).eval()
+    path = tmp_path / "net.onnx"
+    torch.onnx.export(m, torch.zeros(1, 3, 45, 45), path, input_names=["x"], dynamo=False)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (1, 3, 45, 45)).astype(np.float32)
+    for i in range(4):
+        np.save(tmp_path / f"calib_{i}.npy", rng.uniform(-1, 1, (1, 45, 45, 3)).astype(np.float32))
+    (tmp_path / "dataset.txt").write_text("".join(f"calib_{i}.npy\n" for i in range(4)))
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk1808", quantized_dtype="asymmetric_quantized-u8")
+    rknn.load_onnx(path)
+    rknn.build(do_quantization=do_quantization, dataset=str(tmp_path / "dataset.txt"))
+    graph = rknn._built.graph
+    assert ("MaxPool" not in [n.op for n in graph.nodes]) == fused
+    assert not legalize(graph, "rk1808").reasons
+    rknn.init_runtime()
+    (got,) = rknn.inference(inputs=[x], data_format="nchw")
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    cos = float(np.dot(got.ravel(), want.ravel()) / np.linalg.norm(got) / np.linalg.norm(want))
+    assert cos > (0.995 if do_quantization else 0.99999), cos

@@ -95,18 +95,9 @@ def _quant_config(cfg: BuildConfig, q) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def _fusion_bits(dtype: str, target) -> int:
-    """The bits the target's conv + max-pool fusion rules are read at for this build."""
-    from npucc.quantization import scheme_for
-
-    if dtype in ("f32", "float32"):
-        return 8 if target.default_precision == "int8" else 16
-    return scheme_for(dtype).bits
-
-
 def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     """Do the build `cfg` describes; returns the summary (what --json prints)."""
-    from npucc.api import CompiledModel, write_blob
+    from npucc.api import CompiledModel, fusion_bits, write_blob
     from npucc.api import compile as compile_model
     from npucc.backends.npu.cost import estimate
     from npucc.backends.simulator import compile_plan
@@ -124,7 +115,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     imported = len(graph)
     stages.start("compile", f"compiling ({len(graph)} nodes; input layout {cfg.input_layout})")
     built = compile_model(graph, input_layout=cfg.input_layout, preprocess=_preprocess(cfg, graph),
-                          target=target, bits=_fusion_bits(cfg.dtype, target))
+                          target=target, bits=fusion_bits(cfg.dtype, target))
     q, dataset, notes = None, None, []
     if cfg.dtype not in ("f32", "float32"):
         if cfg.dataset is not None:

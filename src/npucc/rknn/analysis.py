@@ -77,7 +77,7 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
     if dataset is None:
         raise RknnError("hybrid_quantization_step1 needs a dataset")
     s = rknn._config()
-    float_graph = rknn._compile_float().graph
+    float_graph = rknn._compile_float(do_quantization=True).graph
     q = quantize_model(float_graph, dataset, dtype=s.dtype, algorithm=s.algorithm,
                        per_channel=s.per_channel, rgb2bgr=s.rgb2bgr, progress=rknn.log.verbose)
     name = Path(str(rknn._source)).stem

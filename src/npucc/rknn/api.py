@@ -25,6 +25,7 @@ from pathlib import Path
 from .. import api as npucc_api
 from ..ir.graph import Graph
 from ..passes.input_layout import source_layout
+from ..targets import get_target
 from . import runtime
 from .config import Settings, settings
 from .log import RknnError, RknnLog, api_call, raise_by_default
@@ -180,7 +181,7 @@ class RKNN:
         batch = 1 if rknn_batch_size in (None, -1) else int(rknn_batch_size)
         if batch < 1:
             raise RknnError(f"rknn_batch_size {rknn_batch_size!r} must be >= 1")
-        built = self._compile_float()
+        built = self._compile_float(do_quantization)
         quantized = None
         if do_quantization:
             if isinstance(dataset, (str, os.PathLike)) and not Path(dataset).is_file():
@@ -210,9 +211,10 @@ class RKNN:
         self.log.info("build: done")
         return 0
 
-    def _compile_float(self):
+    def _compile_float(self, do_quantization: bool):
         """The loaded model through the pipeline, with the configured preprocessing folded in
-        and 4-D inputs taken NHWC (RKNN's runtime layout)."""
+        and 4-D inputs taken NHWC (RKNN's runtime layout); the target's conv + max-pool fusion
+        rules are read at the bits the build will compute in."""
         s = self._config()
         names = [v.name for v in self._graph.inputs]
         channels = [(v.shape[3] if source_layout(v) == "NHWC" else v.shape[1])
@@ -224,9 +226,10 @@ class RKNN:
         pre = s.preprocess(names, channels, reverse_default=reverse)
         layout = "NHWC" if any(v.type.rank == 4 for v in self._graph.inputs) else "source"
         self.log.info(f"build: compiling for {s.platform} (npucc target {s.target})")
-        bits = 16 if s.dtype in ("dfp16", "i16") else 8
+        target = get_target(s.target)
+        bits = npucc_api.fusion_bits(s.dtype if do_quantization else s.float_dtype, target)
         return npucc_api.compile(self._graph, input_layout=layout, preprocess=pre,
-                                 target=s.target, bits=bits)
+                                 target=target, bits=bits)
 
     def _install(self, built, quantized, batch: int) -> None:
         from ..backends.simulator import compile_plan
