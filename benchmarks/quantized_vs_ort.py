@@ -126,7 +126,7 @@ def main(argv=None) -> int:
             print(f"  {name} {label}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items()),
                   flush=True)
             if args.profile:
-                _profile(plan)
+                _profile(plan, [x])
 
     print()
     print("| model | precision | npucc ms | ORT QDQ ms | ORT float ms | npucc float ms | "
@@ -139,23 +139,16 @@ def main(argv=None) -> int:
     return 0
 
 
-def _profile(plan, repeats: int = 5, top: int = 10) -> None:
-    import time
+def _profile(plan, inputs, repeats: int = 5, top: int = 10) -> None:
+    """Mean milliseconds per run of the slowest plan steps (Plan.profile), by op and input shape."""
     from collections import defaultdict
 
-    from npucc.backends.simulator.kernels.parallel import blas_threads
-
     totals = defaultdict(float)
-    with blas_threads():
-        for _ in range(repeats):
-            for p in plan.nodes:
-                if p.step is not None:
-                    t0 = time.perf_counter()
-                    p.step()
-                    key = (p.node.op, tuple(p.node.inputs[0].shape))
-                    totals[key] += time.perf_counter() - t0
+    for node, seconds in plan.profile(inputs, repeats).items():
+        totals[(node.op, tuple(node.inputs[0].shape))] += seconds
+    print(f"  slowest steps of {plan.graph.name} (ms per run):")
     for (op, shape), s in sorted(totals.items(), key=lambda kv: -kv[1])[:top]:
-        print(f"    {s / repeats * 1e3:7.3f}  {op} {list(shape)}")
+        print(f"    {s * 1e3:7.3f}  {op} {list(shape)}")
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def main(argv=None) -> int:
             rows.append((name, ort_ms, np_ms, np_ms / ort_ms, times, err,
                          compiled.peak_activation_bytes, compiled.plan.naive_activation_bytes))
             if args.profile:
-                _profile(compiled.plan)
+                _profile(compiled.plan, [x])
     if limits is not None:
         limits.restore_original_limits()
 
@@ -140,25 +140,16 @@ def main(argv=None) -> int:
     return 0
 
 
-def _profile(plan, repeats: int = 10, top: int = 12) -> None:
-    """Median-free quick profile: mean seconds per plan step over `repeats` runs."""
-    import time
+def _profile(plan, inputs, repeats: int = 10, top: int = 12) -> None:
+    """Mean milliseconds per run of the slowest plan steps (Plan.profile), by op and input shape."""
     from collections import defaultdict
 
-    from npucc.backends.simulator.kernels.parallel import blas_threads
-
     totals = defaultdict(float)
-    with blas_threads():  # as Plan.run does
-        for _ in range(repeats):
-            for p in plan.nodes:
-                if p.step is None:
-                    continue
-                t0 = time.perf_counter()
-                p.step()
-                totals[(p.node.op, tuple(p.node.inputs[0].shape))] += time.perf_counter() - t0
+    for node, seconds in plan.profile(inputs, repeats).items():
+        totals[(node.op, tuple(node.inputs[0].shape))] += seconds
     print(f"  slowest steps of {plan.graph.name} (ms per run):")
     for (op, shape), s in sorted(totals.items(), key=lambda kv: -kv[1])[:top]:
-        print(f"    {s / repeats * 1e3:7.3f}  {op} {list(shape)}")
+        print(f"    {s * 1e3:7.3f}  {op} {list(shape)}")
 
 
 if __name__ == "__main__":
