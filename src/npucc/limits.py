@@ -25,6 +25,7 @@ def _env_int(name: str, default: int) -> int:
 
 MAX_TENSOR_BYTES = _env_int("NPUCC_MAX_TENSOR_BYTES", 4 << 30)  # one tensor: 4 GiB
 MAX_ARENA_BYTES = _env_int("NPUCC_MAX_ARENA_BYTES", 16 << 30)  # a plan's activations: 16 GiB
+MAX_IMAGE_PIXELS = _env_int("NPUCC_MAX_IMAGE_PIXELS", 1 << 26)  # a dataset image: 8192 x 8192
 MAX_RANK = 16  # dimensions of one tensor (numpy allows 64; real models use at most 6 or so)
 
 

@@ -126,3 +126,21 @@ def test_iterables_of_arrays_tuples_and_dicts():
         list(Dataset([a]).samples(TWO))
     with pytest.raises(CalibrationError, match="a dataset is"):
         Dataset(a)
+
+
+def test_oversized_images_are_refused_before_decoding(tmp_path, monkeypatch):
+    """An image's declared size is checked against limits.MAX_IMAGE_PIXELS from its header,
+    before decoding; a decompression bomb (a 20000 x 20000 PNG of a few hundred KB) is an error
+    naming the file, never a raw Pillow DecompressionBombError or gigabytes of pixels."""
+    from PIL import Image
+
+    from npucc import limits
+    from npucc.quantization import CalibrationError
+
+    Image.new("L", (20000, 20000)).save(tmp_path / "bomb.png")
+    with pytest.raises(CalibrationError, match="cannot decode image .*bomb.png"):
+        next(Dataset([tmp_path / "bomb.png"]).samples(NCHW))
+    write_png(tmp_path / "big.png", photos(1, size=(100, 120))[0])
+    monkeypatch.setattr(limits, "MAX_IMAGE_PIXELS", 100 * 100)
+    with pytest.raises(CalibrationError, match=r"big.png: image of 120 x 100 pixels is over"):
+        next(Dataset([tmp_path / "big.png"]).samples(NCHW))

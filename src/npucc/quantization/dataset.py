@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from ..ir.graph import Graph, Value
 from ..npyio import read_npy
 from ..passes.input_layout import source_layout
@@ -109,12 +110,16 @@ class InputAdapter:
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(path) as im:
+            with Image.open(path) as im:  # reads the header only
+                if im.width * im.height > limits.MAX_IMAGE_PIXELS:  # before decoding
+                    raise CalibrationError(
+                        f"{path}: image of {im.width} x {im.height} pixels is over the limit "
+                        f"of {limits.MAX_IMAGE_PIXELS} (raise NPUCC_MAX_IMAGE_PIXELS for it)")
                 im = im.convert("L" if c == 1 else "RGB")
                 if im.size != (w, h):
                     im = im.resize((w, h), Image.Resampling.BILINEAR)
                 pixels = np.asarray(im, dtype=np.float32).reshape(h, w, c)
-        except (OSError, UnidentifiedImageError) as e:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
             raise CalibrationError(f"cannot decode image {path}: {e}") from e
         if rgb2bgr and c == 3:
             pixels = pixels[:, :, ::-1]
