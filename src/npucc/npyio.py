@@ -5,7 +5,12 @@ recursion depth in interpreter-wide state: two threads parsing at once (a thread
 loading calibration samples) can fail with `SystemError: AST constructor recursion depth
 mismatch` (python/cpython#106905). Every read here parses under one process-wide lock; the
 file's bytes are read before taking it, so file I/O still runs in parallel. Other code of the
-process that parses Python source in threads is not covered. A leaf module any layer may import.
+process that parses Python source in threads is not covered.
+
+The files are untrusted: the header's shape and dtype are checked against `npucc.limits` and
+against the bytes the file holds before numpy allocates the array, object arrays (pickles) are
+refused, and .npz members are read one by one from the zip after their declared size is checked.
+Every failure is a ValueError. A leaf module any layer may import.
 """
 
 from __future__ import annotations
@@ -13,18 +18,45 @@ from __future__ import annotations
 import io
 import os
 import threading
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from . import limits
+from .errors import LimitError
+
 _PARSE_LOCK = threading.Lock()
 
 
+def _check_header(data: bytes) -> None:
+    """ValueError unless the header declares a numeric array within the limits whose bytes the
+    data holds (called under the parse lock: numpy parses the header with ast)."""
+    f = io.BytesIO(data)
+    fmt = np.lib.format
+    major, _ = fmt.read_magic(f)
+    read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+    shape, _, dtype = read(f)
+    if dtype.hasobject:
+        raise ValueError(f"the array holds Python objects ({dtype}): only numeric arrays are "
+                         "read, never pickled data")
+    try:
+        nbytes = limits.check_shape(shape, dtype.itemsize, f"the {dtype} array")
+    except LimitError as e:
+        raise ValueError(str(e)) from None
+    held = len(data) - f.tell()
+    if held < nbytes:
+        raise ValueError(f"the header declares {list(shape)} {dtype} ({nbytes} bytes), the file "
+                         f"holds {held} bytes of data")
+
+
 def npy_from_bytes(data: bytes) -> np.ndarray:
-    """The array of a .npy file's bytes (ValueError for a malformed or pickled one)."""
+    """The array of a .npy file's bytes (ValueError for a malformed, oversized or pickled one)."""
     if not data.startswith(b"\x93NUMPY"):  # numpy would guess "pickled data" for any such file
         raise ValueError("not a .npy file (it does not start with the \\x93NUMPY magic)")
     with _PARSE_LOCK:
+        _check_header(data)
         return np.load(io.BytesIO(data), allow_pickle=False)
 
 
@@ -35,5 +67,16 @@ def read_npy(path: str | os.PathLike) -> np.ndarray:
 
 def npz_from_bytes(data: bytes) -> dict[str, np.ndarray]:
     """Every array of a .npz file's bytes, by name (ValueError for a malformed one)."""
-    with _PARSE_LOCK, np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        return {name: arrays[name] for name in arrays.files}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            out = {}
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                if info.file_size > limits.MAX_TENSOR_BYTES + (1 << 16):  # before inflating
+                    raise ValueError(f"member {info.filename} declares {info.file_size} bytes, "
+                                     f"over the limit of {limits.MAX_TENSOR_BYTES}")
+                out[info.filename[:-4]] = npy_from_bytes(z.read(info))
+            return out
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+        raise ValueError(f"not a readable .npz archive ({type(e).__name__}: {e})") from None
