@@ -202,3 +202,36 @@ def test_yaml_files_that_are_not_text_or_not_mappings_are_npucc_errors(tmp_path,
             read(str(binary))
         with pytest.raises(NpuccError, match="list.yaml: a .* is a mapping of keys, got list"):
             read(str(listing))
+
+
+@pytest.mark.parametrize("dtype", ["i8", "fp16"])
+def test_an_already_quantized_model_builds_with_its_own_parameters(tmp_path, capsys, dtype):
+    """An int8 TFLite model carries its quantization: `npucc build` (whatever quantized_dtype
+    says) and the RKNN facade (do_quantization=True) keep it, say so, and the blob computes
+    LiteRT's integers exactly (fp16 was an internal 'QuantizeLinear takes a float tensor')."""
+    from npucc.api import load_blob
+    from npucc.rknn import RKNN
+    from tests.frontends.tflite.oracle import fixture
+
+    path, inputs, expected, _ = fixture("small_int8")
+    cfg = {"model_parameters": {"tflite_model": str(path), "working_dir": "out"},
+           "compiler_parameters": {"target": "rk3588"},
+           "calibration_parameters": {"quantized_dtype": dtype, "cal_data_dir": "."}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(tmp_path / "c.yaml")]) == 0
+    out, err = capsys.readouterr()
+    assert "for rk3588 (i8)" in out
+    assert f"already quantized (i8): its own parameters are kept; quantized_dtype {dtype}" in err
+    got = load_blob(tmp_path / "out" / "small_int8.npub").run(inputs)
+    for g, want in zip(got, expected):
+        np.testing.assert_array_equal(g, want)
+
+    rknn = RKNN()
+    rknn.config(target_platform="rk3588")
+    assert rknn.load_tflite(str(path)) == 0
+    assert rknn.build(do_quantization=True, dataset=None) == 0
+    assert "already quantized (i8): its own parameters are kept; do_quantization" in \
+        capsys.readouterr().out
+    rknn.init_runtime()
+    for g, want in zip(rknn.inference(inputs=inputs), expected):
+        np.testing.assert_array_equal(g, want)

@@ -105,6 +105,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     from npucc.quantization import Dataset, quantize_model
     from npucc.report import layer_rows, write_build_report
     from npucc.targets import get_target
+    from npucc.targets.nodeinfo import imported_precision
 
     stages = _Stages(quiet)
     target = get_target(cfg.target)
@@ -117,7 +118,13 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     built = compile_model(graph, input_layout=cfg.input_layout, preprocess=_preprocess(cfg, graph),
                           target=target, bits=fusion_bits(cfg.dtype, target))
     q, dataset, notes = None, None, []
-    if cfg.dtype not in ("f32", "float32"):
+    own = imported_precision(built.graph)  # a quantized model keeps its own parameters
+    if own is not None and cfg.dtype not in ("f32", "float32"):
+        notes.append(f"the model is already quantized ({own}): its own parameters are kept; "
+                     f"quantized_dtype {cfg.dtype} and the calibration dataset are not used")
+        if not quiet:
+            print(f"npucc build: {notes[-1]}", file=sys.stderr)
+    elif cfg.dtype not in ("f32", "float32"):
         if cfg.dataset is not None:
             dataset = Dataset(cfg.dataset, rgb2bgr=cfg.rgb2bgr)
             if cfg.max_samples is not None:
@@ -148,7 +155,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     on_cpu = [x for x in cost.layers if x.device == "CPU"]
     summary = {"model": str(cfg.model[0] if isinstance(cfg.model, tuple) else cfg.model),
                "config": str(cfg.path), "target": target.name,
-               "dtype": q.options["dtype"] if q else "f32",
+               "dtype": q.options["dtype"] if q else own or "f32",
                "algorithm": q.options["algorithm"] if q else None,
                "calibration_samples": len(dataset) if dataset is not None else 0,
                "nodes_imported": imported, "nodes_built": len(built.graph),

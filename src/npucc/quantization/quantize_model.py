@@ -10,6 +10,7 @@ import attrs
 
 from ..ir import Graph
 from ..passes.quantize import quantize_graph
+from ..targets.nodeinfo import is_quantized
 from .calibrate import calibrate
 from .calibration_stats import CalibrationStats
 from .dataset import Dataset
@@ -72,6 +73,12 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
     split into its own node first (`npucc.passes.split_activation`), so both quantize;
     q.float_graph is then the split graph (the same function, bit for bit)."""
     scheme = scheme_for(dtype)
+    if is_quantized(graph):
+        from .stats import CalibrationError
+
+        raise CalibrationError(f"{graph.name} is already quantized (an int8 TFLite or QDQ ONNX "
+                               "model carries its own parameters): build it as it is, without "
+                               f"quantizing it again to {dtype}")
     ranges = None
     calibrated = scheme.calibrated
     if equalize is None:

@@ -26,6 +26,7 @@ from .. import api as npucc_api
 from ..ir.graph import Graph
 from ..passes.input_layout import source_layout
 from ..targets import get_target
+from ..targets.nodeinfo import imported_precision
 from . import runtime
 from .config import Settings, settings
 from .log import RknnError, RknnLog, api_call, raise_by_default
@@ -183,7 +184,14 @@ class RKNN:
             raise RknnError(f"rknn_batch_size {rknn_batch_size!r} must be >= 1")
         built = self._compile_float(do_quantization)
         quantized = None
-        if do_quantization:
+        own = imported_precision(built.graph)
+        if own is not None:  # RKNN-Toolkit2 builds QAT / int8 TFLite models with their params
+            kept = f"build: the model is already quantized ({own}): its own parameters are kept"
+            if do_quantization:
+                self.log.warn(kept + "; do_quantization and the dataset are not used")
+            else:
+                self.log.info(kept)
+        elif do_quantization:
             if isinstance(dataset, (str, os.PathLike)) and not Path(dataset).is_file():
                 raise RknnError(f"the dataset file {dataset} does not exist")
             self.log.info(f"build: quantizing to {s.dtype} ({s.algorithm}, "

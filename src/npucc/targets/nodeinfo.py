@@ -43,6 +43,15 @@ def is_quantized(graph: Graph) -> bool:
     return False
 
 
+def imported_precision(graph: Graph) -> str | None:
+    """For a graph that came quantized (an int8 TFLite or QDQ ONNX model), the storage of its
+    values ("i8", "u8, i8", ...); None for a float graph."""
+    if not is_quantized(graph):
+        return None
+    found = {storage_scheme(v.type) for n in graph.nodes for v in n.outputs}
+    return ", ".join(sorted(found - {None, "f32"})) or None
+
+
 def node_precision(node: Node, default: str) -> str:
     """The precision a node computes in: read from its quantized (or f16) outputs, then its
     non-constant inputs; `default` for a float graph (the precision it will be built in)."""
