@@ -62,9 +62,9 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
       choice keeps builds comparable.
     - equalization OFF (opt in with equalize=True; worth it for per-tensor u8 where the net has
       exact pairs): benchmarks/equalization.py shows per-tensor u8 repaired on trained BlazeFace
-      (faces kept 29 -> 71 %), selfie segmentation (mask IoU 54 -> 70 %) and a MobileNetV2 with
+      (faces kept 29 -> 71 %), selfie segmentation (mask IoU 60 -> 70 %) and a MobileNetV2 with
       trained-like BN and ReLU (cos 0.68 -> 0.97), but neutral-to-worse on the landmark nets
-      (face landmark mmse 2.08 -> 2.57 px) and on EfficientNet-Lite0 i8 per-channel
+      (face landmark u8 mmse 2.10 -> 2.13 px) and on EfficientNet-Lite0 i8 per-channel
       (81.2 -> 79.7 %); ReLU6 nets have few exact pairs (2 in EfficientNet-Lite0 and
       MobileNetV2). It also changes the float graph the statistics describe, so a rebuild from
       `stats=` (hybrid step 2) would have to repeat it: an explicit choice keeps that visible.
