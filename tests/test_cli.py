@@ -133,13 +133,21 @@ def test_empty_pipeline_round_trips(model, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["opt", "{model}", "-p", "dce,nope"], "npucc: error: unknown pass 'nope'; known passes:"),
     (["opt", "{model}", "-p", "dce", "--print-after", "cse"], "names pass 'cse', which is not in"),
-    (["opt", "{missing}"], "npucc: error: [Errno 2] No such file or directory"),
+    (["opt", "{missing}"], "missing.npuir: cannot read: No such file or directory"),
     (["opt", "{bad}"], "npucc: error: "),
+    (["opt", "{binary}"], "binary.npuir: not UTF-8 text (byte 1: invalid start byte)"),
+    # a splat (or a filled elided payload) allocates what the type declares: bounded first
+    (["opt", "{huge}"], "huge.npuir:2:3: constant %w has shape [99999999999]: 399999999996 bytes"),
 ])
 def test_errors_are_one_line_without_traceback(model, tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.npuir"
     bad.write_text("graph m(%x: f32[2]) -> (%y) {\n  %y = Relu(%zz) : f32[2]\n  return %y\n}\n")
-    paths = {"model": model, "missing": tmp_path / "missing.npuir", "bad": bad}
+    (tmp_path / "binary.npuir").write_bytes(b"g\xff\xfe graph")
+    (tmp_path / "huge.npuir").write_text(
+        "graph m(%x: f32[4]) -> (%y) {\n  %w = const f32[99999999999] dense<1.0>\n"
+        "  %y = Add(%x, %w)\n  return %y\n}\n")
+    paths = {"model": model, "missing": tmp_path / "missing.npuir", "bad": bad,
+             "binary": tmp_path / "binary.npuir", "huge": tmp_path / "huge.npuir"}
     argv = [a.format(**paths) for a in argv]
     assert main(argv) == 1
     err = capsys.readouterr().err

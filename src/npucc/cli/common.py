@@ -44,10 +44,18 @@ def write_text_atomic(path: str, text: str) -> None:
 
 
 def read_text(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    with open(path, encoding="utf-8") as f:
-        return f.read()
+    """The UTF-8 text of `path` ('-': stdin); an NpuccError naming the file otherwise."""
+    from npucc.errors import NpuccError
+
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise NpuccError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise NpuccError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
 def emit(text: str, output: str | None) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from npucc.errors import IRError, ParseError
+from npucc import limits
+from npucc.errors import IRError, LimitError, ParseError
 
 from ..registry import OPS, _parse_slot
 from ..types import DType, QuantParams, TensorType
@@ -247,6 +248,10 @@ class _Parser:
 
     # ---- payloads ----
     def payload(self, t: TensorType, name: str, pos: int) -> np.ndarray:
+        try:  # a splat or a filled elided payload allocates what the type declares: bound it
+            limits.check_shape(t.shape, np.dtype(t.dtype.numpy).itemsize, f"constant %{name}")
+        except LimitError as e:
+            raise self.error(str(e), pos) from None
         word, wpos = self.match(_IDENT, "a payload: dense<...> or elided")
         if word == "dense":
             self.expect("<")
