@@ -91,6 +91,33 @@ def test_deterministic_and_saved_bit_for_bit(small_onnx, tmp_path):
         CalibrationStats.load(tmp_path / "calib.npz")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("runs", 0, "over 0 runs"),
+    ("max", -1e9, r"range \["),
+    ("hist_exponent", 3, "not on the grid"),
+    ("hist_start", -10 ** 6, "reaches past the range"),
+    ("count", 1, "do not add up"),
+    ("shape", ["x"], "malformed"),
+    ("min", "-inf", r"range \["),
+])
+def test_loaded_statistics_are_checked(small_onnx, tmp_path, field, value, message):
+    """Statistics files are untrusted: a loaded value whose numbers break calibration's
+    invariants is refused, naming the value, instead of reaching a selector as an OverflowError
+    or a division by zero."""
+    import hashlib
+    import json
+
+    a = calibrate(npucc.compile(small_onnx).graph, inputs(2), progress=False)
+    npz, js = a.save(tmp_path / "calib")
+    meta = json.loads(js.read_text())
+    entry = next(v for v in meta["values"] if v["min"] < 0 < v["max"])
+    entry[field] = value
+    meta["npz_sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
+    js.write_text(json.dumps(meta))
+    with pytest.raises(CalibrationError, match=message):
+        CalibrationStats.load(npz)
+
+
 def test_empty_dataset_is_an_error(small_onnx):
     with pytest.raises(CalibrationError, match="no sample"):
         calibrate(npucc.compile(small_onnx).graph, [], progress=False)

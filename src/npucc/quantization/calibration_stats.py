@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..npyio import npz_from_bytes
-from .histogram import Histogram
+from .histogram import Histogram, grid_exponent
 from .stats import CalibrationError, ValueStats, WeightStats
 
 FORMAT = "npucc-calibration-stats"
@@ -108,17 +109,27 @@ class CalibrationStats:
             for i, v in enumerate(meta["values"]):
                 hist = Histogram(v["hist_exponent"], v["hist_start"], arrays[f"hist{i}"])
                 values[v["name"]] = ValueStats(
-                    tuple(v["shape"]), int(v["count"]), int(v["runs"]), int(v["nonfinite"]),
-                    int(v["zeros"]), float(v["min"]), float(v["max"]), int(v["sum_run_min"]),
-                    int(v["sum_run_max"]), hist)
+                    tuple(int(d) for d in v["shape"]), int(v["count"]), int(v["runs"]),
+                    int(v["nonfinite"]), int(v["zeros"]), float(v["min"]), float(v["max"]),
+                    int(v["sum_run_min"]), int(v["sum_run_max"]), hist)
             weights = {}
             for i, w in enumerate(meta["weights"]):
                 weights[w["name"]] = WeightStats(w["axis"], float(w["min"]), float(w["max"]),
                                                  np.asarray(arrays[f"wmin{i}"], np.float64),
                                                  np.asarray(arrays[f"wmax{i}"], np.float64))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise CalibrationError(f"{where}: malformed calibration statistics: "
                                    f"{type(e).__name__}: {e}") from e
+        for name, v in values.items():
+            problem = _inconsistency(v)
+            if problem:
+                raise CalibrationError(f"{where}: statistics of %{name} are inconsistent: "
+                                       f"{problem}")
+        for name, w in weights.items():
+            if not (np.isfinite([w.min, w.max]).all() and w.min <= w.max
+                    and np.isfinite(w.channel_min).all() and np.isfinite(w.channel_max).all()
+                    and w.channel_min.shape == w.channel_max.shape):
+                raise CalibrationError(f"{where}: weight statistics of %{name} are inconsistent")
         return cls(meta["graph"], values, weights, meta.get("histogram_sample"))
 
     def save(self, path: str | os.PathLike) -> tuple[Path, Path]:
@@ -150,6 +161,25 @@ class CalibrationStats:
         except (OSError, ValueError, EOFError) as e:
             raise CalibrationError(f"cannot read calibration statistics {npz}: {e}") from e
         return cls.from_state(meta, arrays, str(js))
+
+
+def _inconsistency(v: ValueStats) -> str | None:
+    """What breaks the invariants calibration keeps (loaded statistics are untrusted), or None."""
+    h = v.hist
+    if min(v.count, v.runs, v.nonfinite, v.zeros) < 0 or any(d < 0 for d in v.shape):
+        return "a negative count or dimension"
+    if v.count == 0:
+        return None if not len(h.counts) else "a histogram without values"
+    if not (math.isfinite(v.min) and math.isfinite(v.max) and v.min <= v.max) or v.runs == 0:
+        return f"range [{v.min}, {v.max}] over {v.runs} runs"
+    if h.k != grid_exponent(v.min, v.max) or h.counts.ndim != 1:
+        return "the histogram is not on the grid of the range"
+    first, last = (math.floor(math.ldexp(x, -h.k)) for x in (v.min, v.max))
+    if len(h.counts) and (h.start < first or h.start + len(h.counts) - 1 > last):
+        return "the histogram reaches past the range"
+    if (h.counts < 0).any() or h.total > v.count or v.zeros > h.total:
+        return "histogram counts do not add up"
+    return None
 
 
 def merge_all(parts: Iterable[CalibrationStats]) -> CalibrationStats:
