@@ -235,3 +235,23 @@ def test_an_already_quantized_model_builds_with_its_own_parameters(tmp_path, cap
     rknn.init_runtime()
     for g, want in zip(rknn.inference(inputs=inputs), expected):
         np.testing.assert_array_equal(g, want)
+
+
+@pytest.mark.parametrize("target, dtype, per_channel", [
+    ("rk1808", "u8", False), ("rv1126", "u8", False), ("rk3588", "i8", True),
+    ("rk3566", "i8", True), ("generic", "u8", False)])
+def test_quantized_dtype_defaults_to_what_the_target_stores(tmp_path, target, dtype, per_channel):
+    """Without quantized_dtype, a build config takes the target generation's RKNN default:
+    asymmetric u8 per layer where the target stores u8 (RKNPU1), else w8a8 (i8, per-channel
+    weights: RKNN-Toolkit2's quantized_method=channel); a minimal rk3588 config was refused."""
+    from npucc.cli.build_config import load_build_config
+
+    (tmp_path / "net.onnx").write_bytes(b"")  # only the path is checked here
+    (tmp_path / "calib").mkdir()
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({
+        "model_parameters": {"onnx_model": "net.onnx"},
+        "calibration_parameters": {"cal_data_dir": "calib"},
+        "compiler_parameters": {"target": target}}))
+    cfg = load_build_config(path)
+    assert (cfg.dtype, cfg.per_channel) == (dtype, per_channel)

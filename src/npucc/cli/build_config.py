@@ -16,8 +16,9 @@
       cal_data_dir: calib/             # a folder of .jpg/.png/.npy or an RKNN dataset.txt
       calibration_type: normal         # normal, mmse, kl_divergence, percentile, ...
       quantized_dtype: u8              # u8, i8, dfp8, dfp16, fp16, f32 (no quantization), or
-                                       # an RKNN spelling (w8a8, asymmetric_quantized-u8, ...)
-      per_channel: false
+                                       # an RKNN spelling (w8a8, asymmetric_quantized-u8, ...);
+                                       # default: u8 if the target stores it (RKNPU1), else i8
+      per_channel: false               # default: true for i8 (RKNN-Toolkit2's channel method)
       rgb2bgr: false                   # RKNN's quant_img_RGB2BGR (calibration images only)
       hybrid_config: hybrid.cfg        # optional: per-layer dtypes (RKNN's custom_quantize_layers)
     compiler_parameters:
@@ -151,23 +152,42 @@ class _Reader:
                       "source")
         layout = "source" if layout.upper() == "SOURCE" else layout.upper()
         c = "calibration_parameters"
-        dtype = str(self.get(c, "quantized_dtype", "u8", kind=str))
+        target = str(self.get("compiler_parameters", "target", "generic", kind=str))
+        if Path(target).suffix:  # a target file, relative to this config like every path
+            target = str(_join(self.base, target))
+        dtype = str(self.get(c, "quantized_dtype", self._default_dtype(target), kind=str))
         self._check_dtype(dtype)
         dataset = self.file(c, "cal_data_dir", required=dtype not in ("f32", "fp16", "float16",
                                                                           "float32"))
         samples = self.get("compiler_parameters", "analysis_samples", 1, kind=int)
-        target = str(self.get("compiler_parameters", "target", "generic", kind=str))
-        if Path(target).suffix:  # a target file, relative to this config like every path
-            target = str(_join(self.base, target))
         self._check_target_runs(target, dtype)
         return BuildConfig(
             self.path, framework, model, key, shapes, self.get(m, "inputs", kind=list),
             self.get(m, "outputs", kind=list), _join(self.base, workdir), prefix, layout,
             self._preprocess(), dataset, str(self.get(c, "calibration_type", "normal", kind=str)),
-            dtype, bool(self.get(c, "per_channel", False, kind=bool)),
+            dtype, bool(self.get(c, "per_channel", self._is_w8a8(dtype), kind=bool)),
             bool(self.get(c, "rgb2bgr", False, kind=bool)), self.file(c, "hybrid_config"),
             self.get(c, "max_samples", kind=int),
             target, bool(self.get("compiler_parameters", "report", True, kind=bool)), samples)
+
+    def _default_dtype(self, target: str) -> str:
+        """The target's generation's default: u8 where it stores u8 (RKNN-Toolkit v1), else
+        i8 (RKNN-Toolkit2's w8a8)."""
+        from npucc.errors import TargetError
+        from npucc.targets import get_target
+
+        try:
+            stores = get_target(target).quant_dtypes
+        except TargetError as e:
+            self.fail("compiler_parameters.target", str(e))
+        return "u8" if "u8" in stores else "i8" if "i8" in stores else stores[0]
+
+    @staticmethod
+    def _is_w8a8(dtype: str) -> bool:
+        """i8 (w8a8) defaults to per-channel weights, as RKNN-Toolkit2's quantized_method."""
+        from npucc.quantization import scheme_for
+
+        return dtype not in ("f32", "float32") and scheme_for(dtype).name == "i8"
 
     def _check_dtype(self, dtype: str) -> None:
         from npucc.quantization import scheme_for
