@@ -62,6 +62,17 @@ def test_quantize_writes_ir_that_follows_onnxruntime(small_onnx, dataset, tmp_pa
                                         for k, (lo, hi) in q.ranges.items()}
     again = select_ranges(CalibrationStats.load(stats), "kl_divergence", "u8")
     assert again == q.ranges
+    # the written IR is a model the other subcommands take: run it, export it to QDQ ONNX
+    x = arrays(1, seed=2)[0]
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", str(out), "-i", str(tmp_path / "x.npy"), "--save",
+                 str(tmp_path / "outs")]) == 0
+    (ours,) = [np.load(f) for f in sorted((tmp_path / "outs").glob("*.npy"))]
+    assert main(["export", str(out), "--qdq", str(tmp_path / "q.onnx")]) == 0
+    qdq = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
+    theirs = qdq.run(None, {"input": x})[0]
+    step = graph.outputs[0].producer.inputs[0].type.quant.as_affine()[0][0]
+    assert np.abs(ours - theirs).max() <= 3 * step  # rounding ties, see tests/exporters
 
 
 def test_hybrid_step1_then_step2_from_the_command_line(small_onnx, dataset, tmp_path):

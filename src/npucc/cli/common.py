@@ -110,8 +110,12 @@ def split_names(text: str | None) -> list[str] | None:
 
 
 def load_model(args: argparse.Namespace):
+    """The model of a subcommand: a model file through its frontend, or npucc's own IR text
+    (.npuir, e.g. what `npucc quantize` writes; its constants must be in full)."""
     from npucc.frontends import load
 
+    if str(args.model).endswith(".npuir"):
+        return load_ir(args.model)
     options = {}
     if args.weights:
         options["weights"] = args.weights

@@ -93,7 +93,7 @@ def _configure_quantize(p: argparse.ArgumentParser) -> None:
 def cmd_quantize(args: argparse.Namespace) -> int:
     """Import a model, run the default pipeline, calibrate it on --dataset, select ranges with
     --algorithm, quantize to --dtype (layer precisions from --hybrid) and write the quantized
-    graph as IR text (`npucc run`, `npucc perf` and `npucc opt` read it)."""
+    graph as IR text (every subcommand that takes a model reads it: run, export, perf, opt)."""
     from npucc.ir.text import format_graph
 
     q = _quantize(args)
