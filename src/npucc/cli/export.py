@@ -47,7 +47,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             ranges = _random_ranges(graph, args.random_calibration, args.seed)
         else:
             raise NpuccError(f"quantizing to {args.dtype} needs ranges: give --ranges "
-                             "RANGES.json (or --random-calibration N for a demo)")
+                             "RANGES.json, or calibrate on a dataset first (npucc quantize "
+                             "MODEL --dataset dataset.txt -o q.npuir) and export q.npuir "
+                             "(--random-calibration N: a demo)")
         if args.dtype != "f32":
             graph = quantize_graph(graph, ranges, args.dtype, args.per_channel)
     path = export_qdq(graph, args.qdq)
