@@ -146,7 +146,26 @@ def _payloads():
         ("empty_int", np.zeros((2, 0), np.int8)),
         ("splat", np.full((2, 3, 4), -7, np.int16)),
         ("splat_nan", np.full((5,), np.nan, np.float32)),
+        # 4096+ elements: plain decimal payloads take the parser's numpy fast path
+        ("f32_large", _large(np.float32)), ("f16_large", _large(np.float16)),
+        ("i32_large", _large(np.int32)),
+        ("i8_large", _large(np.int8)), ("u8_large", _large(np.uint8)),
+        ("i64_large", _large(np.int64)), ("f32_large_special", np.tile(f32_special, 600)),
     ]
+
+
+def _large(dtype) -> np.ndarray:
+    """5000 values over the type's whole range (subnormal and extreme floats, integer bounds)."""
+    rng = np.random.default_rng(0)
+    if np.dtype(dtype).kind == "f":
+        info = np.finfo(dtype)
+        a = rng.standard_normal(5000) * 10.0 ** rng.integers(-8, 8, 5000)
+        a[:4] = [info.max, -info.max, info.tiny, info.smallest_subnormal]
+        return a.astype(dtype).reshape(50, 100)
+    info = np.iinfo(dtype)
+    a = rng.integers(info.min, info.max, 5000, dtype=dtype, endpoint=True)
+    a[:2] = [info.min, info.max]
+    return a.reshape(50, 100)
 
 
 @pytest.mark.parametrize("name,array", _payloads(), ids=[n for n, _ in _payloads()])
@@ -427,3 +446,19 @@ def test_round_trip_property(g):
     # the default (elided) text round-trips too when the payloads are supplied
     supplied = {c.name: c.const for c in g.constants}
     assert graphs_equal(parse(str(g), constants=supplied), g)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("1.5x", "bad f32 element '1.5x'"), ("1e", "bad f32 element '1e'"), ("", "bad f32 element"),
+    ("0x10", "bad f32 element '0x10'"), ("infinity", "bad f32 element 'infinity'")])
+def test_large_payloads_report_bad_elements_like_small_ones(bad, message):
+    """A large dense payload is parsed by numpy when it is plain decimal numbers; anything else
+    (here the last of 5000 elements) falls back to the validating parser and its message."""
+    body = ", ".join(["0.5"] * 4999 + [bad])
+    text = f"graph g() -> (%c) {{\n  %c = const f32[5000] dense<[{body}]>\n  return %c\n}}\n"
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse(text)
+    ints = ", ".join(["1"] * 4999 + ["300"])
+    text = f"graph g() -> (%c) {{\n  %c = const i8[5000] dense<[{ints}]>\n  return %c\n}}\n"
+    with pytest.raises(ParseError, match="value 300 is outside the i8 range -128..127"):
+        parse(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import warnings
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +36,36 @@ _ELEMENT = {"float": rf"[-+]?(?:nan\(0x[0-9a-fA-F]+\)|{_REAL})", "int": r"[-+]?\
 _ELEMENTS = {k: re.compile(rf"\s*(?:{p})\s*(?:,\s*(?:{p})\s*)*") for k, p in _ELEMENT.items()}
 _ONE_ELEMENT = {k: re.compile(rf"\s*(?:{p})\s*\Z") for k, p in _ELEMENT.items()}
 _NAN_BITS = re.compile(r"[-+]?nan\(0x([0-9a-fA-F]+)\)")
+
+
+_PLAIN_REALS = re.compile(r"[^0-9eE+\-.,\s]")  # a character beyond plain decimal numbers
+_PLAIN_INTS = re.compile(r"[^0-9+\-,\s]")
+_EMPTY = re.compile(r"\A\s*,|,\s*,|,\s*\Z|\A\s*\Z")  # an element missing between commas
+
+
+def _fast_numbers(body: str, t: TensorType) -> np.ndarray | None:
+    """The elements of a large dense payload of plain decimal numbers (no inf, nan or NaN bit
+    patterns), parsed by numpy in C; None (the validating parser then reads it, and reports
+    any error) when the body holds anything else, or numpy reads a different count of elements
+    or integers outside the type's range. Small payloads take the validating parser."""
+    if t.size < 4096 or t.dtype is DType.bool or (not t.dtype.is_float and t.dtype.bits > 32):
+        return None
+    if (_PLAIN_REALS if t.dtype.is_float else _PLAIN_INTS).search(body) or _EMPTY.search(body):
+        return None  # numpy would read an empty element as -1
+    try:
+        with warnings.catch_warnings():  # numpy warns or raises when it stops before the end
+            warnings.simplefilter("ignore", DeprecationWarning)
+            # integers too (exact below 2**53): numpy's int64 reader takes a lone sign as 0
+            arr = np.fromstring(body, dtype=np.float64, sep=",")
+    except ValueError:
+        return None
+    if arr.size != t.size:
+        return None
+    if not t.dtype.is_float:
+        lo, hi = t.dtype.int_range
+        if arr.min() < lo or arr.max() > hi:
+            return None
+    return arr.astype(t.dtype.numpy)
 
 
 def _kind_of(dtype: DType) -> str:
@@ -276,6 +307,9 @@ class _Parser:
                 raise self.error("unclosed '[' in dense payload", start)
             body_start, body = start + 1, self.text[start + 1:end]
             self.pos = end + 1
+            fast = _fast_numbers(body, t)
+            if fast is not None:
+                return fast.reshape(t.shape)
             if not body.strip():
                 tokens = []
             else:
