@@ -225,7 +225,7 @@ class RKNN:
         rules are read at the bits the build will compute in."""
         s = self._config()
         names = [v.name for v in self._graph.inputs]
-        channels = [(v.shape[3] if source_layout(v) == "NHWC" else v.shape[1])
+        channels = [(v.shape[3] if self._nhwc(v) else v.shape[1])
                     if v.type.rank == 4 else v.shape[-1] for v in self._graph.inputs]
         reverse = s.generation == 1 and self._framework == "caffe" and s.reorder_channel is None
         if reverse:
@@ -238,6 +238,12 @@ class RKNN:
         bits = npucc_api.fusion_bits(s.dtype if do_quantization else s.float_dtype, target)
         return npucc_api.compile(self._graph, input_layout=layout, preprocess=pre,
                                  target=target, bits=bits)
+
+    def _nhwc(self, v) -> bool:
+        """A 4-D input the source model takes NHWC: every TFLite / TensorFlow image input
+        (their convention; the graph alone cannot tell when the first op is a Pad), else as
+        the graph reads it."""
+        return self._framework in ("tflite", "tensorflow") or source_layout(v) == "NHWC"
 
     def _install(self, built, quantized, batch: int) -> None:
         from ..backends.simulator import compile_plan

@@ -69,6 +69,9 @@ MEDIAPIPE_MODELS = {
     "selfie_segmentation": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
     "selfie_segmentation_landscape":
         "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
+    # sparse (DENSIFY) weights; its first op pads the NHWC input itself
+    "face_detection_full_range_sparse":
+        "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
 }
 
 

@@ -50,3 +50,25 @@ def test_mediapipe_model_plan_matches_litert(mediapipe_models, name):
     want, _ = litert(path, inputs, resolver="AUTO")
     for got, w in zip(model.run(inputs), want):
         assert rel_error(got, w) <= 1e-4
+
+
+@needs_litert
+@pytest.mark.parametrize("name", ["face_detection_full_range_sparse", "face_detection_short_range"])
+def test_rknn_facade_folds_mean_std_into_nhwc_inputs(mediapipe_models, name):
+    """RKNN-style scripts give mean/std per channel of the (NHWC) TFLite input, also when the
+    model's first op pads the input itself (the graph then does not show its layout): the built
+    model takes raw pixels and agrees with LiteRT on the normalised image."""
+    from npucc.rknn import RKNN
+
+    path = mediapipe_models[name]
+    rknn = RKNN(raise_errors=True)
+    rknn.config(mean_values=[[127.5, 127.5, 127.5]], std_values=[[127.5, 127.5, 127.5]],
+                target_platform="rk3588")
+    rknn.load_tflite(str(path))
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    shape = load(path).inputs[0].shape
+    pixels = np.random.default_rng(2).integers(0, 256, shape).astype(np.float32)
+    want, _ = litert(path, [(pixels - 127.5) / 127.5], resolver="AUTO")
+    for got, w in zip(rknn.inference(inputs=[pixels]), want):  # fp16, as RKNN's float build
+        assert rel_error(got, w) <= 2e-2
