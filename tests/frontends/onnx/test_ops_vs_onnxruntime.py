@@ -416,7 +416,10 @@ def reduce_(draw):
                          unique_by=lambda a: a % len(shape)))
     if op == "ReduceSum" or draw(st.booleans()):  # axes as an input (opset 18 form)
         ins = [x, _i64(axes)] if axes else [x]
-        return Case(op, ins, {"keepdims": keep}, frozenset({1}), opset=18)
+        attrs = {"keepdims": keep}
+        if draw(st.booleans()):  # torch's exporter writes it, also beside given axes
+            attrs["noop_with_empty_axes"] = int(draw(st.booleans()))
+        return Case(op, ins, attrs, frozenset({1}), opset=18)
     attrs = {"keepdims": keep, **({"axes": axes} if axes else {})}
     return Case(op, [x], attrs, opset=13)
 

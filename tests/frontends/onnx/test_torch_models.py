@@ -50,3 +50,22 @@ def test_yolo_import_folds_shape_operands_into_attributes(tmp_path):
     ops = {n.op for n in graph.nodes}
     assert {"Resize", "Concat", "Reshape", "Transpose"} <= ops
     np.testing.assert_equal(len([n for n in graph.nodes if n.op == "Resize"]), 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_models_from_torchs_default_exporter_match_onnxruntime(name, tmp_path):
+    """torch.onnx.export's default exporter (dynamo, onnxscript; opset 18+) writes reductions
+    with axes as inputs and noop_with_empty_axes beside them: such files import and run."""
+    pytest.importorskip("onnxscript", reason="onnxscript (test extra) runs torch's default "
+                        "ONNX exporter")
+    model, example = build(name)
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(model, (example,), path, dynamo=True, external_data=False)
+    assert onnx.load(str(path)).opset_import[0].version >= 18
+    graph = load(path)
+    x = example.numpy()
+    (ours,) = run_graph(graph, [x])
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (theirs,) = sess.run(None, {sess.get_inputs()[0].name: x})
+    assert relative_error(ours, theirs) <= TOL

@@ -227,8 +227,9 @@ def reduce(cx):
     rank = len(cx.shape(x))
     axes = _axes(cx, 13 if cx.op_type == "ReduceSum" else 18, 1)
     keepdims = cx.attr("keepdims", 1)
+    noop = cx.attr("noop_with_empty_axes", 0)  # read even with axes: torch's exporter sets it
     if not axes:
-        if cx.attr("noop_with_empty_axes", 0):
+        if noop:
             return x
         axes = list(range(rank))
     return cx.emit(cx.op_type, [x], axes=sorted(_norm(axes, rank)), keepdims=bool(keepdims))
