@@ -452,12 +452,44 @@ def cast_quant(draw):
                 out_dtypes=(F32,))
 
 
+@st.composite
+def order_scan(draw):
+    """TopK (ties broken by the lower index), CumSum, GatherND (what torch's exporter writes for
+    top-k, cumsum and fancy indexing)."""
+    rng = _rng(draw)
+    shape = _shape(draw)
+    x = random_array(rng, shape, F32)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    op = draw(st.sampled_from(["TopK", "CumSum", "GatherND"]))
+    if op == "TopK":
+        if draw(st.booleans()):
+            x = np.round(x * 2) / F32(2)  # equal values
+        k = draw(st.integers(0, shape[axis]))
+        return Case(op, [x, _i64([k])], {"axis": axis, "largest": int(draw(st.booleans())),
+                                         "sorted": 1}, frozenset({1}), opset=13,
+                    out_dtypes=(F32, np.int64))
+    if op == "CumSum":
+        if draw(st.booleans()):
+            x = (x * 10).astype(np.int32)
+        return Case(op, [x, _i64(axis)], {"exclusive": int(draw(st.booleans())),
+                                          "reverse": int(draw(st.booleans()))},
+                    frozenset({1}), opset=14)
+    b = draw(st.integers(0, len(shape) - 1))
+    last = draw(st.integers(1, len(shape) - b))
+    dims = np.asarray(shape[b:b + last])
+    lookups = _shape(draw, 0, 2)
+    idx = (rng.random(shape[:b] + lookups + [last]) * 2 * dims - dims).astype(np.int64)
+    return Case(op, [x, idx], {"batch_dims": b},
+                frozenset({1}) if draw(st.booleans()) else frozenset(), opset=13)
+
+
 FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where": where(),
             "clip": clip(), "conv": conv(), "conv_transpose": conv_transpose(), "pool": pool(),
             "global_pool": global_pool(), "norm": norm(), "matmul": matmul(),
             "softmax": softmax(), "reshape_like": reshape_like(), "concat_split": concat_split(),
             "slice": slice_(), "pad": pad(), "gather_tile_expand": gather_tile_expand(),
-            "resize": resize(), "reduce": reduce_(), "cast_quant": cast_quant()}
+            "resize": resize(), "reduce": reduce_(), "cast_quant": cast_quant(),
+            "order_scan": order_scan()}
 
 
 def check_case(case: Case) -> None:

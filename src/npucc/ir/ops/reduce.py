@@ -1,6 +1,7 @@
 """Reductions over axes (ReduceMean, ReduceMax, ReduceSum, ReduceMin, ReduceProd, ReduceL1,
-ReduceL2, ReduceSumSquare, ReduceLogSumExp), the arg-extremum along one axis (ArgMax, ArgMin) and
-the normalisations along one axis (Softmax, LogSoftmax)."""
+ReduceL2, ReduceSumSquare, ReduceLogSumExp), the arg-extremum along one axis (ArgMax, ArgMin),
+the normalisations along one axis (Softmax, LogSoftmax), and the ordering and scan along one axis
+(TopK, CumSum)."""
 
 from __future__ import annotations
 
@@ -154,3 +155,55 @@ def softmax(x, *, axis):
 def log_softmax(x, *, axis):
     """log(Softmax(x)) along `axis`, computed as x - max - log(sum(exp(x - max)))."""
     return _log_softmax(in_accumulator(x), axis).astype(x.dtype)
+
+
+# ---- TopK / CumSum ----
+def _topk_types(types, attrs_):
+    x = types[0]
+    if not (x.dtype.is_float or x.dtype.is_int):
+        raise IRError(f"takes a numeric tensor, got {x.dtype.value}")
+    axis = normalize_axis(attrs_["axis"], x.rank)
+    if attrs_["k"] > x.shape[axis]:
+        raise IRError(f"k={attrs_['k']} is larger than axis {axis} of {list(x.shape)}")
+    shape = [attrs_["k"] if i == axis else d for i, d in enumerate(x.shape)]
+    return [TensorType(shape, x.dtype), TensorType(shape, DType.i64)]
+
+
+@define_op("TopK", inputs=("X",),
+           attrs={"k": Attr("int", check=lambda v: "must be >= 0" if v < 0 else None),
+                  "axis": Attr("int", -1), "largest": Attr("bool", True),
+                  "sorted": Attr("bool", True)},
+           infer=_topk_types)
+def top_k(x, *, k, axis, largest, sorted):  # noqa: A002 - ONNX's attribute name
+    """ONNX TopK: the k largest (or smallest) values along `axis` and their indices, in order,
+    equal values by increasing index (the order is kept with sorted=false too)."""
+    n = x.shape[axis]
+    if largest:  # stable ascending sort of the reversed axis, read backwards
+        order = n - 1 - np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+    else:
+        order = np.argsort(x, axis=axis, kind="stable")
+    idx = np.take(order, np.arange(k), axis=axis)
+    return np.take_along_axis(x, idx, axis=axis), idx.astype(np.int64)
+
+
+def _cumsum_type(types, attrs_):
+    x = types[0]
+    if not (x.dtype.is_float or x.dtype.is_int):
+        raise IRError(f"takes a numeric tensor, got {x.dtype.value}")
+    normalize_axis(attrs_["axis"], x.rank)
+    return x.without_quant()
+
+
+@define_op("CumSum", inputs=("X",),
+           attrs={"axis": Attr("int"), "exclusive": Attr("bool", False),
+                  "reverse": Attr("bool", False)},
+           infer=_cumsum_type)
+def cum_sum(x, *, axis, exclusive, reverse):
+    """ONNX CumSum: running sums along `axis` in x's type, first to last (or last to first with
+    reverse); exclusive leaves each element out of its own sum."""
+    y = np.flip(x, axis) if reverse else x
+    out = np.cumsum(y, axis=axis, dtype=x.dtype)
+    if exclusive:
+        out = np.concatenate([np.zeros_like(np.take(out, [0], axis=axis)),
+                              np.take(out, np.arange(out.shape[axis] - 1), axis=axis)], axis=axis)
+    return np.ascontiguousarray(np.flip(out, axis) if reverse else out)

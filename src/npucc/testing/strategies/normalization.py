@@ -1,4 +1,5 @@
-"""Appliers of softmax, reductions and normalizations."""
+"""Appliers of softmax, reductions, the ordering and scan along an axis (TopK, CumSum) and
+normalizations."""
 
 from __future__ import annotations
 
@@ -36,6 +37,21 @@ def _make_arg(op: str):
 
 for _op in ("ArgMax", "ArgMin"):  # discontinuous: an index jumps when two values swap order
     _make_arg(_op)
+
+
+@applier("TopK", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)
+def _top_k(b: GraphBuilder, v: Value):
+    r = v.type.rank
+    axis = b.int_(-r, r - 1)
+    b.emit("TopK", [v], k=b.int_(1, v.shape[axis]), axis=axis, largest=b.chance(3) is False,
+           sorted=True)
+
+
+@applier("CumSum", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)
+def _cum_sum(b: GraphBuilder, v: Value):
+    r = v.type.rank
+    b.emit("CumSum", [v], axis=b.int_(-r, r - 1), exclusive=b.chance(2), reverse=b.chance(2),
+           layout=b.layout_of(v))
 
 
 # (ReduceProd is left out: a product over up to 512 drawn values overflows)

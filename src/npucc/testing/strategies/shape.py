@@ -3,6 +3,7 @@ Expand, Gather..., including their no-op forms (cleanup bait)."""
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import strategies as st
 
 from npucc.ir import DType, Value
@@ -183,6 +184,17 @@ def _expand(b: GraphBuilder, v: Value):
     if v.type.rank < 4 and b.chance(3):
         shape.insert(0, b.int_(1, 2))  # and maybe a leading axis
     b.emit("Expand", [v], shape=tuple(shape), layout=b.layout_of(v) if len(shape) == 4 else None)
+
+
+@applier("GatherND", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)
+def _gather_nd(b: GraphBuilder, v: Value):
+    r = v.type.rank
+    batch = b.int_(0, r - 1)
+    last = b.int_(1, r - batch)
+    dims = np.asarray(v.shape[batch:batch + last])
+    shape = list(v.shape[:batch]) + [b.int_(1, 3)] + [last]
+    indices = (b.rng.random(shape) * 2 * dims - dims).astype(np.int64)  # in [-dim, dim)
+    b.emit("GatherND", [v, b.const(indices, DType.i64)], batch_dims=batch)
 
 
 @applier("Gather", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)

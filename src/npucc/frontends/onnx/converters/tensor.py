@@ -235,6 +235,29 @@ def reduce(cx):
     return cx.emit(cx.op_type, [x], axes=sorted(_norm(axes, rank)), keepdims=bool(keepdims))
 
 
+@converter("TopK")
+def top_k(cx):
+    x = cx.input(0)
+    axis = _norm([cx.attr("axis", -1)], len(cx.shape(x)))[0]
+    k = cx.attr("k") if cx.opset < 10 else int(np.ravel(cx.static(1, "K"))[0])
+    out = cx.emit("TopK", [x], k=int(k), axis=axis, largest=bool(cx.attr("largest", 1)),
+                  sorted=bool(cx.attr("sorted", 1)))
+    return out
+
+
+@converter("CumSum")
+def cum_sum(cx):
+    x = cx.input(0)
+    axis = _norm([int(np.ravel(cx.static(1, "axis"))[0])], len(cx.shape(x)))[0]
+    return cx.emit("CumSum", [x], axis=axis, exclusive=bool(cx.attr("exclusive", 0)),
+                   reverse=bool(cx.attr("reverse", 0)))
+
+
+@converter("GatherND")
+def gather_nd(cx):
+    return cx.emit("GatherND", [cx.input(0), cx.input(1)], batch_dims=cx.attr("batch_dims", 0))
+
+
 @converter("ArgMax", "ArgMin")
 def arg_reduce(cx):
     x = cx.input(0)
