@@ -483,13 +483,28 @@ def order_scan(draw):
                 frozenset({1}) if draw(st.booleans()) else frozenset(), opset=13)
 
 
+EINSUMS = [("ij,jk->ik", [[2, 3], [3, 4]]), ("bij,bjk->bik", [[2, 3, 4], [2, 4, 5]]),
+           ("bhqd,bhkd->bhqk", [[1, 2, 3, 4], [1, 2, 5, 4]]), ("ij->ji", [[3, 4]]),
+           ("...ij,...jk->...ik", [[2, 3, 3, 4], [2, 3, 4, 2]]), ("ij->", [[3, 4]]),
+           ("i,i->", [[5], [5]]), ("ji", [[3, 4]]), ("ii->i", [[3, 3]]),
+           ("bchw,bdhw->bcd", [[1, 3, 2, 2], [1, 4, 2, 2]]), ("ij,kj", [[2, 3], [4, 3]])]
+
+
+@st.composite
+def einsum(draw):
+    equation, shapes = draw(st.sampled_from(EINSUMS))
+    rng = _rng(draw)
+    return Case("Einsum", [random_array(rng, s, F32) for s in shapes], {"equation": equation},
+                opset=12)
+
+
 FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where": where(),
             "clip": clip(), "conv": conv(), "conv_transpose": conv_transpose(), "pool": pool(),
             "global_pool": global_pool(), "norm": norm(), "matmul": matmul(),
             "softmax": softmax(), "reshape_like": reshape_like(), "concat_split": concat_split(),
             "slice": slice_(), "pad": pad(), "gather_tile_expand": gather_tile_expand(),
             "resize": resize(), "reduce": reduce_(), "cast_quant": cast_quant(),
-            "order_scan": order_scan()}
+            "order_scan": order_scan(), "einsum": einsum()}
 
 
 def check_case(case: Case) -> None:

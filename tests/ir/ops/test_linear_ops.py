@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,3 +77,27 @@ def test_batch_norm_matches_onnxruntime(shape, epsilon, dtype, seed):
     check_against_onnx("BatchNorm", [x, scale, bias, mean, var], {"epsilon": epsilon},
                        onnx_op="BatchNormalization", const={1, 2, 3, 4}, opset=15,
                        tolerance=_tol(dtype))
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("bij,bjk", [(2, 3, 4), (2, 4, 5)]), ("ji", [(3, 4)]),
+    ("...ij,...jk->...ik", [(2, 1, 3, 4), (3, 4, 2)]), ("ii->i", [(3, 3)]), ("i,i->", [(5,), (5,)]),
+    ("b...c->c...b", [(2, 3, 4, 5)])])
+def test_einsum_shapes_are_numpys(equation, shapes):
+    from npucc.ir.ops.linear import einsum_shape
+
+    want = np.einsum(equation, *[np.zeros(s, np.float32) for s in shapes]).shape
+    assert einsum_shape(equation, shapes) == want
+
+
+@pytest.mark.parametrize("equation, shapes, message", [
+    ("ij,jk->ik", [(2, 3), (4, 5)], "subscript 'j' is 3 and 4"),
+    ("ij,jk", [(2, 3)], "has 2 operands, the node 1"),
+    ("ij->ik", [(2, 3)], "must be distinct input subscripts"),
+    ("ijk", [(2, 3)], "does not fit an operand of shape [2, 3]")])
+def test_einsum_equations_that_do_not_fit_are_errors(equation, shapes, message):
+    from npucc.errors import IRError
+    from npucc.ir.ops.linear import einsum_shape
+
+    with pytest.raises(IRError, match=re.escape(message)):
+        einsum_shape(equation, shapes)

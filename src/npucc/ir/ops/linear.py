@@ -1,4 +1,4 @@
-"""Linear algebra ops: Gemm and MatMul, each with a fused activation."""
+"""Linear algebra ops: Gemm and MatMul, each with a fused activation, and Einsum."""
 
 from __future__ import annotations
 
@@ -94,3 +94,55 @@ def matmul(a, b, **attrs_):
     y = np.matmul(a.astype(acc), b.astype(acc))
     y = apply_activation(y, attrs_["activation"], attrs_["activation_params"])
     return y.astype(a.dtype)
+
+
+# ---- Einsum ----
+def einsum_shape(equation: str, shapes) -> tuple[int, ...]:
+    """The output shape of an einsum `equation` (explicit `->` or implicit, with `...`) on
+    operands of `shapes`; IRError naming what does not fit."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise IRError(f"equation {equation!r} has {len(terms)} operands, the node {len(shapes)}")
+    dims: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    ellipses = []
+    for term, shape in zip(terms, shapes):
+        pre, dots, post = term.partition("...")
+        n_ell = len(shape) - len(pre) - len(post) if dots else 0
+        if n_ell < 0 or (not dots and len(term) != len(shape)):
+            raise IRError(f"equation term {term!r} does not fit an operand of shape {list(shape)}")
+        ellipses.append(tuple(shape[len(pre):len(pre) + n_ell]))
+        for c, d in zip(pre + post, tuple(shape[:len(pre)]) + tuple(shape[len(pre) + n_ell:])):
+            if not c.isalpha():
+                raise IRError(f"equation {equation!r}: {c!r} is not a subscript letter")
+            if dims.setdefault(c, d) != d:
+                raise IRError(f"equation {equation!r}: subscript {c!r} is {dims[c]} and {d}")
+            counts[c] = counts.get(c, 0) + 1
+    try:
+        ell = np.broadcast_shapes(*ellipses)
+    except ValueError:
+        raise IRError(f"equation {equation!r}: the '...' parts do not broadcast") from None
+    if not arrow:  # implicit output: the broadcast '...', then the letters seen once, sorted
+        return tuple(ell) + tuple(dims[c] for c in sorted(c for c, n in counts.items() if n == 1))
+    pre, dots, post = rhs.partition("...")
+    if any(c not in dims for c in pre + post) or len(set(pre + post)) != len(pre + post):
+        raise IRError(f"equation {equation!r}: the output subscripts {rhs!r} must be distinct "
+                      "input subscripts")
+    return (tuple(dims[c] for c in pre) + (tuple(ell) if dots else ())
+            + tuple(dims[c] for c in post))
+
+
+def _einsum_type(types, attrs_):
+    same_dtype(types, tuple(f"Inputs[{i}]" for i in range(len(types))))
+    if not types[0].dtype.is_float:
+        raise IRError(f"takes float tensors, got {types[0].dtype.value}")
+    return TensorType(einsum_shape(attrs_["equation"], [t.shape for t in types]), types[0].dtype)
+
+
+@define_op("Einsum", inputs=("inputs*",), attrs={"equation": Attr("str")}, infer=_einsum_type)
+def einsum(*xs, equation):
+    """ONNX Einsum: the sum of products over the subscripts `equation` names (numpy's einsum,
+    contracted pairwise through BLAS, in the inputs' type)."""
+    return np.einsum(equation, *xs, optimize=True).astype(xs[0].dtype, copy=False)

@@ -54,6 +54,19 @@ def _cum_sum(b: GraphBuilder, v: Value):
            layout=b.layout_of(v))
 
 
+@applier("Einsum", accepts=lambda b, v: 1 <= v.type.rank <= 4 and b.room(1))
+def _einsum(b: GraphBuilder, v: Value):
+    """A contraction of the last axis with a constant, or a permutation that sums one axis."""
+    letters = "abcd"[:v.type.rank]
+    if b.chance(2):
+        w = b.random_const((v.shape[-1], b.int_(1, 4)), v.dtype)
+        b.emit("Einsum", [v, w], equation=f"{letters},{letters[-1]}z->{letters[:-1]}z")
+        return
+    kept = list(letters)
+    del kept[b.int_(0, len(kept) - 1)]
+    b.emit("Einsum", [v], equation=f"{letters}->{''.join(b.draw(st.permutations(kept)))}")
+
+
 # (ReduceProd is left out: a product over up to 512 drawn values overflows)
 for _op in ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL1", "ReduceL2",
             "ReduceSumSquare", "ReduceLogSumExp"):

@@ -178,6 +178,12 @@ def gemm(cx):
                    transB=cx.attr("transB", 0))
 
 
+@converter("Einsum")
+def einsum(cx):
+    return cx.emit("Einsum", [h for h in cx.inputs if h is not None],
+                   equation=str(cx.attr("equation")))
+
+
 @converter("MatMul")
 def matmul(cx):
     return cx.emit("MatMul", [cx.input(0), cx.input(1)])
