@@ -498,13 +498,44 @@ def einsum(draw):
                 opset=12)
 
 
+@st.composite
+def recurrent(draw, layout: int = 0):
+    """LSTM / GRU: directions, optional bias, states and peepholes, linear_before_reset, a
+    full-length sequence_lens. Layout 0 (onnxruntime refuses layout 1; the converter's
+    transposes for it are checked against layout 0 below)."""
+    rng = _rng(draw)
+    op = draw(st.sampled_from(["LSTM", "GRU"]))
+    gates = 4 if op == "LSTM" else 3
+    seq, batch, size, hidden = (draw(st.integers(1, 4)) for _ in range(4))
+    direction = draw(st.sampled_from(["forward", "reverse", "bidirectional"]))
+    d = 2 if direction == "bidirectional" else 1
+    x = random_array(rng, [batch, seq, size] if layout else [seq, batch, size], F32)
+    state = [batch, d, hidden] if layout else [d, batch, hidden]
+
+    def maybe(shape):
+        return random_array(rng, shape, F32) if draw(st.booleans()) else None
+    ins = [x, random_array(rng, [d, gates * hidden, size], F32),
+           random_array(rng, [d, gates * hidden, hidden], F32), maybe([d, 2 * gates * hidden]),
+           np.full(batch, seq, np.int32) if draw(st.booleans()) else None, maybe(state)]
+    attrs = {"hidden_size": hidden, "direction": direction, "layout": layout}
+    outs = (F32, F32)
+    if op == "LSTM":
+        ins += [maybe(state), maybe([d, 3 * hidden])]
+        outs += (F32,)
+    else:
+        attrs["linear_before_reset"] = int(draw(st.booleans()))
+    while ins[-1] is None:
+        ins.pop()
+    return Case(op, ins, attrs, frozenset(range(1, len(ins))), opset=14, out_dtypes=outs)
+
+
 FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where": where(),
             "clip": clip(), "conv": conv(), "conv_transpose": conv_transpose(), "pool": pool(),
             "global_pool": global_pool(), "norm": norm(), "matmul": matmul(),
             "softmax": softmax(), "reshape_like": reshape_like(), "concat_split": concat_split(),
             "slice": slice_(), "pad": pad(), "gather_tile_expand": gather_tile_expand(),
             "resize": resize(), "reduce": reduce_(), "cast_quant": cast_quant(),
-            "order_scan": order_scan(), "einsum": einsum()}
+            "order_scan": order_scan(), "einsum": einsum(), "recurrent": recurrent()}
 
 
 def check_case(case: Case) -> None:
@@ -537,3 +568,23 @@ def test_families_cover_the_converted_ops():
     missing = [op for op in supported_ops()
                if op not in import_time_only and f'"{op}"' not in source]
     assert not missing, f"no hypothesis family draws {missing}"
+
+
+@settings(deadline=None, max_examples=25)
+@given(case=recurrent(layout=1))
+def test_batch_first_recurrent_layers_equal_their_layout_0_form(case):
+    """layout=1 (batch first) imports as Transposes around the layout-0 layer: the outputs equal
+    the layout-0 model's (checked against onnxruntime above) on the transposed data."""
+    x, *rest = case.inputs
+    to0 = [x.transpose(1, 0, 2)] + [
+        a.transpose(1, 0, 2) if i in (5, 6) and a is not None else a   # initial_h / initial_c
+        for i, a in enumerate(rest, start=1)]
+    outs = (F32,) * len(case.out_dtypes)
+    ours = [run_graph(load(single_node_model(case.op, ins, {**case.attrs, "layout": lay}, outs,
+                                             initializers=case.inits, opset=14)),
+                      {"in0": ins[0]}) for ins, lay in ((case.inputs, 1), (to0, 0))]
+    y1, *states1 = ours[0]
+    y0, *states0 = ours[1]
+    np.testing.assert_array_equal(y1, y0.transpose(2, 0, 1, 3))
+    for a, b in zip(states1, states0):
+        np.testing.assert_array_equal(a, b.transpose(1, 0, 2))

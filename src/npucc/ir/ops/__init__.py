@@ -14,3 +14,4 @@ from . import unary_math  # noqa: F401
 from . import logic  # noqa: F401
 from . import normalization  # noqa: F401
 from . import partition  # noqa: F401
+from . import recurrent  # noqa: F401

@@ -33,7 +33,7 @@ helpers), one module of appliers per op family (`elementwise`, `conv`, `spatial`
 from . import elementwise  # noqa: F401
 
 # isort: split
-from . import conv, normalization, quant, shape, spatial  # noqa: F401
+from . import conv, normalization, quant, recurrent, shape, spatial  # noqa: F401
 from .appliers import APPLIERS, DISCONTINUOUS_OPS, Applier, applier
 from .builder import LAYOUTS, MAX_DIM, MAX_SIDE, NCHW_TO_NHWC, NHWC_TO_NCHW, GraphBuilder
 from .conv_chains import conv_chains

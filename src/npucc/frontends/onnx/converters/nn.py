@@ -178,6 +178,56 @@ def gemm(cx):
                    transB=cx.attr("transB", 0))
 
 
+_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+
+
+@converter("LSTM", "GRU")
+def recurrent(cx):
+    """ONNX LSTM / GRU with the default activations; layout 1 (batch first) through Transposes;
+    sequence_lens only when every sequence has the full length."""
+    op = cx.op_type
+    direction = cx.attr("direction", "forward")
+    dirs = 2 if direction == "bidirectional" else 1
+    acts = cx.attr("activations")
+    if acts is not None and [str(a).lower() for a in acts] != \
+            [a.lower() for a in _DEFAULT_ACTIVATIONS[op]] * dirs:
+        raise unsupported(f"activations {list(acts)}: only the default "
+                          f"{_DEFAULT_ACTIVATIONS[op]} are supported")
+    for name in ("activation_alpha", "activation_beta", "clip"):
+        if cx.attr(name) is not None:
+            raise unsupported(f"attribute {name} is not supported")
+    if op == "LSTM" and cx.attr("input_forget", 0):
+        raise unsupported("input_forget=1 is not supported")
+    layout = cx.attr("layout", 0)
+    x = cx.input(0)
+    if layout:
+        x = cx.emit("Transpose", [x], perm=(1, 0, 2))
+    seq = cx.shape(x)[0]
+    lens = cx.optional_static(4, "sequence_lens")
+    if lens is not None and np.any(np.asarray(lens) != seq):
+        raise unsupported(f"sequence_lens {np.ravel(lens).tolist()} shorter than the "
+                          f"{seq} steps are not supported")
+    hidden = cx.attr("hidden_size", cx.shape(cx.input(2))[-1])
+    states = [cx.input(5) if cx.has(5) else None]
+    if layout and states[0] is not None:
+        states[0] = cx.emit("Transpose", [states[0]], perm=(1, 0, 2))
+    extra = {}
+    if op == "LSTM":
+        c0 = cx.input(6) if cx.has(6) else None
+        if layout and c0 is not None:
+            c0 = cx.emit("Transpose", [c0], perm=(1, 0, 2))
+        states += [c0, cx.input(7) if cx.has(7) else None]
+    else:
+        extra["linear_before_reset"] = bool(cx.attr("linear_before_reset", 0))
+    b = cx.input(3) if cx.has(3) else None
+    outs = cx.emit(op, [x, cx.input(1), cx.input(2), b, *states], hidden_size=int(hidden),
+                   direction=direction, **extra)
+    if layout:  # Y [batch, seq, dirs, hidden], states [batch, dirs, hidden]
+        outs = (cx.emit("Transpose", [outs[0]], perm=(2, 0, 1, 3)),
+                *(cx.emit("Transpose", [s], perm=(1, 0, 2)) for s in outs[1:]))
+    return tuple(outs)
+
+
 @converter("Einsum")
 def einsum(cx):
     return cx.emit("Einsum", [h for h in cx.inputs if h is not None],
