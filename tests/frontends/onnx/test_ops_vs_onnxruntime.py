@@ -454,13 +454,41 @@ def cast_quant(draw):
 
 @st.composite
 def order_scan(draw):
-    """TopK (ties broken by the lower index), CumSum, GatherND (what torch's exporter writes for
-    top-k, cumsum and fancy indexing)."""
+    """TopK (ties broken by the lower index), CumSum, GatherND, GatherElements, ScatterND and
+    ScatterElements (what torch's exporter writes for top-k, cumsum, fancy indexing and in-place
+    slice assignment)."""
     rng = _rng(draw)
     shape = _shape(draw)
     x = random_array(rng, shape, F32)
     axis = draw(st.integers(-len(shape), len(shape) - 1))
-    op = draw(st.sampled_from(["TopK", "CumSum", "GatherND"]))
+    op = draw(st.sampled_from(["TopK", "CumSum", "GatherND", "GatherElements", "ScatterND",
+                               "ScatterElements"]))
+    if op in ("GatherElements", "ScatterElements"):
+        n = shape[axis]
+        ishape = [draw(st.integers(1, d)) for d in shape]
+        if op == "GatherElements":
+            idx = rng.integers(-n, n, ishape).astype(np.int64)
+            return Case(op, [x, idx], {"axis": axis}, frozenset({1}), opset=13)
+        # distinct targets along the axis, so no update lands twice (order-dependent)
+        ishape[axis] = draw(st.integers(1, n))
+        idx = np.argsort(rng.random([n] + ishape[:axis % len(shape)] + ishape[axis % len(shape)
+                                                                           + 1:]), axis=0)
+        idx = np.moveaxis(idx[:ishape[axis]], 0, axis % len(shape)).astype(np.int64) - \
+            n * draw(st.integers(0, 1))
+        upd = random_array(rng, ishape, F32)
+        if draw(st.booleans()):  # its opset 9-10 name
+            return Case("Scatter", [x, idx, upd], {"axis": axis}, frozenset({1}), opset=10)
+        reduction = draw(st.sampled_from(["none", "add", "mul", "max", "min"]))
+        return Case(op, [x, idx, upd], {"axis": axis, "reduction": reduction},
+                    frozenset({1}), opset=18)
+    if op == "ScatterND":
+        last = draw(st.integers(1, len(shape)))
+        rows = [tuple(int(rng.integers(0, d)) for d in shape[:last])
+                for _ in range(draw(st.integers(1, 4)))]
+        idx = _i64(sorted(set(rows)))  # distinct rows: no update lands twice
+        upd = random_array(rng, [len(idx)] + shape[last:], F32)
+        reduction = draw(st.sampled_from(["none", "add", "mul", "max", "min"]))
+        return Case(op, [x, idx, upd], {"reduction": reduction}, frozenset({1}), opset=18)
     if op == "TopK":
         if draw(st.booleans()):
             x = np.round(x * 2) / F32(2)  # equal values

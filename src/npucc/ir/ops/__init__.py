@@ -15,3 +15,4 @@ from . import logic  # noqa: F401
 from . import normalization  # noqa: F401
 from . import partition  # noqa: F401
 from . import recurrent  # noqa: F401
+from . import indexing  # noqa: F401

@@ -311,41 +311,6 @@ def gather(x, indices, *, axis):
     return np.take(x, indices.astype(np.int64), axis=axis)
 
 
-# ---- GatherND ----
-def _gather_nd_type(types, attrs_):
-    data, idx = types
-    b = attrs_["batch_dims"]
-    if not idx.dtype.is_int:
-        raise IRError(f"indices must be integers, got {idx.dtype.value}")
-    if idx.rank < 1 or not b < min(data.rank, idx.rank) or idx.shape[:b] != data.shape[:b]:
-        raise IRError(f"indices {list(idx.shape)} do not fit data {list(data.shape)} with "
-                      f"batch_dims={b}")
-    last = idx.shape[-1]
-    if b + last > data.rank:
-        raise IRError(f"indices address {last} axes past the {b} batch axes of a rank-{data.rank} "
-                      "tensor")
-    return TensorType(idx.shape[:-1] + data.shape[b + last:], data.dtype, data.quant)
-
-
-@define_op("GatherND", inputs=("X", "indices"), attrs={"batch_dims": Attr("int", 0)},
-           infer=_gather_nd_type, quant=SAME)
-def gather_nd(x, indices, *, batch_dims):
-    """ONNX GatherND: slices of x addressed by the last axis of `indices` (negative indices count
-    from the end), after `batch_dims` leading axes shared by x and indices."""
-    b, last = batch_dims, indices.shape[-1]
-    dims = np.asarray(x.shape[b:b + last], np.int64)
-    idx = indices.astype(np.int64)
-    if idx.size and (np.any(idx < -dims) or np.any(idx >= dims)):
-        raise IRError(f"GatherND indices out of range for axes {list(dims)}")
-    idx = np.where(idx < 0, idx + dims, idx)
-    batch = int(np.prod(x.shape[:b], dtype=np.int64))
-    xs = x.reshape((batch,) + x.shape[b:])
-    ids = idx.reshape((batch, -1, last))
-    rows = np.arange(batch)[:, None]
-    out = xs[(rows, *np.moveaxis(ids, -1, 0))]
-    return out.reshape(indices.shape[:-1] + x.shape[b + last:])
-
-
 # ---- Expand / Tile ----
 def _expand_type(types, attrs_):
     x, shape = types[0], tuple(attrs_["shape"])

@@ -197,6 +197,39 @@ def _gather_nd(b: GraphBuilder, v: Value):
     b.emit("GatherND", [v, b.const(indices, DType.i64)], batch_dims=batch)
 
 
+@applier("GatherElements", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)
+def _gather_elements(b: GraphBuilder, v: Value):
+    axis = b.int_(0, v.type.rank - 1)
+    n = v.shape[axis]
+    indices = b.rng.integers(-n, n, [b.int_(1, d) for d in v.shape])
+    b.emit("GatherElements", [v, b.const(indices, DType.i64)], axis=axis)
+
+
+_REDUCTIONS = ["none", "add", "mul", "max", "min"]
+
+
+@applier("ScatterND", accepts=lambda b, v: v.type.rank >= 1 and b.room(1))
+def _scatter_nd(b: GraphBuilder, v: Value):
+    last = b.int_(1, v.type.rank)
+    rows = sorted({tuple(int(b.rng.integers(0, d)) for d in v.shape[:last])
+                   for _ in range(b.int_(1, 4))})  # distinct: no update lands twice
+    updates = b.random_const((len(rows), *v.shape[last:]), v.dtype)
+    b.emit("ScatterND", [v, b.const(np.asarray(rows), DType.i64), updates],
+           reduction=b.pick(_REDUCTIONS), layout=b.layout_of(v))
+
+
+@applier("ScatterElements", accepts=lambda b, v: v.type.rank >= 1 and b.room(1))
+def _scatter_elements(b: GraphBuilder, v: Value):
+    axis = b.int_(0, v.type.rank - 1)
+    n = v.shape[axis]
+    shape = [b.int_(1, d) for d in v.shape]
+    # a random permutation of each line along the axis, cut: distinct targets per line
+    order = np.argsort(b.rng.random([n] + shape[:axis] + shape[axis + 1:]), axis=0)
+    indices = np.moveaxis(order[:shape[axis]], 0, axis)
+    b.emit("ScatterElements", [v, b.const(indices, DType.i64), b.random_const(shape, v.dtype)],
+           axis=axis, reduction=b.pick(_REDUCTIONS), layout=b.layout_of(v))
+
+
 @applier("Gather", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)
 def _gather(b: GraphBuilder, v: Value):
     axis = b.int_(0, v.type.rank - 1)

@@ -258,6 +258,27 @@ def gather_nd(cx):
     return cx.emit("GatherND", [cx.input(0), cx.input(1)], batch_dims=cx.attr("batch_dims", 0))
 
 
+@converter("GatherElements")
+def gather_elements(cx):
+    x = cx.input(0)
+    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    return cx.emit("GatherElements", [x, cx.input(1)], axis=axis)
+
+
+@converter("ScatterND")
+def scatter_nd(cx):
+    return cx.emit("ScatterND", [cx.input(0), cx.input(1), cx.input(2)],
+                   reduction=cx.attr("reduction", "none"))
+
+
+@converter("ScatterElements", "Scatter")
+def scatter_elements(cx):
+    x = cx.input(0)
+    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    return cx.emit("ScatterElements", [x, cx.input(1), cx.input(2)], axis=axis,
+                   reduction=cx.attr("reduction", "none"))
+
+
 @converter("ArgMax", "ArgMin")
 def arg_reduce(cx):
     x = cx.input(0)
