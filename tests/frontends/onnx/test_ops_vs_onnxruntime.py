@@ -462,7 +462,12 @@ def order_scan(draw):
     x = random_array(rng, shape, F32)
     axis = draw(st.integers(-len(shape), len(shape) - 1))
     op = draw(st.sampled_from(["TopK", "CumSum", "GatherND", "GatherElements", "ScatterND",
-                               "ScatterElements"]))
+                               "ScatterElements", "Trilu"]))
+    if op == "Trilu":
+        x = random_array(rng, [draw(st.integers(1, 5)) for _ in range(draw(st.integers(2, 4)))],
+                         F32)
+        k = [_i64([draw(st.integers(-4, 4))])] if draw(st.booleans()) else []
+        return Case(op, [x, *k], {"upper": int(draw(st.booleans()))}, frozenset({1}), opset=14)
     if op in ("GatherElements", "ScatterElements"):
         n = shape[axis]
         ishape = [draw(st.integers(1, d)) for d in shape]

@@ -1,5 +1,6 @@
 """Element indexing by index tensors: GatherND, GatherElements, ScatterND, ScatterElements
-(negative indices count from the end; an index out of range is an error)."""
+(negative indices count from the end; an index out of range is an error); and by position:
+Trilu."""
 
 from __future__ import annotations
 
@@ -139,3 +140,19 @@ def scatter_elements(x, indices, updates, *, axis, reduction):
                              idx.shape) for a, n in enumerate(idx.shape)]
     where[axis] = idx
     return _scatter(x.copy(), tuple(where), updates, reduction)
+
+
+# ---- Trilu ----
+def _trilu_type(types, attrs_):
+    x = types[0]
+    if x.rank < 2:
+        raise IRError(f"takes a tensor of rank >= 2, got {list(x.shape)}")
+    return x
+
+
+@define_op("Trilu", inputs=("X",), attrs={"k": Attr("int", 0), "upper": Attr("bool", True)},
+           infer=_trilu_type, quant=SAME)
+def trilu(x, *, k, upper):
+    """ONNX Trilu: the upper (or lower) triangle of the last two axes from diagonal k on, zeros
+    elsewhere."""
+    return (np.triu(x, k) if upper else np.tril(x, k)).astype(x.dtype, copy=False)

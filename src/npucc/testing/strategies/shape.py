@@ -205,6 +205,11 @@ def _gather_elements(b: GraphBuilder, v: Value):
     b.emit("GatherElements", [v, b.const(indices, DType.i64)], axis=axis)
 
 
+@applier("Trilu", accepts=lambda b, v: v.type.rank >= 2 and b.room(1), kinds=ANY)
+def _trilu(b: GraphBuilder, v: Value):
+    b.emit("Trilu", [v], k=b.int_(-2, 2), upper=b.chance(2), layout=b.layout_of(v))
+
+
 _REDUCTIONS = ["none", "add", "mul", "max", "min"]
 
 

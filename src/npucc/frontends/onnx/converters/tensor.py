@@ -265,6 +265,13 @@ def gather_elements(cx):
     return cx.emit("GatherElements", [x, cx.input(1)], axis=axis)
 
 
+@converter("Trilu")
+def trilu(cx):
+    k = cx.optional_static(1, "k")
+    return cx.emit("Trilu", [cx.input(0)], k=int(np.ravel(k)[0]) if k is not None else 0,
+                   upper=bool(cx.attr("upper", 1)))
+
+
 @converter("ScatterND")
 def scatter_nd(cx):
     return cx.emit("ScatterND", [cx.input(0), cx.input(1), cx.input(2)],
