@@ -14,13 +14,13 @@ from .dtype_rules import same_dtype
 from .elementwise import _sigmoid
 
 _DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
+_INPUT_NAMES = ("X", "W", "R", "B", "initial_h", "initial_c", "P")
 
 
 def _recurrent_types(gates: int, states: int):
     def infer(types, attrs_):
         x, w, r = types[:3]
-        same_dtype([t for t in types if t is not None], ["X", "W", "R", "B", "initial_h",
-                                                        "initial_c", "P"][:len(types)])
+        same_dtype(types, _INPUT_NAMES[:len(types)])
         if not x.dtype.is_float:
             raise IRError(f"takes float tensors, got {x.dtype.value}")
         d, h = _DIRECTIONS[attrs_["direction"]], attrs_["hidden_size"]
@@ -31,8 +31,7 @@ def _recurrent_types(gates: int, states: int):
             raise IRError("X has no time step")
         want = {"W": (d, gates * h, size), "R": (d, gates * h, h), "B": (d, 2 * gates * h),
                 "initial_h": (d, batch, h), "initial_c": (d, batch, h), "P": (d, 3 * h)}
-        names = ["X", "W", "R", "B", "initial_h", "initial_c", "P"]
-        for name, t in zip(names[1:], types[1:]):
+        for name, t in zip(_INPUT_NAMES[1:], types[1:]):
             if t is not None and tuple(t.shape) != want[name]:
                 raise IRError(f"{name} must be {list(want[name])}, got {list(t.shape)}")
         state = TensorType((d, batch, h), x.dtype)
@@ -49,7 +48,7 @@ def _run_directions(x, direction, step_fn):
     for d, name in enumerate(dirs):
         order = range(seq) if name == "forward" else range(seq - 1, -1, -1)
         hs, last = step_fn(d, order)
-        y = np.empty((seq,) + hs[0].shape, x.dtype) if seq else np.empty((0,), x.dtype)
+        y = np.empty((seq,) + hs[0].shape, x.dtype)  # seq >= 1 (type inference)
         for t, h in zip(order, hs):
             y[t] = h
         ys.append(y)

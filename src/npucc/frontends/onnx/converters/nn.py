@@ -199,25 +199,22 @@ def recurrent(cx):
     if op == "LSTM" and cx.attr("input_forget", 0):
         raise unsupported("input_forget=1 is not supported")
     layout = cx.attr("layout", 0)
-    x = cx.input(0)
-    if layout:
-        x = cx.emit("Transpose", [x], perm=(1, 0, 2))
+
+    def seq_first(i: int):  # input i, batch-first (layout 1) axes swapped to layout 0
+        h = cx.input(i) if cx.has(i) else None
+        return cx.emit("Transpose", [h], perm=(1, 0, 2)) if layout and h is not None else h
+    x = seq_first(0)
     seq = cx.shape(x)[0]
     lens = cx.optional_static(4, "sequence_lens")
     if lens is not None and np.any(np.asarray(lens) != seq):
         raise unsupported(f"sequence_lens {np.ravel(lens).tolist()} shorter than the "
                           f"{seq} steps are not supported")
     hidden = cx.attr("hidden_size", cx.shape(cx.input(2))[-1])
-    states = [cx.input(5) if cx.has(5) else None]
-    if layout and states[0] is not None:
-        states[0] = cx.emit("Transpose", [states[0]], perm=(1, 0, 2))
     extra = {}
-    if op == "LSTM":
-        c0 = cx.input(6) if cx.has(6) else None
-        if layout and c0 is not None:
-            c0 = cx.emit("Transpose", [c0], perm=(1, 0, 2))
-        states += [c0, cx.input(7) if cx.has(7) else None]
+    if op == "LSTM":  # initial_h, initial_c, peepholes
+        states = [seq_first(5), seq_first(6), cx.input(7) if cx.has(7) else None]
     else:
+        states = [seq_first(5)]
         extra["linear_before_reset"] = bool(cx.attr("linear_before_reset", 0))
     b = cx.input(3) if cx.has(3) else None
     outs = cx.emit(op, [x, cx.input(1), cx.input(2), b, *states], hidden_size=int(hidden),
