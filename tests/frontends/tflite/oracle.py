@@ -16,6 +16,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tf"
 HAVE_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
 needs_litert = oracles.needs(HAVE_LITERT, "ai-edge-litert (LiteRT, the TFLite oracle) is not "
                              "installed: pip install -e '.[test]'")
+HAVE_TF = importlib.util.find_spec("tensorflow") is not None
+needs_tf = oracles.needs(HAVE_TF, "tensorflow-cpu is not installed (it builds the model at test "
+                         "time): pip install -e '.[tf]'")
 
 
 def fixture(name: str):

@@ -8,18 +8,13 @@ modes, up and down. npucc's simulator plan must equal LiteRT's reference kernels
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from npucc.backends.simulator import compile_plan
 from npucc.frontends.tflite import load
 
-from .oracle import litert, needs_litert
-
-needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                              reason="tensorflow is not installed (it builds the model)")
+from .oracle import litert, needs_litert, needs_tf
 
 # the second range gives tanh an input scale (0.0516..., zero point -94) where numpy's tanh and
 # float64-rounded tanh put one table entry one step away from LiteRT (which calls C's tanhf)
