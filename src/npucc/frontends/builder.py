@@ -44,6 +44,33 @@ def check_result_sizes(op: str, types) -> None:
         limits.check_shape(t.shape, t.dtype.numpy.itemsize, f"the result {k} of {op}")
 
 
+def static_full(shape, value, dtype, what: str) -> np.ndarray:
+    """np.full(shape, value) for a shape read from the model, checked against npucc.limits
+    first (a ConversionError naming `what` instead of a huge allocation)."""
+    try:
+        limits.check_shape(shape, np.dtype(dtype).itemsize, what)
+    except NpuccError as e:
+        raise ConversionError(str(e), False) from None
+    return np.full(tuple(shape), value, dtype=dtype)
+
+
+def static_arange(start, limit, delta, what: str, dtype=None) -> np.ndarray:
+    """np.arange(start, limit, delta) for bounds read from the model: a zero or non-finite step
+    and a result over npucc.limits are ConversionErrors naming `what`."""
+    start, limit, delta = (np.asarray(v).reshape(()) for v in (start, limit, delta))
+    dtype = np.result_type(start, limit, delta) if dtype is None else np.dtype(dtype)
+    a, b, d = (float(v) for v in (start, limit, delta))
+    if d == 0 or not all(np.isfinite((a, b, d))):
+        raise ConversionError(f"{what}: start {a:g}, limit {b:g}, delta {d:g} do not make a "
+                              "finite range", False)
+    count = max(0, int(np.ceil((b - a) / d)))
+    try:
+        limits.check_shape([count], dtype.itemsize, what)
+    except NpuccError as e:
+        raise ConversionError(str(e), False) from None
+    return np.arange(start, limit, delta).astype(dtype)
+
+
 class GraphBuilder:
     """Adds core ops to `graph`, folding those whose inputs are all static arrays.
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ...ir.types import DType
+from ..builder import static_arange, static_full
 from .context import ATEN, _Invalid, _np_dtype, _Unsupported, aten
 
 
@@ -137,7 +138,8 @@ def _to_copy(cx, x, dtype=None, **kwargs):
 
 @aten("aten.full.default")
 def _full(cx, size, fill_value, dtype=None, **kwargs):
-    return np.full(list(size), fill_value, dtype=_np_dtype(dtype or torch.float32))
+    return static_full([int(d) for d in size], fill_value, _np_dtype(dtype or torch.float32),
+                       "the result of aten.full")
 
 
 @aten("aten.scalar_tensor.default")
@@ -147,8 +149,9 @@ def _scalar_tensor(cx, value, dtype=None, **kwargs):
 
 @aten("aten.arange.start_step", "aten.arange.default", "aten.arange.start")
 def _arange(cx, *args, dtype=None, **kwargs):
-    values = np.arange(*args)
-    return values.astype(_np_dtype(dtype) if dtype is not None else values.dtype)
+    start, end, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+    return static_arange(start, end, step, "the result of aten.arange",
+                         _np_dtype(dtype) if dtype is not None else None)
 
 
 @aten("aten._local_scalar_dense.default", "aten.item.default")

@@ -10,7 +10,7 @@ import torch
 from ...errors import FrontendError, NpuccError, UnsupportedError
 from ...ir import Graph, Value
 from ...ir.types import DType, TensorType
-from ..builder import GraphBuilder
+from ..builder import ConversionError, GraphBuilder
 from . import aten_math, aten_shape  # noqa: F401 - importing them registers the converters
 from .context import ATEN, Ctx, _array, _Invalid, _np_dtype, _Unsupported
 
@@ -115,7 +115,7 @@ class AtenLowering:
                         if k not in ("device", "layout", "pin_memory", "memory_format")})
         except _Unsupported as e:
             raise UnsupportedError(f"{self._where(node)}: {e}") from None
-        except _Invalid as e:
+        except (_Invalid, ConversionError) as e:
             raise FrontendError(f"{self._where(node)}: {e}") from None
         except NpuccError as e:
             raise FrontendError(f"{self._where(node)}: {e}") from None

@@ -10,8 +10,10 @@ import numpy as np
 from ...errors import FrontendError
 from ...ir.types import DType
 from ...registry import Registry
+from ..builder import static_arange, static_full
 from ..tf_common import (
     ConversionError,
+    int_list,
     nhwc_shape,
     resize_attrs,
     shape_of,
@@ -299,11 +301,7 @@ def cast(n: _Node):
 
 
 def tile(n: _Node):
-    x = n.input(0)
-    reps = tuple(n.ints(1, "multiples"))
-    if isinstance(x, np.ndarray):
-        return np.tile(x, reps)
-    return n.emit("Tile", [x], {"repeats": reps})
+    return n.emit("Tile", [n.input(0)], {"repeats": tuple(n.ints(1, "multiples"))})
 
 
 def _static_only(fn):
@@ -339,8 +337,9 @@ CONVERTERS: Registry[Callable] = Registry("TensorFlow op", {
     "Shape": shape_op, "Pack": pack, "Cast": cast, "Tile": tile,
     "Size": _static_only(lambda n, x: np.int32(x.size)),
     "Rank": _static_only(lambda n, x: np.int32(x.ndim)),
-    "Fill": _static_only(lambda n, dims, v: np.full([int(d) for d in dims], v)),
-    "Range": _static_only(lambda n, a, b, d: np.arange(a, b, d)),
+    "Fill": _static_only(lambda n, dims, v: static_full(
+        int_list(dims, "dims"), np.ravel(v)[0], v.dtype, "the result of Fill")),
+    "Range": _static_only(lambda n, a, b, d: static_arange(a, b, d, "the result of Range")),
     "Prod": _static_only(lambda n, x, ax: np.prod(x, axis=tuple(np.ravel(ax)),
                                                   keepdims=bool(n.attr("keep_dims", False)))),
 }, error=FrontendError)

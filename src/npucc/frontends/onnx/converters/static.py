@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...builder import static_arange, static_full
 from ..importer import invalid, onnx_dtype, unsupported
 from . import converter
 
@@ -33,7 +34,7 @@ def constant_of_shape(cx):
     fill = np.zeros((1,), np.float32) if fill is None else np.asarray(fill)
     if fill.size != 1:
         raise invalid("value must hold one element")
-    return np.full(shape, fill.ravel()[0], dtype=fill.dtype)
+    return static_full(shape, fill.ravel()[0], fill.dtype, "the result of ConstantOfShape")
 
 
 @converter("Shape")
@@ -52,7 +53,7 @@ def size(cx):
 def range_(cx):
     start, limit, delta = (cx.static(i, n).reshape(()) for i, n in
                            enumerate(("start", "limit", "delta")))
-    return np.arange(start, limit, delta).astype(start.dtype)
+    return static_arange(start, limit, delta, "the result of Range", start.dtype)
 
 
 @converter("NonZero")
