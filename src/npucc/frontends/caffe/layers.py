@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ...ir import DType
 from .importer import caffe_layer
 
 _FILLERS = ("weight_filler", "bias_filler", "engine")
@@ -285,18 +286,101 @@ def tanh(ctx, p):
     return ctx.op("Tanh", *ctx.expect_inputs(1))
 
 
+def _affine(ctx, x, scale, shift):
+    """shift + scale * x as Mul and Add, identity parts left out."""
+    if scale != 1:
+        x = ctx.op("Mul", x, ctx.const(scale, "scale"))
+    if shift != 0:
+        x = ctx.op("Add", x, ctx.const(shift, "shift"))
+    return x
+
+
 @caffe_layer("Power", param="power_param", fields=("power", "scale", "shift"))
 def power(ctx, p):
     """(shift + scale * x) ^ power as Mul, Add, Pow (identity parts left out)."""
     (x,) = ctx.expect_inputs(1)
-    y = x
-    if p.scale != 1:
-        y = ctx.op("Mul", y, ctx.const(p.scale, "scale"))
-    if p.shift != 0:
-        y = ctx.op("Add", y, ctx.const(p.shift, "shift"))
+    y = _affine(ctx, x, p.scale, p.shift)
     if p.power != 1:
         y = ctx.op("Pow", y, ctx.const(p.power, "power"))
     return y if y is not x else ctx.op("Identity", x)
+
+
+def _log_base(ctx, base):
+    """ln(base) for Exp and Log: base -1 (the default) means e; any other base must be > 0."""
+    if base == -1:
+        return 1.0
+    if base <= 0:
+        raise ctx.error(f"base {base} is not positive (or -1 for e)")
+    return math.log(base)
+
+
+@caffe_layer("Exp", param="exp_param", fields=("base", "scale", "shift"))
+def exp(ctx, p):
+    """base ^ (shift + scale * x) = Exp(ln(base) * (shift + scale * x))."""
+    (x,) = ctx.expect_inputs(1)
+    ln_base = _log_base(ctx, p.base)
+    return ctx.op("Exp", _affine(ctx, x, ln_base * p.scale, ln_base * p.shift))
+
+
+@caffe_layer("Log", param="log_param", fields=("base", "scale", "shift"))
+def log(ctx, p):
+    """log_base(shift + scale * x) = Log(shift + scale * x) / ln(base)."""
+    (x,) = ctx.expect_inputs(1)
+    ln_base = _log_base(ctx, p.base)
+    if ln_base == 0:
+        raise ctx.error("base 1 has no logarithm")
+    y = ctx.op("Log", _affine(ctx, x, p.scale, p.shift))
+    return y if ln_base == 1 else ctx.op("Mul", y, ctx.const(1 / ln_base, "inv_ln_base"))
+
+
+@caffe_layer("ELU", param="elu_param", fields=("alpha",))
+def elu(ctx, p):
+    """Elu: x if x > 0 else alpha * (exp(x) - 1)."""
+    return ctx.op("Elu", *ctx.expect_inputs(1), alpha=p.alpha)
+
+
+@caffe_layer("AbsVal", param=None)
+def abs_val(ctx, p):
+    """Abs."""
+    return ctx.op("Abs", *ctx.expect_inputs(1))
+
+
+@caffe_layer("BNLL", param=None)
+def bnll(ctx, p):
+    """Softplus: log(1 + exp(x)), computed without overflow."""
+    return ctx.op("Softplus", *ctx.expect_inputs(1))
+
+
+@caffe_layer("Threshold", param="threshold_param", fields=("threshold",))
+def threshold(ctx, p):
+    """1 where x > threshold, else 0: Greater, then Cast to float."""
+    (x,) = ctx.expect_inputs(1)
+    return ctx.op("Cast", ctx.op("Greater", x, ctx.const(p.threshold, "threshold")),
+                  to=DType.f32)
+
+
+@caffe_layer("Clip", param="clip_param", fields=("min", "max"))
+def clip(ctx, p):
+    """Clip to [min, max] (both required, min <= max)."""
+    (x,) = ctx.expect_inputs(1)
+    if not (p.HasField("min") and p.HasField("max")):
+        raise ctx.error("clip_param needs both min and max")
+    if p.min > p.max:
+        raise ctx.error(f"min {p.min} is above max {p.max}")
+    return ctx.op("Clip", x, min=p.min, max=p.max)
+
+
+@caffe_layer("ReLU6", param=None)
+def relu6(ctx, p):
+    """Clip to [0, 6] (the MobileNet-v2 forks' layer)."""
+    return ctx.op("Clip", *ctx.expect_inputs(1), min=0.0, max=6.0)
+
+
+@caffe_layer("Swish", param="swish_param", fields=("beta",))
+def swish(ctx, p):
+    """x * Sigmoid(beta * x)."""
+    (x,) = ctx.expect_inputs(1)
+    return ctx.op("Mul", x, ctx.op("Sigmoid", _affine(ctx, x, p.beta, 0)))
 
 
 @caffe_layer("Dropout", param="dropout_param", fields=("dropout_ratio", "scale_train"))
@@ -480,6 +564,158 @@ def interp(ctx, p):
             oh, ow = oh + (oh - 1) * (p.zoom_factor - 1), ow + (ow - 1) * (p.zoom_factor - 1)
     return ctx.op("Resize", x, sizes=(n, c, oh, ow), mode="linear",
                   coordinate_transformation_mode="align_corners")
+
+
+@caffe_layer("Crop", param="crop_param", fields=("axis", "offset"))
+def crop(ctx, p):
+    """Slice of the first bottom to the shape of the second from `axis` on, starting at
+    `offset` (none: 0; one: every cropped axis; else one per cropped axis)."""
+    x, ref = ctx.expect_inputs(2)
+    rank = x.type.rank
+    if ref.type.rank != rank:
+        raise ctx.error(f"bottoms {list(x.shape)} and {list(ref.shape)} differ in rank")
+    axis = _axis(ctx, p.axis, rank)
+    axes = list(range(axis, rank))
+    offsets = list(p.offset)
+    if len(offsets) not in (0, 1, len(axes)):
+        raise ctx.error(f"{len(offsets)} offsets for {len(axes)} cropped axes")
+    offsets = offsets * len(axes) if len(offsets) == 1 else offsets or [0] * len(axes)
+    for a, off in zip(axes, offsets):
+        if off + ref.shape[a] > x.shape[a]:
+            raise ctx.error(f"offset {off} + size {ref.shape[a]} exceed the size "
+                            f"{x.shape[a]} of axis {a}")
+    return ctx.op("Slice", x, starts=tuple(offsets),
+                  ends=tuple(o + ref.shape[a] for a, o in zip(axes, offsets)), axes=tuple(axes))
+
+
+@caffe_layer("Tile", param="tile_param", fields=("axis", "tiles"))
+def tile(ctx, p):
+    """Tile: `tiles` copies of the blob along `axis`."""
+    (x,) = ctx.expect_inputs(1)
+    axis = _axis(ctx, p.axis, x.type.rank)
+    if not p.HasField("tiles"):
+        raise ctx.error("tile_param gives no tiles")
+    ctx.positive(tiles=p.tiles)
+    return ctx.op("Tile", x, repeats=tuple(p.tiles if i == axis else 1
+                                           for i in range(x.type.rank)))
+
+
+@caffe_layer("ShuffleChannel", param="shuffle_channel_param", fields=("group",))
+def shuffle_channel(ctx, p):
+    """ShuffleNet's channel shuffle: Reshape to (N, group, C / group, rest), Transpose the
+    two channel axes, Reshape back."""
+    (x,) = ctx.expect_inputs(1, min_rank=2)
+    n, c, g = x.shape[0], x.shape[1], p.group
+    ctx.positive(group=g)
+    if c % g:
+        raise ctx.error(f"group {g} does not divide the {c} channels")
+    y = ctx.op("Reshape", x, shape=(n, g, c // g, math.prod(x.shape[2:])))
+    y = ctx.op("Transpose", y, perm=(0, 2, 1, 3))
+    return ctx.op("Reshape", y, shape=tuple(x.shape))
+
+
+@caffe_layer("Axpy", param=None)
+def axpy(ctx, p):
+    """SENet's Axpy (bottoms a, x, y): a * x + y, with a (N, C) or (N, C, 1, 1) scaling
+    each channel of x."""
+    a, x, y = ctx.expect_inputs(3)
+    n_c = tuple(x.shape[:2])
+    if x.type.rank < 2 or tuple(a.shape[:2]) != n_c or any(d != 1 for d in a.shape[2:]):
+        raise ctx.error(f"the scale {list(a.shape)} is not (N, C[, 1, 1]) of x "
+                        f"{list(x.shape)}")
+    if tuple(x.shape) != tuple(y.shape):
+        raise ctx.error(f"x {list(x.shape)} and y {list(y.shape)} differ in shape")
+    shape = n_c + (1,) * (x.type.rank - 2)
+    a = ctx.op("Reshape", a, shape=shape) if tuple(a.shape) != shape else a
+    return ctx.op("Add", ctx.op("Mul", x, a), y)
+
+
+_REDUCTIONS = {1: "ReduceSum", 2: "ReduceL1", 3: "ReduceSumSquare", 4: "ReduceMean"}
+
+
+@caffe_layer("Reduction", param="reduction_param", fields=("operation", "axis", "coeff"))
+def reduction(ctx, p):
+    """SUM / ASUM / SUMSQ / MEAN over all axes from `axis` on (they are dropped; axis 0 gives
+    a scalar), times coeff."""
+    (x,) = ctx.expect_inputs(1)
+    axis = _axis(ctx, p.axis, x.type.rank)
+    y = ctx.op(_REDUCTIONS[p.operation], x, axes=tuple(range(axis, x.type.rank)),
+               keepdims=False)
+    return _affine(ctx, y, p.coeff, 0)
+
+
+@caffe_layer("ArgMax", param="argmax_param", fields=("out_max_val", "top_k", "axis"))
+def argmax(ctx, p):
+    """The top_k largest values along `axis` (or over all axes after the first): their
+    indices as floats, or with out_max_val their values (with an axis) or indices then values
+    (without). Equal values come largest index first, as Caffe's sort of (value, index)
+    pairs: TopK of the axis reversed, indices mapped back."""
+    (x,) = ctx.expect_inputs(1)
+    rank, k = x.type.rank, p.top_k
+    has_axis = p.HasField("axis")
+    if has_axis:
+        axis = _axis(ctx, p.axis, rank)
+    else:  # Caffe's output is (N, 1 or 2, top_k) padded to the input's rank (3 at least)
+        axis, x = 1, ctx.op("Flatten", x, axis=1)
+    n = x.shape[axis]
+    if not 1 <= k <= n:
+        raise ctx.error(f"top_k {k} is not in [1, {n}], the size of the searched axis")
+    flipped = ctx.op("Slice", x, starts=(-1,), ends=(-n - 1,), axes=(axis,), steps=(-1,))
+    values, rev_idx = ctx.op("TopK", flipped, k=k, axis=axis)
+    idx = ctx.op("Sub", ctx.const(n - 1, "last"), ctx.op("Cast", rev_idx, to=DType.f32))
+    if has_axis:
+        return values if p.out_max_val else idx
+    y = ctx.op("Concat", idx, values, axis=1) if p.out_max_val else idx
+    pad = (1,) * (max(rank, 3) - 3)
+    return ctx.op("Reshape", y, shape=(x.shape[0], 2 if p.out_max_val else 1, k) + pad)
+
+
+@caffe_layer("MVN", param="mvn_param", fields=("normalize_variance", "across_channels", "eps"))
+def mvn(ctx, p):
+    """x - mean, then / (std + eps) if normalize_variance, over each channel's spatial
+    positions (over C, H, W with across_channels); Caffe adds eps to the std."""
+    (x,) = ctx.expect_inputs(1, min_rank=2)
+    axes = tuple(range(1 if p.across_channels else 2, x.type.rank))
+    if not axes:
+        raise ctx.error(f"no axes to normalize over in a {list(x.shape)} bottom")
+    y = ctx.op("Sub", x, ctx.op("ReduceMean", x, axes=axes, keepdims=True))
+    if not p.normalize_variance:
+        return y
+    std = ctx.op("Sqrt", ctx.op("ReduceMean", ctx.op("Mul", y, y), axes=axes, keepdims=True))
+    return ctx.op("Div", y, ctx.op("Add", std, ctx.const(p.eps, "eps")))
+
+
+@caffe_layer("Embed", param="embed_param", fields=("num_output", "input_dim", "bias_term"),
+             ignored=_FILLERS)
+def embed(ctx, p):
+    """Row lookup: the bottom's values (truncated to integers) index the (input_dim,
+    num_output) blob; Gather, then Add the bias blob. The top has a num_output axis more."""
+    (x,) = ctx.expect_inputs(1)
+    ctx.positive(num_output=p.num_output, input_dim=p.input_dim)
+    w = ctx.const(ctx.blob(0, (p.input_dim, p.num_output)), "weight")
+    y = ctx.op("Gather", w, ctx.op("Cast", x, to=DType.i64), axis=0)
+    if p.bias_term:
+        y = ctx.op("Add", y, ctx.const(ctx.blob(1, (p.num_output,), "small"), "bias"))
+    return y
+
+
+@caffe_layer("Parameter", param="parameter_param", fields=("shape",))
+def parameter(ctx, p):
+    """No bottom: the layer's blob, of parameter_param.shape, as a constant."""
+    if ctx.layer.bottom:
+        raise ctx.error(f"takes no bottom, got {len(ctx.layer.bottom)}")
+    shape = tuple(p.shape.dim)
+    ctx.positive(shape=shape)
+    return ctx.const(ctx.blob(0, shape), "blob")
+
+
+@caffe_layer("BatchReindex", param=None)
+def batch_reindex(ctx, p):
+    """Gather along the batch axis by the second bottom (a 1-D blob of indices as floats)."""
+    x, idx = ctx.expect_inputs(2)
+    if idx.type.rank != 1:
+        raise ctx.error(f"the indices {list(idx.shape)} are not 1-D")
+    return ctx.op("Gather", x, ctx.op("Cast", idx, to=DType.i64), axis=0)
 
 
 # ---- detection heads (ops the simulator runs on the CPU) ----
