@@ -86,6 +86,21 @@ LAYER = 'layer {{ name: "x" type: "{}" bottom: "data" top: "x" {} }}'
      r"layer 'p' .*takes no bottom, got 1"),
     ('layer { name: "r" type: "BatchReindex" bottom: "data" bottom: "data" top: "r" }',
      r"layer 'r' .*the indices \[1, 4, 8, 8\] are not 1-D"),
+    ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "m" '
+     'pooling_param { pool: AVE kernel_size: 2 } }',
+     r"layer 'p' .*a second top \(the max positions\) needs pool: MAX"),
+    (LAYER.format("Upsample", "upsample_param { upsample_h: 16 upsample_w: 16 }"),
+     r"layer 'x' .*pad_out_h, pad_out_w, upsample_h, upsample_w are SegNet's: they need a "
+     r"second bottom"),
+    ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "m" '
+     'pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n'
+     'layer { name: "u" type: "Upsample" bottom: "p" bottom: "data" top: "u" }',
+     r"layer 'u' .*the mask \[1, 4, 8, 8\] and the values \[1, 4, 4, 4\] differ in shape"),
+    ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "m" '
+     'pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n'
+     'layer { name: "u" type: "Upsample" bottom: "p" bottom: "m" top: "u" '
+     'upsample_param { upsample_h: 0 upsample_w: 8 } }',
+     r"layer 'u' .*upsample_h 0 is not a positive size"),
 ])
 def test_bad_layer_parameters(tmp_path, layer, message):
     path = tmp_path / "bad.prototxt"

@@ -246,3 +246,54 @@ def test_parameter_layer_is_its_blob(tmp_path):
     x = np.random.default_rng(9).uniform(-1, 1, (1, 2, 3)).astype(np.float32)
     for (got,) in (run_graph(graph, [x]), compile_plan(graph).run([x])):
         np.testing.assert_allclose(got, x + blobs["p"][0], rtol=1e-6)
+
+
+SEGNET_POOLS = """
+input: "data" input_shape { dim: 1 dim: 3 dim: 9 dim: 11 }
+layer { name: "pool1" type: "Pooling" bottom: "data" top: "pool1" top: "mask1"
+        pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "pool2" type: "Pooling" bottom: "data" top: "pool2" top: "mask2"
+        pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "pool3" type: "Pooling" bottom: "data" top: "pool3" top: "mask3"
+        pooling_param { pool: MAX global_pooling: true } }
+"""
+SEGNET_UPSAMPLES = """
+layer { name: "up1" type: "Upsample" bottom: "pool1" bottom: "mask1" top: "up1"
+        upsample_param { upsample_h: 9 upsample_w: 11 } }
+layer { name: "up2" type: "Upsample" bottom: "pool2" bottom: "mask2" top: "up2"
+        upsample_param { scale: 2 pad_out_h: true pad_out_w: true } }
+"""
+
+
+def caffe_unpool(x, mask, oh, ow):
+    """caffe-segnet's src/caffe/layers/upsample_layer.cpp: a zero map, then
+    top[mask[i]] = bottom[i] in each plane."""
+    out = np.zeros(x.shape[:2] + (oh * ow,), np.float32)
+    for n, c in np.ndindex(*x.shape[:2]):
+        out[n, c, mask[n, c].astype(int).ravel()] = x[n, c].ravel()
+    return out.reshape(x.shape[:2] + (oh, ow))
+
+
+def test_segnet_pooling_mask_and_unpooling(tmp_path):
+    """SegNet: Pooling's second top (each max's position) against OpenCV, which computes it
+    too; Upsample's max-unpooling, which OpenCV lacks, against caffe_unpool. Ceil-mode edge
+    windows, overlapping windows with padding, global pooling."""
+    proto = tmp_path / "segnet.prototxt"
+    proto.write_text(SEGNET_POOLS + SEGNET_UPSAMPLES)
+    tops = ["pool1", "mask1", "pool2", "mask2", "pool3", "mask3", "up1", "up2"]
+    graph = caffe.load(proto, weights="random", outputs=tops)
+    x = np.random.default_rng(10).uniform(-1, 1, (1, 3, 9, 11)).astype(np.float32)
+    pools_only = tmp_path / "pools.prototxt"
+    pools_only.write_text(SEGNET_POOLS)
+    net = cv2.dnn.readNetFromCaffe(str(pools_only))
+    net.setInput(x)
+    want = {}
+    for name, (values, mask) in zip(["1", "2", "3"],
+                                    net.forwardAndRetrieve(["pool1", "pool2", "pool3"])):
+        want["pool" + name], want["mask" + name] = values, mask
+    want["up1"] = caffe_unpool(want["pool1"], want["mask1"], 9, 11)
+    want["up2"] = caffe_unpool(want["pool2"], want["mask2"], 9, 11)
+    assert float(np.abs(want["up1"]).sum()) > 0
+    for outs in (run_graph(graph, [x]), compile_plan(graph).run([x])):
+        for top, got in zip(tops, outs):
+            np.testing.assert_array_equal(got, want[top], err_msg=top)

@@ -232,12 +232,18 @@ def normalize(ctx, p):
 def pooling(ctx, p):
     """MAX / AVE. Caffe's output size (ceil, dropping a last window that starts in the padding;
     floor with round_mode: FLOOR) is ONNX ceil_mode exactly, and Caffe's average divisor (the
-    window clipped to the padded image) is ONNX count_include_pad."""
+    window clipped to the padded image) is ONNX count_include_pad. MAX with a second top
+    (SegNet) also gives each max's position, for Upsample's max-unpooling."""
     (x,) = ctx.expect_inputs(1)
     if p.pool == p.STOCHASTIC:
         raise ctx.error("STOCHASTIC pooling is not supported")
+    with_mask = len(ctx.layer.top) == 2
+    if with_mask and (p.pool != p.MAX or x.type.rank != 4):
+        raise ctx.error("a second top (the max positions) needs pool: MAX and a rank-4 bottom")
     if p.global_pooling:
-        return ctx.op("GlobalMaxPool" if p.pool == p.MAX else "GlobalAveragePool", x)
+        y = ctx.op("GlobalMaxPool" if p.pool == p.MAX else "GlobalAveragePool", x)
+        return [y, _max_positions(ctx, x, y, tuple(x.shape[2:]), (0, 0), (1, 1))] \
+            if with_mask else y
     k = _hw(p, "kernel", None, repeated=False) if (p.HasField("kernel_h")
                                                     or p.HasField("kernel_w")) \
         else _hw(p, "kernel_size", None, repeated=False)
@@ -246,11 +252,38 @@ def pooling(ctx, p):
     pad = _hw(p, "pad", 0, repeated=False)
     stride = _hw(p, "stride", 1, repeated=False)
     ceil = p.round_mode == p.CEIL
-    if p.pool == p.MAX:
-        return ctx.op("MaxPool", x, kernel_shape=k, strides=stride, pads=pad + pad,
-                      ceil_mode=ceil)
-    return ctx.op("AveragePool", x, kernel_shape=k, strides=stride, pads=pad + pad,
-                  ceil_mode=ceil, count_include_pad=True)
+    if p.pool == p.AVE:
+        return ctx.op("AveragePool", x, kernel_shape=k, strides=stride, pads=pad + pad,
+                      ceil_mode=ceil, count_include_pad=True)
+    y = ctx.op("MaxPool", x, kernel_shape=k, strides=stride, pads=pad + pad, ceil_mode=ceil)
+    return [y, _max_positions(ctx, x, y, k, pad, stride)] if with_mask else y
+
+
+def _max_positions(ctx, x, y, k, pad, stride):
+    """SegNet's pooling mask: the flat position h * W + w in its input plane of each window's
+    max, the first in scan order (Caffe keeps a strictly greater value). ArgMax over the
+    window's taps, each a strided Slice of the input padded with -inf, then the tap index
+    mapped to its position."""
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2:]
+    (kh, kw), (ph, pw), (sh, sw) = k, pad, stride
+    end_h, end_w = (oh - 1) * sh + kh - h - ph, (ow - 1) * sw + kw - w - pw
+    xp = ctx.op("Pad", x, pads=(0, 0, ph, pw, 0, 0, max(end_h, 0), max(end_w, 0)),
+                value=-math.inf)
+    taps = [ctx.op("Reshape", ctx.op("Slice", xp, starts=(i, j),
+                                     ends=(i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1),
+                                     axes=(2, 3), steps=(sh, sw)), shape=(n, c, 1, oh * ow))
+            for i in range(kh) for j in range(kw)]
+    stacked = ctx.op("Concat", *taps, axis=2) if len(taps) > 1 else taps[0]
+    tap = ctx.op("Cast", ctx.op("ArgMax", stacked, axis=2, keepdims=False), to=DType.f32)
+    # tap t = i * kw + j of window (r, s) is at (r * sh - ph + i) * w + s * sw - pw + j,
+    # that is the window's start + t + i * (w - kw)
+    start = (np.arange(oh)[:, None] * sh - ph) * w + np.arange(ow) * sw - pw
+    pos = ctx.op("Add", tap, ctx.const(start.reshape(-1), "window_start"))
+    if w != kw:
+        row = ctx.op("Floor", ctx.op("Div", tap, ctx.const(kw, "kernel_w")))
+        pos = ctx.op("Add", pos, ctx.op("Mul", row, ctx.const(w - kw, "row_skip")))
+    return ctx.op("Reshape", pos, shape=(n, c, oh, ow))
 
 
 # ---- activations ----
@@ -532,16 +565,41 @@ def softmax(ctx, p):
     return ctx.op("Softmax", x, axis=_axis(ctx, p.axis, x.type.rank))
 
 
-@caffe_layer("Upsample", param="upsample_param", fields=("scale", "scale_h", "scale_w"))
+_SEGNET_UPSAMPLE = ("pad_out_h", "pad_out_w", "upsample_h", "upsample_w")
+
+
+@caffe_layer("Upsample", param="upsample_param",
+             fields=("scale", "scale_h", "scale_w") + _SEGNET_UPSAMPLE)
 def upsample(ctx, p):
-    """Nearest-neighbour upsampling by integer factors (the YOLO ports' layer)."""
-    (x,) = ctx.expect_inputs(1, rank=4)
+    """One bottom (the YOLO ports): nearest-neighbour upsampling by integer factors. Two
+    (SegNet: values and a Pooling layer's max positions): max-unpooling, each value put at
+    its position in a zero map of upsample_h x upsample_w (else the size times the scale, less
+    1 with pad_out), as ScatterElements."""
+    ins = ctx.expect_inputs(1, 2, rank=4)
+    x = ins[0]
     sh = p.scale_h if p.HasField("scale_h") else p.scale
     sw = p.scale_w if p.HasField("scale_w") else p.scale
     ctx.positive(scale=(sh, sw))
     n, c, h, w = x.shape
-    return ctx.op("Resize", x, sizes=(n, c, h * sh, w * sw), mode="nearest",
-                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    if len(ins) == 1:
+        if any(p.HasField(f) for f in _SEGNET_UPSAMPLE):
+            raise ctx.error(f"{', '.join(_SEGNET_UPSAMPLE)} are SegNet's: they need a second "
+                            "bottom (the pooling mask)")
+        return ctx.op("Resize", x, sizes=(n, c, h * sh, w * sw), mode="nearest",
+                      coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    mask = ins[1]
+    if tuple(mask.shape) != tuple(x.shape):
+        raise ctx.error(f"the mask {list(mask.shape)} and the values {list(x.shape)} differ "
+                        "in shape")
+    if p.HasField("upsample_h") or p.HasField("upsample_w"):
+        oh, ow = p.upsample_h, p.upsample_w
+        ctx.positive(upsample_h=oh, upsample_w=ow)
+    else:
+        oh, ow = h * sh - p.pad_out_h, w * sw - p.pad_out_w
+    zeros = ctx.op("Expand", ctx.const(np.zeros(1), "zero"), shape=(n, c, oh * ow))
+    pos = ctx.op("Cast", ctx.op("Reshape", mask, shape=(n, c, h * w)), to=DType.i64)
+    y = ctx.op("ScatterElements", zeros, pos, ctx.op("Reshape", x, shape=(n, c, h * w)), axis=2)
+    return ctx.op("Reshape", y, shape=(n, c, oh, ow))
 
 
 @caffe_layer("Interp", param="interp_param",
