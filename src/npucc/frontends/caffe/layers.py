@@ -10,7 +10,7 @@ import numpy as np
 from ...ir import DType
 from .importer import caffe_layer
 
-_FILLERS = ("weight_filler", "bias_filler", "engine")
+_FILLERS = ("weight_filler", "bias_filler")
 
 
 def _hw(p, name, default, repeated=True):
@@ -71,7 +71,7 @@ def _conv_geometry(ctx, p):
 
 @caffe_layer("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution",
              param="convolution_param", fields=_CONV_FIELDS,
-             ignored=_FILLERS + ("force_nd_im2col",))
+             ignored=_FILLERS + ("engine", "force_nd_im2col"))
 def convolution(ctx, p):
     """Conv (group, dilation, separate h/w geometry); depthwise variants of forks map here."""
     (x,) = ctx.expect_inputs(1, rank=4)
@@ -87,7 +87,7 @@ def convolution(ctx, p):
 
 
 @caffe_layer("Deconvolution", param="convolution_param", fields=_CONV_FIELDS,
-             ignored=_FILLERS + ("force_nd_im2col",))
+             ignored=_FILLERS + ("engine", "force_nd_im2col"))
 def deconvolution(ctx, p):
     """ConvTranspose; the blob is (C_in, num_output / group, kH, kW) as in ONNX."""
     (x,) = ctx.expect_inputs(1, rank=4)
