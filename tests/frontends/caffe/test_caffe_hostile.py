@@ -84,6 +84,10 @@ LAYER = 'layer {{ name: "x" type: "{}" bottom: "data" top: "x" {} }}'
      r"layer 'p' .*shape 0 is not a positive size"),
     ('layer { name: "p" type: "Parameter" bottom: "data" top: "p" }',
      r"layer 'p' .*takes no bottom, got 1"),
+    (LAYER.format("LRN", "lrn_param { local_size: 4 }"), r"layer 'x' .*local_size 4 is even"),
+    (LAYER.format("LRN", "lrn_param { local_size: 2147483647 }"),
+     r"layer 'x' .*the input padded for local_size has shape \[1, 2147483650, 8, 8\]: .* over"),
+    ('layer { name: "c" type: "Concat" top: "c" }', r"layer 'c' .*takes at least 1 bottom, got 0"),
     ('layer { name: "r" type: "BatchReindex" bottom: "data" bottom: "data" top: "r" }',
      r"layer 'r' .*the indices \[1, 4, 8, 8\] are not 1-D"),
     ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "m" '

@@ -195,10 +195,17 @@ def bias(ctx, p):
              ignored=("engine",))
 def lrn(ctx, p):
     """ACROSS_CHANNELS: the LRN op. WITHIN_CHANNEL: x * (1 + alpha/n^2 * sum over the n x n
-    window of x^2) ^ -beta, from core ops (Caffe's own decomposition)."""
-    (x,) = ctx.expect_inputs(1)
+    window of x^2) ^ -beta, from core ops (Caffe's own decomposition). local_size is odd, as
+    Caffe requires; the input padded by it must fit npucc.limits."""
+    (x,) = ctx.expect_inputs(1, min_rank=2)
     n = p.local_size
-    if p.norm_region == p.ACROSS_CHANNELS:
+    ctx.positive(local_size=n)
+    if n % 2 == 0:
+        raise ctx.error(f"local_size {n} is even (Caffe supports odd sizes only)")
+    across = p.norm_region == p.ACROSS_CHANNELS
+    ctx.check_size([d + (n - 1) * (i in ((1,) if across else (2, 3)))
+                    for i, d in enumerate(x.shape)], "the input padded for local_size")
+    if across:
         return ctx.op("LRN", x, size=n, alpha=p.alpha, beta=p.beta, bias=p.k)
     pad = (n - 1) // 2
     sq = ctx.op("Mul", x, x)
@@ -470,6 +477,8 @@ def eltwise(ctx, p):
 def concat(ctx, p):
     """Concat along axis (or the deprecated concat_dim)."""
     ins = ctx.inputs
+    if not ins:
+        raise ctx.error("takes at least 1 bottom, got 0")
     axis = p.concat_dim if p.HasField("concat_dim") and not p.HasField("axis") else p.axis
     axis = _axis(ctx, axis, ins[0].type.rank)
     if len(ins) == 1:
