@@ -124,3 +124,17 @@ def test_frontends_doc_holds_the_generated_note():
     doc = Path(__file__).resolve().parents[3] / "docs" / "FRONTENDS.md"
     assert read_note(doc, "caffe-supported") == caffe.supported_note(), \
         "regenerate: python -m npucc.frontends.caffe --write docs/FRONTENDS.md"
+
+
+def test_every_parameter_field_is_handled_or_ignored():
+    """Each mapper lists every field of its parameter message as handled or ignored (so a
+    prototxt setting a field npucc would drop is refused), and lists no field the message lacks."""
+    from npucc.frontends.caffe import caffe_pb2
+
+    layer = caffe_pb2.LayerParameter()
+    for t, spec in caffe.MAPPERS.items():
+        if spec.param is None:
+            continue
+        names = {f.name for f in getattr(layer, spec.param).DESCRIPTOR.fields}
+        listed = set(spec.fields) | set(spec.ignored)
+        assert names == listed, f"{t}: unlisted {names - listed}, foreign {listed - names}"

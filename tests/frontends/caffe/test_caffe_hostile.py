@@ -14,6 +14,9 @@ from .conftest import write_caffemodel
 HEAD = 'name: "h"\ninput: "data"\ninput_shape { dim: 1 dim: 4 dim: 8 dim: 8 }\n'
 CONV = ('layer {{ name: "c" type: "Convolution" bottom: "data" top: "c" '
         'convolution_param {{ num_output: 4 {} }} }}')
+CROP = ('layer {{ name: "c" type: "Crop" bottom: "data" bottom: "data" top: "c" '
+        'crop_param {{ {} }} }}')
+LAYER = 'layer {{ name: "x" type: "{}" bottom: "data" top: "x" {} }}'
 
 
 @pytest.mark.parametrize("layer, message", [
@@ -47,6 +50,61 @@ CONV = ('layer {{ name: "c" type: "Convolution" bottom: "data" top: "c" '
      r"layer 's' .*num_axes -3 is below -1"),
     ('layer { name: "p" type: "PriorBox" bottom: "data" bottom: "data" top: "p" '
      'prior_box_param { min_size: 0 } }', r"layer 'p' .*must be positive"),
+    (CROP.format("offset: 1"), r"layer 'c' \(type Crop\): offset 1 \+ size 8 exceed the size 8 "
+                               "of axis 2"),
+    (CROP.format("offset: 1 offset: 0 offset: 0"), r"layer 'c' .*3 offsets for 2 cropped axes"),
+    (CROP.format("axis: 4"), r"layer 'c' .*axis 4 is out of range for a rank-4 blob"),
+    (LAYER.format("ShuffleChannel", "shuffle_channel_param { group: 3 }"),
+     r"layer 'x' \(type ShuffleChannel\): group 3 does not divide the 4 channels"),
+    (LAYER.format("ShuffleChannel", "shuffle_channel_param { group: 0 }"),
+     r"layer 'x' .*group 0 is not a positive size"),
+    (LAYER.format("Tile", "tile_param { tiles: 0 }"), r"layer 'x' .*tiles 0 is not a positive"),
+    (LAYER.format("Tile", "tile_param { tiles: -2 }"), r"layer 'x' .*tiles -2 is not a positive"),
+    (LAYER.format("Tile", "tile_param { axis: 1 }"), r"layer 'x' .*tile_param gives no tiles"),
+    (LAYER.format("Tile", "tile_param { tiles: 2000000000 }"),
+     r"layer 'x' .*top 'x' has shape \[1, 8000000000, 8, 8\]: .* over the"),
+    (LAYER.format("Exp", "exp_param { base: -2 }"), r"layer 'x' .*base -2.0 is not positive"),
+    (LAYER.format("Log", "log_param { base: 1 }"), r"layer 'x' .*base 1 has no logarithm"),
+    (LAYER.format("Log", "log_param { base: 0 }"), r"layer 'x' .*base 0.0 is not positive"),
+    (LAYER.format("Clip", "clip_param { min: 1 max: -1 }"), r"layer 'x' .*min 1.0 is above max"),
+    (LAYER.format("Clip", "clip_param { min: 1 }"), r"layer 'x' .*needs both min and max"),
+    (LAYER.format("ArgMax", "argmax_param { top_k: 0 }"),
+     r"layer 'x' .*top_k 0 is not in \[1, 256\]"),
+    (LAYER.format("ArgMax", "argmax_param { axis: 1 top_k: 5 }"),
+     r"layer 'x' .*top_k 5 is not in \[1, 4\]"),
+    (LAYER.format("Reduction", "reduction_param { axis: -5 }"),
+     r"layer 'x' .*axis -5 is out of range"),
+    (LAYER.format("Embed", "embed_param { num_output: 4 }"),
+     r"layer 'x' .*input_dim 0 is not a positive size"),
+    (LAYER.format("Threshold", "threshold_param { threshold: inf }"),
+     r"layer 'x' .*threshold_param\.threshold is \[inf\], not a finite number"),
+    ('layer { name: "a" type: "Axpy" bottom: "data" bottom: "data" bottom: "data" top: "a" }',
+     r"layer 'a' \(type Axpy\): the scale \[1, 4, 8, 8\] is not \(N, C\[, 1, 1\]\)"),
+    ('layer { name: "p" type: "Parameter" top: "p" parameter_param { shape { dim: 0 } } }',
+     r"layer 'p' .*shape 0 is not a positive size"),
+    ('layer { name: "p" type: "Parameter" bottom: "data" top: "p" }',
+     r"layer 'p' .*takes no bottom, got 1"),
+    (LAYER.format("LRN", "lrn_param { local_size: 4 }"), r"layer 'x' .*local_size 4 is even"),
+    (LAYER.format("LRN", "lrn_param { local_size: 2147483647 }"),
+     r"layer 'x' .*the input padded for local_size has shape \[1, 2147483650, 8, 8\]: .* over"),
+    ('layer { name: "c" type: "Concat" top: "c" }', r"layer 'c' .*takes at least 1 bottom, got 0"),
+    ('layer { name: "r" type: "BatchReindex" bottom: "data" bottom: "data" top: "r" }',
+     r"layer 'r' .*the indices \[1, 4, 8, 8\] are not 1-D"),
+    ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "m" '
+     'pooling_param { pool: AVE kernel_size: 2 } }',
+     r"layer 'p' .*a second top \(the max positions\) needs pool: MAX"),
+    (LAYER.format("Upsample", "upsample_param { upsample_h: 16 upsample_w: 16 }"),
+     r"layer 'x' .*pad_out_h, pad_out_w, upsample_h, upsample_w are SegNet's: they need a "
+     r"second bottom"),
+    ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "m" '
+     'pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n'
+     'layer { name: "u" type: "Upsample" bottom: "p" bottom: "data" top: "u" }',
+     r"layer 'u' .*the mask \[1, 4, 8, 8\] and the values \[1, 4, 4, 4\] differ in shape"),
+    ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "m" '
+     'pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n'
+     'layer { name: "u" type: "Upsample" bottom: "p" bottom: "m" top: "u" '
+     'upsample_param { upsample_h: 0 upsample_w: 8 } }',
+     r"layer 'u' .*upsample_h 0 is not a positive size"),
 ])
 def test_bad_layer_parameters(tmp_path, layer, message):
     path = tmp_path / "bad.prototxt"

@@ -95,5 +95,5 @@ def supported_note() -> str:
                      f"{doc} |")
     lines += ["", "Also accepted: V1 (`layers { type: CONVOLUTION }`) and V0 nets (upgraded), "
               "`input:` with `input_dim:`/`input_shape`, include/exclude rules (TEST phase), "
-              "fork fields from forks.proto (SSD, fast-rcnn, Upsample, Interp)."]
+              "fork fields from forks.proto (SSD, fast-rcnn, Upsample, Interp, ShuffleChannel)."]
     return "\n".join(lines) + "\n"

@@ -203,7 +203,7 @@ class LayerContext:
         return [self.graph.unique_name(f"{self.name}_{op.lower()}")]
 
 
-_MULTI_OUTPUT = {"Split", "Proposal"}
+_MULTI_OUTPUT = {"Split", "Proposal", "TopK"}
 
 
 def _check_finite(ctx: LayerContext, message, where: str) -> None:

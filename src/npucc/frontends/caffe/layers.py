@@ -7,9 +7,10 @@ import math
 
 import numpy as np
 
+from ...ir import DType
 from .importer import caffe_layer
 
-_FILLERS = ("weight_filler", "bias_filler", "engine")
+_FILLERS = ("weight_filler", "bias_filler")
 
 
 def _hw(p, name, default, repeated=True):
@@ -70,7 +71,7 @@ def _conv_geometry(ctx, p):
 
 @caffe_layer("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution",
              param="convolution_param", fields=_CONV_FIELDS,
-             ignored=_FILLERS + ("force_nd_im2col",))
+             ignored=_FILLERS + ("engine", "force_nd_im2col"))
 def convolution(ctx, p):
     """Conv (group, dilation, separate h/w geometry); depthwise variants of forks map here."""
     (x,) = ctx.expect_inputs(1, rank=4)
@@ -86,7 +87,7 @@ def convolution(ctx, p):
 
 
 @caffe_layer("Deconvolution", param="convolution_param", fields=_CONV_FIELDS,
-             ignored=_FILLERS + ("force_nd_im2col",))
+             ignored=_FILLERS + ("engine", "force_nd_im2col"))
 def deconvolution(ctx, p):
     """ConvTranspose; the blob is (C_in, num_output / group, kH, kW) as in ONNX."""
     (x,) = ctx.expect_inputs(1, rank=4)
@@ -194,10 +195,17 @@ def bias(ctx, p):
              ignored=("engine",))
 def lrn(ctx, p):
     """ACROSS_CHANNELS: the LRN op. WITHIN_CHANNEL: x * (1 + alpha/n^2 * sum over the n x n
-    window of x^2) ^ -beta, from core ops (Caffe's own decomposition)."""
-    (x,) = ctx.expect_inputs(1)
+    window of x^2) ^ -beta, from core ops (Caffe's own decomposition). local_size is odd, as
+    Caffe requires; the input padded by it must fit npucc.limits."""
+    (x,) = ctx.expect_inputs(1, min_rank=2)
     n = p.local_size
-    if p.norm_region == p.ACROSS_CHANNELS:
+    ctx.positive(local_size=n)
+    if n % 2 == 0:
+        raise ctx.error(f"local_size {n} is even (Caffe supports odd sizes only)")
+    across = p.norm_region == p.ACROSS_CHANNELS
+    ctx.check_size([d + (n - 1) * (i in ((1,) if across else (2, 3)))
+                    for i, d in enumerate(x.shape)], "the input padded for local_size")
+    if across:
         return ctx.op("LRN", x, size=n, alpha=p.alpha, beta=p.beta, bias=p.k)
     pad = (n - 1) // 2
     sq = ctx.op("Mul", x, x)
@@ -231,12 +239,18 @@ def normalize(ctx, p):
 def pooling(ctx, p):
     """MAX / AVE. Caffe's output size (ceil, dropping a last window that starts in the padding;
     floor with round_mode: FLOOR) is ONNX ceil_mode exactly, and Caffe's average divisor (the
-    window clipped to the padded image) is ONNX count_include_pad."""
+    window clipped to the padded image) is ONNX count_include_pad. MAX with a second top
+    (SegNet) also gives each max's position, for Upsample's max-unpooling."""
     (x,) = ctx.expect_inputs(1)
     if p.pool == p.STOCHASTIC:
         raise ctx.error("STOCHASTIC pooling is not supported")
+    with_mask = len(ctx.layer.top) == 2
+    if with_mask and (p.pool != p.MAX or x.type.rank != 4):
+        raise ctx.error("a second top (the max positions) needs pool: MAX and a rank-4 bottom")
     if p.global_pooling:
-        return ctx.op("GlobalMaxPool" if p.pool == p.MAX else "GlobalAveragePool", x)
+        y = ctx.op("GlobalMaxPool" if p.pool == p.MAX else "GlobalAveragePool", x)
+        return [y, _max_positions(ctx, x, y, tuple(x.shape[2:]), (0, 0), (1, 1))] \
+            if with_mask else y
     k = _hw(p, "kernel", None, repeated=False) if (p.HasField("kernel_h")
                                                     or p.HasField("kernel_w")) \
         else _hw(p, "kernel_size", None, repeated=False)
@@ -245,11 +259,38 @@ def pooling(ctx, p):
     pad = _hw(p, "pad", 0, repeated=False)
     stride = _hw(p, "stride", 1, repeated=False)
     ceil = p.round_mode == p.CEIL
-    if p.pool == p.MAX:
-        return ctx.op("MaxPool", x, kernel_shape=k, strides=stride, pads=pad + pad,
-                      ceil_mode=ceil)
-    return ctx.op("AveragePool", x, kernel_shape=k, strides=stride, pads=pad + pad,
-                  ceil_mode=ceil, count_include_pad=True)
+    if p.pool == p.AVE:
+        return ctx.op("AveragePool", x, kernel_shape=k, strides=stride, pads=pad + pad,
+                      ceil_mode=ceil, count_include_pad=True)
+    y = ctx.op("MaxPool", x, kernel_shape=k, strides=stride, pads=pad + pad, ceil_mode=ceil)
+    return [y, _max_positions(ctx, x, y, k, pad, stride)] if with_mask else y
+
+
+def _max_positions(ctx, x, y, k, pad, stride):
+    """SegNet's pooling mask: the flat position h * W + w in its input plane of each window's
+    max, the first in scan order (Caffe keeps a strictly greater value). ArgMax over the
+    window's taps, each a strided Slice of the input padded with -inf, then the tap index
+    mapped to its position."""
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2:]
+    (kh, kw), (ph, pw), (sh, sw) = k, pad, stride
+    end_h, end_w = (oh - 1) * sh + kh - h - ph, (ow - 1) * sw + kw - w - pw
+    xp = ctx.op("Pad", x, pads=(0, 0, ph, pw, 0, 0, max(end_h, 0), max(end_w, 0)),
+                value=-math.inf)
+    taps = [ctx.op("Reshape", ctx.op("Slice", xp, starts=(i, j),
+                                     ends=(i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1),
+                                     axes=(2, 3), steps=(sh, sw)), shape=(n, c, 1, oh * ow))
+            for i in range(kh) for j in range(kw)]
+    stacked = ctx.op("Concat", *taps, axis=2) if len(taps) > 1 else taps[0]
+    tap = ctx.op("Cast", ctx.op("ArgMax", stacked, axis=2, keepdims=False), to=DType.f32)
+    # tap t = i * kw + j of window (r, s) is at (r * sh - ph + i) * w + s * sw - pw + j,
+    # that is the window's start + t + i * (w - kw)
+    start = (np.arange(oh)[:, None] * sh - ph) * w + np.arange(ow) * sw - pw
+    pos = ctx.op("Add", tap, ctx.const(start.reshape(-1), "window_start"))
+    if w != kw:
+        row = ctx.op("Floor", ctx.op("Div", tap, ctx.const(kw, "kernel_w")))
+        pos = ctx.op("Add", pos, ctx.op("Mul", row, ctx.const(w - kw, "row_skip")))
+    return ctx.op("Reshape", pos, shape=(n, c, oh, ow))
 
 
 # ---- activations ----
@@ -285,18 +326,101 @@ def tanh(ctx, p):
     return ctx.op("Tanh", *ctx.expect_inputs(1))
 
 
+def _affine(ctx, x, scale, shift):
+    """shift + scale * x as Mul and Add, identity parts left out."""
+    if scale != 1:
+        x = ctx.op("Mul", x, ctx.const(scale, "scale"))
+    if shift != 0:
+        x = ctx.op("Add", x, ctx.const(shift, "shift"))
+    return x
+
+
 @caffe_layer("Power", param="power_param", fields=("power", "scale", "shift"))
 def power(ctx, p):
     """(shift + scale * x) ^ power as Mul, Add, Pow (identity parts left out)."""
     (x,) = ctx.expect_inputs(1)
-    y = x
-    if p.scale != 1:
-        y = ctx.op("Mul", y, ctx.const(p.scale, "scale"))
-    if p.shift != 0:
-        y = ctx.op("Add", y, ctx.const(p.shift, "shift"))
+    y = _affine(ctx, x, p.scale, p.shift)
     if p.power != 1:
         y = ctx.op("Pow", y, ctx.const(p.power, "power"))
     return y if y is not x else ctx.op("Identity", x)
+
+
+def _log_base(ctx, base):
+    """ln(base) for Exp and Log: base -1 (the default) means e; any other base must be > 0."""
+    if base == -1:
+        return 1.0
+    if base <= 0:
+        raise ctx.error(f"base {base} is not positive (or -1 for e)")
+    return math.log(base)
+
+
+@caffe_layer("Exp", param="exp_param", fields=("base", "scale", "shift"))
+def exp(ctx, p):
+    """base ^ (shift + scale * x) = Exp(ln(base) * (shift + scale * x))."""
+    (x,) = ctx.expect_inputs(1)
+    ln_base = _log_base(ctx, p.base)
+    return ctx.op("Exp", _affine(ctx, x, ln_base * p.scale, ln_base * p.shift))
+
+
+@caffe_layer("Log", param="log_param", fields=("base", "scale", "shift"))
+def log(ctx, p):
+    """log_base(shift + scale * x) = Log(shift + scale * x) / ln(base)."""
+    (x,) = ctx.expect_inputs(1)
+    ln_base = _log_base(ctx, p.base)
+    if ln_base == 0:
+        raise ctx.error("base 1 has no logarithm")
+    y = ctx.op("Log", _affine(ctx, x, p.scale, p.shift))
+    return y if ln_base == 1 else ctx.op("Mul", y, ctx.const(1 / ln_base, "inv_ln_base"))
+
+
+@caffe_layer("ELU", param="elu_param", fields=("alpha",))
+def elu(ctx, p):
+    """Elu: x if x > 0 else alpha * (exp(x) - 1)."""
+    return ctx.op("Elu", *ctx.expect_inputs(1), alpha=p.alpha)
+
+
+@caffe_layer("AbsVal", param=None)
+def abs_val(ctx, p):
+    """Abs."""
+    return ctx.op("Abs", *ctx.expect_inputs(1))
+
+
+@caffe_layer("BNLL", param=None)
+def bnll(ctx, p):
+    """Softplus: log(1 + exp(x)), computed without overflow."""
+    return ctx.op("Softplus", *ctx.expect_inputs(1))
+
+
+@caffe_layer("Threshold", param="threshold_param", fields=("threshold",))
+def threshold(ctx, p):
+    """1 where x > threshold, else 0: Greater, then Cast to float."""
+    (x,) = ctx.expect_inputs(1)
+    return ctx.op("Cast", ctx.op("Greater", x, ctx.const(p.threshold, "threshold")),
+                  to=DType.f32)
+
+
+@caffe_layer("Clip", param="clip_param", fields=("min", "max"))
+def clip(ctx, p):
+    """Clip to [min, max] (both required, min <= max)."""
+    (x,) = ctx.expect_inputs(1)
+    if not (p.HasField("min") and p.HasField("max")):
+        raise ctx.error("clip_param needs both min and max")
+    if p.min > p.max:
+        raise ctx.error(f"min {p.min} is above max {p.max}")
+    return ctx.op("Clip", x, min=p.min, max=p.max)
+
+
+@caffe_layer("ReLU6", param=None)
+def relu6(ctx, p):
+    """Clip to [0, 6] (the MobileNet-v2 forks' layer)."""
+    return ctx.op("Clip", *ctx.expect_inputs(1), min=0.0, max=6.0)
+
+
+@caffe_layer("Swish", param="swish_param", fields=("beta",))
+def swish(ctx, p):
+    """x * Sigmoid(beta * x)."""
+    (x,) = ctx.expect_inputs(1)
+    return ctx.op("Mul", x, ctx.op("Sigmoid", _affine(ctx, x, p.beta, 0)))
 
 
 @caffe_layer("Dropout", param="dropout_param", fields=("dropout_ratio", "scale_train"))
@@ -353,6 +477,8 @@ def eltwise(ctx, p):
 def concat(ctx, p):
     """Concat along axis (or the deprecated concat_dim)."""
     ins = ctx.inputs
+    if not ins:
+        raise ctx.error("takes at least 1 bottom, got 0")
     axis = p.concat_dim if p.HasField("concat_dim") and not p.HasField("axis") else p.axis
     axis = _axis(ctx, axis, ins[0].type.rank)
     if len(ins) == 1:
@@ -448,16 +574,41 @@ def softmax(ctx, p):
     return ctx.op("Softmax", x, axis=_axis(ctx, p.axis, x.type.rank))
 
 
-@caffe_layer("Upsample", param="upsample_param", fields=("scale", "scale_h", "scale_w"))
+_SEGNET_UPSAMPLE = ("pad_out_h", "pad_out_w", "upsample_h", "upsample_w")
+
+
+@caffe_layer("Upsample", param="upsample_param",
+             fields=("scale", "scale_h", "scale_w") + _SEGNET_UPSAMPLE)
 def upsample(ctx, p):
-    """Nearest-neighbour upsampling by integer factors (the YOLO ports' layer)."""
-    (x,) = ctx.expect_inputs(1, rank=4)
+    """One bottom (the YOLO ports): nearest-neighbour upsampling by integer factors. Two
+    (SegNet: values and a Pooling layer's max positions): max-unpooling, each value put at
+    its position in a zero map of upsample_h x upsample_w (else the size times the scale, less
+    1 with pad_out), as ScatterElements."""
+    ins = ctx.expect_inputs(1, 2, rank=4)
+    x = ins[0]
     sh = p.scale_h if p.HasField("scale_h") else p.scale
     sw = p.scale_w if p.HasField("scale_w") else p.scale
     ctx.positive(scale=(sh, sw))
     n, c, h, w = x.shape
-    return ctx.op("Resize", x, sizes=(n, c, h * sh, w * sw), mode="nearest",
-                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    if len(ins) == 1:
+        if any(p.HasField(f) for f in _SEGNET_UPSAMPLE):
+            raise ctx.error(f"{', '.join(_SEGNET_UPSAMPLE)} are SegNet's: they need a second "
+                            "bottom (the pooling mask)")
+        return ctx.op("Resize", x, sizes=(n, c, h * sh, w * sw), mode="nearest",
+                      coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    mask = ins[1]
+    if tuple(mask.shape) != tuple(x.shape):
+        raise ctx.error(f"the mask {list(mask.shape)} and the values {list(x.shape)} differ "
+                        "in shape")
+    if p.HasField("upsample_h") or p.HasField("upsample_w"):
+        oh, ow = p.upsample_h, p.upsample_w
+        ctx.positive(upsample_h=oh, upsample_w=ow)
+    else:
+        oh, ow = h * sh - p.pad_out_h, w * sw - p.pad_out_w
+    zeros = ctx.op("Expand", ctx.const(np.zeros(1), "zero"), shape=(n, c, oh * ow))
+    pos = ctx.op("Cast", ctx.op("Reshape", mask, shape=(n, c, h * w)), to=DType.i64)
+    y = ctx.op("ScatterElements", zeros, pos, ctx.op("Reshape", x, shape=(n, c, h * w)), axis=2)
+    return ctx.op("Reshape", y, shape=(n, c, oh, ow))
 
 
 @caffe_layer("Interp", param="interp_param",
@@ -480,6 +631,158 @@ def interp(ctx, p):
             oh, ow = oh + (oh - 1) * (p.zoom_factor - 1), ow + (ow - 1) * (p.zoom_factor - 1)
     return ctx.op("Resize", x, sizes=(n, c, oh, ow), mode="linear",
                   coordinate_transformation_mode="align_corners")
+
+
+@caffe_layer("Crop", param="crop_param", fields=("axis", "offset"))
+def crop(ctx, p):
+    """Slice of the first bottom to the shape of the second from `axis` on, starting at
+    `offset` (none: 0; one: every cropped axis; else one per cropped axis)."""
+    x, ref = ctx.expect_inputs(2)
+    rank = x.type.rank
+    if ref.type.rank != rank:
+        raise ctx.error(f"bottoms {list(x.shape)} and {list(ref.shape)} differ in rank")
+    axis = _axis(ctx, p.axis, rank)
+    axes = list(range(axis, rank))
+    offsets = list(p.offset)
+    if len(offsets) not in (0, 1, len(axes)):
+        raise ctx.error(f"{len(offsets)} offsets for {len(axes)} cropped axes")
+    offsets = offsets * len(axes) if len(offsets) == 1 else offsets or [0] * len(axes)
+    for a, off in zip(axes, offsets):
+        if off + ref.shape[a] > x.shape[a]:
+            raise ctx.error(f"offset {off} + size {ref.shape[a]} exceed the size "
+                            f"{x.shape[a]} of axis {a}")
+    return ctx.op("Slice", x, starts=tuple(offsets),
+                  ends=tuple(o + ref.shape[a] for a, o in zip(axes, offsets)), axes=tuple(axes))
+
+
+@caffe_layer("Tile", param="tile_param", fields=("axis", "tiles"))
+def tile(ctx, p):
+    """Tile: `tiles` copies of the blob along `axis`."""
+    (x,) = ctx.expect_inputs(1)
+    axis = _axis(ctx, p.axis, x.type.rank)
+    if not p.HasField("tiles"):
+        raise ctx.error("tile_param gives no tiles")
+    ctx.positive(tiles=p.tiles)
+    return ctx.op("Tile", x, repeats=tuple(p.tiles if i == axis else 1
+                                           for i in range(x.type.rank)))
+
+
+@caffe_layer("ShuffleChannel", param="shuffle_channel_param", fields=("group",))
+def shuffle_channel(ctx, p):
+    """ShuffleNet's channel shuffle: Reshape to (N, group, C / group, rest), Transpose the
+    two channel axes, Reshape back."""
+    (x,) = ctx.expect_inputs(1, min_rank=2)
+    n, c, g = x.shape[0], x.shape[1], p.group
+    ctx.positive(group=g)
+    if c % g:
+        raise ctx.error(f"group {g} does not divide the {c} channels")
+    y = ctx.op("Reshape", x, shape=(n, g, c // g, math.prod(x.shape[2:])))
+    y = ctx.op("Transpose", y, perm=(0, 2, 1, 3))
+    return ctx.op("Reshape", y, shape=tuple(x.shape))
+
+
+@caffe_layer("Axpy", param=None)
+def axpy(ctx, p):
+    """SENet's Axpy (bottoms a, x, y): a * x + y, with a (N, C) or (N, C, 1, 1) scaling
+    each channel of x."""
+    a, x, y = ctx.expect_inputs(3)
+    n_c = tuple(x.shape[:2])
+    if x.type.rank < 2 or tuple(a.shape[:2]) != n_c or any(d != 1 for d in a.shape[2:]):
+        raise ctx.error(f"the scale {list(a.shape)} is not (N, C[, 1, 1]) of x "
+                        f"{list(x.shape)}")
+    if tuple(x.shape) != tuple(y.shape):
+        raise ctx.error(f"x {list(x.shape)} and y {list(y.shape)} differ in shape")
+    shape = n_c + (1,) * (x.type.rank - 2)
+    a = ctx.op("Reshape", a, shape=shape) if tuple(a.shape) != shape else a
+    return ctx.op("Add", ctx.op("Mul", x, a), y)
+
+
+_REDUCTIONS = {1: "ReduceSum", 2: "ReduceL1", 3: "ReduceSumSquare", 4: "ReduceMean"}
+
+
+@caffe_layer("Reduction", param="reduction_param", fields=("operation", "axis", "coeff"))
+def reduction(ctx, p):
+    """SUM / ASUM / SUMSQ / MEAN over all axes from `axis` on (they are dropped; axis 0 gives
+    a scalar), times coeff."""
+    (x,) = ctx.expect_inputs(1)
+    axis = _axis(ctx, p.axis, x.type.rank)
+    y = ctx.op(_REDUCTIONS[p.operation], x, axes=tuple(range(axis, x.type.rank)),
+               keepdims=False)
+    return _affine(ctx, y, p.coeff, 0)
+
+
+@caffe_layer("ArgMax", param="argmax_param", fields=("out_max_val", "top_k", "axis"))
+def argmax(ctx, p):
+    """The top_k largest values along `axis` (or over all axes after the first): their
+    indices as floats, or with out_max_val their values (with an axis) or indices then values
+    (without). Equal values come largest index first, as Caffe's sort of (value, index)
+    pairs: TopK of the axis reversed, indices mapped back."""
+    (x,) = ctx.expect_inputs(1)
+    rank, k = x.type.rank, p.top_k
+    has_axis = p.HasField("axis")
+    if has_axis:
+        axis = _axis(ctx, p.axis, rank)
+    else:  # Caffe's output is (N, 1 or 2, top_k) padded to the input's rank (3 at least)
+        axis, x = 1, ctx.op("Flatten", x, axis=1)
+    n = x.shape[axis]
+    if not 1 <= k <= n:
+        raise ctx.error(f"top_k {k} is not in [1, {n}], the size of the searched axis")
+    flipped = ctx.op("Slice", x, starts=(-1,), ends=(-n - 1,), axes=(axis,), steps=(-1,))
+    values, rev_idx = ctx.op("TopK", flipped, k=k, axis=axis)
+    idx = ctx.op("Sub", ctx.const(n - 1, "last"), ctx.op("Cast", rev_idx, to=DType.f32))
+    if has_axis:
+        return values if p.out_max_val else idx
+    y = ctx.op("Concat", idx, values, axis=1) if p.out_max_val else idx
+    pad = (1,) * (max(rank, 3) - 3)
+    return ctx.op("Reshape", y, shape=(x.shape[0], 2 if p.out_max_val else 1, k) + pad)
+
+
+@caffe_layer("MVN", param="mvn_param", fields=("normalize_variance", "across_channels", "eps"))
+def mvn(ctx, p):
+    """x - mean, then / (std + eps) if normalize_variance, over each channel's spatial
+    positions (over C, H, W with across_channels); Caffe adds eps to the std."""
+    (x,) = ctx.expect_inputs(1, min_rank=2)
+    axes = tuple(range(1 if p.across_channels else 2, x.type.rank))
+    if not axes:
+        raise ctx.error(f"no axes to normalize over in a {list(x.shape)} bottom")
+    y = ctx.op("Sub", x, ctx.op("ReduceMean", x, axes=axes, keepdims=True))
+    if not p.normalize_variance:
+        return y
+    std = ctx.op("Sqrt", ctx.op("ReduceMean", ctx.op("Mul", y, y), axes=axes, keepdims=True))
+    return ctx.op("Div", y, ctx.op("Add", std, ctx.const(p.eps, "eps")))
+
+
+@caffe_layer("Embed", param="embed_param", fields=("num_output", "input_dim", "bias_term"),
+             ignored=_FILLERS)
+def embed(ctx, p):
+    """Row lookup: the bottom's values (truncated to integers) index the (input_dim,
+    num_output) blob; Gather, then Add the bias blob. The top has a num_output axis more."""
+    (x,) = ctx.expect_inputs(1)
+    ctx.positive(num_output=p.num_output, input_dim=p.input_dim)
+    w = ctx.const(ctx.blob(0, (p.input_dim, p.num_output)), "weight")
+    y = ctx.op("Gather", w, ctx.op("Cast", x, to=DType.i64), axis=0)
+    if p.bias_term:
+        y = ctx.op("Add", y, ctx.const(ctx.blob(1, (p.num_output,), "small"), "bias"))
+    return y
+
+
+@caffe_layer("Parameter", param="parameter_param", fields=("shape",))
+def parameter(ctx, p):
+    """No bottom: the layer's blob, of parameter_param.shape, as a constant."""
+    if ctx.layer.bottom:
+        raise ctx.error(f"takes no bottom, got {len(ctx.layer.bottom)}")
+    shape = tuple(p.shape.dim)
+    ctx.positive(shape=shape)
+    return ctx.const(ctx.blob(0, shape), "blob")
+
+
+@caffe_layer("BatchReindex", param=None)
+def batch_reindex(ctx, p):
+    """Gather along the batch axis by the second bottom (a 1-D blob of indices as floats)."""
+    x, idx = ctx.expect_inputs(2)
+    if idx.type.rank != 1:
+        raise ctx.error(f"the indices {list(idx.shape)} are not 1-D")
+    return ctx.op("Gather", x, ctx.op("Cast", idx, to=DType.i64), axis=0)
 
 
 # ---- detection heads (ops the simulator runs on the CPU) ----
