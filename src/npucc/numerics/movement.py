@@ -39,6 +39,14 @@ def move(node: Node) -> Kernel:
     return run
 
 
+def arg_extremum(node: Node) -> Kernel:
+    """ArgMax / ArgMin of quantized integers (per tensor, positive scale): they order as the
+    reals they stand for, so the registry kernel runs on them (TFLite's int8 ARG_MAX does)."""
+    per_tensor(node.inputs[0], "input", node, allow_dfp=True)
+    run_registry = _registry_kernel(node)
+    return lambda args: [np.asarray(run_registry(args[0]))]
+
+
 def pad(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False) -> Kernel:
     """Pad in the integer domain: the fill value is quantized (0.0 becomes the zero point).
     `integers(value)`: the range a value's integers saturate to."""

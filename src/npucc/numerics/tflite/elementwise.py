@@ -8,7 +8,7 @@ import numpy as np
 
 from ...ir.graph import Node
 from ..fixed_point import multiply_by_quantized_multiplier, quantize_multiplier
-from ..movement import MOVES, clamp, max_pool, move, pad
+from ..movement import MOVES, arg_extremum, clamp, max_pool, move, pad
 from ..params import per_tensor, storage_range
 from ..profiles import Kernel, kernel
 from ..tables import elementwise
@@ -66,6 +66,7 @@ def _requantize(node: Node) -> Kernel:
 
 kernel("tflite", *MOVES)(move)
 kernel("tflite", "MaxPool")(max_pool)
+kernel("tflite", "ArgMax", "ArgMin")(arg_extremum)
 
 
 def _resize_limits(node: Node) -> str | None:
