@@ -11,11 +11,12 @@ import pytest
 import tflite
 
 from npucc.backends.simulator import compile_plan
+from npucc.errors import UnsupportedError
 from npucc.frontends.tflite import OP_NAMES, load
 from npucc.ir import Graph
 from npucc.ir.types import DType, QuantParams, TensorType
 from npucc.ir.verify import verify
-from npucc.numerics import run_graph
+from npucc.numerics import QuantizedExecutionError, run_graph
 
 from .oracle import fixture, litert, needs_litert, random_int8_inputs, rel_error
 
@@ -138,3 +139,18 @@ def test_int8_arg_max_runs_on_the_integers():
     xs = np.random.default_rng(0).integers(-128, 128, (2, 7)).astype(np.int8)
     for outs in (run_graph(g, [xs]), compile_plan(g).run([xs])):
         assert np.array_equal(outs[0], np.argmax(xs, axis=1))
+
+
+def test_int8_ops_without_integer_form_are_refused_by_name():
+    """GELU runs nowhere exactly in the tflite profile (refused when run, naming node, op and
+    profile); LOG_SOFTMAX, SQUARED_DIFFERENCE and L2_NORMALIZATION are refused at import."""
+    path, inputs, *_ = fixture("int8_gaps")
+    m = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
+    sg = m.Subgraphs(0)
+    outputs = [sg.Tensors(sg.Outputs(k)).Name().decode() for k in range(sg.OutputsLength())]
+    g = load(path, outputs=outputs[:1])
+    with pytest.raises(QuantizedExecutionError, match="Gelu.*tflite profile"):
+        run_graph(g, inputs)
+    for name, op in zip(outputs[1:], ("LOG_SOFTMAX", "SQUARED_DIFFERENCE", "L2_NORMALIZATION")):
+        with pytest.raises(UnsupportedError, match=f"{op}.*quantized {op} is not supported"):
+            load(path, outputs=[name])

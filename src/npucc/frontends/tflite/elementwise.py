@@ -13,6 +13,7 @@ from ..tf_common import (
     quant_of,
     shape_of,
 )
+from .tensor_ops import axis_index
 
 _ACT = tflite.ActivationFunctionType
 
@@ -50,34 +51,32 @@ def _logical_reduce(core):
 
 def float_only(op, *handles: Handle) -> None:
     """Refuse quantized operands of an op that npucc writes as several core ops (the
-    intermediate results would need quantization params the model does not give)."""
+    intermediate results would need quantization params the model does not give) or whose
+    core op is float only."""
     if any(quant_of(h) is not None for h in handles):
-        raise ConversionError(f"quantized {op.name} is not supported (npucc writes it as several "
-                              "ops, which have no integer form here)")
+        raise ConversionError(f"quantized {op.name} is not supported (npucc has no integer "
+                              "form of it)")
+
+
+def _emitter(imp, op, last: bool):
+    """emit(core, inputs, attrs) for one step of a chain: the last step's result is the
+    operator's output (its name and params), the others are intermediates."""
+    if last:
+        return lambda core, xs, attrs=None: imp.emit(op, core, xs, attrs)
+    return lambda core, xs, attrs=None: imp.b.emit(core, xs, attrs, label=op.label)
 
 
 def _chain(*steps):
-    """A converter applying core ops in sequence to input 0 (and input 1 for a binary first
-    step); a step is (op, attrs) or a callable (imp, op, x) -> handle. Float only."""
+    """A float-only converter composing core ops: the first step takes all the operator's
+    inputs, each later one the previous result; "Square" multiplies its input by itself."""
     def convert(imp, op):
-        x = op.input(0)
-        args = [x, op.input(1)] if op.has(1) else [x]
+        args = [op.input(i) for i in range(len(op.in_idx))]
         float_only(op, *args)
-        for k, step in enumerate(steps):
-            last = k == len(steps) - 1
-            if callable(step):
-                x = step(imp, op, *args)
-            elif last:
-                x = imp.emit(op, step[0], args, step[1])
-            else:
-                x = imp.b.emit(step[0], args, step[1], label=op.label)
-            args = [x]
-        return x
+        for k, core in enumerate(steps):
+            emit = _emitter(imp, op, k == len(steps) - 1)
+            args = [emit("Mul", args * 2) if core == "Square" else emit(core, args)]
+        return args[0]
     return convert
-
-
-def _squared(imp, op, x):
-    return imp.emit(op, "Mul", [x, x])
 
 
 def floor_div(imp, op):
@@ -94,9 +93,9 @@ def add_n(imp, op):
     xs = [op.input(i) for i in range(len(op.in_idx))]
     float_only(op, *xs)
     y = xs[0]
-    for x in xs[1:-1]:
-        y = imp.b.emit("Add", [y, x], label=op.label)
-    return imp.emit(op, "Add", [y, xs[-1]]) if len(xs) > 1 else imp.emit(op, "Identity", [y])
+    for k, x in enumerate(xs[1:]):
+        y = _emitter(imp, op, k == len(xs) - 2)("Add", [y, x])
+    return y if len(xs) > 1 else imp.emit(op, "Identity", [y])
 
 
 def select(imp, op):
@@ -143,7 +142,7 @@ def _as_output_dtype(imp, op, h, out=0):
 def _arg(core):
     def convert(imp, op):
         x = op.input(0)
-        axis = op.ints(1, "axis", 1)[0] % max(len(shape_of(x)), 1)
+        axis = axis_index(op.ints(1, "axis", 1)[0], len(shape_of(x)))
         y = imp.b.emit(core, [x], {"axis": axis, "keepdims": False}, label=op.label)
         return _as_output_dtype(imp, op, y)
     return convert
@@ -159,7 +158,7 @@ def top_k(imp, op):
 def cumsum(imp, op):
     o = op.options(tflite.CumsumOptions)
     x = op.input(0)
-    axis = op.ints(1, "axis", 1)[0] % max(len(shape_of(x)), 1)
+    axis = axis_index(op.ints(1, "axis", 1)[0], len(shape_of(x)))
     return imp.emit(op, "CumSum", [x], {"axis": axis,
                                         "exclusive": bool(o and o.Exclusive()),
                                         "reverse": bool(o and o.Reverse())})

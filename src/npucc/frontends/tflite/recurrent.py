@@ -53,31 +53,30 @@ def unidirectional_sequence_lstm(imp, op):
         raise ConversionError(f"LSTM takes a float [batch, time, input] tensor, got "
                               f"{list(shape_of(x))}{' quantized' if quant_of(x) else ''}")
     time_major = bool(o.TimeMajor())
-    seq, batch, size = shape_of(x) if time_major else np.array(shape_of(x))[[1, 0, 2]]
+    seq, batch, size = (shape_of(x)[i] for i in ((0, 1, 2) if time_major else (1, 0, 2)))
     hidden = op.tensor(5).shape[0] if op.tensor(5).shape else 0
     if hidden < 1:
         raise ConversionError("LSTM recurrent weights have no hidden units", False)
+    # the weights' payloads bound `hidden` before any state is made from it
+    w = [_float_constant(op, 1 + g, f"input weights {g}", (hidden, size)) for g in _ONNX_ORDER]
+    r = [_float_constant(op, 5 + g, f"recurrent weights {g}", (hidden, hidden))
+         for g in _ONNX_ORDER]
+    b = [_float_constant(op, 12 + g, f"bias {g}", (hidden,)) for g in _ONNX_ORDER]
     c0 = _state(op, 19, "cell state", (batch, hidden))
     if o.CellClip() and float(np.abs(c0).max(initial=0)) + seq > o.CellClip():
         # |c| grows by at most 1 a step (|f| <= 1, |i * tanh(.)| <= 1): then the clip is a no-op
         raise ConversionError(f"LSTM cell_clip={o.CellClip()} may clip the cell state of a "
                               f"{seq}-step sequence; the core LSTM does not clip")
-    w = [_float_constant(op, 1 + g, f"input weights {g}", (hidden, size)) for g in _ONNX_ORDER]
-    r = [_float_constant(op, 5 + g, f"recurrent weights {g}", (hidden, hidden))
-         for g in _ONNX_ORDER]
-    b = [_float_constant(op, 12 + g, f"bias {g}", (hidden,)) for g in _ONNX_ORDER]
     inputs = [np.concatenate(w)[None], np.concatenate(r)[None],
               np.concatenate(b + [np.zeros(4 * hidden, np.float32)])[None],
-              _state(op, 18, "output state", (batch, hidden))[None],
-              c0[None]]
+              _state(op, 18, "output state", (batch, hidden))[None], c0[None]]
     if any(op.has(i) for i in _PEEPHOLES):
         inputs.append(np.concatenate([_float_constant(op, i, "peephole weights", (hidden,))
                                       for i in _PEEPHOLES])[None])
     if not time_major:
         x = imp.b.emit("Transpose", [x], {"perm": (1, 0, 2)}, label=op.label)
-    y = imp.b.emit("LSTM", [x, *inputs], {"hidden_size": int(hidden)}, label=op.label)
+    y = imp.b.emit("LSTM", [x, *inputs], {"hidden_size": hidden}, label=op.label)
     if time_major:
-        return imp.emit(op, "Reshape", [y], {"shape": (int(seq), int(batch), int(hidden))})
-    y = imp.b.emit("Reshape", [y], {"shape": (int(seq), int(batch), int(hidden))},
-                   label=op.label)
+        return imp.emit(op, "Reshape", [y], {"shape": (seq, batch, hidden)})
+    y = imp.b.emit("Reshape", [y], {"shape": (seq, batch, hidden)}, label=op.label)
     return imp.emit(op, "Transpose", [y], {"perm": (1, 0, 2)})

@@ -7,6 +7,7 @@ import numpy as np
 import tflite
 
 from ... import limits
+from ...errors import LimitError
 from ...ir.types import DType
 from ..tf_common import (
     TO_NCHW,
@@ -197,7 +198,8 @@ def _split_into(imp, op, x, axis: int, sizes) -> list[Handle]:
     return imp.emit_all(op, "Split", [x], {"axis": axis, "split": tuple(sizes)})
 
 
-def _axis(axis: int, rank: int) -> int:
+def axis_index(axis: int, rank: int) -> int:
+    """A (possibly negative) axis of a rank-`rank` tensor, checked."""
     if not -rank <= axis < rank:
         raise ConversionError(f"axis {axis} is out of range for rank {rank}", False)
     return axis % rank
@@ -207,7 +209,7 @@ def split(imp, op):
     """SPLIT: inputs (axis, x); num_splits equal pieces."""
     o = op.options(tflite.SplitOptions, required=True)
     x = op.input(1)
-    axis = _axis(op.ints(0, "axis", 1)[0], len(shape_of(x)))
+    axis = axis_index(op.ints(0, "axis", 1)[0], len(shape_of(x)))
     n, dim = o.NumSplits(), shape_of(x)[axis]
     if n < 1 or dim % n:
         raise ConversionError(f"cannot split size {dim} into {n} equal pieces", False)
@@ -217,7 +219,7 @@ def split(imp, op):
 def split_v(imp, op):
     """SPLIT_V: inputs (x, size_splits, axis); one size may be -1 (the rest)."""
     x = op.input(0)
-    axis = _axis(op.ints(2, "axis", 1)[0], len(shape_of(x)))
+    axis = axis_index(op.ints(2, "axis", 1)[0], len(shape_of(x)))
     sizes = op.ints(1, "size_splits")
     if sizes.count(-1) == 1:
         sizes[sizes.index(-1)] = shape_of(x)[axis] - sum(s for s in sizes if s != -1)
@@ -227,7 +229,7 @@ def split_v(imp, op):
 def unpack(imp, op):
     o = op.options(tflite.UnpackOptions)
     x = op.input(0)
-    axis = _axis(o.Axis() if o is not None else 0, len(shape_of(x)))
+    axis = axis_index(o.Axis() if o is not None else 0, len(shape_of(x)))
     parts = _split_into(imp, op, x, axis, [1] * shape_of(x)[axis])
     return [imp.emit(op, "Squeeze", [p], {"axes": (axis,)}, out=k) for k, p in enumerate(parts)]
 
@@ -235,7 +237,7 @@ def unpack(imp, op):
 def reverse_v2(imp, op):
     x = op.input(0)
     shape = shape_of(x)
-    axes = sorted({_axis(a, len(shape)) for a in op.ints(1, "axes")})
+    axes = sorted({axis_index(a, len(shape)) for a in op.ints(1, "axes")})
     return imp.emit(op, "Slice", [x], {"starts": tuple(shape[a] - 1 for a in axes),
                                        "ends": tuple(-shape[a] - 1 for a in axes),
                                        "axes": tuple(axes), "steps": (-1,) * len(axes)})
@@ -261,6 +263,15 @@ def fill(imp, op):
     return imp.emit(op, "Expand", [v], {"shape": tuple(dims)})
 
 
+def _check_size(shape, itemsize: int, what: str) -> None:
+    if min(shape, default=0) < 0:
+        raise ConversionError(f"{what} has a negative size {list(shape)}", False)
+    try:
+        limits.check_shape(shape, itemsize, what)
+    except LimitError as e:
+        raise ConversionError(str(e), False) from None
+
+
 def range_op(imp, op):
     """RANGE of constant start, limit and delta: a constant."""
     start, limit, delta = (op.static(i, w).reshape(-1) for i, w in
@@ -269,7 +280,7 @@ def range_op(imp, op):
         raise ConversionError("RANGE takes scalar start, limit and a nonzero delta", False)
     n = max(int(np.ceil((float(limit[0]) - float(start[0])) / float(delta[0]))), 0)
     dt = op.out_tensor().np_dtype or start.dtype
-    limits.check_shape((n,), np.dtype(dt).itemsize, "the result of RANGE")
+    _check_size((n,), np.dtype(dt).itemsize, "the result of RANGE")
     return (start[0] + delta[0] * np.arange(n)).astype(dt)
 
 
@@ -297,9 +308,9 @@ def one_hot(imp, op):
     o = op.options(tflite.OneHotOptions)
     idx = op.input(0)
     rank = len(shape_of(idx)) + 1
-    axis = _axis(o.Axis() if o is not None else -1, rank)
+    axis = axis_index(o.Axis() if o is not None else -1, rank)
     depth = op.ints(1, "depth", 1)[0]
-    limits.check_shape((depth,), 8, "the depth of ONE_HOT")
+    _check_size((depth,), 8, "the depth of ONE_HOT")
     classes = np.arange(depth, dtype=op.tensor(0).np_dtype or np.int32)
     classes = classes.reshape([depth if i == axis else 1 for i in range(rank)])
     hit = imp.b.emit("Equal", [imp.b.emit("Unsqueeze", [idx], {"axes": (axis,)},
