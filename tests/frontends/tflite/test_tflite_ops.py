@@ -154,3 +154,15 @@ def test_int8_ops_without_integer_form_are_refused_by_name():
     for name, op in zip(outputs[1:], ("LOG_SOFTMAX", "SQUARED_DIFFERENCE", "L2_NORMALIZATION")):
         with pytest.raises(UnsupportedError, match=f"{op}.*quantized {op} is not supported"):
             load(path, outputs=[name])
+
+
+def test_frontends_doc_holds_the_generated_note():
+    from pathlib import Path
+
+    from npucc.frontends.docnote import read_note
+    from npucc.frontends.tflite import CONVERTERS, supported_note
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "FRONTENDS.md"
+    assert read_note(doc, "tflite-supported") == supported_note(), \
+        "regenerate: python -m npucc.frontends.tflite --write docs/FRONTENDS.md"
+    assert all(name.removeprefix("CUSTOM:") in supported_note() for name in CONVERTERS)
