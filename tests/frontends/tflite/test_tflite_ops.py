@@ -110,18 +110,6 @@ def test_int8_data_movement_keeps_the_models_params():
     assert all(v.type.quant is not None for v in (*mm.inputs, *mm.outputs))
 
 
-def test_dilated_conv_triple_folds_into_one_conv():
-    """SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND (TF's dilated convolution) is one Conv
-    with dilations 2 and the pads minus the crops; the lone SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND
-    pair of the same fixture is written out with Pad / Reshape / Transpose / Slice."""
-    path, *_ = fixture("tensor_ops_float")
-    g = load(path)
-    (conv,) = [n for n in g.nodes if n.op == "Conv"]
-    assert conv.attrs["dilations"] == (2, 2) and conv.attrs["pads"] == (2, 2, 2, 2)
-    assert conv.inputs[0].producer.inputs[0] in g.inputs  # reads `y` itself (through NCHW)
-    assert any(n.op == "Pad" for n in g.nodes)
-
-
 def test_lstm_maps_onto_the_core_lstm():
     path, *_ = fixture("lstm_float")
     g = load(path)
@@ -166,3 +154,73 @@ def test_frontends_doc_holds_the_generated_note():
     assert read_note(doc, "tflite-supported") == supported_note(), \
         "regenerate: python -m npucc.frontends.tflite --write docs/FRONTENDS.md"
     assert all(name.removeprefix("CUSTOM:") in supported_note() for name in CONVERTERS)
+
+
+def dilated_conv_model(kind: str, paddings, crops, seed=0) -> bytes:
+    """SPACE_TO_BATCH_ND -> CONV_2D / DEPTHWISE_CONV_2D (VALID) -> BATCH_TO_SPACE_ND, as old TF
+    converters wrote dilated convolutions (today's converter fuses them itself, so the file is
+    written by hand); input 1x9x8x3, block 2x2, 3x3 kernel with 4 outputs."""
+    from tests.fuzz.tflite_builder import Op, Tensor, build
+
+    rng = np.random.default_rng(seed)
+    i32 = tflite.TensorType.INT32
+    (pt, pb), (pl, pr) = paddings
+    (ct, cb), (cl, cr) = crops
+    hb, wb = (9 + pt + pb) // 2, (8 + pl + pr) // 2
+    w = rng.standard_normal((1, 3, 3, 4) if kind == "depthwise" else (4, 3, 3, 3))
+    code, options = (tflite.BuiltinOperator.DEPTHWISE_CONV_2D,
+                     ("DepthwiseConv2DOptions", {"Padding": tflite.Padding.VALID, "StrideW": 1,
+                                                 "StrideH": 1, "DepthMultiplier": 1,
+                                                 "DilationWFactor": 1, "DilationHFactor": 1})) \
+        if kind == "depthwise" else \
+        (tflite.BuiltinOperator.CONV_2D,
+         ("Conv2DOptions", {"Padding": tflite.Padding.VALID, "StrideW": 1, "StrideH": 1,
+                            "DilationWFactor": 1, "DilationHFactor": 1,
+                            "FusedActivationFunction": tflite.ActivationFunctionType.RELU}))
+    if kind == "depthwise":  # 3 channels, multiplier 1 (4 outputs would need multiplier 4/3)
+        w = w[..., :3]
+    cout = w.shape[-1] if kind == "depthwise" else w.shape[0]
+    tensors = [Tensor(b"x", (1, 9, 8, 3)), Tensor(b"block", (2,), 1, i32),
+               Tensor(b"paddings", (2, 2), 2, i32), Tensor(b"s2b", (4, hb, wb, 3)),
+               Tensor(b"w", w.shape, 3), Tensor(b"bias", (cout,), 4),
+               Tensor(b"conv", (4, hb - 2, wb - 2, cout)), Tensor(b"crops", (2, 2), 5, i32),
+               Tensor(b"y", (1, 2 * (hb - 2) - ct - cb, 2 * (wb - 2) - cl - cr, cout))]
+    buffers = [b"", np.int32([2, 2]).tobytes(), np.int32(paddings).tobytes(),
+               w.astype(np.float32).tobytes(),
+               rng.standard_normal(cout).astype(np.float32).tobytes(),
+               np.int32(crops).tobytes()]
+    B = tflite.BuiltinOperator
+    ops = [Op(B.SPACE_TO_BATCH_ND, (0, 1, 2), (3,), None),
+           Op(code, (3, 4, 5), (6,), None, options),
+           Op(B.BATCH_TO_SPACE_ND, (6, 1, 7), (8,), None)]
+    return build(tensors=tensors, buffers=buffers, ops=ops, inputs=(0,), outputs=(8,))
+
+
+@needs_litert
+@pytest.mark.parametrize("kind", ["conv", "depthwise"])
+@pytest.mark.parametrize("paddings, crops", [(((2, 3), (2, 2)), ((1, 0), (0, 0))),
+                                             (((0, 1), (0, 0)), ((0, 0), (0, 0)))])
+def test_dilated_conv_triple_folds_and_matches_litert(tmp_path, kind, paddings, crops):
+    """The triple is one Conv with dilations 2 and pads = paddings - crops, equal to LiteRT
+    running the three ops; cut at the inner conv's output (a second reader), each op converts
+    alone (Pad / Reshape / Transpose...) and still matches."""
+    path = tmp_path / "dilated.tflite"
+    path.write_bytes(dilated_conv_model(kind, paddings, crops))
+    x = np.random.default_rng(1).standard_normal((1, 9, 8, 3)).astype(np.float32)
+    (want,), it = litert(path, [x], all_tensors=True)
+    g = load(path)
+    (conv,) = [n for n in g.nodes if n.op == "Conv"]
+    (pt, pb), (pl, pr) = paddings
+    (ct, cb), (cl, cr) = crops
+    assert conv.attrs["dilations"] == (2, 2)
+    assert conv.attrs["pads"] == (pt - ct, pl - cl, pb - cb, pr - cr)
+    assert {n.op for n in g.nodes} <= {"Transpose", "Conv"}
+    for got in (run_graph(g, [x])[0], compile_plan(g).run([x])[0]):
+        assert rel_error(got, want) <= 1e-5
+    g = load(path, outputs=["y", "conv"])
+    (conv,) = [n for n in g.nodes if n.op == "Conv"]
+    assert conv.attrs["dilations"] == (1, 1)
+    got = run_graph(g, [x])
+    assert rel_error(got[0], want) <= 1e-5
+    conv_t = next(d for d in it.get_tensor_details() if d["name"] == "conv")
+    assert rel_error(got[1], it.get_tensor(conv_t["index"])) <= 1e-5

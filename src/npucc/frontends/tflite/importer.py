@@ -153,7 +153,8 @@ class TFLiteImporter:
             self.handles[i] = self.graph.add_input(
                 t.name, TensorType(shape, DType.from_numpy(t.np_dtype), t.quant))
         ops = [_Op(self, k, self.sg.Operators(k)) for k in range(self.sg.OperatorsLength())]
-        self._producers = {i: op for op in ops for i in op.out_idx}
+        # a cut input is not computed here, whatever operator writes it in the file
+        self._producers = {i: op for op in ops for i in op.out_idx if i not in ins}
         self._readers: dict[int, list[_Op]] = {}
         for op in ops:
             for i in op.in_idx:
@@ -224,7 +225,7 @@ class TFLiteImporter:
 
     # ---- helpers for converters ----
     def producer(self, tensor: int) -> _Op | None:
-        """The operator that computes tensor `tensor`, if any."""
+        """The operator that computes tensor `tensor` in this import, if any."""
         return self._producers.get(tensor)
 
     def sole_reader(self, tensor: int) -> _Op | None:
