@@ -287,15 +287,17 @@ def shape_ops(tf):
     return fn, [(1, 6)]
 
 
-def lstm_net(tf):
-    """Keras LSTM layers (UNIDIRECTIONAL_SEQUENCE_LSTM): full sequence, then the last state.
-    Keras 2 (the tf_keras package): Keras 3 LSTMs convert to a WHILE loop, not the fused op."""
+def lstm_net(tf, steps=6):
+    """Keras LSTM layers (UNIDIRECTIONAL_SEQUENCE_LSTM): full sequence, then the last state of a
+    time-major one. Keras 2 (the tf_keras package): Keras 3 LSTMs convert to a WHILE loop, not
+    the fused op."""
     import tf_keras as keras
     from tf_keras import layers as L
 
-    x_in = keras.Input((6, 4), batch_size=2)
+    x_in = keras.Input((steps, 4), batch_size=2)
     y = L.LSTM(8, return_sequences=True)(x_in)
-    y = L.LSTM(5)(y)
+    y = L.Lambda(lambda t: tf.transpose(t, (1, 0, 2)))(y)
+    y = L.LSTM(5, time_major=True)(y)
     return randomize(keras.Model(x_in, L.Dense(3)(y)), 8)
 
 
@@ -505,6 +507,8 @@ FIXTURES = {
     "shape_ops_float": lambda o, tf: save_tflite(o, "shape_ops_float", tf, *shape_ops(tf),
                                                  dynamic_batch=True),
     "lstm_float": lambda o, tf: save_tflite(o, "lstm_float", tf, lstm_net(tf), fused_rnn=True),
+    "lstm_long_float": lambda o, tf: save_tflite(o, "lstm_long_float", tf, lstm_net(tf, 12),
+                                                 fused_rnn=True),
     "patched_ops_float": lambda o, tf: save_tflite(o, "patched_ops_float", tf, *patched_ops(tf),
                                                    patch={1: 12, 19: 152}),
     "movement_int8": lambda o, tf: save_tflite(o, "movement_int8", tf, *movement_int8(tf),

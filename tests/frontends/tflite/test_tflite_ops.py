@@ -111,10 +111,19 @@ def test_int8_data_movement_keeps_the_models_params():
 
 
 def test_lstm_maps_onto_the_core_lstm():
+    """Batch-major and time-major layers (both checked against LiteRT above)."""
     path, *_ = fixture("lstm_float")
     g = load(path)
     lstms = [n for n in g.nodes if n.op == "LSTM"]
     assert len(lstms) == 2 and {n.attrs["hidden_size"] for n in lstms} == {8, 5}
+
+
+def test_lstm_whose_cell_clip_could_act_is_refused():
+    """Keras sets cell_clip=10: on 12 steps it could clip the cell state, which the core LSTM
+    does not do, so the import stops with an error naming the operator."""
+    path, *_ = fixture("lstm_long_float")
+    with pytest.raises(UnsupportedError, match="UNIDIRECTIONAL_SEQUENCE_LSTM.*cell_clip=10"):
+        load(path)
 
 
 def test_int8_arg_max_runs_on_the_integers():
