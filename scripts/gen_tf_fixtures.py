@@ -276,14 +276,15 @@ def tensor_ops(tf):
 
 
 def shape_ops(tf):
-    """With a dynamic batch, shape-derived FILL, RANGE, BROADCAST_TO and ZEROS_LIKE stay in the
-    model (static shapes would fold them in the converter)."""
+    """With a dynamic batch, shape-derived FILL, RANGE, BROADCAST_TO, BROADCAST_ARGS and
+    ZEROS_LIKE stay in the model (static shapes would fold them in the converter)."""
     def fn(x):
         n = tf.shape(x)[0]
         ramp = tf.cast(tf.range(n * 3), tf.float32)
+        total = tf.reduce_sum(x, axis=1, keepdims=True)
+        both = tf.broadcast_dynamic_shape(tf.shape(total), tf.shape(x))
         return (x + tf.fill(tf.shape(x), 0.5) + tf.zeros_like(x),
-                tf.broadcast_to(tf.reduce_sum(x, axis=1, keepdims=True), tf.shape(x)),
-                ramp)
+                tf.broadcast_to(total, tf.shape(x)), ramp, tf.broadcast_to(total, both))
     return fn, [(1, 6)]
 
 

@@ -33,7 +33,7 @@ FLOAT = {
     "tensor_ops_float": {
         "SPLIT", "SPLIT_V", "UNPACK", "REVERSE_V2", "GATHER_ND", "SCATTER_ND", "BATCH_MATMUL",
         "LOCAL_RESPONSE_NORMALIZATION", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"},
-    "shape_ops_float": {"FILL", "RANGE", "BROADCAST_TO", "ZEROS_LIKE"},
+    "shape_ops_float": {"FILL", "RANGE", "BROADCAST_TO", "BROADCAST_ARGS", "ZEROS_LIKE"},
     "patched_ops_float": {"L2_POOL_2D", "RELU_0_TO_1"},
     "lstm_float": {"UNIDIRECTIONAL_SEQUENCE_LSTM"},
 }

@@ -42,6 +42,7 @@ from .tensor_ops import (
     _resize,
     _space,
     batch_to_space_nd,
+    broadcast_args,
     broadcast_to,
     cast,
     concatenation,
@@ -118,7 +119,8 @@ CONVERTERS: Registry[Callable] = Registry("TFLite op", {
     "BATCH_MATMUL": batch_matmul,
     # data movement and constants
     "SPLIT": split, "SPLIT_V": split_v, "UNPACK": unpack, "REVERSE_V2": reverse_v2,
-    "BROADCAST_TO": broadcast_to, "ZEROS_LIKE": zeros_like, "FILL": fill, "RANGE": range_op,
+    "BROADCAST_TO": broadcast_to, "BROADCAST_ARGS": broadcast_args, "ZEROS_LIKE": zeros_like,
+    "FILL": fill, "RANGE": range_op,
     "GATHER_ND": gather_nd, "SCATTER_ND": scatter_nd, "ONE_HOT": one_hot,
     "SPACE_TO_BATCH_ND": space_to_batch_nd, "BATCH_TO_SPACE_ND": batch_to_space_nd,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": unidirectional_sequence_lstm,

@@ -253,6 +253,16 @@ def broadcast_to(imp, op):
     return imp.emit(op, "Expand", [x], {"shape": shape})
 
 
+def broadcast_args(imp, op):
+    """BROADCAST_ARGS of two constant shapes (SHAPE outputs fold): the broadcast shape."""
+    a, b = op.ints(0, "shape"), op.ints(1, "shape")
+    try:
+        shape = np.broadcast_shapes(tuple(a), tuple(b))
+    except ValueError:
+        raise ConversionError(f"shapes {a} and {b} do not broadcast", False) from None
+    return np.array(shape, op.out_tensor().np_dtype or np.int32)
+
+
 def fill(imp, op):
     """FILL: the value (a scalar) broadcast to the constant dims (folds when the value is a
     constant too; the result size is checked like any folded op's)."""
