@@ -122,6 +122,7 @@ def local_response_normalization(imp, op):
     """TFLite LRN: x / (bias + alpha * sum of x^2 over channels c-r..c+r) ^ beta; the core LRN
     (ONNX) divides alpha by the window size."""
     o = op.options(tflite.LocalResponseNormalizationOptions, required=True)
+    float_only(op, op.input(0))
     size = 2 * o.Radius() + 1
     if size < 1:
         raise ConversionError(f"radius {o.Radius()} is negative", False)
@@ -134,7 +135,7 @@ def local_response_normalization(imp, op):
 def _as_output_dtype(imp, op, h, out=0):
     """Cast an index result (int64 in the core) to the output tensor's integer type."""
     dt = op.out_tensor(out).np_dtype
-    if dt is None or h.dtype == dt:
+    if dt is None or np.dtype(getattr(h.dtype, "numpy", h.dtype)) == dt:  # Value or array
         return h
     return imp.emit(op, "Cast", [h], {"to": DType.from_numpy(dt)}, out=out)
 
