@@ -11,7 +11,7 @@ import pytest
 import tflite
 
 from npucc.backends.simulator import compile_plan
-from npucc.errors import UnsupportedError
+from npucc.errors import FrontendError, UnsupportedError
 from npucc.frontends.tflite import OP_NAMES, load
 from npucc.ir import Graph
 from npucc.ir.types import DType, QuantParams, TensorType
@@ -233,3 +233,22 @@ def test_dilated_conv_triple_folds_and_matches_litert(tmp_path, kind, paddings, 
     assert rel_error(got[0], want) <= 1e-5
     conv_t = next(d for d in it.get_tensor_details() if d["name"] == "conv")
     assert rel_error(got[1], it.get_tensor(conv_t["index"])) <= 1e-5
+
+
+@pytest.mark.parametrize("num_splits", [2**31 - 1, 0, -3])
+def test_split_count_from_the_file_is_checked_before_use(tmp_path, num_splits):
+    """A SPLIT declaring 2**31 - 1 pieces (or none) is refused by name, never turned into a
+    list of that many sizes."""
+    from tests.fuzz.tflite_builder import Op, Tensor, build
+
+    i32 = tflite.TensorType.INT32
+    blob = build(tensors=[Tensor(b"axis", (), 1, i32), Tensor(b"x", (1, 4)),
+                          Tensor(b"a", (1, 2)), Tensor(b"b", (1, 2))],
+                 buffers=[b"", np.int32(1).tobytes()],
+                 ops=[Op(tflite.BuiltinOperator.SPLIT, (0, 1), (2, 3), None,
+                         ("SplitOptions", {"NumSplits": num_splits}))],
+                 inputs=(1,), outputs=(2, 3))
+    path = tmp_path / "split.tflite"
+    path.write_bytes(blob)
+    with pytest.raises(FrontendError, match=r"operator #0 SPLIT.*pieces but 2 outputs"):
+        load(path)

@@ -189,12 +189,19 @@ def _space(core):
     return convert
 
 
+def _pieces(op, n: int) -> int:
+    """`n` pieces, which must be the operator's number of outputs (checked before any list of
+    n sizes is made: n comes from the file)."""
+    if n != len(op.out_idx):
+        raise ConversionError(f"{n} pieces but {len(op.out_idx)} outputs", False)
+    return n
+
+
 def _split_into(imp, op, x, axis: int, sizes) -> list[Handle]:
+    _pieces(op, len(sizes))
     if sum(sizes) != shape_of(x)[axis] or min(sizes, default=0) < 0:
         raise ConversionError(f"split sizes {sizes} do not cut axis {axis} of "
                               f"{list(shape_of(x))}", False)
-    if len(sizes) != len(op.out_idx):
-        raise ConversionError(f"{len(sizes)} pieces but {len(op.out_idx)} outputs", False)
     return imp.emit_all(op, "Split", [x], {"axis": axis, "split": tuple(sizes)})
 
 
@@ -210,7 +217,7 @@ def split(imp, op):
     o = op.options(tflite.SplitOptions, required=True)
     x = op.input(1)
     axis = axis_index(op.ints(0, "axis", 1)[0], len(shape_of(x)))
-    n, dim = o.NumSplits(), shape_of(x)[axis]
+    n, dim = _pieces(op, o.NumSplits()), shape_of(x)[axis]
     if n < 1 or dim % n:
         raise ConversionError(f"cannot split size {dim} into {n} equal pieces", False)
     return _split_into(imp, op, x, axis, [dim // n] * n)
@@ -230,7 +237,7 @@ def unpack(imp, op):
     o = op.options(tflite.UnpackOptions)
     x = op.input(0)
     axis = axis_index(o.Axis() if o is not None else 0, len(shape_of(x)))
-    parts = _split_into(imp, op, x, axis, [1] * shape_of(x)[axis])
+    parts = _split_into(imp, op, x, axis, [1] * _pieces(op, shape_of(x)[axis]))
     return [imp.emit(op, "Squeeze", [p], {"axes": (axis,)}, out=k) for k, p in enumerate(parts)]
 
 
@@ -286,8 +293,10 @@ def range_op(imp, op):
     """RANGE of constant start, limit and delta: a constant."""
     start, limit, delta = (op.static(i, w).reshape(-1) for i, w in
                            enumerate(("start", "limit", "delta")))
-    if not start.size == limit.size == delta.size == 1 or delta[0] == 0:
-        raise ConversionError("RANGE takes scalar start, limit and a nonzero delta", False)
+    if not start.size == limit.size == delta.size == 1 or delta[0] == 0 \
+            or not np.isfinite([start[0], limit[0], delta[0]]).all():
+        raise ConversionError("RANGE takes finite scalar start, limit and a nonzero delta",
+                              False)
     n = max(int(np.ceil((float(limit[0]) - float(start[0])) / float(delta[0]))), 0)
     dt = op.out_tensor().np_dtype or start.dtype
     _check_size((n,), np.dtype(dt).itemsize, "the result of RANGE")
@@ -321,7 +330,11 @@ def one_hot(imp, op):
     axis = axis_index(o.Axis() if o is not None else -1, rank)
     depth = op.ints(1, "depth", 1)[0]
     _check_size((depth,), 8, "the depth of ONE_HOT")
-    classes = np.arange(depth, dtype=op.tensor(0).np_dtype or np.int32)
+    dt = op.tensor(0).np_dtype
+    if dt is None or not np.issubdtype(dt, np.integer):
+        raise ConversionError(f"ONE_HOT indices are {op.tensor(0).type_name}, not integers",
+                              False)
+    classes = np.arange(depth, dtype=dt)
     classes = classes.reshape([depth if i == axis else 1 for i in range(rank)])
     hit = imp.b.emit("Equal", [imp.b.emit("Unsqueeze", [idx], {"axes": (axis,)},
                                           label=op.label), classes], label=op.label)
