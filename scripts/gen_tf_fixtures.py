@@ -342,7 +342,8 @@ def patch_opcodes(blob: bytes, codes: dict[int, int]) -> bytes:
 
 def movement_int8(tf):
     """Full-int8 data movement: SPLIT, SPLIT_V, UNPACK, SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND,
-    BATCH_MATMUL of two activations, REDUCE_MIN, ARG_MAX."""
+    BATCH_MATMUL of two activations, REDUCE_MIN, ARG_MAX; and a RELU whose output params are
+    not its input's (nothing to fuse it into)."""
     w = tf.constant(np.random.default_rng(22).normal(0, 0.3, (3, 3, 4, 8)).astype(np.float32))
 
     def fn(x):
@@ -351,7 +352,7 @@ def movement_int8(tf):
         p, q, r = tf.split(c, [2, 4, 2], axis=3)
         u = tf.unstack(c, axis=1)
         s2b = tf.space_to_batch(c, [2, 2], [[0, 0], [2, 0]])
-        b2s = tf.batch_to_space(s2b * 0.5, [2, 2], [[0, 0], [0, 2]])
+        b2s = tf.batch_to_space(tf.nn.relu(s2b), [2, 2], [[0, 0], [0, 2]])
         mm = tf.matmul(tf.reshape(a, (8, 8, 4)), tf.reshape(b, (8, 8, 4)), adjoint_b=True)
         return (a, q, r, u[1], u[6], b2s, mm, tf.reduce_min(c, axis=[1, 2]),
                 tf.argmax(c, axis=3, output_type=tf.int32))

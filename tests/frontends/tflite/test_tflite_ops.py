@@ -99,7 +99,8 @@ def test_int8_ops_bit_exact_on_fresh_inputs(name):
 def test_int8_data_movement_keeps_the_models_params():
     """SPLIT / SPLIT_V / SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND move integers: their core ops
     carry the model's own params and run the integer kernels (no float fallback). (The
-    converter leaves this model's UNPACK and ARG_MAX in float.)"""
+    converter leaves this model's UNPACK and ARG_MAX in float.) Its RELU has output params of
+    its own: TFLite requantizes, then clamps (bit-exactness checked above)."""
     path, *_ = fixture("movement_int8")
     g = load(path)
     moved = [n for n in g.nodes if n.op in ("Split", "Pad", "Transpose", "Reshape", "Slice")
@@ -108,6 +109,8 @@ def test_int8_data_movement_keeps_the_models_params():
     assert all(v.type.quant == n.inputs[0].type.quant for n in moved for v in n.outputs)
     (mm,) = [n for n in g.nodes if n.op == "MatMul"]
     assert all(v.type.quant is not None for v in (*mm.inputs, *mm.outputs))
+    (relu,) = [n for n in g.nodes if n.op == "Relu"]  # requantizes: params differ
+    assert relu.inputs[0].type.quant != relu.outputs[0].type.quant
 
 
 def test_lstm_maps_onto_the_core_lstm():
