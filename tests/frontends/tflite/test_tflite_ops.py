@@ -16,7 +16,7 @@ from npucc.frontends.tflite import OP_NAMES, load
 from npucc.ir import Graph
 from npucc.ir.types import DType, QuantParams, TensorType
 from npucc.ir.verify import verify
-from npucc.numerics import QuantizedExecutionError, run_graph
+from npucc.numerics import run_graph
 
 from .oracle import fixture, litert, needs_litert, random_int8_inputs, rel_error
 
@@ -141,19 +141,53 @@ def test_int8_arg_max_runs_on_the_integers():
         assert np.array_equal(outs[0], np.argmax(xs, axis=1))
 
 
-def test_int8_ops_without_integer_form_are_refused_by_name():
-    """GELU runs nowhere exactly in the tflite profile (refused when run, naming node, op and
-    profile); LOG_SOFTMAX, SQUARED_DIFFERENCE and L2_NORMALIZATION are refused at import."""
-    path, inputs, *_ = fixture("int8_gaps")
+def outputs_by_op(path) -> dict[str, list[tuple[int, str]]]:
+    """Subgraph outputs (position, tensor name) by the TFLite op that writes them."""
     m = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
     sg = m.Subgraphs(0)
-    outputs = [sg.Tensors(sg.Outputs(k)).Name().decode() for k in range(sg.OutputsLength())]
-    g = load(path, outputs=outputs[:1])
-    with pytest.raises(QuantizedExecutionError, match="Gelu.*tflite profile"):
-        run_graph(g, inputs)
-    for name, op in zip(outputs[1:], ("LOG_SOFTMAX", "SQUARED_DIFFERENCE", "L2_NORMALIZATION")):
+    writer = {}
+    for i in range(sg.OperatorsLength()):
+        o = sg.Operators(i)
+        c = m.OperatorCodes(o.OpcodeIndex())
+        for t in o.OutputsAsNumpy():
+            writer[int(t)] = OP_NAMES[max(c.BuiltinCode(), c.DeprecatedBuiltinCode())]
+    out = {}
+    for k in range(sg.OutputsLength()):
+        t = sg.Outputs(k)
+        out.setdefault(writer[t], []).append((k, sg.Tensors(t).Name().decode()))
+    return out
+
+
+def test_int8_gelu_tables_are_bit_exact_with_litert():
+    """GELU int8 (approximate and exact) is TFLite's float32 lookup table, entry by entry: all
+    256 input values of each table, through LiteRT's reference kernel."""
+    path, inputs, expected, _ = fixture("int8_math")
+    gelus = outputs_by_op(path)["GELU"]
+    g = load(path, outputs=[name for _, name in gelus])
+    for outs in (run_graph(g, inputs), compile_plan(g).run(inputs)):
+        for got, (k, _) in zip(outs, gelus):
+            assert got.dtype == expected[k].dtype and int((got != expected[k]).sum()) == 0
+
+
+@needs_litert
+def test_int8_gelu_tables_cover_every_input_value():
+    path, *_ = fixture("int8_math")
+    gelus = outputs_by_op(path)["GELU"]
+    plan = compile_plan(load(path, outputs=[name for _, name in gelus]))
+    values = np.arange(-128, 128, dtype=np.int8).reshape(16, 2, 8)
+    for v in values:
+        want, _ = litert(path, [v, v])
+        for got, (k, _) in zip(plan.run([v, v]), gelus):
+            assert int((got != want[k]).sum()) == 0
+
+
+def test_int8_ops_without_integer_form_are_refused_by_name():
+    """LOG_SOFTMAX, SQUARED_DIFFERENCE and L2_NORMALIZATION are refused at import, by name."""
+    path, *_ = fixture("int8_math")
+    by_op = outputs_by_op(path)
+    for op in ("LOG_SOFTMAX", "SQUARED_DIFFERENCE", "L2_NORMALIZATION"):
         with pytest.raises(UnsupportedError, match=f"{op}.*quantized {op} is not supported"):
-            load(path, outputs=[name])
+            load(path, outputs=[by_op[op][0][1]])
 
 
 def test_frontends_doc_holds_the_generated_note():
