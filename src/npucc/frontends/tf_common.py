@@ -52,7 +52,8 @@ class Builder:
         names[k] (missing entries: None)."""
         attrs = attrs or {}
         opdef = get_op(op)
-        if not any(quants) and all(h is None or isinstance(h, np.ndarray) for h in inputs):
+        if all(q is None for q in quants) and \
+                all(h is None or isinstance(h, np.ndarray) for h in inputs):
             try:
                 norm = opdef.normalize_attrs(attrs)
                 arrays = [None if h is None else np.asarray(h) for h in inputs]

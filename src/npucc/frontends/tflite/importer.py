@@ -154,7 +154,8 @@ class TFLiteImporter:
                 t.name, TensorType(shape, DType.from_numpy(t.np_dtype), t.quant))
         ops = [_Op(self, k, self.sg.Operators(k)) for k in range(self.sg.OperatorsLength())]
         # a cut input is not computed here, whatever operator writes it in the file
-        self._producers = {i: op for op in ops for i in op.out_idx if i not in ins}
+        cut = set(ins)
+        self._producers = {i: op for op in ops for i in op.out_idx if i not in cut}
         self._readers: dict[int, list[_Op]] = {}
         for op in ops:
             for i in op.in_idx:
