@@ -289,14 +289,15 @@ def shape_ops(tf):
 
 
 def lstm_net(tf, steps=6):
-    """Keras LSTM layers (UNIDIRECTIONAL_SEQUENCE_LSTM): full sequence, then the last state of a
-    time-major one. Keras 2 (the tf_keras package): Keras 3 LSTMs convert to a WHILE loop, not
-    the fused op."""
+    """Keras LSTM layers (UNIDIRECTIONAL_SEQUENCE_LSTM): bidirectional, full sequence, then the
+    last state of a time-major one. Keras 2 (the tf_keras package): Keras 3 LSTMs convert to a
+    WHILE loop, not the fused op."""
     import tf_keras as keras
     from tf_keras import layers as L
 
     x_in = keras.Input((steps, 4), batch_size=2)
-    y = L.LSTM(8, return_sequences=True)(x_in)
+    y = L.Bidirectional(L.LSTM(4, return_sequences=True))(x_in)  # REVERSE_V2 around one
+    y = L.LSTM(8, return_sequences=True)(y)
     y = L.Lambda(lambda t: tf.transpose(t, (1, 0, 2)))(y)
     y = L.LSTM(5, time_major=True)(y)
     return randomize(keras.Model(x_in, L.Dense(3)(y)), 8)
