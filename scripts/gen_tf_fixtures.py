@@ -1,5 +1,5 @@
 """Generate the TensorFlow / TFLite test fixtures in tests/fixtures/tf/ (needs tensorflow-cpu and
-ai-edge-litert; run once, commit the results).
+ai-edge-litert, and tf_keras for the fused-LSTM fixtures; run once, commit the results).
 
     python scripts/gen_tf_fixtures.py [--only NAME ...] [--out tests/fixtures/tf]
 
