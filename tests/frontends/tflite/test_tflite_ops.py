@@ -290,3 +290,18 @@ def test_split_count_from_the_file_is_checked_before_use(tmp_path, num_splits):
     path.write_bytes(blob)
     with pytest.raises(FrontendError, match=r"operator #0 SPLIT.*pieces but 2 outputs"):
         load(path)
+
+
+@pytest.mark.parametrize("code", ["CONV_2D", "BATCH_TO_SPACE_ND"])
+def test_operator_without_inputs_is_refused_by_name(tmp_path, code):
+    """The dilated-convolution lookup meets operators with no inputs (a hostile file) and
+    leaves the refusal to the converter."""
+    from tests.fuzz.tflite_builder import Op, Tensor, build
+
+    blob = build(tensors=[Tensor(b"x", (1, 4, 4, 1)), Tensor(b"y", (1, 4, 4, 1))],
+                 buffers=[b""], ops=[Op(getattr(tflite.BuiltinOperator, code), (), (1,))],
+                 inputs=(0,), outputs=(1,))
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(blob)
+    with pytest.raises(FrontendError, match=f"operator #0 {code}.*input 0 is required"):
+        load(path)

@@ -75,24 +75,27 @@ def dilated_conv(imp: TFLiteImporter, op: _Op) -> DilatedConv | None:
     It must be exact: the inner conv is VALID with stride 1 and no dilation, each link is read
     only by the next op, the block is 2-D and equal on both sides, and the pads cover the crops
     (the Conv pads are pads - crops)."""
+    def first(idx):  # an operator's first input or output tensor (-1: none)
+        return idx[0] if len(idx) else -1
+
     try:
         if op.name == "SPACE_TO_BATCH_ND":
             s2b = op
-            conv = imp.sole_reader(s2b.out_idx[0])
-            b2s = imp.sole_reader(conv.out_idx[0]) if conv is not None else None
+            conv = imp.sole_reader(first(s2b.out_idx))
+            b2s = imp.sole_reader(first(conv.out_idx)) if conv is not None else None
         elif op.name == "BATCH_TO_SPACE_ND":
             b2s = op
-            conv = imp.producer(b2s.in_idx[0])
-            s2b = imp.producer(conv.in_idx[0]) if conv is not None else None
+            conv = imp.producer(first(b2s.in_idx))
+            s2b = imp.producer(first(conv.in_idx)) if conv is not None else None
         else:
             conv = op
-            s2b = imp.producer(conv.in_idx[0])
-            b2s = imp.sole_reader(conv.out_idx[0])
+            s2b = imp.producer(first(conv.in_idx))
+            b2s = imp.sole_reader(first(conv.out_idx))
         if s2b is None or conv is None or b2s is None or s2b.name != "SPACE_TO_BATCH_ND" \
                 or b2s.name != "BATCH_TO_SPACE_ND" \
                 or conv.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") \
-                or imp.sole_reader(s2b.out_idx[0]) is not conv \
-                or imp.sole_reader(conv.out_idx[0]) is not b2s:
+                or imp.sole_reader(first(s2b.out_idx)) is not conv \
+                or imp.sole_reader(first(conv.out_idx)) is not b2s:
             return None
         cls = tflite.Conv2DOptions if conv.name == "CONV_2D" else tflite.DepthwiseConv2DOptions
         o = conv.options(cls, required=True)

@@ -232,7 +232,7 @@ class TFLiteImporter:
     def sole_reader(self, tensor: int) -> _Op | None:
         """The one operator that reads tensor `tensor` (once, as its input 0), or None when the
         tensor has other readers or is a graph output."""
-        readers = self._readers.get(tensor, [])
+        readers = self._readers.get(tensor, []) if tensor >= 0 else []
         if len(readers) != 1 or readers[0] is None or readers[0].in_idx[0] != tensor:
             return None
         return readers[0]
