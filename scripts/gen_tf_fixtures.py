@@ -1,5 +1,5 @@
 """Generate the TensorFlow / TFLite test fixtures in tests/fixtures/tf/ (needs tensorflow-cpu and
-ai-edge-litert; run once, commit the results).
+ai-edge-litert, and tf_keras for the fused-LSTM fixtures; run once, commit the results).
 
     python scripts/gen_tf_fixtures.py [--only NAME ...] [--out tests/fixtures/tf]
 
@@ -214,6 +214,153 @@ def keras3_reshapes(tf):
     return randomize(keras.Model(x_in, [f, r]), 6)
 
 
+def math_ops(tf):
+    """TFLite op coverage: unary and binary math (EXP ... FLOOR_MOD, GELU both ways, ADD_N,
+    RELU_0_TO_1), LOG_SOFTMAX and L2_NORMALIZATION, one output each."""
+    def fn(x, y):
+        a = tf.abs(x) + 0.5
+        return (tf.exp(x), tf.math.log(a), tf.sqrt(a), tf.math.rsqrt(a), tf.square(x),
+                tf.math.squared_difference(x, y), tf.pow(a, y), tf.floor(x * 3),
+                tf.math.ceil(x * 3), tf.round(x * 3), tf.sin(x * 3), tf.cos(x * 3), tf.sign(x),
+                tf.math.floordiv(x * 4, a), tf.math.floormod(x * 4, a - 1.0),
+                tf.nn.gelu(x, approximate=True), tf.nn.gelu(y, approximate=False),
+                tf.minimum(tf.maximum(x, 0.0), 1.0), tf.math.add_n([x, y, a]),
+                tf.nn.log_softmax(x, axis=-1), tf.math.l2_normalize(y, axis=-1))
+    return fn, [(2, 8), (2, 8)]
+
+
+def logic_ops(tf):
+    """TFLite op coverage: comparisons, logic, SELECT / SELECT_V2, CAST, REDUCE_MIN / ANY / ALL,
+    ARG_MAX / ARG_MIN, TOPK_V2, CUMSUM, ONE_HOT."""
+    def fn(x, y):
+        r, q = tf.round(x * 2), tf.round(y * 2)
+        conds = (tf.equal(r, q), tf.not_equal(r, q), x > y, x >= r / 2, x < y, x <= r / 2,
+                 tf.logical_and(x > 0, y < 0), tf.logical_or(x > 0.5, y > 0.5),
+                 tf.logical_not(tf.logical_and(x > 0, y < 0)))
+        arg = tf.argmax(x, axis=1, output_type=tf.int32)
+        values, indices = tf.math.top_k(x, k=3)
+        return (tf.stack([tf.cast(c, tf.float32) for c in conds]),
+                tf.where(x > y, x, 0.25), tf.raw_ops.Select(condition=x[:, 0] > 0, x=x, y=y),
+                tf.reduce_min(x, axis=1), tf.reduce_any(x > 0.7, axis=1),
+                tf.reduce_all(x > -0.7, axis=1), arg, tf.argmin(y, axis=1), values, indices,
+                tf.math.cumsum(x, axis=1, exclusive=True, reverse=True),
+                tf.one_hot(arg, depth=8, on_value=2.0, off_value=-1.0, axis=0),
+                tf.cast(x * 10, tf.int32))
+    return fn, [(4, 8), (4, 8)]
+
+
+def tensor_ops(tf):
+    """TFLite op coverage: SPLIT, SPLIT_V, UNPACK, REVERSE_V2, GATHER_ND, SCATTER_ND,
+    BATCH_MATMUL (adjoint x and y), LOCAL_RESPONSE_NORMALIZATION, SPACE_TO_BATCH_ND /
+    BATCH_TO_SPACE_ND (around a convolution they become one dilated CONV_2D in today's
+    converter; the tests write that triple by hand)."""
+    w = tf.constant(np.random.default_rng(21).normal(0, 0.3, (3, 3, 4, 5)).astype(np.float32))
+
+    def fn(x, y):
+        a, b = tf.split(x, 2, axis=3)
+        p, q, r = tf.split(x, [1, -1, 2], axis=1)
+        u = tf.unstack(x, axis=3)
+        s2b = tf.space_to_batch(x, [2, 2], [[2, 0], [0, 0]])
+        b2s = tf.batch_to_space(tf.nn.relu(s2b) * 2.0, [2, 2], [[1, 1], [0, 0]])
+        dil = tf.batch_to_space(tf.nn.conv2d(tf.space_to_batch(
+            y, [2, 2], [[2, 2], [2, 2]]), w, 1, "VALID"), [2, 2], [[0, 0], [0, 0]])
+        m1, m2 = tf.reshape(x, (8, 8, 4)), tf.reshape(y, (8, 8, 4))
+        return (a - b, q, p + r[:, :1], u[0] * u[1] + u[2] - u[3], tf.reverse(x, axis=[2, 3]),
+                tf.gather_nd(x, [[0, 1, 2], [0, 5, 7]]),
+                tf.scatter_nd([[1], [3]], x[0, 0, :2, :], [6, 4]),
+                tf.matmul(m1, m2, adjoint_b=True), tf.matmul(m1, m2, adjoint_a=True),
+                tf.nn.local_response_normalization(x, depth_radius=1, bias=1.5, alpha=0.3,
+                                                   beta=0.75),
+                b2s, dil)
+    return fn, [(1, 8, 8, 4), (1, 8, 8, 4)]
+
+
+def shape_ops(tf):
+    """With a dynamic batch, shape-derived FILL, RANGE, BROADCAST_TO, BROADCAST_ARGS and
+    ZEROS_LIKE stay in the model (static shapes would fold them in the converter)."""
+    def fn(x):
+        n = tf.shape(x)[0]
+        ramp = tf.cast(tf.range(n * 3), tf.float32)
+        total = tf.reduce_sum(x, axis=1, keepdims=True)
+        both = tf.broadcast_dynamic_shape(tf.shape(total), tf.shape(x))
+        return (x + tf.fill(tf.shape(x), 0.5) + tf.zeros_like(x),
+                tf.broadcast_to(total, tf.shape(x)), ramp, tf.broadcast_to(total, both))
+    return fn, [(1, 6)]
+
+
+def lstm_net(tf, steps=6):
+    """Keras LSTM layers (UNIDIRECTIONAL_SEQUENCE_LSTM): bidirectional, full sequence, then the
+    last state of a time-major one. Keras 2 (the tf_keras package): Keras 3 LSTMs convert to a
+    WHILE loop, not the fused op."""
+    import tf_keras as keras
+    from tf_keras import layers as L
+
+    x_in = keras.Input((steps, 4), batch_size=2)
+    y = L.Bidirectional(L.LSTM(4, return_sequences=True))(x_in)  # REVERSE_V2 around one
+    y = L.LSTM(8, return_sequences=True)(y)
+    y = L.Lambda(lambda t: tf.transpose(t, (1, 0, 2)))(y)
+    y = L.LSTM(5, time_major=True)(y)
+    return randomize(keras.Model(x_in, L.Dense(3)(y)), 8)
+
+
+def int8_math(tf):
+    """Full-int8 GELU (both forms: lookup tables), and ops npucc refuses in int8 (no integer
+    form): LOG_SOFTMAX, SQUARED_DIFFERENCE, L2_NORMALIZATION; one output each."""
+    def fn(x, y):
+        return (tf.nn.gelu(x, approximate=True), tf.nn.gelu(y * 3.0, approximate=False),
+                tf.nn.log_softmax(x, axis=-1), tf.math.squared_difference(x, y),
+                tf.math.l2_normalize(y, axis=-1))
+    return fn, [(2, 8), (2, 8)]
+
+
+def patched_ops(tf):
+    """Ops no TF conversion writes: AVERAGE_POOL_2D and RELU, whose operator codes
+    `patch_opcodes` turns into L2_POOL_2D and RELU_0_TO_1 (same inputs and options)."""
+    def fn(x):
+        p = tf.nn.avg_pool2d(x * 2.0, 3, strides=2, padding="SAME")
+        return p + tf.nn.relu(x[:, ::2, ::2, :])
+    return fn, [(1, 7, 7, 3)]
+
+
+def patch_opcodes(blob: bytes, codes: dict[int, int]) -> bytes:
+    """Rewrite operator codes in place (builtin_code, and deprecated_builtin_code, which is
+    PLACEHOLDER_FOR_GREATER_OP_CODES = 127 for codes >= 127)."""
+    import tflite
+
+    out = bytearray(blob)
+    m = tflite.Model.GetRootAsModel(blob, 0)
+    for k in range(m.OperatorCodesLength()):
+        code = m.OperatorCodes(k)
+        new = codes.get(code.BuiltinCode())
+        if new is None:
+            continue
+        tab = code._tab
+        at, old_at = tab.Pos + tab.Offset(10), tab.Pos + tab.Offset(4)
+        assert tab.Offset(10) and tab.Offset(4), "both code fields are stored for codes > 0"
+        out[at:at + 4] = int(new).to_bytes(4, "little")
+        out[old_at] = min(new, 127)
+    return bytes(out)
+
+
+def movement_int8(tf):
+    """Full-int8 data movement: SPLIT, SPLIT_V, UNPACK, SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND,
+    BATCH_MATMUL of two activations, REDUCE_MIN, ARG_MAX; and a RELU whose output params are
+    not its input's (nothing to fuse it into)."""
+    w = tf.constant(np.random.default_rng(22).normal(0, 0.3, (3, 3, 4, 8)).astype(np.float32))
+
+    def fn(x):
+        c = tf.nn.conv2d(x, w, 1, "SAME")
+        a, b = tf.split(c, 2, axis=3)
+        p, q, r = tf.split(c, [2, 4, 2], axis=3)
+        u = tf.unstack(c, axis=1)
+        s2b = tf.space_to_batch(c, [2, 2], [[0, 0], [2, 0]])
+        b2s = tf.batch_to_space(tf.nn.relu(s2b), [2, 2], [[0, 0], [0, 2]])
+        mm = tf.matmul(tf.reshape(a, (8, 8, 4)), tf.reshape(b, (8, 8, 4)), adjoint_b=True)
+        return (a, q, r, u[1], u[6], b2s, mm, tf.reduce_min(c, axis=[1, 2]),
+                tf.argmax(c, axis=3, output_type=tf.int32))
+    return fn, [(1, 8, 8, 4)]
+
+
 # ---------------------------------------------------------------- conversion and oracles
 
 def _concrete(tf, model_or_fn, shapes, dynamic_batch=False):
@@ -244,8 +391,9 @@ def litert_run(path, inputs, resolver="BUILTIN_REF"):
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
-def to_tflite(tf, concrete, mode="float", rep=None, sparse=False):
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+def to_tflite(tf, concrete, mode="float", rep=None, sparse=False, trackable=None):
+    """`trackable`: the keras model, for conversions that need it (fused LSTMs)."""
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], trackable)
     if mode == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
@@ -273,14 +421,16 @@ def quantize_inputs(path, inputs):
 
 
 def save_tflite(out: Path, name, tf, model_or_fn, shapes=None, mode="float", sparse=False,
-                dynamic_batch=False):
+                dynamic_batch=False, fused_rnn=False, patch=None):
     concrete, shapes = _concrete(tf, model_or_fn, shapes, dynamic_batch)
     rep = None
     if mode in ("int8", "int8_float_io"):
         def rep():
             for i in range(16):
                 yield rand_inputs(shapes, 100 + i)
-    blob = to_tflite(tf, concrete, mode, rep, sparse)
+    blob = to_tflite(tf, concrete, mode, rep, sparse, model_or_fn if fused_rnn else None)
+    if patch:
+        blob = patch_opcodes(blob, patch)
     path = out / f"{name}.tflite"
     path.write_bytes(blob)
     inputs = rand_inputs(shapes, 7)
@@ -327,9 +477,9 @@ def save_frozen_pb(out: Path, name, tf, model_or_fn, shapes=None):
 
 
 def unsupported_op(tf):
-    """A model with an op npucc does not support (SIN), for the error-message test."""
+    """A model with an op npucc does not support (ATAN2), for the error-message test."""
     def fn(x):
-        return tf.nn.relu(tf.math.sin(x) + 1.0)
+        return tf.nn.relu(tf.math.atan2(x, x * x + 1.0) + 1.0)
     return fn, [(1, 4)]
 
 
@@ -354,6 +504,20 @@ FIXTURES = {
     "keras3_reshape_int8": lambda o, tf: save_tflite(o, "keras3_reshape_int8", tf,
                                                      keras3_reshapes(tf), mode="int8",
                                                      dynamic_batch=True),
+    # TFLite builtin-op coverage (float, and full int8 data movement)
+    "math_ops_float": lambda o, tf: save_tflite(o, "math_ops_float", tf, *math_ops(tf)),
+    "logic_ops_float": lambda o, tf: save_tflite(o, "logic_ops_float", tf, *logic_ops(tf)),
+    "tensor_ops_float": lambda o, tf: save_tflite(o, "tensor_ops_float", tf, *tensor_ops(tf)),
+    "shape_ops_float": lambda o, tf: save_tflite(o, "shape_ops_float", tf, *shape_ops(tf),
+                                                 dynamic_batch=True),
+    "lstm_float": lambda o, tf: save_tflite(o, "lstm_float", tf, lstm_net(tf), fused_rnn=True),
+    "lstm_long_float": lambda o, tf: save_tflite(o, "lstm_long_float", tf, lstm_net(tf, 12),
+                                                 fused_rnn=True),
+    "patched_ops_float": lambda o, tf: save_tflite(o, "patched_ops_float", tf, *patched_ops(tf),
+                                                   patch={1: 12, 19: 152}),
+    "movement_int8": lambda o, tf: save_tflite(o, "movement_int8", tf, *movement_int8(tf),
+                                               mode="int8"),
+    "int8_math": lambda o, tf: save_tflite(o, "int8_math", tf, *int8_math(tf), mode="int8"),
     # TensorFlow frozen GraphDefs (TensorFlow is the oracle)
     "mobilenet_v2_pb": lambda o, tf: save_frozen_pb(o, "mobilenet_v2_pb", tf, mobilenet_v2(tf)),
     "detector_pb": lambda o, tf: save_frozen_pb(o, "detector_pb", tf, detector(tf)),

@@ -32,7 +32,17 @@ class Op(NamedTuple):
     code: int
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    opcode_index: int = 0
+    opcode_index: int | None = 0  # None: the index of `code` in the model's sorted codes
+    options: tuple[str, dict] | None = None  # builtin options: ("Conv2DOptions", {"Padding": 1})
+
+
+def _options(b: flatbuffers.Builder, name: str, fields: dict) -> tuple[int, int]:
+    """(BuiltinOptions type code, table offset) of an options table with scalar fields."""
+    mod = _module(name)
+    getattr(mod, f"{name}Start")(b)
+    for field, value in fields.items():
+        getattr(mod, f"{name}Add{field}")(b, value)
+    return getattr(tflite.BuiltinOptions, name), getattr(mod, f"{name}End")(b)
 
 
 def _int_vector(b: flatbuffers.Builder, values) -> int:
@@ -70,15 +80,21 @@ def build(tensors, buffers, ops, inputs, outputs) -> bytes:
         T.TensorAddName(b, name)
         tensor_offsets.append(T.TensorEnd(b))
     op_offsets = []
+    codes = sorted({op.code for op in ops})
     for op in ops:
         ins, outs = _int_vector(b, op.inputs), _int_vector(b, op.outputs)
+        opts = _options(b, *op.options) if op.options else None
         O.OperatorStart(b)
-        O.OperatorAddOpcodeIndex(b, op.opcode_index)
+        O.OperatorAddOpcodeIndex(b, codes.index(op.code) if op.opcode_index is None
+                                 else op.opcode_index)
         O.OperatorAddInputs(b, ins)
         O.OperatorAddOutputs(b, outs)
+        if opts:
+            O.OperatorAddBuiltinOptionsType(b, opts[0])
+            O.OperatorAddBuiltinOptions(b, opts[1])
         op_offsets.append(O.OperatorEnd(b))
     code_offsets = []
-    for code in sorted({op.code for op in ops}):
+    for code in codes:
         C.OperatorCodeStart(b)
         C.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
         C.OperatorCodeAddBuiltinCode(b, code)

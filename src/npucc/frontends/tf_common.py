@@ -43,16 +43,24 @@ class Builder:
              label: str, quant: QuantParams | None = None, name: str | None = None) -> Handle:
         """Apply core op `op` (single output). Static inputs fold to an array; otherwise a node
         whose output carries `quant` (quantized outputs) and `name` (if given and free)."""
+        return self.emit_all(op, inputs, attrs, label=label, quants=[quant], names=[name])[0]
+
+    def emit_all(self, op: str, inputs: Sequence[Handle | None], attrs: dict | None = None, *,
+                 label: str, quants: Sequence[QuantParams | None] = (),
+                 names: Sequence[str | None] = ()) -> list[Handle]:
+        """`emit` for an op with several outputs (Split, TopK): output k carries quants[k] and
+        names[k] (missing entries: None)."""
         attrs = attrs or {}
         opdef = get_op(op)
-        if quant is None and all(h is None or isinstance(h, np.ndarray) for h in inputs):
+        if all(q is None for q in quants) and \
+                all(h is None or isinstance(h, np.ndarray) for h in inputs):
             try:
                 norm = opdef.normalize_attrs(attrs)
                 arrays = [None if h is None else np.asarray(h) for h in inputs]
                 types = opdef.infer_types([None if a is None else TensorType.of(a)
                                            for a in arrays], norm)
                 check_result_sizes(op, types)
-                return opdef.evaluate(arrays, norm)[0]
+                return list(opdef.evaluate(arrays, norm))
             except NpuccError as e:
                 raise ConversionError(f"cannot evaluate {op} on constants: {e}", False) from None
             except Exception as e:  # noqa: BLE001 - a kernel rejecting these values
@@ -61,17 +69,21 @@ class Builder:
         values = [None if h is None else self.value(h) for h in inputs]
         try:
             norm = opdef.normalize_attrs(attrs)
-            (t,) = opdef.infer_types([None if v is None else v.type for v in values], norm)
-            if quant is not None:
-                t = TensorType(t.shape, t.dtype, quant)
+            types = opdef.infer_types([None if v is None else v.type for v in values], norm)
+            quants = list(quants) + [None] * (len(types) - len(quants))
+            names = list(names) + [None] * (len(types) - len(names))
+            types = [t if q is None else TensorType(t.shape, t.dtype, q)
+                     for t, q in zip(types, quants)]
             # intermediates are named after the source op, so the source tensor name stays free
             # for the value that really holds that tensor
-            out_name = self.graph.unique_name(name or f"{label}.{op.lower()}")
-            node = self.graph.add_node(op, values, norm, output_types=[t],
-                                       output_names=[out_name], provenance=[label])
+            suffix = [f"{label}.{op.lower()}" + (f"_{k}" if len(types) > 1 else "")
+                      for k in range(len(types))]
+            out_names = [self.graph.unique_name(n or s) for n, s in zip(names, suffix)]
+            node = self.graph.add_node(op, values, norm, output_types=types,
+                                       output_names=out_names, provenance=[label])
         except IRError as e:
             raise ConversionError(f"cannot create {op}: {e}", False) from None
-        return node.outputs[0]
+        return list(node.outputs)
 
     def transpose(self, h: Handle, perm, label: str) -> Handle:
         return self.emit("Transpose", [h], {"perm": tuple(perm)}, label=label, quant=quant_of(h))

@@ -118,6 +118,7 @@ class Tensor:
         if len(self.shape) > limits.MAX_RANK or any(d < -1 for d in self.shape):
             raise FrontendError(f"{what} has an invalid shape {list(self.shape)[:20]}")
         self.sparsity = t.Sparsity()
+        self.variable = bool(t.IsVariable())  # state (LSTM h and c): zeros until assigned
         self.quant = self._quant(t.Quantization(), what)
         self.data = self._data(model, t.Buffer(), what, file_bytes)
 

@@ -39,6 +39,14 @@ def move(node: Node) -> Kernel:
     return run
 
 
+def arg_extremum(node: Node) -> Kernel:
+    """ArgMax / ArgMin of quantized integers (per tensor, positive scale): they order as the
+    reals they stand for, so the registry kernel runs on them (TFLite's int8 ARG_MAX does)."""
+    per_tensor(node.inputs[0], "input", node, allow_dfp=True)
+    run_registry = _registry_kernel(node)
+    return lambda args: [np.asarray(run_registry(args[0]))]
+
+
 def pad(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False) -> Kernel:
     """Pad in the integer domain: the fill value is quantized (0.0 becomes the zero point).
     `integers(value)`: the range a value's integers saturate to."""
@@ -51,11 +59,10 @@ def pad(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = Fa
     return lambda args: [run_registry(args[0])]
 
 
-def clamp(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False
-          ) -> Kernel:
-    """Relu / Clip with equal in/out params: a clamp of the integers."""
-    x, y = node.inputs[0], node.outputs[0]
-    same_params(node, [x, y])
+def clamp_bounds(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False
+                 ) -> tuple[int, int]:
+    """The output integers Relu / Clip clamp to: its real bounds put in the output's params."""
+    y = node.outputs[0]
     s, z = per_tensor(y, "output", node, allow_dfp=allow_dfp)
     lo, hi = integers(y)
     if node.op == "Relu":
@@ -65,6 +72,15 @@ def clamp(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = 
             lo = max(lo, to_int(node.attrs["min"], s, z))
         if np.isfinite(node.attrs["max"]):
             hi = min(hi, to_int(node.attrs["max"], s, z))
+    return lo, hi
+
+
+def clamp(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False
+          ) -> Kernel:
+    """Relu / Clip with equal in/out params: a clamp of the integers."""
+    x, y = node.inputs[0], node.outputs[0]
+    same_params(node, [x, y])
+    lo, hi = clamp_bounds(node, to_int, integers=integers, allow_dfp=allow_dfp)
     return lambda args: [np.clip(args[0], lo, hi).astype(y.dtype.numpy)]
 
 

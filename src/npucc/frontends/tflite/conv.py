@@ -4,7 +4,7 @@ transposed to the core layout, fused activations as attributes)."""
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import tflite
@@ -60,8 +60,65 @@ def _bias(op: _Op, i: int) -> Handle | None:
     return op.input(i) if op.has(i) else None
 
 
+class DilatedConv(NamedTuple):
+    """SPACE_TO_BATCH_ND -> CONV_2D / DEPTHWISE_CONV_2D -> BATCH_TO_SPACE_ND as TF writes a
+    dilated convolution: one Conv with dilations = block on the first op's input."""
+    s2b: _Op
+    conv: _Op
+    b2s: _Op
+    dilations: tuple[int, int]
+    pads: tuple[int, int, int, int]
+
+
+def dilated_conv(imp: TFLiteImporter, op: _Op) -> DilatedConv | None:
+    """The dilated-convolution triple `op` belongs to, or None (then each op converts alone).
+    It must be exact: the inner conv is VALID with stride 1 and no dilation, each link is read
+    only by the next op, the block is 2-D and equal on both sides, and the pads cover the crops
+    (the Conv pads are pads - crops)."""
+    def first(idx):  # an operator's first input or output tensor (-1: none)
+        return idx[0] if len(idx) else -1
+
+    try:
+        if op.name == "SPACE_TO_BATCH_ND":
+            s2b = op
+            conv = imp.sole_reader(first(s2b.out_idx))
+            b2s = imp.sole_reader(first(conv.out_idx)) if conv is not None else None
+        elif op.name == "BATCH_TO_SPACE_ND":
+            b2s = op
+            conv = imp.producer(first(b2s.in_idx))
+            s2b = imp.producer(first(conv.in_idx)) if conv is not None else None
+        else:
+            conv = op
+            s2b = imp.producer(first(conv.in_idx))
+            b2s = imp.sole_reader(first(conv.out_idx))
+        if s2b is None or conv is None or b2s is None or s2b.name != "SPACE_TO_BATCH_ND" \
+                or b2s.name != "BATCH_TO_SPACE_ND" \
+                or conv.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") \
+                or imp.sole_reader(first(s2b.out_idx)) is not conv \
+                or imp.sole_reader(first(conv.out_idx)) is not b2s:
+            return None
+        cls = tflite.Conv2DOptions if conv.name == "CONV_2D" else tflite.DepthwiseConv2DOptions
+        o = conv.options(cls, required=True)
+        block, pads, crops = s2b.ints(1, "block_shape"), s2b.ints(2, "paddings"), \
+            b2s.ints(2, "crops")
+        if (o.Padding(), o.StrideH(), o.StrideW(), o.DilationHFactor(), o.DilationWFactor()) \
+                != (tflite.Padding.VALID, 1, 1, 1, 1) or len(block) != 2 or min(block) < 1 \
+                or b2s.ints(1, "block_shape") != block or len(pads) != 4 or len(crops) != 4 \
+                or s2b.tensor(0).quant != s2b.out_tensor().quant \
+                or conv.out_tensor().quant != b2s.out_tensor().quant:
+            return None
+        conv_pads = [p - c for p, c in zip(pads, crops)]  # (h begin, h end, w begin, w end)
+        if min(conv_pads) < 0 or min(pads) < 0:
+            return None
+    except ConversionError:
+        return None
+    h0, h1, w0, w1 = conv_pads
+    return DilatedConv(s2b, conv, b2s, (block[0], block[1]), (h0, w0, h1, w1))
+
+
 def _conv_like(imp, op, kind):
-    x = op.input(0)
+    fold = dilated_conv(imp, op)
+    x = op.input(0) if fold is None else fold.s2b.input(0)
     if len(shape_of(x)) != 4 or len(op.tensor(1).shape) != 4 or min(op.tensor(1).shape) < 1:
         raise ConversionError(f"needs a 4-D input and 4-D weights, got shapes "
                               f"{list(shape_of(x))} and {list(op.tensor(1).shape)}", False)
@@ -81,9 +138,11 @@ def _conv_like(imp, op, kind):
     strides = (o.StrideH(), o.StrideW())
     dil = (o.DilationHFactor(), o.DilationWFactor())
     pads = tf_pads(_padding(o), (h, w), (kh, kw), strides, dil)
+    if fold is not None:
+        dil, pads = fold.dilations, fold.pads
     act = fused_attrs(o.FusedActivationFunction())
     attrs = {"strides": strides, "pads": pads, "dilations": dil, "group": group, **(act or {})}
-    t = op.out_tensor()
+    t = op.out_tensor() if fold is None else fold.b2s.out_tensor()
     y = imp.b.nchw_op("Conv", x, [wt, b], attrs, label=op.label, quant=t.quant,
                       name=None if act is None else t.name)
     return y if act is not None else imp.activation(op, y, o.FusedActivationFunction())
@@ -184,6 +243,8 @@ def fully_connected(imp, op):
 
 
 def _pool(core):
+    """MAX_POOL_2D / AVERAGE_POOL_2D, and L2_POOL_2D (core "L2"): sqrt(mean of x^2 over the
+    window's inputs)."""
     def convert(imp, op):
         o = op.options(tflite.Pool2DOptions, required=True)
         x = op.input(0)
@@ -193,6 +254,26 @@ def _pool(core):
         attrs = {"kernel_shape": k, "strides": s,
                  "pads": tf_pads(_padding(o), (h, w), k, s, (1, 1))}
         t = op.out_tensor()
-        y = imp.b.nchw_op(core, x, [], attrs, label=op.label, quant=t.quant, name=t.name)
+        if core == "L2":
+            if quant_of(x) is not None:
+                raise ConversionError("quantized L2_POOL_2D is not supported")
+            sq = imp.b.emit("Mul", [x, x], label=op.label)
+            y = imp.emit(op, "Sqrt", [imp.b.nchw_op("AveragePool", sq, [], attrs,
+                                                    label=op.label)])
+        else:
+            y = imp.b.nchw_op(core, x, [], attrs, label=op.label, quant=t.quant, name=t.name)
         return imp.activation(op, y, o.FusedActivationFunction())
     return convert
+
+
+def batch_matmul(imp, op):
+    """BATCH_MATMUL: adj_x / adj_y transpose the last two axes of x / y; MatMul broadcasts the
+    batch axes."""
+    o = op.options(tflite.BatchMatMulOptions)
+    xs = [op.input(0), op.input(1)]
+    for k, adj in enumerate((o.AdjX(), o.AdjY()) if o is not None else (False, False)):
+        rank = len(shape_of(xs[k]))
+        if adj and rank >= 2:
+            perm = (*range(rank - 2), rank - 1, rank - 2)
+            xs[k] = _weights(imp, op, k, perm, {a: perm.index(a) for a in range(rank)})
+    return imp.emit(op, "MatMul", xs)

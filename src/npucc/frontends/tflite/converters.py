@@ -10,29 +10,63 @@ from ...errors import FrontendError
 from ...registry import Registry
 from .conv import (
     _pool,
+    batch_matmul,
     conv_2d,
     depthwise_conv_2d,
     fully_connected,
     transpose_conv,
     transpose_conv_bias,
 )
-from .elementwise import _binary, _clip, _reduce, _unary, prelu, softmax
+from .elementwise import (
+    _arg,
+    _binary,
+    _chain,
+    _clip,
+    _logical_reduce,
+    _reduce,
+    _unary,
+    add_n,
+    cumsum,
+    floor_div,
+    l2_normalization,
+    local_response_normalization,
+    prelu,
+    select,
+    softmax,
+    top_k,
+)
 from .quantized import densify, dequantize, quantize
+from .recurrent import unidirectional_sequence_lstm
 from .tensor_ops import (
     _pad,
     _resize,
     _space,
+    batch_to_space_nd,
+    broadcast_args,
+    broadcast_to,
+    cast,
     concatenation,
     expand_dims,
+    fill,
     gather,
+    gather_nd,
+    one_hot,
     pack,
+    range_op,
     reshape,
+    reverse_v2,
+    scatter_nd,
     shape_op,
     slice_op,
+    space_to_batch_nd,
+    split,
+    split_v,
     squeeze,
     strided_slice_op,
     tile,
     transpose,
+    unpack,
+    zeros_like,
 )
 
 CONVERTERS: Registry[Callable] = Registry("TFLite op", {
@@ -61,4 +95,33 @@ CONVERTERS: Registry[Callable] = Registry("TFLite op", {
     "DEPTH_TO_SPACE": _space("DepthToSpace"), "SPACE_TO_DEPTH": _space("SpaceToDepth"),
     "TILE": tile, "GATHER": gather,
     "DEQUANTIZE": dequantize, "QUANTIZE": quantize, "DENSIFY": densify,
+    # math, comparison and logic
+    "EXP": _unary("Exp"), "LOG": _unary("Log"), "SQRT": _unary("Sqrt"), "SIN": _unary("Sin"),
+    "COS": _unary("Cos"), "FLOOR": _unary("Floor"), "CEIL": _unary("Ceil"),
+    "ROUND": _unary("Round"), "SIGN": _unary("Sign"), "RELU_0_TO_1": _clip(0.0, 1.0),
+    "GELU": _unary("Gelu", lambda op: {"approximate": "tanh" if (
+        o := op.options(tflite.GeluOptions)) is not None and o.Approximate() else "none"}),
+    "RSQRT": _chain("Sqrt", "Reciprocal"), "SQUARE": _chain("Square"),
+    "SQUARED_DIFFERENCE": _chain("Sub", "Square"),
+    "POW": _binary("Pow"), "FLOOR_DIV": floor_div, "FLOOR_MOD": _binary("Mod"), "ADD_N": add_n,
+    "EQUAL": _binary("Equal"), "NOT_EQUAL": _chain("Equal", "Not"),
+    "GREATER": _binary("Greater"), "GREATER_EQUAL": _binary("GreaterOrEqual"),
+    "LESS": _binary("Less"), "LESS_EQUAL": _binary("LessOrEqual"),
+    "LOGICAL_AND": _binary("And"), "LOGICAL_OR": _binary("Or"), "LOGICAL_NOT": _unary("Not"),
+    "SELECT": select, "SELECT_V2": select, "CAST": cast,
+    # reductions, normalizations, ordering
+    "REDUCE_MIN": _reduce("ReduceMin"), "REDUCE_ANY": _logical_reduce("ReduceMax"),
+    "REDUCE_ALL": _logical_reduce("ReduceMin"), "ARG_MAX": _arg("ArgMax"),
+    "ARG_MIN": _arg("ArgMin"), "LOG_SOFTMAX": _chain("LogSoftmax"),
+    "L2_NORMALIZATION": l2_normalization,
+    "LOCAL_RESPONSE_NORMALIZATION": local_response_normalization,
+    "L2_POOL_2D": _pool("L2"), "TOPK_V2": top_k, "CUMSUM": cumsum,
+    "BATCH_MATMUL": batch_matmul,
+    # data movement and constants
+    "SPLIT": split, "SPLIT_V": split_v, "UNPACK": unpack, "REVERSE_V2": reverse_v2,
+    "BROADCAST_TO": broadcast_to, "BROADCAST_ARGS": broadcast_args, "ZEROS_LIKE": zeros_like,
+    "FILL": fill, "RANGE": range_op,
+    "GATHER_ND": gather_nd, "SCATTER_ND": scatter_nd, "ONE_HOT": one_hot,
+    "SPACE_TO_BATCH_ND": space_to_batch_nd, "BATCH_TO_SPACE_ND": batch_to_space_nd,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": unidirectional_sequence_lstm,
 }, error=FrontendError)

@@ -153,6 +153,15 @@ class TFLiteImporter:
             self.handles[i] = self.graph.add_input(
                 t.name, TensorType(shape, DType.from_numpy(t.np_dtype), t.quant))
         ops = [_Op(self, k, self.sg.Operators(k)) for k in range(self.sg.OperatorsLength())]
+        # a cut input is not computed here, whatever operator writes it in the file
+        cut = set(ins)
+        self._producers = {i: op for op in ops for i in op.out_idx if i not in cut}
+        self._readers: dict[int, list[_Op]] = {}
+        for op in ops:
+            for i in op.in_idx:
+                self._readers.setdefault(i, []).append(op)
+        for i in outs:
+            self._readers.setdefault(i, []).append(None)  # a graph output is read from outside
         for op in self._needed(ops, set(ins), outs):
             self._convert(op)
         result = [self.b.value(self.handle(i), self.tensors[i].name) for i in outs]
@@ -187,7 +196,7 @@ class TFLiteImporter:
             seen.add(i)
             op = producer.get(i)
             if op is None:
-                if self.tensors[i].data is None:
+                if self.tensors[i].data is None and not self.tensors[i].variable:
                     raise FrontendError(f"{self.label}: tensor '{self.tensors[i].name}' has no "
                                         "producer and no data; give it as an input")
                 continue
@@ -216,6 +225,18 @@ class TFLiteImporter:
             self.handles[i] = h
 
     # ---- helpers for converters ----
+    def producer(self, tensor: int) -> _Op | None:
+        """The operator that computes tensor `tensor` in this import, if any."""
+        return self._producers.get(tensor)
+
+    def sole_reader(self, tensor: int) -> _Op | None:
+        """The one operator that reads tensor `tensor` (once, as its input 0), or None when the
+        tensor has other readers or is a graph output."""
+        readers = self._readers.get(tensor, []) if tensor >= 0 else []
+        if len(readers) != 1 or readers[0] is None or readers[0].in_idx[0] != tensor:
+            return None
+        return readers[0]
+
     def emit(self, op: _Op, core_op: str, inputs, attrs=None, *, out: int | None = 0,
              quant_from_output=True) -> Handle:
         """Emit a core op for `op`; its result carries output tensor `out`'s quantization and
@@ -224,6 +245,14 @@ class TFLiteImporter:
         quant = t.quant if (t is not None and quant_from_output) else None
         return self.b.emit(core_op, inputs, attrs, label=op.label, quant=quant,
                            name=t.name if t is not None else None)
+
+    def emit_all(self, op: _Op, core_op: str, inputs, attrs=None, *, count: int | None = None
+                 ) -> list[Handle]:
+        """Emit a core op with several outputs for `op`; the first `count` (default: all) carry
+        the quantization and names of `op`'s output tensors in order."""
+        ts = [op.out_tensor(k) for k in range(len(op.out_idx) if count is None else count)]
+        return self.b.emit_all(core_op, inputs, attrs, label=op.label,
+                               quants=[t.quant for t in ts], names=[t.name for t in ts])
 
     def activation(self, op: _Op, h: Handle, fused: int) -> Handle:
         """Apply a fused activation that the core op could not take as an attribute."""

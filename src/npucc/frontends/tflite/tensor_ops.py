@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import tflite
 
+from ... import limits
+from ...errors import LimitError
+from ...ir.types import DType
 from ..tf_common import (
     TO_NCHW,
     Builder,
@@ -17,6 +20,7 @@ from ..tf_common import (
     shape_of,
     strided_slice,
 )
+from .conv import dilated_conv
 
 
 def _pad(imp, op):
@@ -183,3 +187,236 @@ def _space(core):
         return imp.b.nchw_op(core, op.input(0), [], {"blocksize": o.BlockSize()},
                              label=op.label, quant=t.quant, name=t.name)
     return convert
+
+
+def _pieces(op, n: int) -> int:
+    """`n` pieces, which must be the operator's number of outputs (checked before any list of
+    n sizes is made: n comes from the file)."""
+    if n != len(op.out_idx):
+        raise ConversionError(f"{n} pieces but {len(op.out_idx)} outputs", False)
+    return n
+
+
+def _split_into(imp, op, x, axis: int, sizes) -> list[Handle]:
+    _pieces(op, len(sizes))
+    if sum(sizes) != shape_of(x)[axis] or min(sizes, default=0) < 0:
+        raise ConversionError(f"split sizes {sizes} do not cut axis {axis} of "
+                              f"{list(shape_of(x))}", False)
+    return imp.emit_all(op, "Split", [x], {"axis": axis, "split": tuple(sizes)})
+
+
+def axis_index(axis: int, rank: int) -> int:
+    """A (possibly negative) axis of a rank-`rank` tensor, checked."""
+    if not -rank <= axis < rank:
+        raise ConversionError(f"axis {axis} is out of range for rank {rank}", False)
+    return axis % rank
+
+
+def split(imp, op):
+    """SPLIT: inputs (axis, x); num_splits equal pieces."""
+    o = op.options(tflite.SplitOptions, required=True)
+    x = op.input(1)
+    axis = axis_index(op.ints(0, "axis", 1)[0], len(shape_of(x)))
+    n, dim = _pieces(op, o.NumSplits()), shape_of(x)[axis]
+    if n < 1 or dim % n:
+        raise ConversionError(f"cannot split size {dim} into {n} equal pieces", False)
+    return _split_into(imp, op, x, axis, [dim // n] * n)
+
+
+def split_v(imp, op):
+    """SPLIT_V: inputs (x, size_splits, axis); one size may be -1 (the rest)."""
+    x = op.input(0)
+    axis = axis_index(op.ints(2, "axis", 1)[0], len(shape_of(x)))
+    sizes = op.ints(1, "size_splits")
+    if sizes.count(-1) == 1:
+        sizes[sizes.index(-1)] = shape_of(x)[axis] - sum(s for s in sizes if s != -1)
+    return _split_into(imp, op, x, axis, sizes)
+
+
+def unpack(imp, op):
+    o = op.options(tflite.UnpackOptions)
+    x = op.input(0)
+    axis = axis_index(o.Axis() if o is not None else 0, len(shape_of(x)))
+    parts = _split_into(imp, op, x, axis, [1] * _pieces(op, shape_of(x)[axis]))
+    return [imp.emit(op, "Squeeze", [p], {"axes": (axis,)}, out=k) for k, p in enumerate(parts)]
+
+
+def reverse_v2(imp, op):
+    x = op.input(0)
+    shape = shape_of(x)
+    axes = sorted({axis_index(a, len(shape)) for a in op.ints(1, "axes")})
+    return imp.emit(op, "Slice", [x], {"starts": tuple(shape[a] - 1 for a in axes),
+                                       "ends": tuple(-shape[a] - 1 for a in axes),
+                                       "axes": tuple(axes), "steps": (-1,) * len(axes)})
+
+
+def broadcast_to(imp, op):
+    x = op.input(0)
+    try:
+        shape = np.broadcast_shapes(shape_of(x), tuple(op.ints(1, "shape")))
+    except ValueError:
+        raise ConversionError(f"cannot broadcast {list(shape_of(x))} to "
+                              f"{op.ints(1, 'shape')}", False) from None
+    return imp.emit(op, "Expand", [x], {"shape": shape})
+
+
+def broadcast_args(imp, op):
+    """BROADCAST_ARGS of two constant shapes (SHAPE outputs fold): the broadcast shape."""
+    a, b = op.ints(0, "shape"), op.ints(1, "shape")
+    try:
+        shape = np.broadcast_shapes(tuple(a), tuple(b))
+    except ValueError:
+        raise ConversionError(f"shapes {a} and {b} do not broadcast", False) from None
+    return np.array(shape, op.out_tensor().np_dtype or np.int32)
+
+
+def fill(imp, op):
+    """FILL: the value (a scalar) broadcast to the constant dims (folds when the value is a
+    constant too; the result size is checked like any folded op's)."""
+    dims = op.ints(0, "dims")
+    v = op.input(1)
+    if shape_of(v) != ():
+        v = imp.b.emit("Reshape", [v], {"shape": ()}, label=op.label, quant=quant_of(v))
+    return imp.emit(op, "Expand", [v], {"shape": tuple(dims)})
+
+
+def _check_size(shape, itemsize: int, what: str) -> None:
+    if min(shape, default=0) < 0:
+        raise ConversionError(f"{what} has a negative size {list(shape)}", False)
+    try:
+        limits.check_shape(shape, itemsize, what)
+    except LimitError as e:
+        raise ConversionError(str(e), False) from None
+
+
+def range_op(imp, op):
+    """RANGE of constant start, limit and delta: a constant."""
+    start, limit, delta = (op.static(i, w).reshape(-1) for i, w in
+                           enumerate(("start", "limit", "delta")))
+    if not start.size == limit.size == delta.size == 1 or delta[0] == 0 \
+            or not np.isfinite([start[0], limit[0], delta[0]]).all():
+        raise ConversionError("RANGE takes finite scalar start, limit and a nonzero delta",
+                              False)
+    n = max(int(np.ceil((float(limit[0]) - float(start[0])) / float(delta[0]))), 0)
+    dt = op.out_tensor().np_dtype or start.dtype
+    _check_size((n,), np.dtype(dt).itemsize, "the result of RANGE")
+    return (start[0] + delta[0] * np.arange(n)).astype(dt)
+
+
+def zeros_like(imp, op):
+    x = op.input(0)
+    if quant_of(x) is not None:
+        raise ConversionError("quantized ZEROS_LIKE is not supported")
+    return np.zeros(shape_of(x), op.out_tensor().np_dtype or np.float32)
+
+
+def gather_nd(imp, op):
+    return imp.emit(op, "GatherND", [op.input(0), op.input(1)])
+
+
+def scatter_nd(imp, op):
+    """SCATTER_ND(indices, updates, shape): updates summed into zeros of the constant shape."""
+    updates = op.input(1)
+    zero = np.zeros((), op.out_tensor().np_dtype or np.float32)
+    base = imp.b.emit("Expand", [zero], {"shape": tuple(op.ints(2, "shape"))}, label=op.label)
+    return imp.emit(op, "ScatterND", [base, op.input(0), updates], {"reduction": "add"})
+
+
+def one_hot(imp, op):
+    """ONE_HOT(indices, depth, on, off): Where(indices == arange(depth) along `axis`, on, off)."""
+    o = op.options(tflite.OneHotOptions)
+    idx = op.input(0)
+    rank = len(shape_of(idx)) + 1
+    axis = axis_index(o.Axis() if o is not None else -1, rank)
+    depth = op.ints(1, "depth", 1)[0]
+    _check_size((depth,), 8, "the depth of ONE_HOT")
+    dt = op.tensor(0).np_dtype
+    if dt is None or not np.issubdtype(dt, np.integer):
+        raise ConversionError(f"ONE_HOT indices are {op.tensor(0).type_name}, not integers",
+                              False)
+    classes = np.arange(depth, dtype=dt)
+    classes = classes.reshape([depth if i == axis else 1 for i in range(rank)])
+    hit = imp.b.emit("Equal", [imp.b.emit("Unsqueeze", [idx], {"axes": (axis,)},
+                                          label=op.label), classes], label=op.label)
+    return imp.emit(op, "Where", [hit, op.input(2), op.input(3)])
+
+
+def cast(imp, op):
+    x = op.input(0)
+    dt = op.out_tensor().np_dtype
+    if dt is None or quant_of(x) is not None or op.out_tensor().quant is not None:
+        raise ConversionError(f"CAST to {op.out_tensor().type_name} of a "
+                              f"{'quantized' if quant_of(x) else 'plain'} tensor is not supported")
+    return imp.emit(op, "Cast", [x], {"to": DType.from_numpy(dt)})
+
+
+# ---- SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND ----
+
+def _block_operands(op, x, what: str):
+    """The block shape (M ints >= 1) and the M (begin, end) pads or crops of a *_TO_*_ND op."""
+    block = op.ints(1, "block_shape")
+    vals = op.ints(2, what)
+    m = len(block)
+    if m < 1 or min(block) < 1 or len(vals) != 2 * m or len(shape_of(x)) < m + 1 \
+            or min(vals) < 0:
+        raise ConversionError(f"block_shape {block} and {what} {vals} do not fit an input of "
+                              f"shape {list(shape_of(x))}", False)
+    return block, list(zip(vals[0::2], vals[1::2]))
+
+
+def space_to_batch_nd(imp, op):
+    """Pad, then move each block offset of the M spatial axes into the batch (offset-major):
+    Reshape (N, H/bh, bh, W/bw, bw, C), Transpose (bh, bw, N, H/bh, W/bw, C), Reshape."""
+    if dilated_conv(imp, op) is not None:
+        return []  # the convolution reads this op's input itself
+    x = op.input(0)
+    block, pads = _block_operands(op, x, "paddings")
+    q, m = quant_of(x), len(block)
+    shape = list(shape_of(x))
+    if any(pads):
+        rest = (0,) * (len(shape) - 1 - m)
+        x = imp.b.emit("Pad", [x], {"pads": (0, *(p[0] for p in pads), *rest,
+                                             0, *(p[1] for p in pads), *rest)},
+                       label=op.label, quant=q)
+    padded = shape_of(x)
+    if any(padded[1 + i] % b for i, b in enumerate(block)):
+        raise ConversionError(f"padded shape {list(padded)} is not divisible by the block "
+                              f"{block}", False)
+    n, rest = padded[0], list(padded[1 + m:])
+    split = [n] + [v for i, b in enumerate(block) for v in (padded[1 + i] // b, b)] + rest
+    perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + \
+        list(range(1 + 2 * m, len(split)))
+    x = imp.b.emit("Reshape", [x], {"shape": tuple(split)}, label=op.label, quant=q)
+    x = imp.b.emit("Transpose", [x], {"perm": tuple(perm)}, label=op.label, quant=q)
+    out = [n * int(np.prod(block))] + [padded[1 + i] // b for i, b in enumerate(block)] + rest
+    return imp.emit(op, "Reshape", [x], {"shape": tuple(out)})
+
+
+def batch_to_space_nd(imp, op):
+    """The inverse: Reshape (bh, bw, N, H, W, C), Transpose (N, H, bh, W, bw, C), Reshape,
+    then crop."""
+    if dilated_conv(imp, op) is not None:
+        return op.input(0)  # the dilated convolution's result, already in space
+    x = op.input(0)
+    block, crops = _block_operands(op, x, "crops")
+    q, m = quant_of(x), len(block)
+    shape = list(shape_of(x))
+    nb = int(np.prod(block))
+    if shape[0] % nb:
+        raise ConversionError(f"batch {shape[0]} is not divisible by the block {block}", False)
+    n, spatial, rest = shape[0] // nb, shape[1:1 + m], shape[1 + m:]
+    x = imp.b.emit("Reshape", [x], {"shape": tuple(block + [n] + spatial + rest)},
+                   label=op.label, quant=q)
+    perm = [m] + [v for i in range(m) for v in (m + 1 + i, i)] + \
+        list(range(2 * m + 1, 2 * m + 1 + len(rest)))
+    x = imp.b.emit("Transpose", [x], {"perm": tuple(perm)}, label=op.label, quant=q)
+    full = [s * b for s, b in zip(spatial, block)]
+    if any(c0 + c1 > f for (c0, c1), f in zip(crops, full)):
+        raise ConversionError(f"crops {crops} exceed the spatial size {full}", False)
+    if any(c for pair in crops for c in pair):
+        x = imp.b.emit("Reshape", [x], {"shape": tuple([n] + full + rest)}, label=op.label,
+                       quant=q)
+        return imp.emit(op, "Slice", [x], {"starts": tuple(c[0] for c in crops),
+                                           "ends": tuple(f - c[1] for f, c in zip(full, crops)),
+                                           "axes": tuple(range(1, m + 1))})
+    return imp.emit(op, "Reshape", [x], {"shape": tuple([n] + full + rest)})

@@ -16,7 +16,7 @@ from ..fixed_point import (
     quantize_multiplier,
     shift_round_half_even,
 )
-from ..movement import MOVES, clamp, max_pool, move, pad
+from ..movement import MOVES, arg_extremum, clamp, max_pool, move, pad
 from ..params import per_tensor, same_params, saturate, value_range
 from ..profiles import Kernel, QuantizedExecutionError, kernel
 from ..tables import elementwise
@@ -24,6 +24,7 @@ from .requantize import PROFILES, requantizer, round_to_int
 
 kernel(PROFILES, *MOVES)(move)
 kernel(PROFILES, "MaxPool")(max_pool)
+kernel(PROFILES, "ArgMax", "ArgMin")(arg_extremum)
 
 
 @kernel(PROFILES, "Pad")

@@ -1,11 +1,12 @@
-"""TFLite's int8 activation kernels: LOGISTIC / TANH (float32 tables) and HARD_SWISH (int16
-fixed point)."""
+"""TFLite's int8 activation kernels: LOGISTIC / TANH / GELU (float32 tables) and HARD_SWISH
+(int16 fixed point)."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import functools
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -35,22 +36,33 @@ def _c_float_function(name: str) -> Callable[[np.ndarray], np.ndarray]:
     path = ctypes.util.find_library("m") or ctypes.util.find_library("c")
     fn = getattr(ctypes.CDLL(path), name, None) if path else None
     if fn is None:
-        exact = {"expf": np.exp, "tanhf": np.tanh}[name]
+        exact = {"expf": np.exp, "tanhf": np.tanh, "erfcf": np.vectorize(math.erfc)}[name]
         return lambda v: exact(np.asarray(v, np.float64)).astype(np.float32)
     fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
     return lambda v: np.array([fn(float(t)) for t in np.ravel(v)], np.float32).reshape(
         np.shape(v))
 
 
-_F32_TRANSFORMS = {  # the float32 transforms of TFLite's LOGISTIC / TANH tables
-    "Sigmoid": lambda v: np.float32(1) / (np.float32(1) + _c_float_function("expf")(-v)),
-    "Tanh": lambda v: _c_float_function("tanhf")(v),
+def _gelu(v: np.ndarray, approximate: str) -> np.ndarray:
+    """TFLite's GeluTransform / GeluTransformApproximate (reference/gelu.h), all in float32
+    (the exact form through erfc: 0.5 x erfc(-x / sqrt 2))."""
+    half = np.float32(0.5) * v
+    if approximate == "tanh":
+        inner = np.float32(math.sqrt(2 / math.pi)) * (v + np.float32(0.044715) * v * v * v)
+        return half * (np.float32(1) + _c_float_function("tanhf")(inner))
+    return half * _c_float_function("erfcf")(v * np.float32(-math.sqrt(0.5)))
+
+
+_F32_TRANSFORMS = {  # the float32 transforms of TFLite's LOGISTIC / TANH / GELU tables
+    "Sigmoid": lambda v, at: np.float32(1) / (np.float32(1) + _c_float_function("expf")(-v)),
+    "Tanh": lambda v, at: _c_float_function("tanhf")(v),
+    "Gelu": lambda v, at: _gelu(v, at["approximate"]),
 }
 
 
-@kernel("tflite", "Sigmoid", "Tanh")
+@kernel("tflite", "Sigmoid", "Tanh", "Gelu")
 def _float_table(node: Node) -> Kernel:
-    """TFLite LOGISTIC / TANH int8 (reference kernel: LUTPopulate): each input value is
+    """TFLite LOGISTIC / TANH / GELU int8 (reference kernel: LUTPopulate): each input value is
     dequantized in float32, transformed, scaled by 1 / output scale, rounded half away from
     zero and offset by the output zero point, then saturated."""
     _table_only(node)
@@ -62,7 +74,7 @@ def _float_table(node: Node) -> Kernel:
 
     def table(v):
         real = np.float32(sx) * (v - zx).astype(np.float32)
-        rescaled = tflite_round(transform(real) * inverse).astype(np.float32)
+        rescaled = tflite_round(transform(real, node.attrs) * inverse).astype(np.float32)
         return (rescaled + np.float32(zy)).astype(np.int64)  # C float -> int truncates
     return elementwise(node, table)
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...ir.graph import Node
 from ..fixed_point import multiply_by_quantized_multiplier, quantize_multiplier
-from ..movement import MOVES, clamp, max_pool, move, pad
+from ..movement import MOVES, arg_extremum, clamp, clamp_bounds, max_pool, move, pad
 from ..params import per_tensor, storage_range
 from ..profiles import Kernel, kernel
 from ..tables import elementwise
@@ -66,6 +66,7 @@ def _requantize(node: Node) -> Kernel:
 
 kernel("tflite", *MOVES)(move)
 kernel("tflite", "MaxPool")(max_pool)
+kernel("tflite", "ArgMax", "ArgMin")(arg_extremum)
 
 
 def _resize_limits(node: Node) -> str | None:
@@ -95,8 +96,18 @@ def _pad(node: Node) -> Kernel:
 
 @kernel("tflite", "Relu", "Clip")
 def _clamp(node: Node) -> Kernel:
-    """Relu / Clip with equal in/out params: a clamp of the integers (TFLite fuses it)."""
-    return clamp(node, quantize_real, integers=storage_range)
+    """Relu / Clip with equal in/out params: a clamp of the integers (TFLite fuses it). With
+    other output params, TFLite's RELU / RELU6 / RELU_N1_TO_1 / RELU_0_TO_1 (QuantizedReluX):
+    x - zx requantized to the output (multiplier sx / sy in double), then that clamp."""
+    x, y = node.inputs[0], node.outputs[0]
+    if x.type.quant == y.type.quant:
+        return clamp(node, quantize_real, integers=storage_range)
+    sx, zx = per_tensor(x, "input", node)
+    sy, zy = per_tensor(y, "output", node)
+    m, sh = quantize_multiplier(np.float64(sx) / np.float64(sy))
+    lo, hi = clamp_bounds(node, quantize_real, integers=storage_range)
+    return elementwise(node, lambda v: multiply_by_quantized_multiplier(v - zx, m, sh) + zy,
+                       lo, hi)
 
 
 @kernel("tflite", "LeakyRelu")

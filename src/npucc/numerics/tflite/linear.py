@@ -76,9 +76,9 @@ def _linear(node: Node) -> Kernel:
     if b is not None and not b.dtype.is_int:
         raise QuantizedExecutionError(f"{node.describe()}: bias %{b.name} is {b.dtype.value}; "
                                       "a quantized layer takes an integer (int32) bias")
-    if node.op == "Gemm" and w_axis is None:
-        # FULLY_CONNECTED per tensor: the scale product is taken in float (GetQuantizedConvolution
-        # Multipler), then divided in double
+    if node.op in ("Gemm", "MatMul") and w_axis is None:
+        # FULLY_CONNECTED and BATCH_MATMUL per tensor: the scale product is taken in float
+        # (GetQuantizedConvolutionMultipler), then divided in double
         real = np.float64(np.float32(sx) * np.float32(sw)) / np.float64(sy)
     else:
         real = np.float64(sx) * sw / np.float64(sy)
@@ -92,7 +92,7 @@ def _linear(node: Node) -> Kernel:
         wz = wz.reshape(channel_shape(w.type.rank, w_axis))
     else:
         wz = wz.reshape(()) if wz.size == 1 else wz
-    single_round = node.op in ("Gemm", "MatMul")
+    single_round = node.op == "Gemm"  # BATCH_MATMUL rounds twice (MultiplyByQuantizedMultiplier)
     gemm = None if node.attrs.get("pool_kernel") else constant_weight_gemm(node, zx, wz, bshape)
     if gemm is not None:
         requant = requantizer(mult, shift, single_round=single_round, offset=gemm.offset,
