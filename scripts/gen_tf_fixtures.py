@@ -476,6 +476,74 @@ def save_frozen_pb(out: Path, name, tf, model_or_fn, shapes=None):
           f"outputs {out_names}")
 
 
+def tf_math_ops(tf):
+    """TF math_ops on two inputs: unary functions, comparisons and selects, floor division,
+    reductions, arg-reductions, cumulative sums, LogSoftmax and LRN (raw ops, so each one is in
+    the GraphDef as written)."""
+    r = tf.raw_ops
+
+    def fn(x, y):
+        pos = r.AddV2(x=r.Abs(x=x), y=0.25)
+        u = [r.Exp(x=x), r.Log(x=pos), r.Floor(x=x * 3.0), r.Ceil(x=x * 3.0),
+             r.Round(x=x * 4.0), r.Sin(x=x), r.Cos(x=x), r.Sign(x=x), r.Reciprocal(x=pos),
+             r.Inv(x=pos), r.Softplus(features=x), r.Softsign(features=x), r.Selu(features=x),
+             r.Erf(x=x), r.Square(x=x), r.SquaredDifference(x=x, y=y), r.Pow(x=pos, y=y),
+             r.FloorDiv(x=x * 4.0, y=y + 1.5), r.FloorMod(x=x * 4.0, y=y - 1.5),
+             r.Div(x=x, y=y + 1.5),
+             r.AddN(inputs=[x, y, x * y]),
+             r.ClipByValue(t=x, clip_value_min=-0.3, clip_value_max=0.4)]
+        gt, le = r.Greater(x=x, y=y), r.LessEqual(x=x, y=y)
+        both = r.LogicalAnd(x=r.GreaterEqual(x=x, y=0.0), y=r.Less(x=y, y=0.2))
+        either = r.LogicalOr(x=r.Equal(x=r.Round(x=x * 2.0), y=0.0),
+                             y=r.LogicalNot(x=r.NotEqual(x=r.Round(x=y * 2.0), y=1.0)))
+        sel = [r.SelectV2(condition=gt, t=x, e=y), r.SelectV2(condition=le, t=x, e=0.5),
+               r.SelectV2(condition=both, t=y, e=x), r.SelectV2(condition=either, t=1.0, e=y),
+               r.Select(condition=r.Greater(x=x[:, 0, 0, 0], y=0.0), x=x, y=y)]
+        img = tf.concat(u + sel, axis=3)
+        red = [r.Min(input=img, axis=[1, 2], keep_dims=False),
+               r.Prod(input=img * 0.1 + 1.0, axis=[1], keep_dims=True)[:, 0, 0],
+               r.Cumsum(x=img, axis=2)[:, 0, 0], r.Cumsum(x=img, axis=1, exclusive=True,
+                                                       reverse=True)[:, 0, 0],
+               r.LogSoftmax(logits=img[:, 0, 0])]
+        lrn = r.LRN(input=img, depth_radius=2, bias=1.5, alpha=0.3, beta=0.6)
+        am = tf.cast(r.ArgMax(input=img, dimension=3, output_type=tf.int32), tf.float32)
+        an = tf.cast(r.ArgMin(input=img, dimension=-1), tf.float32)
+        return tf.concat(red, axis=1), lrn, am + an * 100.0
+    return fn, [(2, 3, 5, 4), (2, 3, 5, 4)]
+
+
+def tf_array_ops(tf):
+    """TF array_ops: Split, SplitV, Unpack, BatchMatMul with adjoints, GatherV2, GatherNd,
+    ReverseV2, ZerosLike / OnesLike, BroadcastTo, IdentityN, Einsum, TopKV2, and an atrous
+    convolution as TF1 writes it (SpaceToBatchND -> Conv2D VALID -> BatchToSpaceND)."""
+    r = tf.raw_ops
+
+    def fn(x, m):
+        a, b, c = r.Split(axis=3, value=x, num_split=3)
+        p, q = r.SplitV(value=x, size_splits=[4, -1], axis=-1, num_split=2)
+        rows = r.Unpack(value=x, num=4, axis=1)
+        ident = r.IdentityN(input=[a, q])
+        mm = r.BatchMatMulV2(x=m, y=m, adj_x=True) + r.BatchMatMulV2(x=m, y=m, adj_y=True)
+        mm3 = r.BatchMatMulV3(x=m, y=r.BroadcastTo(input=m[:1], shape=[3, 5, 5]),
+                              Tout=tf.float32)
+        g = r.GatherV2(params=x, indices=[[2, 0], [1, 1]], axis=2)
+        gnd = r.GatherNd(params=x, indices=[[0, 1], [1, 3], [0, 0]])
+        rev = r.ReverseV2(tensor=x, axis=[1, 3])
+        zo = r.ZerosLike(x=a) + r.OnesLike(x=b) + c
+        ein = r.Einsum(inputs=[m, m], equation="bij,bjk->bik")
+        vals, idx = r.TopKV2(input=x, k=3)
+        w = tf.constant(np.random.default_rng(5).normal(0, 0.3, (3, 3, 6, 4)), tf.float32)
+        s2b = r.SpaceToBatchND(input=x, block_shape=[2, 2], paddings=[[2, 4], [2, 3]])
+        atrous = r.BatchToSpaceND(input=r.Conv2D(input=s2b, filter=w, strides=[1, 1, 1, 1],
+                                                 padding="VALID"),
+                                  block_shape=[2, 2], crops=[[0, 2], [0, 1]])
+        flat = [tf.reshape(t, [2, -1]) for t in (b, p, rows[0], rows[3], ident[0], ident[1], g,
+                                                  gnd, rev, zo, vals, tf.cast(idx, tf.float32),
+                                                  atrous)]
+        return tf.concat(flat, axis=1), tf.concat([mm, mm3, ein], axis=0)
+    return fn, [(2, 4, 5, 6), (3, 5, 5)]
+
+
 def unsupported_op(tf):
     """A model with an op npucc does not support (ATAN2), for the error-message test."""
     def fn(x):
@@ -523,6 +591,8 @@ FIXTURES = {
     "detector_pb": lambda o, tf: save_frozen_pb(o, "detector_pb", tf, detector(tf)),
     "resize_pb": lambda o, tf: save_frozen_pb(o, "resize_pb", tf, *tf_resize_graph(tf)),
     "ops_zoo_pb": lambda o, tf: save_frozen_pb(o, "ops_zoo_pb", tf, ops_zoo(tf)),
+    "math_ops_pb": lambda o, tf: save_frozen_pb(o, "math_ops_pb", tf, *tf_math_ops(tf)),
+    "array_ops_pb": lambda o, tf: save_frozen_pb(o, "array_ops_pb", tf, *tf_array_ops(tf)),
 }
 
 

@@ -35,7 +35,9 @@ def _graph(const_tensor=None, pool_attrs=None) -> graph_pb2.GraphDef:
     for key, value in attrs.items():
         if value is None:
             continue
-        if isinstance(value, bytes):
+        if value == ():
+            pool.attr[key].Clear()  # present, without a value
+        elif isinstance(value, bytes):
             pool.attr[key].s = value
         else:
             pool.attr[key].list.i.extend(value)
@@ -97,6 +99,8 @@ HOSTILE = {
     "negative dim": (dict(const_tensor=_tensor(dims=(-5,), float_val=[1.0])),
                      "dimensions must be >= 0"),
     "missing attribute": (dict(pool_attrs={"strides": None}), "attribute 'strides' is missing"),
+    "attribute without a value": (dict(pool_attrs={"padding": ()}),
+                                  "attribute 'padding' is missing"),
     "attribute of the wrong length": (dict(pool_attrs={"ksize": [2, 2]}),
                                       r"expected 4 integers .*\[2, 2\]"),
     "zero stride": (dict(pool_attrs={"strides": [1, 0, 0, 1]}), "must be >= 1"),

@@ -128,6 +128,13 @@ class StaticOperands:
         return int_list(self.static(i, what), what, count)
 
 
+def axis_index(axis: int, rank: int, what: str = "axis") -> int:
+    """A (possibly negative) axis of a rank-`rank` tensor, checked."""
+    if not -rank <= axis < rank:
+        raise ConversionError(f"{what} {axis} is out of range for rank {rank}", False)
+    return axis % rank
+
+
 def quant_of(h: Handle) -> QuantParams | None:
     return h.type.quant if isinstance(h, Value) else None
 
@@ -261,3 +268,69 @@ def closest(name: str, candidates, n: int = 5) -> list[str]:
 
 def unsupported_error(path, message) -> UnsupportedError:
     return UnsupportedError(f"{path}: {message}")
+
+
+def block_operands(op: StaticOperands, x: Handle, what: str):
+    """The block shape (M ints >= 1) and the M (begin, end) pads or crops of a SpaceToBatchND /
+    BatchToSpaceND (inputs 1 and 2, static)."""
+    block = op.ints(1, "block_shape")
+    vals = op.ints(2, what)
+    m = len(block)
+    if m < 1 or min(block) < 1 or len(vals) != 2 * m or len(shape_of(x)) < m + 1 \
+            or min(vals) < 0:
+        raise ConversionError(f"block_shape {block} and {what} {vals} do not fit an input of "
+                              f"shape {list(shape_of(x))}", False)
+    return block, list(zip(vals[0::2], vals[1::2]))
+
+
+def space_to_batch(b: Builder, x: Handle, block, pads, *, label: str,
+                   quant: QuantParams | None = None, name: str | None = None) -> Handle:
+    """SpaceToBatchND: pad, then move each block offset of the M spatial axes into the batch
+    (offset-major): Reshape (N, H/bh, bh, W/bw, bw, C), Transpose (bh, bw, N, H/bh, W/bw, C),
+    Reshape. The result carries `quant` and `name`."""
+    q, m = quant_of(x), len(block)
+    shape = list(shape_of(x))
+    if any(p for pair in pads for p in pair):
+        rest = (0,) * (len(shape) - 1 - m)
+        x = b.emit("Pad", [x], {"pads": (0, *(p[0] for p in pads), *rest,
+                                         0, *(p[1] for p in pads), *rest)}, label=label, quant=q)
+    padded = shape_of(x)
+    if any(padded[1 + i] % k for i, k in enumerate(block)):
+        raise ConversionError(f"padded shape {list(padded)} is not divisible by the block "
+                              f"{block}", False)
+    n, rest = padded[0], list(padded[1 + m:])
+    split = [n] + [v for i, k in enumerate(block) for v in (padded[1 + i] // k, k)] + rest
+    perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + \
+        list(range(1 + 2 * m, len(split)))
+    x = b.emit("Reshape", [x], {"shape": tuple(split)}, label=label, quant=q)
+    x = b.emit("Transpose", [x], {"perm": tuple(perm)}, label=label, quant=q)
+    out = [n * int(np.prod(block))] + [padded[1 + i] // k for i, k in enumerate(block)] + rest
+    return b.emit("Reshape", [x], {"shape": tuple(out)}, label=label, quant=quant, name=name)
+
+
+def batch_to_space(b: Builder, x: Handle, block, crops, *, label: str,
+                   quant: QuantParams | None = None, name: str | None = None) -> Handle:
+    """BatchToSpaceND, the inverse: Reshape (bh, bw, N, H, W, C), Transpose (N, H, bh, W, bw, C),
+    Reshape, then crop. The result carries `quant` and `name`."""
+    q, m = quant_of(x), len(block)
+    shape = list(shape_of(x))
+    nb = int(np.prod(block))
+    if shape[0] % nb:
+        raise ConversionError(f"batch {shape[0]} is not divisible by the block {block}", False)
+    n, spatial, rest = shape[0] // nb, shape[1:1 + m], shape[1 + m:]
+    x = b.emit("Reshape", [x], {"shape": tuple(block + [n] + spatial + rest)}, label=label,
+               quant=q)
+    perm = [m] + [v for i in range(m) for v in (m + 1 + i, i)] + \
+        list(range(2 * m + 1, 2 * m + 1 + len(rest)))
+    x = b.emit("Transpose", [x], {"perm": tuple(perm)}, label=label, quant=q)
+    full = [s * k for s, k in zip(spatial, block)]
+    if any(c0 + c1 > f for (c0, c1), f in zip(crops, full)):
+        raise ConversionError(f"crops {crops} exceed the spatial size {full}", False)
+    if not any(c for pair in crops for c in pair):
+        return b.emit("Reshape", [x], {"shape": tuple([n] + full + rest)}, label=label,
+                      quant=quant, name=name)
+    x = b.emit("Reshape", [x], {"shape": tuple([n] + full + rest)}, label=label, quant=q)
+    return b.emit("Slice", [x], {"starts": tuple(c[0] for c in crops),
+                                 "ends": tuple(f - c[1] for f, c in zip(full, crops)),
+                                 "axes": tuple(range(1, m + 1))}, label=label, quant=quant,
+                  name=name)

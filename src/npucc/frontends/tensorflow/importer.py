@@ -48,12 +48,12 @@ class _Node(StaticOperands):
     def attr(self, key, default=_REQUIRED):
         """An attribute's value (bytes decoded); a missing one is `default`, or an error when no
         default is given."""
-        if key not in self.nd.attr:
+        a = self.nd.attr[key] if key in self.nd.attr else None
+        kind = a.WhichOneof("value") if a is not None else None
+        if kind is None:  # absent, or present without a value
             if default is _REQUIRED:
                 raise ConversionError(f"attribute '{key}' is missing", False)
             return default
-        a = self.nd.attr[key]
-        kind = a.WhichOneof("value")
         try:
             if kind == "list":
                 lst = a.list
@@ -62,7 +62,7 @@ class _Node(StaticOperands):
                         vals = list(getattr(lst, f))
                         return [v.decode() for v in vals] if f == "s" else vals
                 return []
-            v = getattr(a, kind) if kind else default
+            v = getattr(a, kind)
             return v.decode() if isinstance(v, bytes) else v
         except UnicodeDecodeError:
             raise ConversionError(f"attribute '{key}' holds a string that is not UTF-8",

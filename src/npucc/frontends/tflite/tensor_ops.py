@@ -14,10 +14,14 @@ from ..tf_common import (
     Builder,
     ConversionError,
     Handle,
+    axis_index,
+    batch_to_space,
+    block_operands,
     nhwc_shape,
     quant_of,
     resize_attrs,
     shape_of,
+    space_to_batch,
     strided_slice,
 )
 from .conv import dilated_conv
@@ -205,13 +209,6 @@ def _split_into(imp, op, x, axis: int, sizes) -> list[Handle]:
     return imp.emit_all(op, "Split", [x], {"axis": axis, "split": tuple(sizes)})
 
 
-def axis_index(axis: int, rank: int) -> int:
-    """A (possibly negative) axis of a rank-`rank` tensor, checked."""
-    if not -rank <= axis < rank:
-        raise ConversionError(f"axis {axis} is out of range for rank {rank}", False)
-    return axis % rank
-
-
 def split(imp, op):
     """SPLIT: inputs (axis, x); num_splits equal pieces."""
     o = op.options(tflite.SplitOptions, required=True)
@@ -352,71 +349,19 @@ def cast(imp, op):
 
 # ---- SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND ----
 
-def _block_operands(op, x, what: str):
-    """The block shape (M ints >= 1) and the M (begin, end) pads or crops of a *_TO_*_ND op."""
-    block = op.ints(1, "block_shape")
-    vals = op.ints(2, what)
-    m = len(block)
-    if m < 1 or min(block) < 1 or len(vals) != 2 * m or len(shape_of(x)) < m + 1 \
-            or min(vals) < 0:
-        raise ConversionError(f"block_shape {block} and {what} {vals} do not fit an input of "
-                              f"shape {list(shape_of(x))}", False)
-    return block, list(zip(vals[0::2], vals[1::2]))
-
-
 def space_to_batch_nd(imp, op):
-    """Pad, then move each block offset of the M spatial axes into the batch (offset-major):
-    Reshape (N, H/bh, bh, W/bw, bw, C), Transpose (bh, bw, N, H/bh, W/bw, C), Reshape."""
     if dilated_conv(imp, op) is not None:
         return []  # the convolution reads this op's input itself
     x = op.input(0)
-    block, pads = _block_operands(op, x, "paddings")
-    q, m = quant_of(x), len(block)
-    shape = list(shape_of(x))
-    if any(pads):
-        rest = (0,) * (len(shape) - 1 - m)
-        x = imp.b.emit("Pad", [x], {"pads": (0, *(p[0] for p in pads), *rest,
-                                             0, *(p[1] for p in pads), *rest)},
-                       label=op.label, quant=q)
-    padded = shape_of(x)
-    if any(padded[1 + i] % b for i, b in enumerate(block)):
-        raise ConversionError(f"padded shape {list(padded)} is not divisible by the block "
-                              f"{block}", False)
-    n, rest = padded[0], list(padded[1 + m:])
-    split = [n] + [v for i, b in enumerate(block) for v in (padded[1 + i] // b, b)] + rest
-    perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + \
-        list(range(1 + 2 * m, len(split)))
-    x = imp.b.emit("Reshape", [x], {"shape": tuple(split)}, label=op.label, quant=q)
-    x = imp.b.emit("Transpose", [x], {"perm": tuple(perm)}, label=op.label, quant=q)
-    out = [n * int(np.prod(block))] + [padded[1 + i] // b for i, b in enumerate(block)] + rest
-    return imp.emit(op, "Reshape", [x], {"shape": tuple(out)})
+    block, pads = block_operands(op, x, "paddings")
+    t = op.out_tensor()
+    return space_to_batch(imp.b, x, block, pads, label=op.label, quant=t.quant, name=t.name)
 
 
 def batch_to_space_nd(imp, op):
-    """The inverse: Reshape (bh, bw, N, H, W, C), Transpose (N, H, bh, W, bw, C), Reshape,
-    then crop."""
     if dilated_conv(imp, op) is not None:
         return op.input(0)  # the dilated convolution's result, already in space
     x = op.input(0)
-    block, crops = _block_operands(op, x, "crops")
-    q, m = quant_of(x), len(block)
-    shape = list(shape_of(x))
-    nb = int(np.prod(block))
-    if shape[0] % nb:
-        raise ConversionError(f"batch {shape[0]} is not divisible by the block {block}", False)
-    n, spatial, rest = shape[0] // nb, shape[1:1 + m], shape[1 + m:]
-    x = imp.b.emit("Reshape", [x], {"shape": tuple(block + [n] + spatial + rest)},
-                   label=op.label, quant=q)
-    perm = [m] + [v for i in range(m) for v in (m + 1 + i, i)] + \
-        list(range(2 * m + 1, 2 * m + 1 + len(rest)))
-    x = imp.b.emit("Transpose", [x], {"perm": tuple(perm)}, label=op.label, quant=q)
-    full = [s * b for s, b in zip(spatial, block)]
-    if any(c0 + c1 > f for (c0, c1), f in zip(crops, full)):
-        raise ConversionError(f"crops {crops} exceed the spatial size {full}", False)
-    if any(c for pair in crops for c in pair):
-        x = imp.b.emit("Reshape", [x], {"shape": tuple([n] + full + rest)}, label=op.label,
-                       quant=q)
-        return imp.emit(op, "Slice", [x], {"starts": tuple(c[0] for c in crops),
-                                           "ends": tuple(f - c[1] for f, c in zip(full, crops)),
-                                           "axes": tuple(range(1, m + 1))})
-    return imp.emit(op, "Reshape", [x], {"shape": tuple([n] + full + rest)})
+    block, crops = block_operands(op, x, "crops")
+    t = op.out_tensor()
+    return batch_to_space(imp.b, x, block, crops, label=op.label, quant=t.quant, name=t.name)
