@@ -74,40 +74,70 @@ def _index_vector(dm, which):
 
 def densify_array(values: np.ndarray, shape, sp) -> np.ndarray:
     """Expand TFLite's sparse tensor format (traversal order, block map, DENSE / SPARSE_CSR
-    dimension metadata) to a dense array of `shape`."""
-    order = [int(v) for v in sp.TraversalOrderAsNumpy()]
-    block_map = [int(v) for v in sp.BlockMapAsNumpy()] if sp.BlockMapLength() else []
+    dimension metadata) to a dense array of `shape`. The metadata come from the file: every
+    order, size, segment and index is checked before it addresses anything."""
     n = len(shape)
+    order = [int(v) for v in sp.TraversalOrderAsNumpy()] if sp.TraversalOrderLength() else []
+    block_map = [int(v) for v in sp.BlockMapAsNumpy()] if sp.BlockMapLength() else []
     metas = [sp.DimMetadata(i) for i in range(sp.DimMetadataLength())]
-    # dense size of every level (original dims in blocked form, then block dims)
-    sizes = [0] * len(order)
+    levels = n + len(block_map)
+    if sorted(order) != list(range(levels)) or len(metas) != levels \
+            or len(set(block_map)) != len(block_map) or any(not 0 <= d < n for d in block_map):
+        raise ConversionError(f"sparsity: traversal order {order}, block map {block_map} and "
+                              f"{len(metas)} dimension metadata do not describe a rank-{n} "
+                              "tensor", False)
+    dense = [dm.Format() == tflite.DimensionType.DENSE for dm in metas]
+    # the size of every dimension in blocked form: blocked originals, then the block dims
+    sizes = [int(d) for d in shape] + [0] * len(block_map)
     for level, dm in enumerate(metas):
-        if dm.Format() == tflite.DimensionType.DENSE:
+        if dense[level] and order[level] >= n:
             sizes[order[level]] = dm.DenseSize()
+    for i, d in enumerate(block_map):
+        b = sizes[n + i]
+        if b < 1 or shape[d] % b:
+            raise ConversionError(f"sparsity: block size {b} does not divide dimension {d} of "
+                                  f"shape {list(shape)}", False)
+        sizes[d] = shape[d] // b
+    for level, dm in enumerate(metas):
+        if dense[level] and dm.DenseSize() != sizes[order[level]]:
+            raise ConversionError(f"sparsity: level {level} declares dense size "
+                                  f"{dm.DenseSize()}, its dimension has {sizes[order[level]]}",
+                                  False)
+    segs = {lv: (_index_vector(dm, "segments"), _index_vector(dm, "indices"))
+            for lv, dm in enumerate(metas) if not dense[lv]}
+    for lv, (seg, ind) in segs.items():
+        if not seg or seg[0] != 0 or seg[-1] != len(ind) or \
+                any(a > b for a, b in zip(seg, seg[1:])) or \
+                any(not 0 <= i < sizes[order[lv]] for i in ind):
+            raise ConversionError(f"sparsity: level {lv} has inconsistent segments or indices "
+                                  f"(outside its dimension of {sizes[order[lv]]})", False)
     block_sizes = {block_map[i]: sizes[n + i] for i in range(len(block_map))}
     out = np.zeros(shape, values.dtype)
-    coord = [0] * len(order)
-    segs = {lv: (_index_vector(dm, "segments"), _index_vector(dm, "indices"))
-            for lv, dm in enumerate(metas) if dm.Format() != tflite.DimensionType.DENSE}
+    coord = [0] * levels
 
-    def place(value):
+    def place(pos):
+        if pos >= len(values):
+            raise ConversionError(f"sparsity: the metadata address value {pos} of "
+                                  f"{len(values)} stored", False)
         idx = list(coord[:n])
         for i, d in enumerate(block_map):
             idx[d] = coord[d] * block_sizes[d] + coord[n + i]
-        out[tuple(idx)] = value
+        out[tuple(idx)] = values[pos]
 
     def walk(level, pos):
-        if level == len(order):
-            place(values[pos])
+        if level == levels:
+            place(pos)
             return
-        dm = metas[level]
-        if dm.Format() == tflite.DimensionType.DENSE:
-            size = dm.DenseSize()
+        if dense[level]:
+            size = sizes[order[level]]
             for i in range(size):
                 coord[order[level]] = i
                 walk(level + 1, pos * size + i)
         else:
             seg, ind = segs[level]
+            if pos + 1 >= len(seg):
+                raise ConversionError(f"sparsity: level {level} has {len(seg) - 1} segments, "
+                                      f"segment {pos} is addressed", False)
             for j in range(seg[pos], seg[pos + 1]):
                 coord[order[level]] = ind[j]
                 walk(level + 1, j)
