@@ -29,7 +29,7 @@ class Tensor(NamedTuple):
 
 
 class Op(NamedTuple):
-    code: int
+    code: int | str  # a BuiltinOperator, or the name of a custom op
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     opcode_index: int | None = 0  # None: the index of `code` in the model's sorted codes
@@ -80,7 +80,7 @@ def build(tensors, buffers, ops, inputs, outputs) -> bytes:
         T.TensorAddName(b, name)
         tensor_offsets.append(T.TensorEnd(b))
     op_offsets = []
-    codes = sorted({op.code for op in ops})
+    codes = sorted({op.code for op in ops}, key=lambda c: (isinstance(c, str), c))
     for op in ops:
         ins, outs = _int_vector(b, op.inputs), _int_vector(b, op.outputs)
         opts = _options(b, *op.options) if op.options else None
@@ -95,7 +95,11 @@ def build(tensors, buffers, ops, inputs, outputs) -> bytes:
         op_offsets.append(O.OperatorEnd(b))
     code_offsets = []
     for code in codes:
+        custom = b.CreateString(code) if isinstance(code, str) else None
+        code = tflite.BuiltinOperator.CUSTOM if custom is not None else code
         C.OperatorCodeStart(b)
+        if custom is not None:
+            C.OperatorCodeAddCustomCode(b, custom)
         C.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
         C.OperatorCodeAddBuiltinCode(b, code)
         C.OperatorCodeAddVersion(b, 1)

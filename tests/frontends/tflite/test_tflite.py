@@ -176,6 +176,32 @@ def test_unsupported_op_names_code_index_and_tensors():
     assert "inputs [" in msg and "outputs [" in msg and str(path) in msg
 
 
+def test_an_unsupported_custom_op_says_where_to_cut_and_the_cut_model_loads(tmp_path):
+    """An SSD's TFLite_Detection_PostProcess: the error names the op's inputs as the cut."""
+    import tflite
+
+    from tests.fuzz.tflite_builder import Op, Tensor, build
+
+    add, custom = tflite.BuiltinOperator.ADD, "TFLite_Detection_PostProcess"
+    path = tmp_path / "ssd_tail.tflite"
+    path.write_bytes(build(
+        tensors=[Tensor(b"x", (1, 4)), Tensor(b"boxes", (1, 4)), Tensor(b"scores", (1, 4)),
+                 Tensor(b"detections", (1, 4))],
+        buffers=[b""],
+        ops=[Op(add, (0, 0), (1,), None), Op(tflite.BuiltinOperator.MUL, (0, 0), (2,), None),
+             Op(custom, (1, 2), (3,), None)],
+        inputs=(0,), outputs=(3,)))
+    with pytest.raises(UnsupportedError, match=r"CUSTOM:TFLite_Detection_PostProcess\) is not "
+                       r"supported \(a custom op: .* outputs=\['boxes', 'scores'\], CLI "
+                       r"--outputs boxes,scores"):
+        load(path)
+    g = load(path, outputs=["boxes", "scores"])
+    x = np.array([[1, -2, 3, 0.5]], np.float32)
+    boxes, scores = run_graph(g, [x])
+    np.testing.assert_array_equal(boxes, x + x)
+    np.testing.assert_array_equal(scores, x * x)
+
+
 def test_cut_at_named_output_and_unknown_name():
     path, inputs, *_ = fixture("small_int8")
     g = load(path, outputs=["functional_1/add_1/Add"])

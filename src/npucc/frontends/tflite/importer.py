@@ -207,9 +207,15 @@ class TFLiteImporter:
     def _convert(self, op: _Op) -> None:
         fn = CONVERTERS.get(op.name)
         if fn is None:
+            hint = ""
+            if op.name.startswith("CUSTOM:"):  # e.g. TFLite_Detection_PostProcess after an SSD
+                ins = [self.tensors[i].name for i in op.in_idx if i >= 0]
+                hint = (" (a custom op: to compile the model up to it, cut it there with "
+                        f"outputs={ins}, CLI --outputs {','.join(ins)}, and run the op "
+                        "yourself)")
             raise UnsupportedError(
-                f"{self.label}: {op.describe()}: op code {op.code} ({op.name}) is not supported; "
-                f"supported ops: {', '.join(sorted(CONVERTERS))}")
+                f"{self.label}: {op.describe()}: op code {op.code} ({op.name}) is not "
+                f"supported{hint}; supported ops: {', '.join(sorted(CONVERTERS))}")
         try:
             results = fn(self, op)
         except ConversionError as e:
