@@ -1,10 +1,10 @@
-"""Detection-head ops from Caffe and Darknet models: SSD PriorBox and DetectionOutput, Faster
-R-CNN Proposal and ROIPooling, YOLO/region box decoding.
+"""Detection-head ops from Caffe, Darknet and ONNX models: SSD PriorBox and DetectionOutput, Faster
+R-CNN Proposal and ROIPooling, YOLO/region box decoding, ONNX NonMaxSuppression.
 
 They hold data-dependent control flow (sorting, NMS) or pure shape-derived constants, so NPUs do
 not run them: the simulator runs these reference kernels on the CPU (a CPU-fallback partition).
 Outputs with a data-dependent row count have a static maximum size; unused rows are marked
-(DetectionOutput: image id -1; Proposal: all-zero rows).
+(DetectionOutput: image id -1; Proposal: all-zero rows; NonMaxSuppression: rows of -1).
 """
 
 from __future__ import annotations
@@ -224,6 +224,92 @@ def detection_output(loc, conf, prior, *, num_classes, share_location, backgroun
             box = decoded[0 if share_location else c][j]
             out[i, r] = (i, c, score, *box)
     return out.reshape(1, 1, n * rows, 7)
+
+
+# ---- NonMaxSuppression (ONNX) ----
+def nms_rows(types, max_output_boxes_per_class) -> int:
+    """The static row count of NonMaxSuppression: batches * classes * min(max output, boxes)."""
+    boxes, scores = types
+    return scores.shape[0] * scores.shape[1] * min(max_output_boxes_per_class, scores.shape[2])
+
+
+def _nms_type(types, a):
+    boxes, scores = types
+    _f32(types, 0, 1)
+    if boxes.rank != 3 or boxes.shape[2] != 4 or scores.rank != 3 \
+            or scores.shape[0] != boxes.shape[0] or scores.shape[2] != boxes.shape[1]:
+        raise IRError(f"takes boxes [B, N, 4] and scores [B, C, N], got {list(boxes.shape)} and "
+                      f"{list(scores.shape)}")
+    return TensorType((nms_rows(types, a["max_output_boxes_per_class"]), 3), DType.i64)
+
+
+def _corners(boxes, center_point_box):
+    """(N, 4) boxes as float32 x_min, y_min, x_max, y_max arrays, as onnxruntime computes them:
+    [y1, x1, y2, x2] of any two opposite corners, or [x_center, y_center, width, height]."""
+    b = boxes.astype(np.float32)
+    if center_point_box:
+        hw, hh = b[:, 2] / np.float32(2), b[:, 3] / np.float32(2)
+        return b[:, 0] - hw, b[:, 1] - hh, b[:, 0] + hw, b[:, 1] + hh
+    return (np.minimum(b[:, 1], b[:, 3]), np.minimum(b[:, 0], b[:, 2]),
+            np.maximum(b[:, 1], b[:, 3]), np.maximum(b[:, 0], b[:, 2]))
+
+
+def _suppresses(c, i, rest, iou_threshold):
+    """Which boxes `rest` box i suppresses: float32 IoU > the threshold; boxes that do not
+    overlap or have no area suppress nothing."""
+    x0, y0, x1, y1 = c
+    f32 = np.float32
+    iw = np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest])
+    ih = np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest])
+    inter = (iw * ih).astype(f32)
+    area_i = (x1[i] - x0[i]) * (y1[i] - y0[i])
+    area = (x1[rest] - x0[rest]) * (y1[rest] - y0[rest])
+    union = (area_i + area - inter).astype(f32)
+    valid = (iw > 0) & (ih > 0) & (inter > 0) & (area_i > 0) & (area > 0) & (union > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return valid & (inter / np.where(valid, union, f32(1)) > f32(iou_threshold))
+
+
+def nms_onnx(boxes, scores, max_output, iou_threshold, score_threshold, center_point_box):
+    """Indices of the boxes one class keeps: candidates (score > score_threshold, if given) by
+    descending score, ties by lower index; each kept box suppresses the later candidates whose
+    IoU with it is above iou_threshold; at most max_output."""
+    scores = scores.astype(np.float32)
+    cand = np.arange(len(scores)) if score_threshold is None else \
+        np.nonzero(scores > np.float32(score_threshold))[0]
+    cand = cand[np.argsort(-scores[cand], kind="stable")]
+    c = _corners(boxes, center_point_box)
+    keep: list[int] = []
+    while cand.size and len(keep) < max_output:
+        i, cand = cand[0], cand[1:]
+        keep.append(int(i))
+        cand = cand[~_suppresses(c, i, cand, iou_threshold)]
+    return keep
+
+
+@define_op("NonMaxSuppression", inputs=("boxes", "scores"),
+           attrs={"max_output_boxes_per_class": Attr("int", check=lambda v: None if v >= 0
+                                                     else "must be >= 0"),
+                  "iou_threshold": Attr("float", 0.0, check=lambda v: None if 0 <= v <= 1
+                                        else "must be in [0, 1]"),
+                  "score_threshold": Attr("float", None, doc="None: no score filter"),
+                  "center_point_box": Attr("bool", False,
+                                           doc="boxes are [xc, yc, w, h], not [y1, x1, y2, x2]")},
+           infer=_nms_type)
+def non_max_suppression(boxes, scores, *, max_output_boxes_per_class, iou_threshold,
+                        score_threshold, center_point_box):
+    """ONNX NonMaxSuppression (as onnxruntime computes it): per batch, per class, greedy NMS of
+    boxes[b] by scores[b, c] (see the IoU and ordering rules of nms_onnx); rows
+    [batch, class, box] ordered by batch, class, then selection order. The row count is static:
+    B * C * min(max_output_boxes_per_class, N); rows past the selected ones are -1 (an index
+    that Gather reads as the last box: mask them by the -1 batch column)."""
+    out = np.full((nms_rows([boxes, scores], max_output_boxes_per_class), 3), -1, np.int64)
+    rows = [(b, c, i) for b in range(scores.shape[0]) for c in range(scores.shape[1])
+            for i in nms_onnx(boxes[b], scores[b, c], max_output_boxes_per_class,
+                              iou_threshold, score_threshold, center_point_box)]
+    if rows:
+        out[:len(rows)] = rows
+    return out
 
 
 # ---- ROIPooling ----

@@ -378,3 +378,32 @@ def depth_space(cx):
 def lrn(cx):
     return cx.emit("LRN", [cx.input(0)], size=cx.attr("size"), alpha=cx.attr("alpha", 1e-4),
                    beta=cx.attr("beta", 0.75), bias=cx.attr("bias", 1.0))
+
+
+def _scalar(cx, i: int, what: str):
+    """Optional scalar input i, known at import time, as a Python number (None when absent)."""
+    v = cx.optional_static(i, what)
+    if v is None:
+        return None
+    if v.size != 1:
+        raise invalid(f"{what} must be a scalar, got shape {list(v.shape)}")
+    return v.reshape(()).item()
+
+
+@converter("NonMaxSuppression")
+def non_max_suppression(cx):
+    """The thresholds must be constants. selected_indices has the static maximal row count;
+    unused rows are -1 (see the core op)."""
+    boxes, scores = cx.input(0), cx.input(1)
+    max_out = _scalar(cx, 2, "max_output_boxes_per_class")
+    iou = _scalar(cx, 3, "iou_threshold")
+    score = _scalar(cx, 4, "score_threshold")
+    center = cx.attr("center_point_box", 0)
+    shape = cx.shape(boxes)
+    # exporters write INT64_MAX for "all": no more than the boxes can be selected
+    max_out = 0 if max_out is None else min(max(int(max_out), 0), shape[1] if shape else 0)
+    if max_out == 0:  # ONNX: no output
+        return np.zeros((0, 3), np.int64)
+    return cx.emit("NonMaxSuppression", [boxes, scores], max_output_boxes_per_class=max_out,
+                   iou_threshold=0.0 if iou is None else float(iou),
+                   score_threshold=score, center_point_box=center)
