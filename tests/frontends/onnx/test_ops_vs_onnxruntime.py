@@ -48,7 +48,9 @@ def _i64(v):
 
 UNARY = ["Relu", "Sigmoid", "Tanh", "HardSwish", "Exp", "Log", "Sqrt", "Neg", "Abs",
          "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Softplus", "Softsign",
-         "Sign", "LeakyRelu", "HardSigmoid", "Elu", "Selu", "Mish", "Gelu", "IsNaN", "Identity"]
+         "Sign", "LeakyRelu", "HardSigmoid", "Elu", "Selu", "Mish", "Gelu", "IsNaN", "Identity",
+         "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Celu",
+         "ThresholdedRelu", "Shrink"]
 
 
 @st.composite
@@ -57,9 +59,17 @@ def unary(draw):
     x = random_array(_rng(draw), _shape(draw), F32)
     if op in ("Log", "Sqrt"):
         x = np.abs(x) + F32(0.1)
+    if op in ("Asin", "Acos", "Atanh"):  # inside the domain, away from the poles of atanh
+        x = np.clip(x, -0.99, 0.99).astype(F32)
+    if op == "Acosh":
+        x = np.abs(x) + F32(1)
     attrs = {}
-    if op in ("LeakyRelu", "Elu"):
+    if op in ("LeakyRelu", "Elu", "ThresholdedRelu"):
         attrs["alpha"] = draw(st.floats(0.0, 2.0))
+    if op == "Celu":
+        attrs["alpha"] = draw(st.floats(0.1, 2.0))
+    if op == "Shrink":
+        attrs = {"bias": draw(st.floats(-1.0, 1.0)), "lambd": draw(st.floats(0.0, 1.0))}
     if op == "HardSigmoid":
         attrs = {"alpha": draw(st.floats(0.05, 1.0)), "beta": draw(st.floats(0.0, 1.0))}
     if op == "Gelu":

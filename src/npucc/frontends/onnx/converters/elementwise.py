@@ -11,8 +11,9 @@ from . import converter
 
 # ONNX ops that are the core op of the same name, with the same (or no) attributes.
 _UNARY = ("Relu", "Sigmoid", "Tanh", "HardSwish", "Mish", "Exp", "Log", "Sqrt", "Neg", "Abs",
-          "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Softplus", "Softsign",
-          "Not", "Sign")
+          "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Tan", "Asin", "Acos",
+          "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Softplus", "Softsign", "Not",
+          "Sign")
 _BINARY = ("Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual",
            "GreaterOrEqual", "And", "Or", "Xor")
 # attribute name -> default, per op
@@ -22,6 +23,9 @@ _UNARY_WITH_ATTRS = {
     "Elu": {"alpha": 1.0},
     "Selu": {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
     "Gelu": {"approximate": "none"},
+    "Celu": {"alpha": 1.0},
+    "ThresholdedRelu": {"alpha": 1.0},
+    "Shrink": {"bias": 0.0, "lambd": 0.5},
 }
 
 
