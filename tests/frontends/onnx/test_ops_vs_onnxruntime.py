@@ -201,35 +201,40 @@ def conv_transpose(draw):
 
 @st.composite
 def pool(draw):
-    op = draw(st.sampled_from(["MaxPool", "AveragePool"]))
+    op = draw(st.sampled_from(["MaxPool", "AveragePool", "LpPool"]))
     sr = draw(st.sampled_from([1, 2]))
     k, s, d = _window(draw, sr)
-    if op == "AveragePool":
+    if op != "MaxPool":
         d = [1] * sr
     spatial = [draw(st.integers((kk - 1) * dd + 1, 9)) for kk, dd in zip(k, d)]
     x = random_array(_rng(draw), [1, draw(st.integers(1, 3))] + spatial, F32)
     attrs = {"kernel_shape": k, "strides": s}
     if op == "MaxPool":
         attrs["dilations"] = d
-    else:
+    elif op == "AveragePool":
         attrs["count_include_pad"] = int(draw(st.booleans()))
+    else:
+        attrs["p"] = draw(st.integers(1, 3))
     _padding(draw, sr, attrs)
     if "pads" in attrs:  # pads smaller than the kernel, as ONNX requires
         attrs["pads"] = [min(p, kk - 1) for p, kk in zip(attrs["pads"], k + k)]
-        attrs["ceil_mode"] = int(draw(st.booleans()))
+        if op != "LpPool":
+            attrs["ceil_mode"] = int(draw(st.booleans()))
     return Case(op, [x], attrs)
 
 
 @st.composite
 def global_pool(draw):
     x = random_array(_rng(draw), [1, 2] + _shape(draw, 1, 2), F32)
-    return Case(draw(st.sampled_from(["GlobalAveragePool", "GlobalMaxPool"])), [x], {})
+    op = draw(st.sampled_from(["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"]))
+    return Case(op, [x], {"p": draw(st.integers(1, 3))} if op == "GlobalLpPool" else {})
 
 
 @st.composite
 def norm(draw):
     op = draw(st.sampled_from(["BatchNormalization", "InstanceNormalization",
-                               "LayerNormalization", "LRN"]))
+                               "LayerNormalization", "LRN", "GroupNormalization",
+                               "LpNormalization", "MeanVarianceNormalization"]))
     rng = _rng(draw)
     shape = [draw(st.integers(1, 2)), draw(st.integers(1, 4))] + _shape(draw, 1, 2)
     x = random_array(rng, shape, F32)
@@ -245,6 +250,21 @@ def norm(draw):
         assume(np.prod(shape[2:]) >= 2)
         return Case(op, [x, random_array(rng, [c], F32), random_array(rng, [c], F32)],
                     {"epsilon": eps}, frozenset({1, 2}))
+    if op == "GroupNormalization":  # opset 18: scale and bias per group; 21: per channel
+        groups = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
+        assume(np.prod(shape[1:]) // groups >= 2)
+        opset = draw(st.sampled_from([18, 21]))
+        n = groups if opset == 18 else c
+        return Case(op, [x, random_array(rng, [n], F32), random_array(rng, [n], F32)],
+                    {"num_groups": groups, "epsilon": eps}, frozenset({1, 2}), opset=opset)
+    if op == "LpNormalization":
+        return Case(op, [x], {"axis": draw(st.integers(-len(shape), len(shape) - 1)),
+                              "p": draw(st.sampled_from([1, 2]))})
+    if op == "MeanVarianceNormalization":
+        axes = draw(st.lists(st.integers(0, len(shape) - 1), min_size=1, unique=True))
+        assume(np.prod([shape[a] for a in axes]) >= 2)
+        return Case(op, [x], {"axes": axes} if draw(st.booleans()) or len(shape) != 4 else {},
+                    opset=13)
     if op == "LRN":  # onnxruntime: 4-D only
         x = random_array(rng, shape[:2] + [2, 3], F32)
         return Case(op, [x], {"size": draw(st.sampled_from([1, 3, 5])),
@@ -278,8 +298,10 @@ def softmax(draw):
     x = random_array(_rng(draw), _shape(draw), F32)
     opset = draw(st.sampled_from([11, 13]))
     axis = draw(st.integers(-x.ndim, x.ndim - 1))
-    return Case(draw(st.sampled_from(["Softmax", "LogSoftmax"])), [x], {"axis": axis},
-                opset=opset)
+    op = draw(st.sampled_from(["Softmax", "LogSoftmax", "Hardmax"]))
+    if op == "Hardmax" and draw(st.booleans()):
+        x = np.round(x).astype(F32)  # equal maxima: the first one wins
+    return Case(op, [x], {"axis": axis}, opset=opset)
 
 
 @st.composite
@@ -415,9 +437,11 @@ def resize(draw):
 def reduce_(draw):
     op = draw(st.sampled_from(["ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin",
                                "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
-                               "ReduceLogSumExp", "ArgMax", "ArgMin"]))
+                               "ReduceLogSumExp", "ReduceLogSum", "ArgMax", "ArgMin"]))
     shape = _shape(draw)
     x = random_array(_rng(draw), shape, F32)
+    if op == "ReduceLogSum":
+        x = np.abs(x) + F32(0.1)
     keep = int(draw(st.booleans()))
     if op in ("ArgMax", "ArgMin"):
         return Case(op, [x], {"axis": draw(st.integers(-len(shape), len(shape) - 1)),
@@ -575,6 +599,30 @@ def recurrent(draw, layout: int = 0):
 
 
 @st.composite
+def one_hot_reverse(draw):
+    """OneHot (negative and out-of-range indices, any axis, float and int indices) and
+    ReverseSequence (both axis orders)."""
+    rng = _rng(draw)
+    if draw(st.booleans()):
+        depth = draw(st.integers(1, 5))
+        # (indices, depth, values) types onnxruntime implements
+        types = draw(st.sampled_from([(np.int64, np.int64, F32), (np.int64, np.int64, np.int64),
+                                      (F32, F32, F32), (np.int32, np.int32, F32)]))
+        idx = rng.integers(-depth - 1, depth + 1, _shape(draw, 1, 3)).astype(types[0])
+        values = random_array(rng, [2], types[2])
+        return Case("OneHot", [idx, np.asarray([depth], types[1]), values],
+                    {"axis": draw(st.integers(-idx.ndim - 1, idx.ndim))},
+                    frozenset({1, 2}) if draw(st.booleans()) else frozenset({1}), opset=11,
+                    out_dtypes=(values.dtype,))
+    shape = _shape(draw, 2, 4)
+    t_axis = draw(st.integers(0, 1))
+    lens = rng.integers(1, shape[t_axis] + 1, shape[1 - t_axis]).astype(np.int64)
+    return Case("ReverseSequence", [random_array(rng, shape, F32), lens],
+                {"time_axis": t_axis, "batch_axis": 1 - t_axis},
+                frozenset({1}) if draw(st.booleans()) else frozenset(), opset=10)
+
+
+@st.composite
 def non_max_suppression(draw):
     """Boxes on a small grid (overlaps, equal IoUs, flipped corners, empty boxes) with scores
     from a few levels (ties), both box formats, thresholds hit exactly, several batches and
@@ -605,7 +653,7 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "slice": slice_(), "pad": pad(), "gather_tile_expand": gather_tile_expand(),
             "resize": resize(), "reduce": reduce_(), "cast_quant": cast_quant(),
             "order_scan": order_scan(), "einsum": einsum(), "recurrent": recurrent(),
-            "non_max_suppression": non_max_suppression()}
+            "non_max_suppression": non_max_suppression(), "one_hot_reverse": one_hot_reverse()}
 
 
 def check_case(case: Case) -> None:

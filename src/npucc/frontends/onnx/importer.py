@@ -151,6 +151,15 @@ class NodeContext:
         arr = self.static(i, what)
         return None if arr.size == 0 and arr.ndim == 1 else arr
 
+    def optional_scalar(self, i: int, what: str):
+        """Like `optional_static`, for a one-element input: its value as a Python number."""
+        v = self.optional_static(i, what)
+        if v is None:
+            return None
+        if v.size != 1:
+            raise invalid(f"{what} must be a scalar, got shape {list(v.shape)}")
+        return v.reshape(()).item()
+
     @staticmethod
     def shape(h: Handle) -> tuple[int, ...]:
         return tuple(h.shape)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..importer import invalid, unsupported
+from ..importer import invalid, ir_dtype, unsupported
 from . import converter
 
 _AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -143,6 +143,45 @@ def global_pool(cx):
     return cx.emit(cx.op_type, [x])
 
 
+def _abs_pow(cx, x, p: int):
+    """|x| ** p (x * x for p = 2)."""
+    if p == 2:
+        return cx.emit("Mul", [x, x])
+    a = cx.emit("Abs", [x])
+    return a if p == 1 else cx.emit("Pow", [a, np.asarray(p, cx.np_dtype(x))])
+
+
+def _root(cx, s, p: int):
+    if p == 2:
+        return cx.emit("Sqrt", [s])
+    return s if p == 1 else cx.emit("Pow", [s, np.asarray(1 / p, cx.np_dtype(s))])
+
+
+@converter("LpPool", "GlobalLpPool")
+def lp_pool(cx):
+    """(sum of |x| ** p over each window) ** (1 / p); a window's sum is a depthwise convolution
+    with ones (zero padding adds nothing)."""
+    x = cx.input(0)
+    p = cx.attr("p", 2)
+    if not isinstance(p, int) or p < 1:
+        raise unsupported(f"p={p!r} is not supported (integers >= 1)")
+    powered = _abs_pow(cx, x, p)
+    shape = cx.shape(x)
+    if cx.op_type == "GlobalLpPool":
+        _spatial_rank(cx, x, supported=range(1, 6))
+        s = cx.emit("ReduceSum", [powered], axes=list(range(2, len(shape))), keepdims=True)
+        return _root(cx, s, p)
+    sr = _spatial_rank(cx, x)
+    kernel, strides, dilations = _spatial_attrs(cx, sr)
+    pads = explicit_pads(cx, shape[2:], kernel, strides, dilations)
+    if cx.attr("ceil_mode", 0):
+        raise unsupported("LpPool with ceil_mode=1 is not supported")
+    ones = np.ones([shape[1], 1] + kernel, cx.np_dtype(x))
+    s = cx.emit("Conv", [powered, ones, None], strides=strides, pads=pads, dilations=dilations,
+                group=shape[1])
+    return _root(cx, s, p)
+
+
 @converter("BatchNormalization")
 def batch_norm(cx):
     if cx.attr("spatial", 1) != 1:
@@ -166,6 +205,55 @@ def layer_norm(cx):
     b = cx.inputs[2] if cx.has(2) else None
     return cx.emit("LayerNorm", [cx.input(0), cx.input(1), b], axis=cx.attr("axis", -1),
                    epsilon=cx.attr("epsilon", 1e-5))
+
+
+@converter("GroupNormalization")
+def group_norm(cx):
+    """InstanceNorm over [N, groups, C / groups * spatial]. Opset 18 scales per group (the
+    InstanceNorm's own scale and bias); opset 21 per channel, after the reshape back."""
+    x = cx.input(0)
+    shape = list(cx.shape(x))
+    groups = cx.attr("num_groups")
+    if cx.attr("stash_type", 1) != 1:
+        raise unsupported("stash_type other than 1 (float32 statistics) is not supported")
+    if len(shape) < 2 or groups < 1 or shape[1] % groups:
+        raise invalid(f"num_groups {groups} does not divide the channels of {shape}")
+    dtype = cx.np_dtype(x)
+    per_group = cx.opset < 21
+    scale, bias = ((cx.input(1), cx.input(2)) if per_group
+                   else (np.ones(groups, dtype), np.zeros(groups, dtype)))
+    grouped = cx.emit("Reshape", [x], shape=[shape[0], groups, math.prod(shape[1:]) // groups])
+    y = cx.emit("InstanceNorm", [grouped, scale, bias], epsilon=cx.attr("epsilon", 1e-5))
+    y = cx.emit("Reshape", [y], shape=shape)
+    if per_group:
+        return y
+    per_channel = [shape[1]] + [1] * (len(shape) - 2)
+    y = cx.emit("Mul", [y, cx.emit("Reshape", [cx.input(1)], shape=per_channel)])
+    return cx.emit("Add", [y, cx.emit("Reshape", [cx.input(2)], shape=per_channel)])
+
+
+@converter("LpNormalization")
+def lp_norm(cx):
+    """x / its L1 or L2 norm along axis."""
+    x = cx.input(0)
+    p = cx.attr("p", 2)
+    if p not in (1, 2):
+        raise invalid(f"p must be 1 or 2, got {p}")
+    axis = cx.attr("axis", -1) % len(cx.shape(x))
+    norm = cx.emit(f"ReduceL{p}", [x], axes=[axis], keepdims=True)
+    return cx.emit("Div", [x, norm])
+
+
+@converter("MeanVarianceNormalization")
+def mean_variance_norm(cx):
+    """(x - mean) / (sqrt(variance) + 1e-9) over axes, as the ONNX function body."""
+    x = cx.input(0)
+    rank = len(cx.shape(x))
+    axes = sorted({a % rank for a in cx.attr("axes", [0, 2, 3])})
+    dev = cx.emit("Sub", [x, cx.emit("ReduceMean", [x], axes=axes, keepdims=True)])
+    var = cx.emit("ReduceMean", [cx.emit("Mul", [dev, dev])], axes=axes, keepdims=True)
+    std = cx.emit("Add", [cx.emit("Sqrt", [var]), np.asarray(1e-9, cx.np_dtype(x))])
+    return cx.emit("Div", [dev, std])
 
 
 @converter("Gemm")
@@ -236,21 +324,36 @@ def matmul(cx):
     return cx.emit("MatMul", [cx.input(0), cx.input(1)])
 
 
-@converter("Softmax", "LogSoftmax")
+def _hardmax(cx, x, axis):
+    """1 at the first max along axis, 0 elsewhere."""
+    shape = cx.shape(x)
+    axis %= len(shape)
+    n = shape[axis]
+    first = cx.emit("ArgMax", [x], axis=axis, keepdims=True)
+    at = cx.emit("Equal", [first, np.arange(n, dtype=np.int64).reshape([n] + [1] * (
+        len(shape) - 1 - axis))])
+    return cx.emit("Cast", [at], to=ir_dtype(cx.np_dtype(x), "the input of Hardmax"))
+
+
+@converter("Softmax", "LogSoftmax", "Hardmax")
 def softmax(cx):
     x = cx.input(0)
     shape = cx.shape(x)
     rank = len(shape)
+
+    def along(v, axis):
+        if cx.op_type == "Hardmax":
+            return _hardmax(cx, v, axis)
+        return cx.emit(cx.op_type, [v], axis=axis)
     if cx.opset >= 13:
-        return cx.emit(cx.op_type, [x], axis=cx.attr("axis", -1))
+        return along(x, cx.attr("axis", -1))
     # before opset 13: the input is seen as 2-D [prod(shape[:axis]), prod(shape[axis:])]
     axis = cx.attr("axis", 1)
     axis = axis + rank if axis < 0 else axis
     if axis == rank - 1:
-        return cx.emit(cx.op_type, [x], axis=-1)
+        return along(x, -1)
     flat = cx.emit("Reshape", [x], shape=[math.prod(shape[:axis]), math.prod(shape[axis:])])
-    y = cx.emit(cx.op_type, [flat], axis=-1)
-    return cx.emit("Reshape", [y], shape=list(shape))
+    return cx.emit("Reshape", [along(flat, -1)], shape=list(shape))
 
 
 @converter("Dropout")
@@ -380,24 +483,14 @@ def lrn(cx):
                    beta=cx.attr("beta", 0.75), bias=cx.attr("bias", 1.0))
 
 
-def _scalar(cx, i: int, what: str):
-    """Optional scalar input i, known at import time, as a Python number (None when absent)."""
-    v = cx.optional_static(i, what)
-    if v is None:
-        return None
-    if v.size != 1:
-        raise invalid(f"{what} must be a scalar, got shape {list(v.shape)}")
-    return v.reshape(()).item()
-
-
 @converter("NonMaxSuppression")
 def non_max_suppression(cx):
     """The thresholds must be constants. selected_indices has the static maximal row count;
     unused rows are -1 (see the core op)."""
     boxes, scores = cx.input(0), cx.input(1)
-    max_out = _scalar(cx, 2, "max_output_boxes_per_class")
-    iou = _scalar(cx, 3, "iou_threshold")
-    score = _scalar(cx, 4, "score_threshold")
+    max_out = cx.optional_scalar(2, "max_output_boxes_per_class")
+    iou = cx.optional_scalar(3, "iou_threshold")
+    score = cx.optional_scalar(4, "score_threshold")
     center = cx.attr("center_point_box", 0)
     shape = cx.shape(boxes)
     # exporters write INT64_MAX for "all": no more than the boxes can be selected

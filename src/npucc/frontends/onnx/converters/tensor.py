@@ -7,6 +7,9 @@ import math
 
 import numpy as np
 
+from ....errors import LimitError
+from ....ir.types import DType
+from ....limits import check_shape
 from ..importer import invalid, ir_dtype, onnx_dtype, unsupported
 from . import converter
 
@@ -221,18 +224,22 @@ _CORE_REDUCE = {"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceProd
                 "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"}
 
 
-@converter(*sorted(_CORE_REDUCE))
+@converter(*sorted(_CORE_REDUCE), "ReduceLogSum")
 def reduce(cx):
+    """The core reduction of the same name; ReduceLogSum is Log(ReduceSum)."""
     x = cx.input(0)
     rank = len(cx.shape(x))
     axes = _axes(cx, 13 if cx.op_type == "ReduceSum" else 18, 1)
     keepdims = cx.attr("keepdims", 1)
     noop = cx.attr("noop_with_empty_axes", 0)  # read even with axes: torch's exporter sets it
+    log_sum = cx.op_type == "ReduceLogSum"
     if not axes:
         if noop:
             return x
         axes = list(range(rank))
-    return cx.emit(cx.op_type, [x], axes=sorted(_norm(axes, rank)), keepdims=bool(keepdims))
+    out = cx.emit("ReduceSum" if log_sum else cx.op_type, [x], axes=sorted(_norm(axes, rank)),
+                  keepdims=bool(keepdims))
+    return cx.emit("Log", [out]) if log_sum else out
 
 
 @converter("TopK")
@@ -292,3 +299,61 @@ def arg_reduce(cx):
     axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit(cx.op_type, [x], axis=axis, keepdims=bool(cx.attr("keepdims", 1)),
                    select_last_index=bool(cx.attr("select_last_index", 0)))
+
+
+@converter("OneHot")
+def one_hot(cx):
+    """Where(indices == position along the new axis, on, off); a negative index counts from the
+    end, one out of [-depth, depth) gives a row of off."""
+    idx = cx.input(0)
+    depth = cx.optional_scalar(1, "depth")
+    if depth is None or depth != int(depth) or depth < 1:
+        raise invalid(f"depth must be a positive integer, got {depth}")
+    depth = int(depth)
+    rank = len(cx.shape(idx)) + 1
+    axis = _norm([cx.attr("axis", -1)], rank)[0]
+    values = cx.input(2)
+    if math.prod(cx.shape(values)) != 2:
+        raise invalid(f"values must hold [off, on], got shape {list(cx.shape(values))}")
+    try:
+        check_shape([*cx.shape(idx), depth], cx.np_dtype(values).itemsize, "the OneHot output")
+    except LimitError as e:
+        raise invalid(str(e)) from None
+    if cx.np_dtype(idx) != np.int64:
+        idx = cx.emit("Cast", [idx], to=DType.i64)
+    idx = cx.emit("Unsqueeze", [idx], axes=[axis])
+    at = np.arange(depth, dtype=np.int64).reshape([depth] + [1] * (rank - 1 - axis))
+    hot = cx.emit("Or", [cx.emit("Equal", [idx, at]), cx.emit("Equal", [idx, at - depth])])
+    values = cx.emit("Reshape", [values], shape=[2])
+    off, on = (cx.emit("Gather", [values, np.asarray(i, np.int64)], axis=0) for i in (0, 1))
+    return cx.emit("Where", [hot, on, off])
+
+
+@converter("ReverseSequence")
+def reverse_sequence(cx):
+    """A Gather over the merged (time, batch) axes: position t of batch b reads
+    lens[b] - 1 - t for t < lens[b], else t."""
+    x = cx.input(0)
+    shape = list(cx.shape(x))
+    t_axis, b_axis = cx.attr("time_axis", 0), cx.attr("batch_axis", 1)
+    if len(shape) < 2 or {t_axis, b_axis} != {0, 1}:
+        raise invalid(f"time_axis {t_axis} and batch_axis {b_axis} must be 0 and 1 (in either "
+                      f"order) of a tensor of rank >= 2, got shape {shape}")
+    steps, batch = shape[t_axis], shape[b_axis]
+
+    def grid(n, axis):  # arange(n) along axis of the 2-D [shape[0], shape[1]]
+        return np.arange(n, dtype=np.int64).reshape([n, 1] if axis == 0 else [1, n])
+    lens = cx.input(1)
+    if isinstance(lens, np.ndarray) and np.any((lens < 1) | (lens > steps)):
+        raise invalid(f"sequence_lens {lens.ravel().tolist()} must be in [1, {steps}]")
+    lens = cx.emit("Reshape", [cx.emit("Cast", [lens], to=DType.i64)],
+                   shape=[batch, 1] if b_axis == 0 else [1, batch])
+    t = grid(steps, t_axis)
+    last = cx.emit("Sub", [lens, np.asarray(1, np.int64)])
+    src = cx.emit("Where", [cx.emit("Less", [t, lens]), cx.emit("Sub", [last, t]), t])
+    b = grid(batch, b_axis)
+    row, col = (src, b) if t_axis == 0 else (b, src)
+    flat = cx.emit("Add", [cx.emit("Mul", [row, np.asarray(shape[1], np.int64)]), col])
+    flat = cx.emit("Reshape", [flat], shape=[shape[0] * shape[1]])
+    merged = cx.emit("Reshape", [x], shape=[shape[0] * shape[1]] + shape[2:])
+    return cx.emit("Reshape", [cx.emit("Gather", [merged, flat], axis=0)], shape=shape)
