@@ -569,12 +569,12 @@ def einsum(draw):
 
 @st.composite
 def recurrent(draw, layout: int = 0):
-    """LSTM / GRU: directions, optional bias, states and peepholes, linear_before_reset, a
-    full-length sequence_lens. Layout 0 (onnxruntime refuses layout 1; the converter's
-    transposes for it are checked against layout 0 below)."""
+    """LSTM / GRU / RNN: directions, optional bias, states and peepholes, linear_before_reset,
+    RNN activations, a full-length sequence_lens. Layout 0 (onnxruntime refuses layout 1; the
+    converter's transposes for it are checked against layout 0 below)."""
     rng = _rng(draw)
-    op = draw(st.sampled_from(["LSTM", "GRU"]))
-    gates = 4 if op == "LSTM" else 3
+    op = draw(st.sampled_from(["LSTM", "GRU", "RNN"]))
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
     seq, batch, size, hidden = (draw(st.integers(1, 4)) for _ in range(4))
     direction = draw(st.sampled_from(["forward", "reverse", "bidirectional"]))
     d = 2 if direction == "bidirectional" else 1
@@ -591,8 +591,10 @@ def recurrent(draw, layout: int = 0):
     if op == "LSTM":
         ins += [maybe(state), maybe([d, 3 * hidden])]
         outs += (F32,)
-    else:
+    elif op == "GRU":
         attrs["linear_before_reset"] = int(draw(st.booleans()))
+    elif draw(st.booleans()):
+        attrs["activations"] = [draw(st.sampled_from(["Tanh", "Relu", "Sigmoid"]))] * d
     while ins[-1] is None:
         ins.pop()
     return Case(op, ins, attrs, frozenset(range(1, len(ins))), opset=14, out_dtypes=outs)

@@ -266,21 +266,28 @@ def gemm(cx):
                    transB=cx.attr("transB", 0))
 
 
-_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
+                        "RNN": ["Tanh"]}
+_RNN_ACTIVATIONS = ("Tanh", "Relu", "Sigmoid")
 
 
-@converter("LSTM", "GRU")
+@converter("LSTM", "GRU", "RNN")
 def recurrent(cx):
-    """ONNX LSTM / GRU with the default activations; layout 1 (batch first) through Transposes;
-    sequence_lens only when every sequence has the full length."""
+    """ONNX LSTM / GRU with the default activations, RNN with one of tanh, relu, sigmoid in
+    both directions; layout 1 (batch first) through Transposes; sequence_lens only when every
+    sequence has the full length."""
     op = cx.op_type
     direction = cx.attr("direction", "forward")
     dirs = 2 if direction == "bidirectional" else 1
-    acts = cx.attr("activations")
-    if acts is not None and [str(a).lower() for a in acts] != \
-            [a.lower() for a in _DEFAULT_ACTIVATIONS[op]] * dirs:
-        raise unsupported(f"activations {list(acts)}: only the default "
-                          f"{_DEFAULT_ACTIVATIONS[op]} are supported")
+    acts = [str(a).lower() for a in cx.attr("activations", _DEFAULT_ACTIVATIONS[op] * dirs)]
+    extra = {}
+    if op == "RNN" and len(acts) == dirs and len(set(acts)) == 1 and \
+            acts[0] in [a.lower() for a in _RNN_ACTIVATIONS]:
+        extra["activation"] = acts[0]
+    elif acts != [a.lower() for a in _DEFAULT_ACTIVATIONS[op]] * dirs:
+        supported = f"one of {_RNN_ACTIVATIONS} in both directions" if op == "RNN" else \
+            f"the default {_DEFAULT_ACTIVATIONS[op]}"
+        raise unsupported(f"activations {acts}: only {supported} are supported")
     for name in ("activation_alpha", "activation_beta", "clip"):
         if cx.attr(name) is not None:
             raise unsupported(f"attribute {name} is not supported")
@@ -298,11 +305,11 @@ def recurrent(cx):
         raise unsupported(f"sequence_lens {np.ravel(lens).tolist()} shorter than the "
                           f"{seq} steps are not supported")
     hidden = cx.attr("hidden_size", cx.shape(cx.input(2))[-1])
-    extra = {}
     if op == "LSTM":  # initial_h, initial_c, peepholes
         states = [seq_first(5), seq_first(6), cx.input(7) if cx.has(7) else None]
     else:
         states = [seq_first(5)]
+    if op == "GRU":
         extra["linear_before_reset"] = bool(cx.attr("linear_before_reset", 0))
     b = cx.input(3) if cx.has(3) else None
     outs = cx.emit(op, [x, cx.input(1), cx.input(2), b, *states], hidden_size=int(hidden),
