@@ -50,7 +50,7 @@ UNARY = ["Relu", "Sigmoid", "Tanh", "HardSwish", "Exp", "Log", "Sqrt", "Neg", "A
          "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Softplus", "Softsign",
          "Sign", "LeakyRelu", "HardSigmoid", "Elu", "Selu", "Mish", "Gelu", "IsNaN", "Identity",
          "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Celu",
-         "ThresholdedRelu", "Shrink"]
+         "ThresholdedRelu", "Shrink", "BitwiseNot"]
 
 
 @st.composite
@@ -59,6 +59,9 @@ def unary(draw):
     x = random_array(_rng(draw), _shape(draw), F32)
     if op in ("Log", "Sqrt"):
         x = np.abs(x) + F32(0.1)
+    if op == "BitwiseNot":
+        x = random_array(_rng(draw), x.shape, draw(st.sampled_from([np.int32, np.uint8])),
+                         low=-100, high=100)
     if op in ("Asin", "Acos", "Atanh"):  # inside the domain, away from the poles of atanh
         x = np.clip(x, -0.99, 0.99).astype(F32)
     if op == "Acosh":
@@ -74,7 +77,7 @@ def unary(draw):
         attrs = {"alpha": draw(st.floats(0.05, 1.0)), "beta": draw(st.floats(0.0, 1.0))}
     if op == "Gelu":
         attrs["approximate"] = draw(st.sampled_from(["none", "tanh"]))
-    opset = 20 if op == "Gelu" else 18 if op == "Mish" else 17
+    opset = 20 if op == "Gelu" else 18 if op in ("Mish", "BitwiseNot") else 17
     return Case(op, [x], attrs, opset=opset, out_dtypes=(np.bool_,) if op == "IsNaN" else None)
 
 
@@ -87,7 +90,8 @@ def _broadcast_pair(draw):
 BINARY = {"Add": F32, "Sub": F32, "Mul": F32, "Div": F32, "Pow": F32, "Max": F32, "Min": F32,
           "PRelu": F32, "Equal": np.int64, "Less": F32, "Greater": F32, "LessOrEqual": F32,
           "GreaterOrEqual": F32, "And": np.bool_, "Or": np.bool_, "Xor": np.bool_,
-          "Mod": np.int32}
+          "Mod": np.int32, "BitwiseAnd": np.int32, "BitwiseOr": np.int8, "BitwiseXor": np.int64,
+          "BitShift": np.uint8}
 
 
 @st.composite
@@ -105,9 +109,14 @@ def binary(draw):
     if op in ("Div", "Mod") and dtype != F32:
         b = np.where(b == 0, 3, b).astype(dtype)
     attrs = {"fmod": 1} if op == "Mod" and draw(st.booleans()) else {}
+    if op == "BitShift":
+        a = rng.integers(0, 256, a_shape).astype(np.uint8)
+        b = rng.integers(0, 9, b_shape).astype(np.uint8)
+        attrs["direction"] = draw(st.sampled_from(["LEFT", "RIGHT"]))
     boolean = op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual")
     inits = frozenset({1}) if draw(st.booleans()) else frozenset()
-    return Case(op, [a, b], attrs, inits, out_dtypes=(np.bool_,) if boolean else None)
+    return Case(op, [a, b], attrs, inits, out_dtypes=(np.bool_,) if boolean else None,
+                opset=18 if op.startswith("Bitwise") else 17)
 
 
 @st.composite

@@ -13,9 +13,9 @@ from . import converter
 _UNARY = ("Relu", "Sigmoid", "Tanh", "HardSwish", "Mish", "Exp", "Log", "Sqrt", "Neg", "Abs",
           "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Tan", "Asin", "Acos",
           "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Softplus", "Softsign", "Not",
-          "Sign")
+          "Sign", "BitwiseNot")
 _BINARY = ("Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual",
-           "GreaterOrEqual", "And", "Or", "Xor")
+           "GreaterOrEqual", "And", "Or", "Xor", "BitwiseAnd", "BitwiseOr", "BitwiseXor")
 # attribute name -> default, per op
 _UNARY_WITH_ATTRS = {
     "LeakyRelu": {"alpha": 0.01},
@@ -55,6 +55,11 @@ def pow_(cx):
         y = y.astype(dtype) if isinstance(y, np.ndarray) else \
             cx.emit("Cast", [y], to=ir_dtype(dtype, "the base of Pow"))
     return cx.emit("Pow", [x, y])
+
+
+@converter("BitShift")
+def bit_shift(cx):
+    return cx.emit("BitShift", [cx.input(0), cx.input(1)], direction=cx.attr("direction"))
 
 
 @converter("PRelu")
