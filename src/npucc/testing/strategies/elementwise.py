@@ -37,8 +37,6 @@ _UNARY_ATTRS: dict[str, Callable[[GraphBuilder, Value], dict]] = {
     "Sin": lambda b, v: {},
     "Cos": lambda b, v: {},
     "Atan": lambda b, v: {},
-    "Sinh": lambda b, v: {},
-    "Cosh": lambda b, v: {},
     "Asinh": lambda b, v: {},
     "Celu": lambda b, v: {"alpha": b.pick([1.0, 0.5, 2.0])},
     "ThresholdedRelu": lambda b, v: {"alpha": b.pick([1.0, 0.0, -0.5])},
