@@ -32,6 +32,7 @@ class Case(NamedTuple):
     out_dtypes: tuple | None = None  # default: dtype of input 0, one output
     padded: bool = False  # output 0 has a data-dependent row count: npucc's static maximum
     # holds onnxruntime's rows, then rows of -1
+    tolerance: tuple | None = None  # (rtol, atol) for every output, integers too
 
 
 def _rng(draw):
@@ -633,6 +634,59 @@ def one_hot_reverse(draw):
                 frozenset({1}) if draw(st.booleans()) else frozenset(), opset=10)
 
 
+def _quantized(rng, shape, dtype, scale_shape=()):
+    """(integers, scale, zero point): a scale and zero point per tensor or per index."""
+    info = np.iinfo(dtype)
+    q = rng.integers(info.min, info.max + 1, shape).astype(dtype)
+    scale = (rng.uniform(0.01, 0.1, scale_shape)).astype(F32)
+    zp = rng.integers(info.min // 4 + info.max // 4, info.max // 2 + 1, scale_shape).astype(dtype)
+    return q, scale, zp
+
+
+@st.composite
+def qoperator(draw):
+    """onnxruntime's integer-op formats: QLinearConv, QLinearMatMul (requantized: within one
+    step of onnxruntime's integer arithmetic), ConvInteger, MatMulInteger (exact) and
+    DynamicQuantizeLinear."""
+    rng = _rng(draw)
+    op = draw(st.sampled_from(["QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
+                               "DynamicQuantizeLinear"]))
+    one_step = (0, 1)
+    if op == "DynamicQuantizeLinear":
+        x = random_array(rng, _shape(draw), F32) * F32(draw(st.sampled_from([1, 10])))
+        if draw(st.booleans()):
+            x = np.abs(x)  # the range widened to hold 0
+        return Case(op, [x], {}, opset=11, out_dtypes=(np.uint8, F32, np.uint8),
+                    tolerance=(1e-6, 1))
+    w_type = draw(st.sampled_from([np.int8, np.uint8]))
+    per_channel = op != "ConvInteger" and draw(st.booleans())  # onnxruntime: per tensor
+    if op in ("QLinearConv", "ConvInteger"):
+        c, m, k = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        x = _quantized(rng, [1, c, draw(st.integers(k, 6)), draw(st.integers(k, 6))], np.uint8)
+        w = _quantized(rng, [m, c, k, k], w_type, [m] if per_channel else [])
+        attrs = {"pads": [draw(st.integers(0, k - 1))] * 4,
+                 "strides": [draw(st.integers(1, 2))] * 2}
+        if op == "ConvInteger":
+            return Case(op, [x[0], w[0], x[2], w[2]], attrs, frozenset({1, 2, 3}), opset=10,
+                        out_dtypes=(np.int32,))
+        if w_type == np.int8:  # onnxruntime: symmetric int8 weights
+            w = (w[0], w[1], np.zeros_like(w[2]))
+        y = _quantized(rng, [], np.uint8)
+        bias = [rng.integers(-1000, 1000, [m]).astype(np.int32)] if draw(st.booleans()) else []
+        return Case(op, [*x, *w, y[1] * F32(20), y[2], *bias], attrs,
+                    frozenset(range(1, 9)) - {3} | ({3} if draw(st.booleans()) else set()),
+                    opset=10, out_dtypes=(np.uint8,), tolerance=one_step)
+    m, k, n = (draw(st.integers(1, 5)) for _ in range(3))
+    a = _quantized(rng, _shape(draw, 0, 1) + [m, k], np.uint8)
+    b = _quantized(rng, [k, n], w_type, [n] if per_channel else [])
+    if op == "MatMulInteger":
+        return Case(op, [a[0], b[0], a[2], b[2]], {}, frozenset({1, 2, 3}), opset=10,
+                    out_dtypes=(np.int32,))
+    y = _quantized(rng, [], np.uint8)
+    return Case(op, [*a, *b, y[1] * F32(10), y[2]], {}, frozenset(range(1, 8)), opset=10,
+                out_dtypes=(np.uint8,), tolerance=one_step)
+
+
 @st.composite
 def non_max_suppression(draw):
     """Boxes on a small grid (overlaps, equal IoUs, flipped corners, empty boxes) with scores
@@ -664,7 +718,8 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "slice": slice_(), "pad": pad(), "gather_tile_expand": gather_tile_expand(),
             "resize": resize(), "reduce": reduce_(), "cast_quant": cast_quant(),
             "order_scan": order_scan(), "einsum": einsum(), "recurrent": recurrent(),
-            "non_max_suppression": non_max_suppression(), "one_hot_reverse": one_hot_reverse()}
+            "non_max_suppression": non_max_suppression(), "one_hot_reverse": one_hot_reverse(),
+            "qoperator": qoperator()}
 
 
 def check_case(case: Case) -> None:
@@ -679,7 +734,7 @@ def check_case(case: Case) -> None:
         k = len(theirs[0])
         assert len(ours[0]) >= k and (ours[0][k:] == -1).all(), ours[0]
         ours = [ours[0][:k], *ours[1:]]
-    assert_matches(ours, theirs)
+    assert_matches(ours, theirs, tolerance=case.tolerance)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -65,8 +65,11 @@ def _spatial_rank(cx, x, supported=(1, 2)) -> int:
 
 @converter("Conv")
 def conv(cx):
-    x, w = cx.input(0), cx.input(1)
-    b = cx.inputs[2] if cx.has(2) else None
+    return conv_on(cx, cx.input(0), cx.input(1), cx.inputs[2] if cx.has(2) else None)
+
+
+def conv_on(cx, x, w, b):
+    """The core Conv of the node's convolution attributes on x, w and b (None: no bias)."""
     sr = _spatial_rank(cx, x)
     kernel, strides, dilations = _spatial_attrs(cx, sr, cx.shape(w)[2:])
     pads = explicit_pads(cx, cx.shape(x)[2:], kernel, strides, dilations)
