@@ -179,6 +179,10 @@ def lp_pool(cx):
     pads = explicit_pads(cx, shape[2:], kernel, strides, dilations)
     if cx.attr("ceil_mode", 0):
         raise unsupported("LpPool with ceil_mode=1 is not supported")
+    for i, (size, k, d) in enumerate(zip(shape[2:], kernel, dilations)):
+        if not 1 <= (k - 1) * d + 1 <= size + pads[i] + pads[i + sr]:
+            raise invalid(f"kernel_shape {kernel} (dilations {dilations}) does not fit the "
+                          f"padded input {list(shape)} (pads {pads})")
     ones = np.ones([shape[1], 1] + kernel, cx.np_dtype(x))
     s = cx.emit("Conv", [powered, ones, None], strides=strides, pads=pads, dilations=dilations,
                 group=shape[1])
