@@ -51,7 +51,7 @@ UNARY = ["Relu", "Sigmoid", "Tanh", "HardSwish", "Exp", "Log", "Sqrt", "Neg", "A
          "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Softplus", "Softsign",
          "Sign", "LeakyRelu", "HardSigmoid", "Elu", "Selu", "Mish", "Gelu", "IsNaN", "Identity",
          "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Celu",
-         "ThresholdedRelu", "Shrink", "BitwiseNot"]
+         "ThresholdedRelu", "Shrink", "BitwiseNot", "Swish"]
 
 
 @st.composite
@@ -68,7 +68,7 @@ def unary(draw):
     if op == "Acosh":
         x = np.abs(x) + F32(1)
     attrs = {}
-    if op in ("LeakyRelu", "Elu", "ThresholdedRelu"):
+    if op in ("LeakyRelu", "Elu", "ThresholdedRelu", "Swish"):
         attrs["alpha"] = draw(st.floats(0.0, 2.0))
     if op == "Celu":
         attrs["alpha"] = draw(st.floats(0.1, 2.0))
@@ -78,7 +78,7 @@ def unary(draw):
         attrs = {"alpha": draw(st.floats(0.05, 1.0)), "beta": draw(st.floats(0.0, 1.0))}
     if op == "Gelu":
         attrs["approximate"] = draw(st.sampled_from(["none", "tanh"]))
-    opset = 20 if op == "Gelu" else 18 if op in ("Mish", "BitwiseNot") else 17
+    opset = {"Gelu": 20, "Mish": 18, "BitwiseNot": 18, "Swish": 24}.get(op, 17)
     return Case(op, [x], attrs, opset=opset, out_dtypes=(np.bool_,) if op == "IsNaN" else None)
 
 
@@ -507,8 +507,8 @@ def order_scan(draw):
     shape = _shape(draw)
     x = random_array(rng, shape, F32)
     axis = draw(st.integers(-len(shape), len(shape) - 1))
-    op = draw(st.sampled_from(["TopK", "CumSum", "GatherND", "GatherElements", "ScatterND",
-                               "ScatterElements", "Trilu"]))
+    op = draw(st.sampled_from(["TopK", "CumSum", "CumProd", "GatherND", "GatherElements",
+                               "ScatterND", "ScatterElements", "Trilu"]))
     if op == "Trilu":
         x = random_array(rng, [draw(st.integers(1, 5)) for _ in range(draw(st.integers(2, 4)))],
                          F32)
@@ -547,12 +547,12 @@ def order_scan(draw):
         return Case(op, [x, _i64([k])], {"axis": axis, "largest": int(draw(st.booleans())),
                                          "sorted": 1}, frozenset({1}), opset=13,
                     out_dtypes=(F32, np.int64))
-    if op == "CumSum":
+    if op in ("CumSum", "CumProd"):
         if draw(st.booleans()):
-            x = (x * 10).astype(np.int32)
+            x = (x * (10 if op == "CumSum" else 3)).astype(np.int32)
         return Case(op, [x, _i64(axis)], {"exclusive": int(draw(st.booleans())),
                                           "reverse": int(draw(st.booleans()))},
-                    frozenset({1}), opset=14)
+                    frozenset({1}), opset=14 if op == "CumSum" else 26)
     b = draw(st.integers(0, len(shape) - 1))
     last = draw(st.integers(1, len(shape) - b))
     dims = np.asarray(shape[b:b + last])

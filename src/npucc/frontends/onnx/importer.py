@@ -24,7 +24,7 @@ from ...ir.types import DType, TensorType
 from ..builder import ConstantTypeError, ConversionError, FoldError, GraphBuilder, Handle
 from .tensors import check_names, to_array
 
-MIN_OPSET, MAX_OPSET = 7, 21
+MIN_OPSET, MAX_OPSET = 7, 26
 
 
 def unsupported(message: str) -> ConversionError:

@@ -67,6 +67,17 @@ def _cum_sum(b: GraphBuilder, v: Value):
            layout=b.layout_of(v))
 
 
+def _short_axes(v: Value) -> list[int]:
+    """Axes short enough for a running product of drawn values to stay finite."""
+    return [a for a, n in enumerate(v.shape) if n <= 6]
+
+
+@applier("CumProd", accepts=lambda b, v: bool(_short_axes(v)) and b.room(1), kinds=ANY)
+def _cum_prod(b: GraphBuilder, v: Value):
+    b.emit("CumProd", [v], axis=b.pick(_short_axes(v)), exclusive=b.chance(2),
+           reverse=b.chance(2), layout=b.layout_of(v))
+
+
 @applier("Einsum", accepts=lambda b, v: 1 <= v.type.rank <= 4 and b.room(1))
 def _einsum(b: GraphBuilder, v: Value):
     """A contraction of the last axis with a constant, or a permutation that sums one axis."""

@@ -57,6 +57,15 @@ def pow_(cx):
     return cx.emit("Pow", [x, y])
 
 
+@converter("Swish")
+def swish(cx):
+    """x * sigmoid(alpha * x), as torch exports SiLU (alpha = 1)."""
+    x = cx.input(0)
+    alpha = cx.attr("alpha", 1.0)
+    z = x if alpha == 1.0 else cx.emit("Mul", [x, np.asarray(alpha, cx.np_dtype(x))])
+    return cx.emit("Mul", [x, cx.emit("Sigmoid", [z])])
+
+
 @converter("BitShift")
 def bit_shift(cx):
     return cx.emit("BitShift", [cx.input(0), cx.input(1)], direction=cx.attr("direction"))

@@ -252,11 +252,11 @@ def top_k(cx):
     return out
 
 
-@converter("CumSum")
+@converter("CumSum", "CumProd")
 def cum_sum(cx):
     x = cx.input(0)
     axis = _norm([int(np.ravel(cx.static(1, "axis"))[0])], len(cx.shape(x)))[0]
-    return cx.emit("CumSum", [x], axis=axis, exclusive=bool(cx.attr("exclusive", 0)),
+    return cx.emit(cx.op_type, [x], axis=axis, exclusive=bool(cx.attr("exclusive", 0)),
                    reverse=bool(cx.attr("reverse", 0)))
 
 
