@@ -244,7 +244,8 @@ def global_pool(draw):
 def norm(draw):
     op = draw(st.sampled_from(["BatchNormalization", "InstanceNormalization",
                                "LayerNormalization", "LRN", "GroupNormalization",
-                               "LpNormalization", "MeanVarianceNormalization"]))
+                               "LpNormalization", "MeanVarianceNormalization",
+                               "RMSNormalization"]))
     rng = _rng(draw)
     shape = [draw(st.integers(1, 2)), draw(st.integers(1, 4))] + _shape(draw, 1, 2)
     x = random_array(rng, shape, F32)
@@ -281,6 +282,9 @@ def norm(draw):
                               "alpha": 1e-3, "beta": 0.75, "bias": 1.0})
     axis = draw(st.integers(-len(shape), len(shape) - 1))
     norm_shape = shape[axis:]
+    if op == "RMSNormalization":  # scale broadcasts to the normalized axes
+        scale = random_array(rng, norm_shape[draw(st.integers(0, len(norm_shape))):], F32)
+        return Case(op, [x, scale], {"axis": axis, "epsilon": eps}, frozenset({1}), opset=23)
     assume(np.prod(norm_shape) >= 2)
     return Case(op, [x, random_array(rng, norm_shape, F32), random_array(rng, norm_shape, F32)],
                 {"axis": axis, "epsilon": eps}, frozenset({1, 2}))

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..importer import invalid, ir_dtype, unsupported
 from . import converter
+from .tensor import normalize_axes
 
 _AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
@@ -239,6 +240,20 @@ def group_norm(cx):
     return cx.emit("Add", [y, cx.emit("Reshape", [cx.input(2)], shape=per_channel)])
 
 
+@converter("RMSNormalization")
+def rms_norm(cx):
+    """x / sqrt(mean(x^2 over axes axis..) + epsilon) * scale."""
+    cx.ignore("stash_type")  # float32 statistics, as LayerNormalization
+    x = cx.input(0)
+    rank = len(cx.shape(x))
+    axis = normalize_axes([cx.attr("axis", -1)], rank)[0]
+    ms = cx.emit("ReduceMean", [cx.emit("Mul", [x, x])], axes=list(range(axis, rank)),
+                 keepdims=True)
+    rms = cx.emit("Sqrt", [cx.emit("Add", [ms, np.asarray(cx.attr("epsilon", 1e-5),
+                                                          cx.np_dtype(x))])])
+    return cx.emit("Mul", [cx.emit("Div", [x, rms]), cx.input(1)])
+
+
 @converter("LpNormalization")
 def lp_norm(cx):
     """x / its L1 or L2 norm along axis."""
@@ -246,7 +261,7 @@ def lp_norm(cx):
     p = cx.attr("p", 2)
     if p not in (1, 2):
         raise invalid(f"p must be 1 or 2, got {p}")
-    axis = cx.attr("axis", -1) % len(cx.shape(x))
+    axis = normalize_axes([cx.attr("axis", -1)], len(cx.shape(x)))[0]
     norm = cx.emit(f"ReduceL{p}", [x], axes=[axis], keepdims=True)
     return cx.emit("Div", [x, norm])
 
@@ -256,7 +271,7 @@ def mean_variance_norm(cx):
     """(x - mean) / (sqrt(variance) + 1e-9) over axes, as the ONNX function body."""
     x = cx.input(0)
     rank = len(cx.shape(x))
-    axes = sorted({a % rank for a in cx.attr("axes", [0, 2, 3])})
+    axes = sorted(set(normalize_axes(cx.attr("axes", [0, 2, 3]), rank)))
     dev = cx.emit("Sub", [x, cx.emit("ReduceMean", [x], axes=axes, keepdims=True)])
     var = cx.emit("ReduceMean", [cx.emit("Mul", [dev, dev])], axes=axes, keepdims=True)
     std = cx.emit("Add", [cx.emit("Sqrt", [var]), np.asarray(1e-9, cx.np_dtype(x))])

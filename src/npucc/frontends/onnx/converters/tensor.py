@@ -23,7 +23,8 @@ def _axes(cx, attr_until: int, index: int, what="axes"):
     return None if v is None else [int(a) for a in v.ravel()]
 
 
-def _norm(axes, rank):
+def normalize_axes(axes, rank):
+    """Axes in [0, rank); invalid() for a non-integer or out-of-range one."""
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
@@ -84,7 +85,7 @@ def squeeze(cx):
     axes = _axes(cx, 13, 1)
     if axes is None:
         axes = [i for i, d in enumerate(shape) if d == 1]
-    return cx.emit("Squeeze", [x], axes=_norm(axes, len(shape)))
+    return cx.emit("Squeeze", [x], axes=normalize_axes(axes, len(shape)))
 
 
 @converter("Unsqueeze")
@@ -93,21 +94,22 @@ def unsqueeze(cx):
     axes = _axes(cx, 13, 1)
     if axes is None:
         raise invalid("axes is required")
-    return cx.emit("Unsqueeze", [x], axes=sorted(_norm(axes, len(cx.shape(x)) + len(axes))))
+    rank = len(cx.shape(x)) + len(axes)
+    return cx.emit("Unsqueeze", [x], axes=sorted(normalize_axes(axes, rank)))
 
 
 @converter("Concat")
 def concat(cx):
     args = [h for h in cx.inputs if h is not None]
     rank = len(cx.shape(args[0]))
-    return cx.emit("Concat", args, axis=_norm([cx.attr("axis")], rank)[0])
+    return cx.emit("Concat", args, axis=normalize_axes([cx.attr("axis")], rank)[0])
 
 
 @converter("Split")
 def split(cx):
     x = cx.input(0)
     shape = cx.shape(x)
-    axis = _norm([cx.attr("axis", 0)], len(shape))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(shape))[0]
     sizes = cx.attr("split") if cx.opset < 13 else cx.optional_static(1, "split")
     n = cx.num_outputs
     if sizes is not None:
@@ -140,7 +142,7 @@ def slice_(cx):
         axes = None if axes is None else axes.ravel().tolist()
         steps = None if steps is None else steps.ravel().tolist()
     rank = len(cx.shape(x))
-    axes = list(range(len(starts))) if axes is None else _norm(axes, rank)
+    axes = list(range(len(starts))) if axes is None else normalize_axes(axes, rank)
     steps = [1] * len(starts) if steps is None else steps
     return cx.emit("Slice", [x], starts=[int(v) for v in starts], ends=[int(v) for v in ends],
                    axes=axes, steps=[int(v) for v in steps])
@@ -162,7 +164,7 @@ def pad(cx):
         value = 0.0 if v is None or v.size == 0 else v.reshape(()).item()
         axes = cx.optional_static(3, "axes") if cx.opset >= 18 else None
         if axes is not None:
-            axes = _norm(axes.ravel().tolist(), rank)
+            axes = normalize_axes(axes.ravel().tolist(), rank)
             full = [0] * (2 * rank)
             for i, a in enumerate(axes):
                 full[a], full[a + rank] = pads[i], pads[i + len(axes)]
@@ -201,7 +203,7 @@ def expand(cx):
 @converter("Gather")
 def gather(cx):
     x, idx = cx.input(0), cx.input(1)
-    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit("Gather", [x, idx], axis=axis)
 
 
@@ -237,15 +239,15 @@ def reduce(cx):
         if noop:
             return x
         axes = list(range(rank))
-    out = cx.emit("ReduceSum" if log_sum else cx.op_type, [x], axes=sorted(_norm(axes, rank)),
-                  keepdims=bool(keepdims))
+    out = cx.emit("ReduceSum" if log_sum else cx.op_type, [x],
+                  axes=sorted(normalize_axes(axes, rank)), keepdims=bool(keepdims))
     return cx.emit("Log", [out]) if log_sum else out
 
 
 @converter("TopK")
 def top_k(cx):
     x = cx.input(0)
-    axis = _norm([cx.attr("axis", -1)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", -1)], len(cx.shape(x)))[0]
     k = cx.attr("k") if cx.opset < 10 else int(np.ravel(cx.static(1, "K"))[0])
     out = cx.emit("TopK", [x], k=int(k), axis=axis, largest=bool(cx.attr("largest", 1)),
                   sorted=bool(cx.attr("sorted", 1)))
@@ -255,7 +257,7 @@ def top_k(cx):
 @converter("CumSum", "CumProd")
 def cum_sum(cx):
     x = cx.input(0)
-    axis = _norm([int(np.ravel(cx.static(1, "axis"))[0])], len(cx.shape(x)))[0]
+    axis = normalize_axes([int(np.ravel(cx.static(1, "axis"))[0])], len(cx.shape(x)))[0]
     return cx.emit(cx.op_type, [x], axis=axis, exclusive=bool(cx.attr("exclusive", 0)),
                    reverse=bool(cx.attr("reverse", 0)))
 
@@ -268,7 +270,7 @@ def gather_nd(cx):
 @converter("GatherElements")
 def gather_elements(cx):
     x = cx.input(0)
-    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit("GatherElements", [x, cx.input(1)], axis=axis)
 
 
@@ -288,7 +290,7 @@ def scatter_nd(cx):
 @converter("ScatterElements", "Scatter")
 def scatter_elements(cx):
     x = cx.input(0)
-    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit("ScatterElements", [x, cx.input(1), cx.input(2)], axis=axis,
                    reduction=cx.attr("reduction", "none"))
 
@@ -296,7 +298,7 @@ def scatter_elements(cx):
 @converter("ArgMax", "ArgMin")
 def arg_reduce(cx):
     x = cx.input(0)
-    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit(cx.op_type, [x], axis=axis, keepdims=bool(cx.attr("keepdims", 1)),
                    select_last_index=bool(cx.attr("select_last_index", 0)))
 
@@ -311,7 +313,7 @@ def one_hot(cx):
         raise invalid(f"depth must be a positive integer, got {depth}")
     depth = int(depth)
     rank = len(cx.shape(idx)) + 1
-    axis = _norm([cx.attr("axis", -1)], rank)[0]
+    axis = normalize_axes([cx.attr("axis", -1)], rank)[0]
     values = cx.input(2)
     if math.prod(cx.shape(values)) != 2:
         raise invalid(f"values must hold [off, on], got shape {list(cx.shape(values))}")
