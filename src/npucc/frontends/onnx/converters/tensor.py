@@ -226,6 +226,19 @@ _CORE_REDUCE = {"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceProd
                 "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"}
 
 
+def _unreduced(cx, x):
+    """A reduction over no axes (noop_with_empty_axes): the elementwise part of the op's ONNX
+    function body, as onnxruntime computes it (|x| for ReduceL1 and ReduceL2, x * x for
+    ReduceSumSquare, log x for ReduceLogSum; x for the others)."""
+    if cx.op_type in ("ReduceL1", "ReduceL2"):
+        return cx.emit("Abs", [x])
+    if cx.op_type == "ReduceSumSquare":
+        return cx.emit("Mul", [x, x])
+    if cx.op_type == "ReduceLogSum":
+        return cx.emit("Log", [x])
+    return x
+
+
 @converter(*sorted(_CORE_REDUCE), "ReduceLogSum")
 def reduce(cx):
     """The core reduction of the same name; ReduceLogSum is Log(ReduceSum)."""
@@ -237,7 +250,7 @@ def reduce(cx):
     log_sum = cx.op_type == "ReduceLogSum"
     if not axes:
         if noop:
-            return x
+            return _unreduced(cx, x)
         axes = list(range(rank))
     out = cx.emit("ReduceSum" if log_sum else cx.op_type, [x],
                   axes=sorted(normalize_axes(axes, rank)), keepdims=bool(keepdims))
