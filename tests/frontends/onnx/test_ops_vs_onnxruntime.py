@@ -692,6 +692,34 @@ def qoperator(draw):
 
 
 @st.composite
+def roi_align(draw):
+    """RoiAlign: rois inside, across and outside the features (and flipped), both coordinate
+    modes (opset 10 has only output_half_pixel), avg and max, fixed and adaptive sampling."""
+    rng = _rng(draw)
+    n, c, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 3)), *(draw(st.integers(1, 6))
+                                                                      for _ in range(2))
+    x = random_array(rng, [n, c, h, w], F32)
+    r = draw(st.integers(1, 4))
+    scale = draw(st.sampled_from([1.0, 0.5, 0.25]))
+    rois = (rng.uniform(-2, 1.2, (r, 4)) * np.asarray([w, h, w, h]) / scale).astype(F32)
+    idx = rng.integers(0, n, r).astype(np.int64)
+    opset = draw(st.sampled_from([10, 16]))
+    attrs = {"output_height": draw(st.integers(1, 3)), "output_width": draw(st.integers(1, 3)),
+             "sampling_ratio": draw(st.integers(0, 2)), "spatial_scale": scale,
+             "mode": draw(st.sampled_from(["avg", "max"]))}
+    coords = draw(st.sampled_from(["half_pixel", "output_half_pixel"])) if opset == 16 else None
+    if coords:
+        attrs["coordinate_transformation_mode"] = coords
+    if coords == "half_pixel" or draw(st.booleans()):
+        # corners in order, as detectors give them (onnxruntime fails on a half_pixel roi of
+        # negative size; npucc gives zeros)
+        rois = np.concatenate([np.minimum(rois[:, :2], rois[:, 2:]),
+                               np.maximum(rois[:, :2], rois[:, 2:])], axis=1)
+    return Case("RoiAlign", [x, rois, idx], attrs, frozenset({2}) if draw(st.booleans())
+                else frozenset(), opset=opset)
+
+
+@st.composite
 def non_max_suppression(draw):
     """Boxes on a small grid (overlaps, equal IoUs, flipped corners, empty boxes) with scores
     from a few levels (ties), both box formats, thresholds hit exactly, several batches and
@@ -723,7 +751,7 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "resize": resize(), "reduce": reduce_(), "cast_quant": cast_quant(),
             "order_scan": order_scan(), "einsum": einsum(), "recurrent": recurrent(),
             "non_max_suppression": non_max_suppression(), "one_hot_reverse": one_hot_reverse(),
-            "qoperator": qoperator()}
+            "qoperator": qoperator(), "roi_align": roi_align()}
 
 
 def check_case(case: Case) -> None:

@@ -529,3 +529,22 @@ def non_max_suppression(cx):
     return cx.emit("NonMaxSuppression", [boxes, scores], max_output_boxes_per_class=max_out,
                    iou_threshold=0.0 if iou is None else float(iou),
                    score_threshold=score, center_point_box=center)
+
+
+_ROI_ALIGN_MODES = ("half_pixel", "output_half_pixel")
+
+
+@converter("RoiAlign")
+def roi_align(cx):
+    """Opset 10 has no coordinate_transformation_mode: it samples as output_half_pixel."""
+    coords = cx.attr("coordinate_transformation_mode",
+                     "half_pixel" if cx.opset >= 16 else "output_half_pixel")
+    if coords not in _ROI_ALIGN_MODES:
+        raise invalid(f"coordinate_transformation_mode {coords!r} is not one of "
+                      f"{_ROI_ALIGN_MODES}")
+    return cx.emit("RoiAlign", [cx.input(0), cx.input(1), cx.input(2)],
+                   output_height=cx.attr("output_height", 1),
+                   output_width=cx.attr("output_width", 1),
+                   sampling_ratio=cx.attr("sampling_ratio", 0),
+                   spatial_scale=cx.attr("spatial_scale", 1.0), mode=cx.attr("mode", "avg"),
+                   half_pixel=coords == "half_pixel")
