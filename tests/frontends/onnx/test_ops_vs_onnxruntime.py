@@ -720,6 +720,29 @@ def roi_align(draw):
 
 
 @st.composite
+def grid_sample(draw):
+    """GridSample: every mode and padding mode, align_corners, locations inside and outside the
+    image, some on the pixel grid and on rounding ties (opset 16 and 20 mode names)."""
+    rng = _rng(draw)
+    n, c, h, w = (draw(st.integers(1, 2)), draw(st.integers(1, 2)),
+                  draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    out = [n, draw(st.integers(1, 4)), draw(st.integers(1, 4)), 2]
+    grid = rng.uniform(-1.6, 1.6, out).astype(F32)
+    if draw(st.booleans()):
+        grid = (np.round(grid * 8) / 8).astype(F32)
+    opset = draw(st.sampled_from([16, 20]))
+    mode = draw(st.sampled_from(["linear", "nearest", "cubic"]))
+    if opset == 16:
+        mode = {"linear": "bilinear", "cubic": "bicubic"}.get(mode, mode)
+    padding = draw(st.sampled_from(["zeros", "border", "reflection"]))
+    align = draw(st.integers(0, 1))
+    assume(not (padding == "reflection" and align and min(h, w) == 1))  # reflects in 0 width
+    return Case("GridSample", [random_array(rng, [n, c, h, w], F32), grid],
+                {"mode": mode, "padding_mode": padding, "align_corners": align},
+                frozenset({1}) if draw(st.booleans()) else frozenset(), opset=opset)
+
+
+@st.composite
 def non_max_suppression(draw):
     """Boxes on a small grid (overlaps, equal IoUs, flipped corners, empty boxes) with scores
     from a few levels (ties), both box formats, thresholds hit exactly, several batches and
@@ -751,7 +774,8 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "resize": resize(), "reduce": reduce_(), "cast_quant": cast_quant(),
             "order_scan": order_scan(), "einsum": einsum(), "recurrent": recurrent(),
             "non_max_suppression": non_max_suppression(), "one_hot_reverse": one_hot_reverse(),
-            "qoperator": qoperator(), "roi_align": roi_align()}
+            "qoperator": qoperator(), "roi_align": roi_align(),
+            "grid_sample": grid_sample()}
 
 
 def check_case(case: Case) -> None:

@@ -1,5 +1,5 @@
-"""Appliers of spatial ops: pools, Resize, DepthToSpace / SpaceToDepth, RoiAlign (on NCHW,
-wrapped in Transposes for NHWC values)."""
+"""Appliers of spatial ops: pools, Resize, DepthToSpace / SpaceToDepth, RoiAlign, GridSample (on
+NCHW, wrapped in Transposes for NHWC values)."""
 
 from __future__ import annotations
 
@@ -106,4 +106,16 @@ def _roi_align(b: GraphBuilder, v: Value):
                  output_height=b.int_(1, 3), output_width=b.int_(1, 3),
                  sampling_ratio=b.int_(0, 2), mode=b.pick(["avg", "max"]),
                  half_pixel=b.chance(2), layout="NCHW")
+    b.restore(out, v)
+
+
+@applier("GridSample", accepts=lambda b, v: spatial(b, v) and v.dtype is DType.f32)
+def _grid_sample(b: GraphBuilder, v: Value):
+    """A constant grid of locations inside and around the feature map."""
+    x = b.to_nchw(v)
+    grid = b.rng.uniform(-1.2, 1.2, (x.shape[0], b.int_(1, 4), b.int_(1, 4), 2))
+    out = b.emit("GridSample", [x, b.const(grid, DType.f32)],
+                 mode=b.pick(["linear", "nearest", "cubic"]),
+                 padding_mode=b.pick(["zeros", "border", "reflection"]),
+                 align_corners=b.chance(2), layout="NCHW")
     b.restore(out, v)

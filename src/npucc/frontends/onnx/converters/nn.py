@@ -548,3 +548,18 @@ def roi_align(cx):
                    sampling_ratio=cx.attr("sampling_ratio", 0),
                    spatial_scale=cx.attr("spatial_scale", 1.0), mode=cx.attr("mode", "avg"),
                    half_pixel=coords == "half_pixel")
+
+
+_GRID_MODES = {"bilinear": "linear", "bicubic": "cubic"}  # opset 16 names -> opset 20 names
+
+
+@converter("GridSample")
+def grid_sample(cx):
+    x = cx.input(0)
+    if len(cx.shape(x)) != 4:
+        raise unsupported(f"GridSample of a rank-{len(cx.shape(x))} input is not supported "
+                          "(2-D: N,C,H,W)")
+    mode = cx.attr("mode", "bilinear" if cx.opset < 20 else "linear")
+    return cx.emit("GridSample", [x, cx.input(1)], mode=_GRID_MODES.get(mode, mode),
+                   padding_mode=cx.attr("padding_mode", "zeros"),
+                   align_corners=bool(cx.attr("align_corners", 0)))
