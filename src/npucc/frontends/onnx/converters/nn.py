@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ....errors import LimitError
+from ....limits import check_shape
 from ..importer import invalid, ir_dtype, unsupported
 from . import converter
 from .tensor import normalize_axes
@@ -563,3 +565,31 @@ def grid_sample(cx):
     return cx.emit("GridSample", [x, cx.input(1)], mode=_GRID_MODES.get(mode, mode),
                    padding_mode=cx.attr("padding_mode", "zeros"),
                    align_corners=bool(cx.attr("align_corners", 0)))
+
+
+@converter("AffineGrid")
+def affine_grid(cx):
+    """theta [N, 2, 3] applied to the base grid of (x, y, 1) pixel locations in [-1, 1] of the
+    static size [N, C, H, W]: a MatMul with the base grid as a constant."""
+    theta = cx.input(0)
+    size = [int(v) for v in cx.static(1, "size").ravel()]
+    align = cx.attr("align_corners", 0)
+    if len(size) != 4 or min(size) < 1 or list(cx.shape(theta)) != [size[0], 2, 3]:
+        raise unsupported(f"AffineGrid takes a 2-D size [N, C, H, W] and theta [N, 2, 3], got "
+                          f"{size} and {list(cx.shape(theta))} (3-D grids are not supported)")
+    h, w = size[2:]
+    if align and min(h, w) == 1:
+        raise unsupported("align_corners with a size-1 axis (the ONNX reference and "
+                          "onnxruntime disagree)")
+    try:
+        check_shape([h * w, 3], 4, "the AffineGrid base grid")
+    except LimitError as e:
+        raise invalid(str(e)) from None
+
+    def coords(n):
+        i = np.arange(n, dtype=np.float64)
+        return -1 + 2 * i / (n - 1) if align else (2 * i + 1) / n - 1
+    ys, xs = np.meshgrid(coords(h), coords(w), indexing="ij")
+    base = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)], axis=1).astype(np.float32)
+    grid = cx.emit("MatMul", [base, cx.emit("Transpose", [theta], perm=[0, 2, 1])])
+    return cx.emit("Reshape", [grid], shape=[size[0], h, w, 2])
