@@ -694,7 +694,8 @@ def qoperator(draw):
 @st.composite
 def roi_align(draw):
     """RoiAlign: rois inside, across and outside the features (and flipped), both coordinate
-    modes (opset 10 has only output_half_pixel), avg and max, fixed and adaptive sampling."""
+    modes (opset 10 has only output_half_pixel), avg and max, fixed and adaptive sampling; and
+    MaxRoiPool on such rois (some on rounding ties)."""
     rng = _rng(draw)
     n, c, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 3)), *(draw(st.integers(1, 6))
                                                                       for _ in range(2))
@@ -703,6 +704,12 @@ def roi_align(draw):
     scale = draw(st.sampled_from([1.0, 0.5, 0.25]))
     rois = (rng.uniform(-2, 1.2, (r, 4)) * np.asarray([w, h, w, h]) / scale).astype(F32)
     idx = rng.integers(0, n, r).astype(np.int64)
+    if draw(st.integers(0, 3)) == 0:  # MaxRoiPool's rois lead with their batch index
+        rois = np.concatenate([idx[:, None].astype(F32), np.round(rois * 2) / 2], axis=1)
+        return Case("MaxRoiPool", [x, rois], {"pooled_shape": [draw(st.integers(1, 3)),
+                                                               draw(st.integers(1, 3))],
+                                              "spatial_scale": scale},
+                    frozenset({1}) if draw(st.booleans()) else frozenset())
     opset = draw(st.sampled_from([10, 16]))
     attrs = {"output_height": draw(st.integers(1, 3)), "output_width": draw(st.integers(1, 3)),
              "sampling_ratio": draw(st.integers(0, 2)), "spatial_scale": scale,

@@ -342,6 +342,9 @@ def roi_pooling(x, rois, *, pooled_h, pooled_w, spatial_scale):
     out = np.zeros((r, c, pooled_h, pooled_w), np.float32)
     for k in range(r):
         b = int(rois[k, 0])
+        if not 0 <= b < x.shape[0]:
+            raise IRError(f"ROIPooling: batch index {b} of roi {k} is out of range for "
+                          f"{x.shape[0]} images")
         x1, y1, x2, y2 = (int(_c_round(f32(v) * f32(spatial_scale))) for v in rois[k, 1:])
         bin_h = f32(max(y2 - y1 + 1, 1)) / f32(pooled_h)
         bin_w = f32(max(x2 - x1 + 1, 1)) / f32(pooled_w)

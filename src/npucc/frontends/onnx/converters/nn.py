@@ -533,6 +533,16 @@ def non_max_suppression(cx):
                    score_threshold=score, center_point_box=center)
 
 
+@converter("MaxRoiPool")
+def max_roi_pool(cx):
+    """Fast R-CNN ROI max pooling: the core ROIPooling (rois [batch, x1, y1, x2, y2])."""
+    shape = cx.attr("pooled_shape")
+    if len(shape) != 2:
+        raise invalid(f"pooled_shape must be [height, width], got {list(shape)}")
+    return cx.emit("ROIPooling", [cx.input(0), cx.input(1)], pooled_h=shape[0],
+                   pooled_w=shape[1], spatial_scale=cx.attr("spatial_scale", 1.0))
+
+
 _ROI_ALIGN_MODES = ("half_pixel", "output_half_pixel")
 
 
