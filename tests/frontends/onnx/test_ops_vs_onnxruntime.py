@@ -323,7 +323,20 @@ def reshape_like(draw):
     rng = _rng(draw)
     shape = _shape(draw)
     x = random_array(rng, shape, F32)
-    op = draw(st.sampled_from(["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze"]))
+    op = draw(st.sampled_from(["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze",
+                               "CenterCropPad", "Compress"]))
+    if op == "CenterCropPad":
+        axes = draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1,
+                             unique_by=lambda a: a % len(shape)))
+        target = [draw(st.integers(1, 7)) for _ in axes]
+        return Case(op, [x, _i64(target)], {"axes": axes}, frozenset({1}), opset=18)
+    if op == "Compress":
+        axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+        n = x.size if axis is None else shape[axis]
+        cond = np.asarray(draw(st.lists(st.booleans(), min_size=1, max_size=n)))
+        assume(cond.any())
+        return Case(op, [x, cond], {} if axis is None else {"axis": axis}, frozenset({1}),
+                    opset=11)
     if op == "Reshape":
         target = list(shape)
         if draw(st.booleans()):

@@ -372,3 +372,52 @@ def reverse_sequence(cx):
     flat = cx.emit("Reshape", [flat], shape=[shape[0] * shape[1]])
     merged = cx.emit("Reshape", [x], shape=[shape[0] * shape[1]] + shape[2:])
     return cx.emit("Reshape", [cx.emit("Gather", [merged, flat], axis=0)], shape=shape)
+
+
+@converter("CenterCropPad")
+def center_crop_pad(cx):
+    """A centred Slice of the axes that shrink, then a centred zero Pad of those that grow (the
+    odd element at the end)."""
+    x = cx.input(0)
+    shape = list(cx.shape(x))
+    rank = len(shape)
+    target = [int(v) for v in cx.static(1, "shape").ravel()]
+    axes = normalize_axes(cx.attr("axes", list(range(rank))), rank)
+    if len(target) != len(axes) or min(target, default=1) < 0:
+        raise invalid(f"shape {target} must give a size >= 0 for each of the axes {axes}")
+    want = list(shape)
+    for a, t in zip(axes, target):
+        want[a] = t
+    try:
+        check_shape(want, cx.np_dtype(x).itemsize, "the CenterCropPad output")
+    except LimitError as e:
+        raise invalid(str(e)) from None
+    starts = [max(d - t, 0) // 2 for d, t in zip(shape, want)]
+    ends = [s + min(d, t) for s, d, t in zip(starts, shape, want)]
+    if starts != [0] * rank or ends != shape:
+        x = cx.emit("Slice", [x], starts=starts, ends=ends, axes=list(range(rank)),
+                    steps=[1] * rank)
+    grow = [max(t - d, 0) for d, t in zip(shape, want)]
+    if not any(grow):
+        return x
+    return cx.emit("Pad", [x], pads=[g // 2 for g in grow] + [g - g // 2 for g in grow],
+                   mode="constant", value=0.0)
+
+
+@converter("Compress")
+def compress(cx):
+    """A Gather of the positions where the condition (known at import time) is true, along axis
+    (of the flattened input without one); positions past the condition's length are dropped."""
+    x = cx.input(0)
+    cond = cx.static(1, "condition").ravel().astype(bool)
+    axis = cx.attr("axis")
+    if axis is None:
+        x = cx.emit("Reshape", [x], shape=[math.prod(cx.shape(x))])
+        axis = 0
+    axis = normalize_axes([axis], len(cx.shape(x)))[0]
+    if len(cond) > cx.shape(x)[axis]:
+        raise invalid(f"condition has {len(cond)} entries, axis {axis} has "
+                      f"{cx.shape(x)[axis]}")
+    if not cond.any():
+        raise unsupported("the condition selects nothing: npucc tensors are not empty")
+    return cx.emit("Gather", [x, np.nonzero(cond)[0].astype(np.int64)], axis=axis)
