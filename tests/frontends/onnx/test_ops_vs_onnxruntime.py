@@ -291,6 +291,22 @@ def norm(draw):
 
 
 @st.composite
+def col2im(draw):
+    """Col2Im: blocks with strides, dilations and pads (and rows strides leave unread)."""
+    k, s, d = _window(draw, 2)
+    pads = [draw(st.integers(0, 1)) for _ in range(4)]
+    image = [draw(st.integers(max((kk - 1) * dd + 1 - pads[i] - pads[i + 2], 1), 7))
+             for i, (kk, dd) in enumerate(zip(k, d))]
+    span = [(size + pads[i] + pads[i + 2] - (kk - 1) * dd - 1) // ss + 1
+            for i, (size, kk, dd, ss) in enumerate(zip(image, k, d, s))]
+    c = draw(st.integers(1, 2))
+    x = random_array(_rng(draw), [draw(st.integers(1, 2)), c * k[0] * k[1], span[0] * span[1]],
+                     F32)
+    return Case("Col2Im", [x, _i64(image), _i64(k)],
+                {"strides": s, "dilations": d, "pads": pads}, frozenset({1, 2}), opset=18)
+
+
+@st.composite
 def matmul(draw):
     rng = _rng(draw)
     m, k, n = (draw(st.integers(1, 5)) for _ in range(3))
@@ -801,7 +817,7 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "order_scan": order_scan(), "einsum": einsum(), "recurrent": recurrent(),
             "non_max_suppression": non_max_suppression(), "one_hot_reverse": one_hot_reverse(),
             "qoperator": qoperator(), "roi_align": roi_align(),
-            "grid_sample": grid_sample()}
+            "grid_sample": grid_sample(), "col2im": col2im()}
 
 
 def check_case(case: Case) -> None:

@@ -603,3 +603,35 @@ def affine_grid(cx):
     base = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)], axis=1).astype(np.float32)
     grid = cx.emit("MatMul", [base, cx.emit("Transpose", [theta], perm=[0, 2, 1])])
     return cx.emit("Reshape", [grid], shape=[size[0], h, w, 2])
+
+
+@converter("Col2Im")
+def col2im(cx):
+    """The sum of overlapping blocks: a grouped ConvTranspose (one group per channel) whose
+    kernels each put one block column back at its offset."""
+    x = cx.input(0)
+    image = [int(v) for v in cx.static(1, "image_shape").ravel()]
+    block = [int(v) for v in cx.static(2, "block_shape").ravel()]
+    n, cols, length = (list(cx.shape(x)) + [0, 0, 0])[:3]
+    if len(cx.shape(x)) != 3 or len(image) != 2 or len(block) != 2 or min(block) < 1 \
+            or cols % math.prod(block):
+        raise unsupported(f"Col2Im takes [N, C * block size, L] and a 2-D image and block, got "
+                          f"{list(cx.shape(x))}, image_shape {image}, block_shape {block}")
+    strides = list(cx.attr("strides", [1, 1]))
+    dilations = list(cx.attr("dilations", [1, 1]))
+    pads = list(cx.attr("pads", [0, 0, 0, 0]))
+    span = [(size + pads[i] + pads[i + 2] - (k - 1) * d - 1) // s + 1
+            for i, (size, k, d, s) in enumerate(zip(image, block, dilations, strides))]
+    if min(span) < 1 or math.prod(span) != length:
+        raise invalid(f"L={length} is not the {span} blocks image_shape {image} holds")
+    k = math.prod(block)
+    try:
+        check_shape([cols, k], 4, "the Col2Im kernels")
+    except LimitError as e:
+        raise invalid(str(e)) from None
+    ones = np.tile(np.eye(k, dtype=cx.np_dtype(x)).reshape(k, 1, *block), (cols // k, 1, 1, 1))
+    out_pad = [size + pads[i] + pads[i + 2] - ((m - 1) * s + (b - 1) * d + 1)
+               for i, (size, m, s, b, d) in enumerate(zip(image, span, strides, block, dilations))]
+    grid = cx.emit("Reshape", [x], shape=[n, cols, *span])
+    return cx.emit("ConvTranspose", [grid, ones, None], strides=strides, pads=pads,
+                   dilations=dilations, group=cols // k, output_padding=out_pad)
