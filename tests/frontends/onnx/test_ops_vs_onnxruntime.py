@@ -689,6 +689,8 @@ def qoperator(draw):
         x = random_array(rng, _shape(draw), F32) * F32(draw(st.sampled_from([1, 10])))
         if draw(st.booleans()):
             x = np.abs(x)  # the range widened to hold 0
+        if draw(st.integers(0, 5)) == 0:
+            x = np.zeros_like(x)  # an empty range
         return Case(op, [x], {}, opset=11, out_dtypes=(np.uint8, F32, np.uint8),
                     tolerance=(1e-6, 1))
     w_type = draw(st.sampled_from([np.int8, np.uint8]))

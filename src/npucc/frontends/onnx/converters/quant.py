@@ -120,15 +120,17 @@ def matmul_integer(cx):
 
 @converter("DynamicQuantizeLinear")
 def dynamic_quantize(cx):
-    """u8 from x's range (widened to hold 0): scale = (max - min) / 255, zero point =
-    saturate(round(-min / scale)), y = saturate(round(x / scale) + zero point)."""
+    """u8 from x's range (widened to hold 0): scale = (max - min) / 255 (1 for an all-zero x,
+    as onnxruntime), zero point = saturate(round(-min / scale)),
+    y = saturate(round(x / scale) + zero point)."""
     x = cx.input(0)
     rank = len(cx.shape(x))
     axes = list(range(rank))
     f32 = np.float32
     lo = cx.emit("Min", [cx.emit("ReduceMin", [x], axes=axes, keepdims=False), f32(0)])
     hi = cx.emit("Max", [cx.emit("ReduceMax", [x], axes=axes, keepdims=False), f32(0)])
-    scale = cx.emit("Div", [cx.emit("Sub", [hi, lo]), f32(255)])
+    scale = cx.emit("Where", [cx.emit("Equal", [hi, lo]), f32(1),
+                              cx.emit("Div", [cx.emit("Sub", [hi, lo]), f32(255)])])
     zp = cx.emit("Clip", [cx.emit("Round", [cx.emit("Div", [cx.emit("Neg", [lo]), scale])])],
                  min=0.0, max=255.0)
     y = cx.emit("Add", [cx.emit("Round", [cx.emit("Div", [x, scale])]), zp])
