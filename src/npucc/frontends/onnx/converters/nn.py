@@ -258,13 +258,15 @@ def rms_norm(cx):
 
 @converter("LpNormalization")
 def lp_norm(cx):
-    """x / its L1 or L2 norm along axis."""
+    """x / its L1 or L2 norm along axis (0 where the norm is 0, as onnxruntime)."""
     x = cx.input(0)
     p = cx.attr("p", 2)
     if p not in (1, 2):
         raise invalid(f"p must be 1 or 2, got {p}")
     axis = normalize_axes([cx.attr("axis", -1)], len(cx.shape(x)))[0]
     norm = cx.emit(f"ReduceL{p}", [x], axes=[axis], keepdims=True)
+    one, zero = (np.asarray(v, cx.np_dtype(x)) for v in (1, 0))
+    norm = cx.emit("Where", [cx.emit("Equal", [norm, zero]), one, norm])  # 0 / 0 is 0
     return cx.emit("Div", [x, norm])
 
 
