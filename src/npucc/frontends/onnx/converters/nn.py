@@ -230,6 +230,12 @@ def group_norm(cx):
         raise invalid(f"num_groups {groups} does not divide the channels of {shape}")
     dtype = cx.np_dtype(x)
     per_group = cx.opset < 21
+    want = groups if per_group else shape[1]
+    for i, what in ((1, "scale"), (2, "bias")):
+        if list(cx.shape(cx.input(i))) != [want]:
+            raise invalid(f"{what} must have shape [{want}] (one per "
+                          f"{'group before opset 21' if per_group else 'channel'}), got "
+                          f"{list(cx.shape(cx.input(i)))}")
     scale, bias = ((cx.input(1), cx.input(2)) if per_group
                    else (np.ones(groups, dtype), np.zeros(groups, dtype)))
     grouped = cx.emit("Reshape", [x], shape=[shape[0], groups, math.prod(shape[1:]) // groups])
