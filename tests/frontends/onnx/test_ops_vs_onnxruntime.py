@@ -309,6 +309,17 @@ def col2im(draw):
 
 
 @st.composite
+def window(draw):
+    """The window generators (constants at import time), periodic and symmetric, f32 and f16
+    (a symmetric window of size 1 is NaN in onnxruntime, as 0 / 0)."""
+    op = draw(st.sampled_from(["HannWindow", "HammingWindow", "BlackmanWindow"]))
+    onnx_type, dtype = draw(st.sampled_from([(1, F32), (10, np.float16)]))
+    return Case(op, [np.asarray(draw(st.integers(1, 12)), np.int64)],
+                {"periodic": int(draw(st.booleans())), "output_datatype": onnx_type},
+                frozenset({0}), opset=17, out_dtypes=(dtype,))
+
+
+@st.composite
 def matmul(draw):
     rng = _rng(draw)
     m, k, n = (draw(st.integers(1, 5)) for _ in range(3))
@@ -821,7 +832,7 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "order_scan": order_scan(), "einsum": einsum(), "recurrent": recurrent(),
             "non_max_suppression": non_max_suppression(), "one_hot_reverse": one_hot_reverse(),
             "qoperator": qoperator(), "roi_align": roi_align(),
-            "grid_sample": grid_sample(), "col2im": col2im()}
+            "grid_sample": grid_sample(), "col2im": col2im(), "window": window()}
 
 
 def check_case(case: Case) -> None:
