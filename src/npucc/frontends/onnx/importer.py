@@ -18,9 +18,10 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ...errors import FrontendError, IRError, NpuccError, UnsupportedError
+from ...errors import FrontendError, IRError, LimitError, NpuccError, UnsupportedError
 from ...ir import Graph, Value
 from ...ir.types import DType, TensorType
+from ...limits import check_shape
 from ..builder import ConstantTypeError, ConversionError, FoldError, GraphBuilder, Handle
 from .tensors import check_names, to_array
 
@@ -159,6 +160,15 @@ class NodeContext:
         if v.size != 1:
             raise invalid(f"{what} must be a scalar, got shape {list(v.shape)}")
         return v.reshape(()).item()
+
+    @staticmethod
+    def check_size(shape, itemsize: int, what: str) -> None:
+        """invalid() if a tensor of `shape` the node would make exceeds npucc.limits: checked
+        before allocating from sizes the model file gives."""
+        try:
+            check_shape(shape, itemsize, what)
+        except LimitError as e:
+            raise invalid(str(e)) from None
 
     @staticmethod
     def shape(h: Handle) -> tuple[int, ...]:

@@ -6,8 +6,6 @@ import math
 
 import numpy as np
 
-from ....errors import LimitError
-from ....limits import check_shape
 from ..importer import invalid, ir_dtype, unsupported
 from . import converter
 from .tensor import normalize_axes
@@ -599,10 +597,7 @@ def affine_grid(cx):
     if align and min(h, w) == 1:
         raise unsupported("align_corners with a size-1 axis (the ONNX reference and "
                           "onnxruntime disagree)")
-    try:
-        check_shape([h * w, 3], 4, "the AffineGrid base grid")
-    except LimitError as e:
-        raise invalid(str(e)) from None
+    cx.check_size([h * w, 3], 4, "the AffineGrid base grid")
 
     def coords(n):
         i = np.arange(n, dtype=np.float64)
@@ -633,10 +628,7 @@ def col2im(cx):
     if min(span) < 1 or math.prod(span) != length:
         raise invalid(f"L={length} is not the {span} blocks image_shape {image} holds")
     k = math.prod(block)
-    try:
-        check_shape([cols, k], 4, "the Col2Im kernels")
-    except LimitError as e:
-        raise invalid(str(e)) from None
+    cx.check_size([cols, k], 4, "the Col2Im kernels")
     ones = np.tile(np.eye(k, dtype=cx.np_dtype(x)).reshape(k, 1, *block), (cols // k, 1, 1, 1))
     out_pad = [size + pads[i] + pads[i + 2] - ((m - 1) * s + (b - 1) * d + 1)
                for i, (size, m, s, b, d) in enumerate(zip(image, span, strides, block, dilations))]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....errors import LimitError
-from ....limits import check_shape
 from ..importer import invalid, onnx_dtype, unsupported
 from . import converter
 
@@ -84,10 +82,7 @@ def window(cx):
     if size is None or size != int(size) or size < 1:
         raise invalid(f"size must be a positive integer, got {size}")
     dtype = onnx_dtype(cx.attr("output_datatype", 1))
-    try:
-        check_shape([int(size)], dtype.itemsize, f"the {cx.op_type}")
-    except LimitError as e:
-        raise invalid(str(e)) from None
+    cx.check_size([int(size)], dtype.itemsize, f"the {cx.op_type}")
     a0, a1, a2 = _WINDOWS[cx.op_type]
     n = int(size) if cx.attr("periodic", 1) else int(size) - 1
     with np.errstate(invalid="ignore"):  # a symmetric window of 1: 0 / 0, NaN as onnxruntime

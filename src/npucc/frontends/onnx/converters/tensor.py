@@ -7,9 +7,7 @@ import math
 
 import numpy as np
 
-from ....errors import LimitError
 from ....ir.types import DType
-from ....limits import check_shape
 from ..importer import invalid, ir_dtype, onnx_dtype, unsupported
 from . import converter
 
@@ -330,10 +328,7 @@ def one_hot(cx):
     values = cx.input(2)
     if math.prod(cx.shape(values)) != 2:
         raise invalid(f"values must hold [off, on], got shape {list(cx.shape(values))}")
-    try:
-        check_shape([*cx.shape(idx), depth], cx.np_dtype(values).itemsize, "the OneHot output")
-    except LimitError as e:
-        raise invalid(str(e)) from None
+    cx.check_size([*cx.shape(idx), depth], cx.np_dtype(values).itemsize, "the OneHot output")
     if cx.np_dtype(idx) != np.int64:
         idx = cx.emit("Cast", [idx], to=DType.i64)
     idx = cx.emit("Unsqueeze", [idx], axes=[axis])
@@ -388,10 +383,7 @@ def center_crop_pad(cx):
     want = list(shape)
     for a, t in zip(axes, target):
         want[a] = t
-    try:
-        check_shape(want, cx.np_dtype(x).itemsize, "the CenterCropPad output")
-    except LimitError as e:
-        raise invalid(str(e)) from None
+    cx.check_size(want, cx.np_dtype(x).itemsize, "the CenterCropPad output")
     starts = [max(d - t, 0) // 2 for d, t in zip(shape, want)]
     ends = [s + min(d, t) for s, d, t in zip(starts, shape, want)]
     if starts != [0] * rank or ends != shape:
