@@ -364,7 +364,7 @@ def matmul(cx):
 def _hardmax(cx, x, axis):
     """1 at the first max along axis, 0 elsewhere."""
     shape = cx.shape(x)
-    axis %= len(shape)
+    axis = normalize_axes([axis], len(shape))[0]
     n = shape[axis]
     first = cx.emit("ArgMax", [x], axis=axis, keepdims=True)
     at = cx.emit("Equal", [first, np.arange(n, dtype=np.int64).reshape([n] + [1] * (
@@ -385,8 +385,7 @@ def softmax(cx):
     if cx.opset >= 13:
         return along(x, cx.attr("axis", -1))
     # before opset 13: the input is seen as 2-D [prod(shape[:axis]), prod(shape[axis:])]
-    axis = cx.attr("axis", 1)
-    axis = axis + rank if axis < 0 else axis
+    axis = normalize_axes([cx.attr("axis", 1)], rank)[0]
     if axis == rank - 1:
         return along(x, -1)
     flat = cx.emit("Reshape", [x], shape=[math.prod(shape[:axis]), math.prod(shape[axis:])])
