@@ -18,13 +18,14 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ...errors import FrontendError, IRError, NpuccError, UnsupportedError
+from ...errors import FrontendError, IRError, LimitError, NpuccError, UnsupportedError
 from ...ir import Graph, Value
 from ...ir.types import DType, TensorType
+from ...limits import check_shape
 from ..builder import ConstantTypeError, ConversionError, FoldError, GraphBuilder, Handle
 from .tensors import check_names, to_array
 
-MIN_OPSET, MAX_OPSET = 7, 21
+MIN_OPSET, MAX_OPSET = 7, 26
 
 
 def unsupported(message: str) -> ConversionError:
@@ -150,6 +151,24 @@ class NodeContext:
             return None
         arr = self.static(i, what)
         return None if arr.size == 0 and arr.ndim == 1 else arr
+
+    def optional_scalar(self, i: int, what: str):
+        """Like `optional_static`, for a one-element input: its value as a Python number."""
+        v = self.optional_static(i, what)
+        if v is None:
+            return None
+        if v.size != 1:
+            raise invalid(f"{what} must be a scalar, got shape {list(v.shape)}")
+        return v.reshape(()).item()
+
+    @staticmethod
+    def check_size(shape, itemsize: int, what: str) -> None:
+        """invalid() if a tensor of `shape` the node would make exceeds npucc.limits: checked
+        before allocating from sizes the model file gives."""
+        try:
+            check_shape(shape, itemsize, what)
+        except LimitError as e:
+            raise invalid(str(e)) from None
 
     @staticmethod
     def shape(h: Handle) -> tuple[int, ...]:

@@ -1,10 +1,10 @@
-"""Detection-head ops from Caffe and Darknet models: SSD PriorBox and DetectionOutput, Faster
-R-CNN Proposal and ROIPooling, YOLO/region box decoding.
+"""Detection-head ops from Caffe, Darknet and ONNX models: SSD PriorBox and DetectionOutput, Faster
+R-CNN Proposal and ROIPooling, YOLO/region box decoding, ONNX NonMaxSuppression and RoiAlign.
 
 They hold data-dependent control flow (sorting, NMS) or pure shape-derived constants, so NPUs do
 not run them: the simulator runs these reference kernels on the CPU (a CPU-fallback partition).
 Outputs with a data-dependent row count have a static maximum size; unused rows are marked
-(DetectionOutput: image id -1; Proposal: all-zero rows).
+(DetectionOutput: image id -1; Proposal: all-zero rows; NonMaxSuppression: rows of -1).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 from npucc.errors import IRError
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import DType, TensorType
+from npucc.limits import check_shape
 
 
 def _f32(types, *idx):
@@ -226,6 +227,92 @@ def detection_output(loc, conf, prior, *, num_classes, share_location, backgroun
     return out.reshape(1, 1, n * rows, 7)
 
 
+# ---- NonMaxSuppression (ONNX) ----
+def nms_rows(types, max_output_boxes_per_class) -> int:
+    """The static row count of NonMaxSuppression: batches * classes * min(max output, boxes)."""
+    boxes, scores = types
+    return scores.shape[0] * scores.shape[1] * min(max_output_boxes_per_class, scores.shape[2])
+
+
+def _nms_type(types, a):
+    boxes, scores = types
+    _f32(types, 0, 1)
+    if boxes.rank != 3 or boxes.shape[2] != 4 or scores.rank != 3 \
+            or scores.shape[0] != boxes.shape[0] or scores.shape[2] != boxes.shape[1]:
+        raise IRError(f"takes boxes [B, N, 4] and scores [B, C, N], got {list(boxes.shape)} and "
+                      f"{list(scores.shape)}")
+    return TensorType((nms_rows(types, a["max_output_boxes_per_class"]), 3), DType.i64)
+
+
+def _corners(boxes, center_point_box):
+    """(N, 4) boxes as float32 x_min, y_min, x_max, y_max arrays, as onnxruntime computes them:
+    [y1, x1, y2, x2] of any two opposite corners, or [x_center, y_center, width, height]."""
+    b = boxes.astype(np.float32)
+    if center_point_box:
+        hw, hh = b[:, 2] / np.float32(2), b[:, 3] / np.float32(2)
+        return b[:, 0] - hw, b[:, 1] - hh, b[:, 0] + hw, b[:, 1] + hh
+    return (np.minimum(b[:, 1], b[:, 3]), np.minimum(b[:, 0], b[:, 2]),
+            np.maximum(b[:, 1], b[:, 3]), np.maximum(b[:, 0], b[:, 2]))
+
+
+def _suppresses(c, i, rest, iou_threshold):
+    """Which boxes `rest` box i suppresses: float32 IoU > the threshold; boxes that do not
+    overlap or have no area suppress nothing."""
+    x0, y0, x1, y1 = c
+    f32 = np.float32
+    iw = np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest])
+    ih = np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest])
+    inter = (iw * ih).astype(f32)
+    area_i = (x1[i] - x0[i]) * (y1[i] - y0[i])
+    area = (x1[rest] - x0[rest]) * (y1[rest] - y0[rest])
+    union = (area_i + area - inter).astype(f32)
+    valid = (iw > 0) & (ih > 0) & (inter > 0) & (area_i > 0) & (area > 0) & (union > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return valid & (inter / np.where(valid, union, f32(1)) > f32(iou_threshold))
+
+
+def nms_onnx(boxes, scores, max_output, iou_threshold, score_threshold, center_point_box):
+    """Indices of the boxes one class keeps: candidates (score > score_threshold, if given) by
+    descending score, ties by lower index; each kept box suppresses the later candidates whose
+    IoU with it is above iou_threshold; at most max_output."""
+    scores = scores.astype(np.float32)
+    cand = np.arange(len(scores)) if score_threshold is None else \
+        np.nonzero(scores > np.float32(score_threshold))[0]
+    cand = cand[np.argsort(-scores[cand], kind="stable")]
+    c = _corners(boxes, center_point_box)
+    keep: list[int] = []
+    while cand.size and len(keep) < max_output:
+        i, cand = cand[0], cand[1:]
+        keep.append(int(i))
+        cand = cand[~_suppresses(c, i, cand, iou_threshold)]
+    return keep
+
+
+@define_op("NonMaxSuppression", inputs=("boxes", "scores"),
+           attrs={"max_output_boxes_per_class": Attr("int", check=lambda v: None if v >= 0
+                                                     else "must be >= 0"),
+                  "iou_threshold": Attr("float", 0.0, check=lambda v: None if 0 <= v <= 1
+                                        else "must be in [0, 1]"),
+                  "score_threshold": Attr("float", None, doc="None: no score filter"),
+                  "center_point_box": Attr("bool", False,
+                                           doc="boxes are [xc, yc, w, h], not [y1, x1, y2, x2]")},
+           infer=_nms_type)
+def non_max_suppression(boxes, scores, *, max_output_boxes_per_class, iou_threshold,
+                        score_threshold, center_point_box):
+    """ONNX NonMaxSuppression (as onnxruntime computes it): per batch, per class, greedy NMS of
+    boxes[b] by scores[b, c] (see the IoU and ordering rules of nms_onnx); rows
+    [batch, class, box] ordered by batch, class, then selection order. The row count is static:
+    B * C * min(max_output_boxes_per_class, N); rows past the selected ones are -1 (an index
+    that Gather reads as the last box: mask them by the -1 batch column)."""
+    out = np.full((nms_rows([boxes, scores], max_output_boxes_per_class), 3), -1, np.int64)
+    rows = [(b, c, i) for b in range(scores.shape[0]) for c in range(scores.shape[1])
+            for i in nms_onnx(boxes[b], scores[b, c], max_output_boxes_per_class,
+                              iou_threshold, score_threshold, center_point_box)]
+    if rows:
+        out[:len(rows)] = rows
+    return out
+
+
 # ---- ROIPooling ----
 def _roi_pooling_type(types, a):
     x, rois = types
@@ -255,6 +342,9 @@ def roi_pooling(x, rois, *, pooled_h, pooled_w, spatial_scale):
     out = np.zeros((r, c, pooled_h, pooled_w), np.float32)
     for k in range(r):
         b = int(rois[k, 0])
+        if not 0 <= b < x.shape[0]:
+            raise IRError(f"ROIPooling: batch index {b} of roi {k} is out of range for "
+                          f"{x.shape[0]} images")
         x1, y1, x2, y2 = (int(_c_round(f32(v) * f32(spatial_scale))) for v in rois[k, 1:])
         bin_h = f32(max(y2 - y1 + 1, 1)) / f32(pooled_h)
         bin_w = f32(max(x2 - x1 + 1, 1)) / f32(pooled_w)
@@ -266,6 +356,87 @@ def roi_pooling(x, rois, *, pooled_h, pooled_w, spatial_scale):
                 we = min(max(int(np.ceil(f32(pw + 1) * bin_w)) + x1, 0), w)
                 if he > hs and we > ws:
                     out[k, :, ph, pw] = x[b, :, hs:he, ws:we].max(axis=(1, 2))
+    return out
+
+
+# ---- RoiAlign (ONNX) ----
+def _roi_align_type(types, a):
+    x, rois, idx = types
+    _f32(types, 0, 1)
+    if x.rank != 4 or rois.rank != 2 or rois.shape[1] != 4 or idx.rank != 1 \
+            or idx.shape[0] != rois.shape[0] or not idx.dtype.is_int:
+        raise IRError(f"takes N,C,H,W features, (R, 4) rois and R integer batch indices, got "
+                      f"{list(x.shape)}, {list(rois.shape)} and {idx}")
+    return TensorType((rois.shape[0], x.shape[1], a["output_height"], a["output_width"]),
+                      DType.f32)
+
+
+def _roi_samples(start, size, bins: int, sampling_ratio: int, n: int):
+    """One axis of a roi's sampling grid, in float32 as onnxruntime computes it: the samples'
+    low and high neighbour indices and bilinear weights, [bins, grid] each (a sample more than
+    one cell outside the features weighs 0), and the grid size."""
+    f32 = np.float32
+    bin_size = size / f32(bins)
+    grid = sampling_ratio if sampling_ratio > 0 else int(np.ceil(size / f32(bins)))
+    grid = max(grid, 0)
+    pos = start + np.arange(bins, dtype=f32)[:, None] * bin_size \
+        + (np.arange(grid, dtype=f32) + f32(0.5)) * bin_size / f32(grid or 1)
+    valid = (pos >= -1) & (pos <= n)
+    pos = np.maximum(pos, f32(0))
+    low = pos.astype(np.int64)
+    at_end = low >= n - 1
+    low = np.where(at_end, n - 1, low)
+    frac = np.where(at_end, f32(0), pos - low.astype(f32))
+    high = np.where(at_end, n - 1, low + 1)
+    return low, high, np.where(valid, f32(1) - frac, 0), np.where(valid, frac, 0), grid
+
+
+@define_op("RoiAlign", inputs=("X", "rois", "batch_indices"),
+           attrs={"output_height": Attr("int", 1, check=lambda v: None if v >= 1 else
+                                        "must be >= 1"),
+                  "output_width": Attr("int", 1, check=lambda v: None if v >= 1 else
+                                       "must be >= 1"),
+                  "sampling_ratio": Attr("int", 0, doc="samples per bin and axis; 0: "
+                                         "ceil(roi size / bins)"),
+                  "spatial_scale": Attr("float", 1.0), "mode": Attr("str", "avg",
+                                                                     choices=("avg", "max")),
+                  "half_pixel": Attr("bool", True, doc="False: ONNX output_half_pixel (rois "
+                                     "not shifted by -0.5, sides at least 1)")},
+           infer=_roi_align_type)
+def roi_align(x, rois, batch_indices, *, output_height, output_width, sampling_ratio,
+              spatial_scale, mode, half_pixel):
+    """ONNX RoiAlign (as onnxruntime computes it): each roi (x1, y1, x2, y2) * spatial_scale
+    (- 0.5 with half_pixel) split into output_height x output_width bins, each sampled on a
+    regular grid by bilinear interpolation; avg: the mean of the samples; max: the max over the
+    samples of the largest of the four weighted neighbours (onnxruntime's rule)."""
+    f32 = np.float32
+    n, c, h, w = x.shape
+    out = np.zeros((len(rois), c, output_height, output_width), f32)
+    offset = f32(0.5) if half_pixel else f32(0)
+    for k, (roi, b) in enumerate(zip(rois.astype(f32), batch_indices)):
+        if not 0 <= b < n:
+            raise IRError(f"RoiAlign: batch index {b} of roi {k} is out of range for {n} images")
+        x1, y1, x2, y2 = roi * f32(spatial_scale) - offset
+        rw, rh = x2 - x1, y2 - y1
+        if not half_pixel:
+            rw, rh = max(rw, f32(1)), max(rh, f32(1))
+        *ys, gy = _roi_samples(y1, rh, output_height, sampling_ratio, h)
+        *xs, gx = _roi_samples(x1, rw, output_width, sampling_ratio, w)
+        if gy == 0 or gx == 0:
+            continue
+        check_shape((c, ys[0].size, xs[0].size), 4, f"the sampling grid of RoiAlign roi {k}")
+        img = x[int(b)].astype(f32)
+        corners = [(yi, wy, xi, wx) for yi, wy in ((ys[0], ys[2]), (ys[1], ys[3]))
+                   for xi, wx in ((xs[0], xs[2]), (xs[1], xs[3]))]
+        # each neighbour's weighted values: [C, samples along y, samples along x]
+        vals = [np.outer(wy, wx) * img[:, yi.reshape(-1)][:, :, xi.reshape(-1)]
+                for yi, wy, xi, wx in corners]
+        if mode == "avg":
+            v = sum(vals).reshape(c, output_height, gy, output_width, gx)
+            out[k] = v.sum(axis=(2, 4), dtype=np.float64) / (gy * gx)
+        else:
+            v = np.maximum.reduce(vals).reshape(c, output_height, gy, output_width, gx)
+            out[k] = v.max(axis=(2, 4))
     return out
 
 

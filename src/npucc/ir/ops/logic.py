@@ -1,16 +1,17 @@
 """Ops with boolean results or a boolean condition, with ONNX semantics: the tests IsNaN and
 IsInf, the comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual), the logic ops (Not,
-And, Or, Xor) and Where. Binary ops broadcast like numpy."""
+And, Or, Xor) and Where; and their bitwise counterparts on integers (BitwiseNot, BitwiseAnd,
+BitwiseOr, BitwiseXor, BitShift). Binary ops broadcast like numpy."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from npucc.errors import IRError
-from npucc.ir.registry import define_op
+from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import DType, TensorType
 
-from .dtype_rules import bool_input, float_input
+from .dtype_rules import bool_input, checked_input_type, float_input
 from .elementwise import broadcast_type
 
 
@@ -74,3 +75,34 @@ def _where_type(types, attrs_):
 def where(cond, x, y):
     """x where condition else y, with numpy broadcasting"""
     return np.where(cond, x, y)
+
+
+# ---- bitwise ----
+def _int_type(types, attrs_):
+    t = broadcast_type(types, attrs_)
+    if not t.dtype.is_int:
+        raise IRError(f"takes integer tensors, got {t.dtype.value}")
+    return t
+
+
+@define_op("BitwiseNot", inputs=("X",), infer=checked_input_type(lambda d: d.is_int, "integer"))
+def bitwise_not(x):
+    """~x"""
+    return np.invert(x)
+
+
+for _name, _fn in [("BitwiseAnd", np.bitwise_and), ("BitwiseOr", np.bitwise_or),
+                   ("BitwiseXor", np.bitwise_xor)]:
+    def _kernel(a, b, _fn=_fn):
+        return np.asarray(_fn(a, b))
+    _kernel.__doc__ = f"elementwise numpy.{_fn.__name__} of integers, with broadcasting"
+    define_op(_name, inputs=("A", "B"), infer=_int_type)(_kernel)
+
+
+@define_op("BitShift", inputs=("X", "Y"),
+           attrs={"direction": Attr("str", "LEFT", choices=("LEFT", "RIGHT"))}, infer=_int_type)
+def bit_shift(x, y, *, direction):
+    """x shifted by y bits (ONNX: unsigned types; a signed x shifts right arithmetically), as
+    numpy shifts: a shift by the type's width or more gives 0 (-1 for a negative x shifted
+    right)."""
+    return (np.left_shift if direction == "LEFT" else np.right_shift)(x, y).astype(x.dtype)

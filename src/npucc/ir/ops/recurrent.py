@@ -1,6 +1,7 @@
-"""Recurrent layers with ONNX semantics (layout 0: X is [seq, batch, input]): LSTM and GRU, one
-or two directions, the default activations (sigmoid gates, tanh cell). Y is [seq, directions,
-batch, hidden]; Y_h (and LSTM's Y_c) the last state of each direction."""
+"""Recurrent layers with ONNX semantics (layout 0: X is [seq, batch, input]): LSTM and GRU with the
+default activations (sigmoid gates, tanh cell), and the simple RNN (tanh, relu or sigmoid); one or
+two directions. Y is [seq, directions, batch, hidden]; Y_h (and LSTM's Y_c) the last state of each
+direction."""
 
 from __future__ import annotations
 
@@ -112,6 +113,32 @@ def gru(x, w, r, b=None, initial_h=None, *, hidden_size, direction, linear_befor
             else:
                 cand = np.tanh(xw[t, :, 2 * hs_:] + (reset * h) @ rh.T + rb[2 * hs_:])
             h = ((1 - z) * cand + z * h).astype(x.dtype)
+            hs.append(h)
+        return hs, (h,)
+
+    y, (y_h,) = _run_directions(x, direction, step_fn)
+    return y, y_h
+
+
+_RNN_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0), "sigmoid": _sigmoid}
+
+
+@define_op("RNN", inputs=("X", "W", "R", "B?", "initial_h?"),
+           attrs={**_RECURRENT_ATTRS,
+                  "activation": Attr("str", "tanh", choices=tuple(_RNN_ACTIVATIONS),
+                                     doc="f, the same in both directions")},
+           infer=_recurrent_types(1, 1))
+def rnn(x, w, r, b=None, initial_h=None, *, hidden_size, direction, activation):
+    """ONNX RNN: h' = f(x W + h R + Wb + Rb)."""
+    f = _RNN_ACTIVATIONS[activation]
+    n = x.shape[1]
+
+    def step_fn(d, order):
+        xw = x @ w[d].T + (b[d, :hidden_size] + b[d, hidden_size:] if b is not None else 0)
+        h = initial_h[d] if initial_h is not None else np.zeros((n, hidden_size), x.dtype)
+        hs = []
+        for t in order:
+            h = f(xw[t] + h @ r[d].T).astype(x.dtype)
             hs.append(h)
         return hs, (h,)
 

@@ -157,7 +157,7 @@ def log_softmax(x, *, axis):
     return _log_softmax(in_accumulator(x), axis).astype(x.dtype)
 
 
-# ---- TopK / CumSum ----
+# ---- TopK / CumSum / CumProd ----
 def _topk_types(types, attrs_):
     x = types[0]
     if not (x.dtype.is_float or x.dtype.is_int):
@@ -186,7 +186,7 @@ def top_k(x, *, k, axis, largest, sorted):  # noqa: A002 - ONNX's attribute name
     return np.take_along_axis(x, idx, axis=axis), idx.astype(np.int64)
 
 
-def _cumsum_type(types, attrs_):
+def _scan_type(types, attrs_):
     x = types[0]
     if not (x.dtype.is_float or x.dtype.is_int):
         raise IRError(f"takes a numeric tensor, got {x.dtype.value}")
@@ -194,16 +194,24 @@ def _cumsum_type(types, attrs_):
     return x.without_quant()
 
 
-@define_op("CumSum", inputs=("X",),
-           attrs={"axis": Attr("int"), "exclusive": Attr("bool", False),
-                  "reverse": Attr("bool", False)},
-           infer=_cumsum_type)
-def cum_sum(x, *, axis, exclusive, reverse):
-    """ONNX CumSum: running sums along `axis` in x's type, first to last (or last to first with
-    reverse); exclusive leaves each element out of its own sum."""
-    y = np.flip(x, axis) if reverse else x
-    out = np.cumsum(y, axis=axis, dtype=x.dtype)
-    if exclusive:
-        out = np.concatenate([np.zeros_like(np.take(out, [0], axis=axis)),
-                              np.take(out, np.arange(out.shape[axis] - 1), axis=axis)], axis=axis)
-    return np.ascontiguousarray(np.flip(out, axis) if reverse else out)
+def _scan(op: str, fn, identity, what: str):
+    def kernel(x, *, axis, exclusive, reverse):
+        y = np.flip(x, axis) if reverse else x
+        out = fn(y, axis=axis, dtype=x.dtype)
+        if exclusive:
+            out = np.concatenate([identity(np.take(out, [0], axis=axis)),
+                                  np.take(out, np.arange(out.shape[axis] - 1), axis=axis)],
+                                 axis=axis)
+        return np.ascontiguousarray(np.flip(out, axis) if reverse else out)
+    kernel.__doc__ = (f"ONNX {op}: running {what}s along `axis` in x's type, first to last (or "
+                      f"last to first with reverse); exclusive leaves each element out of its "
+                      f"own {what}.")
+    return kernel
+
+
+_SCAN_ATTRS = {"axis": Attr("int"), "exclusive": Attr("bool", False),
+               "reverse": Attr("bool", False)}
+define_op("CumSum", inputs=("X",), attrs=_SCAN_ATTRS, infer=_scan_type)(
+    _scan("CumSum", np.cumsum, np.zeros_like, "sum"))
+define_op("CumProd", inputs=("X",), attrs=_SCAN_ATTRS, infer=_scan_type)(
+    _scan("CumProd", np.cumprod, np.ones_like, "product"))

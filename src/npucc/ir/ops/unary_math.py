@@ -1,6 +1,7 @@
 """Elementwise math functions of one tensor, with ONNX semantics: Exp, Log, Sqrt, Reciprocal,
-Floor, Ceil, Round, Erf, Sin, Cos, Neg, Abs, Sign, and the activations ONNX defines by a formula
-(Softplus, Softsign, Elu, Selu, Gelu).
+Floor, Ceil, Round, Erf, the trigonometric and hyperbolic functions and their inverses, Neg, Abs,
+Sign, and the activations ONNX defines by a formula (Softplus, Softsign, Elu, Selu, Celu, Gelu,
+ThresholdedRelu, Shrink).
 
 Float kernels compute float16 in float32 and return the input dtype, like the core ops.
 """
@@ -21,9 +22,10 @@ _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def _float_unary(fn):
-    """A kernel computing fn on x in its accumulation type, returning x's dtype."""
-    def kernel(x):
-        return np.asarray(fn(in_accumulator(x))).astype(x.dtype)
+    """A kernel computing fn on x (and the op's attributes) in x's accumulation type, returning
+    x's dtype."""
+    def kernel(x, **attrs_):
+        return np.asarray(fn(in_accumulator(x), **attrs_)).astype(x.dtype)
     return kernel
 
 
@@ -39,6 +41,15 @@ _FLOAT_UNARY = [
     ("Erf", _erf, "the error function"),
     ("Sin", np.sin, "sin(x)"),
     ("Cos", np.cos, "cos(x)"),
+    ("Tan", np.tan, "tan(x)"),
+    ("Asin", np.arcsin, "arcsin(x) (NaN outside [-1, 1])"),
+    ("Acos", np.arccos, "arccos(x) (NaN outside [-1, 1])"),
+    ("Atan", np.arctan, "arctan(x)"),
+    ("Sinh", np.sinh, "sinh(x)"),
+    ("Cosh", np.cosh, "cosh(x)"),
+    ("Asinh", np.arcsinh, "arcsinh(x)"),
+    ("Acosh", np.arccosh, "arccosh(x) (NaN below 1)"),
+    ("Atanh", np.arctanh, "arctanh(x) (NaN outside [-1, 1])"),
     ("Softplus", softplus, "log(1 + exp(x))"),
     ("Softsign", lambda x: x / (1 + np.abs(x)), "x / (1 + |x|)"),
 ]
@@ -84,6 +95,30 @@ def elu(x, *, alpha):
 def selu(x, *, alpha, gamma):
     """gamma * (x if x > 0 else alpha * (exp(x) - 1))"""
     return (gamma * _elu(in_accumulator(x), alpha)).astype(x.dtype)
+
+
+def _celu(x, *, alpha):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0) / alpha))
+
+
+def _shrink(x, *, bias, lambd):
+    return np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0))
+
+
+_FLOAT_UNARY_WITH_ATTRS = [
+    # name, function of the accumulation type and the attributes, attributes, doc
+    ("Celu", _celu, {"alpha": Attr("float", 1.0, check=lambda a: None if a != 0 else "must not "
+                                   "be 0")},
+     "x if x > 0 else alpha * (exp(x / alpha) - 1)"),
+    ("ThresholdedRelu", lambda x, *, alpha: np.where(x > alpha, x, 0),
+     {"alpha": Attr("float", 1.0)}, "x if x > alpha else 0"),
+    ("Shrink", _shrink, {"bias": Attr("float", 0.0), "lambd": Attr("float", 0.5)},
+     "x + bias if x < -lambd, x - bias if x > lambd, else 0"),
+]
+for _name, _fn, _attrs, _doc in _FLOAT_UNARY_WITH_ATTRS:
+    _k = _float_unary(_fn)
+    _k.__doc__ = _doc
+    define_op(_name, inputs=("X",), attrs=_attrs, infer=float_input, quant=TABLE)(_k)
 
 
 @define_op("Gelu", inputs=("X",), attrs={"approximate": Attr("str", "none",

@@ -17,7 +17,8 @@ from .builder import NHWC_TO_NCHW, GraphBuilder
 # output by a whole step, so they are left out of the default mix; ask for them with
 # `graphs(ops=...)`. (Derived appliers find their own: see derived.py.)
 DISCONTINUOUS_OPS = frozenset({"Cast", "QuantizeLinear", "DequantizeLinear", "Ceil", "Floor",
-                               "Round", "Sign", "ArgMax", "ArgMin", "Where", "TopK"})
+                               "Round", "Sign", "ArgMax", "ArgMin", "Where", "TopK",
+                               "NonMaxSuppression"})
 
 
 @attrs.frozen

@@ -36,6 +36,11 @@ _UNARY_ATTRS: dict[str, Callable[[GraphBuilder, Value], dict]] = {
     "Softsign": lambda b, v: {},
     "Sin": lambda b, v: {},
     "Cos": lambda b, v: {},
+    "Atan": lambda b, v: {},
+    "Asinh": lambda b, v: {},
+    "Celu": lambda b, v: {"alpha": b.pick([1.0, 0.5, 2.0])},
+    "ThresholdedRelu": lambda b, v: {"alpha": b.pick([1.0, 0.0, -0.5])},
+    "Shrink": lambda b, v: {"bias": b.pick([0.0, 0.5]), "lambd": b.pick([0.5, 0.0, 1.0])},
     # discontinuous (only when asked for)
     "Ceil": lambda b, v: {},
     "Floor": lambda b, v: {},
@@ -53,6 +58,21 @@ def _make_unary(op: str):
 
 for _op in _UNARY_ATTRS:
     _make_unary(_op)
+
+# Functions finite on an interval only (or steep past it): the value is clipped into it first
+_DOMAINS = {"Asin": (-0.9, 0.9), "Acos": (-0.9, 0.9), "Atanh": (-0.9, 0.9), "Acosh": (1.1, 4.0),
+            "Tan": (-1.2, 1.2)}
+
+
+def _make_on_domain(op: str, lo: float, hi: float):
+    def apply(b: GraphBuilder, v: Value):
+        x = b.emit("Clip", [v], min=lo, max=hi, layout=b.layout_of(v), hidden=True)
+        b.emit(op, [x], layout=b.layout_of(v))
+    applier(op, accepts=lambda b, v: b.room(2), uses=("Clip",))(apply)
+
+
+for _op, (_lo, _hi) in _DOMAINS.items():
+    _make_on_domain(_op, _lo, _hi)
 
 
 # ---- elementwise: binary ----

@@ -1,13 +1,14 @@
-"""Appliers of softmax, reductions, the ordering and scan along an axis (TopK, CumSum) and
-normalizations."""
+"""Appliers of softmax, reductions, the ordering and scan along an axis (TopK, CumSum, and
+NonMaxSuppression's ordering by score) and normalizations."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from hypothesis import strategies as st
 
-from npucc.ir import Value
+from npucc.ir import DType, Value
 
 from .appliers import ANY, applier, nchw_shape, spatial
 from .builder import GraphBuilder
@@ -47,11 +48,34 @@ def _top_k(b: GraphBuilder, v: Value):
            sorted=True)
 
 
+@applier("NonMaxSuppression", accepts=lambda b, v: v.dtype is DType.f32
+         and math.prod(v.shape) <= 64 and b.room(2))
+def _non_max_suppression(b: GraphBuilder, v: Value):
+    """The value as the scores of one batch and class, over constant boxes on a small grid."""
+    n = math.prod(v.shape)
+    scores = b.emit("Reshape", [v], shape=(1, 1, n), hidden=True)
+    boxes = b.const(np.round(b.rng.uniform(0, 4, (1, n, 4))), DType.f32)
+    b.emit("NonMaxSuppression", [boxes, scores], max_output_boxes_per_class=b.int_(1, n),
+           iou_threshold=b.pick([0.0, 0.3, 0.5, 1.0]), score_threshold=b.pick([None, 0.0]),
+           center_point_box=b.chance(2))
+
+
 @applier("CumSum", accepts=lambda b, v: v.type.rank >= 1 and b.room(1), kinds=ANY)
 def _cum_sum(b: GraphBuilder, v: Value):
     r = v.type.rank
     b.emit("CumSum", [v], axis=b.int_(-r, r - 1), exclusive=b.chance(2), reverse=b.chance(2),
            layout=b.layout_of(v))
+
+
+def _short_axes(v: Value) -> list[int]:
+    """Axes short enough for a running product of drawn values to stay finite."""
+    return [a for a, n in enumerate(v.shape) if n <= 6]
+
+
+@applier("CumProd", accepts=lambda b, v: bool(_short_axes(v)) and b.room(1), kinds=ANY)
+def _cum_prod(b: GraphBuilder, v: Value):
+    b.emit("CumProd", [v], axis=b.pick(_short_axes(v)), exclusive=b.chance(2),
+           reverse=b.chance(2), layout=b.layout_of(v))
 
 
 @applier("Einsum", accepts=lambda b, v: 1 <= v.type.rank <= 4 and b.room(1))

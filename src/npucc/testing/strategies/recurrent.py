@@ -1,4 +1,4 @@
-"""Appliers of the recurrent layers (LSTM, GRU): a value is read as [seq, batch, input] (a
+"""Appliers of the recurrent layers (LSTM, GRU, RNN): a value is read as [seq, batch, input] (a
 Reshape folds its trailing axes into the input features first)."""
 
 from __future__ import annotations
@@ -40,11 +40,14 @@ def _make(op: str, gates: int):
             c0 = b.random_const((d, v.shape[1], hidden), v.dtype) if b.chance(2) else None
             peep = b.random_const((d, 3 * hidden), v.dtype, -0.5, 0.5) if b.chance(3) else None
             states += [c0, peep]
-        else:
+        elif op == "GRU":
             extra["linear_before_reset"] = b.chance(2)
+        else:
+            extra["activation"] = b.pick(["tanh", "relu", "sigmoid"])
         b.emit(op, [v, w, r, bias, *states], hidden_size=hidden, direction=direction, **extra)
     applier(op, accepts=_accepts)(apply)
 
 
 _make("LSTM", 4)
 _make("GRU", 3)
+_make("RNN", 1)

@@ -1,9 +1,11 @@
-"""Appliers of spatial ops: pools, Resize, DepthToSpace / SpaceToDepth (on NCHW, wrapped in
-Transposes for NHWC values)."""
+"""Appliers of spatial ops: pools, Resize, DepthToSpace / SpaceToDepth, RoiAlign, GridSample (on
+NCHW, wrapped in Transposes for NHWC values)."""
 
 from __future__ import annotations
 
-from npucc.ir import Value
+import numpy as np
+
+from npucc.ir import DType, Value
 
 from .appliers import ANY, FLOAT, applier, nchw_shape, spatial, window
 from .builder import MAX_DIM, MAX_SIDE, GraphBuilder
@@ -89,3 +91,31 @@ def _even_spatial(b, v):
 @applier("SpaceToDepth", accepts=_even_spatial)
 def _space_to_depth(b: GraphBuilder, v: Value):
     b.restore(b.emit("SpaceToDepth", [b.to_nchw(v)], blocksize=2, layout="NCHW"), v)
+
+
+@applier("RoiAlign", accepts=lambda b, v: spatial(b, v) and v.dtype is DType.f32)
+def _roi_align(b: GraphBuilder, v: Value):
+    """Constant rois over (and partly beyond) the feature map, ordered corners."""
+    x = b.to_nchw(v)
+    n, _, h, w = x.shape
+    r = b.int_(1, 3)
+    corners = b.rng.uniform(-1, 1.2, (r, 2, 2)) * np.asarray([w, h])
+    rois = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    idx = b.rng.integers(0, n, r)
+    out = b.emit("RoiAlign", [x, b.const(rois, DType.f32), b.const(idx, DType.i64)],
+                 output_height=b.int_(1, 3), output_width=b.int_(1, 3),
+                 sampling_ratio=b.int_(0, 2), mode=b.pick(["avg", "max"]),
+                 half_pixel=b.chance(2), layout="NCHW")
+    b.restore(out, v)
+
+
+@applier("GridSample", accepts=lambda b, v: spatial(b, v) and v.dtype is DType.f32)
+def _grid_sample(b: GraphBuilder, v: Value):
+    """A constant grid of locations inside and around the feature map."""
+    x = b.to_nchw(v)
+    grid = b.rng.uniform(-1.2, 1.2, (x.shape[0], b.int_(1, 4), b.int_(1, 4), 2))
+    out = b.emit("GridSample", [x, b.const(grid, DType.f32)],
+                 mode=b.pick(["linear", "nearest", "cubic"]),
+                 padding_mode=b.pick(["zeros", "border", "reflection"]),
+                 align_corners=b.chance(2), layout="NCHW")
+    b.restore(out, v)

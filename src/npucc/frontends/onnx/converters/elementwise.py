@@ -11,10 +11,11 @@ from . import converter
 
 # ONNX ops that are the core op of the same name, with the same (or no) attributes.
 _UNARY = ("Relu", "Sigmoid", "Tanh", "HardSwish", "Mish", "Exp", "Log", "Sqrt", "Neg", "Abs",
-          "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Softplus", "Softsign",
-          "Not", "Sign")
+          "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Tan", "Asin", "Acos",
+          "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Softplus", "Softsign", "Not",
+          "Sign", "BitwiseNot")
 _BINARY = ("Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual",
-           "GreaterOrEqual", "And", "Or", "Xor")
+           "GreaterOrEqual", "And", "Or", "Xor", "BitwiseAnd", "BitwiseOr", "BitwiseXor")
 # attribute name -> default, per op
 _UNARY_WITH_ATTRS = {
     "LeakyRelu": {"alpha": 0.01},
@@ -22,6 +23,9 @@ _UNARY_WITH_ATTRS = {
     "Elu": {"alpha": 1.0},
     "Selu": {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
     "Gelu": {"approximate": "none"},
+    "Celu": {"alpha": 1.0},
+    "ThresholdedRelu": {"alpha": 1.0},
+    "Shrink": {"bias": 0.0, "lambd": 0.5},
 }
 
 
@@ -51,6 +55,20 @@ def pow_(cx):
         y = y.astype(dtype) if isinstance(y, np.ndarray) else \
             cx.emit("Cast", [y], to=ir_dtype(dtype, "the base of Pow"))
     return cx.emit("Pow", [x, y])
+
+
+@converter("Swish")
+def swish(cx):
+    """x * sigmoid(alpha * x), as torch exports SiLU (alpha = 1)."""
+    x = cx.input(0)
+    alpha = cx.attr("alpha", 1.0)
+    z = x if alpha == 1.0 else cx.emit("Mul", [x, np.asarray(alpha, cx.np_dtype(x))])
+    return cx.emit("Mul", [x, cx.emit("Sigmoid", [z])])
+
+
+@converter("BitShift")
+def bit_shift(cx):
+    return cx.emit("BitShift", [cx.input(0), cx.input(1)], direction=cx.attr("direction"))
 
 
 @converter("PRelu")

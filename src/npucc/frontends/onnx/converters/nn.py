@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
-from ..importer import invalid, unsupported
+from ..importer import invalid, ir_dtype, unsupported
 from . import converter
+from .tensor import normalize_axes
 
 _AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
@@ -65,8 +66,11 @@ def _spatial_rank(cx, x, supported=(1, 2)) -> int:
 
 @converter("Conv")
 def conv(cx):
-    x, w = cx.input(0), cx.input(1)
-    b = cx.inputs[2] if cx.has(2) else None
+    return conv_on(cx, cx.input(0), cx.input(1), cx.inputs[2] if cx.has(2) else None)
+
+
+def conv_on(cx, x, w, b):
+    """The core Conv of the node's convolution attributes on x, w and b (None: no bias)."""
     sr = _spatial_rank(cx, x)
     kernel, strides, dilations = _spatial_attrs(cx, sr, cx.shape(w)[2:])
     pads = explicit_pads(cx, cx.shape(x)[2:], kernel, strides, dilations)
@@ -143,6 +147,49 @@ def global_pool(cx):
     return cx.emit(cx.op_type, [x])
 
 
+def _abs_pow(cx, x, p: int):
+    """|x| ** p (x * x for p = 2)."""
+    if p == 2:
+        return cx.emit("Mul", [x, x])
+    a = cx.emit("Abs", [x])
+    return a if p == 1 else cx.emit("Pow", [a, np.asarray(p, cx.np_dtype(x))])
+
+
+def _root(cx, s, p: int):
+    if p == 2:
+        return cx.emit("Sqrt", [s])
+    return s if p == 1 else cx.emit("Pow", [s, np.asarray(1 / p, cx.np_dtype(s))])
+
+
+@converter("LpPool", "GlobalLpPool")
+def lp_pool(cx):
+    """(sum of |x| ** p over each window) ** (1 / p); a window's sum is a depthwise convolution
+    with ones (zero padding adds nothing)."""
+    x = cx.input(0)
+    p = cx.attr("p", 2)
+    if not isinstance(p, int) or p < 1:
+        raise unsupported(f"p={p!r} is not supported (integers >= 1)")
+    powered = _abs_pow(cx, x, p)
+    shape = cx.shape(x)
+    if cx.op_type == "GlobalLpPool":
+        _spatial_rank(cx, x, supported=range(1, 6))
+        s = cx.emit("ReduceSum", [powered], axes=list(range(2, len(shape))), keepdims=True)
+        return _root(cx, s, p)
+    sr = _spatial_rank(cx, x)
+    kernel, strides, dilations = _spatial_attrs(cx, sr)
+    pads = explicit_pads(cx, shape[2:], kernel, strides, dilations)
+    if cx.attr("ceil_mode", 0):
+        raise unsupported("LpPool with ceil_mode=1 is not supported")
+    for i, (size, k, d) in enumerate(zip(shape[2:], kernel, dilations)):
+        if not 1 <= (k - 1) * d + 1 <= size + pads[i] + pads[i + sr]:
+            raise invalid(f"kernel_shape {kernel} (dilations {dilations}) does not fit the "
+                          f"padded input {list(shape)} (pads {pads})")
+    ones = np.ones([shape[1], 1] + kernel, cx.np_dtype(x))
+    s = cx.emit("Conv", [powered, ones, None], strides=strides, pads=pads, dilations=dilations,
+                group=shape[1])
+    return _root(cx, s, p)
+
+
 @converter("BatchNormalization")
 def batch_norm(cx):
     if cx.attr("spatial", 1) != 1:
@@ -168,6 +215,77 @@ def layer_norm(cx):
                    epsilon=cx.attr("epsilon", 1e-5))
 
 
+@converter("GroupNormalization")
+def group_norm(cx):
+    """InstanceNorm over [N, groups, C / groups * spatial]. Opset 18 scales per group (the
+    InstanceNorm's own scale and bias); opset 21 per channel, after the reshape back."""
+    x = cx.input(0)
+    shape = list(cx.shape(x))
+    groups = cx.attr("num_groups")
+    if cx.attr("stash_type", 1) != 1:
+        raise unsupported("stash_type other than 1 (float32 statistics) is not supported")
+    if len(shape) < 2 or groups < 1 or shape[1] % groups:
+        raise invalid(f"num_groups {groups} does not divide the channels of {shape}")
+    dtype = cx.np_dtype(x)
+    per_group = cx.opset < 21
+    want = groups if per_group else shape[1]
+    for i, what in ((1, "scale"), (2, "bias")):
+        if list(cx.shape(cx.input(i))) != [want]:
+            raise invalid(f"{what} must have shape [{want}] (one per "
+                          f"{'group before opset 21' if per_group else 'channel'}), got "
+                          f"{list(cx.shape(cx.input(i)))}")
+    scale, bias = ((cx.input(1), cx.input(2)) if per_group
+                   else (np.ones(groups, dtype), np.zeros(groups, dtype)))
+    grouped = cx.emit("Reshape", [x], shape=[shape[0], groups, math.prod(shape[1:]) // groups])
+    y = cx.emit("InstanceNorm", [grouped, scale, bias], epsilon=cx.attr("epsilon", 1e-5))
+    y = cx.emit("Reshape", [y], shape=shape)
+    if per_group:
+        return y
+    per_channel = [shape[1]] + [1] * (len(shape) - 2)
+    y = cx.emit("Mul", [y, cx.emit("Reshape", [cx.input(1)], shape=per_channel)])
+    return cx.emit("Add", [y, cx.emit("Reshape", [cx.input(2)], shape=per_channel)])
+
+
+@converter("RMSNormalization")
+def rms_norm(cx):
+    """x / sqrt(mean(x^2 over axes axis..) + epsilon) * scale."""
+    cx.ignore("stash_type")  # float32 statistics, as LayerNormalization
+    x = cx.input(0)
+    rank = len(cx.shape(x))
+    axis = normalize_axes([cx.attr("axis", -1)], rank)[0]
+    ms = cx.emit("ReduceMean", [cx.emit("Mul", [x, x])], axes=list(range(axis, rank)),
+                 keepdims=True)
+    rms = cx.emit("Sqrt", [cx.emit("Add", [ms, np.asarray(cx.attr("epsilon", 1e-5),
+                                                          cx.np_dtype(x))])])
+    return cx.emit("Mul", [cx.emit("Div", [x, rms]), cx.input(1)])
+
+
+@converter("LpNormalization")
+def lp_norm(cx):
+    """x / its L1 or L2 norm along axis (0 where the norm is 0, as onnxruntime)."""
+    x = cx.input(0)
+    p = cx.attr("p", 2)
+    if p not in (1, 2):
+        raise invalid(f"p must be 1 or 2, got {p}")
+    axis = normalize_axes([cx.attr("axis", -1)], len(cx.shape(x)))[0]
+    norm = cx.emit(f"ReduceL{p}", [x], axes=[axis], keepdims=True)
+    one, zero = (np.asarray(v, cx.np_dtype(x)) for v in (1, 0))
+    norm = cx.emit("Where", [cx.emit("Equal", [norm, zero]), one, norm])  # 0 / 0 is 0
+    return cx.emit("Div", [x, norm])
+
+
+@converter("MeanVarianceNormalization")
+def mean_variance_norm(cx):
+    """(x - mean) / (sqrt(variance) + 1e-9) over axes, as the ONNX function body."""
+    x = cx.input(0)
+    rank = len(cx.shape(x))
+    axes = sorted(set(normalize_axes(cx.attr("axes", [0, 2, 3]), rank)))
+    dev = cx.emit("Sub", [x, cx.emit("ReduceMean", [x], axes=axes, keepdims=True)])
+    var = cx.emit("ReduceMean", [cx.emit("Mul", [dev, dev])], axes=axes, keepdims=True)
+    std = cx.emit("Add", [cx.emit("Sqrt", [var]), np.asarray(1e-9, cx.np_dtype(x))])
+    return cx.emit("Div", [dev, std])
+
+
 @converter("Gemm")
 def gemm(cx):
     c = cx.inputs[2] if cx.has(2) else None
@@ -178,21 +296,28 @@ def gemm(cx):
                    transB=cx.attr("transB", 0))
 
 
-_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
+                        "RNN": ["Tanh"]}
+_RNN_ACTIVATIONS = ("Tanh", "Relu", "Sigmoid")
 
 
-@converter("LSTM", "GRU")
+@converter("LSTM", "GRU", "RNN")
 def recurrent(cx):
-    """ONNX LSTM / GRU with the default activations; layout 1 (batch first) through Transposes;
-    sequence_lens only when every sequence has the full length."""
+    """ONNX LSTM / GRU with the default activations, RNN with one of tanh, relu, sigmoid in
+    both directions; layout 1 (batch first) through Transposes; sequence_lens only when every
+    sequence has the full length."""
     op = cx.op_type
     direction = cx.attr("direction", "forward")
     dirs = 2 if direction == "bidirectional" else 1
-    acts = cx.attr("activations")
-    if acts is not None and [str(a).lower() for a in acts] != \
-            [a.lower() for a in _DEFAULT_ACTIVATIONS[op]] * dirs:
-        raise unsupported(f"activations {list(acts)}: only the default "
-                          f"{_DEFAULT_ACTIVATIONS[op]} are supported")
+    acts = [str(a).lower() for a in cx.attr("activations", _DEFAULT_ACTIVATIONS[op] * dirs)]
+    extra = {}
+    if op == "RNN" and len(acts) == dirs and len(set(acts)) == 1 and \
+            acts[0] in [a.lower() for a in _RNN_ACTIVATIONS]:
+        extra["activation"] = acts[0]
+    elif acts != [a.lower() for a in _DEFAULT_ACTIVATIONS[op]] * dirs:
+        supported = f"one of {_RNN_ACTIVATIONS} in both directions" if op == "RNN" else \
+            f"the default {_DEFAULT_ACTIVATIONS[op]}"
+        raise unsupported(f"activations {acts}: only {supported} are supported")
     for name in ("activation_alpha", "activation_beta", "clip"):
         if cx.attr(name) is not None:
             raise unsupported(f"attribute {name} is not supported")
@@ -210,11 +335,11 @@ def recurrent(cx):
         raise unsupported(f"sequence_lens {np.ravel(lens).tolist()} shorter than the "
                           f"{seq} steps are not supported")
     hidden = cx.attr("hidden_size", cx.shape(cx.input(2))[-1])
-    extra = {}
     if op == "LSTM":  # initial_h, initial_c, peepholes
         states = [seq_first(5), seq_first(6), cx.input(7) if cx.has(7) else None]
     else:
         states = [seq_first(5)]
+    if op == "GRU":
         extra["linear_before_reset"] = bool(cx.attr("linear_before_reset", 0))
     b = cx.input(3) if cx.has(3) else None
     outs = cx.emit(op, [x, cx.input(1), cx.input(2), b, *states], hidden_size=int(hidden),
@@ -236,21 +361,35 @@ def matmul(cx):
     return cx.emit("MatMul", [cx.input(0), cx.input(1)])
 
 
-@converter("Softmax", "LogSoftmax")
+def _hardmax(cx, x, axis):
+    """1 at the first max along axis, 0 elsewhere."""
+    shape = cx.shape(x)
+    axis = normalize_axes([axis], len(shape))[0]
+    n = shape[axis]
+    first = cx.emit("ArgMax", [x], axis=axis, keepdims=True)
+    at = cx.emit("Equal", [first, np.arange(n, dtype=np.int64).reshape([n] + [1] * (
+        len(shape) - 1 - axis))])
+    return cx.emit("Cast", [at], to=ir_dtype(cx.np_dtype(x), "the input of Hardmax"))
+
+
+@converter("Softmax", "LogSoftmax", "Hardmax")
 def softmax(cx):
     x = cx.input(0)
     shape = cx.shape(x)
     rank = len(shape)
+
+    def along(v, axis):
+        if cx.op_type == "Hardmax":
+            return _hardmax(cx, v, axis)
+        return cx.emit(cx.op_type, [v], axis=axis)
     if cx.opset >= 13:
-        return cx.emit(cx.op_type, [x], axis=cx.attr("axis", -1))
+        return along(x, cx.attr("axis", -1))
     # before opset 13: the input is seen as 2-D [prod(shape[:axis]), prod(shape[axis:])]
-    axis = cx.attr("axis", 1)
-    axis = axis + rank if axis < 0 else axis
+    axis = normalize_axes([cx.attr("axis", 1)], rank)[0]
     if axis == rank - 1:
-        return cx.emit(cx.op_type, [x], axis=-1)
+        return along(x, -1)
     flat = cx.emit("Reshape", [x], shape=[math.prod(shape[:axis]), math.prod(shape[axis:])])
-    y = cx.emit(cx.op_type, [flat], axis=-1)
-    return cx.emit("Reshape", [y], shape=list(shape))
+    return cx.emit("Reshape", [along(flat, -1)], shape=list(shape))
 
 
 @converter("Dropout")
@@ -378,3 +517,120 @@ def depth_space(cx):
 def lrn(cx):
     return cx.emit("LRN", [cx.input(0)], size=cx.attr("size"), alpha=cx.attr("alpha", 1e-4),
                    beta=cx.attr("beta", 0.75), bias=cx.attr("bias", 1.0))
+
+
+@converter("NonMaxSuppression")
+def non_max_suppression(cx):
+    """The thresholds must be constants. selected_indices has the static maximal row count;
+    unused rows are -1 (see the core op)."""
+    boxes, scores = cx.input(0), cx.input(1)
+    max_out = cx.optional_scalar(2, "max_output_boxes_per_class")
+    iou = cx.optional_scalar(3, "iou_threshold")
+    score = cx.optional_scalar(4, "score_threshold")
+    center = cx.attr("center_point_box", 0)
+    shape = cx.shape(boxes)
+    # exporters write INT64_MAX for "all": no more than the boxes can be selected
+    max_out = 0 if max_out is None else min(max(int(max_out), 0), shape[1] if shape else 0)
+    if max_out == 0:  # ONNX: no output
+        return np.zeros((0, 3), np.int64)
+    return cx.emit("NonMaxSuppression", [boxes, scores], max_output_boxes_per_class=max_out,
+                   iou_threshold=0.0 if iou is None else float(iou),
+                   score_threshold=score, center_point_box=center)
+
+
+@converter("MaxRoiPool")
+def max_roi_pool(cx):
+    """Fast R-CNN ROI max pooling: the core ROIPooling (rois [batch, x1, y1, x2, y2])."""
+    shape = cx.attr("pooled_shape")
+    if len(shape) != 2:
+        raise invalid(f"pooled_shape must be [height, width], got {list(shape)}")
+    return cx.emit("ROIPooling", [cx.input(0), cx.input(1)], pooled_h=shape[0],
+                   pooled_w=shape[1], spatial_scale=cx.attr("spatial_scale", 1.0))
+
+
+_ROI_ALIGN_MODES = ("half_pixel", "output_half_pixel")
+
+
+@converter("RoiAlign")
+def roi_align(cx):
+    """Opset 10 has no coordinate_transformation_mode: it samples as output_half_pixel."""
+    coords = cx.attr("coordinate_transformation_mode",
+                     "half_pixel" if cx.opset >= 16 else "output_half_pixel")
+    if coords not in _ROI_ALIGN_MODES:
+        raise invalid(f"coordinate_transformation_mode {coords!r} is not one of "
+                      f"{_ROI_ALIGN_MODES}")
+    return cx.emit("RoiAlign", [cx.input(0), cx.input(1), cx.input(2)],
+                   output_height=cx.attr("output_height", 1),
+                   output_width=cx.attr("output_width", 1),
+                   sampling_ratio=cx.attr("sampling_ratio", 0),
+                   spatial_scale=cx.attr("spatial_scale", 1.0), mode=cx.attr("mode", "avg"),
+                   half_pixel=coords == "half_pixel")
+
+
+_GRID_MODES = {"bilinear": "linear", "bicubic": "cubic"}  # opset 16 names -> opset 20 names
+
+
+@converter("GridSample")
+def grid_sample(cx):
+    x = cx.input(0)
+    if len(cx.shape(x)) != 4:
+        raise unsupported(f"GridSample of a rank-{len(cx.shape(x))} input is not supported "
+                          "(2-D: N,C,H,W)")
+    mode = cx.attr("mode", "bilinear" if cx.opset < 20 else "linear")
+    return cx.emit("GridSample", [x, cx.input(1)], mode=_GRID_MODES.get(mode, mode),
+                   padding_mode=cx.attr("padding_mode", "zeros"),
+                   align_corners=bool(cx.attr("align_corners", 0)))
+
+
+@converter("AffineGrid")
+def affine_grid(cx):
+    """theta [N, 2, 3] applied to the base grid of (x, y, 1) pixel locations in [-1, 1] of the
+    static size [N, C, H, W]: a MatMul with the base grid as a constant."""
+    theta = cx.input(0)
+    size = [int(v) for v in cx.static(1, "size").ravel()]
+    align = cx.attr("align_corners", 0)
+    if len(size) != 4 or min(size) < 1 or list(cx.shape(theta)) != [size[0], 2, 3]:
+        raise unsupported(f"AffineGrid takes a 2-D size [N, C, H, W] and theta [N, 2, 3], got "
+                          f"{size} and {list(cx.shape(theta))} (3-D grids are not supported)")
+    h, w = size[2:]
+    if align and min(h, w) == 1:
+        raise unsupported("align_corners with a size-1 axis (the ONNX reference and "
+                          "onnxruntime disagree)")
+    cx.check_size([h * w, 3], 4, "the AffineGrid base grid")
+
+    def coords(n):
+        i = np.arange(n, dtype=np.float64)
+        return -1 + 2 * i / (n - 1) if align else (2 * i + 1) / n - 1
+    ys, xs = np.meshgrid(coords(h), coords(w), indexing="ij")
+    base = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)], axis=1).astype(np.float32)
+    grid = cx.emit("MatMul", [base, cx.emit("Transpose", [theta], perm=[0, 2, 1])])
+    return cx.emit("Reshape", [grid], shape=[size[0], h, w, 2])
+
+
+@converter("Col2Im")
+def col2im(cx):
+    """The sum of overlapping blocks: a grouped ConvTranspose (one group per channel) whose
+    kernels each put one block column back at its offset."""
+    x = cx.input(0)
+    image = [int(v) for v in cx.static(1, "image_shape").ravel()]
+    block = [int(v) for v in cx.static(2, "block_shape").ravel()]
+    n, cols, length = (list(cx.shape(x)) + [0, 0, 0])[:3]
+    if len(cx.shape(x)) != 3 or len(image) != 2 or len(block) != 2 or min(block) < 1 \
+            or cols % math.prod(block):
+        raise unsupported(f"Col2Im takes [N, C * block size, L] and a 2-D image and block, got "
+                          f"{list(cx.shape(x))}, image_shape {image}, block_shape {block}")
+    strides = list(cx.attr("strides", [1, 1]))
+    dilations = list(cx.attr("dilations", [1, 1]))
+    pads = list(cx.attr("pads", [0, 0, 0, 0]))
+    span = [(size + pads[i] + pads[i + 2] - (k - 1) * d - 1) // s + 1
+            for i, (size, k, d, s) in enumerate(zip(image, block, dilations, strides))]
+    if min(span) < 1 or math.prod(span) != length:
+        raise invalid(f"L={length} is not the {span} blocks image_shape {image} holds")
+    k = math.prod(block)
+    cx.check_size([cols, k], 4, "the Col2Im kernels")
+    ones = np.tile(np.eye(k, dtype=cx.np_dtype(x)).reshape(k, 1, *block), (cols // k, 1, 1, 1))
+    out_pad = [size + pads[i] + pads[i + 2] - ((m - 1) * s + (b - 1) * d + 1)
+               for i, (size, m, s, b, d) in enumerate(zip(image, span, strides, block, dilations))]
+    grid = cx.emit("Reshape", [x], shape=[n, cols, *span])
+    return cx.emit("ConvTranspose", [grid, ones, None], strides=strides, pads=pads,
+                   dilations=dilations, group=cols // k, output_padding=out_pad)

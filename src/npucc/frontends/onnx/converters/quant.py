@@ -1,33 +1,43 @@
-"""QuantizeLinear / DequantizeLinear: scale and zero point become attributes of the core ops."""
+"""QuantizeLinear / DequantizeLinear: scale and zero point become attributes of the core ops.
+
+The integer ops of onnxruntime's older quantized formats import onto them: QLinearConv and
+QLinearMatMul as DequantizeLinear -> the float op -> QuantizeLinear (the form of a QDQ model);
+ConvInteger and MatMulInteger as the float op on the zero-point-shifted integers, cast to int32
+(exact while the accumulated sums stay below 2**24); DynamicQuantizeLinear as its formula."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ....ir.types import DType
 from ..importer import invalid, ir_dtype, onnx_dtype, unsupported
 from . import converter
+from .nn import conv_on
 
 
-def _params(cx):
-    x = cx.input(0)
-    scale = cx.static(1, "scale").astype(np.float64)
-    zp = cx.optional_static(2, "zero_point")
-    if cx.attr("block_size", 0):
-        raise unsupported("blocked quantization (block_size) is not supported")
-    axis = cx.attr("axis", 1)
+def _params(cx, x, scale_index: int, zp_index: int, axis: int | None):
+    """The core op attributes of the (scale, zero point) inputs of x; a per-axis scale applies
+    to `axis` (None: per tensor only)."""
+    what = cx.node.input[scale_index]
+    scale = cx.static(scale_index, f"the scale {what}").astype(np.float64)
+    zp = cx.optional_static(zp_index, f"the zero point of {what}")
     rank = len(cx.shape(x))
     per_axis = scale.ndim == 1 and scale.size > 1
-    if scale.ndim > 1:
-        raise invalid(f"scale must be a scalar or 1-D, got shape {list(scale.shape)}")
-    attrs = {"scale": scale.ravel().tolist(),
-             "zero_point": [0] * scale.size if zp is None else zp.astype(np.int64).ravel().tolist(),
-             "axis": (axis % rank) if per_axis else None}
-    return x, zp, attrs
+    if scale.ndim > 1 or (per_axis and axis is None):
+        raise invalid(f"scale {what} must be a scalar{' or 1-D' if axis is not None else ''}, "
+                      f"got shape {list(scale.shape)}")
+    return zp, {"scale": scale.ravel().tolist(),
+                "zero_point": [0] * scale.size if zp is None else
+                zp.astype(np.int64).ravel().tolist(),
+                "axis": (axis % rank) if per_axis else None}
 
 
 @converter("QuantizeLinear")
 def quantize(cx):
-    x, zp, attrs = _params(cx)
+    if cx.attr("block_size", 0):
+        raise unsupported("blocked quantization (block_size) is not supported")
+    x = cx.input(0)
+    zp, attrs = _params(cx, x, 1, 2, cx.attr("axis", 1))
     cx.ignore("saturate")  # float8 only
     out = cx.attr("output_dtype", 0)
     if out:
@@ -39,5 +49,90 @@ def quantize(cx):
 
 @converter("DequantizeLinear")
 def dequantize(cx):
-    x, _, attrs = _params(cx)
+    if cx.attr("block_size", 0):
+        raise unsupported("blocked quantization (block_size) is not supported")
+    x = cx.input(0)
+    _, attrs = _params(cx, x, 1, 2, cx.attr("axis", 1))
     return cx.emit("DequantizeLinear", [x], **attrs)
+
+
+def _dequantize(cx, i: int, axis: int | None = None):
+    """Input i (quantized by inputs i+1, i+2) as float."""
+    x = cx.input(i)
+    _, attrs = _params(cx, x, i + 1, i + 2, axis)
+    return cx.emit("DequantizeLinear", [x], **attrs)
+
+
+def _quantize(cx, y, scale_index: int):
+    zp, attrs = _params(cx, y, scale_index, scale_index + 1, None)
+    dtype = np.dtype(np.uint8) if zp is None else zp.dtype
+    return cx.emit("QuantizeLinear", [y], dtype=ir_dtype(dtype, "the quantized type"), **attrs)
+
+
+@converter("QLinearConv")
+def qlinear_conv(cx):
+    """x (0-2), w (3-5, per output channel or tensor), y's params (6, 7), int32 bias (8, in
+    scale x_scale * w_scale)."""
+    x, w = _dequantize(cx, 0), _dequantize(cx, 3, axis=0)
+    b = None
+    if cx.has(8):
+        x_scale = cx.static(1, "x_scale").astype(np.float64).ravel()
+        w_scale = cx.static(4, "w_scale").astype(np.float64).ravel()
+        scale = (x_scale * w_scale).tolist()
+        b = cx.emit("DequantizeLinear", [cx.input(8)], scale=scale, zero_point=[0] * len(scale),
+                    axis=0 if len(scale) > 1 else None)
+    return _quantize(cx, conv_on(cx, x, w, b), 6)
+
+
+@converter("QLinearMatMul")
+def qlinear_matmul(cx):
+    """a (0-2, per tensor), b (3-5, per tensor or per column), y's params (6, 7)."""
+    a, b = _dequantize(cx, 0), _dequantize(cx, 3, axis=-1)
+    return _quantize(cx, cx.emit("MatMul", [a, b]), 6)
+
+
+def _shifted(cx, i: int, zp_index: int, axis: int):
+    """Integer input i minus its zero point (input zp_index, if given; one per index of `axis`
+    when it has several), as float32."""
+    x = cx.emit("Cast", [cx.input(i)], to=DType.f32)
+    if not cx.has(zp_index):
+        return x
+    zp = cx.emit("Cast", [cx.input(zp_index)], to=DType.f32)
+    n = int(np.prod(cx.shape(zp)))
+    if n > 1:
+        shape = [1] * len(cx.shape(x))
+        shape[axis] = n
+        zp = cx.emit("Reshape", [zp], shape=shape)
+    return cx.emit("Sub", [x, zp])
+
+
+@converter("ConvInteger")
+def conv_integer(cx):
+    y = conv_on(cx, _shifted(cx, 0, 2, 1), _shifted(cx, 1, 3, 0), None)
+    return cx.emit("Cast", [y], to=DType.i32)
+
+
+@converter("MatMulInteger")
+def matmul_integer(cx):
+    y = cx.emit("MatMul", [_shifted(cx, 0, 2, -2), _shifted(cx, 1, 3, -1)])
+    return cx.emit("Cast", [y], to=DType.i32)
+
+
+@converter("DynamicQuantizeLinear")
+def dynamic_quantize(cx):
+    """u8 from x's range (widened to hold 0): scale = (max - min) / 255 (1 for an all-zero x,
+    as onnxruntime), zero point = saturate(round(-min / scale)),
+    y = saturate(round(x / scale) + zero point)."""
+    x = cx.input(0)
+    rank = len(cx.shape(x))
+    axes = list(range(rank))
+    f32 = np.float32
+    lo = cx.emit("Min", [cx.emit("ReduceMin", [x], axes=axes, keepdims=False), f32(0)])
+    hi = cx.emit("Max", [cx.emit("ReduceMax", [x], axes=axes, keepdims=False), f32(0)])
+    scale = cx.emit("Where", [cx.emit("Equal", [hi, lo]), f32(1),
+                              cx.emit("Div", [cx.emit("Sub", [hi, lo]), f32(255)])])
+    zp = cx.emit("Clip", [cx.emit("Round", [cx.emit("Div", [cx.emit("Neg", [lo]), scale])])],
+                 min=0.0, max=255.0)
+    y = cx.emit("Add", [cx.emit("Round", [cx.emit("Div", [x, scale])]), zp])
+    y = cx.emit("Clip", [y], min=0.0, max=255.0)
+    return (cx.emit("Cast", [y], to=DType.u8), scale, cx.emit("Cast", [zp], to=DType.u8))

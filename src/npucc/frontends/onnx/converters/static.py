@@ -69,3 +69,23 @@ def eye_like(cx):
     dtype = cx.attr("dtype")
     dtype = cx.np_dtype(x) if dtype is None else onnx_dtype(dtype)
     return np.eye(*cx.shape(x), k=cx.attr("k", 0), dtype=dtype)
+
+
+# cosine-sum windows: a0 - a1 cos(2 pi n / N) + a2 cos(4 pi n / N)
+_WINDOWS = {"HannWindow": (0.5, 0.5, 0.0), "HammingWindow": (25 / 46, 21 / 46, 0.0),
+            "BlackmanWindow": (0.42, 0.5, 0.08)}
+
+
+@converter(*_WINDOWS)
+def window(cx):
+    """N is the size (periodic) or the size - 1 (symmetric); computed in float64."""
+    size = cx.optional_scalar(0, "size")
+    if size is None or size != int(size) or size < 1:
+        raise invalid(f"size must be a positive integer, got {size}")
+    dtype = onnx_dtype(cx.attr("output_datatype", 1))
+    cx.check_size([int(size)], dtype.itemsize, f"the {cx.op_type}")
+    a0, a1, a2 = _WINDOWS[cx.op_type]
+    n = int(size) if cx.attr("periodic", 1) else int(size) - 1
+    with np.errstate(invalid="ignore"):  # a symmetric window of 1: 0 / 0, NaN as onnxruntime
+        t = 2 * np.pi * np.arange(int(size)) / np.float64(n)
+    return (a0 - a1 * np.cos(t) + a2 * np.cos(2 * t)).astype(dtype)

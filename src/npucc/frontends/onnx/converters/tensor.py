@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ....ir.types import DType
 from ..importer import invalid, ir_dtype, onnx_dtype, unsupported
 from . import converter
 
@@ -20,7 +21,8 @@ def _axes(cx, attr_until: int, index: int, what="axes"):
     return None if v is None else [int(a) for a in v.ravel()]
 
 
-def _norm(axes, rank):
+def normalize_axes(axes, rank):
+    """Axes in [0, rank); invalid() for a non-integer or out-of-range one."""
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
@@ -81,7 +83,7 @@ def squeeze(cx):
     axes = _axes(cx, 13, 1)
     if axes is None:
         axes = [i for i, d in enumerate(shape) if d == 1]
-    return cx.emit("Squeeze", [x], axes=_norm(axes, len(shape)))
+    return cx.emit("Squeeze", [x], axes=normalize_axes(axes, len(shape)))
 
 
 @converter("Unsqueeze")
@@ -90,21 +92,22 @@ def unsqueeze(cx):
     axes = _axes(cx, 13, 1)
     if axes is None:
         raise invalid("axes is required")
-    return cx.emit("Unsqueeze", [x], axes=sorted(_norm(axes, len(cx.shape(x)) + len(axes))))
+    rank = len(cx.shape(x)) + len(axes)
+    return cx.emit("Unsqueeze", [x], axes=sorted(normalize_axes(axes, rank)))
 
 
 @converter("Concat")
 def concat(cx):
     args = [h for h in cx.inputs if h is not None]
     rank = len(cx.shape(args[0]))
-    return cx.emit("Concat", args, axis=_norm([cx.attr("axis")], rank)[0])
+    return cx.emit("Concat", args, axis=normalize_axes([cx.attr("axis")], rank)[0])
 
 
 @converter("Split")
 def split(cx):
     x = cx.input(0)
     shape = cx.shape(x)
-    axis = _norm([cx.attr("axis", 0)], len(shape))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(shape))[0]
     sizes = cx.attr("split") if cx.opset < 13 else cx.optional_static(1, "split")
     n = cx.num_outputs
     if sizes is not None:
@@ -137,7 +140,7 @@ def slice_(cx):
         axes = None if axes is None else axes.ravel().tolist()
         steps = None if steps is None else steps.ravel().tolist()
     rank = len(cx.shape(x))
-    axes = list(range(len(starts))) if axes is None else _norm(axes, rank)
+    axes = list(range(len(starts))) if axes is None else normalize_axes(axes, rank)
     steps = [1] * len(starts) if steps is None else steps
     return cx.emit("Slice", [x], starts=[int(v) for v in starts], ends=[int(v) for v in ends],
                    axes=axes, steps=[int(v) for v in steps])
@@ -159,7 +162,7 @@ def pad(cx):
         value = 0.0 if v is None or v.size == 0 else v.reshape(()).item()
         axes = cx.optional_static(3, "axes") if cx.opset >= 18 else None
         if axes is not None:
-            axes = _norm(axes.ravel().tolist(), rank)
+            axes = normalize_axes(axes.ravel().tolist(), rank)
             full = [0] * (2 * rank)
             for i, a in enumerate(axes):
                 full[a], full[a + rank] = pads[i], pads[i + len(axes)]
@@ -198,7 +201,7 @@ def expand(cx):
 @converter("Gather")
 def gather(cx):
     x, idx = cx.input(0), cx.input(1)
-    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit("Gather", [x, idx], axis=axis)
 
 
@@ -221,35 +224,52 @@ _CORE_REDUCE = {"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceProd
                 "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"}
 
 
-@converter(*sorted(_CORE_REDUCE))
+def _unreduced(cx, x):
+    """A reduction over no axes (noop_with_empty_axes): the elementwise part of the op's ONNX
+    function body, as onnxruntime computes it (|x| for ReduceL1 and ReduceL2, x * x for
+    ReduceSumSquare, log x for ReduceLogSum; x for the others)."""
+    if cx.op_type in ("ReduceL1", "ReduceL2"):
+        return cx.emit("Abs", [x])
+    if cx.op_type == "ReduceSumSquare":
+        return cx.emit("Mul", [x, x])
+    if cx.op_type == "ReduceLogSum":
+        return cx.emit("Log", [x])
+    return x
+
+
+@converter(*sorted(_CORE_REDUCE), "ReduceLogSum")
 def reduce(cx):
+    """The core reduction of the same name; ReduceLogSum is Log(ReduceSum)."""
     x = cx.input(0)
     rank = len(cx.shape(x))
     axes = _axes(cx, 13 if cx.op_type == "ReduceSum" else 18, 1)
     keepdims = cx.attr("keepdims", 1)
     noop = cx.attr("noop_with_empty_axes", 0)  # read even with axes: torch's exporter sets it
+    log_sum = cx.op_type == "ReduceLogSum"
     if not axes:
         if noop:
-            return x
+            return _unreduced(cx, x)
         axes = list(range(rank))
-    return cx.emit(cx.op_type, [x], axes=sorted(_norm(axes, rank)), keepdims=bool(keepdims))
+    out = cx.emit("ReduceSum" if log_sum else cx.op_type, [x],
+                  axes=sorted(normalize_axes(axes, rank)), keepdims=bool(keepdims))
+    return cx.emit("Log", [out]) if log_sum else out
 
 
 @converter("TopK")
 def top_k(cx):
     x = cx.input(0)
-    axis = _norm([cx.attr("axis", -1)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", -1)], len(cx.shape(x)))[0]
     k = cx.attr("k") if cx.opset < 10 else int(np.ravel(cx.static(1, "K"))[0])
     out = cx.emit("TopK", [x], k=int(k), axis=axis, largest=bool(cx.attr("largest", 1)),
                   sorted=bool(cx.attr("sorted", 1)))
     return out
 
 
-@converter("CumSum")
+@converter("CumSum", "CumProd")
 def cum_sum(cx):
     x = cx.input(0)
-    axis = _norm([int(np.ravel(cx.static(1, "axis"))[0])], len(cx.shape(x)))[0]
-    return cx.emit("CumSum", [x], axis=axis, exclusive=bool(cx.attr("exclusive", 0)),
+    axis = normalize_axes([int(np.ravel(cx.static(1, "axis"))[0])], len(cx.shape(x)))[0]
+    return cx.emit(cx.op_type, [x], axis=axis, exclusive=bool(cx.attr("exclusive", 0)),
                    reverse=bool(cx.attr("reverse", 0)))
 
 
@@ -261,7 +281,7 @@ def gather_nd(cx):
 @converter("GatherElements")
 def gather_elements(cx):
     x = cx.input(0)
-    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit("GatherElements", [x, cx.input(1)], axis=axis)
 
 
@@ -281,7 +301,7 @@ def scatter_nd(cx):
 @converter("ScatterElements", "Scatter")
 def scatter_elements(cx):
     x = cx.input(0)
-    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit("ScatterElements", [x, cx.input(1), cx.input(2)], axis=axis,
                    reduction=cx.attr("reduction", "none"))
 
@@ -289,6 +309,107 @@ def scatter_elements(cx):
 @converter("ArgMax", "ArgMin")
 def arg_reduce(cx):
     x = cx.input(0)
-    axis = _norm([cx.attr("axis", 0)], len(cx.shape(x)))[0]
+    axis = normalize_axes([cx.attr("axis", 0)], len(cx.shape(x)))[0]
     return cx.emit(cx.op_type, [x], axis=axis, keepdims=bool(cx.attr("keepdims", 1)),
                    select_last_index=bool(cx.attr("select_last_index", 0)))
+
+
+@converter("OneHot")
+def one_hot(cx):
+    """Where(indices == position along the new axis, on, off); a negative index counts from the
+    end, one out of [-depth, depth) gives a row of off."""
+    idx = cx.input(0)
+    depth = cx.optional_scalar(1, "depth")
+    if depth is None or depth != int(depth) or depth < 1:
+        raise invalid(f"depth must be a positive integer, got {depth}")
+    depth = int(depth)
+    rank = len(cx.shape(idx)) + 1
+    axis = normalize_axes([cx.attr("axis", -1)], rank)[0]
+    values = cx.input(2)
+    if math.prod(cx.shape(values)) != 2:
+        raise invalid(f"values must hold [off, on], got shape {list(cx.shape(values))}")
+    cx.check_size([*cx.shape(idx), depth], cx.np_dtype(values).itemsize, "the OneHot output")
+    if cx.np_dtype(idx) != np.int64:
+        idx = cx.emit("Cast", [idx], to=DType.i64)
+    idx = cx.emit("Unsqueeze", [idx], axes=[axis])
+    at = np.arange(depth, dtype=np.int64).reshape([depth] + [1] * (rank - 1 - axis))
+    hot = cx.emit("Or", [cx.emit("Equal", [idx, at]), cx.emit("Equal", [idx, at - depth])])
+    values = cx.emit("Reshape", [values], shape=[2])
+    off, on = (cx.emit("Gather", [values, np.asarray(i, np.int64)], axis=0) for i in (0, 1))
+    return cx.emit("Where", [hot, on, off])
+
+
+@converter("ReverseSequence")
+def reverse_sequence(cx):
+    """A Gather over the merged (time, batch) axes: position t of batch b reads
+    lens[b] - 1 - t for t < lens[b], else t."""
+    x = cx.input(0)
+    shape = list(cx.shape(x))
+    t_axis, b_axis = cx.attr("time_axis", 0), cx.attr("batch_axis", 1)
+    if len(shape) < 2 or {t_axis, b_axis} != {0, 1}:
+        raise invalid(f"time_axis {t_axis} and batch_axis {b_axis} must be 0 and 1 (in either "
+                      f"order) of a tensor of rank >= 2, got shape {shape}")
+    steps, batch = shape[t_axis], shape[b_axis]
+
+    def grid(n, axis):  # arange(n) along axis of the 2-D [shape[0], shape[1]]
+        return np.arange(n, dtype=np.int64).reshape([n, 1] if axis == 0 else [1, n])
+    lens = cx.input(1)
+    if isinstance(lens, np.ndarray) and np.any((lens < 1) | (lens > steps)):
+        raise invalid(f"sequence_lens {lens.ravel().tolist()} must be in [1, {steps}]")
+    lens = cx.emit("Reshape", [cx.emit("Cast", [lens], to=DType.i64)],
+                   shape=[batch, 1] if b_axis == 0 else [1, batch])
+    t = grid(steps, t_axis)
+    last = cx.emit("Sub", [lens, np.asarray(1, np.int64)])
+    src = cx.emit("Where", [cx.emit("Less", [t, lens]), cx.emit("Sub", [last, t]), t])
+    b = grid(batch, b_axis)
+    row, col = (src, b) if t_axis == 0 else (b, src)
+    flat = cx.emit("Add", [cx.emit("Mul", [row, np.asarray(shape[1], np.int64)]), col])
+    flat = cx.emit("Reshape", [flat], shape=[shape[0] * shape[1]])
+    merged = cx.emit("Reshape", [x], shape=[shape[0] * shape[1]] + shape[2:])
+    return cx.emit("Reshape", [cx.emit("Gather", [merged, flat], axis=0)], shape=shape)
+
+
+@converter("CenterCropPad")
+def center_crop_pad(cx):
+    """A centred Slice of the axes that shrink, then a centred zero Pad of those that grow (the
+    odd element at the end)."""
+    x = cx.input(0)
+    shape = list(cx.shape(x))
+    rank = len(shape)
+    target = [int(v) for v in cx.static(1, "shape").ravel()]
+    axes = normalize_axes(cx.attr("axes", list(range(rank))), rank)
+    if len(target) != len(axes) or min(target, default=1) < 0:
+        raise invalid(f"shape {target} must give a size >= 0 for each of the axes {axes}")
+    want = list(shape)
+    for a, t in zip(axes, target):
+        want[a] = t
+    cx.check_size(want, cx.np_dtype(x).itemsize, "the CenterCropPad output")
+    starts = [max(d - t, 0) // 2 for d, t in zip(shape, want)]
+    ends = [s + min(d, t) for s, d, t in zip(starts, shape, want)]
+    if starts != [0] * rank or ends != shape:
+        x = cx.emit("Slice", [x], starts=starts, ends=ends, axes=list(range(rank)),
+                    steps=[1] * rank)
+    grow = [max(t - d, 0) for d, t in zip(shape, want)]
+    if not any(grow):
+        return x
+    return cx.emit("Pad", [x], pads=[g // 2 for g in grow] + [g - g // 2 for g in grow],
+                   mode="constant", value=0.0)
+
+
+@converter("Compress")
+def compress(cx):
+    """A Gather of the positions where the condition (known at import time) is true, along axis
+    (of the flattened input without one); positions past the condition's length are dropped."""
+    x = cx.input(0)
+    cond = cx.static(1, "condition").ravel().astype(bool)
+    axis = cx.attr("axis")
+    if axis is None:
+        x = cx.emit("Reshape", [x], shape=[math.prod(cx.shape(x))])
+        axis = 0
+    axis = normalize_axes([axis], len(cx.shape(x)))[0]
+    if len(cond) > cx.shape(x)[axis]:
+        raise invalid(f"condition has {len(cond)} entries, axis {axis} has "
+                      f"{cx.shape(x)[axis]}")
+    if not cond.any():
+        raise unsupported("the condition selects nothing: npucc tensors are not empty")
+    return cx.emit("Gather", [x, np.nonzero(cond)[0].astype(np.int64)], axis=axis)
