@@ -304,13 +304,26 @@ def lstm_net(tf, steps=6):
 
 
 def int8_math(tf):
-    """Full-int8 GELU (both forms: lookup tables), and ops npucc refuses in int8 (no integer
-    form): LOG_SOFTMAX, SQUARED_DIFFERENCE, L2_NORMALIZATION; one output each."""
+    """Full-int8 GELU (both forms: lookup tables), SQUARED_DIFFERENCE, and ops npucc refuses in
+    int8 (no integer form): LOG_SOFTMAX, L2_NORMALIZATION; one output each."""
     def fn(x, y):
         return (tf.nn.gelu(x, approximate=True), tf.nn.gelu(y * 3.0, approximate=False),
                 tf.nn.log_softmax(x, axis=-1), tf.math.squared_difference(x, y),
                 tf.math.l2_normalize(y, axis=-1))
     return fn, [(2, 8), (2, 8)]
+
+
+def int8_layernorm(tf):
+    """Full-int8 LayerNormalization as the TFLite converter writes it (MEAN, SQUARED_DIFFERENCE,
+    RSQRT, MUL, SUB), and RSQRT / SQUARED_DIFFERENCE reading model inputs of their own."""
+    import keras
+    from keras import layers as L
+
+    x_in, y_in = keras.Input((6, 16), batch_size=1), keras.Input((6, 16), batch_size=1)
+    ln = L.LayerNormalization()(x_in)
+    r = L.Lambda(lambda t: tf.math.rsqrt(t * 0.5 + 0.52))(y_in)
+    sd = L.Lambda(lambda ts: tf.math.squared_difference(ts[0], ts[1] * 2.0))([x_in, y_in])
+    return randomize(keras.Model([x_in, y_in], [ln, r, sd]), 4)
 
 
 def patched_ops(tf):
@@ -486,7 +499,8 @@ def tf_math_ops(tf):
         pos = r.AddV2(x=r.Abs(x=x), y=0.25)
         u = [r.Exp(x=x), r.Log(x=pos), r.Floor(x=x * 3.0), r.Ceil(x=x * 3.0),
              r.Round(x=x * 4.0), r.Sin(x=x), r.Cos(x=x), r.Sign(x=x), r.Reciprocal(x=pos),
-             r.Inv(x=pos), r.Softplus(features=x), r.Softsign(features=x), r.Selu(features=x),
+             r.Inv(x=pos), r.Rsqrt(x=pos), r.Softplus(features=x), r.Softsign(features=x),
+             r.Selu(features=x),
              r.Erf(x=x), r.Square(x=x), r.SquaredDifference(x=x, y=y), r.Pow(x=pos, y=y),
              r.FloorDiv(x=x * 4.0, y=y + 1.5), r.FloorMod(x=x * 4.0, y=y - 1.5),
              r.Div(x=x, y=y + 1.5),
@@ -586,6 +600,8 @@ FIXTURES = {
     "movement_int8": lambda o, tf: save_tflite(o, "movement_int8", tf, *movement_int8(tf),
                                                mode="int8"),
     "int8_math": lambda o, tf: save_tflite(o, "int8_math", tf, *int8_math(tf), mode="int8"),
+    "int8_layernorm": lambda o, tf: save_tflite(o, "int8_layernorm", tf, int8_layernorm(tf),
+                                                mode="int8"),
     # TensorFlow frozen GraphDefs (TensorFlow is the oracle)
     "mobilenet_v2_pb": lambda o, tf: save_frozen_pb(o, "mobilenet_v2_pb", tf, mobilenet_v2(tf)),
     "detector_pb": lambda o, tf: save_frozen_pb(o, "detector_pb", tf, detector(tf)),

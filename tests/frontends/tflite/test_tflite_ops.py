@@ -183,12 +183,43 @@ def test_int8_gelu_tables_cover_every_input_value():
 
 
 def test_int8_ops_without_integer_form_are_refused_by_name():
-    """LOG_SOFTMAX, SQUARED_DIFFERENCE and L2_NORMALIZATION are refused at import, by name."""
+    """LOG_SOFTMAX and L2_NORMALIZATION are refused at import, by name."""
     path, *_ = fixture("int8_math")
     by_op = outputs_by_op(path)
-    for op in ("LOG_SOFTMAX", "SQUARED_DIFFERENCE", "L2_NORMALIZATION"):
+    for op in ("LOG_SOFTMAX", "L2_NORMALIZATION"):
         with pytest.raises(UnsupportedError, match=f"{op}.*quantized {op} is not supported"):
             load(path, outputs=[by_op[op][0][1]])
+
+
+@pytest.mark.parametrize("name", ["int8_math", "int8_layernorm"])
+def test_int8_squared_difference_rsqrt_and_layer_norm_are_bit_exact_with_litert(name):
+    """SQUARED_DIFFERENCE (int8_math), and a Keras LayerNormalization in full int8 (MEAN,
+    SQUARED_DIFFERENCE, RSQRT, MUL, SUB: the norm of ConvNeXt / ViT blocks) with RSQRT and
+    SQUARED_DIFFERENCE reading model inputs (int8_layernorm): every output of theirs equals
+    LiteRT's reference kernels, in the interpreter and the plan."""
+    path, inputs, expected, _ = fixture(name)
+    picked = [(k, t) for op in ("SQUARED_DIFFERENCE", "RSQRT", "ADD")
+              for k, t in outputs_by_op(path).get(op, [])]
+    assert len(picked) == (1 if name == "int8_math" else 3)
+    g = load(path, outputs=[t for _, t in picked])
+    for outs in (run_graph(g, inputs), compile_plan(g).run(inputs)):
+        for got, (k, _) in zip(outs, picked):
+            assert got.dtype == expected[k].dtype and int((got != expected[k]).sum()) == 0
+
+
+@needs_litert
+def test_int8_rsqrt_over_every_input_code():
+    """RSQRT's fixed-point Newton-Raphson against live LiteRT with the model input under it
+    (y, through MUL and ADD) set to each of the 256 int8 codes."""
+    path, *_ = fixture("int8_layernorm")
+    (k, tensor), = outputs_by_op(path)["RSQRT"]
+    plan = compile_plan(load(path, outputs=[tensor]))
+    x = np.zeros((1, 6, 16), np.int8)
+    codes = np.arange(-128, 128).astype(np.int8)
+    for start in range(0, 256, 96):
+        y = np.resize(codes[start:start + 96], 96).reshape(1, 6, 16)
+        want, _ = litert(path, [x, y])
+        np.testing.assert_array_equal(plan.run([x, y])[0], want[k])
 
 
 def test_frontends_doc_holds_the_generated_note():

@@ -147,14 +147,6 @@ def _unary(core, attrs_fn: Callable | None = None, numpy_fn=None):
     return convert
 
 
-def rsqrt(n: _Node):
-    x = n.input(0)
-    if isinstance(x, np.ndarray):
-        return (1.0 / np.sqrt(x)).astype(x.dtype)
-    s = n.imp.b.emit("Sqrt", [x], label=n.name)
-    return n.emit("Div", [np.ones((), np.float32), s])
-
-
 def _pool(core):
     def convert(n: _Node):
         x = n.input(0)
@@ -324,7 +316,7 @@ CONVERTERS: Registry[Callable] = Registry("TensorFlow op", {
     "Elu": _unary("Elu"), "Sigmoid": _unary("Sigmoid"), "Tanh": _unary("Tanh"),
     "Softmax": _unary("Softmax", lambda n: {"axis": -1}),
     "Abs": _unary("Abs", numpy_fn=np.abs), "Neg": _unary("Neg", numpy_fn=np.negative),
-    "Sqrt": _unary("Sqrt", numpy_fn=np.sqrt), "Rsqrt": rsqrt,
+    "Sqrt": _unary("Sqrt", numpy_fn=np.sqrt),
     "Add": _binary("Add"), "AddV2": _binary("Add"), "Sub": _binary("Sub"),
     "Mul": _binary("Mul"), "RealDiv": _binary("Div"), "Maximum": _binary("Max"),
     "Minimum": _binary("Min"),

@@ -19,11 +19,12 @@ if TYPE_CHECKING:
 UNARY = {"Exp": "Exp", "Log": "Log", "Floor": "Floor", "Ceil": "Ceil", "Sin": "Sin",
          "Cos": "Cos", "Sign": "Sign", "Reciprocal": "Reciprocal", "Inv": "Reciprocal",
          "Softplus": "Softplus", "Softsign": "Softsign", "Selu": "Selu", "Erf": "Erf",
-         "LogicalNot": "Not", "IsNan": "IsNaN", "Round": "Round"}  # Round: half to even, as TF
+         "LogicalNot": "Not", "IsNan": "IsNaN", "Rsqrt": "Rsqrt",
+         "Round": "Round"}  # Round: half to even, as TF
 BINARY = {"Pow": "Pow", "Equal": "Equal", "NotEqual": "Equal", "Greater": "Greater",
           "GreaterEqual": "GreaterOrEqual", "Less": "Less", "LessEqual": "LessOrEqual",
           "LogicalAnd": "And", "LogicalOr": "Or", "FloorMod": "Mod",  # Mod: sign of b, as TF
-          "Div": "Div"}
+          "Div": "Div", "SquaredDifference": "SquaredDifference"}
 REDUCE = {"Min": "ReduceMin", "Prod": "ReduceProd"}
 
 
@@ -46,11 +47,6 @@ def _np_dtype(h):
 def square(n: _Node):
     x = n.input(0)
     return n.emit("Mul", [x, x])
-
-
-def squared_difference(n: _Node):
-    d = n.imp.b.emit("Sub", [n.input(0), n.input(1)], label=n.name)
-    return n.emit("Mul", [d, d])
 
 
 def floor_div(n: _Node):
@@ -140,7 +136,7 @@ def lrn(n: _Node):
 
 CONVERTERS = {**{op: unary for op in UNARY}, **{op: binary for op in BINARY},
               **{op: reduce for op in REDUCE},
-              "Square": square, "SquaredDifference": squared_difference, "FloorDiv": floor_div,
+              "Square": square, "FloorDiv": floor_div,
               "AddN": add_n, "Select": select, "SelectV2": select,
               "ClipByValue": clip_by_value, "ArgMax": arg_reduce, "ArgMin": arg_reduce,
               "Cumsum": cumsum, "LogSoftmax": log_softmax, "LRN": lrn}

@@ -101,8 +101,8 @@ CONVERTERS: Registry[Callable] = Registry("TFLite op", {
     "ROUND": _unary("Round"), "SIGN": _unary("Sign"), "RELU_0_TO_1": _clip(0.0, 1.0),
     "GELU": _unary("Gelu", lambda op: {"approximate": "tanh" if (
         o := op.options(tflite.GeluOptions)) is not None and o.Approximate() else "none"}),
-    "RSQRT": _chain("Sqrt", "Reciprocal"), "SQUARE": _chain("Square"),
-    "SQUARED_DIFFERENCE": _chain("Sub", "Square"),
+    "RSQRT": _unary("Rsqrt"), "SQUARE": _chain("Square"),
+    "SQUARED_DIFFERENCE": _binary("SquaredDifference"),
     "POW": _binary("Pow"), "FLOOR_DIV": floor_div, "FLOOR_MOD": _binary("Mod"), "ADD_N": add_n,
     "EQUAL": _binary("Equal"), "NOT_EQUAL": _chain("Equal", "Not"),
     "GREATER": _binary("Greater"), "GREATER_EQUAL": _binary("GreaterOrEqual"),

@@ -166,6 +166,8 @@ _BINARY = [
     ("Div", _div, "a / b (integer inputs: truncated toward zero)"),
     ("Max", lambda a, b: np.maximum(a, b), "max(a, b)"),
     ("Min", lambda a, b: np.minimum(a, b), "min(a, b)"),
+    ("SquaredDifference", lambda a, b: np.square(np.subtract(a, b)),
+     "(a - b) * (a - b) (TF / TFLite SQUARED_DIFFERENCE)"),
 ]
 _BINARY_RULES = {"Add": ALIGNED, "Sub": ALIGNED, "Mul": PRODUCT, "Div": QUOTIENT}
 for _name, _fn, _doc in _BINARY:

@@ -1,4 +1,4 @@
-"""Elementwise math functions of one tensor, with ONNX semantics: Exp, Log, Sqrt, Reciprocal,
+"""Elementwise math functions of one tensor, with ONNX semantics: Exp, Log, Sqrt, Reciprocal, Rsqrt,
 Floor, Ceil, Round, Erf, the trigonometric and hyperbolic functions and their inverses, Neg, Abs,
 Sign, and the activations ONNX defines by a formula (Softplus, Softsign, Elu, Selu, Celu, Gelu,
 ThresholdedRelu, Shrink).
@@ -35,6 +35,7 @@ _FLOAT_UNARY = [
     ("Log", np.log, "log(x)"),
     ("Sqrt", np.sqrt, "sqrt(x)"),
     ("Reciprocal", lambda x: 1 / x, "1 / x"),
+    ("Rsqrt", lambda x: 1 / np.sqrt(x), "1 / sqrt(x) (TF / TFLite RSQRT)"),
     ("Floor", np.floor, "floor(x)"),
     ("Ceil", np.ceil, "ceil(x)"),
     ("Round", np.round, "round half to even"),

@@ -207,8 +207,8 @@ def _table_limits(node: Node) -> str | None:
 
 
 TABLE_OPS = ("Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "Mish", "Exp", "Log",
-             "Sqrt", "Reciprocal", "Erf", "Sin", "Cos", "Softplus", "Softsign", "Neg", "Abs",
-             "Elu", "Selu", "Gelu", "Floor", "Ceil", "Round")
+             "Sqrt", "Reciprocal", "Rsqrt", "Erf", "Sin", "Cos", "Softplus", "Softsign", "Neg",
+             "Abs", "Elu", "Selu", "Gelu", "Floor", "Ceil", "Round")
 
 
 @kernel(PROFILES, *TABLE_OPS, limits=_table_limits)
