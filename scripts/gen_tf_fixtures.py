@@ -355,6 +355,30 @@ def patch_opcodes(blob: bytes, codes: dict[int, int]) -> bytes:
     return bytes(out)
 
 
+def patch_lstm_cell_clip(blob: bytes, clip: float) -> bytes:
+    """Rewrite the cell_clip of every UNIDIRECTIONAL_SEQUENCE_LSTM in place (Keras always writes
+    10, which a short sequence never reaches; a small clip makes LiteRT clip)."""
+    import struct
+
+    import tflite
+
+    out = bytearray(blob)
+    m = tflite.Model.GetRootAsModel(blob, 0)
+    sg = m.Subgraphs(0)
+    for k in range(sg.OperatorsLength()):
+        op = sg.Operators(k)
+        if m.OperatorCodes(op.OpcodeIndex()).BuiltinCode() != \
+                tflite.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            continue
+        o = tflite.UnidirectionalSequenceLSTMOptions()
+        table = op.BuiltinOptions()
+        o.Init(table.Bytes, table.Pos)
+        at = o._tab.Offset(6)  # cell_clip
+        assert at, "Keras writes cell_clip"
+        out[o._tab.Pos + at:o._tab.Pos + at + 4] = struct.pack("<f", clip)
+    return bytes(out)
+
+
 def movement_int8(tf):
     """Full-int8 data movement: SPLIT, SPLIT_V, UNPACK, SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND,
     BATCH_MATMUL of two activations, REDUCE_MIN, ARG_MAX; and a RELU whose output params are
@@ -443,7 +467,7 @@ def save_tflite(out: Path, name, tf, model_or_fn, shapes=None, mode="float", spa
                 yield rand_inputs(shapes, 100 + i)
     blob = to_tflite(tf, concrete, mode, rep, sparse, model_or_fn if fused_rnn else None)
     if patch:
-        blob = patch_opcodes(blob, patch)
+        blob = patch(blob)
     path = out / f"{name}.tflite"
     path.write_bytes(blob)
     inputs = rand_inputs(shapes, 7)
@@ -595,8 +619,12 @@ FIXTURES = {
     "lstm_float": lambda o, tf: save_tflite(o, "lstm_float", tf, lstm_net(tf), fused_rnn=True),
     "lstm_long_float": lambda o, tf: save_tflite(o, "lstm_long_float", tf, lstm_net(tf, 12),
                                                  fused_rnn=True),
+    "lstm_clip_float": lambda o, tf: save_tflite(o, "lstm_clip_float", tf, lstm_net(tf, 12),
+                                                 fused_rnn=True,
+                                                 patch=lambda b: patch_lstm_cell_clip(b, 0.3)),
     "patched_ops_float": lambda o, tf: save_tflite(o, "patched_ops_float", tf, *patched_ops(tf),
-                                                   patch={1: 12, 19: 152}),
+                                                   patch=lambda b: patch_opcodes(
+                                                       b, {1: 12, 19: 152})),
     "movement_int8": lambda o, tf: save_tflite(o, "movement_int8", tf, *movement_int8(tf),
                                                mode="int8"),
     "int8_math": lambda o, tf: save_tflite(o, "int8_math", tf, *int8_math(tf), mode="int8"),

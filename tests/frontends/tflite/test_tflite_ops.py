@@ -36,6 +36,8 @@ FLOAT = {
     "shape_ops_float": {"FILL", "RANGE", "BROADCAST_TO", "BROADCAST_ARGS", "ZEROS_LIKE"},
     "patched_ops_float": {"L2_POOL_2D", "RELU_0_TO_1"},
     "lstm_float": {"UNIDIRECTIONAL_SEQUENCE_LSTM", "REVERSE_V2"},
+    "lstm_long_float": {"UNIDIRECTIONAL_SEQUENCE_LSTM"},
+    "lstm_clip_float": {"UNIDIRECTIONAL_SEQUENCE_LSTM"},
 }
 INT8 = {"movement_int8": {"SPLIT", "SPLIT_V", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
                           "BATCH_MATMUL", "REDUCE_MIN", "UNPACK", "ARG_MAX"}}
@@ -122,12 +124,16 @@ def test_lstm_maps_onto_the_core_lstm():
     assert sorted(n.attrs["hidden_size"] for n in lstms) == [4, 4, 5, 8]
 
 
-def test_lstm_whose_cell_clip_could_act_is_refused():
-    """Keras sets cell_clip=10: on 12 steps it could clip the cell state, which the core LSTM
-    does not do, so the import stops with an error naming the operator."""
-    path, *_ = fixture("lstm_long_float")
-    with pytest.raises(UnsupportedError, match="UNIDIRECTIONAL_SEQUENCE_LSTM.*cell_clip=10"):
-        load(path)
+def test_lstm_cell_clip_is_the_core_lstms_and_acts():
+    """Keras writes cell_clip=10; lstm_clip_float is the same 12-step model with cell_clip
+    patched to 0.3, where LiteRT's clip changes the output (so both fixtures, checked against
+    LiteRT above, show the clip computed, not ignored)."""
+    clipped, _, want_clipped, _ = fixture("lstm_clip_float")
+    plain, _, want_plain, _ = fixture("lstm_long_float")
+    assert {n.attrs["cell_clip"] for n in load(plain).nodes if n.op == "LSTM"} == {10.0}
+    assert {n.attrs["cell_clip"] for n in load(clipped).nodes if n.op == "LSTM"} == \
+        {float(np.float32(0.3))}
+    assert float(np.abs(want_clipped[0] - want_plain[0]).max()) > 1e-2
 
 
 def test_int8_arg_max_runs_on_the_integers():

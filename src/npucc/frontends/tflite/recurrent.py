@@ -37,8 +37,8 @@ def _state(op, i: int, what: str, shape) -> np.ndarray:
 
 def unidirectional_sequence_lstm(imp, op):
     """Default activations (sigmoid gates, tanh cell and output), optional peepholes, no
-    projection, layer normalization or CIFG; weights and initial states constant. Keras
-    conversions set cell_clip=10, which cannot act on sequences that short (checked)."""
+    projection, layer normalization or CIFG; weights and initial states constant; cell_clip
+    (Keras conversions set 10) is the core LSTM's."""
     o = op.options(tflite.UnidirectionalSequenceLSTMOptions, required=True)
     if o.FusedActivationFunction() != _ACT.TANH:
         raise ConversionError(f"LSTM activation {o.FusedActivationFunction()} is not supported "
@@ -63,10 +63,9 @@ def unidirectional_sequence_lstm(imp, op):
          for g in _ONNX_ORDER]
     b = [_float_constant(op, 12 + g, f"bias {g}", (hidden,)) for g in _ONNX_ORDER]
     c0 = _state(op, 19, "cell state", (batch, hidden))
-    if o.CellClip() and float(np.abs(c0).max(initial=0)) + seq > o.CellClip():
-        # |c| grows by at most 1 a step (|f| <= 1, |i * tanh(.)| <= 1): then the clip is a no-op
-        raise ConversionError(f"LSTM cell_clip={o.CellClip()} may clip the cell state of a "
-                              f"{seq}-step sequence; the core LSTM does not clip")
+    cell_clip = float(o.CellClip())
+    if not (np.isfinite(cell_clip) and cell_clip >= 0):
+        raise ConversionError(f"LSTM cell_clip={cell_clip} must be a finite number >= 0", False)
     inputs = [np.concatenate(w)[None], np.concatenate(r)[None],
               np.concatenate(b + [np.zeros(4 * hidden, np.float32)])[None],
               _state(op, 18, "output state", (batch, hidden))[None], c0[None]]
@@ -75,7 +74,8 @@ def unidirectional_sequence_lstm(imp, op):
                                       for i in _PEEPHOLES])[None])
     if not time_major:
         x = imp.b.emit("Transpose", [x], {"perm": (1, 0, 2)}, label=op.label)
-    y = imp.b.emit("LSTM", [x, *inputs], {"hidden_size": hidden}, label=op.label)
+    y = imp.b.emit("LSTM", [x, *inputs], {"hidden_size": hidden, "cell_clip": cell_clip},
+                   label=op.label)
     if time_major:
         return imp.emit(op, "Reshape", [y], {"shape": (seq, batch, hidden)})
     y = imp.b.emit("Reshape", [y], {"shape": (seq, batch, hidden)}, label=op.label)

@@ -5,6 +5,8 @@ direction."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from npucc.errors import IRError
@@ -62,11 +64,20 @@ _RECURRENT_ATTRS = {"hidden_size": Attr("int", check=lambda v: "must be >= 1" if
                     "direction": Attr("str", "forward", choices=tuple(_DIRECTIONS))}
 
 
+def _cell_clip_check(v):
+    return None if math.isfinite(v) and v >= 0 else "must be a finite number >= 0"
+
+
 @define_op("LSTM", inputs=("X", "W", "R", "B?", "initial_h?", "initial_c?", "P?"),
-           attrs=_RECURRENT_ATTRS, infer=_recurrent_types(4, 2))
-def lstm(x, w, r, b=None, initial_h=None, initial_c=None, p=None, *, hidden_size, direction):
-    """ONNX LSTM: gates i, o, f, c; c' = f * c + i * tanh(c~), h' = o * tanh(c'), with
-    peepholes P (i, o, f) when given; in x's type."""
+           attrs={**_RECURRENT_ATTRS,
+                  "cell_clip": Attr("float", 0.0, doc="clip of the cell state c' to "
+                                    "[-cell_clip, cell_clip], 0: none (TFLite's cell_clip)",
+                                    check=_cell_clip_check)},
+           infer=_recurrent_types(4, 2))
+def lstm(x, w, r, b=None, initial_h=None, initial_c=None, p=None, *, hidden_size, direction,
+         cell_clip):
+    """ONNX LSTM: gates i, o, f, c; c' = f * c + i * tanh(c~), clipped to +-cell_clip when it is
+    not 0 (TFLite), h' = o * tanh(c'), with peepholes P (i, o, f) when given; in x's type."""
     hs_ = hidden_size
     n = x.shape[1]
 
@@ -81,6 +92,8 @@ def lstm(x, w, r, b=None, initial_h=None, initial_c=None, p=None, *, hidden_size
             i = _sigmoid(g[:, :hs_] + pi * c)
             f = _sigmoid(g[:, 2 * hs_:3 * hs_] + pf * c)
             c = f * c + i * np.tanh(g[:, 3 * hs_:])
+            if cell_clip:
+                c = np.clip(c, -cell_clip, cell_clip)
             h = _sigmoid(g[:, hs_:2 * hs_] + po * c) * np.tanh(c)
             hs.append(h.astype(x.dtype))
         return hs, (h.astype(x.dtype), c.astype(x.dtype))
