@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from npucc.backends.simulator import compile_plan
 from npucc.errors import IRError
 from npucc.ir import DType, Graph, QuantParams, TensorType
 from npucc.ir import run_graph as float_run_graph
@@ -66,6 +67,20 @@ def test_float_interpreter_refuses_quantized_compute_but_runs_conversions():
                   scale=(0.5,), zero_point=(10,))
     x = np.array([-5.0, 0.25, 0.75, 200.0], np.float32)
     assert float_run_graph(g, [x])[0].tolist() == [0, 10, 12, 255]  # 0.5 -> 0, 1.5 -> 2: even
+
+
+@pytest.mark.parametrize("numerics", ["affine", "tflite"])
+@pytest.mark.parametrize("bounds, want", [({"min": 1.1}, 255), ({"max": -0.5}, 0),
+                                          ({"min": 1.1, "max": 1.5}, 255)])
+def test_clip_bounds_outside_the_representable_range_saturate(numerics, bounds, want):
+    """Clip keeps its input's params (here [0, 1]): a bound past them clamps every value to that
+    end of the range, as the real clip followed by saturation would (the bound's integer, 282,
+    overflowed uint8; found by the property tests)."""
+    t = TensorType((4,), "u8", QuantParams.affine(1 / 255, 0))
+    g, _ = _unary("Clip", t, t, numerics=numerics, **bounds)
+    x = np.array([0, 7, 128, 255], np.uint8)
+    assert run_graph(g, [x])[0].tolist() == [want] * 4
+    assert compile_plan(g).run([x])[0].tolist() == [want] * 4
 
 
 def test_requantize_u8_affine_to_i16_dfp_rounds_half_to_even():

@@ -61,10 +61,13 @@ def pad(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = Fa
 
 def clamp_bounds(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False
                  ) -> tuple[int, int]:
-    """The output integers Relu / Clip clamp to: its real bounds put in the output's params."""
+    """The output integers Relu / Clip clamp to: its real bounds put in the output's params,
+    then into the output's integer range (a bound past it clamps everything to the range's end,
+    as the real clip followed by saturation would)."""
     y = node.outputs[0]
     s, z = per_tensor(y, "output", node, allow_dfp=allow_dfp)
-    lo, hi = integers(y)
+    first, last = integers(y)
+    lo, hi = first, last
     if node.op == "Relu":
         lo = max(lo, to_int(0.0, s, z))
     else:
@@ -72,7 +75,7 @@ def clamp_bounds(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: 
             lo = max(lo, to_int(node.attrs["min"], s, z))
         if np.isfinite(node.attrs["max"]):
             hi = min(hi, to_int(node.attrs["max"], s, z))
-    return lo, hi
+    return min(lo, last), max(hi, first)
 
 
 def clamp(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = False
