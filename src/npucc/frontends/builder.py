@@ -71,6 +71,19 @@ def static_arange(start, limit, delta, what: str, dtype=None) -> np.ndarray:
     return np.arange(start, limit, delta).astype(dtype)
 
 
+def _kept_params(opdef, values, attrs) -> list[TensorType] | None:
+    """Output types for an op whose quantization rule keeps input 0's params (Reshape, Flatten,
+    MaxPool... on an integer tensor, as onnxruntime's QOperator models apply them): input 0's
+    params on each output of its integer type. None: let the graph infer the types."""
+    x = values[0] if values else None
+    if opdef.quant is None or opdef.quant.output != "same" or x is None or x.type.quant is None:
+        return None
+    types = opdef.infer_types([None if v is None else v.type for v in values],
+                              opdef.normalize_attrs(attrs))
+    return [TensorType(t.shape, t.dtype, x.type.quant) if t.dtype == x.dtype else t
+            for t in types]
+
+
 class GraphBuilder:
     """Adds core ops to `graph`, folding those whose inputs are all static arrays.
 
@@ -124,5 +137,6 @@ class GraphBuilder:
                 raise FoldError(f"cannot evaluate {op} on constants: {type(e).__name__}: "
                                 f"{e}") from None
         values = [None if h is None else self.value(h) for h in inputs]
-        node = self.graph.add_node(op, values, attrs, provenance=provenance)
+        node = self.graph.add_node(op, values, attrs, provenance=provenance,
+                                   output_types=_kept_params(opdef, values, attrs))
         return node.outputs, node

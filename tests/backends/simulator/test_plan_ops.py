@@ -82,6 +82,16 @@ def test_conv(name, x, w, bias, attrs, activation, params):
     check_plan(g, inputs, expect_fast=["Conv"])
 
 
+@pytest.mark.parametrize("name,x,w,bias,attrs", CONVS, ids=[c[0] for c in CONVS])
+def test_conv_with_computed_weights_and_bias(name, x, w, bias, attrs):
+    """Weights and bias that are graph inputs (as a QDQ model's DequantizeLinear computes them):
+    the fast paths prepare weights at build time, so such a Conv runs the reference kernel at
+    run time (it ran on the uninitialized arena: values of 1e35)."""
+    shapes = [x, w] + ([(w[0],)] if bias else [])
+    g, inputs = single("Conv", shapes, n_inputs=len(shapes), **attrs)
+    check_plan(g, inputs)
+
+
 @pytest.mark.parametrize("name,x,w,bias,attrs", [c for c in CONVS if "depthwise" in c[0]],
                          ids=[c[0] for c in CONVS if "depthwise" in c[0]])
 def test_depthwise_in_one_row_cache_blocks(monkeypatch, name, x, w, bias, attrs):

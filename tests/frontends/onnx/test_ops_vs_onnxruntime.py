@@ -862,15 +862,17 @@ def test_onnx_op_through_frontend_matches_onnxruntime(family, data):
 
 def test_families_cover_the_converted_ops():
     """Every ONNX op the frontend converts is drawn by some family above, except the ops that
-    only exist at import time (their results are folded, checked by the conformance tests)."""
+    only exist at import time (their results are folded, checked by the conformance tests) and
+    onnxruntime's com.microsoft QOperator ops (checked in whole models onnxruntime quantized,
+    test_qoperator.py)."""
     import inspect
     import sys
 
     source = inspect.getsource(sys.modules[__name__])
     import_time_only = {"Constant", "ConstantOfShape", "Shape", "Size", "Range", "NonZero",
                         "EyeLike", "Dropout", "CastLike", "Not", "IsInf"}
-    missing = [op for op in supported_ops()
-               if op not in import_time_only and f'"{op}"' not in source]
+    missing = [op for op in supported_ops() if op not in import_time_only
+               and not op.startswith("com.microsoft.") and f'"{op}"' not in source]
     assert not missing, f"no hypothesis family draws {missing}"
 
 

@@ -430,12 +430,10 @@ class OnnxImporter:
 
     def _convert(self, node: onnx.NodeProto, label: str, converters, supported_ops) -> None:
         domain = node.domain or ""
-        if domain not in ("", "ai.onnx"):
-            raise self.error(f"ops of domain '{domain}' are not supported; supported ops (default "
-                             f"domain): {', '.join(supported_ops())}", node, label, True)
-        fn = converters.get(node.op_type)
+        key = node.op_type if domain in ("", "ai.onnx") else f"{domain}.{node.op_type}"
+        fn = converters.get(key)
         if fn is None:
-            raise self.error(f"op {node.op_type} is not supported; supported ops: "
+            raise self.error(f"op {key} is not supported; supported ops: "
                              f"{', '.join(supported_ops())}", node, label, True)
         try:
             cx = NodeContext(self, node, label, self.opset)

@@ -165,8 +165,8 @@ def is_channels_last(a: np.ndarray) -> bool:
 @fast_kernel("Conv", scratch=_scratch, channels_last=_layouts)
 def conv(ctx: BuildContext):
     geo = ConvGeometry.of(ctx.node)
-    if geo is None:
-        return None
+    if geo is None or not all(v is None or v.is_constant for v in ctx.node.inputs[1:]):
+        return None  # the paths prepare the weights and bias once, at build time
     x, w, b = (ctx.inputs + [None])[:3]
     (out,) = ctx.outputs
     scratch = ctx.scratch

@@ -3,7 +3,10 @@
 The integer ops of onnxruntime's older quantized formats import onto them: QLinearConv and
 QLinearMatMul as DequantizeLinear -> the float op -> QuantizeLinear (the form of a QDQ model);
 ConvInteger and MatMulInteger as the float op on the zero-point-shifted integers, cast to int32
-(exact while the accumulated sums stay below 2**24); DynamicQuantizeLinear as its formula."""
+(exact while the accumulated sums stay below 2**24); DynamicQuantizeLinear as its formula. The
+QOperator ops onnxruntime defines in its com.microsoft domain (QLinearAdd, QLinearMul,
+QLinearSigmoid, QLinearLeakyRelu, QLinearGlobalAveragePool, QLinearConcat, QGemm) the same way as
+QLinearConv."""
 
 from __future__ import annotations
 
@@ -136,3 +139,62 @@ def dynamic_quantize(cx):
     y = cx.emit("Add", [cx.emit("Round", [cx.emit("Div", [x, scale])]), zp])
     y = cx.emit("Clip", [y], min=0.0, max=255.0)
     return (cx.emit("Cast", [y], to=DType.u8), scale, cx.emit("Cast", [zp], to=DType.u8))
+
+
+MS = "com.microsoft."  # onnxruntime's contrib-op domain
+
+
+@converter(MS + "QLinearAdd", MS + "QLinearMul")
+def qlinear_binary(cx):
+    """A (0-2), B (3-5), C's params (6, 7); numpy broadcasting."""
+    core = "Add" if cx.op_type == "QLinearAdd" else "Mul"
+    return _quantize(cx, cx.emit(core, [_dequantize(cx, 0), _dequantize(cx, 3)]), 6)
+
+
+@converter(MS + "QLinearSigmoid", MS + "QLinearLeakyRelu", MS + "QLinearGlobalAveragePool")
+def qlinear_unary(cx):
+    """X (0-2), Y's params (3, 4). The pooling takes NCHW (channels_last is refused)."""
+    x = _dequantize(cx, 0)
+    if cx.op_type == "QLinearSigmoid":
+        y = cx.emit("Sigmoid", [x])
+    elif cx.op_type == "QLinearLeakyRelu":
+        y = cx.emit("LeakyRelu", [x], alpha=float(cx.attr("alpha", 0.01)))
+    else:
+        if cx.attr("channels_last", 0):
+            raise unsupported("QLinearGlobalAveragePool with channels_last=1 is not supported")
+        y = cx.emit("GlobalAveragePool", [x])
+    return _quantize(cx, y, 3)
+
+
+@converter(MS + "QLinearConcat")
+def qlinear_concat(cx):
+    """Y's params (0, 1), then (X, scale, zero point) per input; attribute axis."""
+    n = len(cx.node.input) - 2
+    if n < 3 or n % 3:
+        raise invalid(f"takes Y's scale and zero point, then triples (X, scale, zero point); "
+                      f"got {len(cx.node.input)} inputs")
+    xs = [_dequantize(cx, i) for i in range(2, len(cx.node.input), 3)]
+    rank = len(cx.shape(xs[0]))
+    axis = int(cx.attr("axis"))
+    if not -rank <= axis < rank:
+        raise invalid(f"axis {axis} is out of range for rank {rank}")
+    return _quantize(cx, cx.emit("Concat", xs, axis=axis % rank), 0)
+
+
+@converter(MS + "QGemm")
+def qgemm(cx):
+    """A (0-2), B (3-5, per tensor or per output column), C (6: int32 bias in scale
+    a_scale * b_scale), Y's params (7, 8; absent: a float result); alpha, transA, transB."""
+    trans_b = int(cx.attr("transB", 0))
+    a, b = _dequantize(cx, 0), _dequantize(cx, 3, axis=0 if trans_b else 1)
+    c = None
+    if cx.has(6):
+        scale = (cx.static(1, "a_scale").astype(np.float64).ravel()
+                 * cx.static(4, "b_scale").astype(np.float64).ravel()).tolist()
+        c = cx.emit("DequantizeLinear", [cx.input(6)], scale=scale,
+                    zero_point=[0] * len(scale), axis=None if len(scale) == 1 else
+                    len(cx.shape(cx.input(6))) - 1)
+    y = cx.emit("Gemm", [a, b] + ([c] if c is not None else []),
+                alpha=float(cx.attr("alpha", 1.0)), transA=bool(cx.attr("transA", 0)),
+                transB=bool(trans_b))
+    return _quantize(cx, y, 7) if cx.has(7) else y

@@ -1,0 +1,108 @@
+"""Models in onnxruntime's QOperator format (`quantize_static(quant_format=QOperator)`, the
+format of the ONNX model zoo's *-int8 models): QLinearConv plus the com.microsoft ops QLinearAdd,
+QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat, QLinearGlobalAveragePool and QGemm,
+and a plain Flatten applied to a uint8 tensor. npucc imports them as their QDQ form; the
+reference interpreter, the simulator plan and a compiled model give onnxruntime's outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+import npucc
+from npucc.backends.simulator import compile_plan
+from npucc.errors import UnsupportedError
+from npucc.frontends.onnx import load
+from npucc.numerics import run_graph
+
+SHAPE = (1, 3, 12, 12)
+MS_OPS = {"QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearConcat",
+          "QLinearGlobalAveragePool", "QGemm"}
+
+
+def _float_model(path):
+    rng = np.random.default_rng(0)
+
+    def w(*s):
+        return numpy_helper.from_array(rng.normal(0, 0.3, s).astype(np.float32))
+
+    inits = [w(8, 3, 3, 3), w(8), w(8, 8, 3, 3), w(16, 5), w(5)]
+    for t, name in zip(inits, ["W1", "B1", "W2", "G", "GB"]):
+        t.name = name
+    nodes = [helper.make_node("Conv", ["x", "W1", "B1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("LeakyRelu", ["c1"], ["l1"], alpha=0.1),
+             helper.make_node("Conv", ["l1", "W2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c2"], ["g2"]),
+             helper.make_node("Mul", ["g2", "l1"], ["m"]),
+             helper.make_node("Add", ["m", "c1"], ["a"]),
+             helper.make_node("Concat", ["a", "l1"], ["cat"], axis=1),
+             helper.make_node("GlobalAveragePool", ["cat"], ["gap"]),
+             helper.make_node("Flatten", ["gap"], ["f"]),
+             helper.make_node("Gemm", ["f", "G", "GB"], ["y"])]
+    graph = helper.make_graph(nodes, "qop", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                           SHAPE)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+                              inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+class _Images(CalibrationDataReader):
+    def __init__(self):
+        rng = np.random.default_rng(1)
+        self.batches = iter([{"x": rng.uniform(-1, 1, SHAPE).astype(np.float32)}
+                             for _ in range(8)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+@pytest.fixture(scope="module", params=[QuantType.QUInt8, QuantType.QInt8], ids=["u8w", "i8w"])
+def qoperator_model(tmp_path_factory, request):
+    d = tmp_path_factory.mktemp("qop")
+    _float_model(d / "float.onnx")
+    quantize_static(str(d / "float.onnx"), str(d / "qop.onnx"), _Images(),
+                    quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
+                    weight_type=request.param)
+    return d / "qop.onnx"
+
+
+def test_the_model_holds_the_contrib_ops(qoperator_model):
+    ops = {(n.domain, n.op_type) for n in onnx.load(qoperator_model).graph.node}
+    assert {("com.microsoft", op) for op in MS_OPS} | {("", "QLinearConv")} <= ops
+
+
+def test_qoperator_model_matches_onnxruntime(qoperator_model):
+    g = load(qoperator_model)
+    plan, compiled = compile_plan(g), npucc.compile(str(qoperator_model))
+    session = ort.InferenceSession(str(qoperator_model), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.uniform(-1, 1, SHAPE).astype(np.float32)
+        (want,) = session.run(None, {"x": x})
+        got = compiled.run([x])
+        got = got[0] if isinstance(got, (list, tuple)) else next(iter(got.values()))
+        for y in (run_graph(g, [x])[0], plan.run([x])[0], got):
+            np.testing.assert_array_equal(y, want)
+
+
+def test_flatten_of_a_quantized_tensor_keeps_its_params(qoperator_model):
+    (flatten,) = [n for n in load(qoperator_model).nodes if n.op == "Flatten"]
+    assert flatten.inputs[0].type.quant is not None
+    assert flatten.outputs[0].type.quant == flatten.inputs[0].type.quant
+
+
+def test_an_unknown_contrib_op_is_named_with_its_domain(tmp_path):
+    node = helper.make_node("QLinearWhatever", ["x"], ["y"], domain="com.microsoft")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8,
+                                                                          [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedError, match=r"m\.onnx.*op com\.microsoft\.QLinearWhatever is "
+                                               "not supported"):
+        load(tmp_path / "m.onnx")
