@@ -1,8 +1,9 @@
 """Models in onnxruntime's QOperator format (`quantize_static(quant_format=QOperator)`, the
 format of the ONNX model zoo's *-int8 models): QLinearConv plus the com.microsoft ops QLinearAdd,
-QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat, QLinearGlobalAveragePool and QGemm,
-and a plain Flatten applied to a uint8 tensor. npucc imports them as their QDQ form; the
-reference interpreter, the simulator plan and a compiled model give onnxruntime's outputs."""
+QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat, QLinearAveragePool,
+QLinearGlobalAveragePool and QGemm, and a plain MaxPool and Flatten applied to uint8 tensors.
+npucc imports them as their QDQ form; the reference interpreter, the simulator plan and a
+compiled model give onnxruntime's outputs."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from npucc.numerics import run_graph
 
 SHAPE = (1, 3, 12, 12)
 MS_OPS = {"QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearConcat",
-          "QLinearGlobalAveragePool", "QGemm"}
+          "QLinearAveragePool", "QLinearGlobalAveragePool", "QGemm"}
 
 
 def _float_model(path):
@@ -40,7 +41,10 @@ def _float_model(path):
              helper.make_node("Mul", ["g2", "l1"], ["m"]),
              helper.make_node("Add", ["m", "c1"], ["a"]),
              helper.make_node("Concat", ["a", "l1"], ["cat"], axis=1),
-             helper.make_node("GlobalAveragePool", ["cat"], ["gap"]),
+             helper.make_node("AveragePool", ["cat"], ["ap"], kernel_shape=[3, 3],
+                              strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1),
+             helper.make_node("MaxPool", ["ap"], ["mp"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["mp"], ["gap"]),
              helper.make_node("Flatten", ["gap"], ["f"]),
              helper.make_node("Gemm", ["f", "G", "GB"], ["y"])]
     graph = helper.make_graph(nodes, "qop", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
@@ -89,10 +93,12 @@ def test_qoperator_model_matches_onnxruntime(qoperator_model):
             np.testing.assert_array_equal(y, want)
 
 
-def test_flatten_of_a_quantized_tensor_keeps_its_params(qoperator_model):
-    (flatten,) = [n for n in load(qoperator_model).nodes if n.op == "Flatten"]
-    assert flatten.inputs[0].type.quant is not None
-    assert flatten.outputs[0].type.quant == flatten.inputs[0].type.quant
+def test_data_movement_on_a_quantized_tensor_keeps_its_params(qoperator_model):
+    moves = [n for n in load(qoperator_model).nodes if n.op in ("Flatten", "MaxPool")]
+    assert len(moves) == 2
+    for node in moves:
+        assert node.inputs[0].type.quant is not None
+        assert node.outputs[0].type.quant == node.inputs[0].type.quant
 
 
 def test_an_unknown_contrib_op_is_named_with_its_domain(tmp_path):

@@ -124,12 +124,16 @@ def conv_transpose(cx):
 
 @converter("MaxPool", "AveragePool")
 def pool(cx):
-    x = cx.input(0)
+    return pool_on(cx, cx.input(0), cx.op_type)
+
+
+def pool_on(cx, x, kind: str):
+    """MaxPool or AveragePool (`kind`) of x with the node's pooling attributes."""
     sr = _spatial_rank(cx, x)
     kernel, strides, dilations = _spatial_attrs(cx, sr)
     pads = explicit_pads(cx, cx.shape(x)[2:], kernel, strides, dilations)
     ceil_mode = bool(cx.attr("ceil_mode", 0))
-    if cx.op_type == "MaxPool":
+    if kind == "MaxPool":
         if cx.num_outputs < 2:
             cx.ignore("storage_order")  # only changes the Indices output
         return cx.emit("MaxPool", [x], kernel_shape=kernel, strides=strides, pads=pads,

@@ -5,8 +5,8 @@ QLinearMatMul as DequantizeLinear -> the float op -> QuantizeLinear (the form of
 ConvInteger and MatMulInteger as the float op on the zero-point-shifted integers, cast to int32
 (exact while the accumulated sums stay below 2**24); DynamicQuantizeLinear as its formula. The
 QOperator ops onnxruntime defines in its com.microsoft domain (QLinearAdd, QLinearMul,
-QLinearSigmoid, QLinearLeakyRelu, QLinearGlobalAveragePool, QLinearConcat, QGemm) the same way as
-QLinearConv."""
+QLinearSigmoid, QLinearLeakyRelu, QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat,
+QGemm) the same way as QLinearConv."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 from ....ir.types import DType
 from ..importer import invalid, ir_dtype, onnx_dtype, unsupported
 from . import converter
-from .nn import conv_on
+from .nn import conv_on, pool_on
 
 
 def _params(cx, x, scale_index: int, zp_index: int, axis: int | None):
@@ -151,9 +151,10 @@ def qlinear_binary(cx):
     return _quantize(cx, cx.emit(core, [_dequantize(cx, 0), _dequantize(cx, 3)]), 6)
 
 
-@converter(MS + "QLinearSigmoid", MS + "QLinearLeakyRelu", MS + "QLinearGlobalAveragePool")
+@converter(MS + "QLinearSigmoid", MS + "QLinearLeakyRelu", MS + "QLinearGlobalAveragePool",
+           MS + "QLinearAveragePool")
 def qlinear_unary(cx):
-    """X (0-2), Y's params (3, 4). The pooling takes NCHW (channels_last is refused)."""
+    """X (0-2), Y's params (3, 4). The pools take NCHW (channels_last is refused)."""
     x = _dequantize(cx, 0)
     if cx.op_type == "QLinearSigmoid":
         y = cx.emit("Sigmoid", [x])
@@ -161,8 +162,9 @@ def qlinear_unary(cx):
         y = cx.emit("LeakyRelu", [x], alpha=float(cx.attr("alpha", 0.01)))
     else:
         if cx.attr("channels_last", 0):
-            raise unsupported("QLinearGlobalAveragePool with channels_last=1 is not supported")
-        y = cx.emit("GlobalAveragePool", [x])
+            raise unsupported(f"{cx.op_type} with channels_last=1 is not supported")
+        y = pool_on(cx, x, "AveragePool") if cx.op_type == "QLinearAveragePool" else \
+            cx.emit("GlobalAveragePool", [x])
     return _quantize(cx, y, 3)
 
 
