@@ -552,8 +552,9 @@ def tf_math_ops(tf):
 
 def tf_array_ops(tf):
     """TF array_ops: Split, SplitV, Unpack, BatchMatMul with adjoints, GatherV2, GatherNd,
-    ReverseV2, ZerosLike / OnesLike, BroadcastTo, IdentityN, Einsum, TopKV2, and an atrous
-    convolution as TF1 writes it (SpaceToBatchND -> Conv2D VALID -> BatchToSpaceND)."""
+    ReverseV2, ZerosLike / OnesLike, BroadcastTo, IdentityN, Einsum, TopKV2, an atrous
+    convolution as TF1 writes it (SpaceToBatchND -> Conv2D VALID -> BatchToSpaceND) and a
+    SpaceToBatchND / BatchToSpaceND pair around a Relu."""
     r = tf.raw_ops
 
     def fn(x, m):
@@ -575,9 +576,12 @@ def tf_array_ops(tf):
         atrous = r.BatchToSpaceND(input=r.Conv2D(input=s2b, filter=w, strides=[1, 1, 1, 1],
                                                  padding="VALID"),
                                   block_shape=[2, 2], crops=[[0, 2], [0, 1]])
+        lone = r.BatchToSpaceND(input=r.Relu(features=r.SpaceToBatchND(
+            input=x, block_shape=[2, 2], paddings=[[0, 0], [1, 0]])), block_shape=[2, 2],
+            crops=[[0, 0], [1, 0]])  # no conv inside: written out, not folded
         flat = [tf.reshape(t, [2, -1]) for t in (b, p, rows[0], rows[3], ident[0], ident[1], g,
                                                   gnd, rev, zo, vals, tf.cast(idx, tf.float32),
-                                                  atrous)]
+                                                  atrous, lone)]
         return tf.concat(flat, axis=1), tf.concat([mm, mm3, ein], axis=0)
     return fn, [(2, 4, 5, 6), (3, 5, 5)]
 

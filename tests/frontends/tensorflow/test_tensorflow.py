@@ -64,6 +64,16 @@ def test_op_fixtures_match_tensorflow_in_the_interpreter_and_the_plan(name, tabl
             assert got.dtype == want.dtype and rel_error(got, want) <= 1e-5
 
 
+def test_atrous_convolution_folds_into_a_dilated_conv():
+    """TF1's SpaceToBatchND -> Conv2D (VALID) -> BatchToSpaceND becomes one Conv with dilations
+    = the block and pads = paddings - crops; the pair around a Relu stays data movement (both
+    checked against TensorFlow above)."""
+    g, _, _ = _load("array_ops_pb")
+    convs = [(n.attrs["dilations"], n.attrs["pads"]) for n in g.nodes if n.op == "Conv"]
+    assert convs == [((2, 2), (2, 2, 2, 2))]
+    assert any(n.op == "Relu" and n.inputs[0].producer.op == "Reshape" for n in g.nodes)
+
+
 def test_pruned_to_the_cut_and_layout_kept():
     path, inputs, _, data = fixture("detector_pb")
     g = load_any(str(path), inputs=[str(n) for n in data["input_names"]],

@@ -150,16 +150,57 @@ def top_k(n: _Node):
                            name=f"{n.name}:1")]
 
 
+def _atrous_triple(n: _Node, block, pads):
+    """(conv node, BatchToSpaceND node, conv pads) when SpaceToBatchND `n` opens TF1's atrous
+    convolution: its sole reader a VALID, stride-1, undilated NHWC Conv2D / depthwise conv, whose
+    sole reader is a BatchToSpaceND with the same 2-D block and crops within the paddings (the
+    dilated conv's pads are paddings - crops); else None."""
+    readers = n.imp.readers(n.name)
+    conv = readers[0] if len(readers) == 1 else None
+    if conv is None or conv.op not in ("Conv2D", "DepthwiseConv2dNative") or len(block) != 2 \
+            or not conv.input or conv.input[0] not in (n.name, f"{n.name}:0"):
+        return None
+    after = n.imp.readers(conv.name)
+    b2s = after[0] if len(after) == 1 and after[0].op == "BatchToSpaceND" else None
+    if b2s is None:
+        return None
+    from .importer import _Node as Node
+
+    try:
+        c, b2s_node = Node(n.imp, conv), Node(n.imp, b2s)
+        if (c.attr("padding", None), c.attr("strides", None), c.attr("dilations", [1] * 4),
+                c.attr("data_format", "NHWC")) != ("VALID", [1] * 4, [1] * 4, "NHWC") \
+                or b2s_node.ints(1, "block_shape") != block:
+            return None
+        _, crops = block_operands(b2s_node, n.input(0), "crops")
+    except ConversionError:
+        return None
+    conv_pads = [p - c for pair_p, pair_c in zip(pads, crops) for p, c in zip(pair_p, pair_c)]
+    if min(conv_pads) < 0:
+        return None
+    (t, b_), (lft, r) = conv_pads[:2], conv_pads[2:]
+    return conv, b2s, (t, lft, b_, r)
+
+
 def space_to_batch_nd(n: _Node):
-    """SpaceToBatchND (TF1's atrous convolution writes SpaceToBatchND -> Conv2D ->
-    BatchToSpaceND): imported as the data movement it is."""
+    """SpaceToBatchND: folded into the convolution when it opens TF1's atrous convolution
+    (SpaceToBatchND -> Conv2D VALID -> BatchToSpaceND: one Conv with dilations = the block);
+    else imported as the data movement it is."""
     x = n.input(0)
     block, pads = block_operands(n, x, "paddings")
+    triple = _atrous_triple(n, block, pads)
+    if triple is not None:
+        conv, b2s, conv_pads = triple
+        n.imp.atrous[conv.name] = (tuple(block), conv_pads)
+        n.imp.atrous[b2s.name] = None  # passes the conv's result through
+        return x
     return space_to_batch(n.imp.b, x, block, pads, label=n.name, name=n.name)
 
 
 def batch_to_space_nd(n: _Node):
     x = n.input(0)
+    if n.name in n.imp.atrous:  # the dilated conv's result, already in space
+        return x
     block, crops = block_operands(n, x, "crops")
     return batch_to_space(n.imp.b, x, block, crops, label=n.name, name=n.name)
 

@@ -49,8 +49,7 @@ def conv2d(n: _Node):
     c = nhwc_shape(x)[3 if n.nhwc() else 1]
     strides, dil = n.hw(n.attr("strides")), n.hw(n.attr("dilations", [1, 1, 1, 1]))
     hw = n.hw(shape_of(x))
-    attrs = {"strides": strides, "dilations": dil, "group": c // ci,
-             "pads": _pads(n, hw, (kh, kw), strides, dil)}
+    attrs = _atrous({"strides": strides, "dilations": dil, "group": c // ci}, n, hw, (kh, kw))
     return n.spatial_op("Conv", x, [np.ascontiguousarray(w.transpose(3, 2, 0, 1))], attrs)
 
 
@@ -60,9 +59,18 @@ def depthwise(n: _Node):
     kh, kw, c, m = w.shape
     wc = np.ascontiguousarray(w.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None])
     strides, dil = n.hw(n.attr("strides")), n.hw(n.attr("dilations", [1, 1, 1, 1]))
-    attrs = {"strides": strides, "dilations": dil, "group": c,
-             "pads": _pads(n, n.hw(shape_of(x)), (kh, kw), strides, dil)}
+    attrs = _atrous({"strides": strides, "dilations": dil, "group": c}, n, n.hw(shape_of(x)),
+                    (kh, kw))
     return n.spatial_op("Conv", x, [wc], attrs)
+
+
+def _atrous(attrs: dict, n: _Node, hw, kernel) -> dict:
+    """The conv's pads, or, for the conv of a folded atrous triple (see
+    array_ops.space_to_batch_nd), its dilations and pads: it reads the SpaceToBatchND's input."""
+    fold = n.imp.atrous.get(n.name)
+    if fold is not None:
+        return {**attrs, "dilations": fold[0], "pads": fold[1]}
+    return {**attrs, "pads": _pads(n, hw, kernel, attrs["strides"], attrs["dilations"])}
 
 
 def _filter(n: _Node, i: int) -> np.ndarray:

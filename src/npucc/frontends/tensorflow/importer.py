@@ -20,7 +20,7 @@ from ..tf_common import (
 )
 from ..tfproto import types_pb2
 from .converters import CONVERTERS
-from .tensors import _DTYPES
+from .tensors import _DTYPES, tensor_to_array
 
 _REQUIRED = object()
 
@@ -112,6 +112,18 @@ class TFImporter:
         self.inputs = list(inputs) if inputs else None
         self.outputs = list(outputs) if outputs else None
         self.input_shapes = input_shapes
+        self.atrous: dict[str, tuple] = {}  # Conv node -> (dilations, pads) of a folded triple
+        self._readers: dict[str, list] | None = None
+
+    def readers(self, name: str) -> list:
+        """The nodes that read any output of node `name` (data inputs only)."""
+        if self._readers is None:
+            self._readers = {}
+            for nd in self.gd.node:
+                for i in nd.input:
+                    if not i.startswith("^"):
+                        self._readers.setdefault(_tensor_name(i)[0], []).append(nd)
+        return self._readers.get(name, [])
 
     def error(self, node: _Node | None, message: str, unsupported=False) -> FrontendError:
         where = f"{self.label}: node '{node.name}' ({node.op})" if node else self.label
@@ -119,6 +131,9 @@ class TFImporter:
 
     def lookup(self, name: str) -> Handle:
         key = _tensor_name(name)
+        nd = self.nodes.get(key[0])
+        if key not in self.handles and nd is not None and nd.op == "Const" and key[1] == 0:
+            self.handles[key] = tensor_to_array(nd.attr["value"].tensor)  # read ahead (a fold)
         if key not in self.handles:
             raise ConversionError(f"tensor '{name}' is not available (unsupported producer or "
                                   "outside the cut)", False)
