@@ -169,3 +169,53 @@ def test_output_that_aliases_an_input_keeps_its_name():
     assert [v.name for v in g.outputs] == ["y"]
     x = np.arange(3, dtype=np.float32)
     np.testing.assert_array_equal(run_graph(g, [x])[0], x)
+
+
+def _if_model(path, cond_nodes, cond_inits=()):
+    """y = If(cond) then x * 2 (an outer constant) else x + 1 (a branch initializer); z = If on a
+    False constant: then Neg(x), else Relu(x)."""
+    two = numpy_helper.from_array(np.asarray(2.0, np.float32), "two")
+    then = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["t_out"])], "then", [],
+                             [helper.make_tensor_value_info("t_out", TensorProto.FLOAT, [1, 4])])
+    other = helper.make_graph([helper.make_node("Add", ["x", "one"], ["e_out"])], "else", [],
+                              [helper.make_tensor_value_info("e_out", TensorProto.FLOAT, [1, 4])],
+                              [numpy_helper.from_array(np.asarray(1.0, np.float32), "one")])
+    neg = helper.make_graph([helper.make_node("Neg", ["x"], ["n_out"])], "neg", [],
+                            [helper.make_tensor_value_info("n_out", TensorProto.FLOAT, [1, 4])])
+    relu = helper.make_graph([helper.make_node("Relu", ["x"], ["r_out"])], "relu", [],
+                             [helper.make_tensor_value_info("r_out", TensorProto.FLOAT, [1, 4])])
+    nodes = cond_nodes + [
+        helper.make_node("If", ["cond"], ["y"], then_branch=then, else_branch=other, name="if1"),
+        helper.make_node("If", ["no"], ["z"], then_branch=neg, else_branch=relu, name="if2")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("y", "z")],
+        [two, numpy_helper.from_array(np.asarray(False), "no"), *cond_inits])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_an_if_on_a_shape_condition_imports_the_taken_branch(tmp_path):
+    """Exporters branch on sizes: the condition (Shape -> Gather -> Greater) folds at import and
+    the taken branch (reading an outer constant, or its own initializer) is imported in place;
+    checked against onnxruntime."""
+    cond = [helper.make_node("Shape", ["x"], ["shape"]),
+            helper.make_node("Gather", ["shape", "one_idx"], ["n"]),
+            helper.make_node("Greater", ["n", "three"], ["cond"])]
+    inits = [numpy_helper.from_array(np.asarray(1, np.int64), "one_idx"),
+             numpy_helper.from_array(np.asarray(3, np.int64), "three")]
+    path = _if_model(tmp_path / "if.onnx", cond, inits)
+    g = load(path)
+    assert not any(n.op == "If" for n in g.nodes)
+    x = np.array([[-1.5, 0.0, 2.0, 3.5]], np.float32)
+    want = ort.InferenceSession(str(path)).run(None, {"x": x})
+    for got, w in zip(run_graph(g, [x]), want):
+        np.testing.assert_array_equal(got, w)
+
+
+def test_an_if_on_a_computed_condition_is_refused_by_name(tmp_path):
+    cond = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+            helper.make_node("Greater", ["s", "two"], ["cond"])]
+    path = _if_model(tmp_path / "if.onnx", cond)
+    with pytest.raises(UnsupportedError, match=r"if\.onnx: node 'if1' \(op If.*condition"):
+        load(path)

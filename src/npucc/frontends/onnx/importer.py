@@ -120,6 +120,14 @@ class NodeContext:
     def has_attr(self, name: str) -> bool:
         return name in self._attrs
 
+    def subgraph(self, name: str) -> onnx.GraphProto:
+        """A GRAPH attribute (If's branches)."""
+        self._used.add(name)
+        a = self._attrs.get(name)
+        if a is None or a.type != onnx.AttributeProto.GRAPH:
+            raise invalid(f"attribute '{name}' must hold a graph")
+        return a.g
+
     def ignore(self, *names: str) -> None:
         """Mark attributes as read: they do not change the result of this conversion."""
         self._used.update(names)
@@ -339,6 +347,20 @@ class OnnxImporter:
             self._convert(node, label, CONVERTERS, supported_ops)
         self._set_outputs(g)
         return self.graph
+
+    def inline(self, g: onnx.GraphProto, label: str) -> tuple[Handle, ...]:
+        """Import the nodes of subgraph `g` (an If's taken branch) in place, its tensors beside
+        the outer graph's (ONNX names are unique across subgraphs); returns its outputs."""
+        from .converters import CONVERTERS, supported_ops
+
+        if g.input:
+            raise invalid(f"a branch takes no inputs, this one lists {len(g.input)}")
+        for t in g.initializer:
+            self.bind(t.name, self.tensor_to_array(t))
+        for index, node in enumerate(g.node):
+            self._convert(node, f"{label}/{node.name or f'{node.op_type}_{index}'}", CONVERTERS,
+                          supported_ops)
+        return tuple(self.lookup(o.name) for o in g.output)
 
     def _add_inputs(self, g: onnx.GraphProto, initializers: Mapping[str, np.ndarray]) -> None:
         infos = {vi.name: vi for vi in g.input}
