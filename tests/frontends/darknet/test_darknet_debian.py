@@ -86,3 +86,77 @@ def test_matches_debian_darknet(tmp_path, name, size):
     err = np.max(np.abs(ours.ravel() - theirs)) / np.max(np.abs(theirs))
     assert err <= 1e-4, f"relative error {err:.2e}"
     assert float(np.std(theirs)) > 1e-6
+
+
+def _yolov1_like(crop: str, softmax: int, activation: str) -> str:
+    """A small cfg with a [crop] first (as vgg-16.cfg, strided.cfg), convolutions with the given
+    activation, and a YOLOv1 [connected] + [detection] head (as yolov1-tiny.cfg)."""
+    side, num, classes, coords = 3, 2, 4, 4
+    return f"""[net]
+width=22
+height=20
+channels=3
+batch=1
+
+[crop]
+crop_height=16
+crop_width=18
+flip=1
+{crop}
+
+[convolutional]
+filters=6
+size=3
+stride=1
+pad=1
+activation={activation}
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=2
+pad=1
+activation={activation}
+
+[connected]
+output={side * side * ((1 + coords) * num + classes)}
+activation=linear
+
+[detection]
+classes={classes}
+coords={coords}
+rescore=1
+side={side}
+num={num}
+softmax={softmax}
+sqrt=1
+jitter=.2
+object_scale=1
+noobject_scale=.5
+class_scale=1
+coord_scale=5
+"""
+
+
+@pytest.mark.parametrize("crop, softmax, activation", [
+    ("", 1, "ramp"), ("noadjust=1", 0, "relie"), ("", 0, "loggy"), ("noadjust=1", 1, "elu"),
+    ("", 1, "selu"), ("", 0, "hardtan")])
+def test_crop_detection_and_legacy_activations_match_debian_darknet(tmp_path, crop, softmax,
+                                                                    activation):
+    """[crop] (the centred window, x * 2 - 1 unless noadjust), YOLOv1's [detection] (softmax per
+    cell over the class scores) and darknet's older activations, against libdarknet."""
+    cfg = tmp_path / "v1.cfg"
+    cfg.write_text(_yolov1_like(crop, softmax, activation))
+    weights = write_weights(tmp_path / "w.weights", darknet.random_weights(cfg, seed=3))
+    graph = darknet.load(cfg, weights)
+    x = np.random.default_rng(4).uniform(0, 1, graph.inputs[0].shape).astype(np.float32)
+    (ours,) = run_graph(graph, [x])
+    theirs = run_darknet(cfg, weights, x, ours.size, tmp_path)
+    err = np.max(np.abs(ours.ravel() - theirs)) / np.max(np.abs(theirs))
+    assert err <= 1e-4, f"relative error {err:.2e}"
+    assert float(np.std(theirs)) > 1e-6

@@ -172,7 +172,22 @@ class Context:
             return self.op("Mish", x)
         if name == "swish":
             return self.op("Mul", x, self.op("Sigmoid", x))
+        # darknet's activations.h: ramp x*(x>0) + .1x, relie (x>0 ? x : .01x), hardtan clamps
+        # to [-1, 1], loggy 2 / (1 + exp(-x)) - 1 = tanh(x / 2), elu, selu (its constants)
+        if name == "ramp":
+            return self.op("Add", self.op("Relu", x), self.op("Mul", x, self.const(0.1, "ramp")))
+        if name == "relie":
+            return self.op("LeakyRelu", x, alpha=0.01)
+        if name == "hardtan":
+            return self.op("Clip", x, min=-1.0, max=1.0)
+        if name == "loggy":
+            return self.op("Tanh", self.op("Mul", x, self.const(0.5, "half")))
+        if name == "elu":
+            return self.op("Elu", x, alpha=1.0)
+        if name == "selu":
+            return self.op("Selu", x, alpha=1.6732, gamma=1.0507)
         raise self.error(f"activation '{name}' is not supported (supported: {', '.join(ACTS)})")
 
 
-ACTS = ("linear", "leaky", "relu", "relu6", "logistic", "tanh", "mish", "swish")
+ACTS = ("linear", "leaky", "relu", "relu6", "logistic", "tanh", "mish", "swish", "ramp", "relie",
+        "hardtan", "loggy", "elu", "selu")

@@ -161,6 +161,51 @@ def reorg(ctx: Context):
     return ctx.op("Reshape", y, shape=(n, c * s * s, h // s, w // s))
 
 
+@section("crop", keys=("crop_height", "crop_width", "noadjust"),
+         ignored=("flip", "angle", "saturation", "exposure", "shift"))
+def crop(ctx: Context):
+    """Darknet's crop layer at inference (crop_layer.c, not training): the centred
+    crop_height x crop_width window (no flip, no random offset), mapped to x * 2 - 1 unless
+    noadjust=1. The training-time augmentations (flip, angle, saturation...) are ignored."""
+    x = ctx.prev
+    _, _, h, w = x.shape
+    oh, ow = ctx.int("crop_height", 1, lo=1), ctx.int("crop_width", 1, lo=1)
+    if oh > h or ow > w:
+        raise ctx.error(f"crop {oh}x{ow} is larger than the {h}x{w} input")
+    dh, dw = (h - oh) // 2, (w - ow) // 2
+    y = ctx.op("Slice", x, starts=(dh, dw), ends=(dh + oh, dw + ow), axes=(2, 3))
+    if ctx.int("noadjust", 0):
+        return y
+    return ctx.op("Add", ctx.op("Mul", y, ctx.const(2.0, "scale")), ctx.const(-1.0, "shift"))
+
+
+@section("detection", keys=("classes", "coords", "num", "side", "softmax"),
+         ignored=_TRAINING + ("sqrt", "forced", "reorg"))
+def detection(ctx: Context):
+    """YOLOv1's detection layer at inference (detection_layer.c): its flat input passed through,
+    the first side*side*classes values (class scores, per cell) soft-maxed cell by cell when
+    softmax=1. The boxes are decoded by the caller, as darknet's get_detection_boxes does."""
+    x = ctx.prev
+    side, classes = ctx.int("side", 7, lo=1), ctx.int("classes", 1, lo=1)
+    num, coords = ctx.int("num", 1, lo=1), ctx.int("coords", 1, lo=1)
+    n = x.shape[0]
+    size = math.prod(x.shape[1:])
+    cells = side * side
+    if size != cells * ((1 + coords) * num + classes):
+        raise ctx.error(f"the input holds {size} values per image, side={side}, classes={classes}, "
+                        f"num={num}, coords={coords} need {cells * ((1 + coords) * num + classes)}")
+    flat = ctx.op("Reshape", x, shape=(n, size))
+    if not ctx.int("softmax", 0):
+        return flat
+    k = cells * classes
+    probs = ctx.op("Slice", flat, starts=(0,), ends=(k,), axes=(1,))
+    rest = ctx.op("Slice", flat, starts=(k,), ends=(size,), axes=(1,))
+    probs = ctx.op("Reshape", ctx.op("Softmax", ctx.op("Reshape", probs,
+                                                       shape=(n, cells, classes)), axis=2),
+                   shape=(n, k))
+    return ctx.op("Concat", probs, rest, axis=1)
+
+
 @section("dropout", ignored=("probability",))
 def dropout(ctx: Context):
     """Identity at inference."""
