@@ -94,6 +94,32 @@ def test_float_only_ops_sit_between_dequantize_and_quantize():
     assert graphs_equal(parse(format_graph(q, max_inline=None)), q)
 
 
+def test_fp16_keeps_ops_that_take_no_float16_in_float32():
+    """RoiAlign and GridSample compute in float32 only: an fp16 graph casts their input back
+    (the property tests drew this and the op refused the f16 input), and the result equals
+    the float graph's on those ops' own float32 inputs."""
+    from npucc.ir import Graph, TensorType
+    from npucc.ir import run_graph as float_run
+
+    g = Graph("g")
+    x = g.add_input("x", TensorType((1, 1, 4, 4), "f32"))
+    r = g.op("Relu", x)
+    rois = g.add_constant(np.array([[0, 0, 3, 3]], np.float32), "rois")
+    y = g.op("RoiAlign", r, rois, g.add_constant(np.array([0], np.int64), "bi"),
+             output_height=2, output_width=2)
+    s = g.op("GridSample", r, g.add_constant(np.full((1, 2, 2, 2), 0.3, np.float32), "grid"))
+    g.set_outputs([y, s])
+    q = quantize_graph(g, {}, dtype="fp16")
+    for op in ("RoiAlign", "GridSample"):
+        (node,) = [n for n in q.nodes if n.op == op]
+        assert node.meta["quantize"] == f"kept float: {op} takes no float16 tensors"
+        assert node.inputs[0].dtype is DType.f32 and node.inputs[0].producer.op == "Cast"
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 1, 4, 4)).astype(np.float32)
+    relu16 = np.maximum(x.astype(np.float16), 0).astype(np.float32)  # what the casts carry
+    for got, want in zip(run_graph(q, [x]), float_run(g, [relu16])):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_missing_range_is_named():
     g = _graph()
     ranges = _ranges(g)

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 
 import attrs
 
-from ..errors import PassError
+from ..errors import IRError, PassError
 from ..ir.graph import Graph, Node
-from ..ir.types import QuantParams
+from ..ir.types import DType, QuantParams, TensorType
 from ..numerics.profiles import unsupported
 from .quantize_groups import activation_inputs, group_params, weight_input
 from .quantize_params import PRECISIONS, Precision
@@ -61,6 +61,18 @@ def _why_float(node: Node, prec: Precision, inherited: Precision | None, numeric
     return unsupported(numerics if prec.scheme == "affine" else prec.scheme, node)
 
 
+def _takes_float16(node: Node) -> bool:
+    """Whether the op's type inference accepts the node's float inputs as float16 (the core ops'
+    convention; a few, such as the detection ops, compute in float32 only)."""
+    types = [None if v is None else TensorType(v.shape, DType.f16) if v.dtype.is_float else v.type
+             for v in node.inputs]
+    try:
+        node.opdef.infer_types(types, node.attrs)
+    except IRError:
+        return False
+    return True
+
+
 def node_precisions(graph: Graph, default: Precision, layer_dtypes: Mapping[str, str],
                     numerics: str) -> tuple[dict[int, Precision], dict[int, str]]:
     """Each node's precision: layer_dtypes (by provenance or output name), else `default`;
@@ -83,6 +95,9 @@ def node_precisions(graph: Graph, default: Precision, layer_dtypes: Mapping[str,
             if why:
                 reasons[id(node)] = why
                 prec = PRECISIONS["f32"]
+        elif prec.name == "fp16" and not _takes_float16(node):
+            reasons[id(node)] = f"{node.op} takes no float16 tensors"
+            prec = PRECISIONS["f32"]
         precision[id(node)] = prec
     unknown = sorted(set(layer_dtypes) - used)
     if unknown:
