@@ -83,6 +83,16 @@ def test_clip_bounds_outside_the_representable_range_saturate(numerics, bounds, 
     assert compile_plan(g).run([x])[0].tolist() == [want] * 4
 
 
+def test_tflite_rsqrt_refuses_codes_below_the_zero_point():
+    """LiteRT's RSQRT int8 stops on a negative input ("only defined for positive values"); so
+    does npucc, naming the node, instead of reading a table entry made up for it."""
+    g, _ = _unary("Rsqrt", TensorType((3,), "i8", QuantParams.affine(0.05, -10)),
+                  TensorType((3,), "i8", QuantParams.affine(0.1, -128)))
+    run_graph(g, [np.array([-10, 0, 100], np.int8)])  # at and above the zero point: fine
+    with pytest.raises(QuantizedExecutionError, match="Rsqrt of a negative value"):
+        run_graph(g, [np.array([-10, -11, 100], np.int8)])
+
+
 def test_requantize_u8_affine_to_i16_dfp_rounds_half_to_even():
     src = TensorType((5,), "u8", QuantParams.affine(0.75, 100))
     dst = TensorType((5,), "i16", QuantParams.dfp(1, bits=16))  # steps of 0.5

@@ -168,11 +168,17 @@ def outputs_by_op(path) -> dict[str, list[tuple[int, str]]]:
 def test_int8_gelu_tables_are_bit_exact_with_litert():
     """GELU int8 (approximate and exact) is TFLite's float32 lookup table, entry by entry: all
     256 input values of each table, through LiteRT's reference kernel."""
-    path, inputs, expected, _ = fixture("int8_math")
-    gelus = outputs_by_op(path)["GELU"]
-    g = load(path, outputs=[name for _, name in gelus])
+    path, *_ = fixture("int8_math")
+    assert_outputs_exact("int8_math", outputs_by_op(path)["GELU"])
+
+
+def assert_outputs_exact(name: str, picked: list[tuple[int, str]]) -> None:
+    """The fixture cut at the `picked` (output index, tensor) gives LiteRT's expected outputs
+    bit for bit, in the reference interpreter and the plan."""
+    path, inputs, expected, _ = fixture(name)
+    g = load(path, outputs=[t for _, t in picked])
     for outs in (run_graph(g, inputs), compile_plan(g).run(inputs)):
-        for got, (k, _) in zip(outs, gelus):
+        for got, (k, _) in zip(outs, picked):
             assert got.dtype == expected[k].dtype and int((got != expected[k]).sum()) == 0
 
 
@@ -203,14 +209,11 @@ def test_int8_squared_difference_rsqrt_and_layer_norm_are_bit_exact_with_litert(
     SQUARED_DIFFERENCE, RSQRT, MUL, SUB: the norm of ConvNeXt / ViT blocks) with RSQRT and
     SQUARED_DIFFERENCE reading model inputs (int8_layernorm): every output of theirs equals
     LiteRT's reference kernels, in the interpreter and the plan."""
-    path, inputs, expected, _ = fixture(name)
+    path, *_ = fixture(name)
     picked = [(k, t) for op in ("SQUARED_DIFFERENCE", "RSQRT", "ADD")
               for k, t in outputs_by_op(path).get(op, [])]
     assert len(picked) == (1 if name == "int8_math" else 3)
-    g = load(path, outputs=[t for _, t in picked])
-    for outs in (run_graph(g, inputs), compile_plan(g).run(inputs)):
-        for got, (k, _) in zip(outs, picked):
-            assert got.dtype == expected[k].dtype and int((got != expected[k]).sum()) == 0
+    assert_outputs_exact(name, picked)
 
 
 @needs_litert

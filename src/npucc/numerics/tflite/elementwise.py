@@ -142,7 +142,7 @@ def _rsqrt(node: Node) -> Kernel:
     table = elementwise(node, rsqrt)
 
     def run(args):
-        if np.any(args[0].astype(np.int64) < zx):
+        if args[0].min(initial=zx) < zx:
             raise QuantizedExecutionError(f"{node.describe()}: Rsqrt of a negative value (an "
                                           f"input code below the zero point {zx})")
         return table(args)
