@@ -109,25 +109,28 @@ class Histogram:
         shift = k - self.k
         return self.start >> shift, (self.start + len(self.counts) - 1) >> shift
 
-    def add(self, flat: np.ndarray, lo: float, hi: float, k: int) -> None:
+    def add(self, flat: np.ndarray, lo: float, hi: float, k: int) -> int:
         """Count `flat` (finite floats within [lo, hi]) at exponent k, which must be >= self.k
-        and equal grid_exponent of the union of the current range and [lo, hi]."""
+        and equal grid_exponent of the union of the current range and [lo, hi]. Returns how
+        many of the values are exact zeros (x * 2**-k is zero only for x == 0: no underflow)."""
         first, last = _floor_scaled(lo, k), _floor_scaled(hi, k)
         if len(self.counts):
             a, b = self._span(k)
             first, last = min(first, a), max(last, b)
         dtype = _F32 if flat.dtype == _F32 and k <= 0 else _F64
         y = _scratch(dtype, flat.size)
-        np.multiply(flat, dtype.type(math.ldexp(1.0, -k)), out=y)
+        np.multiply(flat, dtype.type(math.ldexp(1.0, -k)), out=y)  # also packs a strided sample
+        zeros = np.count_nonzero(y == 0)  # on the packed values (count_nonzero(float) is slow)
         np.floor(y, out=y)
-        np.subtract(y, dtype.type(first), out=y)
-        idx = _scratch(_I32, flat.size)
-        np.copyto(idx, y, casting="unsafe")
+        idx = _scratch(_I32, flat.size)  # float -> int32 casts ~3x faster than -> int64
+        np.subtract(y, dtype.type(first), out=idx, casting="unsafe")  # exact: |integers| < 2**24
         counts = np.bincount(idx, minlength=last - first + 1)
         if len(self.counts):
-            old = self.coarsened(k)
+            shift = k - self.k
+            old = self if not shift else self.coarsened(k)
             counts[old.start - first:old.start - first + len(old.counts)] += old.counts
         self.k, self.start, self.counts = k, first, counts.astype(np.int64, copy=False)
+        return int(zeros)
 
     def merged(self, other: Histogram, k: int) -> Histogram:
         """self + other at exponent k (>= both exponents)."""

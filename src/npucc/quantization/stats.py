@@ -98,8 +98,7 @@ class ValueStats:
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         if sample is not None and flat.size > sample:
             flat = flat[::sample_step(flat.size, sample, tuple(a.shape))]
-        self.zeros += int(np.count_nonzero(flat == 0))
-        self.hist.add(flat, lo, hi, grid_exponent(self.min, self.max))
+        self.zeros += self.hist.add(flat, lo, hi, grid_exponent(self.min, self.max))
 
     @property
     def mean_min(self) -> float:
