@@ -45,6 +45,7 @@ def flat_in_memory_order(a: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def sample_step(size: int, limit: int, shape: tuple[int, ...]) -> int:
     """The stride of a systematic sample of at most `limit` of `size` elements: a prime that
     divides no axis length, so the sample does not fall on the same channels or columns."""
@@ -95,10 +96,12 @@ class ValueStats:
         self.runs += 1
         self.sum_run_min += exact_int(lo)
         self.sum_run_max += exact_int(hi)
+        widened = lo < self.min or hi > self.max or not len(self.hist.counts)
         self.min, self.max = min(self.min, lo), max(self.max, hi)
+        k = grid_exponent(self.min, self.max) if widened else self.hist.k  # k follows the range
         if sample is not None and flat.size > sample:
             flat = flat[::sample_step(flat.size, sample, tuple(a.shape))]
-        self.zeros += self.hist.add(flat, lo, hi, grid_exponent(self.min, self.max))
+        self.zeros += self.hist.add(flat, lo, hi, k)
 
     @property
     def mean_min(self) -> float:
