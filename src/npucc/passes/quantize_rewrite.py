@@ -119,7 +119,8 @@ class QuantizedGraphBuilder:
             inputs[i] = self.value(node.inputs[i], prec)
         if weight_input(node) is not None:
             x = self.plan.params[(id(node.inputs[0]), prec.name)]
-            for i, arr, q in quantized_operands(node, prec, self.per_channel, x):
+            y = self.plan.params.get((id(node.outputs[0]), prec.name))
+            for i, arr, q in quantized_operands(node, prec, self.per_channel, x, y):
                 inputs[i] = self._constant(node.inputs[i], arr, q)
         for i, v in enumerate(node.inputs):  # the rest (Gather's indices) as they are
             if inputs[i] is None and v is not None:
