@@ -23,6 +23,7 @@ from npucc.errors import FrontendError, UnsupportedError
 from npucc.frontends.tflite import load
 from npucc.numerics import run_graph
 from npucc.targets import legalize
+from tests.fuzz.mutate import check_outcome, variants
 from tests.fuzz.tflite_builder import Op, Tensor, build
 
 from .oracle import litert, needs_litert
@@ -263,3 +264,15 @@ def test_input_types_litert_cannot_run_are_refused(tmp_path, types, quants, erro
     with pytest.raises(error, match=re.escape(match)) as e:
         load(path)
     assert str(path) in str(e.value)
+
+
+def test_mutated_options_load_or_fail_naming_the_file(tmp_path):
+    """Seeded mutations of the options' flexbuffer bytes (truncations, bit flips, splices):
+    each model loads or fails with an npucc error naming the file, never a crash of the
+    flexbuffer reader."""
+    counts = {"loaded": 0, "npucc-error": 0}
+    path = tmp_path / "mutated.tflite"
+    for description, options in variants(flex_map(OPTIONS), 300, seed=3):
+        path.write_bytes(head_model(OPTIONS, 7, custom_options=options))
+        counts[check_outcome(load, path, description)] += 1
+    assert counts["loaded"] > 0 and counts["npucc-error"] > 0, counts

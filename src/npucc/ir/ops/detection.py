@@ -758,10 +758,9 @@ def detection_post_process(box_encodings, class_predictions, anchors, *, max_det
     out_scores = np.zeros(rows, f32)
     if use_regular_nms:
         per_class = min(detections_per_class, max_detections)
-        picks = [(c, j) for c in range(num_classes)
-                 for j in nms(scores=cls[:, c], max_out=per_class)]
-        c, j = (np.array(v, np.int64).reshape(-1) for v in zip(*picks)) if picks else \
-            (np.zeros(0, np.int64),) * 2
+        picks = np.array([(c, j) for c in range(num_classes)  # (class, box), NMS order
+                          for j in nms(scores=cls[:, c], max_out=per_class)], np.int64)
+        c, j = picks.reshape(-1, 2).T
         order = np.argsort(-cls[j, c], kind="stable")[:max_detections]
         c, j, at = c[order], j[order], np.arange(len(order))
         count = len(order)
