@@ -26,6 +26,7 @@ class Tensor(NamedTuple):
     shape: tuple[int, ...]
     buffer: int = 0
     type: int = tflite.TensorType.FLOAT32
+    quant: tuple[float, int] | None = None  # per-tensor (scale, zero point)
 
 
 class Op(NamedTuple):
@@ -34,6 +35,7 @@ class Op(NamedTuple):
     outputs: tuple[int, ...]
     opcode_index: int | None = 0  # None: the index of `code` in the model's sorted codes
     options: tuple[str, dict] | None = None  # builtin options: ("Conv2DOptions", {"Padding": 1})
+    custom_options: bytes | None = None  # a custom op's options (a flexbuffer, say)
 
 
 def _options(b: flatbuffers.Builder, name: str, fields: dict) -> tuple[int, int]:
@@ -59,6 +61,20 @@ def _tables(b: flatbuffers.Builder, offsets) -> int:
     return b.EndVector()
 
 
+def _quantization(b: flatbuffers.Builder, scale: float, zero_point: int) -> int:
+    Q = _module("QuantizationParameters")
+    b.StartVector(4, 1, 4)
+    b.PrependFloat32(scale)
+    scales = b.EndVector()
+    b.StartVector(8, 1, 8)
+    b.PrependInt64(zero_point)
+    zero_points = b.EndVector()
+    Q.QuantizationParametersStart(b)
+    Q.QuantizationParametersAddScale(b, scales)
+    Q.QuantizationParametersAddZeroPoint(b, zero_points)
+    return Q.QuantizationParametersEnd(b)
+
+
 def build(tensors, buffers, ops, inputs, outputs) -> bytes:
     b = flatbuffers.Builder(1024)
     M, S, T, O, C, B = (_module(n) for n in ("Model", "SubGraph", "Tensor", "Operator",
@@ -73,17 +89,21 @@ def build(tensors, buffers, ops, inputs, outputs) -> bytes:
     tensor_offsets = []
     for t in tensors:
         name, shape = b.CreateString(t.name), _int_vector(b, t.shape)
+        quant = _quantization(b, *t.quant) if t.quant is not None else None
         T.TensorStart(b)
         T.TensorAddShape(b, shape)
         T.TensorAddType(b, t.type)
         T.TensorAddBuffer(b, t.buffer)
         T.TensorAddName(b, name)
+        if quant is not None:
+            T.TensorAddQuantization(b, quant)
         tensor_offsets.append(T.TensorEnd(b))
     op_offsets = []
     codes = sorted({op.code for op in ops}, key=lambda c: (isinstance(c, str), c))
     for op in ops:
         ins, outs = _int_vector(b, op.inputs), _int_vector(b, op.outputs)
         opts = _options(b, *op.options) if op.options else None
+        custom = b.CreateByteVector(op.custom_options) if op.custom_options is not None else None
         O.OperatorStart(b)
         O.OperatorAddOpcodeIndex(b, codes.index(op.code) if op.opcode_index is None
                                  else op.opcode_index)
@@ -92,6 +112,8 @@ def build(tensors, buffers, ops, inputs, outputs) -> bytes:
         if opts:
             O.OperatorAddBuiltinOptionsType(b, opts[0])
             O.OperatorAddBuiltinOptions(b, opts[1])
+        if custom is not None:
+            O.OperatorAddCustomOptions(b, custom)
         op_offsets.append(O.OperatorEnd(b))
     code_offsets = []
     for code in codes:

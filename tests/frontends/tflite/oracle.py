@@ -37,13 +37,16 @@ def rel_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got.astype(np.float64) - want).max() / max(np.abs(want).max(), 1e-12))
 
 
-def litert(path, inputs, resolver: str = "BUILTIN_REF", all_tensors: bool = False):
-    """Run a .tflite with LiteRT; returns (outputs, interpreter)."""
+def litert(path, inputs, resolver: str = "BUILTIN_REF", all_tensors: bool = False,
+           num_threads: int = 1):
+    """Run a .tflite with LiteRT (one thread unless told: some kernels, such as
+    TFLite_Detection_PostProcess's regular NMS, order ties by thread); returns (outputs,
+    interpreter)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     it = Interpreter(model_path=str(path),
                      experimental_op_resolver_type=getattr(OpResolverType, resolver),
-                     experimental_preserve_all_tensors=all_tensors)
+                     experimental_preserve_all_tensors=all_tensors, num_threads=num_threads)
     it.allocate_tensors()
     for d, x in zip(it.get_input_details(), inputs):
         it.set_tensor(d["index"], x)

@@ -20,6 +20,8 @@ def build(op, input_types, **attrs):
 
 X4 = ((1, 4, 8, 8), "f32")
 W = ((6, 4, 3, 3), "f32")
+DETPP = {"max_detections": 2, "num_classes": 3, "nms_iou_threshold": 0.5, "y_scale": 10.0,
+         "x_scale": 10.0, "h_scale": 5.0, "w_scale": 5.0}
 
 ERRORS = [
     # schema: unknown, missing, wrong kind, bad value
@@ -98,6 +100,14 @@ ERRORS = [
     ("Flatten", [X4], {"axis": 5}, r"axis 5 is out of range \[-4, 4\]"),
     ("QuantizeLinear", [((2, 3), "i32")], {"scale": (1.0,)}, r"takes a float tensor, got i32"),
     ("DequantizeLinear", [((2, 3), "f32")], {"scale": (1.0,)}, r"takes u8, i8, i16, i32, got f32"),
+    ("DetectionPostProcess", [((1, 5, 4), "f32"), ((1, 5, 5), "f32"), ((5, 4), "f32")],
+     DETPP, r"class_predictions must be \[1, 5, 3 or 4\] for num_classes 3"),
+    ("DetectionPostProcess", [((1, 5, 4), "f32"), ((1, 5, 4), "f32"), ((4, 4), "f32")],
+     DETPP, r"anchors must be \[5, 4\], got \[4, 4\]"),
+    ("DetectionPostProcess", [((1, 5, 4), "f16"), ((1, 5, 4), "f32"), ((5, 4), "f32")],
+     DETPP, r"input 0 must be f32, got f16"),
+    ("DetectionPostProcess", [((1, 5, 4), "f32"), ((1, 5, 4), "f32"), ((5, 4), "f32")],
+     {**DETPP, "nms_iou_threshold": 1.5}, r"'nms_iou_threshold'=1.5: must be in \(0, 1\]"),
 ]
 
 

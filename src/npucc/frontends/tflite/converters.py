@@ -17,6 +17,7 @@ from .conv import (
     transpose_conv,
     transpose_conv_bias,
 )
+from .detection import detection_postprocess
 from .elementwise import (
     _arg,
     _binary,
@@ -74,6 +75,7 @@ CONVERTERS: Registry[Callable] = Registry("TFLite op", {
     "DEPTHWISE_CONV_2D": depthwise_conv_2d,
     "TRANSPOSE_CONV": transpose_conv,
     "CUSTOM:Convolution2DTransposeBias": transpose_conv_bias,
+    "CUSTOM:TFLite_Detection_PostProcess": detection_postprocess,
     "FULLY_CONNECTED": fully_connected,
     "ADD": _binary("Add"), "SUB": _binary("Sub"), "MUL": _binary("Mul"), "DIV": _binary("Div"),
     "MAXIMUM": _binary("Max"), "MINIMUM": _binary("Min"),

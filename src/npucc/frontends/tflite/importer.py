@@ -208,7 +208,7 @@ class TFLiteImporter:
         fn = CONVERTERS.get(op.name)
         if fn is None:
             hint = ""
-            if op.name.startswith("CUSTOM:"):  # e.g. TFLite_Detection_PostProcess after an SSD
+            if op.name.startswith("CUSTOM:"):  # e.g. a Flex (select TF) op
                 ins = [self.tensors[i].name for i in op.in_idx if i >= 0]
                 hint = (" (a custom op: to compile the model up to it, cut it there with "
                         f"outputs={ins}, CLI --outputs {','.join(ins)}, and run the op "

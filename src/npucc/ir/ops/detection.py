@@ -1,22 +1,27 @@
-"""Detection-head ops from Caffe, Darknet and ONNX models: SSD PriorBox and DetectionOutput, Faster
-R-CNN Proposal and ROIPooling, YOLO/region box decoding, ONNX NonMaxSuppression and RoiAlign.
+"""Detection-head ops from Caffe, Darknet, ONNX and TFLite models: SSD PriorBox and
+DetectionOutput, Faster R-CNN Proposal and ROIPooling, YOLO/region box decoding, ONNX
+NonMaxSuppression and RoiAlign, TFLite's DetectionPostProcess.
 
 They hold data-dependent control flow (sorting, NMS) or pure shape-derived constants, so NPUs do
 not run them: the simulator runs these reference kernels on the CPU (a CPU-fallback partition).
 Outputs with a data-dependent row count have a static maximum size; unused rows are marked
-(DetectionOutput: image id -1; Proposal: all-zero rows; NonMaxSuppression: rows of -1).
+(DetectionOutput: image id -1; Proposal and DetectionPostProcess: all-zero rows;
+NonMaxSuppression: rows of -1).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from npucc.errors import IRError
+from npucc.errors import IRError, NpuccError
 from npucc.ir.registry import Attr, define_op
 from npucc.ir.types import DType, TensorType
 from npucc.limits import check_shape
+
+from .partial_sort import partial_sort_descending
 
 
 def _f32(types, *idx):
@@ -616,3 +621,163 @@ def region_decode(x, *, anchors, num_classes):
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     out[..., 5:] = e / e.sum(axis=-1, keepdims=True)
     return out.reshape(n, h * w * na, per).astype(np.float32)
+
+
+# ---- DetectionPostProcess (TFLite's TFLite_Detection_PostProcess) ----
+def _at_least_1(v):
+    return None if v >= 1 else "must be >= 1"
+
+
+def _positive_finite(v):
+    return None if 0 < v < math.inf else "must be finite and > 0"
+
+
+def _postprocess_type(types, a):
+    enc, scores, anchors = types
+    _f32(types, 0, 1, 2)
+    if enc.rank != 3 or enc.shape[0] != 1 or enc.shape[2] < 4:
+        raise IRError(f"box_encodings must be [1, N, 4 or more], got {list(enc.shape)}")
+    n, nc = enc.shape[1], a["num_classes"]
+    if scores.rank != 3 or scores.shape[:2] != (1, n) or scores.shape[2] - nc not in (0, 1):
+        raise IRError(f"class_predictions must be [1, {n}, {nc} or {nc + 1}] for num_classes "
+                      f"{nc} (the extra column first: background), got {list(scores.shape)}")
+    if anchors.shape != (n, 4):
+        raise IRError(f"anchors must be [{n}, 4], got {list(anchors.shape)}")
+    rows = a["max_detections"] * a["max_classes_per_detection"]
+    try:
+        check_shape((1, rows, 4), 4, "the detection boxes (max_detections * "
+                    "max_classes_per_detection rows)")
+    except NpuccError as e:
+        raise IRError(str(e)) from None
+    f32 = DType.f32
+    return [TensorType((1, rows, 4), f32), TensorType((1, rows), f32),
+            TensorType((1, rows), f32), TensorType((1,), f32)]
+
+
+def _decode_tflite(enc, anchors, scales):
+    """(N, 4) float32 corners (ymin, xmin, ymax, xmax) of center-size encodings (y, x, h, w) on
+    anchors (y, x, h, w) and the four scales: centres and half sizes in float64, each rounded
+    to float32, corners in float32 (TFLite's DecodeCenterSizeBoxes)."""
+    f32 = np.float32
+    e = enc[0, :, :4].astype(np.float64)
+    ay, ax, ah, aw = anchors.astype(np.float64).T
+    ys, xs, hs, ws = scales
+    with np.errstate(over="ignore"):
+        yc = (e[:, 0] / ys * ah + ay).astype(f32)
+        xc = (e[:, 1] / xs * aw + ax).astype(f32)
+        hh = (0.5 * np.exp(e[:, 2] / hs) * ah).astype(f32)
+        hw = (0.5 * np.exp(e[:, 3] / ws) * aw).astype(f32)
+    return np.stack([yc - hh, xc - hw, yc + hh, xc + hw], axis=1)
+
+
+def _iou_tflite(boxes, area, i, rest):
+    """float32 IoU of box i with boxes `rest`, 0 where either has no area (TFLite's rule)."""
+    b, c = boxes[i], boxes[rest]
+    ih = np.maximum(np.minimum(b[2], c[:, 2]) - np.maximum(b[0], c[:, 0]), np.float32(0))
+    iw = np.maximum(np.minimum(b[3], c[:, 3]) - np.maximum(b[1], c[:, 1]), np.float32(0))
+    inter = ih * iw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / (area[i] + area[rest] - inter)
+    return np.where((area[i] <= 0) | (area[rest] <= 0), np.float32(0), iou)
+
+
+def nms_tflite(boxes, area, scores, max_out, score_threshold, iou_threshold) -> list[int]:
+    """TFLite's single-class NMS: the boxes scoring >= the (float32) score threshold by
+    descending score (stable: ties by lower index); each kept box drops the later ones whose
+    IoU with it is > the (float32) IoU threshold; at most max_out."""
+    cand = np.nonzero(scores >= score_threshold)[0]
+    cand = cand[np.argsort(-scores[cand], kind="stable")]
+    keep: list[int] = []
+    while cand.size and len(keep) < max_out:
+        i, cand = cand[0], cand[1:]
+        keep.append(int(i))
+        cand = cand[~(_iou_tflite(boxes, area, i, cand) > iou_threshold)]
+    return keep
+
+
+def _first_max(s):
+    """Per row, the index of the first largest score (TFLite's ArgMaxVector: NaNs never win,
+    except in column 0)."""
+    idx = np.argmax(np.where(np.isnan(s), -np.inf, s), axis=1)
+    return np.where(np.isnan(s[:, 0]), 0, idx)
+
+
+@define_op("DetectionPostProcess", inputs=("box_encodings", "class_predictions", "anchors"),
+           attrs={"max_detections": Attr("int", check=_at_least_1),
+                  "max_classes_per_detection": Attr("int", 1, check=_at_least_1,
+                                                    doc="fast NMS: classes kept per box"),
+                  "detections_per_class": Attr("int", 100, check=_at_least_1,
+                                               doc="regular NMS: boxes kept per class"),
+                  "use_regular_nms": Attr("bool", False, doc="NMS per class; False: fast "
+                                          "NMS, one NMS over each box's best class score"),
+                  "nms_score_threshold": Attr("float", 0.0, check=lambda v: None if v == v
+                                              else "must not be NaN"),
+                  "nms_iou_threshold": Attr("float", check=lambda v: None if 0 < v <= 1
+                                            else "must be in (0, 1]"),
+                  "num_classes": Attr("int", check=_at_least_1,
+                                      doc="classes without the background column"),
+                  "y_scale": Attr("float", check=_positive_finite),
+                  "x_scale": Attr("float", check=_positive_finite),
+                  "h_scale": Attr("float", check=_positive_finite),
+                  "w_scale": Attr("float", check=_positive_finite)},
+           infer=_postprocess_type)
+def detection_post_process(box_encodings, class_predictions, anchors, *, max_detections,
+                           max_classes_per_detection, detections_per_class, use_regular_nms,
+                           nms_score_threshold, nms_iou_threshold, num_classes, y_scale,
+                           x_scale, h_scale, w_scale):
+    """TFLite_Detection_PostProcess (SSD heads of the TF Object Detection API), as LiteRT
+    computes it. Boxes decode from (y, x, h, w) encodings on (y, x, h, w) anchors:
+    yc = y / y_scale * ah + ay, half_h = 0.5 * exp(h / h_scale) * ah (x, w alike; in float64,
+    rounded to float32) to ymin, xmin, ymax, xmax. Class scores skip a background column when
+    there are num_classes + 1. Fast NMS: each box's best class score, one NMS over them, and
+    per kept box its max_classes_per_detection best classes in consecutive rows (ties in the
+    order libstdc++'s std::partial_sort leaves; the first maximum when 1 class is kept).
+    Regular NMS: NMS per class (at most min(detections_per_class, max_detections) boxes), then
+    the max_detections best over all classes by descending score (ties: lower class, then NMS
+    order). NMS keeps scores >= nms_score_threshold, by descending score (ties: lower box
+    index), and drops the boxes whose float32 IoU with a kept one is > nms_iou_threshold.
+    Outputs: boxes [1, R, 4], classes [1, R] (0-based, background excluded), scores [1, R],
+    num_detections [1] (the boxes kept), R = max_detections * max_classes_per_detection; rows
+    no detection fills are zeros (TFLite's fast NMS leaves them unwritten). Thresholds and
+    scales are used as float32, as TFLite reads them."""
+    f32 = np.float32
+    with np.errstate(over="ignore"):  # as float32, what TFLite reads (beyond its range: inf)
+        scales = f32([y_scale, x_scale, h_scale, w_scale]).astype(np.float64)
+        score_threshold, iou_threshold = f32(nms_score_threshold), f32(nms_iou_threshold)
+    boxes = _decode_tflite(box_encodings, anchors, scales)
+    if np.any((boxes[:, 0] > boxes[:, 2]) | (boxes[:, 1] > boxes[:, 3])):
+        raise IRError("DetectionPostProcess: an anchor with a negative height or width decodes "
+                      "to a box with min > max (TFLite refuses it)")
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    cls = class_predictions[0, :, class_predictions.shape[2] - num_classes:].astype(f32)
+    nms = functools.partial(nms_tflite, boxes, area, score_threshold=score_threshold,
+                            iou_threshold=iou_threshold)
+    rows = max_detections * max_classes_per_detection
+    out_boxes = np.zeros((rows, 4), f32)
+    out_classes = np.zeros(rows, f32)
+    out_scores = np.zeros(rows, f32)
+    if use_regular_nms:
+        per_class = min(detections_per_class, max_detections)
+        picks = np.array([(c, j) for c in range(num_classes)  # (class, box), NMS order
+                          for j in nms(scores=cls[:, c], max_out=per_class)], np.int64)
+        c, j = picks.reshape(-1, 2).T
+        order = np.argsort(-cls[j, c], kind="stable")[:max_detections]
+        c, j, at = c[order], j[order], np.arange(len(order))
+        count = len(order)
+    else:
+        k = min(max_classes_per_detection, num_classes)
+        best = _first_max(cls)
+        kept = np.array(nms(scores=cls[np.arange(len(cls)), best], max_out=max_detections),
+                        np.int64)
+        top = best[kept, None] if k == 1 else \
+            np.array([partial_sort_descending(cls[b].tolist(), k)[:k] for b in kept], np.int64)
+        j = np.repeat(kept, k)
+        c = top.reshape(-1)
+        at = (max_classes_per_detection * np.arange(len(kept))[:, None]
+              + np.arange(k)).reshape(-1)
+        count = len(kept)
+    out_boxes[at] = boxes[j]
+    out_classes[at] = c
+    out_scores[at] = cls[j, c]
+    return (out_boxes[None], out_classes[None], out_scores[None],
+            np.array([count], f32))

@@ -40,6 +40,8 @@ NOT_DRAWN = {
                 "checks it against OpenCV)",
     "DetectionOutput": "an SSD head: NMS over decoded boxes needs a real model's priors "
                        "(tests/frontends/caffe checks it against OpenCV)",
+    "DetectionPostProcess": "an SSD head: NMS over boxes decoded on a model's anchors "
+                            "(tests/frontends/tflite checks it against LiteRT)",
     "Proposal": "a Faster R-CNN head: needs scores and deltas laid out per anchor (tests/frontends/"
                 "caffe checks it against OpenCV)",
     "ROIPooling": "needs boxes from a Proposal (tests/frontends/caffe checks it against OpenCV)",
