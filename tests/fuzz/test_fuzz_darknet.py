@@ -111,3 +111,71 @@ def test_mutated_weights(model, tmp_path):
     cfg, weights = model
     _check(fuzz_file(lambda p: darknet.load(cfg, weights=p), weights, tmp_path, VARIANTS,
                      seed=3))
+
+
+# The sections that read more than the cfg and the weights: [local] (per-position weights), a
+# [softmax] and a [region] naming a class-tree file, [reorg] extra=.
+CFG_TREE = """[net]
+width=6
+height=5
+channels=2
+
+[local]
+filters=1
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[reorg]
+extra=3
+stride=1
+
+[softmax]
+tree=classes.tree
+temperature=0.5
+
+[route]
+layers=0
+
+[convolutional]
+filters=14
+size=1
+activation=linear
+
+[region]
+anchors=1,1.5, 2,2.5
+classes=2
+num=2
+softmax=1
+tree=small.tree
+map=coco9k.map
+"""
+TREE = "a -1\nb -1\nc 0\nd 0\ne 0\nf 1\ng 1\nh 4\ni 4\nj 4\nk 5\nl 5\n"  # 12 classes
+
+
+@pytest.fixture(scope="module")
+def tree_model(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("darknet-tree")
+    cfg = d / "tree.cfg"
+    cfg.write_text(CFG_TREE)
+    (d / "classes.tree").write_text(TREE)  # the 3 x 3 [local] output and 3 extra values
+    (d / "small.tree").write_text("x -1\ny -1\n")
+    assert [v.name for v in darknet.load(cfg, weights="random").outputs] == ["5_raw", "5_boxes"]
+    return cfg
+
+
+def test_mutated_cfg_with_local_and_trees(tree_model, tmp_path):
+    """The mutated cfg sits beside the tree files it names."""
+    for name in ("classes.tree", "small.tree"):
+        (tmp_path / name).write_bytes((tree_model.parent / name).read_bytes())
+    _check(fuzz_file(lambda p: darknet.load(p, weights="random"), tree_model, tmp_path,
+                     VARIANTS, seed=4))
+
+
+def test_mutated_tree_file(tree_model, tmp_path):
+    """A mutated tree file: it loads or is refused with an error naming it."""
+    (tmp_path / "tree.cfg").write_text(CFG_TREE)
+    (tmp_path / "small.tree").write_bytes((tree_model.parent / "small.tree").read_bytes())
+    _check(fuzz_file(lambda p: darknet.load(tmp_path / "tree.cfg", weights="random"),
+                     tree_model.parent / "classes.tree", tmp_path, VARIANTS, seed=5))

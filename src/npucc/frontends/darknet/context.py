@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -118,6 +119,15 @@ class Context:
             return self.imp.input
         return self.imp.outputs[self.index - 1]
 
+    def image(self, v: Value | None = None) -> Value:
+        """`v` (default: the previous layer's output) if it is an N, C, H, W image; an error
+        naming this section if it is flat ([softmax], [detection], [reorg] extra= give flat
+        outputs)."""
+        v = self.prev if v is None else v
+        if len(v.shape) != 4:
+            raise self.error(f"needs an image input (N, C, H, W), got {list(v.shape)}")
+        return v
+
     def layer(self, ref: int) -> Value:
         """Output of layer `ref` (negative: relative to this one)."""
         i = self.index + ref if ref < 0 else ref
@@ -142,9 +152,13 @@ class Context:
         except LimitError as e:
             raise self.error(str(e)) from None
 
-    def const(self, arr, suffix) -> Value:
-        return self.graph.add_constant(np.asarray(arr, np.float32),
+    def const(self, arr, suffix, dtype=np.float32) -> Value:
+        return self.graph.add_constant(np.asarray(arr, dtype),
                                        self.graph.unique_name(f"l{self.index}_{suffix}"))
+
+    def path(self, key) -> Path:
+        """A file the option names: relative to the cfg's folder, or absolute as written."""
+        return self.imp.path.parent / self.str(key)
 
     def op(self, op, *inputs, **attrs_) -> Value:
         try:

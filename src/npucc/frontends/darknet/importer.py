@@ -23,6 +23,11 @@ class Importer:
         if input_size is not None:
             h, w = input_size
         if not (h and w):
+            if "inputs" in sections[0].options:
+                raise FrontendError(f"{self.path}: [net] gives inputs= but no width/height: a "
+                                    "flat-input net (darknet's char-RNN cfgs, with [rnn], [gru] "
+                                    "or [lstm] layers that carry their state across calls) is "
+                                    "not supported")
             raise FrontendError(f"{self.path}: [net] needs width= and height= (or pass "
                                 "input_size=(h, w))")
         shape = (batch, c, h, w)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...ir import Value
 from .context import _TRAINING, Context, section
+from .tree import read_tree_groups
 
 
 def _batch_norm(ctx: Context, y: Value, n: int, biases: np.ndarray) -> Value:
@@ -71,6 +72,45 @@ def connected(ctx: Context):
     return ctx.activation(y, ctx.str("activation", "logistic"))
 
 
+@section("local", keys=("filters", "size", "stride", "pad", "activation"))
+def local(ctx: Context):
+    """Locally connected convolution (local_layer.c): a separate size x size x C filter bank
+    (and bias) per output position. im2col by two Gathers of the padded input, one batched
+    MatMul over the positions, + bias + activation. pad is darknet's raw value: the output is
+    (in - (pad ? 1 : size)) / stride + 1 while im2col pads by `pad` pixels; cfgs where the two
+    disagree (darknet then reads its buffer out of step) are refused. File order: biases
+    (filters x out_h x out_w), then per position a filters x (C x size x size) matrix."""
+    x = ctx.image()
+    f, k = ctx.int("filters", 1, lo=1), ctx.int("size", 1, lo=1)
+    s, pad = ctx.int("stride", 1, lo=1), ctx.int("pad", 0, lo=0)
+    n, c, h, w = x.shape
+    oh, ow = ((d - (1 if pad else k)) // s + 1 for d in (h, w))
+    if oh < 1 or ow < 1:
+        raise ctx.error(f"size={k} is larger than the {h}x{w} input")
+    if ((h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1) != (oh, ow):
+        raise ctx.error(f"pad={pad} with size={k}, stride={s} on a {h}x{w} input: darknet's "
+                        f"output is {oh}x{ow} but its im2col pads to a different size")
+    kk, loc = c * k * k, oh * ow
+    biases = ctx.params((f, oh, ow), "small")
+    weights = ctx.params((loc * f, kk), "weight").reshape(loc, f, kk)
+    ctx.check_size((n, c, k, oh, w + 2 * pad), "the im2col rows")
+    ctx.check_size((n, c, k, oh, k, ow), "the im2col buffer")
+    if pad:
+        x = ctx.op("Pad", x, pads=(0, 0, pad, pad, 0, 0, pad, pad))
+    # patch rows ky + s * oy, then columns kx + s * ox: (N, C, ky, oy, kx, ox)
+    rows = ctx.op("Gather", x, ctx.const(np.arange(k)[:, None] + s * np.arange(oh), "rows",
+                                         np.int64), axis=2)
+    cols = ctx.op("Gather", rows, ctx.const(np.arange(k)[:, None] + s * np.arange(ow), "cols",
+                                            np.int64), axis=4)
+    # per position (oy, ox) a (C * ky * kx, N) matrix, darknet's im2col row order
+    cols = ctx.op("Reshape", ctx.op("Transpose", cols, perm=(3, 5, 1, 2, 4, 0)),
+                  shape=(loc, kk, n))
+    y = ctx.op("MatMul", ctx.const(weights, "weight"), cols)  # (positions, filters, N)
+    y = ctx.op("Reshape", ctx.op("Transpose", y, perm=(2, 1, 0)), shape=(n, f, oh, ow))
+    y = ctx.op("Add", y, ctx.const(biases[None], "bias"))
+    return ctx.activation(y, ctx.str("activation", "logistic"))
+
+
 @section("maxpool", keys=("size", "stride", "stride_x", "stride_y", "padding"))
 def maxpool(ctx: Context):
     """MaxPool; out = (in + padding - size) / stride + 1 with padding (default size - 1) split
@@ -119,6 +159,7 @@ def shortcut(ctx: Context):
     are added (the ResNet cfgs' projection-free downsampling)."""
     out, add = ctx.prev, ctx.layer(ctx.int("from"))
     if out.shape != add.shape:
+        out, add = ctx.image(out), ctx.image(add)
         (_, c2, h2, w2), (_, c1, h1, w1) = out.shape, add.shape
         stride = max(w1 // w2, 1)
         if w2 > w1 or h1 // h2 != stride or w1 != w2 * stride:
@@ -135,7 +176,7 @@ def shortcut(ctx: Context):
 @section("upsample", keys=("stride", "scale"))
 def upsample(ctx: Context):
     """Nearest-neighbour Resize by `stride` (times `scale` if not 1)."""
-    x = ctx.prev
+    x = ctx.image()
     s = ctx.int("stride", 2)
     if s < 1:
         raise ctx.error(f"stride={s} (downsampling) is not supported")
@@ -146,13 +187,21 @@ def upsample(ctx: Context):
     return y if scale == 1 else ctx.op("Mul", y, ctx.const(scale, "scale"))
 
 
-@section("reorg", keys=("stride",))
+@section("reorg", keys=("stride", "extra"))
 def reorg(ctx: Context):
     """Darknet's reorg (as its C code does it, a quirky space-to-depth): the input buffer read as
-    (C/s^2, H*s, W*s) is rearranged by Reshape, Transpose, Reshape into (C*s^2, H/s, W/s)."""
+    (C/s^2, H*s, W*s) is rearranged by Reshape, Transpose, Reshape into (C*s^2, H/s, W/s).
+    With extra=k (go.cfg) it is instead the flat input followed by k zeros, (N, C*H*W + k):
+    darknet copies the input and never writes the k extra values."""
     x = ctx.prev
     s = ctx.int("stride", 2, lo=1)
-    n, c, h, w = x.shape
+    extra = ctx.int("extra", 0, lo=0)
+    if extra:
+        n = x.shape[0]
+        ctx.check_size((n, math.prod(x.shape[1:]) + extra), "the output")
+        return ctx.op("Concat", ctx.op("Flatten", x, axis=1),
+                      ctx.const(np.zeros((n, extra)), "extra"), axis=1)
+    n, c, h, w = ctx.image().shape
     if c % (s * s) or h % s or w % s:
         raise ctx.error(f"stride {s} does not divide the input {list(x.shape)}")
     oc = c // (s * s)
@@ -167,7 +216,7 @@ def crop(ctx: Context):
     """Darknet's crop layer at inference (crop_layer.c, not training): the centred
     crop_height x crop_width window (no flip, no random offset), mapped to x * 2 - 1 unless
     noadjust=1. The training-time augmentations (flip, angle, saturation...) are ignored."""
-    x = ctx.prev
+    x = ctx.image()
     _, _, h, w = x.shape
     oh, ow = ctx.int("crop_height", 1, lo=1), ctx.int("crop_width", 1, lo=1)
     if oh > h or ow > w:
@@ -212,14 +261,53 @@ def dropout(ctx: Context):
     return ctx.prev
 
 
-@section("softmax", keys=("groups",), ignored=("temperature",))
+@section("softmax", keys=("groups", "temperature", "tree"), ignored=("noloss",))
 def softmax(ctx: Context):
-    """Softmax over all C*H*W values of each image (groups=1)."""
-    if ctx.int("groups", 1) != 1:
-        raise ctx.error("groups other than 1 are not supported")
-    x = ctx.prev
-    flat = ctx.op("Flatten", x, axis=1)
-    return ctx.op("Softmax", flat, axis=1)
+    """Softmax of x / temperature over each image's C*H*W values flattened: over all of them,
+    over each of `groups` equal consecutive parts, or with tree= (a darknet tree file such as
+    data/9k.tree, see 'Tree files' above) within each group of sibling classes, darknet's
+    softmax_tree. Output (N, C*H*W)."""
+    x = ctx.op("Flatten", ctx.prev, axis=1)
+    n, size = x.shape
+    t = ctx.float("temperature", 1.0)
+    if t <= 0:
+        raise ctx.error(f"temperature={t} must be above 0")
+    if t != 1:
+        x = ctx.op("Mul", x, ctx.const(1 / t, "temperature"))
+    if "tree" in ctx.sec.options:
+        sizes = read_tree_groups(ctx.path("tree"), ctx.error)
+        if sum(sizes) != size:
+            raise ctx.error(f"the tree file {ctx.path('tree')} has {sum(sizes)} classes, the "
+                            f"input {size} values")
+        return _grouped_softmax(ctx, x, sizes)
+    groups = ctx.int("groups", 1, lo=1)
+    if size % groups:
+        raise ctx.error(f"groups={groups} does not divide the {size} input values")
+    return _grouped_softmax(ctx, x, [size // groups] * groups)
+
+
+def _grouped_softmax(ctx: Context, x: Value, sizes: list[int]) -> Value:
+    """Softmax of (N, K) `x` within consecutive groups of `sizes`: one Softmax per distinct group
+    size over the Gathered (N, groups of that size, size) values, then one Gather back into the
+    original order (a tree has ~2000 groups but few distinct sizes)."""
+    n, k = x.shape
+    if len(sizes) == 1:
+        return ctx.op("Softmax", x, axis=1)
+    if len(set(sizes)) == 1:
+        g = len(sizes)
+        y = ctx.op("Softmax", ctx.op("Reshape", x, shape=(n, g, k // g)), axis=2)
+        return ctx.op("Reshape", y, shape=(n, k))
+    starts = np.cumsum([0] + sizes[:-1])
+    parts, order = [], []
+    for size in sorted(set(sizes)):
+        idx = np.array([st + np.arange(size) for st, sz in zip(starts, sizes) if sz == size])
+        part = ctx.op("Softmax", ctx.op("Gather", x, ctx.const(idx, "group", np.int64), axis=1),
+                      axis=2)
+        parts.append(ctx.op("Reshape", part, shape=(n, idx.size)))
+        order.append(idx.ravel())
+    y = ctx.op("Concat", *parts, axis=1)
+    back = np.argsort(np.concatenate(order))  # where each input value went
+    return ctx.op("Gather", y, ctx.const(back, "order", np.int64), axis=1)
 
 
 @section("cost", ignored=("type", "scale", "ratio", "noobject_scale", "thresh"))
@@ -254,11 +342,13 @@ def yolo(ctx: Context):
     return x
 
 
-@section("region", keys=("anchors", "classes", "num", "coords", "softmax"),
-         ignored=_TRAINING + ("sqrt",))
+@section("region", keys=("anchors", "classes", "num", "coords", "softmax", "tree"),
+         ignored=_TRAINING + ("sqrt", "map"))
 def region(ctx: Context):
     """YOLOv2 head: the raw conv output stays available; RegionDecode gives the boxes (anchors
-    in grid cells, softmax class probabilities)."""
+    in grid cells, softmax class probabilities; with tree= (yolo9000.cfg) a softmax within each
+    group of sibling classes of the tree file, as darknet's GPU code does it). map= only changes
+    which classes darknet prints as detections: ignored."""
     x = ctx.prev
     if ctx.int("coords", 4) != 4 or not ctx.int("softmax", 1):
         raise ctx.error("only coords=4 with softmax=1 is supported")
@@ -266,7 +356,14 @@ def region(ctx: Context):
     num = ctx.int("num", len(pairs), lo=0)
     if num != len(pairs):
         raise ctx.error(f"num={num} but {len(pairs)} anchors")
+    classes = ctx.int("classes", 20, lo=0)
+    groups = []
+    if "tree" in ctx.sec.options:
+        groups = read_tree_groups(ctx.path("tree"), ctx.error)
+        if sum(groups) != classes:
+            raise ctx.error(f"the tree file {ctx.path('tree')} has {sum(groups)} classes, "
+                            f"classes={classes}")
     boxes = ctx.op("RegionDecode", x, anchors=[v for p in pairs for v in p],
-                   num_classes=ctx.int("classes", 20, lo=0))
+                   num_classes=classes, class_groups=groups)
     ctx.imp.heads.append((ctx.index, x, boxes))
     return x

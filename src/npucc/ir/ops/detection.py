@@ -603,11 +603,24 @@ def yolo_decode(x, *, anchors, num_classes, img_w, img_h, scale_x_y):
     return out.reshape(n, h * w * na, per).astype(np.float32)
 
 
-@define_op("RegionDecode", inputs=("X",), attrs=dict(_DECODE_ATTRS), infer=_decode_type)
-def region_decode(x, *, anchors, num_classes):
+def _region_decode_type(types, a):
+    groups = a["class_groups"]
+    if groups and (min(groups) < 1 or sum(groups) != a["num_classes"]):
+        raise IRError(f"class_groups {list(groups)} must be sizes >= 1 adding up to "
+                      f"num_classes={a['num_classes']}")
+    return _decode_type(types, a)
+
+
+@define_op("RegionDecode", inputs=("X",),
+           attrs={**_DECODE_ATTRS,
+                  "class_groups": Attr("ints", (), doc="sizes of consecutive class groups, "
+                                       "each soft-maxed on its own (darknet's tree softmax); "
+                                       "empty: one softmax over all classes")},
+           infer=_region_decode_type)
+def region_decode(x, *, anchors, num_classes, class_groups):
     """Darknet [region] (YOLOv2) boxes: rows (cell row-major, anchor) of [cx, cy, w, h]
-    normalised to the grid, objectness (sigmoid), class probabilities (softmax over classes);
-    w = exp(tw) * anchor_w / W (anchors are in grid cells)."""
+    normalised to the grid, objectness (sigmoid), class probabilities (softmax over the classes,
+    or within each of class_groups); w = exp(tw) * anchor_w / W (anchors are in grid cells)."""
     na, per = len(anchors) // 2, 5 + num_classes
     n, _, h, w = x.shape
     r = _rows(x, na, per)
@@ -617,9 +630,12 @@ def region_decode(x, *, anchors, num_classes):
     out[..., 2] = np.exp(r[..., 2]) * np.asarray(anchors[0::2]) / w
     out[..., 3] = np.exp(r[..., 3]) * np.asarray(anchors[1::2]) / h
     out[..., 4] = _sigmoid(r[..., 4])
-    logits = r[..., 5:]
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    out[..., 5:] = e / e.sum(axis=-1, keepdims=True)
+    start = 5
+    for size in class_groups or ([num_classes] if num_classes else []):
+        logits = r[..., start:start + size]
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        out[..., start:start + size] = e / e.sum(axis=-1, keepdims=True)
+        start += size
     return out.reshape(n, h * w * na, per).astype(np.float32)
 
 

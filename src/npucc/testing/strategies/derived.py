@@ -48,7 +48,8 @@ NOT_DRAWN = {
     "YoloDecode": "a YOLO head: channels must be anchors * (5 + classes) of a real config "
                   "(tests/frontends/darknet checks it against OpenCV)",
     "RegionDecode": "a YOLOv2 head: channels must be anchors * (5 + classes) of a real config "
-                    "(tests/frontends/darknet checks it against OpenCV)",
+                    "(tests/frontends/darknet checks it against OpenCV, its class_groups against "
+                    "libdarknet's tree softmax)",
 }
 
 _KINDS = {"float": DType.f32, "int": DType.i32, "bool": DType.bool}
