@@ -56,15 +56,17 @@ class RandomWeights:
         self.arrays: list[np.ndarray] = []
 
     def take(self, n, shape, init):
-        rng = self.rng
+        rng = self.rng  # float32 throughout: no float64 copy of a large layer's weights
         if init == "weight":  # std sqrt(0.5 / fan_in): deep nets keep bounded activations
             fan_in = max(int(np.prod(shape[1:])), 1)
-            arr = rng.normal(0, math.sqrt(0.5 / fan_in), shape)
+            arr = rng.standard_normal(shape, dtype=np.float32)
+            arr *= np.float32(math.sqrt(0.5 / fan_in))
         elif init == "positive":
-            arr = rng.uniform(0.5, 1.5, shape)
+            arr = rng.random(shape, dtype=np.float32)
+            arr += np.float32(0.5)
         else:
-            arr = rng.normal(0, 0.1, shape)
-        arr = arr.astype(np.float32)
+            arr = rng.standard_normal(shape, dtype=np.float32)
+            arr *= np.float32(0.1)
         self.arrays.append(arr)
         return arr
 
