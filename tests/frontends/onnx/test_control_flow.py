@@ -148,10 +148,9 @@ def test_an_empty_scan_output_of_undeclared_shape_is_refused(tmp_path):
         load(_save(model, tmp_path))
 
 
-def test_loop_reads_outer_runtime_values_and_runs_a_conv(tmp_path):
-    """The body reads a value computed before the loop (implicit input) and the outer Conv
-    weights; each iteration applies a Conv to the carried image, whose shape grows: a
-    carried value concatenated onto each iteration."""
+def _conv_loop_model():
+    """y: a Conv applied 3 times to x, plus sigmoid(x) (read by the body from the outer scope);
+    hist: the carried (1, 2) zeros, one row of channel means concatenated per iteration."""
     rng = np.random.default_rng(3)
     w = rng.standard_normal((2, 2, 3, 3)).astype(np.float32) * 0.3
     body = _body(
@@ -162,15 +161,32 @@ def test_loop_reads_outer_runtime_values_and_runs_a_conv(tmp_path):
          node("Identity", ["cond_in"], ["cond_out"])],
         [("i", I64, []), ("cond_in", B, []), ("img_in", F, [1, 2, 6, 6]), ("hist_in", F, None)],
         [("cond_out", B, []), ("img_out", F, [1, 2, 6, 6]), ("hist_out", F, None)])
-    model = _model(
+    return _model(
         [node("Sigmoid", ["x"], ["bias_map"]),
          node("Loop", ["M", "", "x", "hist0"], ["y", "hist"], body=body, name="conv_loop")],
         [("x", F, [1, 2, 6, 6])], [("y", F, None), ("hist", F, None)],
         [numpy_helper.from_array(w, "w"), _const("M", 3, np.int64),
          _const("hist0", np.zeros((1, 2)), np.float32)])
-    graph = _check(model, tmp_path, {"x": _rand(1, 2, 6, 6)}, rtol=1e-4, atol=1e-5)
+
+
+def test_loop_reads_outer_runtime_values_and_runs_a_conv(tmp_path):
+    """The body reads a value computed before the loop (implicit input) and the outer Conv
+    weights; each iteration applies a Conv to the carried image; the other carried value grows
+    by one row per iteration."""
+    graph = _check(_conv_loop_model(), tmp_path, {"x": _rand(1, 2, 6, 6)}, rtol=1e-4,
+                   atol=1e-5)
     assert sum(n.op == "Conv" for n in graph.nodes) == 3
     assert graph.outputs[1].shape == (4, 2)
+
+
+def test_a_cut_keeps_the_nodes_a_loop_body_reads_from_the_outer_scope(tmp_path):
+    """outputs= keeps the nodes the model's outputs need: the Sigmoid only the body reads too."""
+    path = _save(_conv_loop_model(), tmp_path)
+    graph = load(path, outputs=["y"])
+    x = _rand(1, 2, 6, 6)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        ["y"], {"x": x})[0]
+    np.testing.assert_allclose(run_graph(graph, [x])[0], want, rtol=1e-4, atol=1e-5)
 
 
 def test_if_on_the_iteration_number_inside_a_loop(tmp_path):

@@ -237,6 +237,16 @@ def _value_info_dims(vi: onnx.ValueInfoProto) -> list | None:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
 
 
+def _reads(node: onnx.NodeProto):
+    """The tensors a node reads: its inputs, and those its subgraphs read (the outer-scope values
+    a Loop body or If branch uses directly; names local to a subgraph match no outer tensor)."""
+    yield from (i for i in node.input if i)
+    for a in node.attribute:
+        for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+            for n in g.node:
+                yield from _reads(n)
+
+
 class OnnxImporter:
     """Converts one ModelProto. Use `npucc.frontends.onnx.load` rather than this class."""
 
@@ -472,7 +482,7 @@ class OnnxImporter:
             if n is None or id(n) in keep:
                 continue
             keep.add(id(n))
-            want.extend(i for i in n.input if i)
+            want.extend(_reads(n))
         return [n for n in g.node if id(n) in keep]
 
     def _convert(self, node: onnx.NodeProto, label: str, converters, supported_ops) -> None:
