@@ -77,15 +77,16 @@ def _acc_body(cond_nodes, cond_out="cond_out"):
                  [_const("half", 0.5, np.float32)])
 
 
-def _acc_model(loop_inputs, body, pre=(), inits=(), x_shape=(2, 3)):
+def _acc_model(loop_inputs, body, pre=(), inits=(), opset=17):
     return _model([*pre, node("Loop", [*loop_inputs, "v0"], ["v", "scan"], body=body, name="loop")],
-                  [("x", F, list(x_shape)), ("v0", F, [2, 3])],
-                  [("v", F, None), ("scan", F, None)], inits)
+                  [("x", F, [2, 3]), ("v0", F, [2, 3])],
+                  [("v", F, None), ("scan", F, None)], inits, opset)
 
 
-def test_loop_with_a_constant_trip_count_carries_values_and_stacks_scan_outputs(tmp_path):
+@pytest.mark.parametrize("opset", [9, 11, 13, 16, 21])  # Loop-1, -11, -13, -16, -21
+def test_loop_with_a_constant_trip_count_carries_values_and_stacks_scan_outputs(opset, tmp_path):
     body = _acc_body([node("Identity", ["cond_in"], ["cond_out"])])
-    model = _acc_model(["M", ""], body, inits=[_const("M", 4, np.int64)])
+    model = _acc_model(["M", ""], body, inits=[_const("M", 4, np.int64)], opset=opset)
     graph = _check(model, tmp_path, {"x": _rand(2, 3), "v0": _rand(2, 3, seed=1)})
     names = {v.name for n in graph.nodes for v in n.outputs}
     assert {"loop/iter0/v_out", "loop/iter3/s"} <= names
@@ -355,8 +356,8 @@ def test_a_huge_trip_count_is_refused_before_unrolling(tmp_path):
 
 
 def test_nested_loops_multiply_against_the_unroll_limit(tmp_path, monkeypatch):
-    """Each loop fits alone (30 x 2 nodes, 30 x 1 node) but not nested: the inner loop's copies
-    in every outer iteration count."""
+    """Each loop fits alone (30 iterations of 6 nodes, of 2 nodes) but not nested: the inner
+    loop's copies in every outer iteration count."""
     monkeypatch.setattr(limits, "MAX_UNROLLED_NODES", 200)
     inner = _body([node("Add", ["acc_in", "x"], ["acc_out"]),
                    node("Identity", ["c_in"], ["c_out"])],
@@ -368,15 +369,26 @@ def test_nested_loops_multiply_against_the_unroll_limit(tmp_path, monkeypatch):
                   _ACC_INPUTS, [("cond_out", B, []), ("v_out", F, [2, 3]), ("s", F, [2, 3])],
                   name="outer")
     path = _save(_acc_model(["M", ""], outer, inits=[_const("M", 30, np.int64)]), tmp_path)
-    with pytest.raises(FrontendError, match=r"model\.onnx: node 'loop/iter\d+/inner_loop' "
+    with pytest.raises(FrontendError, match=r"model\.onnx: node 'loop(/iter\d+/inner_loop)?' "
                                             r"\(op Loop.*over the limit of 200"):
         load(path)
+
+
+def test_an_empty_body_still_counts_against_the_unroll_limit(tmp_path):
+    """A body of no nodes (its outputs are its inputs) costs 1 per iteration: 10**12 of them are
+    refused at once rather than looped over."""
+    body = _body([], [("i", I64, []), ("cond_in", B, []), ("v_in", F, [2, 3])],
+                 [("cond_in", B, []), ("v_in", F, [2, 3])])
+    model = _model([node("Loop", ["M", "", "v0"], ["v"], body=body, name="loop")],
+                   [("v0", F, [2, 3])], [("v", F, None)], [_const("M", 10**12, np.int64)])
+    with pytest.raises(FrontendError, match=r"node .loop.*1000000000000 iterations of 1 node each"):
+        load(_save(model, tmp_path))
 
 
 def test_a_while_loop_that_never_stops_hits_the_unroll_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "MAX_UNROLLED_NODES", 100)
     body = _acc_body([node("Identity", ["cond_in"], ["cond_out"])])
     path = _save(_acc_model(["", "true"], body, inits=[_const("true", True)]), tmp_path)
-    with pytest.raises(FrontendError, match=r"node 'loop' \(op Loop.*iteration 20 of a body of "
-                                            r"5 nodes.*over the limit of 100"):
+    with pytest.raises(FrontendError, match=r"node 'loop' \(op Loop.*iteration 16 of 6 nodes "
+                                            r"each after the 96 nodes.*over the limit of 100"):
         load(path)

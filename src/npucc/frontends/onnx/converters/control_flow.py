@@ -69,11 +69,13 @@ def _nodes(g: onnx.GraphProto) -> int:
 
 
 class _Unroller:
-    """Imports copies of a loop body, counting them against limits.MAX_UNROLLED_NODES."""
+    """Imports copies of a loop body, counting them against limits.MAX_UNROLLED_NODES: each
+    iteration costs the body's nodes (its subgraphs' included) plus `extra`, the nodes the loop
+    adds around it (Slice + Squeeze per scan input, Unsqueeze per scan output), at least 1."""
 
-    def __init__(self, cx, body: onnx.GraphProto, iterations: int | None):
+    def __init__(self, cx, body: onnx.GraphProto, iterations: int | None, extra: int):
         self.cx, self.body = cx, body
-        self.size = _nodes(body)
+        self.size = max(1, _nodes(body) + extra)
         if iterations is not None:  # refuse a huge count before importing anything
             self._check(iterations, f"{iterations} iterations")
 
@@ -81,7 +83,8 @@ class _Unroller:
         done = self.cx.importer.unrolled_nodes
         before = f" after the {done} nodes unrolled before it" if done else ""
         limits.check_unrolled(done + iterations * self.size,
-                              f"unrolling {what} of a body of {self.size} nodes{before}")
+                              f"unrolling {what} of {self.size} node{'s' * (self.size > 1)} "
+                              f"each{before}")
 
     def run(self, k: int, inputs) -> tuple:
         """Import iteration k of the body on `inputs`; returns the body's outputs."""
@@ -165,7 +168,7 @@ def loop(cx):
         raise invalid(f"the trip count M must be an integer, got {trip}")
     trip = None if trip is None else int(trip)
     go_on = bool(_static_scalar(cx, 1, "the condition cond")) if has_cond else True
-    unroll = _Unroller(cx, body, None if has_cond else max(trip, 0))
+    unroll = _Unroller(cx, body, None if has_cond else max(trip, 0), scans)
     cond = cx.input(1) if has_cond else np.asarray(True)
     values = [cx.input(2 + i) for i in range(carried)]
     per_iteration = [[] for _ in range(scans)]
@@ -239,7 +242,7 @@ def scan(cx):
     if len(lengths) != 1:
         raise invalid(f"the scan inputs have different sequence lengths {sorted(lengths)}")
     length = lengths.pop()
-    unroll = _Unroller(cx, body, length)
+    unroll = _Unroller(cx, body, length, 2 * m + k_out)
     values = [cx.input(i) for i in range(states)]
     per_iteration = [[] for _ in range(k_out)]
     for t in range(length):
