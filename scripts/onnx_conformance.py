@@ -79,20 +79,35 @@ def _load_data_sets(test_dir: str) -> list[tuple[list[np.ndarray], list[np.ndarr
 _RUNTIME_OPERAND = re.compile(r"tensor '([^']*)'\) must be known at import time")
 
 
+def _inputs_feeding(model_path: str, name: str, input_names: list[str]) -> list[str]:
+    """The graph inputs tensor `name` is computed from (itself if it is one)."""
+    graph = onnx.load(model_path, load_external_data=False).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    seen, todo = set(), [name]
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        if t in producer:
+            todo.extend(i for i in producer[t].input if i)
+    return [n for n in input_names if n in seen]
+
+
 def _import(model_path: str, input_names: list[str], first_inputs: list[np.ndarray]):
-    """Import the model; inputs that the frontend needs static (shape operands the test feeds as
-    inputs) are frozen to the test's values, as a user would freeze them. Returns the graph and
-    the frozen input names."""
+    """Import the model; inputs that the frontend needs static (shape operands or trip counts the
+    test feeds as inputs, or the inputs they are computed from) are frozen to the test's values,
+    as a user would freeze them. Returns the graph and the frozen input names."""
     frozen: dict[str, np.ndarray] = {}
     while True:
         try:
             return onnx_frontend.load(model_path, constant_inputs=frozen), sorted(frozen)
         except UnsupportedError as e:
             m = _RUNTIME_OPERAND.search(str(e))
-            name = m and m.group(1)
-            if not name or name not in input_names or name in frozen:
+            feeding = _inputs_feeding(model_path, m.group(1), input_names) if m else []
+            if not any(n not in frozen for n in feeding):
                 raise
-            frozen[name] = first_inputs[input_names.index(name)]
+            frozen.update({n: first_inputs[input_names.index(n)] for n in feeding})
 
 
 def run_test(test_dir: str) -> tuple[str, str]:

@@ -27,6 +27,9 @@ MAX_TENSOR_BYTES = _env_int("NPUCC_MAX_TENSOR_BYTES", 4 << 30)  # one tensor: 4 
 MAX_ARENA_BYTES = _env_int("NPUCC_MAX_ARENA_BYTES", 16 << 30)  # a plan's activations: 16 GiB
 MAX_IMAGE_PIXELS = _env_int("NPUCC_MAX_IMAGE_PIXELS", 1 << 26)  # a dataset image: 8192 x 8192
 MAX_RANK = 16  # dimensions of one tensor (numpy allows 64; real models use at most 6 or so)
+# nodes that unrolling loops (ONNX Loop, Scan) may copy into one graph: iterations x body nodes,
+# nested loops multiplied
+MAX_UNROLLED_NODES = _env_int("NPUCC_MAX_UNROLLED_NODES", 100_000)
 
 
 def check_shape(shape, itemsize: int, what: str) -> int:
@@ -54,3 +57,12 @@ def check_arena(nbytes: int, what: str) -> None:
     if nbytes > MAX_ARENA_BYTES:
         raise LimitError(f"{what} needs {nbytes} bytes of activations, over the "
                          f"{MAX_ARENA_BYTES}-byte limit (raise it with NPUCC_MAX_ARENA_BYTES)")
+
+
+def check_unrolled(nodes: int, what: str) -> None:
+    """LimitError naming `what` if unrolling loops would copy more than MAX_UNROLLED_NODES
+    nodes into the graph."""
+    if nodes > MAX_UNROLLED_NODES:
+        raise LimitError(f"{what} makes {nodes} nodes, over the limit of {MAX_UNROLLED_NODES} "
+                         "unrolled nodes (npucc.limits.MAX_UNROLLED_NODES; raise it with "
+                         "NPUCC_MAX_UNROLLED_NODES)")

@@ -72,9 +72,58 @@ def small_onnx_model(seed: int = 0):
                              producer_name="npucc-fuzz")
 
 
+def small_onnx_loop_model(seed: int = 0):
+    """Control flow unrolled at import: a Loop (trip count from a Shape, a Conv on the carried
+    image, an If on the iteration number, a scan output) feeding a reverse Scan over rows."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+    vi, node = helper.make_tensor_value_info, helper.make_node
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.normal(0, 0.3, (2, 2, 3, 3)).astype(np.float32), "w")
+    first = helper.make_graph([node("Relu", ["conv"], ["t"])], "then", [], [vi("t", F, None)])
+    later = helper.make_graph([node("Tanh", ["conv"], ["e"])], "else", [], [vi("e", F, None)])
+    loop_body = helper.make_graph(
+        [node("Conv", ["img_in", "w"], ["conv"], name="conv", pads=[1, 1, 1, 1]),
+         node("Equal", ["i", "zero"], ["is_first"], name="is_first"),
+         node("If", ["is_first"], ["img_out"], name="if", then_branch=first, else_branch=later),
+         node("ReduceMean", ["img_out"], ["m"], name="mean", axes=[1, 2, 3], keepdims=0),
+         node("Identity", ["cond_in"], ["cond_out"], name="cond")],
+        "loop_body", [vi("i", I64, []), vi("cond_in", B, []), vi("img_in", F, [1, 2, 4, 4])],
+        [vi("cond_out", B, []), vi("img_out", F, [1, 2, 4, 4]), vi("m", F, [1])],
+        [numpy_helper.from_array(np.zeros((), np.int64), "zero")])
+    scan_body = helper.make_graph(
+        [node("Add", ["acc_in", "row"], ["acc_out"], name="acc"),
+         node("Sigmoid", ["acc_out"], ["out"], name="sigmoid")],
+        "scan_body", [vi("acc_in", F, [4]), vi("row", F, [4])],
+        [vi("acc_out", F, [4]), vi("out", F, [4])])
+    nodes = [
+        node("Shape", ["x"], ["shape"], name="shape"),
+        node("Gather", ["shape", "one"], ["trips"], name="trips", axis=0),
+        node("Loop", ["trips", "", "x"], ["img", "means"], name="loop", body=loop_body),
+        node("Reshape", ["img", "rows_shape"], ["rows"], name="rows"),
+        node("Scan", ["acc0", "rows"], ["acc", "y"], name="scan", body=scan_body,
+             num_scan_inputs=1, scan_input_directions=[1]),
+    ]
+    inits = [w, numpy_helper.from_array(np.array(1, np.int64), "one"),
+             numpy_helper.from_array(np.array([8, 4], np.int64), "rows_shape"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "acc0")]
+    graph = helper.make_graph(
+        nodes, "fuzz_loop", [vi("x", F, [1, 2, 4, 4])],
+        [vi("y", F, [8, 4]), vi("means", F, [2, 1])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                             producer_name="npucc-fuzz")
+
+
 def _onnx_fixture(tmp_dir: Path) -> Path:
     path = tmp_dir / "fuzz_small.onnx"
     path.write_bytes(small_onnx_model().SerializeToString())
+    return path
+
+
+def _onnx_loop_fixture(tmp_dir: Path) -> Path:
+    path = tmp_dir / "fuzz_loop.onnx"
+    path.write_bytes(small_onnx_loop_model().SerializeToString())
     return path
 
 
@@ -172,6 +221,7 @@ CONV_CODE = r"code/__torch__/torch/nn/modules/conv(/___torch_mangle_\d+)?\.py"
 
 TARGETS = [
     Target("onnx", "small CNN (built by the test)", _onnx_fixture, _load_onnx),
+    Target("onnx", "Loop and Scan (built by the test)", _onnx_loop_fixture, _load_onnx),
     Target("tflite", "ops_zoo_float.tflite", _committed("ops_zoo_float.tflite"), _load_tflite),
     Target("tflite", "small_int8.tflite", _committed("small_int8.tflite"), _load_tflite),
     Target("tflite", "tensor_ops_float.tflite", _committed("tensor_ops_float.tflite"),

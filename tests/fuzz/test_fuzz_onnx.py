@@ -19,7 +19,7 @@ from npucc.frontends.onnx import load
 from npucc.ir import run_graph
 
 from .mutate import check_outcome, fuzz_file
-from .targets import small_onnx_model, targets
+from .targets import small_onnx_loop_model, small_onnx_model, targets
 
 
 @pytest.mark.parametrize("target", targets("onnx"), ids=lambda t: t.name)
@@ -117,6 +117,13 @@ def test_names_that_are_not_utf8(tmp_path):
     _refused(str(path), r"node #0 name b'conv\\xffname' is not valid UTF-8")
 
 
+def test_names_that_are_not_utf8_inside_a_loop_body(tmp_path):
+    data = small_onnx_loop_model().SerializeToString().replace(b"is_first", b"is\xfffirst")
+    path = tmp_path / "m.onnx"
+    path.write_bytes(data)
+    _refused(str(path), r"node #2 subgraph: node #1 name b'is\\xfffirst' is not valid UTF-8")
+
+
 def _initializer_model(t: TensorProto) -> onnx.ModelProto:
     g = helper.make_graph([helper.make_node("Add", ["x", t.name], ["y"], name="add")], "g",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
@@ -170,3 +177,11 @@ def test_the_fuzz_fixture_matches_onnxruntime(tmp_path):
     x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
     (want,) = ort.InferenceSession(path).run(None, {"x": x})
     np.testing.assert_allclose(run_graph(load(path), [x])[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_loop_fuzz_fixture_matches_onnxruntime(tmp_path):
+    path = _save(small_onnx_loop_model(), tmp_path / "loop.onnx")
+    x = np.random.default_rng(1).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    want = ort.InferenceSession(path).run(None, {"x": x})
+    for ours, theirs in zip(run_graph(load(path), [x]), want):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

@@ -1,8 +1,9 @@
 """ONNX frontend: `load(path_or_model, input_shapes=..., inputs=..., outputs=...) -> Graph`.
 
-Reads opsets 7 to 21 of the default domain with the `onnx` package. Initializers become graph
+Reads opsets 7 to 26 of the default domain with the `onnx` package. Initializers become graph
 constants, symbolic input dims are fixed by `input_shapes`, constant and shape-derived subgraphs
-are evaluated at import so shape operands become attributes of the core ops, and names stay
+are evaluated at import so shape operands become attributes of the core ops (and If, Loop and
+Scan whose control flow they decide are inlined and unrolled), and names stay
 traceable: graph inputs/outputs and values keep their ONNX tensor names, every node's provenance
 is its ONNX node name (or `<op_type>_<index>` for an unnamed node).
 """

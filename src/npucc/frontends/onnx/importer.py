@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -98,7 +99,7 @@ class NodeContext:
                 raise invalid(f"attribute '{name}' is required")
             return default
         if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-            raise unsupported(f"attribute '{name}' holds a subgraph; control flow is not supported")
+            raise unsupported(f"attribute '{name}' holds a subgraph, where a value is expected")
         if a.type == onnx.AttributeProto.SPARSE_TENSOR:
             raise unsupported(f"attribute '{name}' holds a sparse tensor")
         if a.type != want and (want is not None or a.type not in _ATTR_KINDS):
@@ -121,7 +122,7 @@ class NodeContext:
         return name in self._attrs
 
     def subgraph(self, name: str) -> onnx.GraphProto:
-        """A GRAPH attribute (If's branches)."""
+        """A GRAPH attribute (If's branches, a Loop's or Scan's body)."""
         self._used.add(name)
         a = self._attrs.get(name)
         if a is None or a.type != onnx.AttributeProto.GRAPH:
@@ -236,6 +237,16 @@ def _value_info_dims(vi: onnx.ValueInfoProto) -> list | None:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
 
 
+def _reads(node: onnx.NodeProto):
+    """The tensors a node reads: its inputs, and those its subgraphs read (the outer-scope values
+    a Loop body or If branch uses directly; names local to a subgraph match no outer tensor)."""
+    yield from (i for i in node.input if i)
+    for a in node.attribute:
+        for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+            for n in g.node:
+                yield from _reads(n)
+
+
 class OnnxImporter:
     """Converts one ModelProto. Use `npucc.frontends.onnx.load` rather than this class."""
 
@@ -253,7 +264,10 @@ class OnnxImporter:
         self.base_dir = base_dir
         self.graph = Graph(model.graph.name or "main")
         self.builder = GraphBuilder(self.graph, fold)
-        self.env: dict[str, Handle] = {}
+        # ONNX name -> handle; a subgraph being imported is a child scope (see `inline`)
+        self.env: ChainMap[str, Handle] = ChainMap()
+        self.prefix = ""  # graph values take prefix + ONNX name (a loop iteration's prefix)
+        self.unrolled_nodes = 0  # nodes copied by unrolling loops (limits.MAX_UNROLLED_NODES)
         self._array_names: dict[int, str] = {}  # id(array) -> ONNX name it is bound to
         self._onnx_named: set[int] = set()  # ids of Values carrying their ONNX name
         self.opset = self._default_opset()
@@ -305,10 +319,13 @@ class OnnxImporter:
         return v
 
     def _free_name(self, name: str) -> str:
-        """Make `name` available; an auto-named value squatting on it is renamed."""
+        """Make `name` available; an auto-named value squatting on it is renamed. A subgraph's
+        tensor may shadow an outer one: it then takes a fresh name."""
         if self.graph.has_value(name):
             squatter = self.graph.value(name)
             if id(squatter) in self._onnx_named:
+                if len(self.env.maps) > 1:
+                    return self.graph.unique_name(name)
                 raise FrontendError(f"{self.label}: tensor name '{name}' is defined twice")
             self.graph.rename(squatter, self.graph.unique_name(name + "_"))
         return name
@@ -317,16 +334,16 @@ class OnnxImporter:
         """Record that ONNX tensor `name` is `h`; fresh values take the ONNX name."""
         if not name:
             return
-        if name in self.env:
+        if name in self.env.maps[0]:
             raise FrontendError(f"{self.label}: tensor '{name}' is defined twice")
         if isinstance(h, np.ndarray):
             if id(h) in self._array_names:  # the same array bound twice (an alias): copy
                 h = h.copy()
-            self._array_names[id(h)] = name
-            self.builder.names[id(h)] = name
+            self._array_names[id(h)] = self.prefix + name
+            self.builder.names[id(h)] = self.prefix + name
         elif h.producer is not None and any(h.producer is n for n in fresh_nodes) \
                 and id(h) not in self._onnx_named:
-            self.graph.rename(h, self._free_name(name))
+            self.graph.rename(h, self._free_name(self.prefix + name))
             self._onnx_named.add(id(h))
         self.env[name] = h
 
@@ -348,19 +365,37 @@ class OnnxImporter:
         self._set_outputs(g)
         return self.graph
 
-    def inline(self, g: onnx.GraphProto, label: str) -> tuple[Handle, ...]:
-        """Import the nodes of subgraph `g` (an If's taken branch) in place, its tensors beside
-        the outer graph's (ONNX names are unique across subgraphs); returns its outputs."""
+    def inline(self, g: onnx.GraphProto, label: str, inputs: Sequence[Handle] = (),
+               prefix: str | None = None) -> tuple[Handle, ...]:
+        """Import the nodes of subgraph `g` in place (an If's taken branch, one iteration of a
+        loop body) with `inputs` bound to its inputs; returns its outputs.
+
+        The subgraph's tensors live in a scope of their own, which sees the outer ones and is
+        dropped afterwards. Node provenance is `label/<node>`; the graph values the subgraph
+        makes take `prefix` + their ONNX name (default: the current prefix), so each unrolled
+        copy of a body has names of its own."""
         from .converters import CONVERTERS, supported_ops
 
-        if g.input:
-            raise invalid(f"a branch takes no inputs, this one lists {len(g.input)}")
-        for t in g.initializer:
-            self.bind(t.name, self.tensor_to_array(t))
-        for index, node in enumerate(g.node):
-            self._convert(node, f"{label}/{node.name or f'{node.op_type}_{index}'}", CONVERTERS,
-                          supported_ops)
-        return tuple(self.lookup(o.name) for o in g.output)
+        if len(g.input) != len(inputs):
+            raise invalid(f"subgraph '{g.name}' lists {len(g.input)} inputs, "
+                          f"{len(inputs)} expected")
+        outer_env, outer_prefix = self.env, self.prefix
+        self.env = self.env.new_child()
+        self.prefix = outer_prefix if prefix is None else prefix
+        try:
+            for vi, h in zip(g.input, inputs):
+                self.bind(vi.name, h)
+            for t in g.initializer:
+                self.bind(t.name, self.tensor_to_array(t))
+            for index, node in enumerate(g.node):
+                self._convert(node, f"{label}/{node.name or f'{node.op_type}_{index}'}",
+                              CONVERTERS, supported_ops)
+            return tuple(self.lookup(o.name) for o in g.output)
+        finally:
+            for h in self.env.maps[0].values():  # their ids may be reused once they are freed
+                self._array_names.pop(id(h), None)
+                self.builder.names.pop(id(h), None)
+            self.env, self.prefix = outer_env, outer_prefix
 
     def _add_inputs(self, g: onnx.GraphProto, initializers: Mapping[str, np.ndarray]) -> None:
         infos = {vi.name: vi for vi in g.input}
@@ -447,7 +482,7 @@ class OnnxImporter:
             if n is None or id(n) in keep:
                 continue
             keep.add(id(n))
-            want.extend(i for i in n.input if i)
+            want.extend(_reads(n))
         return [n for n in g.node if id(n) in keep]
 
     def _convert(self, node: onnx.NodeProto, label: str, converters, supported_ops) -> None:

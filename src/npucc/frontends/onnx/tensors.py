@@ -33,22 +33,30 @@ def _type_name(data_type: int) -> str:
     return f"code {data_type}"
 
 
-def check_names(model: onnx.ModelProto, label: str) -> None:
-    """FrontendError if a name the importer reads is not valid UTF-8 (protobuf gives bytes)."""
-    g = model.graph
-    fields = [("graph name", g.name)]
-    fields += [(f"opset import #{k} domain", o.domain) for k, o in enumerate(model.opset_import)]
+def _graph_names(g: onnx.GraphProto, where: str):
+    """(what, name) of every name in graph `g` and the subgraphs of its nodes."""
+    yield f"{where}graph name", g.name
     for what, items in (("initializer", g.initializer), ("input", g.input),
                         ("output", g.output), ("value_info", g.value_info)):
-        fields += [(f"{what} #{k} name", v.name) for k, v in enumerate(items)]
+        for k, v in enumerate(items):
+            yield f"{where}{what} #{k} name", v.name
     for k, n in enumerate(g.node):
-        where = f"node #{k}"
-        fields += [(f"{where} name", n.name), (f"{where} op_type", n.op_type),
-                   (f"{where} domain", n.domain)]
-        fields += [(f"{where} input", s) for s in n.input]
-        fields += [(f"{where} output", s) for s in n.output]
-        fields += [(f"{where} attribute name", a.name) for a in n.attribute]
-    for what, value in fields:
+        at = f"{where}node #{k}"
+        yield from ((f"{at} name", n.name), (f"{at} op_type", n.op_type),
+                    (f"{at} domain", n.domain))
+        yield from ((f"{at} input", s) for s in n.input)
+        yield from ((f"{at} output", s) for s in n.output)
+        for a in n.attribute:
+            yield f"{at} attribute name", a.name
+            subgraphs = [a.g] if a.HasField("g") else []
+            for sub in subgraphs + list(a.graphs):
+                yield from _graph_names(sub, f"{at} subgraph: ")
+
+
+def check_names(model: onnx.ModelProto, label: str) -> None:
+    """FrontendError if a name the importer reads is not valid UTF-8 (protobuf gives bytes)."""
+    fields = [(f"opset import #{k} domain", o.domain) for k, o in enumerate(model.opset_import)]
+    for what, value in [*fields, *_graph_names(model.graph, "")]:
         if not isinstance(value, str):
             raise FrontendError(f"{label}: {what} {bytes(value)[:60]!r} is not valid UTF-8")
 

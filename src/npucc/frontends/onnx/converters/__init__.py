@@ -32,4 +32,4 @@ def supported_ops() -> list[str]:
     return sorted(CONVERTERS)
 
 
-from . import elementwise, nn, quant, static, tensor  # noqa: E402,F401  (register the converters)
+from . import control_flow, elementwise, nn, quant, static, tensor  # noqa: E402,F401  (register the converters)

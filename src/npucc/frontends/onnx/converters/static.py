@@ -90,17 +90,3 @@ def window(cx):
         t = 2 * np.pi * np.arange(int(size)) / np.float64(n)
     return (a0 - a1 * np.cos(t) + a2 * np.cos(2 * t)).astype(dtype)
 
-
-@converter("If")
-def if_(cx):
-    """An If whose condition is known at import (exporters branch on shapes and sizes): the
-    taken branch is imported in place. A condition computed from the data is refused."""
-    cond = cx.static(0, "the condition (npucc imports an If whose condition is known at import)")
-    if cond.size != 1:
-        raise invalid(f"the condition must hold one value, got shape {list(cond.shape)}")
-    taken = "then_branch" if bool(cond.ravel()[0]) else "else_branch"
-    cx.ignore("then_branch", "else_branch")
-    outs = cx.importer.inline(cx.subgraph(taken), cx.label)
-    if len(outs) != len(cx.node.output):
-        raise invalid(f"{taken} has {len(outs)} outputs, the If {len(cx.node.output)}")
-    return outs
