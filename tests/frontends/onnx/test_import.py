@@ -219,3 +219,32 @@ def test_an_if_on_a_computed_condition_is_refused_by_name(tmp_path):
     path = _if_model(tmp_path / "if.onnx", cond)
     with pytest.raises(UnsupportedError, match=r"if\.onnx: node 'if1' \(op If.*condition"):
         load(path)
+
+
+def test_a_run_time_shape_is_refused_with_the_cut_that_compiles_the_rest(tmp_path):
+    """A Reshape whose target shape is computed from the data (as detection post-processing
+    does): the error names the node and a cut at its run-time inputs; loading with that cut
+    gives the model up to the node, equal to onnxruntime's tensors there."""
+    model = _conv_model(dims=(1, 3, 8, 8))
+    model.graph.node.extend([
+        helper.make_node("ReduceMax", ["out"], ["m"], keepdims=0, name="peak"),
+        helper.make_node("Cast", ["m"], ["n"], to=TensorProto.INT64, name="count"),
+        helper.make_node("Unsqueeze", ["n", "zero"], ["shape"], name="as_shape"),
+        helper.make_node("Reshape", ["out", "shape"], ["flat"], name="reshape1")])
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "zero"))
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info("flat", TensorProto.FLOAT, None))
+    path = tmp_path / "dyn.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(UnsupportedError, match=r"dyn\.onnx: node 'reshape1' \(op Reshape.*"
+                                               r"computed at run time here; .*cut it there "
+                                               r"with outputs=\['out', 'shape'\] \(CLI "
+                                               r"--outputs out,shape\)"):
+        load(path)
+    g = load(path, outputs=["out", "shape"])
+    x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    del model.graph.node[-1], model.graph.output[:]  # onnxruntime's view of the same cut
+    model.graph.output.extend([helper.make_tensor_value_info("out", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("shape", TensorProto.INT64, None)])
+    for got, want in zip(run_graph(g, [x]), _ort(model, {"x": x})):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -135,3 +135,35 @@ def test_frontends_doc_holds_the_generated_note():
     doc = Path(__file__).resolve().parents[3] / "docs" / "FRONTENDS.md"
     assert read_note(doc, "tensorflow-supported") == supported_note(), \
         "regenerate: python -m npucc.frontends.tensorflow --write docs/FRONTENDS.md"
+
+
+def test_a_run_time_shape_is_refused_with_the_cut(tmp_path):
+    """A Reshape whose shape is computed from the data: the error names the node and the cut
+    at its run-time inputs."""
+    from npucc.frontends.tfproto import types_pb2
+
+    g = graph_pb2.GraphDef()
+
+    def add(name, op, inputs=(), **attrs):
+        nd = g.node.add(name=name, op=op)
+        nd.input.extend(inputs)
+        for k, v in attrs.items():
+            nd.attr[k].type = v
+        return nd
+
+    x = add("x", "Placeholder", dtype=types_pb2.DT_FLOAT)
+    dim = x.attr["shape"].shape.dim
+    dim.add(size=1), dim.add(size=4)
+    axis = add("axis", "Const", dtype=types_pb2.DT_INT32)
+    axis.attr["value"].tensor.dtype = types_pb2.DT_INT32
+    axis.attr["value"].tensor.tensor_shape.dim.add(size=1)
+    axis.attr["value"].tensor.int_val.append(1)
+    add("peak", "Max", ["x", "axis"], T=types_pb2.DT_FLOAT, Tidx=types_pb2.DT_INT32)
+    add("count", "Cast", ["peak"], SrcT=types_pb2.DT_FLOAT, DstT=types_pb2.DT_INT32)
+    add("flat", "Reshape", ["x", "count"], T=types_pb2.DT_FLOAT, Tshape=types_pb2.DT_INT32)
+    path = tmp_path / "dyn.pb"
+    path.write_bytes(g.SerializeToString())
+    with pytest.raises(FrontendError, match=r"dyn\.pb: .*'flat'.*Reshape.*must be known at "
+                                            r"import time; .*cut it there with outputs=\['x', "
+                                            r"'count'\] \(CLI --outputs x,count\)"):
+        load(path, inputs=["x"], outputs=["flat"])

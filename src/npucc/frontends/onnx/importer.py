@@ -151,8 +151,15 @@ class NodeContext:
         if isinstance(h, Value):
             raise unsupported(f"input {i} ({what}, tensor '{self.node.input[i]}') must be known at "
                               "import time (a constant or computed from static shapes); "
-                              "it is computed at run time here")
+                              f"it is computed at run time here; {self.cut_hint()}")
         return h
+
+    def cut_hint(self) -> str:
+        """How to compile the part of the model before this node: the cut at its run-time
+        inputs."""
+        reads = [n for n, h in zip(self.node.input, self.inputs) if n and isinstance(h, Value)]
+        return (f"to compile the model up to this node, cut it there with outputs={reads} "
+                f"(CLI --outputs {','.join(reads)}) and run the rest on the host")
 
     def optional_static(self, i: int, what: str) -> np.ndarray | None:
         """Like `static`, None when the input is absent or empty."""

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from ...errors import FrontendError, UnsupportedError
-from ...ir import Graph
+from ...ir import Graph, Value
 from ...ir.types import DType, TensorType
 from ..tf_common import (
     Builder,
@@ -74,7 +74,10 @@ class _Node(StaticOperands):
         return self.imp.lookup(self.data_inputs[i])
 
     def not_static(self, i: int, what: str) -> str:
-        return f"input {i} ({what}, '{self.data_inputs[i]}') must be known at import time"
+        reads = [n for n in self.data_inputs if isinstance(self.imp.lookup(n), Value)]
+        return (f"input {i} ({what}, '{self.data_inputs[i]}') must be known at import time; to "
+                f"compile the model up to this node, cut it there with outputs={reads} (CLI "
+                f"--outputs {','.join(reads)}) and run the rest on the host")
 
     def emit(self, op: str, inputs, attrs=None, name=None) -> Handle:
         return self.imp.b.emit(op, inputs, attrs, label=self.name, name=name or self.name)

@@ -37,10 +37,8 @@ def if_(cx):
 
 
 def _cut_hint(cx) -> str:
-    reads = [n for n in cx.node.input if n]
-    return (f"npucc unrolls a {cx.op_type} whose iterations are known at import time; to import "
-            f"the rest of the model, cut it before this node (load(..., outputs=[...]) ending "
-            f"at the tensors the {cx.op_type} reads, {reads}) and run the loop on the host")
+    return (f"npucc unrolls a {cx.op_type} whose iterations are known at import time; "
+            f"{cx.cut_hint()}")
 
 
 def _static_scalar(cx, i: int, what: str):
