@@ -77,8 +77,9 @@ class EliminateNoops(RewritePass):
     shape; identity Transpose; Cast to the same dtype; all-zero Pad; a Slice taking everything; a
     one-input Concat; and composes consecutive Transposes and consecutive reshapes into one. An op
     is removed only when its output type (incl. quantization params) equals its input's, so every
-    value the graph computes is unchanged. Matched nodes left without readers are erased; other
-    dead code is left to dce."""
+    value the graph computes is unchanged, and never when that would rename a graph output (an
+    Identity giving a graph input, or another output, a second name stays). Matched nodes left
+    without readers are erased; other dead code is left to dce."""
 
     name = "eliminate-noops"
     rules = RULES

@@ -313,6 +313,18 @@ def _is_dead(graph: Graph, node: Node) -> bool:
     return not any(v.uses or graph.is_output(v) for v in node.outputs)
 
 
+def _drops_an_output_name(graph: Graph, root: Node, out) -> bool:
+    """Whether replacing the root's outputs with `out` would rename a graph output: a value
+    that is already a graph input or output cannot take the output's name (y = Identity(x)
+    with x a graph input keeps its node)."""
+    new = [out] if isinstance(out, Value) else list(out)
+    for old, value in zip(root.outputs, new):
+        if old is not value and graph.is_output(old) and (
+                graph.is_output(value) or any(value is v for v in graph.inputs)):
+            return True
+    return False
+
+
 def _replace(graph: Graph, rule: Rule, m: Match, rw: Rewriter, out) -> list[Node]:
     """Replace the root's outputs with `out`, erase dead matched nodes; return nodes to revisit."""
     root = m.root
@@ -383,7 +395,8 @@ def apply_rewrites(graph: Graph, rules: Iterable[Rule], *, max_iterations: int |
                 raise PassError(f"rewrite rule {rule.name} failed on {node.describe()}: "
                                 f"{type(e).__name__}: {e}") from e
             if out is None or (out is node.outputs[0] if isinstance(out, Value)
-                               else tuple(out) == node.outputs):
+                               else tuple(out) == node.outputs) or _drops_an_output_name(
+                                   graph, node, out):
                 rw._discard()
                 continue
             applied += 1
