@@ -525,7 +525,7 @@ def tf_math_ops(tf):
              r.Round(x=x * 4.0), r.Sin(x=x), r.Cos(x=x), r.Sign(x=x), r.Reciprocal(x=pos),
              r.Inv(x=pos), r.Rsqrt(x=pos), r.Softplus(features=x), r.Softsign(features=x),
              r.Selu(features=x),
-             r.Erf(x=x), r.Square(x=x), r.SquaredDifference(x=x, y=y), r.Pow(x=pos, y=y),
+             r.Erf(x=x), r.Erfc(x=x), r.Square(x=x), r.SquaredDifference(x=x, y=y), r.Pow(x=pos, y=y),
              r.FloorDiv(x=x * 4.0, y=y + 1.5), r.FloorMod(x=x * 4.0, y=y - 1.5),
              r.Div(x=x, y=y + 1.5),
              r.AddN(inputs=[x, y, x * y]),

@@ -44,6 +44,13 @@ def _np_dtype(h):
     return h.dtype if isinstance(h, np.ndarray) else h.dtype.numpy
 
 
+def erfc(n: _Node):
+    """Erfc: 1 - Erf(x) (Keras 3's exact GELU writes it)."""
+    x = n.input(0)
+    e = n.imp.b.emit("Erf", [x], label=n.name)
+    return n.emit("Sub", [np.ones((), _np_dtype(x)), e])
+
+
 def square(n: _Node):
     x = n.input(0)
     return n.emit("Mul", [x, x])
@@ -136,7 +143,7 @@ def lrn(n: _Node):
 
 CONVERTERS = {**{op: unary for op in UNARY}, **{op: binary for op in BINARY},
               **{op: reduce for op in REDUCE},
-              "Square": square, "FloorDiv": floor_div,
+              "Square": square, "Erfc": erfc, "FloorDiv": floor_div,
               "AddN": add_n, "Select": select, "SelectV2": select,
               "ClipByValue": clip_by_value, "ArgMax": arg_reduce, "ArgMin": arg_reduce,
               "Cumsum": cumsum, "LogSoftmax": log_softmax, "LRN": lrn}
