@@ -586,6 +586,30 @@ def tf_array_ops(tf):
     return fn, [(2, 4, 5, 6), (3, 5, 5)]
 
 
+def tf_function_calls(tf):
+    """Nested tf.functions that freezing keeps as calls, as Keras's grouped and depthwise
+    convolutions are (`jit_compile`: a function bound for XLA is not inlined): a
+    StatefulPartitionedCall reading a variable (a grouped convolution, GELU) called twice, and in
+    its body a PartitionedCall whose results are TopKV2's values and indices (its second output
+    argument, 'TopKV2:indices:0' in the body)."""
+    w = tf.Variable(np.random.default_rng(31).normal(0, 0.3, (3, 3, 2, 6)).astype(np.float32))
+
+    @tf.function(jit_compile=True)
+    def top3(t):
+        values, indices = tf.math.top_k(t, k=3)
+        return values, tf.cast(indices, tf.float32)
+
+    @tf.function(jit_compile=True)
+    def block(t):
+        y = tf.nn.gelu(tf.nn.conv2d(t, w, 1, "SAME"), approximate=False)  # 2 groups
+        values, indices = top3(y)
+        return tf.concat([values, indices], axis=3)
+
+    def fn(x):
+        return block(x), block(x * 0.5)[..., 1:]
+    return fn, [(1, 6, 6, 4)]
+
+
 def unsupported_op(tf):
     """A model with an op npucc does not support (ATAN2), for the error-message test."""
     def fn(x):
@@ -641,6 +665,7 @@ FIXTURES = {
     "ops_zoo_pb": lambda o, tf: save_frozen_pb(o, "ops_zoo_pb", tf, ops_zoo(tf)),
     "math_ops_pb": lambda o, tf: save_frozen_pb(o, "math_ops_pb", tf, *tf_math_ops(tf)),
     "array_ops_pb": lambda o, tf: save_frozen_pb(o, "array_ops_pb", tf, *tf_array_ops(tf)),
+    "calls_pb": lambda o, tf: save_frozen_pb(o, "calls_pb", tf, *tf_function_calls(tf)),
 }
 
 

@@ -235,6 +235,8 @@ TARGETS = [
            functools.partial(_load_tf, fixture="math_ops_pb")),
     Target("tensorflow", "array_ops_pb.pb", _committed("array_ops_pb.pb"),
            functools.partial(_load_tf, fixture="array_ops_pb")),
+    Target("tensorflow", "calls_pb.pb", _committed("calls_pb.pb"),
+           functools.partial(_load_tf, fixture="calls_pb")),
     Target("caffe", "small.prototxt", _caffe, _load_caffe("prototxt")),
     Target("caffe", "small.caffemodel", _caffe, _load_caffe("caffemodel")),
     Target("darknet", "small.cfg", _darknet, _load_darknet("cfg")),

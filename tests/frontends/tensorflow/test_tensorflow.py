@@ -74,6 +74,63 @@ def test_atrous_convolution_folds_into_a_dilated_conv():
     assert any(n.op == "Relu" and n.inputs[0].producer.op == "Reshape" for n in g.nodes)
 
 
+def test_function_calls_are_inlined():
+    """convert_variables_to_constants_v2 keeps a nested tf.function bound for XLA (as Keras's
+    grouped and depthwise convolutions are: ConvNeXt, RegNet) as a call of a library function.
+    Each call becomes its body's nodes, named under the call, including a call nested in a body
+    and a result read by output argument name (TopKV2's 'indices': output 1); both executors
+    match TensorFlow."""
+    path = fixture("calls_pb")[0]
+    gd = graph_pb2.GraphDef.FromString(path.read_bytes())
+    assert [nd.op for nd in gd.node].count("StatefulPartitionedCall") == 2
+    bodies = {nd.op: list(nd.input) for f in gd.library.function for nd in f.node_def}
+    assert "PartitionedCall" in bodies and bodies["Cast"] == ["TopKV2:indices:0"]
+    g, inputs, expected = _load("calls_pb")
+    verify(g)
+    assert {"StatefulPartitionedCall/Conv2D", "StatefulPartitionedCall_1/Conv2D"} <= \
+        {label for n in g.nodes for label in n.provenance}
+    for outs in (run_graph(g, inputs), compile_plan(g).run(inputs)):
+        for got, want in zip(outs, expected):
+            assert rel_error(got, want) <= 1e-5
+
+
+def _calls_graph(edit):
+    gd = graph_pb2.GraphDef.FromString(fixture("calls_pb")[0].read_bytes())
+    edit(gd, {f.signature.name: f for f in gd.library.function})
+    return gd
+
+
+def _rename_function(gd, fns):
+    gd.node[[nd.name for nd in gd.node].index("StatefulPartitionedCall")].attr["f"].func.name = \
+        "gone"
+
+
+def _recurse(gd, fns):
+    top3 = next(f for name, f in fns.items() if "top3" in name)
+    call = top3.node_def.add(name="again", op="PartitionedCall", input=["t"])
+    call.attr["f"].func.name = top3.signature.name
+
+
+def _misread(gd, fns):
+    body = next(f for name, f in fns.items() if "top3" in name)
+    next(nd for nd in body.node_def if nd.op == "Cast").input[0] = "TopKV2:scores:0"
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_rename_function, r"node 'StatefulPartitionedCall' \(StatefulPartitionedCall\): it calls "
+     r"function 'gone', which is not in the GraphDef's function library"),
+    (_recurse, r"node '.*again.*' \(PartitionedCall\): function calls nested more than 32 deep"),
+    (_misread, r"calling function '__inference_top3_\d+': 'TopKV2:scores:0' names no output of "
+     "TopKV2"),
+])
+def test_function_call_errors_name_the_file_the_node_and_the_function(tmp_path, edit, match):
+    path = tmp_path / "calls.pb"
+    path.write_bytes(_calls_graph(edit).SerializeToString())
+    with pytest.raises(FrontendError, match=match) as e:
+        load(path, inputs=["x"], outputs=["Identity"])
+    assert str(e.value).startswith(str(path))
+
+
 def test_pruned_to_the_cut_and_layout_kept():
     path, inputs, _, data = fixture("detector_pb")
     g = load_any(str(path), inputs=[str(n) for n in data["input_names"]],

@@ -4,9 +4,10 @@ like RKNN's `load_tensorflow(tf_pb, inputs, outputs, input_size_list)`.
     graph = load("frozen.pb", inputs=["input"], outputs=["logits"], input_shapes=[[1, 224, 224, 3]])
 
 TensorFlow itself is not needed: the GraphDef protos are compiled into npucc.frontends.tfproto.
-The graph is pruned to the nodes between the given inputs and outputs. Every tensor is a handle:
-a numpy array when it is known at import time (Const, and Shape-derived subgraphs, folded as they
-are met) or a graph Value. NHWC graphs stay NHWC (NCHW core ops are wrapped in transposes;
+Calls of the GraphDef's library functions are inlined (functions.py), then the graph is pruned
+to the nodes between the given inputs and outputs. Every tensor is a handle: a numpy array when
+it is known at import time (Const, and Shape-derived subgraphs, folded as they are met) or a
+graph Value. NHWC graphs stay NHWC (NCHW core ops are wrapped in transposes;
 data_format="NCHW" ops map directly), so the model's inputs and outputs keep their layout.
 """
 

@@ -42,6 +42,13 @@ def placeholder(n: _Node):
                           "inputs=", False)
 
 
+def function_call(n: _Node):
+    """A PartitionedCall left by functions.inline_calls: its function is not in the library."""
+    fn = n.attr("f", None)
+    raise ConversionError(f"it calls function '{getattr(fn, 'name', '?')}', which is not in the "
+                          "GraphDef's function library", False)
+
+
 def conv2d(n: _Node):
     x = n.input(0)
     w = _filter(n, 1)  # HWIO
@@ -315,6 +322,7 @@ def _static_only(fn):
 CONVERTERS: Registry[Callable] = Registry("TensorFlow op", {
     "Const": const, "Identity": identity, "StopGradient": identity, "NoOp": identity,
     "Snapshot": identity, "Placeholder": placeholder, "PlaceholderWithDefault": identity,
+    "PartitionedCall": function_call, "StatefulPartitionedCall": function_call,
     "Conv2D": conv2d, "DepthwiseConv2dNative": depthwise,
     "Conv2DBackpropInput": conv_backprop_input,
     "BiasAdd": bias_add, "MatMul": matmul,

@@ -20,6 +20,7 @@ from ..tf_common import (
 )
 from ..tfproto import types_pb2
 from .converters import CONVERTERS
+from .functions import inline_calls
 from .tensors import _DTYPES, tensor_to_array
 
 _REQUIRED = object()
@@ -107,8 +108,8 @@ class _Node(StaticOperands):
 class TFImporter:
     def __init__(self, gd, label: str, inputs, outputs, input_shapes):
         self.label = label
-        self.gd = gd
-        self.nodes = {nd.name: nd for nd in gd.node}
+        self.node_defs = inline_calls(list(gd.node), gd.library, label)
+        self.nodes = {nd.name: nd for nd in self.node_defs}
         self.graph = Graph(os.path.splitext(os.path.basename(label))[0] or "tensorflow")
         self.b = Builder(self.graph)
         self.handles: dict[tuple[str, int], Handle] = {}
@@ -122,7 +123,7 @@ class TFImporter:
         """The nodes that read any output of node `name` (data inputs only)."""
         if self._readers is None:
             self._readers = {}
-            for nd in self.gd.node:
+            for nd in self.node_defs:
                 for i in nd.input:
                     if not i.startswith("^"):
                         self._readers.setdefault(_tensor_name(i)[0], []).append(nd)
@@ -150,7 +151,7 @@ class TFImporter:
         return node, idx
 
     def run(self) -> Graph:
-        placeholders = [nd.name for nd in self.gd.node if nd.op == "Placeholder"]
+        placeholders = [nd.name for nd in self.node_defs if nd.op == "Placeholder"]
         in_names = self.inputs if self.inputs is not None else placeholders
         if self.outputs is None:
             raise FrontendError(f"{self.label}: give outputs= (output tensor names); a frozen "
