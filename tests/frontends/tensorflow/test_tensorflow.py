@@ -142,6 +142,20 @@ def test_pruned_to_the_cut_and_layout_kept():
     assert len(g) < len(full)  # the softmax branch is not imported
 
 
+def test_input_shapes_by_node_or_tensor_name_and_checked():
+    """input_shapes: a dict by node ('x') or tensor name ('x:0'), or a list with one shape per
+    input; a key naming no input or a list of another length is an error, not ignored."""
+    path = fixture("math_ops_pb")[0]
+    g = load(path, inputs=["x", "y:0"], outputs=["Identity"],
+             input_shapes={"x:0": [1, 3, 5, 4], "y": [1, 3, 5, 4]})
+    assert [v.shape for v in g.inputs] == [(1, 3, 5, 4)] * 2
+    with pytest.raises(FrontendError, match=r"input_shapes names \['z:0'\], which are not among "
+                       r"the inputs \['x', 'y'\]"):
+        load(path, inputs=["x", "y"], outputs=["Identity"], input_shapes={"z:0": [1, 3, 5, 4]})
+    with pytest.raises(FrontendError, match=r"input_shapes gives 1 shapes for the 2 inputs"):
+        load(path, inputs=["x", "y"], outputs=["Identity"], input_shapes=[[1, 3, 5, 4]])
+
+
 def test_wrong_output_name_lists_closest_candidates():
     path, _, _, data = fixture("detector_pb")
     with pytest.raises(FrontendError) as e:

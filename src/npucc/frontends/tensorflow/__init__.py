@@ -41,8 +41,9 @@ def load(source, *, inputs=None, outputs=None, input_shapes=None, **options) -> 
     """Import a frozen GraphDef.
 
     inputs: input tensor names (default: every Placeholder); outputs: output tensor names
-    (required); input_shapes: shapes in input order or a dict by name (RKNN's input_size_list),
-    needed where the Placeholder shape has unknown dims.
+    (required); input_shapes: one shape per input in input order (RKNN's input_size_list) or a
+    dict by node or tensor name ('input' or 'input:0'), needed where the Placeholder shape has
+    unknown dims; a name that is no input, or a list of another length, is an error.
     """
     if options:
         raise FrontendError(f"tensorflow frontend: unknown option(s) {sorted(options)}; it takes "

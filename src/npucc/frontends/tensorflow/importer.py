@@ -186,15 +186,27 @@ class TFImporter:
 
     def _input_shapes(self, keys) -> list[tuple[int, ...]]:
         given = self.input_shapes
+        names = [node if idx == 0 else f"{node}:{idx}" for node, idx in keys]
+        if isinstance(given, dict):  # by node name or tensor name ('input' or 'input:0')
+            aliases = {alias: k for k, (node, idx) in enumerate(keys)
+                       for alias in (node, f"{node}:{idx}")}
+            unknown = [key for key in given if key not in aliases]
+            if unknown:
+                raise FrontendError(f"{self.label}: input_shapes names {unknown}, which are not "
+                                    f"among the inputs {names}")
+            given = {aliases[key]: shape for key, shape in given.items()}
+        elif isinstance(given, (list, tuple)) and given:
+            if len(given) != len(keys):
+                raise FrontendError(f"{self.label}: input_shapes gives {len(given)} shapes for "
+                                    f"the {len(keys)} inputs {names}")
+            given = dict(enumerate(given))
+        else:
+            given = {}
         shapes = []
         for k, (node, _) in enumerate(keys):
             nd = self.nodes[node]
-            shape = None
-            if isinstance(given, dict) and node in given:
-                shape = given[node]
-            elif isinstance(given, (list, tuple)) and given:
-                shape = given[k]
-            elif "shape" in nd.attr and not nd.attr["shape"].shape.unknown_rank:
+            shape = given.get(k)
+            if shape is None and "shape" in nd.attr and not nd.attr["shape"].shape.unknown_rank:
                 shape = [d.size for d in nd.attr["shape"].shape.dim]
             if shape is None or any(d is None or d < 0 for d in shape):
                 raise FrontendError(f"{self.label}: input '{node}' has unknown shape {shape}; "
