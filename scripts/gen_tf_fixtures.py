@@ -610,6 +610,64 @@ def tf_function_calls(tf):
     return fn, [(1, 6, 6, 4)]
 
 
+def tf1_conditionals(tf):
+    """A TF1 graph whose `is_training` PlaceholderWithDefault(False) picks inference or training
+    branches, twice: as TF2 control flow (an If with its branch functions in the library) and as
+    TF1's (Switch / Merge). The training branches hold what npucc refuses: a dropout's
+    RandomUniform, FusedBatchNormV3 with is_training. Returns (GraphDef, input names, output
+    names, input shapes)."""
+    v1 = tf.compat.v1
+    rng = np.random.default_rng(41)
+    w = rng.normal(0, 0.3, (3, 3, 3, 4)).astype(np.float32)
+    scale, offset, mean, var = (rng.uniform(0.5, 1.5, 4).astype(np.float32) for _ in range(4))
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, (None, 8, 8, 3), name="x")
+        training = v1.placeholder_with_default(False, (), name="is_training")
+        y = tf.nn.conv2d(x, w, 1, "SAME")
+
+        def batch_norm(train):
+            return lambda: tf.raw_ops.FusedBatchNormV3(
+                x=y, scale=scale, offset=offset, mean=[] if train else mean,
+                variance=[] if train else var, is_training=train)[0]
+
+        def dropout(t):
+            return lambda: tf.nn.dropout(t, rate=0.5), lambda: tf.identity(t)
+
+        v1.enable_control_flow_v2()
+        a = tf.nn.relu(tf.cond(training, batch_norm(True), batch_norm(False)))
+        a = tf.cond(training, *dropout(a))
+        c = tf.cond(training, lambda: x * 2.0, lambda: x + 1.0)  # reads the graph's input
+        v1.disable_control_flow_v2()
+        try:
+            b = tf.cond(training, batch_norm(True), batch_norm(False))
+            b = tf.cond(training, *dropout(tf.nn.relu6(b)))
+        finally:
+            v1.enable_control_flow_v2()
+        tf.identity(a, name="a")
+        tf.identity(b, name="b")
+        tf.identity(c, name="c")
+    return g.as_graph_def(), ["x"], ["a:0", "b:0", "c:0"], [(1, 8, 8, 3)]
+
+
+def save_graph_pb(out: Path, name, tf, gd, in_names, out_names, shapes):
+    """save_frozen_pb for a GraphDef built directly (constants only, nothing to freeze)."""
+    (out / f"{name}.pb").write_bytes(gd.SerializeToString())
+    inputs = rand_inputs(shapes, 7)
+    g = tf.Graph()
+    with g.as_default():
+        tf.compat.v1.import_graph_def(gd, name="")
+    with tf.compat.v1.Session(graph=g) as sess:
+        ys = sess.run(out_names, {f"{n}:0": x for n, x in zip(in_names, inputs)})
+    arrays = {f"input_{i}": x for i, x in enumerate(inputs)}
+    arrays.update({f"expected_{i}": y for i, y in enumerate(ys)})
+    arrays["input_names"] = np.array(in_names)
+    arrays["output_names"] = np.array(out_names)
+    np.savez_compressed(out / f"{name}.npz", **arrays)
+    print(f"{name}.pb: {len(gd.SerializeToString()) / 1e3:.0f} kB, ops "
+          f"{sorted({nd.op for nd in gd.node})}")
+
+
 def unsupported_op(tf):
     """A model with an op npucc does not support (ATAN2), for the error-message test."""
     def fn(x):
@@ -666,6 +724,7 @@ FIXTURES = {
     "math_ops_pb": lambda o, tf: save_frozen_pb(o, "math_ops_pb", tf, *tf_math_ops(tf)),
     "array_ops_pb": lambda o, tf: save_frozen_pb(o, "array_ops_pb", tf, *tf_array_ops(tf)),
     "calls_pb": lambda o, tf: save_frozen_pb(o, "calls_pb", tf, *tf_function_calls(tf)),
+    "cond_pb": lambda o, tf: save_graph_pb(o, "cond_pb", tf, *tf1_conditionals(tf)),
 }
 
 

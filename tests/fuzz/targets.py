@@ -143,12 +143,15 @@ def _load_tflite(path: Path, folder: Path | None = None):
     return tflite.load(path)
 
 
-def _load_tf(path: Path, folder: Path | None = None, *, fixture: str):
+def _load_tf(path: Path, folder: Path | None = None, *, fixture: str, shapes: bool = False):
+    """shapes: give the stored inputs' shapes (for a Placeholder with an unknown batch)."""
     from npucc.frontends import tensorflow
 
     names = np.load(FIXTURES / f"{fixture}.npz")
-    return tensorflow.load(path, inputs=[str(n) for n in names["input_names"]],
-                           outputs=[str(n) for n in names["output_names"]])
+    inputs = [str(n) for n in names["input_names"]]
+    given = [names[f"input_{i}"].shape for i in range(len(inputs))] if shapes else None
+    return tensorflow.load(path, inputs=inputs, outputs=[str(n) for n in names["output_names"]],
+                           input_shapes=given)
 
 
 def _caffe(d: Path) -> Path:
@@ -237,6 +240,8 @@ TARGETS = [
            functools.partial(_load_tf, fixture="array_ops_pb")),
     Target("tensorflow", "calls_pb.pb", _committed("calls_pb.pb"),
            functools.partial(_load_tf, fixture="calls_pb")),
+    Target("tensorflow", "cond_pb.pb", _committed("cond_pb.pb"),
+           functools.partial(_load_tf, fixture="cond_pb", shapes=True)),
     Target("caffe", "small.prototxt", _caffe, _load_caffe("prototxt")),
     Target("caffe", "small.caffemodel", _caffe, _load_caffe("caffemodel")),
     Target("darknet", "small.cfg", _darknet, _load_darknet("cfg")),

@@ -142,6 +142,56 @@ def test_pruned_to_the_cut_and_layout_kept():
     assert len(g) < len(full)  # the softmax branch is not imported
 
 
+def test_conditionals_with_a_static_predicate_import_the_branch_taken():
+    """A TF1 graph whose is_training PlaceholderWithDefault(False) picks the inference branches,
+    as TF2 control flow (If, StatelessIf; one reading the graph's input) and TF1's (Switch /
+    Merge): only the branches taken are imported (the others hold a dropout's RandomUniform and
+    a training FusedBatchNormV3, which npucc refuses); both executors match TensorFlow."""
+    path = fixture("cond_pb")[0]
+    gd = graph_pb2.GraphDef.FromString(path.read_bytes())
+    assert {"If", "StatelessIf", "Switch", "Merge", "RandomUniform"} <= {nd.op for nd in gd.node}
+    g, inputs, expected = _load("cond_pb")
+    verify(g)
+    assert sorted(n.op for n in g.nodes if n.op != "Transpose") == \
+        ["Add", "BatchNorm", "BatchNorm", "Clip", "Conv", "Relu"]
+    for outs in (run_graph(g, inputs), compile_plan(g).run(inputs)):
+        for got, want in zip(outs, expected):
+            assert rel_error(got, want) <= 1e-5
+
+
+@pytest.mark.parametrize("inputs, output, match", [
+    (["x", "is_training"], "a", r"node 'cond' \(StatelessIf\): input 0 \(predicate, "
+     r"'is_training'\) must be known at import time"),
+    (["x"], "cond_4/dropout/Mul", r"output 'cond_4/dropout/Mul' is on a branch that its "
+     "conditional's predicate does not take"),
+])
+def test_conditional_errors(inputs, output, match):
+    with pytest.raises(FrontendError, match=match):
+        load(fixture("cond_pb")[0], inputs=inputs, outputs=[output],
+             input_shapes=[[1, 8, 8, 3], []][:len(inputs)])
+
+
+def test_a_recursive_branch_function_is_refused(tmp_path):
+    """The else branch of 'cond' made to return an If that takes it again."""
+    from npucc.frontends.tfproto import types_pb2
+
+    gd = graph_pb2.GraphDef.FromString(fixture("cond_pb")[0].read_bytes())
+    name = next(nd for nd in gd.node if nd.name == "cond").attr["else_branch"].func.name
+    fn = next(f for f in gd.library.function if f.signature.name == name)
+    no = fn.node_def.add(name="no", op="Const")
+    no.attr["dtype"].type = no.attr["value"].tensor.dtype = types_pb2.DT_BOOL
+    no.attr["value"].tensor.bool_val.append(False)
+    again = fn.node_def.add(name="again", op="StatelessIf",
+                            input=["no:output:0", fn.signature.input_arg[0].name])
+    again.attr["then_branch"].func.name = again.attr["else_branch"].func.name = name
+    fn.ret[fn.signature.output_arg[0].name] = "again:output:0"
+    path = tmp_path / "recursive.pb"
+    path.write_bytes(gd.SerializeToString())
+    with pytest.raises(FrontendError, match=r"node 'cond(/else_branch/again)+' \(StatelessIf\): "
+                       "conditionals nested more than 32 deep"):
+        load(path, inputs=["x"], outputs=["a"], input_shapes=[[1, 8, 8, 3]])
+
+
 def test_input_shapes_by_node_or_tensor_name_and_checked():
     """input_shapes: a dict by node ('x') or tensor name ('x:0'), or a list with one shape per
     input; a key naming no input or a list of another length is an error, not ignored."""

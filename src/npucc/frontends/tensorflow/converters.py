@@ -21,7 +21,7 @@ from ..tf_common import (
     tf_pads,
 )
 from ..tfproto import types_pb2
-from . import array_ops, math_ops
+from . import array_ops, control_flow, math_ops
 from .tensors import _DTYPES, tensor_to_array
 
 if TYPE_CHECKING:
@@ -350,5 +350,5 @@ CONVERTERS: Registry[Callable] = Registry("TensorFlow op", {
     "Fill": _static_only(lambda n, dims, v: static_full(
         int_list(dims, "dims"), np.ravel(v)[0], v.dtype, "the result of Fill")),
     "Range": _static_only(lambda n, a, b, d: static_arange(a, b, d, "the result of Range")),
-    **math_ops.CONVERTERS, **array_ops.CONVERTERS,
+    **math_ops.CONVERTERS, **array_ops.CONVERTERS, **control_flow.CONVERTERS,
 }, error=FrontendError)

@@ -26,10 +26,10 @@ OUTPUT_ARGS = {"FusedBatchNorm": _BN_OUTPUTS, "FusedBatchNormV2": _BN_OUTPUTS,
                "TopKV2": ("values", "indices")}
 
 
-def inline_calls(nodes: list, library, label: str) -> list:
-    """`nodes` (NodeDefs) with every call of a library function replaced by its body; a call of
-    a function the library does not hold stays (its converter says so if it is imported)."""
-    functions = {f.signature.name: f for f in library.function}
+def inline_calls(nodes: list, functions: dict, label: str) -> list:
+    """`nodes` (NodeDefs) with every call of a library function ({name: FunctionDef}) replaced
+    by its body; a call of a function the library does not hold stays (its converter says so if
+    it is imported)."""
     if not functions or not any(nd.op in CALL_OPS for nd in nodes):
         return nodes
     taken = {nd.name for nd in nodes}
@@ -56,19 +56,31 @@ def inline_calls(nodes: list, library, label: str) -> list:
 def _expand(call, fn, taken: set, label: str) -> list:
     """The NodeDefs that replace `call`: fn's body renamed under the call, then the IdentityN."""
     where = f"{label}: node '{call.name}' ({call.op}) calling function '{fn.signature.name}'"
-    args = [a.name for a in fn.signature.input_arg]
     data = [i for i in call.input if not i.startswith("^")]
-    if len(data) != len(args):
-        raise FrontendError(f"{where}: it passes {len(data)} inputs to {len(args)} arguments")
+    body, results = function_body(fn, data, call.name, taken, where)
+    identity = node_def_pb2.NodeDef(name=call.name, op="IdentityN", input=results)
+    if "Tout" in call.attr:
+        identity.attr["T"].CopyFrom(call.attr["Tout"])
+    return body + [identity]
+
+
+def function_body(fn, args_in: list[str], prefix: str, taken: set, where: str):
+    """fn's body as NodeDefs named `<prefix>/<node>` (a name in `taken` gets a '_' more; the
+    new names join it), reading the tensors `args_in` for its arguments; and the tensor names of
+    its results. `where` starts the error messages."""
+    args = [a.name for a in fn.signature.input_arg]
+    if len(args_in) != len(args):
+        raise FrontendError(f"{where}: it passes {len(args_in)} inputs to {len(args)} "
+                            "arguments")
     names = {}
     for b in fn.node_def:
-        name = f"{call.name}/{b.name}"
+        name = f"{prefix}/{b.name}"
         while name in taken:
             name += "_"
         taken.add(name)
         names[b.name] = name
     ops = {b.name: b.op for b in fn.node_def}
-    argmap = dict(zip(args, data))
+    argmap = dict(zip(args, args_in))
 
     def tensor(ref: str) -> str:
         """A body reference (`arg` or `node:output_arg:k`) as a graph tensor name."""
@@ -95,11 +107,9 @@ def _expand(call, fn, taken: set, label: str) -> list:
         del nd.input[:]
         nd.input.extend(tensor(i) for i in b.input if not i.startswith("^"))
         body.append(nd)
-    results = node_def_pb2.NodeDef(name=call.name, op="IdentityN")
+    results = []
     for o in fn.signature.output_arg:
         if o.name not in fn.ret:
             raise FrontendError(f"{where}: result '{o.name}' is not returned")
-        results.input.append(tensor(fn.ret[o.name]))
-    if "Tout" in call.attr:
-        results.attr["T"].CopyFrom(call.attr["Tout"])
-    return body + [results]
+        results.append(tensor(fn.ret[o.name]))
+    return body, results

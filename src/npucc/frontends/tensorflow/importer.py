@@ -1,5 +1,6 @@
 """The GraphDef importer: tensors from protos, nodes as converters see them (_Node), and the driver
-that prunes the graph to the given inputs and outputs and converts it in order."""
+that prunes the graph to the given inputs and outputs and converts it in order (skipping what is
+on a branch a static predicate does not take: control_flow.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from ..tf_common import (
     keep_names,
 )
 from ..tfproto import types_pb2
+from .control_flow import DEAD
 from .converters import CONVERTERS
-from .functions import inline_calls
+from .functions import MAX_DEPTH, function_body, inline_calls
 from .tensors import _DTYPES, tensor_to_array
 
 _REQUIRED = object()
@@ -108,8 +110,13 @@ class _Node(StaticOperands):
 class TFImporter:
     def __init__(self, gd, label: str, inputs, outputs, input_shapes):
         self.label = label
-        self.node_defs = inline_calls(list(gd.node), gd.library, label)
+        self.functions = {f.signature.name: f for f in gd.library.function}
+        self.node_defs = inline_calls(list(gd.node), self.functions, label)
         self.nodes = {nd.name: nd for nd in self.node_defs}
+        self.converted: set[str] = set()  # the graph inputs and the nodes met by _convert
+        self.dead: set[str] = set()  # ...on a branch a static predicate does not take
+        self.depth = 0  # If bodies being imported
+        self.results: list[str] = []  # the tensors inline() returns
         self.graph = Graph(os.path.splitext(os.path.basename(label))[0] or "tensorflow")
         self.b = Builder(self.graph)
         self.handles: dict[tuple[str, int], Handle] = {}
@@ -135,12 +142,17 @@ class TFImporter:
 
     def lookup(self, name: str) -> Handle:
         key = _tensor_name(name)
+        if key[0] in self.dead:
+            return DEAD
         nd = self.nodes.get(key[0])
         if key not in self.handles and nd is not None and nd.op == "Const" and key[1] == 0:
             self.handles[key] = tensor_to_array(nd.attr["value"].tensor)  # read ahead (a fold)
         if key not in self.handles:
             raise ConversionError(f"tensor '{name}' is not available (unsupported producer or "
                                   "outside the cut)", False)
+        if self.handles[key] is None:
+            raise ConversionError(f"tensor '{name}' is not available: npucc does not import "
+                                  f"output {key[1]} of {nd.op}", False)
         return self.handles[key]
 
     def _check_name(self, name: str, what: str) -> tuple[str, int]:
@@ -166,23 +178,71 @@ class TFImporter:
             name = node if idx == 0 else f"{node}:{idx}"
             self.handles[(node, idx)] = self.graph.add_input(
                 name, TensorType(shape, DType.from_numpy(np_dt)))
-        for nd in self._order(set(k[0] for k in in_keys), [k[0] for k in out_keys]):
+            self.converted.add(node)
+        self._convert(self._order([k[0] for k in out_keys]))
+        outs = []
+        for (node, idx), name in zip(out_keys, self.outputs):
+            h = DEAD if node in self.dead else self.handles.get((node, idx))
+            if h is DEAD:
+                raise FrontendError(f"{self.label}: output '{name}' is on a branch that its "
+                                    "conditional's predicate does not take")
+            if h is None:
+                raise FrontendError(f"{self.label}: output '{name}' is not available: npucc "
+                                    f"does not import output {idx} of {self.nodes[node].op}")
+            outs.append(self.b.value(h, node))
+        self.graph.set_outputs(outs)
+        keep_names(self.graph, outs, [n if i == 0 else f"{n}:{i}" for n, i in out_keys])
+        return self.graph
+
+    def _convert(self, order) -> None:
+        for nd in order:
             node = _Node(self, nd)
-            fn = CONVERTERS.get(nd.op)
-            if fn is None:
-                raise self.error(node, f"op {nd.op} is not supported; supported ops: "
-                                 f"{', '.join(sorted(CONVERTERS))}", unsupported=True)
+            self.converted.add(nd.name)
             try:
+                if nd.op != "Merge" and any(self.lookup(i) is DEAD for i in node.data_inputs):
+                    self.dead.add(nd.name)
+                    continue
+                fn = CONVERTERS.get(nd.op)
+                if fn is None:
+                    raise self.error(node, f"op {nd.op} is not supported; supported ops: "
+                                     f"{', '.join(sorted(CONVERTERS))}", unsupported=True)
                 result = fn(node)
             except ConversionError as e:
                 raise self.error(node, str(e), e.unsupported) from None
             results = result if isinstance(result, (list, tuple)) else [result]
             for i, h in enumerate(results):
                 self.handles[(nd.name, i)] = h
-        outs = [self.b.value(self.handles[k], k[0]) for k in out_keys]
-        self.graph.set_outputs(outs)
-        keep_names(self.graph, outs, [n if i == 0 else f"{n}:{i}" for n, i in out_keys])
-        return self.graph
+
+    def inline(self, node: _Node, fname: str, args: list[str], kind: str) -> list[Handle]:
+        """Import the body of library function `fname` under `<node>/<kind>`, the tensors `args`
+        as its arguments (the branch an If takes); its results."""
+        fn = self.functions.get(fname)
+        if fn is None:
+            raise ConversionError(f"its {kind} '{fname}' is not in the GraphDef's function "
+                                  "library", False)
+        if self.depth >= MAX_DEPTH:
+            raise ConversionError(f"conditionals nested more than {MAX_DEPTH} deep (a recursive "
+                                  "function?)", False)
+        where = f"{self.label}: node '{node.name}' ({node.op}) calling function '{fname}'"
+        body, results = function_body(fn, args, f"{node.name}/{kind}", set(self.nodes), where)
+        body = inline_calls(body, self.functions, self.label)
+        self.nodes.update((b.name, b) for b in body)
+        self.node_defs.extend(body)
+        self._readers = None
+        used = self._used_outputs(node.name)  # (TF2 If bodies also return gradient optionals)
+        needed = [r for k, r in enumerate(results) if k in used]
+        self.results += needed
+        self.depth += 1
+        self._convert(self._order([_tensor_name(r)[0] for r in needed]))
+        self.depth -= 1
+        return [self.lookup(r) if k in used else None for k, r in enumerate(results)]
+
+    def _used_outputs(self, name: str) -> set[int]:
+        """The output indices of node `name` that a node, the requested outputs or an If's
+        results read."""
+        refs = [i for nd in self.readers(name) for i in nd.input if not i.startswith("^")]
+        refs += self.outputs + self.results
+        return {k for node, k in map(_tensor_name, refs) if node == name}
 
     def _input_shapes(self, keys) -> list[tuple[int, ...]]:
         given = self.input_shapes
@@ -214,8 +274,9 @@ class TFImporter:
             shapes.append(tuple(int(d) for d in shape))
         return shapes
 
-    def _order(self, inputs: set[str], outputs: list[str]) -> list:
-        """Nodes needed for `outputs` (stopping at `inputs`), in topological order."""
+    def _order(self, outputs: list[str]) -> list:
+        """Nodes needed for `outputs` that are not converted yet (the graph inputs count as
+        converted), in topological order."""
         order, state = [], {}
         for root in outputs:
             stack = [(root, False)]
@@ -226,7 +287,7 @@ class TFImporter:
                         state[name] = 2
                         order.append(self.nodes[name])
                     continue
-                if state.get(name) or name in inputs:
+                if state.get(name) or name in self.converted:
                     continue
                 state[name] = 1
                 stack.append((name, True))
@@ -237,6 +298,6 @@ class TFImporter:
                     if dep not in self.nodes:
                         raise FrontendError(f"{self.label}: node '{name}' reads '{i}', which is "
                                             "not in the graph")
-                    if not state.get(dep) and dep not in inputs:
+                    if not state.get(dep) and dep not in self.converted:
                         stack.append((dep, False))
         return order
