@@ -524,8 +524,8 @@ def tf_math_ops(tf):
         u = [r.Exp(x=x), r.Log(x=pos), r.Floor(x=x * 3.0), r.Ceil(x=x * 3.0),
              r.Round(x=x * 4.0), r.Sin(x=x), r.Cos(x=x), r.Sign(x=x), r.Reciprocal(x=pos),
              r.Inv(x=pos), r.Rsqrt(x=pos), r.Softplus(features=x), r.Softsign(features=x),
-             r.Selu(features=x),
-             r.Erf(x=x), r.Erfc(x=x), r.Square(x=x), r.SquaredDifference(x=x, y=y), r.Pow(x=pos, y=y),
+             r.Selu(features=x), r.Erf(x=x), r.Erfc(x=x), r.Square(x=x),
+             r.SquaredDifference(x=x, y=y), r.Pow(x=pos, y=y),
              r.FloorDiv(x=x * 4.0, y=y + 1.5), r.FloorMod(x=x * 4.0, y=y - 1.5),
              r.Div(x=x, y=y + 1.5),
              r.AddN(inputs=[x, y, x * y]),
@@ -551,9 +551,9 @@ def tf_math_ops(tf):
 
 
 def tf_array_ops(tf):
-    """TF array_ops: Split, SplitV, Unpack, BatchMatMul with adjoints, GatherV2, GatherNd,
-    ReverseV2, ZerosLike / OnesLike, BroadcastTo, IdentityN, Einsum, TopKV2, an atrous
-    convolution as TF1 writes it (SpaceToBatchND -> Conv2D VALID -> BatchToSpaceND) and a
+    """TF array_ops: Split, SplitV, Unpack, BatchMatMul with adjoints, GatherV2 (batch_dims 0
+    and 1), GatherNd, ReverseV2, ZerosLike / OnesLike, BroadcastTo, IdentityN, Einsum, TopKV2, an
+    atrous convolution as TF1 writes it (SpaceToBatchND -> Conv2D VALID -> BatchToSpaceND) and a
     SpaceToBatchND / BatchToSpaceND pair around a Relu."""
     r = tf.raw_ops
 
@@ -566,6 +566,7 @@ def tf_array_ops(tf):
         mm3 = r.BatchMatMulV3(x=m, y=r.BroadcastTo(input=m[:1], shape=[3, 5, 5]),
                               Tout=tf.float32)
         g = r.GatherV2(params=x, indices=[[2, 0], [1, 1]], axis=2)
+        gb = r.GatherV2(params=x, indices=[[3, 0, 1], [2, 2, 0]], axis=1, batch_dims=1)
         gnd = r.GatherNd(params=x, indices=[[0, 1], [1, 3], [0, 0]])
         rev = r.ReverseV2(tensor=x, axis=[1, 3])
         zo = r.ZerosLike(x=a) + r.OnesLike(x=b) + c
@@ -580,8 +581,8 @@ def tf_array_ops(tf):
             input=x, block_shape=[2, 2], paddings=[[0, 0], [1, 0]])), block_shape=[2, 2],
             crops=[[0, 0], [1, 0]])  # no conv inside: written out, not folded
         flat = [tf.reshape(t, [2, -1]) for t in (b, p, rows[0], rows[3], ident[0], ident[1], g,
-                                                  gnd, rev, zo, vals, tf.cast(idx, tf.float32),
-                                                  atrous, lone)]
+                                                  gb, gnd, rev, zo, vals,
+                                                  tf.cast(idx, tf.float32), atrous, lone)]
         return tf.concat(flat, axis=1), tf.concat([mm, mm3, ein], axis=0)
     return fn, [(2, 4, 5, 6), (3, 5, 5)]
 

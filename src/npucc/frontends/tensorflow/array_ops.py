@@ -81,13 +81,21 @@ def batch_matmul(n: _Node):
 
 
 def gather(n: _Node):
-    """GatherV2(params, indices, axis) with batch_dims 0; Gather (v1) on axis 0."""
+    """GatherV2(params, indices, axis); Gather (v1) on axis 0. With batch_dims b (tf.gather of
+    per-image indices, e.g. the boxes of a top-k), on axis b: GatherND with batch_dims b of the
+    indices with a last axis of 1."""
     x, idx = n.input(0), n.input(1)
-    rank = len(shape_of(x))
-    axis = n.ints(2, "axis", 1)[0] if n.op == "GatherV2" else 0
-    if int(n.attr("batch_dims", 0)):
-        raise ConversionError("GatherV2 with batch_dims is not supported")
-    return n.emit("Gather", [x, idx], {"axis": axis_index(axis, rank)})
+    axis = axis_index(n.ints(2, "axis", 1)[0] if n.op == "GatherV2" else 0, len(shape_of(x)))
+    b = int(n.attr("batch_dims", 0))
+    if b < 0:
+        b += len(shape_of(idx))
+    if b == 0:
+        return n.emit("Gather", [x, idx], {"axis": axis})
+    if axis != b:
+        raise ConversionError(f"GatherV2 with batch_dims {b} on axis {axis} is not supported "
+                              "(only on the axis after the batch axes)")
+    idx = n.imp.b.emit("Unsqueeze", [idx], {"axes": (len(shape_of(idx)),)}, label=n.name)
+    return n.emit("GatherND", [x, idx], {"batch_dims": b})
 
 
 def gather_nd(n: _Node):
