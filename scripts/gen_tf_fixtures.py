@@ -529,7 +529,10 @@ def tf_math_ops(tf):
              r.FloorDiv(x=x * 4.0, y=y + 1.5), r.FloorMod(x=x * 4.0, y=y - 1.5),
              r.Div(x=x, y=y + 1.5),
              r.AddN(inputs=[x, y, x * y]),
-             r.ClipByValue(t=x, clip_value_min=-0.3, clip_value_max=0.4)]
+             r.ClipByValue(t=x, clip_value_min=-0.3, clip_value_max=0.4),
+             # scalars folded from the static shape: FloorDiv of integers, Mean, Cast
+             x * tf.cast(r.FloorDiv(x=tf.shape(x)[2], y=2), tf.float32),
+             x * r.Mean(input=tf.cast(tf.shape(x), tf.float32), axis=0)]
         gt, le = r.Greater(x=x, y=y), r.LessEqual(x=x, y=y)
         both = r.LogicalAnd(x=r.GreaterEqual(x=x, y=0.0), y=r.Less(x=y, y=0.2))
         either = r.LogicalOr(x=r.Equal(x=r.Round(x=x * 2.0), y=0.0),

@@ -210,8 +210,8 @@ class TFImporter:
             except ConversionError as e:
                 raise self.error(node, str(e), e.unsupported) from None
             results = result if isinstance(result, (list, tuple)) else [result]
-            for i, h in enumerate(results):
-                self.handles[(nd.name, i)] = h
+            for i, h in enumerate(results):  # (numpy folds of 0-d arrays give numpy scalars)
+                self.handles[(nd.name, i)] = np.asarray(h) if isinstance(h, np.generic) else h
 
     def inline(self, node: _Node, fname: str, args: list[str], kind: str) -> list[Handle]:
         """Import the body of library function `fname` under `<node>/<kind>`, the tensors `args`
