@@ -118,6 +118,20 @@ def test_hand_made_hostile_graphdef_fails_naming_the_file_and_the_problem(case, 
     assert check_outcome(_load, path) == "npucc-error"
 
 
+def test_a_strided_slice_spec_longer_than_the_rank(tmp_path):
+    """5 begin / end / strides entries for a rank-4 input (it escaped as an IndexError)."""
+    gd = _graph()
+    for name in ("begin", "end", "strides"):
+        c = gd.node.add(name=name, op="Const")
+        c.attr["dtype"].type = types_pb2.DT_INT32
+        c.attr["value"].tensor.CopyFrom(_tensor(types_pb2.DT_INT32, (5,), int_val=[1] * 5))
+    gd.node.add(name="s", op="StridedSlice", input=["x", "begin", "end", "strides"])
+    path = _save(gd, tmp_path / "slice.pb")
+    with pytest.raises(FrontendError, match=r"slice.pb: node 's' \(StridedSlice\): strided slice "
+                       r"spec addresses 5 axes of an input of shape \[1, 4, 4, 1\]"):
+        load(path, inputs=["x"], outputs=["s"])
+
+
 def test_a_tensor_name_with_a_bad_output_index(tmp_path):
     gd = _graph()
     gd.node[-1].input[1] = "c:notanumber"

@@ -219,6 +219,9 @@ def strided_slice(b: Builder, x: Handle, begin, end, strides, *, begin_mask=0, e
             dims.append((axis, begin[i], end[i], strides[i], bool((begin_mask >> i) & 1),
                          bool((end_mask >> i) & 1), bool((shrink_axis_mask >> i) & 1)))
             axis += 1
+    if axis > len(shape):
+        raise ConversionError(f"strided slice spec addresses {axis} axes of an input of shape "
+                              f"{list(shape)}", False)
     while axis < len(shape):
         dims.append((axis, 0, 0, 1, True, True, False))
         axis += 1
