@@ -118,17 +118,24 @@ def test_hand_made_hostile_graphdef_fails_naming_the_file_and_the_problem(case, 
     assert check_outcome(_load, path) == "npucc-error"
 
 
-def test_a_strided_slice_spec_longer_than_the_rank(tmp_path):
-    """5 begin / end / strides entries for a rank-4 input (it escaped as an IndexError)."""
+@pytest.mark.parametrize("entries, mask, match", [
+    (5, 0, r"strided slice spec addresses 5 axes of an input of shape \[1, 4, 4, 1\]"),
+    (4, b"", "attribute 'begin_mask' must be an integer, got str"),
+])
+def test_a_hostile_strided_slice(tmp_path, entries, mask, match):
+    """A spec longer than the input's rank, a mask that is a string (both escaped as internal
+    IndexError / ValueError)."""
     gd = _graph()
     for name in ("begin", "end", "strides"):
         c = gd.node.add(name=name, op="Const")
         c.attr["dtype"].type = types_pb2.DT_INT32
-        c.attr["value"].tensor.CopyFrom(_tensor(types_pb2.DT_INT32, (5,), int_val=[1] * 5))
-    gd.node.add(name="s", op="StridedSlice", input=["x", "begin", "end", "strides"])
+        c.attr["value"].tensor.CopyFrom(_tensor(types_pb2.DT_INT32, (entries,),
+                                                int_val=[1] * entries))
+    s = gd.node.add(name="s", op="StridedSlice", input=["x", "begin", "end", "strides"])
+    if isinstance(mask, bytes):
+        s.attr["begin_mask"].s = mask
     path = _save(gd, tmp_path / "slice.pb")
-    with pytest.raises(FrontendError, match=r"slice.pb: node 's' \(StridedSlice\): strided slice "
-                       r"spec addresses 5 axes of an input of shape \[1, 4, 4, 1\]"):
+    with pytest.raises(FrontendError, match=r"slice.pb: node 's' \(StridedSlice\): " + match):
         load(path, inputs=["x"], outputs=["s"])
 
 

@@ -32,7 +32,7 @@ def split(n: _Node):
     x = n.input(1)
     shape = shape_of(x)
     axis = axis_index(n.ints(0, "split_dim", 1)[0], len(shape))
-    k = int(n.attr("num_split"))
+    k = n.number("num_split")
     if k < 1 or shape[axis] % k:
         raise ConversionError(f"num_split {k} does not divide dimension {axis} of size "
                               f"{shape[axis]}", False)
@@ -59,7 +59,7 @@ def unpack(n: _Node):
     """Unpack (tf.unstack): num slices along axis, the axis removed."""
     x = n.input(0)
     shape = shape_of(x)
-    axis = axis_index(int(n.attr("axis", 0)), len(shape))
+    axis = axis_index(n.number("axis", int, 0), len(shape))
     parts = _split(n, x, axis, [1] * shape[axis])
     return [n.imp.b.emit("Squeeze", [p], {"axes": (axis,)}, label=n.name,
                          name=n.name if k == 0 else f"{n.name}:{k}") for k, p in enumerate(parts)]
@@ -86,7 +86,7 @@ def gather(n: _Node):
     indices with a last axis of 1."""
     x, idx = n.input(0), n.input(1)
     axis = axis_index(n.ints(2, "axis", 1)[0] if n.op == "GatherV2" else 0, len(shape_of(x)))
-    b = int(n.attr("batch_dims", 0))
+    b = n.number("batch_dims", int, 0)
     if b < 0:
         b += len(shape_of(idx))
     if b == 0:

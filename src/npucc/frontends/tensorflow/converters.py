@@ -143,7 +143,7 @@ def fused_batch_norm(n: _Node):
                               "inference")
     x = n.input(0)
     params = [n.input(i) for i in range(1, 5)]
-    y = n.spatial_op("BatchNorm", x, params, {"epsilon": float(n.attr("epsilon", 1e-3))})
+    y = n.spatial_op("BatchNorm", x, params, {"epsilon": n.number("epsilon", float, 1e-3)})
     return [y] + [None] * 5
 
 
@@ -249,8 +249,8 @@ def transpose(n: _Node):
 
 def strided_slice_op(n: _Node):
     x = n.input(0)
-    kw = {k: int(n.attr(k, 0)) for k in ("begin_mask", "end_mask", "ellipsis_mask",
-                                         "new_axis_mask", "shrink_axis_mask")}
+    kw = {k: n.number(k, int, 0) for k in ("begin_mask", "end_mask", "ellipsis_mask",
+                                            "new_axis_mask", "shrink_axis_mask")}
     return strided_slice(n.imp.b, x, n.static(1, "begin"), n.static(2, "end"),
                          n.static(3, "strides"), label=n.name, name=n.name, **kw)
 
@@ -277,7 +277,7 @@ def _resize(method):
 
 def _space(core):
     def convert(n: _Node):
-        return n.spatial_op(core, n.input(0), [], {"blocksize": int(n.attr("block_size"))})
+        return n.spatial_op(core, n.input(0), [], {"blocksize": n.number("block_size")})
     return convert
 
 
@@ -288,7 +288,7 @@ def shape_op(n: _Node):
 
 def pack(n: _Node):
     xs = [n.input(i) for i in range(len(n.data_inputs))]
-    axis = int(n.attr("axis", 0))
+    axis = n.number("axis", int, 0)
     if all(isinstance(x, np.ndarray) for x in xs):
         return np.stack(xs, axis=axis)
     axis %= len(shape_of(xs[0])) + 1
@@ -329,7 +329,7 @@ CONVERTERS: Registry[Callable] = Registry("TensorFlow op", {
     "FusedBatchNorm": fused_batch_norm, "FusedBatchNormV2": fused_batch_norm,
     "FusedBatchNormV3": fused_batch_norm,
     "Relu": _unary("Relu"), "Relu6": _unary("Clip", lambda n: {"min": 0.0, "max": 6.0}),
-    "LeakyRelu": _unary("LeakyRelu", lambda n: {"alpha": float(n.attr("alpha", 0.2))}),
+    "LeakyRelu": _unary("LeakyRelu", lambda n: {"alpha": n.number("alpha", float, 0.2)}),
     "Elu": _unary("Elu"), "Sigmoid": _unary("Sigmoid"), "Tanh": _unary("Tanh"),
     "Softmax": _unary("Softmax", lambda n: {"axis": -1}),
     "Abs": _unary("Abs", numpy_fn=np.abs), "Neg": _unary("Neg", numpy_fn=np.negative),

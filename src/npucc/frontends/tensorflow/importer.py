@@ -71,6 +71,15 @@ class _Node(StaticOperands):
             raise ConversionError(f"attribute '{key}' holds a string that is not UTF-8",
                                   False) from None
 
+    def number(self, key, kind=int, default=_REQUIRED):
+        """A numeric attribute as `kind` (int: an integer or a bool; float: any number)."""
+        v = self.attr(key, default)
+        if not isinstance(v, (int, float)) or (kind is int and isinstance(v, float)):
+            what = "a number" if kind is float else "an integer"
+            raise ConversionError(f"attribute '{key}' must be {what}, got {type(v).__name__}",
+                                  False)
+        return kind(v)
+
     def input(self, i: int) -> Handle:
         if i >= len(self.data_inputs):
             raise ConversionError(f"input {i} is required", False)

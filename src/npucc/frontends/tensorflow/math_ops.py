@@ -132,12 +132,12 @@ def log_softmax(n: _Node):
 def lrn(n: _Node):
     """LRN over the channels of an NHWC tensor: TF sums x^2 over 2r+1 channels and scales by
     alpha; the core op (ONNX's) scales by alpha / size."""
-    r = int(n.attr("depth_radius", 5))
+    r = n.number("depth_radius", int, 5)
     if r < 0:
         raise ConversionError(f"depth_radius {r} must be >= 0", False)
     size = 2 * r + 1
-    attrs = {"size": size, "alpha": float(n.attr("alpha", 1.0)) * size,
-             "beta": float(n.attr("beta", 0.5)), "bias": float(n.attr("bias", 1.0))}
+    attrs = {"size": size, "alpha": n.number("alpha", float, 1.0) * size,
+             "beta": n.number("beta", float, 0.5), "bias": n.number("bias", float, 1.0)}
     return n.imp.b.nchw_op("LRN", n.input(0), [], attrs, label=n.name, name=n.name)
 
 
