@@ -497,20 +497,7 @@ def save_frozen_pb(out: Path, name, tf, model_or_fn, shapes=None):
     gd = frozen.graph.as_graph_def()
     in_names = [t.name.split(":")[0] for t in frozen.inputs]
     out_names = [t.name for t in frozen.outputs]
-    (out / f"{name}.pb").write_bytes(gd.SerializeToString())
-    inputs = rand_inputs(shapes, 7)
-    g = tf.Graph()
-    with g.as_default():
-        tf.compat.v1.import_graph_def(gd, name="")
-    with tf.compat.v1.Session(graph=g) as sess:
-        ys = sess.run(out_names, {f"{n}:0": x for n, x in zip(in_names, inputs)})
-    arrays = {f"input_{i}": x for i, x in enumerate(inputs)}
-    arrays.update({f"expected_{i}": y for i, y in enumerate(ys)})
-    arrays["input_names"] = np.array(in_names)
-    arrays["output_names"] = np.array(out_names)
-    np.savez_compressed(out / f"{name}.npz", **arrays)
-    print(f"{name}.pb: {len(gd.SerializeToString()) / 1e3:.0f} kB, inputs {in_names}, "
-          f"outputs {out_names}")
+    save_graph_pb(out, name, tf, gd, in_names, out_names, shapes)
 
 
 def tf_math_ops(tf):
@@ -655,7 +642,8 @@ def tf1_conditionals(tf):
 
 
 def save_graph_pb(out: Path, name, tf, gd, in_names, out_names, shapes):
-    """save_frozen_pb for a GraphDef built directly (constants only, nothing to freeze)."""
+    """Write a GraphDef (frozen, or built directly with constants only) and TensorFlow's outputs
+    on seeded inputs."""
     (out / f"{name}.pb").write_bytes(gd.SerializeToString())
     inputs = rand_inputs(shapes, 7)
     g = tf.Graph()
@@ -668,8 +656,8 @@ def save_graph_pb(out: Path, name, tf, gd, in_names, out_names, shapes):
     arrays["input_names"] = np.array(in_names)
     arrays["output_names"] = np.array(out_names)
     np.savez_compressed(out / f"{name}.npz", **arrays)
-    print(f"{name}.pb: {len(gd.SerializeToString()) / 1e3:.0f} kB, ops "
-          f"{sorted({nd.op for nd in gd.node})}")
+    print(f"{name}.pb: {len(gd.SerializeToString()) / 1e3:.0f} kB, inputs {in_names}, "
+          f"outputs {out_names}, ops {sorted({nd.op for nd in gd.node})}")
 
 
 def unsupported_op(tf):
