@@ -110,18 +110,27 @@ _PT2_DTYPES = {1: torch.uint8, 2: torch.int8, 3: torch.int16, 4: torch.int32, 5:
                13: torch.bfloat16}
 _STRIDED = 7  # schema.Layout.Strided
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_FQN = re.compile(r"([A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*)?\Z")
+# module paths: dotted names of letters, digits, "_" and "-" (torchvision's regnet names its
+# blocks "block1-0"); never quotes or other characters that could end a string in fx code
+_FQN = re.compile(r"([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?\Z")
 _FQN_KEYS = ("parameter_name", "buffer_name", "tensor_constant_name", "custom_obj_name", "fqn")
-# sympy expressions in shapes: numbers, size symbols (s0, u1), these functions, arithmetic
+# sympy expressions in shapes, as torch writes them (sympy's srepr: "Add(Symbol('u0',
+# integer=True), Integer(1))") or plainly ("u0 + 1"): numbers, size symbols (s0, u1), quoted
+# symbol names and numbers, these functions and assumption keywords, arithmetic
 _EXPR_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|([A-Za-z][A-Za-z0-9]*)"
-                         r"|(\*\*|//|<=|>=|==|!=|[-+*/%(),<>&|~]))")
+                         r"|('(?:[a-z]+[0-9]+|-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)')"
+                         r"|(\*\*|//|<=|>=|==|!=|[-+*/%(),<>&|~=]))")
 _EXPR_NAMES = {
     "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod", "CleanDiv", "CeilToInt",
     "FloorToInt", "CeilDiv", "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv",
     "IntTrueDiv", "IsNonOverlappingAndDenseIndicator", "TruncToFloat", "TruncToInt",
     "RoundToInt", "RoundDecimal", "ToFloat", "Identity", "Max", "Min", "Abs", "floor",
     "ceiling", "sqrt", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "oo", "zoo",
-    "nan", "True", "False", "true", "false"}
+    "nan", "True", "False", "true", "false",
+    # sympy's srepr classes and the assumptions its Symbol and Float take
+    "Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Equality", "Unequality",
+    "LessThan", "StrictLessThan", "GreaterThan", "StrictGreaterThan", "integer", "positive",
+    "negative", "nonnegative", "nonpositive", "real", "finite", "precision"}
 
 
 def _sym_op_names() -> set[str]:
@@ -141,6 +150,14 @@ def _expression_ok(text: str) -> bool:
             return False
         pos = m.end()
     return True
+
+
+# a library's operator (torch.ops.torchvision.nms.default): registered only once the library is
+# imported, and not an ATen op npucc lowers anyway
+_LIBRARY_OP = re.compile(r"torch\.ops\.(?!aten\.)\w+\.\w+\.\w+\Z")
+_LIBRARY_OP_HINT = ("; it is a library's operator (torchvision's detection ops are), which "
+                    "npucc does not compile: save the model without it (for a detector, its "
+                    "backbone and head, before decoding and NMS)")
 
 
 def _target_ok(target: str, sym_ops: set[str]) -> bool:
@@ -240,7 +257,8 @@ class _Pt2:
                 raise self.error(f"symbolic size {obj[:80]!r} is not size arithmetic")
             if key in ("target", "as_operator") and not _target_ok(obj, self.sym_ops):
                 raise self.error(f"node target {obj[:80]!r} is not a registered torch "
-                                 "operator (npucc runs no other python callable from a file)")
+                                 "operator (npucc runs no other python callable from a file)"
+                                 + _LIBRARY_OP_HINT * bool(_LIBRARY_OP.match(obj)))
 
     # -- raw tensor payloads
     def _tensors(self, folder: str, config_name: str) -> dict[str, torch.Tensor]:

@@ -23,15 +23,26 @@ from .program import _decompose, _example_inputs, _program, exported_program
 
 
 def _torchscript_via_onnx(path: str, args, name: str | None) -> Graph:
-    """TorchScript models the TorchScript->ExportedProgram converter lowers to ops npucc lacks
-    (it turns some upsampling into index arithmetic) go through torch.onnx's TorchScript
-    exporter and the ONNX frontend instead."""
+    """TorchScript models the TorchScript->ExportedProgram converter fails on (it cannot follow
+    some traced size arithmetic) or lowers to ops npucc lacks (aten.cumsum) go through
+    torch.onnx's TorchScript exporter and the ONNX frontend instead."""
     import onnx
 
     from .. import onnx as onnx_frontend
 
     return onnx_frontend.load(onnx.load_from_string(pytorch_script.onnx_bytes(path, args)),
                               name=name)
+
+
+def _onnx_route_or(error: Exception, source, example_inputs, input_shapes, name) -> Graph:
+    """The TorchScript file through the ONNX route; if that fails too, `error` (the direct
+    route's, which names the torch op) is raised."""
+    path = os.fspath(source)
+    args = _example_inputs(example_inputs, input_shapes, path)
+    try:
+        return _torchscript_via_onnx(path, args, name)
+    except Exception:  # noqa: BLE001 - report what the direct route met
+        raise error from None
 
 
 @guarded
@@ -48,7 +59,10 @@ def load(source, *, example_inputs=None, input_shapes=None, inputs=None, outputs
     if inputs is not None or outputs is not None:
         raise FrontendError("the pytorch frontend does not cut models (inputs=/outputs=); "
                             "export the submodule you need instead")
-    ep, label, ts_names = _program(source, example_inputs, input_shapes)
+    try:
+        ep, label, ts_names = _program(source, example_inputs, input_shapes)
+    except pytorch_script.ConversionError as e:
+        return _onnx_route_or(e, source, example_inputs, input_shapes, name)
     torchscript = ts_names is not None
     try:
         ep = _decompose(ep)
@@ -60,11 +74,7 @@ def load(source, *, example_inputs=None, input_shapes=None, inputs=None, outputs
     except UnsupportedError as direct:
         if not torchscript:
             raise
-        args = _example_inputs(example_inputs, input_shapes, label)
-        try:
-            return _torchscript_via_onnx(os.fspath(source), args, name)
-        except Exception:  # noqa: BLE001 - report the torch op the direct route met
-            raise direct from None
+        return _onnx_route_or(direct, source, example_inputs, input_shapes, name)
     if torchscript:  # the converter renames inputs (x -> x_1): restore the forward's names
         for v, n in zip(graph.inputs, ts_names):
             if not graph.has_value(n):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ...ir import Value
-from .context import ATEN, _Unsupported, aten
+from .context import ATEN, _Invalid, _Unsupported, aten
 
 
 def _unary(core_op, **attrs):
@@ -18,9 +18,9 @@ def _unary(core_op, **attrs):
 for _aten, _core in [("relu", "Relu"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"),
                      ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"), ("neg", "Neg"),
                      ("abs", "Abs"), ("erf", "Erf"), ("reciprocal", "Reciprocal"),
-                     ("floor", "Floor"), ("ceil", "Ceil"), ("sin", "Sin"), ("cos", "Cos"),
-                     ("hardswish", "HardSwish"), ("mish", "Mish"), ("sign", "Sign"),
-                     ("logical_not", "Not")]:
+                     ("floor", "Floor"), ("ceil", "Ceil"), ("round", "Round"), ("sin", "Sin"),
+                     ("cos", "Cos"), ("hardswish", "HardSwish"), ("mish", "Mish"),
+                     ("sign", "Sign"), ("logical_not", "Not")]:
     ATEN[f"aten.{_aten}.default"] = _unary(_core)
 ATEN["aten.hardsigmoid.default"] = _unary("HardSigmoid", alpha=1 / 6, beta=0.5)
 
@@ -80,10 +80,11 @@ def _clamp_max(cx, x, max):  # noqa: A002
 
 def _binary(core_op):
     def convert(cx, a, b, alpha=1, **kw):
-        ref = a if isinstance(a, (Value, np.ndarray)) else b
-        a, b = cx.like(a, ref), cx.like(b, ref)
+        a, b = cx.promoted(a, b)
+        if core_op == "Div" and not np.issubdtype(cx.np_dtype(a), np.floating):
+            a, b = cx.cast(a, np.float32), cx.cast(b, np.float32)  # true division, as torch
         if alpha != 1:
-            b = cx.emit("Mul", [b, cx.like(alpha, ref)])
+            b = cx.emit("Mul", [b, cx.like(alpha, b)])
         return cx.emit(core_op, [a, b])
     return convert
 
@@ -96,23 +97,49 @@ for _aten, _core in [("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Di
         ATEN[f"aten.{_aten}.{_overload}"] = _binary(_core)
 
 
-@aten("aten.div.Tensor_mode")
+@aten("aten.ne.Tensor", "aten.ne.Scalar")
+def _ne(cx, a, b):
+    return cx.emit("Not", [_binary("Equal")(cx, a, b)])
+
+
+@aten("aten.div.Tensor_mode", "aten.div.Scalar_mode")
 def _div_mode(cx, a, b, rounding_mode=None):
-    if rounding_mode is not None:
-        raise _Unsupported(f"div with rounding_mode={rounding_mode!r}")
-    return _binary("Div")(cx, a, b)
+    """torch.div with rounding. 'floor' is (a - a mod b) / b with Python's mod: exact for
+    integers, and for floats a whole number up to rounding, which Round removes (as torch does).
+    'trunc' rounds the quotient toward zero (integer Div already does)."""
+    if rounding_mode is None:
+        return _binary("Div")(cx, a, b)
+    a, b = cx.promoted(a, b)
+    dtype = cx.np_dtype(a)
+    integer = np.issubdtype(dtype, np.integer)
+    if rounding_mode == "floor":
+        q = cx.emit("Div", [cx.emit("Sub", [a, cx.emit("Mod", [a, b])]), b])
+        return q if integer else cx.emit("Round", [q])
+    if rounding_mode == "trunc":
+        q = cx.emit("Div", [a, b])
+        if integer:
+            return q
+        negative = cx.emit("Less", [q, np.zeros((), dtype)])
+        return cx.emit("Where", [negative, cx.emit("Ceil", [q]), cx.emit("Floor", [q])])
+    raise _Invalid(f"div with rounding_mode={rounding_mode!r}")
+
+
+@aten("aten.remainder.Tensor", "aten.remainder.Scalar", "aten.fmod.Tensor", "aten.fmod.Scalar")
+def _remainder(cx, a, b):
+    """remainder: the sign of b (Python's %); fmod: the sign of a (C's fmod)."""
+    return cx.emit("Mod", list(cx.promoted(a, b)),
+                   fmod=cx.lowering.current_target.startswith("aten.fmod"))
 
 
 @aten("aten.rsub.Scalar", "aten.rsub.Tensor")
 def _rsub(cx, a, b, alpha=1):
-    return _binary("Sub")(cx, cx.like(b, a), cx.emit("Mul", [a, cx.like(alpha, a)])
-                          if alpha != 1 else a)
+    """b - alpha * a"""
+    return _binary("Sub")(cx, b, a, alpha=alpha)
 
 
 @aten("aten.where.self")
 def _where(cx, cond, a, b):
-    ref = a if isinstance(a, (Value, np.ndarray)) else b
-    return cx.emit("Where", [cond, cx.like(a, ref), cx.like(b, ref)])
+    return cx.emit("Where", [cond, *cx.promoted(a, b)])
 
 
 @aten("aten._prelu_kernel.default")
@@ -150,6 +177,16 @@ def _batch_norm(cx, x, weight, bias, mean, var, momentum, eps):
     weight = np.ones(c, dtype) if weight is None else weight
     bias = np.zeros(c, dtype) if bias is None else bias
     return cx.emit("BatchNorm", [x, weight, bias, mean, var], epsilon=eps), None, None
+
+
+@aten("aten.native_layer_norm.default")
+def _layer_norm(cx, x, normalized_shape, weight, bias, eps):
+    """Normalizes over the trailing len(normalized_shape) dims; mean and rstd are not given."""
+    shape, n = cx.shape(x), len(normalized_shape)
+    if list(shape[len(shape) - n:]) != list(normalized_shape):
+        raise _Unsupported(f"layer norm over {list(normalized_shape)} of a {list(shape)} tensor")
+    scale = np.ones(normalized_shape, cx.np_dtype(x)) if weight is None else weight
+    return cx.emit("LayerNorm", [x, scale, bias], axis=len(shape) - n, epsilon=eps), None, None
 
 
 def _pool_pads(cx, x, kernel, stride, padding):
@@ -237,3 +274,42 @@ def _upsample_bilinear(cx, x, output_size, align_corners, scale_factors):
 @aten("aten.pixel_shuffle.default")
 def _pixel_shuffle(cx, x, upscale_factor):
     return cx.emit("DepthToSpace", [x], blocksize=upscale_factor, mode="CRD")
+
+
+# ---- attention ----
+@aten("aten._native_multi_head_attention.default")
+def _native_mha(cx, q, k, v, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias,
+                mask=None, need_weights=True, average_attn_weights=True, mask_type=None):
+    """nn.MultiheadAttention's fast path (batch-first, eval, no autograd: what torch.jit.trace
+    records under torch.no_grad) as matrix products and a softmax."""
+    if mask is not None:
+        raise _Unsupported("multi-head attention with a mask")
+    (batch, n_q, e), n_kv = cx.shape(q), cx.shape(k)[1]
+    if e != embed_dim or embed_dim % num_heads:
+        raise _Invalid(f"embed_dim {embed_dim} with {num_heads} heads for a {list(cx.shape(q))} "
+                       "query")
+    head = embed_dim // num_heads
+
+    def linear(x, w, b):
+        y = cx.emit("MatMul", [x, cx.emit("Transpose", [w], perm=[1, 0])])
+        return y if b is None else cx.emit("Add", [y, b])
+
+    def heads(x, i, n):
+        """Projection i (q, k, v) of x as [batch, heads, n, head]."""
+        rows = dict(starts=[i * e], ends=[(i + 1) * e], axes=[0], steps=[1])
+        w = cx.emit("Slice", [qkv_weight], **rows)
+        b = None if qkv_bias is None else cx.emit("Slice", [qkv_bias], **rows)
+        y = cx.emit("Reshape", [linear(x, w, b)], shape=[batch, n, num_heads, head])
+        return cx.emit("Transpose", [y], perm=[0, 2, 1, 3])
+
+    scale = np.asarray(1 / math.sqrt(head), cx.np_dtype(q))
+    qh = cx.emit("Mul", [heads(q, 0, n_q), scale])
+    kt = cx.emit("Transpose", [heads(k, 1, n_kv)], perm=[0, 1, 3, 2])
+    attn = cx.emit("Softmax", [cx.emit("MatMul", [qh, kt])], axis=-1)
+    y = cx.emit("Transpose", [cx.emit("MatMul", [attn, heads(v, 2, n_kv)])], perm=[0, 2, 1, 3])
+    out = linear(cx.emit("Reshape", [y], shape=[batch, n_q, e]), proj_weight, proj_bias)
+    if not need_weights:
+        return out, None
+    if average_attn_weights:
+        attn = cx.emit("ReduceMean", [attn], axes=[1], keepdims=False)
+    return out, attn

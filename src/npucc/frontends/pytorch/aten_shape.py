@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 
+from ... import limits
 from ...ir.types import DType
 from ..builder import static_arange, static_full
 from .context import ATEN, _Invalid, _np_dtype, _Unsupported, aten
@@ -26,6 +27,44 @@ def _view(cx, x, size):
         known = math.prod(d for d in size if d != -1)
         size[size.index(-1)] = math.prod(cx.shape(x)) // known if known else 0
     return cx.emit("Reshape", [x], shape=size)
+
+
+def _storage_positions(sizes, strides, offset) -> np.ndarray:
+    """The storage index of each element of a strided view, in row-major order."""
+    pos = np.full(tuple(sizes), offset, np.int64)
+    for d, (n, st) in enumerate(zip(sizes, strides)):
+        pos += (np.arange(n, dtype=np.int64) * st).reshape([n if i == d else 1
+                                                            for i in range(len(sizes))])
+    return pos.ravel()
+
+
+@aten("aten.as_strided.default")
+def _as_strided(cx, x, size, stride, storage_offset=None):
+    """A view of x's storage. Decompositions use it to restride a tensor (a channels-last
+    mean, for one); x's own layout is its fake tensor's in the program, and each storage
+    position read must hold an element of x. A view in x's element order is a Reshape, any
+    other a Gather."""
+    val = cx.node.args[0].meta.get("val")
+    if val is None or list(val.shape) != list(cx.shape(x)):
+        raise _Unsupported("as_strided of a tensor whose strides the program does not give")
+    offset = val.storage_offset() if storage_offset is None else storage_offset
+    limits.check_shape(list(size), 8, "the index of aten.as_strided")
+    src = _storage_positions(val.shape, val.stride(), val.storage_offset())
+    want = _storage_positions(size, stride, offset)
+    if want.size and want.min() < 0:
+        raise _Invalid(f"as_strided with negative strides {list(stride)}")
+    top = int(max(src.max(initial=0), want.max(initial=0))) + 1
+    limits.check_shape([top], 8, "the storage of aten.as_strided")
+    element = np.full(top, -1, np.int64)
+    element[src] = np.arange(src.size)
+    index = element[want]
+    if (index < 0).any():
+        raise _Unsupported(f"as_strided (sizes {list(size)}, strides {list(stride)}, offset "
+                           f"{offset}) reads storage its input does not cover")
+    if np.array_equal(index, np.arange(index.size)):
+        return cx.emit("Reshape", [x], shape=list(size))
+    flat = cx.emit("Reshape", [x], shape=[math.prod(cx.shape(x))])
+    return cx.emit("Gather", [flat, index.reshape(tuple(size))], axis=0)
 
 
 @aten("aten.permute.default")
@@ -58,12 +97,86 @@ def _slice(cx, x, dim=0, start=None, end=None, step=1):
                    steps=[step])
 
 
+@aten("aten.slice_scatter.default")
+def _slice_scatter(cx, x, src, dim=0, start=None, end=None, step=1):
+    """x with x[start:end:step] along dim replaced by src: a Concat around src for a step of
+    1, a ScatterElements otherwise."""
+    shape = list(cx.shape(x))
+    dim = _norm_dim(dim, len(shape))
+    rows = list(range(shape[dim]))[slice(start, end, step)]
+    if list(cx.shape(src)) != shape[:dim] + [len(rows)] + shape[dim + 1:]:
+        raise _Invalid(f"slice_scatter of a {list(cx.shape(src))} source into {len(rows)} "
+                       f"rows of dim {dim} of {shape}")
+    if not rows:
+        return x
+    if rows == list(range(rows[0], rows[-1] + 1)):
+        part = dict(axes=[dim], steps=[1])
+        pieces = [cx.emit("Slice", [x], starts=[0], ends=[rows[0]], **part)] if rows[0] else []
+        pieces.append(src)
+        if rows[-1] + 1 < shape[dim]:
+            pieces.append(cx.emit("Slice", [x], starts=[rows[-1] + 1], ends=[shape[dim]], **part))
+        return pieces[0] if len(pieces) == 1 else cx.emit("Concat", pieces, axis=dim)
+    index = np.broadcast_to(np.asarray(rows, np.int64).reshape(
+        [-1 if d == dim else 1 for d in range(len(shape))]), cx.shape(src))
+    return cx.emit("ScatterElements", [x, np.ascontiguousarray(index), src], axis=dim)
+
+
+@aten("aten.select_scatter.default")
+def _select_scatter(cx, x, src, dim, index):
+    dim = _norm_dim(dim, len(cx.shape(x)))
+    index = index % cx.shape(x)[dim]
+    return _slice_scatter(cx, x, cx.emit("Unsqueeze", [src], axes=[dim]), dim, index, index + 1)
+
+
+@aten("aten.copy.default")
+def _copy(cx, x, src, non_blocking=False):
+    """x's values replaced by src (broadcast, in x's dtype)."""
+    if cx.np_dtype(src) != cx.np_dtype(x):
+        src = cx.emit("Cast", [src], to=DType.from_numpy(cx.np_dtype(x)))
+    if cx.shape(src) == cx.shape(x):
+        return src
+    return cx.emit("Expand", [src], shape=list(cx.shape(x)))
+
+
 @aten("aten.select.int")
 def _select(cx, x, dim, index):
     dim = _norm_dim(dim, len(cx.shape(x)))
     index = index % cx.shape(x)[dim]
     y = cx.emit("Slice", [x], starts=[index], ends=[index + 1], axes=[dim], steps=[1])
     return cx.emit("Squeeze", [y], axes=[dim])
+
+
+@aten("aten.index_select.default")
+def _index_select(cx, x, dim, index):
+    return cx.emit("Gather", [x, index], axis=_norm_dim(dim, len(cx.shape(x))))
+
+
+@aten("aten.index.Tensor")
+def _index(cx, x, indices):
+    """x[i0, i1, ...] with integer index tensors (None: the whole dim). The indexed dims are
+    merged into one and gathered by the combined index. Like numpy, torch puts the index's dims
+    where the indexed dims were when those are adjacent, and first otherwise."""
+    shape = list(cx.shape(x))
+    dims = [d for d, i in enumerate(indices) if i is not None]
+    if any(not np.issubdtype(cx.np_dtype(indices[d]), np.integer) or
+           cx.np_dtype(indices[d]) == np.uint8 for d in dims):
+        raise _Unsupported("indexing with a boolean mask (its result's size depends on the data)")
+    if len(dims) == 1:
+        return cx.emit("Gather", [x, indices[dims[0]]], axis=dims[0])
+    start = dims[0]
+    if dims != list(range(start, start + len(dims))):
+        perm = dims + [d for d in range(len(shape)) if d not in dims]
+        x, shape, start = cx.emit("Transpose", [x], perm=perm), [shape[d] for d in perm], 0
+    flat = None
+    for d in dims:  # the row-major index over the indexed dims, negatives counted from the end
+        n = np.asarray(shape[start + dims.index(d)], np.int64)
+        i = indices[d]
+        i = cx.emit("Mod", [i if cx.np_dtype(i) == np.int64 else
+                            cx.emit("Cast", [i], to=DType.i64), n])
+        flat = i if flat is None else cx.emit("Add", [cx.emit("Mul", [flat, n]), i])
+    end = start + len(dims)
+    merged = shape[:start] + [math.prod(shape[start:end])] + shape[end:]
+    return cx.emit("Gather", [cx.emit("Reshape", [x], shape=merged), flat], axis=start)
 
 
 @aten("aten.unsqueeze.default")
@@ -105,7 +218,7 @@ def _constant_pad(cx, x, pad, value=0):
 def _reduce(core_op):
     def convert(cx, x, dim=None, keepdim=False, dtype=None):
         rank = len(cx.shape(x))
-        dims = list(range(rank)) if not dim else [dim] if isinstance(dim, int) else dim
+        dims = [dim] if isinstance(dim, int) else list(range(rank)) if not dim else dim
         return cx.emit(core_op, [x], axes=sorted({_norm_dim(d, rank) for d in dims}),
                        keepdims=keepdim)
     return convert
@@ -114,6 +227,17 @@ def _reduce(core_op):
 for _aten, _core in [("mean.dim", "ReduceMean"), ("sum.dim_IntList", "ReduceSum"),
                      ("amax.default", "ReduceMax"), ("amin.default", "ReduceMin")]:
     ATEN[f"aten.{_aten}"] = _reduce(_core)
+
+
+@aten("aten.any.dim", "aten.any.dims", "aten.any.default", "aten.all.dim", "aten.all.dims",
+      "aten.all.default")
+def _any_all(cx, x, dim=None, keepdim=False):
+    """any / all: the max / min over x != 0 as bytes."""
+    if cx.np_dtype(x) != np.bool_:
+        x = cx.emit("Not", [cx.emit("Equal", [x, np.zeros((), cx.np_dtype(x))])])
+    core_op = "ReduceMax" if cx.lowering.current_target.startswith("aten.any") else "ReduceMin"
+    y = _reduce(core_op)(cx, cx.emit("Cast", [x], to=DType.u8), dim, keepdim)
+    return cx.emit("Cast", [y], to=DType.bool)
 
 
 @aten("aten.clone.default", "aten.alias.default", "aten.detach.default",
@@ -140,6 +264,12 @@ def _to_copy(cx, x, dtype=None, **kwargs):
 def _full(cx, size, fill_value, dtype=None, **kwargs):
     return static_full([int(d) for d in size], fill_value, _np_dtype(dtype or torch.float32),
                        "the result of aten.full")
+
+
+@aten("aten.full_like.default")
+def _full_like(cx, x, fill_value, dtype=None, **kwargs):
+    dtype = cx.np_dtype(x) if dtype is None else _np_dtype(dtype)
+    return static_full(list(cx.shape(x)), fill_value, dtype, "the result of aten.full_like")
 
 
 @aten("aten.scalar_tensor.default")

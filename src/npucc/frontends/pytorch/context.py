@@ -10,6 +10,7 @@ import torch
 
 from ...errors import FrontendError
 from ...ir import Value
+from ...ir.types import DType
 from ...registry import Registry
 from ..builder import ConstantTypeError, FoldError
 
@@ -29,6 +30,9 @@ class _Invalid(Exception):
 _NP_OF_TORCH = {torch.float32: np.float32, torch.float16: np.float16, torch.int64: np.int64,
                 torch.int32: np.int32, torch.int16: np.int16, torch.int8: np.int8,
                 torch.uint8: np.uint8, torch.bool: np.bool_}
+
+
+_TORCH_OF_NP = {np.dtype(v): k for k, v in _NP_OF_TORCH.items()}
 
 
 def _np_dtype(dtype) -> np.dtype:
@@ -69,6 +73,28 @@ class Ctx:
     @staticmethod
     def np_dtype(h) -> np.dtype:
         return h.dtype.numpy if isinstance(h, Value) else h.dtype
+
+    def promoted(self, a, b) -> tuple:
+        """a and b in the dtype torch computes a binary op in (torch.result_type: an int64 tensor
+        minus a float32 one is float32, an int tensor times 0.5 is float32, a 0-d tensor does
+        not widen a tensor of its kind); python numbers become 0-d arrays."""
+        def probe(v):  # a tensor with v's dtype and rank (0-d or not), or the python number
+            if not isinstance(v, (Value, np.ndarray)):
+                return v
+            return torch.empty((0,) * min(len(v.shape), 1),
+                               dtype=_TORCH_OF_NP[np.dtype(self.np_dtype(v))])
+        dtype = _np_dtype(torch.result_type(probe(a), probe(b)))
+        return self.cast(a, dtype), self.cast(b, dtype)
+
+    def cast(self, value, dtype) -> Value | np.ndarray:
+        """value (a Value, array or python number) in numpy dtype `dtype`."""
+        if not isinstance(value, (Value, np.ndarray)):
+            return np.asarray(value, dtype=dtype)
+        if self.np_dtype(value) == dtype:
+            return value
+        if isinstance(value, np.ndarray):
+            return value.astype(dtype)
+        return self.emit("Cast", [value], to=DType.from_numpy(dtype))
 
     def like(self, value, ref) -> np.ndarray:
         """A python scalar as a 0-d array of ref's dtype (tensors pass through)."""

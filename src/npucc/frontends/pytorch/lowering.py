@@ -49,7 +49,7 @@ class AtenLowering:
         for node in self.ep.graph.nodes:
             if node.op == "placeholder":
                 if node.name in params:
-                    arr = _array(tensors[params[node.name]])
+                    arr = self._constant(params[node.name], tensors[params[node.name]])
                     self.builder.names[id(arr)] = params[node.name]
                     self.env[node.name] = arr
                 elif node.name in user_inputs:
@@ -61,6 +61,17 @@ class AtenLowering:
             elif node.op == "output":
                 self._set_outputs(node)
         return self.graph
+
+    def _constant(self, fqn: str, t: torch.Tensor) -> np.ndarray:
+        """A weight, buffer or lifted constant. A 0-d float64 one is a python float that
+        TorchScript made a tensor (`q * 0.125`): it does not promote the float32 tensors it
+        meets, and npucc has no float64, so it is read as float32."""
+        if t.dtype == torch.float64 and t.dim() == 0:
+            t = t.float()
+        try:
+            return _array(t)
+        except _Unsupported as e:
+            raise UnsupportedError(f"{self.label}: constant '{fqn}': {e}") from None
 
     def _add_input(self, node) -> None:
         val = node.meta.get("val")
@@ -104,6 +115,10 @@ class AtenLowering:
             self.env[node.name] = None
             return
         fn = ATEN.get(key)
+        if fn is None and not key.startswith("aten."):
+            raise UnsupportedError(f"{self._where(node)}: not supported: npucc lowers ATen ops "
+                                   "only; save the model without this library op (for a "
+                                   "detector, its backbone and head, before decoding and NMS)")
         if fn is None:
             raise UnsupportedError(f"{self._where(node)}: not supported; supported torch ops: "
                                    f"{', '.join(supported_ops())}")

@@ -58,9 +58,25 @@ def _program(source, example_inputs, input_shapes):
             return load_pt2(path), path, None
         args = _example_inputs(example_inputs, input_shapes, path)
         program, names = pytorch_script.program(path, args)
+        _sizes_to_vec(program)
         return program, path, names
     raise FrontendError(f"the pytorch frontend reads an nn.Module, an ExportedProgram, a .pt2 or "
                         f"a TorchScript .pt file, not a {type(source).__name__}")
+
+
+def _sizes_to_vec(ep) -> None:
+    """Rewrites the upsample_{nearest,bilinear}2d.default calls torch's TorchScript converter
+    makes (output sizes, no scales) as the .vec overload: torch decomposes the .default ones
+    into index arithmetic whatever the decomposition table says, and keeps .vec whole."""
+    aten = torch.ops.aten
+    for node in ep.graph.nodes:
+        if node.target is aten.upsample_bilinear2d.default and len(node.args) == 3 \
+                and not node.kwargs:
+            node.target, node.args = aten.upsample_bilinear2d.vec, (*node.args, None)
+        elif node.target is aten.upsample_nearest2d.default and len(node.args) == 2 \
+                and not node.kwargs:
+            node.target, node.args = aten.upsample_nearest2d.vec, (*node.args, None)
+    ep.graph_module.recompile()
 
 
 def _decompose(ep):
