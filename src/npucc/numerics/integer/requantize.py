@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import jit
 from ..fixed_point import odd_part, quantize_multiplier, shift_round_half_even
 
 PROFILES = ("affine", "dfp")
@@ -72,9 +73,15 @@ def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.in
         return big + off_max < EXACT / odd
 
     buffers: dict[tuple, np.ndarray] = {}  # float64 scratch per accumulator shape
+    # the compiled form of the fast path below (jit.py); slopes keep the numpy form
+    loop = jit.requantize_loop(pos.r, pos.c, lo - zy, hi - zy, zy) if neg is None else None
 
     def run(acc, out=None):
         if fits(acc):
+            if loop is not None:
+                result = out if out is not None else np.empty(np.shape(acc), dtype)
+                if loop(acc, result):
+                    return result
             shape = np.broadcast_shapes(np.shape(acc), pos.r.shape)
             buf = buffers.get(shape)
             if buf is None and len(shape):

@@ -1,0 +1,109 @@
+"""The compiled requantization loop (npucc.numerics.jit) against the integer formula and against
+the numpy form it replaces: the same integers for every accumulator dtype, layout (contiguous,
+a window of a padded buffer, channels-last), per-tensor and per-channel factors, output dtype, and
+at rounding ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from npucc.numerics import jit
+from npucc.numerics.fixed_point import multiply_round_half_even, quantize_multiplier
+from npucc.numerics.integer.requantize import requantizer
+
+pytestmark = pytest.mark.skipif(not jit.enabled(), reason="numba is not installed "
+                                "(or NPUCC_NO_JIT=1): only the numpy form runs")
+
+OUT = {"i8": (np.int8, -128, 127), "u8": (np.uint8, 0, 255), "i16": (np.int16, -32768, 32767)}
+
+
+def _numpy_form(**kwargs):
+    saved, jit._loops = jit._loops, {}  # no compiled loops while this requantizer is made
+    try:
+        assert not jit.enabled()
+        return requantizer(**kwargs)
+    finally:
+        jit._loops = saved
+
+
+@st.composite
+def cases(draw):
+    channels = draw(st.integers(1, 6))
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    per_channel = draw(st.booleans())
+    shape = (1, channels, 1, 1) if per_channel else ()
+    n = channels if per_channel else 1
+    # powers of two make exact ties (x.5) common; other factors exercise the full multiplier
+    exponents = draw(st.lists(st.integers(-12, 2), min_size=n, max_size=n))
+    tie_prone = draw(st.booleans())
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    real = (np.ldexp(1.0, np.array(exponents)) if tie_prone else
+            rng.uniform(1e-5, 2.0, n)).reshape(shape)
+    offset = rng.integers(-5000, 5000, n).reshape(shape)
+    dtype, lo, hi = OUT[draw(st.sampled_from(sorted(OUT)))]
+    zy = int(rng.integers(lo, hi + 1)) if draw(st.booleans()) else 0
+    clamp = draw(st.sampled_from(["full", "relu", "narrow"]))
+    if clamp == "relu":
+        lo = max(lo, zy)
+    elif clamp == "narrow":
+        lo, hi = lo + (hi - lo) // 4, hi - (hi - lo) // 4
+    acc_dtype = draw(st.sampled_from([np.float32, np.float64, np.int32, np.int64]))
+    acc = rng.integers(-(2 ** 15), 2 ** 15, (1, channels, h, w))
+    layout = draw(st.sampled_from(["contiguous", "padded", "channels_last"]))
+    if layout == "padded":  # a window of a buffer with a border, as depthwise blocks are
+        buffer = np.zeros((1, channels, h + 2, w + 3), acc_dtype)
+        buffer[:, :, 1:h + 1, 2:w + 2] = acc
+        acc = buffer[:, :, 1:h + 1, 2:w + 2]
+    elif layout == "channels_last":
+        acc = np.ascontiguousarray(acc.transpose(0, 2, 3, 1).astype(acc_dtype)).transpose(
+            0, 3, 1, 2)
+    else:
+        acc = acc.astype(acc_dtype)
+    return dict(real=real, offset=offset, zy=zy, lo=lo, hi=hi, dtype=dtype), acc
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases())
+def test_compiled_requantization_equals_the_formula_and_the_numpy_form(case):
+    kwargs, acc = case
+    compiled = requantizer(**kwargs, bound=2 ** 15)
+    numpy_form = _numpy_form(**kwargs, bound=2 ** 15)
+    m, sh = quantize_multiplier(np.reshape(kwargs["real"], -1))
+    shape = np.shape(kwargs["real"])
+    want = np.clip(multiply_round_half_even(
+        np.asarray(acc).astype(np.int64) + kwargs["offset"], m.reshape(shape),
+        sh.reshape(shape)) + kwargs["zy"], kwargs["lo"], kwargs["hi"])
+    out = np.full(acc.shape, 7, kwargs["dtype"])
+    got = compiled(acc, out)
+    assert got is out
+    assert np.array_equal(got, want)
+    assert np.array_equal(numpy_form(acc), want)
+    assert np.array_equal(compiled(acc), want)  # without an output array
+    # and the loop itself took this layout (no silent fall back to the numpy form)
+    r = np.ldexp(m.astype(np.float64), sh - 31).reshape(shape)
+    loop = jit.requantize_loop(r, kwargs["offset"] * r, kwargs["lo"] - kwargs["zy"],
+                               kwargs["hi"] - kwargs["zy"], kwargs["zy"])
+    direct = np.zeros(acc.shape, kwargs["dtype"])
+    assert loop(acc, direct)
+    assert np.array_equal(direct, want)
+
+
+def test_ties_round_half_to_even():
+    """acc * 2**-1: odd accumulators are exact halves."""
+    run = requantizer(np.float64(0.5), zy=0, lo=-128, hi=127, dtype=np.int8, bound=300)
+    acc = np.arange(-9, 10, dtype=np.float32).reshape(1, 1, 1, 19)
+    assert run(acc).ravel().tolist() == np.rint(acc.ravel() / 2).astype(int).tolist()
+    assert run(acc).ravel().tolist()[:4] == [-4, -4, -4, -3]  # -4.5, -4, -3.5, -3: halves to even
+
+
+def test_no_jit_environment_variable_selects_the_numpy_form(monkeypatch):
+    monkeypatch.setattr(jit, "_loops", None)
+    monkeypatch.setenv("NPUCC_NO_JIT", "1")
+    assert not jit.enabled()
+    assert jit.requantize_loop(np.float64(0.5), np.float64(0), -128, 127, 0) is None
+    monkeypatch.setattr(jit, "_loops", None)
+    monkeypatch.delenv("NPUCC_NO_JIT")
+    assert jit.enabled()
