@@ -81,14 +81,20 @@ class RKNN:
 
     # ---- loaders ----
 
-    def _load(self, framework: str, source, label, shapes=None, **options) -> int:
+    def _load(self, framework: str, source, label, shapes=None, ranks=None, **options) -> int:
+        """ranks: the source model's declared rank of each input `shapes` describes (None
+        where unknown): a shape one shorter leaves out the batch (RKNN v1's input_size_list),
+        one as long includes it (Toolkit2's), whatever the config's toolkit generation; unknown
+        ranks follow the generation."""
         from ..frontends import load
 
         s = self._config()
         if shapes is not None:
             shapes = [list(x) for x in shapes]
-            if s.generation == 1 and framework != "darknet":
-                shapes = [[1, *x] for x in shapes]  # v1 input_size_list leaves out the batch
+            ranks = list(ranks or []) + [None] * len(shapes)
+            shapes = [[1, *x] if (len(x) == r - 1 if r is not None else
+                                  s.generation == 1 and framework != "darknet") else x
+                      for x, r in zip(shapes, ranks)]
         self.log.info(f"Loading {framework} model {label}")
         self._graph = load(source, framework=framework, input_shapes=shapes, **options)
         self._source, self._framework = label, framework
@@ -109,7 +115,11 @@ class RKNN:
             if len(names) != len(input_initial_val):
                 raise RknnError("input_initial_val needs `inputs` naming one input per value")
             options["constant_inputs"] = dict(zip(names, input_initial_val))
-        return self._load("onnx", os.fspath(model), os.fspath(model), input_size_list, **options)
+        from ..frontends.onnx import declared_ranks
+
+        ranks = None if input_size_list is None else declared_ranks(model, inputs)
+        return self._load("onnx", os.fspath(model), os.fspath(model), input_size_list, ranks,
+                          **options)
 
     @api_call()
     def load_pytorch(self, model, input_size_list=None, convert_engine="torch", inputs=None,
@@ -147,17 +157,34 @@ class RKNN:
     def load_tensorflow(self, tf_pb, inputs, input_size_list, outputs, predef_file=None,
                         mean_values=None, std_values=None, size_with_batch=None,
                         input_is_nchw=False):
-        for key, val in (("predef_file", predef_file), ("mean_values", mean_values),
-                         ("std_values", std_values), ("size_with_batch", size_with_batch)):
-            if val is not None:
-                self.log.warn(f"load_tensorflow: {key} is not supported and is ignored")
+        """v1 (<1.4) took mean_values / std_values here: they apply as config's do (unless
+        config set its own); size_with_batch ([bool] per input) says which input_size_list
+        shapes include the batch."""
+        if predef_file is not None:
+            self.log.warn("load_tensorflow: predef_file is not supported and is ignored (npucc "
+                          "does not feed control-flow placeholders)")
+        for key, val in (("mean_values", mean_values), ("std_values", std_values)):
+            if val is None:
+                continue
+            if self._options.get(key) is not None:
+                self.log.warn(f"load_tensorflow: {key}={val!r} is ignored: config() set "
+                              f"{key}={self._options[key]!r}")
+                continue
+            self.log.info(f"load_tensorflow: {key}={val!r} applies as config's {key}")
+            self._options[key] = val
+            self._settings = None
+        ranks = None
+        if size_with_batch is not None:
+            flags = list(size_with_batch)
+            ranks = [len(x) + (0 if i < len(flags) and flags[i] else 1)
+                     for i, x in enumerate(input_size_list)]
         if input_is_nchw:
             self.log.warn("load_tensorflow: input_is_nchw=True is not supported; the inputs "
                           "stay NHWC")
         names = [n[:-2] if str(n).endswith(":0") else n for n in inputs]
         outs = [n[:-2] if str(n).endswith(":0") else n for n in outputs]
         return self._load("tensorflow", os.fspath(tf_pb), os.fspath(tf_pb), input_size_list,
-                          inputs=names, outputs=outs)
+                          ranks, inputs=names, outputs=outs)
 
     @api_call()
     def load_tflite(self, model, input_is_nchw=False):
@@ -291,12 +318,10 @@ class RKNN:
     def init_runtime(self, target=None, target_sub_class=None, device_id=None,
                      perf_debug=False, eval_mem=False, async_mode=False, core_mask=0,
                      rknn2precompile=False, fallback_prior_device="cpu"):
-        if target is not None:
-            raise RknnError(f"init_runtime(target={target!r}): npucc has no device runtime; a "
-                            "Rockchip board needs RKNN's own tools. Use target=None for npucc's "
-                            "simulator")
         if self._built is None:
             raise RknnError("init_runtime needs build() or load_rknn() first")
+        if target is not None:
+            self._simulate_instead("init_runtime", target)
         for key, val, default in (("async_mode", async_mode, False), ("core_mask", core_mask, 0),
                                   ("rknn2precompile", rknn2precompile, False),
                                   ("device_id", device_id, None),
@@ -307,6 +332,24 @@ class RKNN:
         self._runtime = self._built
         self.log.info("Target is None, use simulator!")
         return 0
+
+    def _simulate_instead(self, method: str, target) -> None:
+        """A board `target` (RKNN: run on the device): npucc has none, so the simulator runs
+        instead, said in a W line; an unknown target name is an error."""
+        from .config import V1_PLATFORMS, V2_PLATFORMS
+
+        name = str(target).lower()
+        platforms = V1_PLATFORMS | V2_PLATFORMS
+        if name not in platforms:
+            raise RknnError(f"{method}(target={target!r}): unknown target; RKNN's targets are "
+                            f"{sorted(platforms)} (npucc runs its simulator for any of them)")
+        self.log.warn(f"{method}: target={target!r}: npucc has no device runtime (no board, "
+                      "adb or driver); npucc's simulator runs instead, and eval_perf / "
+                      "eval_memory are cost-model estimates")
+        built_for = getattr(self._built, "target", None) or self._config().target
+        if platforms[name] != built_for:
+            self.log.warn(f"{method}: the model was built for {built_for}, not {name}; the "
+                          f"simulator runs the {built_for} build")
 
     @api_call(failure=None)
     def inference(self, inputs, data_type=None, data_format=None, inputs_pass_through=None,
@@ -357,12 +400,17 @@ class RKNN:
                           target=None, device_id=None, dump_file_type="tensor"):
         from .analysis import accuracy_analysis
 
-        if target is not None:
-            raise RknnError(f"accuracy_analysis(target={target!r}): npucc has no device runtime")
         if self._quantized is None:
             raise RknnError("accuracy_analysis needs build() from a source model first (a "
                             "model from load_rknn has no float reference)")
-        accuracy_analysis(self, inputs, output_dir)
+        if target is not None:
+            self._simulate_instead("accuracy_analysis", target)
+        for key, val, default in (("calc_qnt_error", calc_qnt_error, True),
+                                  ("device_id", device_id, None),
+                                  ("dump_file_type", dump_file_type, "tensor")):
+            if val != default:
+                self.log.warn(f"accuracy_analysis: {key}={val!r} has no effect in npucc")
+        accuracy_analysis(self, inputs, "./snapshot" if output_dir is None else output_dir)
         return 0
 
     @api_call()
@@ -381,6 +429,12 @@ class RKNN:
                                   dataset=None, pre_compile=False):
         from .analysis import hybrid_step2
 
+        if dataset is not None:
+            self.log.warn(f"hybrid_quantization_step2: dataset={dataset!r} is not used: step 1's "
+                          "calibration statistics (named in the .data file) are")
+        if pre_compile:
+            self.log.warn("hybrid_quantization_step2: pre_compile=True has no effect (npucc "
+                          "blobs need no pre-compilation)")
         hybrid_step2(self, model_input, data_input, model_quantization_cfg)
         return 0
 

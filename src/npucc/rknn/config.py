@@ -126,7 +126,7 @@ def _per_input(values, key, n):
 
 
 def _split_inputs(text, key, n):
-    if text is None:
+    if text is None or text is False:  # reorder_channel=False (Toolkit2 1.x examples): keep
         return [None] * n
     parts = [p.strip() for p in str(text).split("#")]
     if len(parts) != n:
@@ -151,7 +151,10 @@ def settings(options: dict, warn: Callable[[str], None], info: Callable[[str], N
         if len(platform) != 1:
             raise RknnConfigError(f"target_platform {platform!r}: give one platform")
         platform = platform[0]
-    v1_hint = any(k in options for k in V1_ONLY) or isinstance(opt["target_platform"], list)
+    if options.get("reorder_channel") is False:
+        info("config: reorder_channel=False: the input channels keep their order")
+    v1_hint = any(k in options and options[k] is not False for k in V1_ONLY) or \
+        isinstance(opt["target_platform"], list)
     if platform is None:
         platform = "rk1808" if v1_hint else "rk3566"
         info(f"config: target_platform is None, using {platform!r} "
