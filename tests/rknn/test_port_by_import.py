@@ -347,3 +347,24 @@ def test_model_zoo_mobilesam_decoder_follows_onnxruntime(tmp_path, monkeypatch):
     want = ort_session(tmp_path / "decoder.onnx").run(None, feeds)
     for got, w in zip((ns["iou_predictions"], ns["low_res_masks"]), want):
         assert got.shape == w.shape and rel_err(got, w) < 2e-2  # a float16 build
+
+
+def test_toolkit2_dynamic_input_runs_every_shape_set(tmp_path, monkeypatch, capsys):
+    """config(dynamic_input=...): one model per shape set, calibrated at the largest (RKNN's
+    MaxShape); each inference runs the set its input fits, checked against onnxruntime."""
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1),
+                      nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5)).eval()
+    torch.onnx.export(m, torch.zeros(1, 3, 64, 64), tmp_path / "dyn.onnx", input_names=["x"],
+                      dynamo=False, dynamic_axes={"x": {2: "h", 3: "w"}})
+    write_images(tmp_path, (64, 64), 6)
+    ns = run_script("dynamic_input.py", tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+    assert "I dynamic_input: loading at the largest shape set [[1, 3, 64, 64]]" in out
+    assert "W export_rknn: dynamic_input: the blob holds the largest shape set only" in out
+    sess = ort_session(tmp_path / "dyn.onnx")
+    bgr = cv2.imread(str(tmp_path / "img_0.jpg"))
+    for size in (32, 48, 64):
+        x = (cv2.resize(bgr, (size, size)) - [103.94, 116.78, 123.68]) / 58.82
+        (want,) = sess.run(None, {"x": x.transpose(2, 0, 1)[None].astype(np.float32)})
+        got = ns["results"][size]
+        assert got.shape == want.shape and cosine(got, want) > 0.99, size

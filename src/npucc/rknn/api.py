@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .. import api as npucc_api
 from ..ir.graph import Graph
 from ..passes.input_layout import source_layout
@@ -64,6 +66,8 @@ class RKNN:
         self._runtime = None  # what inference runs (a CompiledModel or a BlobModel)
         self._perf_debug = False
         self._analysis = None  # the last accuracy_analysis report
+        self._variants = None  # config(dynamic_input=...): the model of every shape set
+        self._reload = None  # loads the source model again at other input shapes
 
     # ---- config ----
 
@@ -89,6 +93,11 @@ class RKNN:
         from ..frontends import load
 
         s = self._config()
+        if shapes is None and s.dynamic_input:
+            # RKNN builds (and calibrates) at the largest shape set; the others at build()
+            shapes = max(s.dynamic_input, key=lambda g: sum(int(np.prod(x)) for x in g))
+            ranks = [len(x) for x in shapes]
+            self.log.info(f"dynamic_input: loading at the largest shape set {shapes}")
         if shapes is not None:
             shapes = [list(x) for x in shapes]
             ranks = list(ranks or []) + [None] * len(shapes)
@@ -97,6 +106,8 @@ class RKNN:
                       for x, r in zip(shapes, ranks)]
         self.log.info(f"Loading {framework} model {label}")
         self._graph = load(source, framework=framework, input_shapes=shapes, **options)
+        self._reload = lambda shapes: load(source, framework=framework, input_shapes=shapes,
+                                           **options)
         self._source, self._framework = label, framework
         self._built = self._quantized = self._runtime = None
         self.log.info(f"Loading : done ({len(self._graph)} nodes)")
@@ -243,27 +254,55 @@ class RKNN:
         elif auto_hybrid:
             self.log.warn("build: auto_hybrid=True on a float build has no effect")
         self._install(built, quantized, batch)
+        if s.dynamic_input:
+            self._build_shape_sets(do_quantization)
         self.log.info("build: done")
         return 0
 
-    def _compile_float(self, do_quantization: bool):
+    def _build_shape_sets(self, do_quantization: bool) -> None:
+        """config(dynamic_input=...): one model per shape set, quantized with the statistics
+        calibrated at the largest set (RKNN's MaxShape); inference picks the one its inputs
+        fit."""
+        from ..quantization import quantize_model
+
+        s, main, quantized = self._config(), self._built, self._quantized
+        loaded = [list(v.shape) for v in self._graph.inputs]
+        variants = [main]
+        for group in s.dynamic_input:
+            if group == loaded:
+                continue
+            graph = self._reload(group)
+            built = self._compile_float(do_quantization, graph)
+            q = None
+            if quantized is not None and do_quantization:
+                q = quantize_model(built.graph, dtype=s.dtype, stats=quantized.stats,
+                                   algorithm=s.algorithm, per_channel=s.per_channel,
+                                   progress=False)
+            elif quantized is not None:
+                q = quantize_model(built.graph, dtype="fp16", progress=False)
+            variants.append(self._runtime_model(built, q))
+            self.log.info(f"build: dynamic_input shape set {group} built")
+        self._built, self._variants = main, variants
+
+    def _compile_float(self, do_quantization: bool, graph: Graph | None = None):
         """The loaded model through the pipeline, with the configured preprocessing folded in
         and 4-D inputs taken NHWC (RKNN's runtime layout); the target's conv + max-pool fusion
         rules are read at the bits the build will compute in."""
         s = self._config()
-        names = [v.name for v in self._graph.inputs]
+        graph = self._graph if graph is None else graph
+        names = [v.name for v in graph.inputs]
         channels = [(v.shape[3] if self._nhwc(v) else v.shape[1])
-                    if v.type.rank == 4 else v.shape[-1] for v in self._graph.inputs]
+                    if v.type.rank == 4 else v.shape[-1] for v in graph.inputs]
         reverse = s.generation == 1 and self._framework == "caffe" and s.reorder_channel is None
         if reverse:
             self.log.info("build: reorder_channel is None for a Caffe model: reversing the "
                           "channels of 3-channel inputs (RKNN-Toolkit v1)")
         pre = s.preprocess(names, channels, reverse_default=reverse)
-        layout = "NHWC" if any(v.type.rank == 4 for v in self._graph.inputs) else "source"
+        layout = "NHWC" if any(v.type.rank == 4 for v in graph.inputs) else "source"
         self.log.info(f"build: compiling for {s.platform} (npucc target {s.target})")
         target = get_target(s.target)
         bits = npucc_api.fusion_bits(s.dtype if do_quantization else s.float_dtype, target)
-        return npucc_api.compile(self._graph, input_layout=layout, preprocess=pre,
+        return npucc_api.compile(graph, input_layout=layout, preprocess=pre,
                                  target=target, bits=bits)
 
     def _nhwc(self, v) -> bool:
@@ -273,14 +312,21 @@ class RKNN:
         return self._framework in ("tflite", "tensorflow") or source_layout(v) == "NHWC"
 
     def _install(self, built, quantized, batch: int) -> None:
+        built = self._runtime_model(built, quantized)
+        self._built, self._quantized, self._batch, self._runtime = built, quantized, batch, None
+        self._variants = None
+
+    @staticmethod
+    def _runtime_model(built, quantized):
+        """The CompiledModel that runs: the float build, or its quantized graph."""
         from ..backends.simulator import compile_plan
 
-        if quantized is not None:
-            built = npucc_api.CompiledModel(quantized.graph, compile_plan(quantized.graph),
-                                            built.times, built.pass_report,
-                                            input_layout=built.input_layout,
-                                            preprocess=built.preprocess)
-        self._built, self._quantized, self._batch, self._runtime = built, quantized, batch, None
+        if quantized is None:
+            return built
+        return npucc_api.CompiledModel(quantized.graph, compile_plan(quantized.graph),
+                                       built.times, built.pass_report,
+                                       input_layout=built.input_layout,
+                                       preprocess=built.preprocess)
 
     @api_call()
     def export_rknn(self, export_path, **kwargs):
@@ -292,6 +338,10 @@ class RKNN:
         if path.suffix == ".rknn":
             self.log.warn(f"export_rknn: {path} is written in npucc's .npub blob format, not "
                           "Rockchip's .rknn format (RKNN's runtime cannot load it)")
+        if self._variants:
+            self.log.warn("export_rknn: dynamic_input: the blob holds the largest shape set "
+                          f"only ({[list(v.shape) for v in self._built.graph.inputs]}); npucc "
+                          "blobs have one shape per input")
         npucc_api.write_blob(path, self._built, self._config().target)
         self.log.info(f"export_rknn: wrote an npucc blob (.npub format) to {path}")
         return 0
@@ -308,6 +358,7 @@ class RKNN:
             self.log.warn("load_rknn: load_model_in_npu=True has no effect (no device)")
         blob = npucc_api.load_blob(path)
         self._built, self._quantized, self._batch, self._runtime = blob, None, 1, None
+        self._variants = None
         self._graph = None
         self.log.info(f"load_rknn: loaded npucc blob {path} (built for {blob.target})")
         return 0
@@ -361,9 +412,18 @@ class RKNN:
                             "inputs")
         if get_frame_id:
             self.log.warn("inference: get_frame_id has no effect (no async mode)")
-        arrays = runtime.prepare_inputs(self._runtime, inputs, data_format, self._batch,
-                                        self.log.warn)
-        return runtime.run_batched(self._runtime, arrays, self._batch)
+        model = self._runtime
+        if self._variants:  # dynamic_input: the shape set the inputs fit
+            for variant in self._variants:
+                try:
+                    runtime.prepare_inputs(variant, inputs, data_format, self._batch,
+                                           lambda msg: None)
+                except RknnError:
+                    continue
+                model = variant
+                break
+        arrays = runtime.prepare_inputs(model, inputs, data_format, self._batch, self.log.warn)
+        return runtime.run_batched(model, arrays, self._batch)
 
     def _cost(self, method):
         from ..backends.npu.cost import estimate
