@@ -14,7 +14,8 @@
 Calls return 0 on success and -1 after logging an `E` line (see `log`); `raise_errors=True`
 (or NPUCC_RKNN_RAISE=1) raises instead. Differences from RKNN: `export_rknn` writes npucc's
 blob; a model from `load_rknn` runs in the simulator too; eval_perf/eval_memory come from the
-cost model of the target (no board); device targets are not supported.
+cost model of the target (no board); a device target (`init_runtime(target='rk3588')`,
+`accuracy_analysis(target=...)`) runs the simulator instead, said in a `W` line.
 """
 
 from __future__ import annotations
