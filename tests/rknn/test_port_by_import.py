@@ -193,3 +193,178 @@ def test_load_tensorflow_v1_arguments_follow_tensorflow(tmp_path):
     rknn.build(do_quantization=False)
     rknn.init_runtime()
     assert rel_err(rknn.inference([x[0]])[0], data["expected_0"]) < 1e-4
+
+
+# ---- the call shapes of more RKNN-Toolkit scripts (sources named in each script's header) ----
+
+def ort_session(path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) is the oracle")
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+class ThreeHeads(nn.Module):
+    """A YOLOv5-shaped net: three detection heads (3 anchors x (5 + 2 classes)) at strides 2, 4
+    and 8."""
+
+    def __init__(self):
+        super().__init__()
+        self.s1 = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.SiLU())
+        self.s2 = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.SiLU())
+        self.s3 = nn.Sequential(nn.Conv2d(16, 16, 3, 2, 1), nn.SiLU())
+        self.heads = nn.ModuleList(nn.Conv2d(c, 21, 1) for c in (8, 16, 16))
+
+    def forward(self, x):
+        a = self.s1(x)
+        b = self.s2(a)
+        c = self.s3(b)
+        return tuple(h(f) for h, f in zip(self.heads, (a, b, c)))
+
+
+def test_toolkit2_onnx_yolov5_three_heads_follow_onnxruntime(tmp_path, monkeypatch):
+    torch.manual_seed(3)
+    torch.onnx.export(ThreeHeads().eval(), torch.zeros(1, 3, 64, 64), tmp_path / "yolo.onnx",
+                      input_names=["images"], output_names=["o0", "o1", "o2"], dynamo=False)
+    write_images(tmp_path, (80, 96), 6)
+    ns = run_script("onnx_yolov5.py", tmp_path, monkeypatch)
+    img = cv2.resize(rgb(tmp_path / "img_0.jpg").astype(np.uint8), (64, 64)) / 255.0
+    want = ort_session(tmp_path / "yolo.onnx").run(
+        None, {"images": img.transpose(2, 0, 1)[None].astype(np.float32)})
+    got = [np.load(tmp_path / f"onnx_yolov5_{i}.npy") for i in range(3)]
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and cosine(g, w) > 0.99
+    assert ns["input_data"][0].shape == (32, 32, 3, 7)
+
+
+@pytest.mark.parametrize("platform, dtype", [("rk3566", "i8"), ("rk1808", "fp")])
+def test_model_zoo_convert_then_executor_demo(tmp_path, monkeypatch, capsys, platform, dtype):
+    """convert.py (RKNPU1: input_size_list without the batch) writes the model; the demo loads it
+    with rknn_executor's container, whose init_runtime(target=platform) runs the simulator."""
+    torch.onnx.export(small_resnet(), torch.zeros(1, 3, 64, 64), tmp_path / "resnet.onnx",
+                      input_names=["data"], dynamo=False)
+    write_images(tmp_path, (64, 64), 6)
+    monkeypatch.setattr("sys.argv", ["convert.py", "resnet.onnx", platform, dtype, "m.rknn"])
+    run_script("zoo_convert.py", tmp_path, monkeypatch)
+    monkeypatch.setattr("sys.argv", ["resnet.py", "m.rknn", platform])
+    ns = run_script("zoo_executor.py", tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+    assert f"W init_runtime: target='{platform}': npucc has no device runtime" in out
+    assert "-----TOP 5-----" in out and not any(x.startswith("E ") for x in out.splitlines())
+    x = (rgb(tmp_path / "img_0.jpg") / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    (want,) = ort_session(tmp_path / "resnet.onnx").run(
+        None, {"data": x.transpose(2, 0, 1)[None].astype(np.float32)})
+    got = ns["outputs"][0]
+    assert got.shape == want.shape
+    assert cosine(got, want) > 0.99 if dtype == "i8" else rel_err(got, want) < 2e-2
+
+
+def test_v1_single_channel_mnist_follows_torch(tmp_path, monkeypatch):
+    torch.manual_seed(4)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(8 * 13 * 13, 10)).eval()
+    torch.jit.trace(m, torch.zeros(1, 1, 28, 28)).save(str(tmp_path / "mnist_cnn.pt"))
+    yy, xx = np.mgrid[0:28, 0:28]
+    digit = (255 * (np.hypot(yy - 14, xx - 14) < 8) * (np.abs(yy - 14) > 2)).astype(np.uint8)
+    np.save(tmp_path / "test.npy", digit.reshape(28, 28, 1))
+    ns = run_script("v1_mnist.py", tmp_path, monkeypatch)
+    with torch.no_grad():
+        want = m(torch.from_numpy(((digit / 255.0 - 0.1307) / 0.3081)[None, None]
+                                  .astype(np.float32))).numpy()
+    got = ns["outputs"][0]
+    assert got.shape == want.shape and cosine(got, want) > 0.99
+
+
+class FourInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, img, f1, f2, gray):
+        return torch.relu(self.a(img) + 0.5 * self.a(f1) - self.a(f2) + self.b(gray))
+
+
+def test_toolkit2_multi_input_follows_onnxruntime(tmp_path, monkeypatch):
+    torch.manual_seed(5)
+    torch.onnx.export(FourInputs().eval(), (torch.zeros(1, 3, 32, 32),) * 3 +
+                      (torch.zeros(1, 1, 32, 32),), tmp_path / "conv_4in.onnx",
+                      input_names=["input1", "input2", "input3", "input4"],
+                      output_names=["output"], dynamo=False)
+    write_images(tmp_path, (32, 32), 4)
+    rng = np.random.default_rng(6)
+    rows = []
+    for k in range(4):  # calibration: NHWC .npy for the float inputs (RKNN's rule)
+        for name in ("input2", "input3"):
+            np.save(tmp_path / f"{name}_{k}.npy", rng.normal(0, 1, (32, 32, 3)).astype(np.float32))
+        cv2.imwrite(str(tmp_path / f"gray_{k}.png"), rng.integers(0, 256, (32, 32), np.uint8))
+        rows.append(f"img_{k}.jpg input2_{k}.npy input3_{k}.npy gray_{k}.png\n")
+    (tmp_path / "dataset_4in.txt").write_text("".join(rows))
+    shutil.copy(tmp_path / "input2_0.npy", tmp_path / "input2.npy")
+    shutil.copy(tmp_path / "input3_1.npy", tmp_path / "input3.npy")
+    shutil.copy(tmp_path / "gray_2.png", tmp_path / "gray.png")
+    ns = run_script("multi_input.py", tmp_path, monkeypatch)
+    gray = cv2.imread(str(tmp_path / "gray.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+    feeds = {"input1": ((rgb(tmp_path / "img_0.jpg") - 127.5) / 128).transpose(2, 0, 1)[None],
+             "input2": np.load(tmp_path / "input2.npy").transpose(2, 0, 1)[None],
+             "input3": np.load(tmp_path / "input3.npy").transpose(2, 0, 1)[None],
+             "input4": ((gray - 127.5) / 128)[None, None]}
+    (want,) = ort_session(tmp_path / "conv_4in.onnx").run(
+        None, {k: v.astype(np.float32) for k, v in feeds.items()})
+    got = ns["outputs"][0]
+    assert got.shape == want.shape and cosine(got, want) > 0.99
+
+
+class Decoder(nn.Module):
+    """MobileSAM's decoder interface: embeddings, point coordinates and labels, a mask input and
+    its flag; two outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(8, 16)
+        self.conv = nn.Conv2d(16, 4, 3, padding=1)
+        self.mask = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+
+    def forward(self, embeds, coords, labels, mask, has_mask):
+        tokens = self.emb(labels.long()).mean(1) + coords.mean((1, 2))[:, None]
+        feats = self.conv(embeds) + self.mask(mask) * has_mask
+        iou = (feats.mean((2, 3)) * tokens[:, :4]).relu()
+        low = torch.nn.functional.interpolate(feats, scale_factor=2.0, mode="bilinear")
+        return iou, low
+
+
+def test_model_zoo_mobilesam_decoder_follows_onnxruntime(tmp_path, monkeypatch):
+    torch.manual_seed(7)
+    args = (torch.zeros(1, 16, 8, 8), torch.zeros(1, 2, 2), torch.zeros(1, 2),
+            torch.zeros(1, 1, 16, 16), torch.ones(1))
+    names = ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"]
+    torch.onnx.export(Decoder().eval(), args, tmp_path / "decoder.onnx", input_names=names,
+                      output_names=["iou_predictions", "low_res_masks"], dynamo=False)
+    embeds = np.random.default_rng(8).normal(0, 1, (1, 16, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "embeds.npy", embeds)
+    ns = run_script("mobilesam_decoder.py", tmp_path, monkeypatch)
+    feeds = dict(zip(names, [embeds, np.array([[[10.0, 20.0], [30.0, 5.0]]], np.float32),
+                             np.array([[2, 3]], np.float32),
+                             np.zeros((1, 1, 16, 16), np.float32), np.zeros(1, np.float32)]))
+    want = ort_session(tmp_path / "decoder.onnx").run(None, feeds)
+    for got, w in zip((ns["iou_predictions"], ns["low_res_masks"]), want):
+        assert got.shape == w.shape and rel_err(got, w) < 2e-2  # a float16 build
+
+
+def test_toolkit2_dynamic_input_runs_every_shape_set(tmp_path, monkeypatch, capsys):
+    """config(dynamic_input=...): one model per shape set, calibrated at the largest (RKNN's
+    MaxShape); each inference runs the set its input fits, checked against onnxruntime."""
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1),
+                      nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5)).eval()
+    torch.onnx.export(m, torch.zeros(1, 3, 64, 64), tmp_path / "dyn.onnx", input_names=["x"],
+                      dynamo=False, dynamic_axes={"x": {2: "h", 3: "w"}})
+    write_images(tmp_path, (64, 64), 6)
+    ns = run_script("dynamic_input.py", tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+    assert "I dynamic_input: loading at the largest shape set [[1, 3, 64, 64]]" in out
+    assert "W export_rknn: dynamic_input: the blob holds the largest shape set only" in out
+    sess = ort_session(tmp_path / "dyn.onnx")
+    bgr = cv2.imread(str(tmp_path / "img_0.jpg"))
+    for size in (32, 48, 64):
+        x = (cv2.resize(bgr, (size, size)) - [103.94, 116.78, 123.68]) / 58.82
+        (want,) = sess.run(None, {"x": x.transpose(2, 0, 1)[None].astype(np.float32)})
+        got = ns["results"][size]
+        assert got.shape == want.shape and cosine(got, want) > 0.99, size

@@ -178,3 +178,94 @@ def test_build_reads_a_hybrid_config(model, tmp_path, capsys):
 
     got = npucc.load_blob(summary["files"]["blob"]).run([img[None]])[0]
     assert rel_err(got, ort_out(model, img)) < 1e-4
+
+
+def test_toolkit2_analysis_script_shapes(model, tmp_path, monkeypatch, capsys):
+    """rknn-toolkit2 examples/functions: mmse and hybrid_quant step 2 pass output_dir=None
+    (RKNN's ./snapshot), board_test passes target='rk3566' (no board: the simulator's
+    analysis, said in a W line); the accuracy_analysis example reads
+    ./snapshot/golden/<output>.txt and ./snapshot/simulator/<output>.txt with np.genfromtxt."""
+    monkeypatch.chdir(tmp_path)
+    rknn = RKNN()
+    rknn.config(mean_values=[0, 0, 0], std_values=[1, 1, 1], quantized_method="layer",
+                target_platform="rk3566")
+    assert rknn.load_onnx(model=str(model)) == 0
+    assert rknn.build(do_quantization=True, dataset="./dataset.txt") == 0
+    assert rknn.accuracy_analysis(inputs=["img_0.jpg"], output_dir=None) == 0
+    img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open("img_0.jpg"), np.float32)
+    names = dict(line.split("\t") for line in
+                 (tmp_path / "snapshot" / "map_name_to_file.txt").read_text().splitlines())
+    out = [f for n, f in names.items() if n == rknn._quantized.graph.outputs[0].name]
+    assert out, names
+    golden = np.genfromtxt(tmp_path / "snapshot" / "golden" / out[0])
+    np.testing.assert_allclose(golden, ort_out(model, img).ravel(), rtol=1e-4, atol=1e-4)
+    assert cosine(np.genfromtxt(tmp_path / "snapshot" / "simulator" / out[0]), golden) > 0.98
+    capsys.readouterr()
+    assert rknn.accuracy_analysis(inputs=["./img_0.jpg"], output_dir="./snap2",
+                                  target="rk3566") == 0
+    text = capsys.readouterr().out
+    assert "W accuracy_analysis: target='rk3566': npucc has no device runtime" in text
+    assert (tmp_path / "snap2" / "error_analysis.txt").is_file()
+
+
+def test_v1_analysis_takes_a_dataset_file(model, tmp_path, monkeypatch, capsys):
+    """RKNN v1's accuracy_analysis demo passes the dataset file: inputs='./dataset.txt'."""
+    monkeypatch.chdir(tmp_path)
+    rknn = RKNN(raise_errors=True)
+    rknn.config(mean_values=[[0, 0, 0]], std_values=[[1, 1, 1]], reorder_channel="0 1 2",
+                target_platform=["rv1126"])
+    rknn.load_onnx(model=str(model))
+    rknn.build(do_quantization=True, dataset="./dataset.txt")
+    assert rknn.accuracy_analysis(inputs="./dataset.txt", output_dir="./normal_analysis") == 0
+    assert "I accuracy_analysis: analysing the first sample of ./dataset.txt" in \
+        capsys.readouterr().out
+    snap = tmp_path / "normal_analysis"
+    order = (snap / "fp32" / "order.txt").read_text().split()
+    img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open("img_0.jpg"), np.float32)
+    np.testing.assert_allclose(np.load(snap / "fp32" / order[-1]).ravel(),
+                               ort_out(model, img).ravel(), rtol=1e-4, atol=1e-4)
+
+
+def test_v1_hybrid_files_are_named_like_rknn_v1s(model, tmp_path, monkeypatch, capsys):
+    """RKNN v1 writes <graph name>.json/.data/.quantization.cfg for an ONNX model (its demo
+    reads ./torchjitexport.json for shufflenetv2_x1.onnx, exported as 'torch-jit-export'); its
+    ssd step 1 exports the model right after step 1; step 2 takes a dataset it does not need."""
+    import onnx
+
+    from .conftest import rel_err
+
+    proto = onnx.load(str(model))
+    proto.graph.name = "torch-jit-export"
+    onnx.save(proto, str(tmp_path / "shufflenet.onnx"))
+    monkeypatch.chdir(tmp_path)
+
+    def v1():
+        rknn = RKNN()
+        rknn.config(mean_values=[[0, 0, 0]], std_values=[[1, 1, 1]], reorder_channel="0 1 2",
+                    target_platform=["rv1126"])
+        return rknn
+
+    rknn = v1()
+    assert rknn.load_onnx(model="shufflenet.onnx") == 0
+    assert rknn.hybrid_quantization_step1(dataset="./dataset.txt") == 0
+    for f in ("torchjitexport.json", "torchjitexport.data", "torchjitexport.quantization.cfg"):
+        assert (tmp_path / f).is_file(), f
+    assert rknn.export_rknn("step1.rknn") == 0
+    rknn.release()
+    capsys.readouterr()
+    rknn = v1()
+    assert rknn.hybrid_quantization_step2(model_input="./torchjitexport.json",
+                                          data_input="./torchjitexport.data",
+                                          model_quantization_cfg="./torchjitexport.quantization"
+                                          ".cfg", dataset="./dataset.txt") == 0
+    assert "W hybrid_quantization_step2: dataset='./dataset.txt' is not used" in \
+        capsys.readouterr().out
+    assert rknn.export_rknn("./hybrid.rknn") == 0
+    other = RKNN(raise_errors=True)
+    other.load_rknn("step1.rknn")
+    other.init_runtime()
+    img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open("img_1.jpg"), np.float32)
+    rknn.init_runtime()
+    step1, step2 = other.inference([img])[0], rknn.inference([img])[0]
+    assert rel_err(step2, step1) < 1e-6  # no custom layers: step 2 rebuilds step 1's model
+    assert cosine(step2, ort_out(model, img)) > 0.98

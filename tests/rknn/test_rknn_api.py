@@ -95,11 +95,29 @@ def test_bad_config_values_are_rejected_with_rknns_words(onnx_model, capsys):
         capsys.readouterr().out
 
 
-def test_device_targets_and_rockchip_files_get_clear_messages(onnx_model, tmp_path, capsys):
+def test_device_targets_run_the_simulator_with_a_warning(onnx_model, capsys):
+    """rknn_model_zoo's demos call init_runtime(target=<platform>) (their --target default
+    is 'rk3566'; RKNPU1 has no simulator since v1.7.5): npucc has no board, so the simulator
+    runs, said in W lines; an unknown target name is an error."""
+    rknn = built(onnx_model, target_platform="rk3588")
+    rknn.raise_errors = False
+    x = np.random.default_rng(5).uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    want = ort_run(onnx_model, x.transpose(2, 0, 1)[None])
+    assert rknn.init_runtime(target="rk3588", device_id=None, perf_debug=True) == 0
+    out = capsys.readouterr().out
+    assert "W init_runtime: target='rk3588': npucc has no device runtime" in out
+    assert "simulator runs instead" in out and "built for" not in out
+    assert rel_err(rknn.inference(inputs=[x])[0], want) < 1e-5
+    assert rknn.init_runtime(target="rk3566") == 0
+    assert "the model was built for rk3588, not rk3566" in capsys.readouterr().out
+    assert rknn.init_runtime(target="rk9999") == -1
+    assert "E init_runtime: init_runtime(target='rk9999'): unknown target" in \
+        capsys.readouterr().out
+
+
+def test_rockchip_files_get_clear_messages(onnx_model, tmp_path, capsys):
     rknn = built(onnx_model)
     rknn.raise_errors = False
-    assert rknn.init_runtime(target="rk3588") == -1
-    assert "npucc has no device runtime" in capsys.readouterr().out
     rockchip = tmp_path / "vendor.rknn"
     rockchip.write_bytes(b"RKNN\0\0\0\0" + bytes(64))
     assert rknn.load_rknn(rockchip) == -1
@@ -205,3 +223,95 @@ def test_builds_read_pool_fusion_rules_at_their_own_bits(tmp_path, do_quantizati
         None, {"x": x})[0]
     cos = float(np.dot(got.ravel(), want.ravel()) / np.linalg.norm(got) / np.linalg.norm(want))
     assert cos > (0.995 if do_quantization else 0.99999), cos
+
+
+def test_unexpected_errors_keep_rknns_return_convention(onnx_model, capsys):
+    """A wrong keyword or an internal error is an `E` line and RKNN's failure value, not a
+    traceback (raise_errors=True still raises it)."""
+    rknn = built(onnx_model)
+    rknn.raise_errors = False
+    assert rknn.inference(inputs=[np.zeros((32, 32, 3))], foo=1) is None
+    assert "E inference: TypeError: RKNN.inference() got an unexpected keyword argument 'foo'" \
+        in capsys.readouterr().out
+    assert rknn.load_onnx(onnx_model, bogus=True) == -1
+    rknn.raise_errors = True
+    with pytest.raises(TypeError):
+        rknn.inference(inputs=[np.zeros((32, 32, 3))], foo=1)
+
+
+def test_toolkit2_1x_reorder_channel_false_and_flat_mean_values(onnx_model, capsys):
+    """RKNN-Toolkit2 1.x's examples/pytorch/resnet18: config(mean_values=[..] flat,
+    reorder_channel=False) with Toolkit2 shapes (batch included): False keeps the channels and
+    is no hint of Toolkit v1 (whose input_size_list leaves out the batch)."""
+    rknn = RKNN(raise_errors=True)
+    rknn.config(mean_values=[123.675, 116.28, 103.53], std_values=[58.395, 58.395, 58.395],
+                reorder_channel=False, float_dtype="float32")
+    assert "I config: reorder_channel=False: the input channels keep their order" in \
+        capsys.readouterr().out
+    assert rknn._config().generation == 2
+    rknn.load_onnx(onnx_model, input_size_list=[[1, 3, 32, 32]])
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    x = np.random.default_rng(6).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    want = ort_run(onnx_model, ((x - np.array([123.675, 116.28, 103.53])) / 58.395)
+                   .transpose(2, 0, 1)[None])
+    assert rel_err(rknn.inference(inputs=[x])[0], want) < 1e-5
+
+
+def test_input_size_list_batch_follows_the_models_declared_rank(tmp_path):
+    """rknn_model_zoo gives [[3,224,224]] for RKNPU1 platforms and [[1,3,224,224]] for RKNPU2;
+    scripts mix them up. A shape as long as the ONNX input's declared rank includes the batch
+    whatever the toolkit generation; one shorter leaves it out."""
+    torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    path = tmp_path / "dyn.onnx"
+    torch.onnx.export(m, torch.zeros(1, 3, 20, 20), path, input_names=["x"], dynamo=False,
+                      dynamic_axes={"x": {2: "h", 3: "w"}})
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(7).uniform(-1, 1, (24, 24, 3)).astype(np.float32)
+    want = sess.run(None, {"x": x.transpose(2, 0, 1)[None]})[0]
+    for platform, size in (("rv1126", [1, 3, 24, 24]), ("rk1808", [3, 24, 24]),
+                           ("rk3588", [1, 3, 24, 24]), ("rk3566", [3, 24, 24])):
+        rknn = RKNN(raise_errors=True)
+        rknn.config(target_platform=platform, float_dtype="float32")
+        rknn.load_onnx(path, inputs=["x"], input_size_list=[size])
+        rknn.build(do_quantization=False)
+        rknn.init_runtime()
+        assert rel_err(rknn.inference([x])[0], want) < 1e-5, (platform, size)
+
+
+def test_v1_batch_input_concatenated_on_the_height_axis(onnx_model):
+    """RKNN v1's examples/common_function_demos/batch_size: rknn_batch_size=4, and the input is
+    np.concatenate((img, img, img, img), axis=0) of HWC images: (4*H, W, C)."""
+    rknn = RKNN(raise_errors=True)
+    rknn.config(reorder_channel="0 1 2", target_platform=["rk1808"], float_dtype="float32")
+    rknn.load_onnx(onnx_model)
+    rknn.build(do_quantization=False, rknn_batch_size=4)
+    rknn.init_runtime()
+    imgs = np.random.default_rng(8).integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    got = rknn.inference(inputs=[np.concatenate(list(imgs), axis=0)])[0]
+    want = np.concatenate([ort_run(onnx_model, x.transpose(2, 0, 1)[None]) for x in imgs])
+    assert got.shape == (4, 6) and rel_err(got, want) < 1e-5
+
+
+def test_load_tensorflow_mean_and_std_arguments_apply(capsys):
+    """Toolkit2's examples/functions/load_quantized_model passes mean_values=[[128]],
+    std_values=[[128]] to load_tensorflow (RKNN v1 < 1.4's place for them): they normalise the
+    input like config's would (checked against TensorFlow's output on the committed graph)."""
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "tf"
+    data = np.load(fixtures / "mobilenet_v2_pb.npz")
+    x = data["input_0"]
+    rknn = RKNN(raise_errors=True)
+    rknn.config(float_dtype="float32")
+    rknn.load_tensorflow(tf_pb=str(fixtures / "mobilenet_v2_pb.pb"),
+                         inputs=[str(n) for n in data["input_names"]],
+                         outputs=[str(n) for n in data["output_names"]],
+                         input_size_list=[list(x.shape)], predef_file=None,
+                         mean_values=[[128]], std_values=[[128]])
+    out = capsys.readouterr().out
+    assert "I load_tensorflow: mean_values=[[128]] applies as config's mean_values" in out
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    assert rel_err(rknn.inference([x[0] * 128 + 128])[0], data["expected_0"]) < 1e-4

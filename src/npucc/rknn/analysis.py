@@ -21,9 +21,18 @@ from ..quantization.dataset import InputAdapter
 from .log import RknnError
 
 
-def sample(graph: Graph, inputs) -> list[np.ndarray]:
+def sample(graph: Graph, inputs, info=None) -> list[np.ndarray]:
     """RKNN's analysis `inputs` (image/npy paths or arrays, one per model input) as one sample
-    in the graph's layout."""
+    in the graph's layout. RKNN v1 takes a dataset file instead (a .txt path): its first row."""
+    if isinstance(inputs, (str, os.PathLike)) and Path(inputs).suffix.lower() == ".txt":
+        if not Path(inputs).is_file():
+            raise RknnError(f"accuracy_analysis: no such dataset file {inputs}")
+        rows = first_samples(inputs, graph, 1)
+        if not rows:
+            raise RknnError(f"accuracy_analysis: the dataset file {inputs} has no sample")
+        if info is not None:
+            info(f"accuracy_analysis: analysing the first sample of {inputs}")
+        return rows[0]
     if isinstance(inputs, (str, os.PathLike, np.ndarray)):
         inputs = [inputs]
     inputs = list(inputs)
@@ -54,7 +63,7 @@ def accuracy_analysis(rknn, inputs, output_dir) -> None:
 
     q = rknn._quantized
     generation = rknn._config().generation
-    x = sample(q.float_graph, inputs)
+    x = sample(q.float_graph, inputs, rknn.log.info)
     report = analyse(q.float_graph, q.graph, [x], output_dir=os.fspath(output_dir),
                      progress=rknn.log.verbose, rknn_version=generation)
     rknn._analysis = report
@@ -77,12 +86,13 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
     if dataset is None:
         raise RknnError("hybrid_quantization_step1 needs a dataset")
     s = rknn._config()
-    float_graph = rknn._compile_float(do_quantization=True).graph
+    built = rknn._compile_float(do_quantization=True)
+    float_graph = built.graph
     q = quantize_model(float_graph, dataset, dtype=s.dtype, algorithm=s.algorithm,
                        per_channel=s.per_channel, rgb2bgr=s.rgb2bgr, progress=rknn.log.verbose)
-    name = Path(str(rknn._source)).stem
-    model, data, cfg = (Path(f"{name}{ext}") for ext in (".model", ".data",
-                                                        ".quantization.cfg"))
+    name = hybrid_name(rknn._graph, rknn._source, rknn._framework, s.generation)
+    model, data, cfg = (Path(f"{name}{ext}") for ext in (
+        ".json" if s.generation == 1 else ".model", ".data", ".quantization.cfg"))
     _atomic_write(model, format_graph(float_graph, max_inline=None) + "\n")
     q.stats.save(f"{name}.calib.npz")
     _atomic_write(data, json.dumps({"format": "npucc-hybrid-1", "stats": f"{name}.calib.npz",
@@ -95,7 +105,20 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
         q = quantize_model(float_graph, stats=q.stats, dtype=s.dtype, algorithm=s.algorithm,
                            per_channel=s.per_channel, layer_dtypes=dtypes, progress=False)
         write_hybrid_config(cfg, q)
+    rknn._install(built, q, 1)  # like a build: export_rknn / inference work after step 1
     rknn.log.info(f"hybrid_quantization_step1: wrote {model}, {data} and {cfg}")
+
+
+def hybrid_name(graph: Graph, source, framework: str | None, generation: int) -> str:
+    """The stem of the hybrid files: RKNN v1 names them after an ONNX model's graph name with
+    the characters that are not letters, digits or '_' dropped ('torch-jit-export' ->
+    torchjitexport), Toolkit2 and other frameworks after the model file."""
+    import re
+
+    stem = Path(str(source)).stem
+    if generation == 1 and framework == "onnx":
+        return re.sub(r"\W", "", getattr(graph, "name", "") or "") or stem
+    return stem
 
 
 def first_samples(dataset, graph: Graph, n: int, rgb2bgr: bool = False) -> list:

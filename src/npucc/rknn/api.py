@@ -14,13 +14,16 @@
 Calls return 0 on success and -1 after logging an `E` line (see `log`); `raise_errors=True`
 (or NPUCC_RKNN_RAISE=1) raises instead. Differences from RKNN: `export_rknn` writes npucc's
 blob; a model from `load_rknn` runs in the simulator too; eval_perf/eval_memory come from the
-cost model of the target (no board); device targets are not supported.
+cost model of the target (no board); a device target (`init_runtime(target='rk3588')`,
+`accuracy_analysis(target=...)`) runs the simulator instead, said in a `W` line.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import numpy as np
 
 from .. import api as npucc_api
 from ..ir.graph import Graph
@@ -64,6 +67,8 @@ class RKNN:
         self._runtime = None  # what inference runs (a CompiledModel or a BlobModel)
         self._perf_debug = False
         self._analysis = None  # the last accuracy_analysis report
+        self._variants = None  # config(dynamic_input=...): the model of every shape set
+        self._reload = None  # loads the source model again at other input shapes
 
     # ---- config ----
 
@@ -81,16 +86,29 @@ class RKNN:
 
     # ---- loaders ----
 
-    def _load(self, framework: str, source, label, shapes=None, **options) -> int:
+    def _load(self, framework: str, source, label, shapes=None, ranks=None, **options) -> int:
+        """ranks: the source model's declared rank of each input `shapes` describes (None
+        where unknown): a shape one shorter leaves out the batch (RKNN v1's input_size_list),
+        one as long includes it (Toolkit2's), whatever the config's toolkit generation; unknown
+        ranks follow the generation."""
         from ..frontends import load
 
         s = self._config()
+        if shapes is None and s.dynamic_input:
+            # RKNN builds (and calibrates) at the largest shape set; the others at build()
+            shapes = max(s.dynamic_input, key=lambda g: sum(int(np.prod(x)) for x in g))
+            ranks = [len(x) for x in shapes]
+            self.log.info(f"dynamic_input: loading at the largest shape set {shapes}")
         if shapes is not None:
             shapes = [list(x) for x in shapes]
-            if s.generation == 1 and framework != "darknet":
-                shapes = [[1, *x] for x in shapes]  # v1 input_size_list leaves out the batch
+            ranks = list(ranks or []) + [None] * len(shapes)
+            shapes = [[1, *x] if (len(x) == r - 1 if r is not None else
+                                  s.generation == 1 and framework != "darknet") else x
+                      for x, r in zip(shapes, ranks)]
         self.log.info(f"Loading {framework} model {label}")
         self._graph = load(source, framework=framework, input_shapes=shapes, **options)
+        self._reload = lambda shapes: load(source, framework=framework, input_shapes=shapes,
+                                           **options)
         self._source, self._framework = label, framework
         self._built = self._quantized = self._runtime = None
         self.log.info(f"Loading : done ({len(self._graph)} nodes)")
@@ -109,7 +127,11 @@ class RKNN:
             if len(names) != len(input_initial_val):
                 raise RknnError("input_initial_val needs `inputs` naming one input per value")
             options["constant_inputs"] = dict(zip(names, input_initial_val))
-        return self._load("onnx", os.fspath(model), os.fspath(model), input_size_list, **options)
+        from ..frontends.onnx import declared_ranks
+
+        ranks = None if input_size_list is None else declared_ranks(model, inputs)
+        return self._load("onnx", os.fspath(model), os.fspath(model), input_size_list, ranks,
+                          **options)
 
     @api_call()
     def load_pytorch(self, model, input_size_list=None, convert_engine="torch", inputs=None,
@@ -147,17 +169,34 @@ class RKNN:
     def load_tensorflow(self, tf_pb, inputs, input_size_list, outputs, predef_file=None,
                         mean_values=None, std_values=None, size_with_batch=None,
                         input_is_nchw=False):
-        for key, val in (("predef_file", predef_file), ("mean_values", mean_values),
-                         ("std_values", std_values), ("size_with_batch", size_with_batch)):
-            if val is not None:
-                self.log.warn(f"load_tensorflow: {key} is not supported and is ignored")
+        """v1 (<1.4) took mean_values / std_values here: they apply as config's do (unless
+        config set its own); size_with_batch ([bool] per input) says which input_size_list
+        shapes include the batch."""
+        if predef_file is not None:
+            self.log.warn("load_tensorflow: predef_file is not supported and is ignored (npucc "
+                          "does not feed control-flow placeholders)")
+        for key, val in (("mean_values", mean_values), ("std_values", std_values)):
+            if val is None:
+                continue
+            if self._options.get(key) is not None:
+                self.log.warn(f"load_tensorflow: {key}={val!r} is ignored: config() set "
+                              f"{key}={self._options[key]!r}")
+                continue
+            self.log.info(f"load_tensorflow: {key}={val!r} applies as config's {key}")
+            self._options[key] = val
+            self._settings = None
+        ranks = None
+        if size_with_batch is not None:
+            flags = list(size_with_batch)
+            ranks = [len(x) + (0 if i < len(flags) and flags[i] else 1)
+                     for i, x in enumerate(input_size_list)]
         if input_is_nchw:
             self.log.warn("load_tensorflow: input_is_nchw=True is not supported; the inputs "
                           "stay NHWC")
         names = [n[:-2] if str(n).endswith(":0") else n for n in inputs]
         outs = [n[:-2] if str(n).endswith(":0") else n for n in outputs]
         return self._load("tensorflow", os.fspath(tf_pb), os.fspath(tf_pb), input_size_list,
-                          inputs=names, outputs=outs)
+                          ranks, inputs=names, outputs=outs)
 
     @api_call()
     def load_tflite(self, model, input_is_nchw=False):
@@ -216,27 +255,55 @@ class RKNN:
         elif auto_hybrid:
             self.log.warn("build: auto_hybrid=True on a float build has no effect")
         self._install(built, quantized, batch)
+        if s.dynamic_input:
+            self._build_shape_sets(do_quantization)
         self.log.info("build: done")
         return 0
 
-    def _compile_float(self, do_quantization: bool):
+    def _build_shape_sets(self, do_quantization: bool) -> None:
+        """config(dynamic_input=...): one model per shape set, quantized with the statistics
+        calibrated at the largest set (RKNN's MaxShape); inference picks the one its inputs
+        fit."""
+        from ..quantization import quantize_model
+
+        s, main, quantized = self._config(), self._built, self._quantized
+        loaded = [list(v.shape) for v in self._graph.inputs]
+        variants = [main]
+        for group in s.dynamic_input:
+            if group == loaded:
+                continue
+            graph = self._reload(group)
+            built = self._compile_float(do_quantization, graph)
+            q = None
+            if quantized is not None and do_quantization:
+                q = quantize_model(built.graph, dtype=s.dtype, stats=quantized.stats,
+                                   algorithm=s.algorithm, per_channel=s.per_channel,
+                                   progress=False)
+            elif quantized is not None:
+                q = quantize_model(built.graph, dtype="fp16", progress=False)
+            variants.append(self._runtime_model(built, q))
+            self.log.info(f"build: dynamic_input shape set {group} built")
+        self._built, self._variants = main, variants
+
+    def _compile_float(self, do_quantization: bool, graph: Graph | None = None):
         """The loaded model through the pipeline, with the configured preprocessing folded in
         and 4-D inputs taken NHWC (RKNN's runtime layout); the target's conv + max-pool fusion
         rules are read at the bits the build will compute in."""
         s = self._config()
-        names = [v.name for v in self._graph.inputs]
+        graph = self._graph if graph is None else graph
+        names = [v.name for v in graph.inputs]
         channels = [(v.shape[3] if self._nhwc(v) else v.shape[1])
-                    if v.type.rank == 4 else v.shape[-1] for v in self._graph.inputs]
+                    if v.type.rank == 4 else v.shape[-1] for v in graph.inputs]
         reverse = s.generation == 1 and self._framework == "caffe" and s.reorder_channel is None
         if reverse:
             self.log.info("build: reorder_channel is None for a Caffe model: reversing the "
                           "channels of 3-channel inputs (RKNN-Toolkit v1)")
         pre = s.preprocess(names, channels, reverse_default=reverse)
-        layout = "NHWC" if any(v.type.rank == 4 for v in self._graph.inputs) else "source"
+        layout = "NHWC" if any(v.type.rank == 4 for v in graph.inputs) else "source"
         self.log.info(f"build: compiling for {s.platform} (npucc target {s.target})")
         target = get_target(s.target)
         bits = npucc_api.fusion_bits(s.dtype if do_quantization else s.float_dtype, target)
-        return npucc_api.compile(self._graph, input_layout=layout, preprocess=pre,
+        return npucc_api.compile(graph, input_layout=layout, preprocess=pre,
                                  target=target, bits=bits)
 
     def _nhwc(self, v) -> bool:
@@ -246,14 +313,21 @@ class RKNN:
         return self._framework in ("tflite", "tensorflow") or source_layout(v) == "NHWC"
 
     def _install(self, built, quantized, batch: int) -> None:
+        built = self._runtime_model(built, quantized)
+        self._built, self._quantized, self._batch, self._runtime = built, quantized, batch, None
+        self._variants = None
+
+    @staticmethod
+    def _runtime_model(built, quantized):
+        """The CompiledModel that runs: the float build, or its quantized graph."""
         from ..backends.simulator import compile_plan
 
-        if quantized is not None:
-            built = npucc_api.CompiledModel(quantized.graph, compile_plan(quantized.graph),
-                                            built.times, built.pass_report,
-                                            input_layout=built.input_layout,
-                                            preprocess=built.preprocess)
-        self._built, self._quantized, self._batch, self._runtime = built, quantized, batch, None
+        if quantized is None:
+            return built
+        return npucc_api.CompiledModel(quantized.graph, compile_plan(quantized.graph),
+                                       built.times, built.pass_report,
+                                       input_layout=built.input_layout,
+                                       preprocess=built.preprocess)
 
     @api_call()
     def export_rknn(self, export_path, **kwargs):
@@ -265,6 +339,10 @@ class RKNN:
         if path.suffix == ".rknn":
             self.log.warn(f"export_rknn: {path} is written in npucc's .npub blob format, not "
                           "Rockchip's .rknn format (RKNN's runtime cannot load it)")
+        if self._variants:
+            self.log.warn("export_rknn: dynamic_input: the blob holds the largest shape set "
+                          f"only ({[list(v.shape) for v in self._built.graph.inputs]}); npucc "
+                          "blobs have one shape per input")
         npucc_api.write_blob(path, self._built, self._config().target)
         self.log.info(f"export_rknn: wrote an npucc blob (.npub format) to {path}")
         return 0
@@ -281,6 +359,7 @@ class RKNN:
             self.log.warn("load_rknn: load_model_in_npu=True has no effect (no device)")
         blob = npucc_api.load_blob(path)
         self._built, self._quantized, self._batch, self._runtime = blob, None, 1, None
+        self._variants = None
         self._graph = None
         self.log.info(f"load_rknn: loaded npucc blob {path} (built for {blob.target})")
         return 0
@@ -291,12 +370,10 @@ class RKNN:
     def init_runtime(self, target=None, target_sub_class=None, device_id=None,
                      perf_debug=False, eval_mem=False, async_mode=False, core_mask=0,
                      rknn2precompile=False, fallback_prior_device="cpu"):
-        if target is not None:
-            raise RknnError(f"init_runtime(target={target!r}): npucc has no device runtime; a "
-                            "Rockchip board needs RKNN's own tools. Use target=None for npucc's "
-                            "simulator")
         if self._built is None:
             raise RknnError("init_runtime needs build() or load_rknn() first")
+        if target is not None:
+            self._simulate_instead("init_runtime", target)
         for key, val, default in (("async_mode", async_mode, False), ("core_mask", core_mask, 0),
                                   ("rknn2precompile", rknn2precompile, False),
                                   ("device_id", device_id, None),
@@ -308,6 +385,24 @@ class RKNN:
         self.log.info("Target is None, use simulator!")
         return 0
 
+    def _simulate_instead(self, method: str, target) -> None:
+        """A board `target` (RKNN: run on the device): npucc has none, so the simulator runs
+        instead, said in a W line; an unknown target name is an error."""
+        from .config import V1_PLATFORMS, V2_PLATFORMS
+
+        name = str(target).lower()
+        platforms = V1_PLATFORMS | V2_PLATFORMS
+        if name not in platforms:
+            raise RknnError(f"{method}(target={target!r}): unknown target; RKNN's targets are "
+                            f"{sorted(platforms)} (npucc runs its simulator for any of them)")
+        self.log.warn(f"{method}: target={target!r}: npucc has no device runtime (no board, "
+                      "adb or driver); npucc's simulator runs instead, and eval_perf / "
+                      "eval_memory are cost-model estimates")
+        built_for = getattr(self._built, "target", None) or self._config().target
+        if platforms[name] != built_for:
+            self.log.warn(f"{method}: the model was built for {built_for}, not {name}; the "
+                          f"simulator runs the {built_for} build")
+
     @api_call(failure=None)
     def inference(self, inputs, data_type=None, data_format=None, inputs_pass_through=None,
                   get_frame_id=False):
@@ -318,9 +413,18 @@ class RKNN:
                             "inputs")
         if get_frame_id:
             self.log.warn("inference: get_frame_id has no effect (no async mode)")
-        arrays = runtime.prepare_inputs(self._runtime, inputs, data_format, self._batch,
-                                        self.log.warn)
-        return runtime.run_batched(self._runtime, arrays, self._batch)
+        model = self._runtime
+        if self._variants:  # dynamic_input: the shape set the inputs fit
+            for variant in self._variants:
+                try:
+                    runtime.prepare_inputs(variant, inputs, data_format, self._batch,
+                                           lambda msg: None)
+                except RknnError:
+                    continue
+                model = variant
+                break
+        arrays = runtime.prepare_inputs(model, inputs, data_format, self._batch, self.log.warn)
+        return runtime.run_batched(model, arrays, self._batch)
 
     def _cost(self, method):
         from ..backends.npu.cost import estimate
@@ -357,12 +461,17 @@ class RKNN:
                           target=None, device_id=None, dump_file_type="tensor"):
         from .analysis import accuracy_analysis
 
-        if target is not None:
-            raise RknnError(f"accuracy_analysis(target={target!r}): npucc has no device runtime")
         if self._quantized is None:
             raise RknnError("accuracy_analysis needs build() from a source model first (a "
                             "model from load_rknn has no float reference)")
-        accuracy_analysis(self, inputs, output_dir)
+        if target is not None:
+            self._simulate_instead("accuracy_analysis", target)
+        for key, val, default in (("calc_qnt_error", calc_qnt_error, True),
+                                  ("device_id", device_id, None),
+                                  ("dump_file_type", dump_file_type, "tensor")):
+            if val != default:
+                self.log.warn(f"accuracy_analysis: {key}={val!r} has no effect in npucc")
+        accuracy_analysis(self, inputs, "./snapshot" if output_dir is None else output_dir)
         return 0
 
     @api_call()
@@ -381,6 +490,12 @@ class RKNN:
                                   dataset=None, pre_compile=False):
         from .analysis import hybrid_step2
 
+        if dataset is not None:
+            self.log.warn(f"hybrid_quantization_step2: dataset={dataset!r} is not used: step 1's "
+                          "calibration statistics (named in the .data file) are")
+        if pre_compile:
+            self.log.warn("hybrid_quantization_step2: pre_compile=True has no effect (npucc "
+                          "blobs need no pre-compilation)")
         hybrid_step2(self, model_input, data_input, model_quantization_cfg)
         return 0
 

@@ -23,6 +23,7 @@ USED = {
     "quant_img_RGB2BGR": False, "quantized_dtype": None, "quantized_algorithm": "normal",
     "quantized_method": None, "target_platform": None,
     "float_dtype": "float16", "mmse_epoch": 3, "quantized_divergence_nbins": 1024,
+    "dynamic_input": None,
 }
 # options RKNN documents that do not change an npucc build: name -> RKNN default
 NO_EFFECT = {
@@ -42,7 +43,7 @@ NO_EFFECT = {
     "custom_string": None, "remove_weight": None, "compress_weight": False,
     "single_core_mode": False, "quantize_weight": False, "remove_reshape": False,
     "sparse_infer": False, "enable_flash_attention": False, "op_target": None,
-    "dynamic_input": None, "auto_hybrid_cos_thresh": 0.98, "auto_hybrid_euc_thresh": None,
+    "auto_hybrid_cos_thresh": 0.98, "auto_hybrid_euc_thresh": None,
     "inputs_yuv_fmt": None, "quant_img_RGB2BGR_list": None,
 }
 V1_ONLY = {"channel_mean_value", "reorder_channel", "epochs", "quantized_hybrid", "batch_size"}
@@ -89,6 +90,7 @@ class Settings:
     std_values: object
     channel_mean_value: object
     reorder_channel: object
+    dynamic_input: list | None = None  # Toolkit2's shape sets: [[shape per input], ...]
 
     def preprocess(self, input_names, channels, reverse_default=False) -> dict:
         """{input name: Preprocess} for the graph inputs (channels: their channel counts).
@@ -126,7 +128,7 @@ def _per_input(values, key, n):
 
 
 def _split_inputs(text, key, n):
-    if text is None:
+    if text is None or text is False:  # reorder_channel=False (Toolkit2 1.x examples): keep
         return [None] * n
     parts = [p.strip() for p in str(text).split("#")]
     if len(parts) != n:
@@ -151,7 +153,10 @@ def settings(options: dict, warn: Callable[[str], None], info: Callable[[str], N
         if len(platform) != 1:
             raise RknnConfigError(f"target_platform {platform!r}: give one platform")
         platform = platform[0]
-    v1_hint = any(k in options for k in V1_ONLY) or isinstance(opt["target_platform"], list)
+    if options.get("reorder_channel") is False:
+        info("config: reorder_channel=False: the input channels keep their order")
+    v1_hint = any(k in options and options[k] is not False for k in V1_ONLY) or \
+        isinstance(opt["target_platform"], list)
     if platform is None:
         platform = "rk1808" if v1_hint else "rk3566"
         info(f"config: target_platform is None, using {platform!r} "
@@ -201,4 +206,20 @@ def settings(options: dict, warn: Callable[[str], None], info: Callable[[str], N
     return Settings(generation, platform, target, QUANTIZED_DTYPES[qdtype], method == "channel",
                     algorithm, float_dtype, bool(opt["quant_img_RGB2BGR"]),
                     opt["mean_values"], opt["std_values"],
-                    opt["channel_mean_value"], opt["reorder_channel"])
+                    opt["channel_mean_value"], opt["reorder_channel"],
+                    _shape_sets(opt["dynamic_input"]))
+
+
+def _shape_sets(value) -> list | None:
+    """config(dynamic_input=[[[1,3,224,224]], [[1,3,160,160]]]): one list of input shapes per
+    set (batch included, Toolkit2's convention)."""
+    if value is None:
+        return None
+    try:
+        sets = [[[int(d) for d in shape] for shape in group] for group in value]
+    except (TypeError, ValueError) as e:
+        raise RknnConfigError(f"dynamic_input {value!r}: give a list of shape sets, e.g. "
+                              "[[[1,3,224,224]], [[1,3,192,192]]]") from e
+    if not sets or len({len(g) for g in sets}) != 1:
+        raise RknnConfigError(f"dynamic_input {value!r}: every set needs one shape per input")
+    return sets

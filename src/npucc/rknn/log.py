@@ -52,7 +52,9 @@ def raise_by_default() -> bool:
 
 def api_call(failure=-1):
     """Wrap an RKNN method: an NpuccError or OSError (or RknnError) becomes `E name: reason`
-    and `failure` returned, unless the instance raises errors."""
+    and `failure` returned, unless the instance raises errors. Any other exception (a wrong
+    keyword argument, an internal error) does too, named by its type: a script ported to npucc
+    sees RKNN's return convention, never a traceback."""
 
     def wrap(fn):
         @functools.wraps(fn)
@@ -61,6 +63,11 @@ def api_call(failure=-1):
                 return fn(self, *args, **kwargs)
             except (NpuccError, OSError) as e:
                 self.log.error(f"{fn.__name__}: {e}")
+                if self.raise_errors:
+                    raise
+                return failure
+            except Exception as e:  # RKNN's convention: log, return failure
+                self.log.error(f"{fn.__name__}: {type(e).__name__}: {e}")
                 if self.raise_errors:
                     raise
                 return failure

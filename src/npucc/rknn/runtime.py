@@ -50,7 +50,10 @@ def prepare_inputs(model, inputs, data_format, batch: int, warn) -> list[np.ndar
         if fmt not in (None, "nhwc", "nchw"):
             raise RknnError(f"data_format {formats[i]!r} for input {i}: use 'nhwc' or 'nchw'")
         want = tuple(v.shape)
-        if fmt is not None and a.ndim == 3:
+        if fmt is not None and a.ndim == 3 and batch > 1 and a.shape[0] % batch == 0:
+            # RKNN v1's batch example concatenates HWC images on axis 0: (batch*H, W, C)
+            a = a.reshape(batch, a.shape[0] // batch, *a.shape[1:])
+        elif fmt is not None and a.ndim == 3:
             a = a[None]
         elif fmt is None and a.ndim == len(want) - 1:
             a = a[None]

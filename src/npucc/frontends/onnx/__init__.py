@@ -51,4 +51,23 @@ def load(source, *, input_shapes=None, inputs=None, outputs=None, fold_constants
     return graph
 
 
-__all__ = ["MAX_OPSET", "MIN_OPSET", "load", "supported_ops"]
+__all__ = ["MAX_OPSET", "MIN_OPSET", "declared_ranks", "load", "supported_ops"]
+
+
+def declared_ranks(source, names=None) -> list[int | None]:
+    """The rank the ONNX file `source` declares for each tensor in `names` (default: the graph
+    inputs), None where it declares none; [] for a file it cannot read (load() reports that).
+    RKNN's facade tells with it whether an input_size_list shape includes the batch."""
+    try:
+        graph = onnx.load(os.fspath(source), load_external_data=False).graph
+    except Exception:  # reported by load()
+        return []
+    init = {i.name for i in graph.initializer}
+    infos = {v.name: v for v in (*graph.input, *graph.value_info, *graph.output)}
+    if names is None:
+        names = [v.name for v in graph.input if v.name not in init]
+    ranks = []
+    for name in names:
+        t = infos[name].type.tensor_type if name in infos else None
+        ranks.append(len(t.shape.dim) if t is not None and t.HasField("shape") else None)
+    return ranks
