@@ -173,6 +173,11 @@ def test_export_load_rknn_round_trip_and_cost_figures(onnx_model, tmp_path, caps
     assert "wrote an npucc blob (.npub format)" in capsys.readouterr().out
     perf = rknn.eval_perf(is_print=False)  # v1 platform: RKNN v1's dict
     assert perf["total_time"] > 0
+    assert "W eval_perf" not in capsys.readouterr().out
+    again = rknn.eval_perf(inputs=[x], is_print=False, loop_cnt=100)  # RKNN's timed-run options
+    assert again == perf
+    out = capsys.readouterr().out
+    assert "W eval_perf: inputs, loop_cnt change nothing here" in out, out
     memory = rknn.eval_memory(is_print=False)
     assert memory["total_memory"]["maximum_allocation"] > 0
     other = RKNN(raise_errors=True)

@@ -439,6 +439,13 @@ class RKNN:
                   loop_cnt=1, fix_freq=True, **kwargs):
         if kwargs:
             self.log.warn(f"eval_perf: {sorted(kwargs)} ignored")
+        unused = [name for name, given in (
+            ("inputs", inputs is not None), ("data_type", data_type is not None),
+            ("data_format", data_format is not None), ("loop_cnt", loop_cnt != 1),
+            ("fix_freq", fix_freq is not True)) if given]
+        if unused:
+            self.log.warn(f"eval_perf: {', '.join(unused)} change nothing here: the figures "
+                          "come from npucc's cost model, not from timed runs")
         report = self._cost("eval_perf")
         if is_print:
             print(runtime.perf_text(report))
