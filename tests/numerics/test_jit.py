@@ -21,12 +21,12 @@ OUT = {"i8": (np.int8, -128, 127), "u8": (np.uint8, 0, 255), "i16": (np.int16, -
 
 
 def _numpy_form(**kwargs):
-    saved, jit._loops = jit._loops, {}  # no compiled loops while this requantizer is made
+    saved, jit._state["numba"] = jit._state["numba"], False  # numba off for this requantizer
     try:
         assert not jit.enabled()
         return requantizer(**kwargs)
     finally:
-        jit._loops = saved
+        jit._state["numba"] = saved
 
 
 @st.composite
@@ -100,10 +100,22 @@ def test_ties_round_half_to_even():
 
 
 def test_no_jit_environment_variable_selects_the_numpy_form(monkeypatch):
-    monkeypatch.setattr(jit, "_loops", None)
+    monkeypatch.setattr(jit, "_state", {})
     monkeypatch.setenv("NPUCC_NO_JIT", "1")
     assert not jit.enabled()
     assert jit.requantize_loop(np.float64(0.5), np.float64(0), -128, 127, 0) is None
-    monkeypatch.setattr(jit, "_loops", None)
+    monkeypatch.setattr(jit, "_state", {})
     monkeypatch.delenv("NPUCC_NO_JIT")
     assert jit.enabled()
+
+
+def test_loop_takes_padded_windows_and_channels_last_views():
+    """Contiguous, padded-window and channels-last accumulators, without a copy."""
+    loop = jit.requantize_loop(np.full((1, 3, 1, 1), 0.25), np.zeros((1, 3, 1, 1)), -128, 127, 0)
+    base = np.arange(3 * 6 * 7, dtype=np.float32).reshape(1, 3, 6, 7)
+    for acc in (base[:, :, :4, :5].copy(), base[:, :, 1:5, 1:6],
+                np.ascontiguousarray(base[:, :, :4, :5].transpose(0, 2, 3, 1)).transpose(
+                    0, 3, 1, 2)):
+        out = np.empty(acc.shape, np.int8)
+        assert loop(acc, out)
+        np.testing.assert_array_equal(out, np.clip(np.rint(acc * 0.25), -128, 127))

@@ -18,40 +18,43 @@ from collections.abc import Callable
 
 import numpy as np
 
-_loops: dict[str, Callable] | None = None
+_state: dict[str, object] = {}  # "numba": the module, or False when unavailable or switched off
+_requantize_loops: dict[str, Callable] = {}  # the compiled loop, made on first use
 
 
 def enabled() -> bool:
-    return _compiled() is not None
-
-
-def _compiled() -> dict[str, Callable] | None:
-    global _loops
-    if _loops is None:
-        _loops = {}
+    if "numba" not in _state:
+        _state["numba"] = False
         if os.environ.get("NPUCC_NO_JIT", "").strip().lower() not in ("1", "true", "yes"):
             try:
-                _loops = _build()
+                import numba
             except Exception:  # noqa: BLE001  (no numba, or one that does not match numpy)
-                _loops = {}
-    return _loops or None
+                pass
+            else:
+                _state["numba"] = numba
+    return _state["numba"] is not False
 
 
-def _build() -> dict[str, Callable]:
-    import numba
+def _requantize(acc, r, c, lo, hi, zy, out):  # pragma: no cover  (runs compiled)
+    for a in range(acc.shape[0]):
+        for ch in range(acc.shape[1]):
+            rc = r[ch]
+            cc = c[ch]
+            for i in range(acc.shape[2]):
+                for j in range(acc.shape[3]):
+                    z = np.rint(np.float64(acc[a, ch, i, j]) * rc + cc)
+                    z = min(max(z, lo), hi)
+                    out[a, ch, i, j] = z + zy
 
-    @numba.njit(cache=True, nogil=True)
-    def requantize(acc, r, c, lo, hi, zy, out):  # pragma: no cover  (runs compiled)
-        for a in range(acc.shape[0]):
-            for ch in range(acc.shape[1]):
-                rc = r[ch]
-                cc = c[ch]
-                for i in range(acc.shape[2]):
-                    for j in range(acc.shape[3]):
-                        z = np.rint(np.float64(acc[a, ch, i, j]) * rc + cc)
-                        z = min(max(z, lo), hi)
-                        out[a, ch, i, j] = z + zy
-    return {"requantize": requantize}
+
+def _requantize_loop(acc_dtype: np.dtype, out_dtype: np.dtype) -> Callable:
+    """The compiled loop. numba specializes it per dtypes and layout ('C' when the arrays are
+    contiguous: about 3x faster than any-layout code, which does not vectorize), so a model
+    compiles it a few times (~0.4 s each, then loaded from the cache)."""
+    if "requantize" not in _requantize_loops:
+        numba = _state["numba"]
+        _requantize_loops["requantize"] = numba.njit(cache=True, nogil=True)(_requantize)
+    return _requantize_loops["requantize"]
 
 
 def _as_rows(arrays: tuple[np.ndarray, ...], ax: int) -> list[np.ndarray] | None:
@@ -83,10 +86,8 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
     float64, as the numpy form does, with r, c per channel (along one axis) or scalars broadcast
     against acc. It returns False (and does nothing) where the loop does not apply (shapes it
     does not take); None when there is no compiled loop."""
-    loops = _compiled()
-    if loops is None:
+    if not enabled():
         return None
-    loop = loops["requantize"]
     per = np.broadcast_shapes(np.shape(r), np.shape(c))
     r = np.broadcast_to(r, per)
     c = np.broadcast_to(c, per)
@@ -104,8 +105,8 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
         # per-tensor factors: repeated along axis 1 (the rows after it may be a padded window)
         ax = axes[0] if axes else min(1, len(shape) - 1)
         channels = shape[ax]
-        return (ax, np.ascontiguousarray(np.broadcast_to(r.reshape(-1), channels), np.float64),
-                np.ascontiguousarray(np.broadcast_to(c.reshape(-1), channels), np.float64))
+        return (ax, np.array(np.broadcast_to(r.reshape(-1), channels), np.float64),
+                np.array(np.broadcast_to(c.reshape(-1), channels), np.float64))
 
     def run(acc: np.ndarray, out: np.ndarray) -> bool:
         if acc.shape != out.shape or acc.dtype.kind not in "fiu":
@@ -119,6 +120,7 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
         views = _as_rows((acc, out), ax)
         if views is None:
             return False
+        loop = _requantize_loop(acc.dtype, out.dtype)
         loop(views[0], rv, cv, float(lo), float(hi), int(zy), views[1])
         return True
     return run
