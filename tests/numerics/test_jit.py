@@ -17,6 +17,13 @@ from npucc.numerics.integer.requantize import requantizer
 pytestmark = pytest.mark.skipif(not jit.enabled(), reason="numba is not installed "
                                 "(or NPUCC_NO_JIT=1): only the numpy form runs")
 
+@pytest.fixture(autouse=True)
+def every_size(monkeypatch):
+    """The loop for accumulators of any size (the tests draw small ones)."""
+    monkeypatch.setattr(jit, "IMPORT_AT", 0)
+    monkeypatch.setattr(jit, "SMALLEST", 0)
+
+
 OUT = {"i8": (np.int8, -128, 127), "u8": (np.uint8, 0, 255), "i16": (np.int16, -32768, 32767)}
 
 
@@ -107,6 +114,18 @@ def test_no_jit_environment_variable_selects_the_numpy_form(monkeypatch):
     monkeypatch.setattr(jit, "_state", {})
     monkeypatch.delenv("NPUCC_NO_JIT")
     assert jit.enabled()
+
+
+def test_small_accumulators_do_not_import_numba(monkeypatch):
+    monkeypatch.setattr(jit, "IMPORT_AT", 1 << 16)
+    monkeypatch.setattr(jit, "SMALLEST", 1 << 10)
+    monkeypatch.setattr(jit, "_state", {})
+    loop = jit.requantize_loop(np.float64(0.5), np.float64(0), -128, 127, 0)
+    small, large = np.ones((1, 4, 8, 8), np.float32), np.ones((1, 4, 128, 128), np.float32)
+    assert not loop(small, np.empty(small.shape, np.int8))
+    assert "numba" not in jit._state
+    assert loop(large, np.empty(large.shape, np.int8))
+    assert jit._state["numba"] is not False
 
 
 def test_loop_takes_padded_windows_and_channels_last_views():

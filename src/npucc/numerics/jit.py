@@ -7,25 +7,40 @@ passes over float64 arrays (multiply, offset, round, clip, cast), ~2 ns per elem
 keeps the value in a register takes ~0.3 ns (benchmarks/README.md, quantized_vs_ort.py). On
 MobileNetV2 that was ~40 % of an int8 run.
 
-The loops are compiled on first use and cached beside this file (numba's `cache=True`).
-`NPUCC_NO_JIT=1`, or a numba that does not import, selects the numpy forms.
+numba is imported at the first accumulator of IMPORT_AT elements or more (importing it and
+loading a cached loop take ~0.3-0.5 s, more than a small model's whole run saves); from then on
+accumulators of SMALLEST elements or more take the loop (below, numba's dispatch costs about as
+much as numpy's calls). The loops are
+compiled on first use and cached beside this file (numba's `cache=True`). `NPUCC_NO_JIT=1`, or a
+numba that does not import, selects the numpy forms.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 
 import numpy as np
 
+IMPORT_AT = 1 << 16  # read at each call (tests set both to 0)
+SMALLEST = 1 << 10
+
 _state: dict[str, object] = {}  # "numba": the module, or False when unavailable or switched off
 _requantize_loops: dict[str, Callable] = {}  # the compiled loop, made on first use
 
 
+def _wanted() -> bool:
+    """Not switched off, and numba is installed (without importing it)."""
+    return (os.environ.get("NPUCC_NO_JIT", "").strip().lower() not in ("1", "true", "yes")
+            and importlib.util.find_spec("numba") is not None)
+
+
 def enabled() -> bool:
+    """Whether the compiled loops run (imports numba on the first call)."""
     if "numba" not in _state:
         _state["numba"] = False
-        if os.environ.get("NPUCC_NO_JIT", "").strip().lower() not in ("1", "true", "yes"):
+        if _wanted():
             try:
                 import numba
             except Exception:  # noqa: BLE001  (no numba, or one that does not match numpy)
@@ -85,8 +100,8 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
     """A function (acc, out) -> bool computing out = clip(rint(acc * r + c), lo, hi) + zy in
     float64, as the numpy form does, with r, c per channel (along one axis) or scalars broadcast
     against acc. It returns False (and does nothing) where the loop does not apply (shapes it
-    does not take); None when there is no compiled loop."""
-    if not enabled():
+    does not take, small accumulators: see above); None when there is no compiled loop."""
+    if _state.get("numba") is False or ("numba" not in _state and not _wanted()):
         return None
     per = np.broadcast_shapes(np.shape(r), np.shape(c))
     r = np.broadcast_to(r, per)
@@ -109,7 +124,11 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
                 np.array(np.broadcast_to(c.reshape(-1), channels), np.float64))
 
     def run(acc: np.ndarray, out: np.ndarray) -> bool:
-        if acc.shape != out.shape or acc.dtype.kind not in "fiu":
+        if acc.shape != out.shape or acc.dtype.kind not in "fiu" or acc.size < SMALLEST:
+            return False
+        if "numba" not in _state and acc.size < IMPORT_AT:
+            return False  # not worth importing numba for
+        if not enabled():
             return False
         if acc.shape not in prepared:
             prepared[acc.shape] = prepare(acc.shape)
