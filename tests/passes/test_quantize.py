@@ -253,3 +253,62 @@ def test_a_layout_op_on_the_input_is_quantized_with_it(dtype):
     ours = run_graph(q, [x])[0]
     scale = q.outputs[0].producer.inputs[0].type.quant.as_affine()[0][0]
     assert np.abs(ours - theirs).max() <= (0 if dtype == "dfp8" else 1.01 * scale)
+
+
+ADD_RELU6_GRAPH = """
+graph g(%x: f32[1,4,16,16], %z: f32[1,4,16,16]) -> (%y%s) {
+  %a = Add(%x, %z) loc("add")
+  %r = Clip(%a) {min=0.0, max=6.0} loc("relu6")
+  %y = MaxPool(%r) {kernel_shape=[2, 2], strides=[2, 2]} loc("pool")
+  return %y%s
+}
+"""
+
+
+def _observed(g, inputs):
+    """{value: (min, max)} of every float value of `g` on `inputs` (the float reference)."""
+    from npucc.ir import run_graph as run_float
+
+    h = g.copy()
+    names = [v.name for v in h.values() if not v.is_constant]
+    h.set_outputs([h.value(n) for n in names])
+    return {n: (float(a.min()), float(a.max())) for n, a in zip(names, run_float(h, inputs))}
+
+
+@pytest.mark.parametrize("dtype", ["u8", "i8", "dfp8"])
+def test_a_value_read_only_by_a_clamp_is_quantized_over_the_clamped_range(dtype):
+    """An Add whose only reader is a ReLU6 (TFLite's ADD with a fused RELU6, PP-OCR's
+    Add -> Clip of a hard swish) gets params for [0, 6], as a fused activation would: its
+    requantization saturates, which is the clamp. It used to keep the Add's whole range, so
+    [0, 6] had a few integers (PP-OCRv4 det u8 cos 0.83 -> 0.94; MediaPipe BlazePose's world
+    landmark head, fed by such a ReLU6 with the Add's range [-99, 29], single-mode cos 0.33).
+    The quantized graph stays within one output step of the float graph."""
+    from npucc.ir import run_graph as run_float
+    from npucc.quantization.analysis import accuracy_analysis
+
+    g = parse(ADD_RELU6_GRAPH.replace("%s", ""), "random")
+    rng = np.random.default_rng(0)
+    x, z = (rng.uniform(-30, 6, (1, 4, 16, 16)).astype(np.float32) for _ in range(2))
+    ranges = _observed(g, [x, z])
+    assert ranges["a"][0] < -50 and 10 < ranges["a"][1]  # the Add reaches well past [0, 6]
+    q = quantize_graph(g, ranges, dtype=dtype)
+    step = q.value("r").type.quant.as_affine()[0][0]
+    assert step <= 1.0001 * (6 / 255 if dtype != "dfp8" else 8 / 128)  # [0, 6] (dfp: +-8)
+    assert q.value("a").type.quant == q.value("r").type.quant
+    assert (q.value("a").meta["clamp_min"], q.value("a").meta["clamp_max"]) == (0.0, 6.0)
+    want = run_float(g, [x, z])[0]
+    got = run_graph(q, [x, z])[0]
+    assert 0.5 < np.mean(want == 0) < 0.99 and np.max(want) == 6  # both sides of the clamp
+    # the inputs' rounding and the output's: with the Add's range [-60, 12] instead of the
+    # output's [0, 6] the last term was 72 / 255 / 2 and this failed
+    steps = [q.value(f"{v}_{dtype}").type.quant.as_affine()[0][0] for v in "xz"] + [step]
+    assert np.abs(got - want).max() <= 1.001 * sum(steps) / 2
+    # the analysis compares the Add with what its reader sees: both clamped
+    report = accuracy_analysis(g, q, [[x, z]], mode="single", progress=False)
+    assert next(r for r in report.layers if r.name == "a").cosine > 0.999
+
+    # a value with another reader (here a graph output) keeps its whole range
+    g2 = parse(ADD_RELU6_GRAPH.replace("%s", ", %a"), "random")
+    q2 = quantize_graph(g2, _observed(g2, [x, z]), dtype=dtype)
+    a2 = q2.value(f"a_{dtype}")  # the graph output "a" is its float copy
+    assert a2.type.quant.as_affine()[0][0] > 60 / 256 and "clamp_min" not in a2.meta

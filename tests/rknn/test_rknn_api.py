@@ -320,3 +320,29 @@ def test_load_tensorflow_mean_and_std_arguments_apply(capsys):
     rknn.build(do_quantization=False)
     rknn.init_runtime()
     assert rel_err(rknn.inference([x[0] * 128 + 128])[0], data["expected_0"]) < 1e-4
+
+
+def test_dynamic_fixed_point_builds_say_they_are_per_layer(onnx_model, tmp_path, capsys):
+    """RKNN-Toolkit2 platforms default to quantized_method='channel', which npucc applies to
+    affine weights only: a dfp16 build said "per-channel" while every weight had one fraction
+    length. The log says what is built, and the build follows onnxruntime."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+            tmp_path / f"{k}.png")
+    (tmp_path / "dataset.txt").write_text("0.png\n1.png\n2.png\n")
+    rknn = RKNN(raise_errors=True)
+    rknn.config(mean_values=[[128, 128, 128]], std_values=[[64, 64, 64]],
+                target_platform="rk3588", quantized_dtype="dynamic_fixed_point-i16")
+    rknn.load_onnx(onnx_model)
+    rknn.build(do_quantization=True, dataset=str(tmp_path / "dataset.txt"))
+    out = capsys.readouterr().out
+    assert "quantizing to dfp16 (normal, per-layer: dynamic fixed point" in out
+    assert "per-channel" not in out
+    rknn.init_runtime()
+    img = rng.integers(0, 256, (1, 32, 32, 3)).astype(np.float32)
+    got = rknn.inference(inputs=[img], data_format="nhwc")[0]
+    want = ort_run(onnx_model, ((img - 128) / 64).transpose(0, 3, 1, 2))
+    assert rel_err(got, want) < 1e-3

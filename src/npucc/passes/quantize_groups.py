@@ -14,6 +14,8 @@ from .quantize_params import PRECISIONS, Precision, activation_params, fixed_par
 
 Instance = tuple[int, str]  # (id(value), precision name): a value as one precision stores it
 CLAMPS = {"relu": lambda p: (0.0, np.inf), "clip": lambda p: (p[0], p[1])}
+# standalone clamp ops (rule "same": they clamp integers in their input's params)
+CLAMP_OPS = {"Relu": lambda a: (0.0, np.inf), "Clip": lambda a: (a["min"], a["max"])}
 
 
 def weight_input(node: Node) -> int | None:
@@ -59,14 +61,25 @@ def _range_of(v: Value, ranges, clamp) -> tuple[float, float] | QuantParams | No
     return float(lo), float(hi)
 
 
-def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mapping
+def _clamp_only(graph: Graph, node: Node) -> bool:
+    """The clamp `node` is the only reader of its input, which is not a graph output."""
+    v = node.inputs[0]
+    return len(v.uses) == 1 and not graph.is_output(v)
+
+
+def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mapping,
+                 clamped: dict[Instance, tuple[float, float]] | None = None
                  ) -> dict[Instance, QuantParams]:
     """The params of every quantized instance of a value: instances that must share params
     (an output keeping its input's, Concat's operands) form a group; a group's params come from
     an explicit QuantParams in `ranges`, else from the union of its members' ranges (clipped to
-    a fused clamp activation's range), else from a constant member's values. The outputs of
-    ops whose rule fixes them (Softmax) get `fixed_params`, as if given explicitly."""
-    groups, clamps, values, fixed = _Groups(), {}, {}, {}
+    a fused clamp activation's range, and a value read only by a Relu / Clip to that clamp's
+    range), else from a constant member's values. The outputs of
+    ops whose rule fixes them (Softmax) get `fixed_params`, as if given explicitly.
+    `clamped` (filled when given): the instances whose params cover only the range of the Relu
+    / Clip that alone reads them, with that range (values beyond it saturate: the accuracy
+    analysis compares them with the float value clamped)."""
+    groups, clamps, values, fixed, reader_clamps = _Groups(), {}, {}, {}, {}
     for node in graph.nodes:
         p = precision[id(node)]
         if not p.integer:
@@ -90,6 +103,15 @@ def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mappi
         kind = node.attrs.get("activation", "none")
         if rule.activation and kind in CLAMPS:
             clamps[outs[0]] = CLAMPS[kind](node.attrs["activation_params"])
+        if node.op in CLAMP_OPS and ins and _clamp_only(graph, node):
+            # the input's only reader clamps it: its params need only cover the clamped range
+            # (the producer's requantization, or the QuantizeLinear, saturates to them, which
+            # is the clamp), as a fused activation's would; else an Add + ReLU6 kept the Add's
+            # whole range and gave [0, 6] a few integers
+            lo, hi = CLAMP_OPS[node.op](node.attrs)
+            old = clamps.get(ins[0], (-np.inf, np.inf))
+            clamps[ins[0]] = (max(lo, old[0]), min(hi, old[1]))
+            reader_clamps[ins[0]] = clamps[ins[0]]
     members: dict[Instance, list[Instance]] = {}
     for inst in values:
         members.setdefault(groups.find(inst), []).append(inst)
@@ -103,6 +125,7 @@ def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mappi
         if len(explicit) > 1:
             raise PassError(f"quantize: values {[values[i].name for i in insts]} must share "
                             f"params, but the ranges give several: {sorted(map(str, explicit))}")
+        given = bool(explicit)
         if explicit:
             q = explicit.pop()
         elif spans:
@@ -113,4 +136,6 @@ def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mappi
                             "give (min, max) or QuantParams for it")
         for i in insts:
             params[i] = q
+            if clamped is not None and i in reader_clamps and not given:
+                clamped[i] = reader_clamps[i]
     return params

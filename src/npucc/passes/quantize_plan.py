@@ -21,6 +21,8 @@ class QuantizePlan:
     precision: dict[int, Precision]  # id(node) -> the precision it computes in
     reasons: dict[int, str]  # id(node) -> why it stays float (for nodes asked to quantize)
     params: dict[tuple[int, str], QuantParams]  # (id(value), precision): quantized instances
+    # instances whose params cover only the range of the Relu / Clip that alone reads them
+    clamped: dict[tuple[int, str], tuple[float, float]] = attrs.field(factory=dict)
 
 
 def _explicit(node: Node, layer_dtypes: Mapping[str, str], used: set) -> str | None:
@@ -111,4 +113,6 @@ def plan_quantization(graph: Graph, ranges: Mapping, default: Precision,
                       ) -> QuantizePlan:
     """Precisions of the nodes, then the params of every quantized value (`quantize_groups`)."""
     precision, reasons = node_precisions(graph, default, layer_dtypes, numerics)
-    return QuantizePlan(precision, reasons, group_params(graph, precision, ranges))
+    clamped: dict = {}
+    params = group_params(graph, precision, ranges, clamped)
+    return QuantizePlan(precision, reasons, params, clamped)

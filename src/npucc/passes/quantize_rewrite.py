@@ -31,6 +31,9 @@ class QuantizedGraphBuilder:
 
     def _remember(self, v: Value, new: Value, prec: Precision) -> Value:
         new.meta["float_value"] = v.name
+        clamp = self.plan.clamped.get((id(v), prec.name))
+        if clamp is not None:  # its params cover only its reader's clamp (accuracy analysis)
+            new.meta["clamp_min"], new.meta["clamp_max"] = map(float, clamp)
         self.made[(id(v), prec.name)] = new
         self.native.setdefault(id(v), (new, prec))
         return new

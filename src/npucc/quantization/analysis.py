@@ -193,6 +193,15 @@ class _Runner:
         self.floats = {}
 
     def _account(self, mode: str, i: int, ref: np.ndarray, stored: np.ndarray) -> None:
+        v = self.rows[i].value
+        if "clamp_min" in v.meta:
+            # its params cover only the range of the Relu / Clip that alone reads it (values
+            # beyond saturate): compare what that reader sees, both sides clamped
+            bounds = (v.meta["clamp_min"], v.meta["clamp_max"])
+            ref = np.clip(ref, *bounds)
+            with np.errstate(invalid="ignore", over="ignore"):
+                stored = np.clip(stored, *quantize_array(np.array(bounds), v.type.quant,
+                                                         v.dtype))
         self.terms[mode][i], deq = self.acc[mode][i].terms(ref, stored)
         if self.dump:
             self.dumps[mode][self.rows[i].name] = deq.astype(np.float32)

@@ -233,8 +233,10 @@ class RKNN:
         elif do_quantization:
             if isinstance(dataset, (str, os.PathLike)) and not Path(dataset).is_file():
                 raise RknnError(f"the dataset file {dataset} does not exist")
-            self.log.info(f"build: quantizing to {s.dtype} ({s.algorithm}, "
-                          f"{'per-channel' if s.per_channel else 'per-layer'})")
+            granularity = "per-channel" if s.per_channel else "per-layer"
+            if s.dtype.startswith("dfp"):  # quantize_graph gives dfp weights one fl per tensor
+                granularity = "per-layer: dynamic fixed point has one fraction length per tensor"
+            self.log.info(f"build: quantizing to {s.dtype} ({s.algorithm}, {granularity})")
             quantized = quantize_model(built.graph, dataset, dtype=s.dtype,
                                        algorithm=s.algorithm, per_channel=s.per_channel,
                                        rgb2bgr=s.rgb2bgr, progress=self.log.verbose)
