@@ -12,9 +12,11 @@ dfp16: dynamic fixed point; fp16) `quantize_graph` makes the quantized graph, `c
 compiles it, and `npucc.exporters.onnx_qdq` writes the QDQ model onnxruntime runs (CPU EP,
 default optimizations: it fuses the QDQ patterns into its integer kernels). Baselines in the same
 process: onnxruntime on the float model, and npucc's float plan. Latencies are medians over
-`--runs` runs in alternating blocks of 10 (as simulator_vs_ort.py). *LSB* is the largest
-difference of the model output's integers between npucc and onnxruntime (see the QDQ tests for
-why it is not 0 for u8 / i8 / dfp16); for fp16, the max relative difference.
+`--runs` runs in alternating blocks of 10 (as simulator_vs_ort.py); *no-jit* is npucc's plan
+with the numpy form of the requantization instead of the compiled loop (npucc/numerics/jit.py).
+*LSB* is the largest difference of the model output's integers between npucc and onnxruntime
+(see the QDQ tests for why it is not 0 for u8 / i8 / dfp16); for fp16, the max relative
+difference.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def main(argv=None) -> int:
     from npucc.exporters.onnx_qdq import to_onnx
     from npucc.frontends import load
     from npucc.ir import run_graph
+    from npucc.numerics import jit
     from npucc.passes import default_pipeline, run_passes
     from npucc.passes.quantize import quantize_graph
 
@@ -110,6 +113,10 @@ def main(argv=None) -> int:
             dtype, per_channel = PRECISIONS[label]
             q = quantize_graph(g, ranges, dtype, per_channel)
             plan = compile_plan(q)
+            jit.enabled()
+            saved, jit._state["numba"] = jit._state["numba"], False
+            plan_nojit = compile_plan(q)  # requantizers made without the compiled loop
+            jit._state["numba"] = saved
             ort_qdq = session(to_onnx(q).SerializeToString())
             ours, theirs = plan.run([x])[0], ort_qdq.run(None, feed)[0]
             out = q.outputs[0].producer.inputs[0]
@@ -118,7 +125,9 @@ def main(argv=None) -> int:
                 diff = f"{np.abs(np.rint(ours / step) - np.rint(theirs / step)).max():.0f}"
             else:
                 diff = f"{np.abs(ours - theirs).max() / np.abs(ours).max():.1e}"
+            assert all(np.array_equal(a, b) for a, b in zip(plan.run([x]), plan_nojit.run([x])))
             ms = median_ms({"npucc": lambda plan=plan: plan.run([x]),
+                            "npucc_nojit": lambda p=plan_nojit: p.run([x]),
                             "ort_qdq": lambda s=ort_qdq: s.run(None, feed),
                             "ort_float": lambda: ort_float.run(None, feed),
                             "npucc_float": lambda: float_plan.run([x])})
@@ -129,13 +138,14 @@ def main(argv=None) -> int:
                 _profile(plan, [x])
 
     print()
-    print("| model | precision | npucc ms | ORT QDQ ms | ORT float ms | npucc float ms | "
-          "npucc / ORT QDQ | npucc / ORT float | npucc / npucc float | LSB vs ORT |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | precision | npucc ms | no-jit ms | ORT QDQ ms | ORT float ms | "
+          "npucc float ms | npucc / ORT QDQ | npucc / ORT float | npucc / npucc float | "
+          "LSB vs ORT |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, label, ms, diff in rows:
         n, o, of, nf = ms["npucc"], ms["ort_qdq"], ms["ort_float"], ms["npucc_float"]
-        print(f"| {name} | {label} | {n:.2f} | {o:.2f} | {of:.2f} | {nf:.2f} | {n / o:.2f} | "
-              f"{n / of:.2f} | {n / nf:.2f} | {diff} |")
+        print(f"| {name} | {label} | {n:.2f} | {ms['npucc_nojit']:.2f} | {o:.2f} | {of:.2f} | "
+              f"{nf:.2f} | {n / o:.2f} | {n / of:.2f} | {n / nf:.2f} | {diff} |")
     return 0
 
 
