@@ -94,3 +94,15 @@ assert not loaded, loaded
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert proc.returncode == 0, proc.stderr
+
+
+MAX_MODULE_LINES = 600  # issue 14: one concept per module; a module past this is split by concept
+
+
+def test_no_module_grows_past_its_budget():
+    """Hand-written modules of the package stay under MAX_MODULE_LINES lines (generated *_pb2
+    modules excepted)."""
+    sizes = {p: len(p.read_text(encoding="utf-8").splitlines())
+             for p in SRC.rglob("*.py") if "_pb2" not in p.name}
+    over = {str(p.relative_to(SRC)): n for p, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert len(sizes) > 100 and not over, f"split these by concept: {over}"

@@ -17,6 +17,9 @@ from ...errors import FrontendError
 from ...ir import Graph
 from ..guard import guarded
 from . import layers as _layers  # noqa: F401  (registers the mappers)
+from . import layers_activation as _activation  # noqa: F401
+from . import layers_detection as _detection  # noqa: F401
+from . import layers_tensor as _tensor  # noqa: F401
 from .importer import MAPPERS, CaffemodelBlobs, Importer, RandomBlobs
 from .reader import read_caffemodel, read_prototxt
 

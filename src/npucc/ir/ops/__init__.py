@@ -16,3 +16,5 @@ from . import normalization  # noqa: F401
 from . import partition  # noqa: F401
 from . import recurrent  # noqa: F401
 from . import indexing  # noqa: F401
+from . import roi  # noqa: F401
+from . import box_decode  # noqa: F401

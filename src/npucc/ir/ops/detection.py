@@ -1,6 +1,6 @@
-"""Detection-head ops from Caffe, Darknet, ONNX and TFLite models: SSD PriorBox and
-DetectionOutput, Faster R-CNN Proposal and ROIPooling, YOLO/region box decoding, ONNX
-NonMaxSuppression and RoiAlign, TFLite's DetectionPostProcess.
+"""Detection-head ops from Caffe, ONNX and TFLite models: SSD PriorBox and DetectionOutput,
+Faster R-CNN Proposal, ONNX NonMaxSuppression, TFLite's DetectionPostProcess (region pooling:
+roi.py; YOLO / region box decoding: box_decode.py).
 
 They hold data-dependent control flow (sorting, NMS) or pure shape-derived constants, so NPUs do
 not run them: the simulator runs these reference kernels on the CPU (a CPU-fallback partition).
@@ -24,7 +24,8 @@ from npucc.limits import check_shape
 from .partial_sort import partial_sort_descending
 
 
-def _f32(types, *idx):
+def require_f32(types, *idx):
+    """Inputs `idx` of a detection op must be f32 (they hold boxes and scores)."""
     for i in idx:
         if types[i].dtype is not DType.f32:
             raise IRError(f"input {i} must be f32, got {types[i].dtype.value}")
@@ -122,7 +123,7 @@ def _det_rows(a, num_priors) -> int:
 
 def _detection_output_type(types, a):
     loc, conf, prior = types
-    _f32(types, 0, 1, 2)
+    require_f32(types, 0, 1, 2)
     if prior.rank != 3 or prior.shape[1] != 2 or prior.shape[2] % 4:
         raise IRError(f"prior must be (1 or N, 2, 4 * priors), got {list(prior.shape)}")
     num_priors = prior.shape[2] // 4
@@ -241,7 +242,7 @@ def nms_rows(types, max_output_boxes_per_class) -> int:
 
 def _nms_type(types, a):
     boxes, scores = types
-    _f32(types, 0, 1)
+    require_f32(types, 0, 1)
     if boxes.rank != 3 or boxes.shape[2] != 4 or scores.rank != 3 \
             or scores.shape[0] != boxes.shape[0] or scores.shape[2] != boxes.shape[1]:
         raise IRError(f"takes boxes [B, N, 4] and scores [B, C, N], got {list(boxes.shape)} and "
@@ -318,137 +319,10 @@ def non_max_suppression(boxes, scores, *, max_output_boxes_per_class, iou_thresh
     return out
 
 
-# ---- ROIPooling ----
-def _roi_pooling_type(types, a):
-    x, rois = types
-    _f32(types, 0, 1)
-    if x.rank != 4 or rois.rank != 2 or rois.shape[1] != 5:
-        raise IRError(f"takes N,C,H,W features and (R, 5) rois, got {list(x.shape)} and "
-                      f"{list(rois.shape)}")
-    if a["pooled_h"] < 1 or a["pooled_w"] < 1:
-        raise IRError("pooled_h and pooled_w must be >= 1")
-    return TensorType((rois.shape[0], x.shape[1], a["pooled_h"], a["pooled_w"]), DType.f32)
-
-
-def _c_round(v):
-    """C round(): half away from zero."""
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
-
-
-@define_op("ROIPooling", inputs=("X", "rois"),
-           attrs={"pooled_h": Attr("int"), "pooled_w": Attr("int"),
-                  "spatial_scale": Attr("float", 1.0)},
-           infer=_roi_pooling_type)
-def roi_pooling(x, rois, *, pooled_h, pooled_w, spatial_scale):
-    """Fast R-CNN ROIPooling: each roi (batch, x1, y1, x2, y2) scaled and rounded to feature
-    cells, split into pooled_h x pooled_w bins (floor/ceil bounds), max per bin (0 if empty)."""
-    f32 = np.float32
-    r, (_, c, h, w) = rois.shape[0], x.shape
-    out = np.zeros((r, c, pooled_h, pooled_w), np.float32)
-    for k in range(r):
-        b = int(rois[k, 0])
-        if not 0 <= b < x.shape[0]:
-            raise IRError(f"ROIPooling: batch index {b} of roi {k} is out of range for "
-                          f"{x.shape[0]} images")
-        x1, y1, x2, y2 = (int(_c_round(f32(v) * f32(spatial_scale))) for v in rois[k, 1:])
-        bin_h = f32(max(y2 - y1 + 1, 1)) / f32(pooled_h)
-        bin_w = f32(max(x2 - x1 + 1, 1)) / f32(pooled_w)
-        for ph in range(pooled_h):
-            hs = min(max(int(np.floor(f32(ph) * bin_h)) + y1, 0), h)
-            he = min(max(int(np.ceil(f32(ph + 1) * bin_h)) + y1, 0), h)
-            for pw in range(pooled_w):
-                ws = min(max(int(np.floor(f32(pw) * bin_w)) + x1, 0), w)
-                we = min(max(int(np.ceil(f32(pw + 1) * bin_w)) + x1, 0), w)
-                if he > hs and we > ws:
-                    out[k, :, ph, pw] = x[b, :, hs:he, ws:we].max(axis=(1, 2))
-    return out
-
-
-# ---- RoiAlign (ONNX) ----
-def _roi_align_type(types, a):
-    x, rois, idx = types
-    _f32(types, 0, 1)
-    if x.rank != 4 or rois.rank != 2 or rois.shape[1] != 4 or idx.rank != 1 \
-            or idx.shape[0] != rois.shape[0] or not idx.dtype.is_int:
-        raise IRError(f"takes N,C,H,W features, (R, 4) rois and R integer batch indices, got "
-                      f"{list(x.shape)}, {list(rois.shape)} and {idx}")
-    return TensorType((rois.shape[0], x.shape[1], a["output_height"], a["output_width"]),
-                      DType.f32)
-
-
-def _roi_samples(start, size, bins: int, sampling_ratio: int, n: int):
-    """One axis of a roi's sampling grid, in float32 as onnxruntime computes it: the samples'
-    low and high neighbour indices and bilinear weights, [bins, grid] each (a sample more than
-    one cell outside the features weighs 0), and the grid size."""
-    f32 = np.float32
-    bin_size = size / f32(bins)
-    grid = sampling_ratio if sampling_ratio > 0 else int(np.ceil(size / f32(bins)))
-    grid = max(grid, 0)
-    pos = start + np.arange(bins, dtype=f32)[:, None] * bin_size \
-        + (np.arange(grid, dtype=f32) + f32(0.5)) * bin_size / f32(grid or 1)
-    valid = (pos >= -1) & (pos <= n)
-    pos = np.maximum(pos, f32(0))
-    low = pos.astype(np.int64)
-    at_end = low >= n - 1
-    low = np.where(at_end, n - 1, low)
-    frac = np.where(at_end, f32(0), pos - low.astype(f32))
-    high = np.where(at_end, n - 1, low + 1)
-    return low, high, np.where(valid, f32(1) - frac, 0), np.where(valid, frac, 0), grid
-
-
-@define_op("RoiAlign", inputs=("X", "rois", "batch_indices"),
-           attrs={"output_height": Attr("int", 1, check=lambda v: None if v >= 1 else
-                                        "must be >= 1"),
-                  "output_width": Attr("int", 1, check=lambda v: None if v >= 1 else
-                                       "must be >= 1"),
-                  "sampling_ratio": Attr("int", 0, doc="samples per bin and axis; 0: "
-                                         "ceil(roi size / bins)"),
-                  "spatial_scale": Attr("float", 1.0), "mode": Attr("str", "avg",
-                                                                     choices=("avg", "max")),
-                  "half_pixel": Attr("bool", True, doc="False: ONNX output_half_pixel (rois "
-                                     "not shifted by -0.5, sides at least 1)")},
-           infer=_roi_align_type)
-def roi_align(x, rois, batch_indices, *, output_height, output_width, sampling_ratio,
-              spatial_scale, mode, half_pixel):
-    """ONNX RoiAlign (as onnxruntime computes it): each roi (x1, y1, x2, y2) * spatial_scale
-    (- 0.5 with half_pixel) split into output_height x output_width bins, each sampled on a
-    regular grid by bilinear interpolation; avg: the mean of the samples; max: the max over the
-    samples of the largest of the four weighted neighbours (onnxruntime's rule)."""
-    f32 = np.float32
-    n, c, h, w = x.shape
-    out = np.zeros((len(rois), c, output_height, output_width), f32)
-    offset = f32(0.5) if half_pixel else f32(0)
-    for k, (roi, b) in enumerate(zip(rois.astype(f32), batch_indices)):
-        if not 0 <= b < n:
-            raise IRError(f"RoiAlign: batch index {b} of roi {k} is out of range for {n} images")
-        x1, y1, x2, y2 = roi * f32(spatial_scale) - offset
-        rw, rh = x2 - x1, y2 - y1
-        if not half_pixel:
-            rw, rh = max(rw, f32(1)), max(rh, f32(1))
-        *ys, gy = _roi_samples(y1, rh, output_height, sampling_ratio, h)
-        *xs, gx = _roi_samples(x1, rw, output_width, sampling_ratio, w)
-        if gy == 0 or gx == 0:
-            continue
-        check_shape((c, ys[0].size, xs[0].size), 4, f"the sampling grid of RoiAlign roi {k}")
-        img = x[int(b)].astype(f32)
-        corners = [(yi, wy, xi, wx) for yi, wy in ((ys[0], ys[2]), (ys[1], ys[3]))
-                   for xi, wx in ((xs[0], xs[2]), (xs[1], xs[3]))]
-        # each neighbour's weighted values: [C, samples along y, samples along x]
-        vals = [np.outer(wy, wx) * img[:, yi.reshape(-1)][:, :, xi.reshape(-1)]
-                for yi, wy, xi, wx in corners]
-        if mode == "avg":
-            v = sum(vals).reshape(c, output_height, gy, output_width, gx)
-            out[k] = v.sum(axis=(2, 4), dtype=np.float64) / (gy * gx)
-        else:
-            v = np.maximum.reduce(vals).reshape(c, output_height, gy, output_width, gx)
-            out[k] = v.max(axis=(2, 4))
-    return out
-
-
 # ---- Proposal ----
 def _proposal_type(types, a):
     scores, deltas, info = types
-    _f32(types, 0, 1, 2)
+    require_f32(types, 0, 1, 2)
     na = len(a["scales"]) * len(a["ratios"])
     if scores.rank != 4 or scores.shape[1] != 2 * na or deltas.rank != 4 \
             or deltas.shape[1] != 4 * na or deltas.shape[2:] != scores.shape[2:]:
@@ -547,98 +421,6 @@ def proposal(scores, deltas, im_info, *, feat_stride, base_size, scales, ratios,
     return rois, out_scores
 
 
-# ---- YOLO / region decoding ----
-def _decode_type(types, a):
-    x = types[0]
-    _f32(types, 0)
-    na = len(a["anchors"]) // 2
-    if len(a["anchors"]) % 2 or na == 0:
-        raise IRError(f"anchors must be (w, h) pairs, got {a['anchors']}")
-    per = 5 + a["num_classes"]
-    if x.rank != 4 or x.shape[1] != na * per:
-        raise IRError(f"input must be (N, {na} * {per}, H, W), got {list(x.shape)}")
-    n, _, h, w = x.shape
-    return TensorType((n, h * w * na, per), DType.f32)
-
-
-def _sigmoid(v):
-    return 1 / (1 + np.exp(-v))
-
-
-_DECODE_ATTRS = {
-    "anchors": Attr("floats", doc="(w, h) pairs of this head's anchors"),
-    "num_classes": Attr("int"),
-}
-
-
-def _rows(x, na, per):
-    """(N, A*per, H, W) -> (N, H, W, A, per)."""
-    n, _, h, w = x.shape
-    return x.reshape(n, na, per, h, w).transpose(0, 3, 4, 1, 2).astype(np.float64)
-
-
-@define_op("YoloDecode", inputs=("X",),
-           attrs={**_DECODE_ATTRS, "img_w": Attr("int", doc="network input width"),
-                  "img_h": Attr("int"), "scale_x_y": Attr("float", 1.0)},
-           infer=_decode_type)
-def yolo_decode(x, *, anchors, num_classes, img_w, img_h, scale_x_y):
-    """Darknet [yolo] boxes from the raw conv output: rows (cell row-major, anchor) of
-    [cx, cy, w, h] normalised to the image, objectness, class probabilities (sigmoids);
-    cx = (col + sigmoid(tx) * scale_x_y - (scale_x_y - 1) / 2) / W,
-    w = exp(tw) * anchor_w / img_w."""
-    na, per = len(anchors) // 2, 5 + num_classes
-    n, _, h, w = x.shape
-    r = _rows(x, na, per)
-    aw = np.asarray(anchors[0::2])
-    ah = np.asarray(anchors[1::2])
-    off = (scale_x_y - 1) / 2
-    col = np.arange(w)[None, None, :, None]
-    row = np.arange(h)[None, :, None, None]
-    out = np.empty_like(r)
-    out[..., 0] = (col + _sigmoid(r[..., 0]) * scale_x_y - off) / w
-    out[..., 1] = (row + _sigmoid(r[..., 1]) * scale_x_y - off) / h
-    out[..., 2] = np.exp(r[..., 2]) * aw / img_w
-    out[..., 3] = np.exp(r[..., 3]) * ah / img_h
-    out[..., 4:] = _sigmoid(r[..., 4:])
-    return out.reshape(n, h * w * na, per).astype(np.float32)
-
-
-def _region_decode_type(types, a):
-    groups = a["class_groups"]
-    if groups and (min(groups) < 1 or sum(groups) != a["num_classes"]):
-        raise IRError(f"class_groups {list(groups)} must be sizes >= 1 adding up to "
-                      f"num_classes={a['num_classes']}")
-    return _decode_type(types, a)
-
-
-@define_op("RegionDecode", inputs=("X",),
-           attrs={**_DECODE_ATTRS,
-                  "class_groups": Attr("ints", (), doc="sizes of consecutive class groups, "
-                                       "each soft-maxed on its own (darknet's tree softmax); "
-                                       "empty: one softmax over all classes")},
-           infer=_region_decode_type)
-def region_decode(x, *, anchors, num_classes, class_groups):
-    """Darknet [region] (YOLOv2) boxes: rows (cell row-major, anchor) of [cx, cy, w, h]
-    normalised to the grid, objectness (sigmoid), class probabilities (softmax over the classes,
-    or within each of class_groups); w = exp(tw) * anchor_w / W (anchors are in grid cells)."""
-    na, per = len(anchors) // 2, 5 + num_classes
-    n, _, h, w = x.shape
-    r = _rows(x, na, per)
-    out = np.empty_like(r)
-    out[..., 0] = (np.arange(w)[None, None, :, None] + _sigmoid(r[..., 0])) / w
-    out[..., 1] = (np.arange(h)[None, :, None, None] + _sigmoid(r[..., 1])) / h
-    out[..., 2] = np.exp(r[..., 2]) * np.asarray(anchors[0::2]) / w
-    out[..., 3] = np.exp(r[..., 3]) * np.asarray(anchors[1::2]) / h
-    out[..., 4] = _sigmoid(r[..., 4])
-    start = 5
-    for size in class_groups or ([num_classes] if num_classes else []):
-        logits = r[..., start:start + size]
-        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        out[..., start:start + size] = e / e.sum(axis=-1, keepdims=True)
-        start += size
-    return out.reshape(n, h * w * na, per).astype(np.float32)
-
-
 # ---- DetectionPostProcess (TFLite's TFLite_Detection_PostProcess) ----
 def _at_least_1(v):
     return None if v >= 1 else "must be >= 1"
@@ -650,7 +432,7 @@ def _positive_finite(v):
 
 def _postprocess_type(types, a):
     enc, scores, anchors = types
-    _f32(types, 0, 1, 2)
+    require_f32(types, 0, 1, 2)
     if enc.rank != 3 or enc.shape[0] != 1 or enc.shape[2] < 4:
         raise IRError(f"box_encodings must be [1, N, 4 or more], got {list(enc.shape)}")
     n, nc = enc.shape[1], a["num_classes"]

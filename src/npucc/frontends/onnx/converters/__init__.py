@@ -32,4 +32,12 @@ def supported_ops() -> list[str]:
     return sorted(CONVERTERS)
 
 
-from . import control_flow, elementwise, nn, quant, static, tensor  # noqa: E402,F401  (register the converters)
+from . import (  # noqa: E402,F401  (register the converters)
+    control_flow,
+    elementwise,
+    nn,
+    quant,
+    sampling,
+    static,
+    tensor,
+)
