@@ -215,6 +215,33 @@ def test_run_without_inputs_uses_seeded_random_inputs(demo_onnx, tmp_path, capsy
                                   np.load(tmp_path / "b" / "probs.npy"))
 
 
+def test_run_names_the_first_layer_that_made_an_output_nan(tmp_path, capsys):
+    """Log of a negative value is NaN (onnxruntime agrees); `npucc run` says which layer made it
+    rather than printing a NaN summary alone."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [helper.make_node("Sub", ["x", "c"], ["shifted"], name="shift"),
+         helper.make_node("Log", ["shifted"], ["logged"], name="take_log"),
+         helper.make_node("Relu", ["logged"], ["y"], name="clamp")], "nan",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("c", TensorProto.FLOAT, [], [2.0])])
+    path = tmp_path / "nan.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    x = np.array([[1.0, 3.0, 5.0]], np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (want,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})
+    assert np.isnan(want[0, 0])
+    assert main(["run", str(path), "-i", f"x={tmp_path / 'x.npy'}"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: output 'y' holds inf or NaN; the first such value is %logged, computed " \
+           "by Log" in err, err
+
+
 def test_show_prints_ir_that_parses_back_to_the_imported_graph(demo_onnx, capsys):
     from npucc.frontends import load
     from npucc.ir.text import graphs_equal

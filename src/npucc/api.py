@@ -68,6 +68,29 @@ class CompiledModel:
             return dict(zip(self.output_names, outs))
         return outs
 
+    def nonfinite_note(self, inputs, outputs) -> str | None:
+        """When `outputs` (of a run on `inputs`) hold inf or NaN: which output, and the first
+        value in the model that did (re-running it observed), with the reason where it is a
+        float16 node's overflow. None when every output is finite."""
+        bad = [name for name, out in zip(self.output_names, outputs)
+               if np.asarray(out).dtype.kind == "f" and not np.isfinite(out).all()]
+        if not bad:
+            return None
+        note = f"output {bad[0]!r} holds inf or NaN"
+        found = self.plan.first_nonfinite(inputs)
+        if found is None:
+            return note
+        name, node = found
+        if node is None:
+            return f"{note}: so does the input {name!r}"
+        note += f"; the first such value is %{name}, computed by {node.describe()}"
+        from .numerics import profile_of
+
+        if profile_of(node) == "fp16":
+            note += (" in float16, whose largest finite magnitude is 65504: build in float32 or "
+                     "quantize (ranges come from calibration)")
+        return note
+
     def __repr__(self) -> str:
         return f"<CompiledModel {self.graph.name}: {len(self.graph)} nodes; {self.times}>"
 

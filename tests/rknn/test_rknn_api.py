@@ -346,3 +346,52 @@ def test_dynamic_fixed_point_builds_say_they_are_per_layer(onnx_model, tmp_path,
     got = rknn.inference(inputs=[img], data_format="nhwc")[0]
     want = ort_run(onnx_model, ((img - 128) / 64).transpose(0, 3, 1, 2))
     assert rel_err(got, want) < 1e-3
+
+
+def test_float16_overflow_is_named_not_silent(tmp_path, capsys):
+    """RKNN's float build computes in float16: activations past 65504 become inf there, though
+    the float model (onnxruntime) is finite. inference returns what the NPU would (inf) and the
+    log names the first layer that overflowed and how to avoid it."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    scale = helper.make_tensor("k", TensorProto.FLOAT, [], [1000.0])
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"], name="relu_in"),
+         helper.make_node("Mul", ["r", "k"], ["big"], name="scale_up"),
+         helper.make_node("Sigmoid", ["big"], ["y"], name="squash")], "overflow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [scale])
+    big = helper.make_graph(g.node[:2], "overflow", g.input,
+                            [helper.make_tensor_value_info("big", TensorProto.FLOAT, [1, 4])],
+                            [scale])
+    for graph, name in ((g, "squashed.onnx"), (big, "big.onnx")):
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                  tmp_path / name)
+    x = np.array([[1.0, 50.0, 100.0, -3.0]], np.float32)
+    want = ort.InferenceSession(str(tmp_path / "big.onnx"),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.isfinite(want).all() and want.max() == 1e5  # the float model does not overflow
+
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588")
+    rknn.load_onnx(str(tmp_path / "big.onnx"))
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    capsys.readouterr()
+    (got,) = rknn.inference(inputs=[x], data_format="nchw")
+    np.testing.assert_array_equal(got, want.astype(np.float16))  # 1e5 -> inf, 5e4 -> 49984
+    out = capsys.readouterr().out
+    assert "W inference: output 'big' holds inf or NaN; the first such value is %big" in out, out
+    assert "in float16, whose largest finite magnitude is 65504" in out
+    assert "config(float_dtype='float32') keeps float32" in out
+
+    rknn = RKNN(raise_errors=True)  # a finite output (sigmoid saturates): no warning
+    rknn.config(target_platform="rk3588")
+    rknn.load_onnx(str(tmp_path / "squashed.onnx"))
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    capsys.readouterr()
+    rknn.inference(inputs=[x], data_format="nchw")
+    assert "holds inf" not in capsys.readouterr().out

@@ -122,6 +122,9 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"load {load_ms:.1f} ms, passes {t.passes * 1e3:.1f} ms, plan "
               f"{t.plan * 1e3:.1f} ms; peak activations "
               f"{model.peak_activation_bytes / 1024:.1f} KiB")
+    note = model.nonfinite_note(inputs, outputs)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     for name, out in zip(model.output_names, outputs):
         line = f"  {name}: {out.dtype}{list(out.shape)}"
         if out.size and np.issubdtype(out.dtype, np.number):

@@ -426,7 +426,13 @@ class RKNN:
                 model = variant
                 break
         arrays = runtime.prepare_inputs(model, inputs, data_format, self._batch, self.log.warn)
-        return runtime.run_batched(model, arrays, self._batch)
+        outputs = runtime.run_batched(model, arrays, self._batch)
+        if not all(np.isfinite(o).all() for o in outputs):
+            first = [a[:a.shape[0] // self._batch] for a in arrays]  # the first sample
+            note = model.nonfinite_note(first, model.run(first)) or "an output holds inf or NaN"
+            hint = " (config(float_dtype='float32') keeps float32)" if "float16" in note else ""
+            self.log.warn(f"inference: {note}{hint}")
+        return outputs
 
     def _cost(self, method):
         from ..backends.npu.cost import estimate

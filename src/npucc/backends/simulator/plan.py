@@ -182,6 +182,24 @@ class Plan:
                         totals[p.node] = totals.get(p.node, 0.0) + time.perf_counter() - t0
         return {node: t / repeats for node, t in totals.items()}
 
+    def first_nonfinite(self, inputs) -> tuple[str, Node | None] | None:
+        """The first value, in plan order, that holds inf or NaN when the plan runs on `inputs`,
+        with the node that computed it (None for a graph input); None if all are finite. Tells
+        where a float16 build overflowed or a division went wrong."""
+        found: list = []
+
+        def check(name: str, array: np.ndarray) -> None:
+            if array.dtype.kind == "f" and not found and not np.isfinite(array).all():
+                found.append(name)
+
+        for buf, a in zip(self._inputs, coerce_inputs(self.graph, inputs)):
+            np.copyto(buf, a)
+        self._run_observing(check)
+        if not found:
+            return None
+        producers = {v.name: p.node for p in self.nodes for v in p.node.outputs}
+        return found[0], producers.get(found[0])
+
     def _run_observing(self, observe: Callable[[str, np.ndarray], None]) -> None:
         for v, buf in zip(self.graph.inputs, self._inputs):
             observe(v.name, buf)
