@@ -131,6 +131,10 @@ def test_unsupported_op_names_file_node_op_opset_and_supported_ops(tmp_path):
     msg = str(e.value)
     assert msg.startswith(f"{path}: node 'unique_node' (op Unique, opset 13): ")
     assert "supported ops: Abs, " in msg and ", Add, " in msg and "Conv" in msg
+    m.graph.name = "uniq"
+    with pytest.raises(UnsupportedError) as e:  # an in-memory model is named once, by its graph
+        load(m)
+    assert str(e.value).startswith("<ModelProto> (graph 'uniq'): node 'unique_node' (op Unique")
 
 
 def test_unsupported_attribute_value_is_named():

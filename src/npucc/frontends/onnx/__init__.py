@@ -36,7 +36,8 @@ def load(source, *, input_shapes=None, inputs=None, outputs=None, fold_constants
     name: the graph name (default: the ONNX graph name).
     """
     if isinstance(source, onnx.ModelProto):
-        model, label, base_dir = source, f"<onnx model {source.graph.name or 'unnamed'}>", None
+        # the guard's label (source_label) first, so that it is not added a second time
+        model, label, base_dir = source, f"<ModelProto> (graph {source.graph.name!r})", None
     elif isinstance(source, (str, os.PathLike)):
         label = os.fspath(source)
         model, base_dir = read_model(label), os.path.dirname(os.path.abspath(label))
