@@ -197,6 +197,26 @@ def test_auto_proposal_reaches_the_threshold_plain_u8_misses(outlier_onnx):
     assert propose_layer_dtypes(q2, evaluate, threshold=0.99) == layer_dtypes
 
 
+def test_auto_proposal_keys_layers_without_source_names_by_their_float_value(outlier_onnx):
+    """A layer with no source name of its own is keyed by its output's name in the float graph:
+    the quantized graph's own name of a graph output's producer ('<name>_u8') selected nothing,
+    and RKNN's build(auto_hybrid=True) failed on MediaPipe's pose landmark model that way."""
+    g = npucc.load(str(outlier_onnx))
+    run_passes(g, default_pipeline())
+    for n in g.nodes:
+        n.provenance = frozenset()  # as graphs built in code, or layers fused from several
+    calib = samples(8, seed=0, shape=(1, 3, 16, 16), lo=-1, hi=1)
+    evaluate = samples(4, seed=1, shape=(1, 3, 16, 16), lo=-1, hi=1)
+    q = quantize_model(g, calib, dtype="u8", progress=False, bias_correction=False)
+    layer_dtypes = propose_layer_dtypes(q, evaluate, threshold=0.99999, high="fp16")
+    float_names = {v.name for n in g.nodes for v in n.outputs}
+    assert layer_dtypes and set(layer_dtypes) <= float_names, layer_dtypes
+    assert g.outputs[0].name in layer_dtypes  # the output layer, renamed in q.graph, is raised
+    q2 = quantize_model(g, stats=q.stats, dtype="u8", layer_dtypes=layer_dtypes)
+    assert ort_cosine(outlier_onnx, q2.graph, evaluate) > ort_cosine(outlier_onnx, q.graph,
+                                                                     evaluate)
+
+
 def test_a_layer_key_selects_one_node_only():
     from npucc.ir import Graph, TensorType
     from npucc.ir.types import DType

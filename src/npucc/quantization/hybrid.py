@@ -70,14 +70,17 @@ def precision_of(t) -> str:
 def layer_keys(nodes: list[Node], graph: Graph) -> dict[int, str]:
     """id(node) -> the name a hybrid file gives it: one of its source layers that no other node
     of `graph` holds (those naming the node's op first, e.g. the Conv of a Conv+Relu, then by
-    name), else its first output's name (a key must select this node alone)."""
+    name), else the name its first output has in the float graph (a key must select this node
+    alone, and layer_dtypes reads keys against the float graph: a quantized graph's own value
+    names, such as 'y_i8', select nothing there)."""
     counts = Counter(p for n in graph.nodes for p in n.provenance)
     keys = {}
     for n in nodes:
         own = [p for p in n.provenance if counts[p] == 1]
         op = n.op.lower()
+        out = n.outputs[0]
         keys[id(n)] = min(own, key=lambda p: (op not in p.lower(), p)) if own \
-            else n.outputs[0].name
+            else out.meta.get("float_value", out.name)
     return keys
 
 
