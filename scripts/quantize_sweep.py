@@ -3,6 +3,7 @@
     PYTHONPATH=src python scripts/quantize_sweep.py                       # everything
     PYTHONPATH=src python scripts/quantize_sweep.py face_landmark ocr_det  # some models
     PYTHONPATH=src python scripts/quantize_sweep.py --schemes u8,fp16 --platforms rk3588
+    PYTHONPATH=src python scripts/quantize_sweep.py --schemes i8 --auto-hybrid  # build(auto_hybrid)
 
 Models: every .tflite in the mediapipe==0.10.21 wheel (fetched once with `pip download --no-deps`
 into ~/.cache/npucc-test-models, unzipped, never installed) and the rapidocr-onnxruntime 1.4.4
@@ -153,8 +154,8 @@ def cosine(a, b) -> float:
     return float(a @ b / den) if den > 0 else float(np.array_equal(a, b))
 
 
-def run_one(name: str, scheme: str, platform: str, folder: Path, algorithm: str = "normal"
-            ) -> tuple[str, str, str, str]:
+def run_one(name: str, scheme: str, platform: str, folder: Path, algorithm: str = "normal",
+            auto_hybrid: bool = False) -> tuple[str, str, str, str]:
     """(status, cosine on the held-out image, cosine on a calibration image, detail) of one
     sweep cell."""
     import numpy as np
@@ -213,7 +214,9 @@ def run_one(name: str, scheme: str, platform: str, folder: Path, algorithm: str 
         else:
             sizes = [OCR[name][1] if platform not in ("rk1808",) else OCR[name][1][1:]]
             call("load_onnx", rknn.load_onnx(str(path), inputs=["x"], input_size_list=sizes))
-        call("build", rknn.build(do_quantization=qdtype is not None, dataset=str(dataset)))
+        hybrid = {"auto_hybrid": True} if auto_hybrid and qdtype is not None else {}
+        call("build", rknn.build(do_quantization=qdtype is not None, dataset=str(dataset),
+                                 **hybrid))
         blob_path = folder / f"{name}_{scheme}_{platform}.npub"
         call("export_rknn", rknn.export_rknn(str(blob_path)))
         call("init_runtime", rknn.init_runtime())
@@ -258,18 +261,22 @@ def main() -> None:
     ap.add_argument("--schemes", default=",".join(SCHEMES))
     ap.add_argument("--platforms", default=",".join(PLATFORMS))
     ap.add_argument("--algorithm", default="normal", help="RKNN's quantized_algorithm")
+    ap.add_argument("--auto-hybrid", action="store_true",
+                    help="build(auto_hybrid=True): npucc raises the worst layers to fp16 until "
+                         "the output cosine on the calibration images reaches 0.99")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per model")
-    ap.add_argument("--one", nargs=4, metavar=("MODEL", "SCHEMES", "PLATFORMS", "ALGORITHM"),
-                    help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=5, help=argparse.SUPPRESS,
+                    metavar=("MODEL", "SCHEMES", "PLATFORMS", "ALGORITHM", "AUTO_HYBRID"))
     args = ap.parse_args()
     if args.one:
-        name, schemes, platforms, algorithm = args.one
+        name, schemes, platforms, algorithm, auto = args.one
         for platform in platforms.split(","):
             for scheme in schemes.split(","):
                 t0 = time.perf_counter()
                 with tempfile.TemporaryDirectory() as folder:
                     status, cos, cos_calib, detail = run_one(name, scheme, platform,
-                                                             Path(folder), algorithm)
+                                                             Path(folder), algorithm,
+                                                             auto == "1")
                 print(f"ROW | {name} | {scheme} | {platform} | {status} | {cos} | {cos_calib} | "
                       f"{time.perf_counter() - t0:.1f} | {detail.replace('|', '/')} |",
                       flush=True)
@@ -283,7 +290,8 @@ def main() -> None:
     for name in args.models:
         try:
             proc = subprocess.run([sys.executable, __file__, "--one", name, args.schemes,
-                                   args.platforms, args.algorithm], capture_output=True,
+                                   args.platforms, args.algorithm,
+                                   "1" if args.auto_hybrid else "0"], capture_output=True,
                                   text=True, env=env, timeout=args.timeout)
             out, err, rc = proc.stdout, proc.stderr, proc.returncode
         except subprocess.TimeoutExpired as e:
