@@ -26,8 +26,8 @@ import numpy as np
 IMPORT_AT = 1 << 16  # read at each call (tests set both to 0)
 SMALLEST = 1 << 10
 
-_state: dict[str, object] = {}  # "numba": the module, or False when unavailable or switched off
-_requantize_loops: dict[str, Callable] = {}  # the compiled loop, made on first use
+# "numba": the module, or False when unavailable or switched off; "requantize": the compiled loop
+_state: dict[str, object] = {}
 
 
 def _wanted() -> bool:
@@ -39,15 +39,17 @@ def _wanted() -> bool:
 def enabled() -> bool:
     """Whether the compiled loops run (imports numba on the first call)."""
     if "numba" not in _state:
-        _state["numba"] = False
-        if _wanted():
-            try:
-                import numba
-            except Exception:  # noqa: BLE001  (no numba, or one that does not match numpy)
-                pass
-            else:
-                _state["numba"] = numba
+        _state["numba"] = _import_numba() if _wanted() else False
     return _state["numba"] is not False
+
+
+def _import_numba():
+    """The numba module, or False when it does not import (one built for another numpy)."""
+    try:
+        import numba
+    except Exception:  # noqa: BLE001
+        return False
+    return numba
 
 
 def _requantize(acc, r, c, lo, hi, zy, out):  # pragma: no cover  (runs compiled)
@@ -62,14 +64,13 @@ def _requantize(acc, r, c, lo, hi, zy, out):  # pragma: no cover  (runs compiled
                     out[a, ch, i, j] = z + zy
 
 
-def _requantize_loop(acc_dtype: np.dtype, out_dtype: np.dtype) -> Callable:
+def _requantize_loop() -> Callable:
     """The compiled loop. numba specializes it per dtypes and layout ('C' when the arrays are
     contiguous: about 3x faster than any-layout code, which does not vectorize), so a model
     compiles it a few times (~0.4 s each, then loaded from the cache)."""
-    if "requantize" not in _requantize_loops:
-        numba = _state["numba"]
-        _requantize_loops["requantize"] = numba.njit(cache=True, nogil=True)(_requantize)
-    return _requantize_loops["requantize"]
+    if "requantize" not in _state:
+        _state["requantize"] = _state["numba"].njit(cache=True, nogil=True)(_requantize)
+    return _state["requantize"]
 
 
 def _as_rows(arrays: tuple[np.ndarray, ...], ax: int) -> list[np.ndarray] | None:
@@ -139,7 +140,7 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
         views = _as_rows((acc, out), ax)
         if views is None:
             return False
-        loop = _requantize_loop(acc.dtype, out.dtype)
+        loop = _requantize_loop()
         loop(views[0], rv, cv, float(lo), float(hi), int(zy), views[1])
         return True
     return run
