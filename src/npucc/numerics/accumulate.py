@@ -114,6 +114,18 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
     return im2col
 
 
+def phase_taps(kernel, dilations, strides, out):
+    """A conv read through its input's stride phases (phase (a, b) = x_padded[a::sh, b::sw]):
+    the size (hq, wq) of a phase image, in which every tap is a shifted window, and per tap
+    (kernel row-major) its phase and its offset in the flattened phase image, where output
+    (r, j) reads position r * wq + j + offset."""
+    (kh, kw), (dh, dw), (sh, sw), (oh, ow) = kernel, dilations, strides, out
+    hq, wq = oh + (kh - 1) * dh // sh, ow + (kw - 1) * dw // sw
+    taps = [((i * dh % sh, j * dw % sw), (i * dh // sh) * wq + j * dw // sw)
+            for i in range(kh) for j in range(kw)]
+    return (hq, wq), taps
+
+
 def _depthwise_spans(n, c, h, wd, kernel, dilations, pads, out, wt, pad, centre, dtype,
                      out_shape, strides=(1, 1)):
     """A depthwise conv on flattened phase images: the padded input split into its stride
@@ -121,12 +133,9 @@ def _depthwise_spans(n, c, h, wd, kernel, dilations, pads, out, wt, pad, centre,
     (r, j), on a grid as wide as the phase image, is sum_t w_t * phase_t[r * Wq + j + offset_t].
     Every tap is then one contiguous span per channel (multiply, add), per block of channels kept
     in cache; the columns past the output width are cropped."""
-    (kh, kw), (dh, dw), (pt, pl, pb, pr), (oh, ow), (sh, sw) = kernel, dilations, pads, out, \
-        strides
-    hq, wq = oh + (kh - 1) * dh // sh, ow + (kw - 1) * dw // sw
+    (_, kw), (_, dw), (pt, pl, pb, pr), (oh, ow), (sh, sw) = kernel, dilations, pads, out, strides
+    (hq, wq), taps = phase_taps(kernel, dilations, strides, out)
     span = oh * wq
-    taps = [((i * dh % sh, j * dw % sw), (i * dh // sh) * wq + j * dw // sw)
-            for i in range(kh) for j in range(kw)]
     flats = {ph: np.full((n, c, hq * wq + (kw - 1) * dw // sw), pad, dtype)
              for ph, _ in taps}
     if (sh, sw) == (1, 1):  # the one phase is the padded input

@@ -1,11 +1,14 @@
-"""Compiled loops (numba) for the elementwise work that dominates integer execution.
+"""Compiled loops (numba) for the work that dominates integer execution: requantization and the
+depthwise convolution.
 
 Each loop is the exact counterpart of a numpy expression kept beside its caller as the reference:
 the same float64 operations in the same order, so both give the same integers (the tests run both
 on the same draws, ties included). Why compiled: requantizing an accumulator in numpy takes five
 passes over float64 arrays (multiply, offset, round, clip, cast), ~2 ns per element; one loop that
 keeps the value in a register takes ~0.3 ns (benchmarks/README.md, quantized_vs_ort.py). On
-MobileNetV2 that was ~40 % of an int8 run.
+MobileNetV2 that was ~40 % of an int8 run. A depthwise conv in numpy is two passes over the
+image per kernel tap plus the requantization; the compiled loop does one channel at a time while
+it is in cache (numerics/integer/depthwise.py).
 
 numba is imported at the first accumulator of IMPORT_AT elements or more (importing it and
 loading a cached loop take ~0.3-0.5 s, more than a small model's whole run saves); from then on
@@ -26,7 +29,7 @@ import numpy as np
 IMPORT_AT = 1 << 16  # read at each call (tests set both to 0)
 SMALLEST = 1 << 10
 
-# "numba": the module, or False when unavailable or switched off; "requantize": the compiled loop
+# "numba": the module, or False when unavailable or switched off; then the compiled loops by name
 _state: dict[str, object] = {}
 
 
@@ -64,13 +67,62 @@ def _requantize(acc, r, c, lo, hi, zy, out):  # pragma: no cover  (runs compiled
                     out[a, ch, i, j] = z + zy
 
 
-def _requantize_loop() -> Callable:
-    """The compiled loop. numba specializes it per dtypes and layout ('C' when the arrays are
-    contiguous: about 3x faster than any-layout code, which does not vectorize), so a model
-    compiles it a few times (~0.4 s each, then loaded from the cache)."""
-    if "requantize" not in _state:
-        _state["requantize"] = _state["numba"].njit(cache=True, nogil=True)(_requantize)
-    return _state["requantize"]
+def _depthwise(x, zx, c0, c1, w, tap_phase, tap_offset, fills, oh, ow, wq, r, c, lo, hi, zy,
+               flats, acc, out):  # pragma: no cover  (runs compiled)
+    """Channels c0..c1-1 of a depthwise conv, one channel at a time: its stride phases filled
+    into the zero-padded `flats` (phase p: rows fills[p, 0:2], columns fills[p, 2:4] copied from
+    x's row fills[p, 4] + fills[p, 6]*k and column fills[p, 5] + fills[p, 7]*k, minus zx), the
+    sum over taps t of w[ch, t] * flats[tap_phase[t]][tap_offset[t] + k] for k over the span
+    oh * wq (output (i, j) at k = i * wq + j; the columns past ow are not read), then
+    out = clip(rint(acc * r + c), lo, hi) + zy per channel."""
+    span = oh * wq
+    for b in range(x.shape[0]):
+        for ch in range(c0, c1):
+            for p in range(flats.shape[0]):
+                q0, q1, r0, r1 = fills[p, 0], fills[p, 1], fills[p, 2], fills[p, 3]
+                y0, x0, sy, sx = fills[p, 4], fills[p, 5], fills[p, 6], fills[p, 7]
+                flat = flats[p]
+                for q in range(q0, q1):
+                    src = x[b, ch, y0 + sy * (q - q0)]
+                    base = q * wq
+                    for k in range(r0, r1):
+                        flat[base + k] = src[x0 + sx * (k - r0)] - zx
+            wt = w[ch, 0]
+            seg = flats[tap_phase[0], tap_offset[0]:tap_offset[0] + span]
+            for k in range(span):
+                acc[k] = wt * seg[k]
+            for t in range(1, w.shape[1]):
+                wt = w[ch, t]
+                seg = flats[tap_phase[t], tap_offset[t]:tap_offset[t] + span]
+                for k in range(span):
+                    acc[k] += wt * seg[k]
+            rc = r[ch]
+            cc = c[ch]
+            for i in range(oh):
+                for j in range(ow):
+                    z = np.rint(np.float64(acc[i * wq + j]) * rc + cc)
+                    z = min(max(z, lo), hi)
+                    out[b, ch, i, j] = z + zy
+
+
+_LOOPS = {"requantize": _requantize, "depthwise": _depthwise}
+
+
+def compiled(name: str) -> Callable:
+    """The compiled loop `name` (after `enabled()`). numba specializes it per dtypes and layout
+    ('C' when the arrays are contiguous: about 3x faster than any-layout code, which does not
+    vectorize), so a model compiles it a few times (~0.4 s each, then loaded from the cache)."""
+    if name not in _state:
+        _state[name] = _state["numba"].njit(cache=True, nogil=True)(_LOOPS[name])
+    return _state[name]
+
+
+def worth_compiling(size: int) -> bool:
+    """Whether work on `size` elements takes a compiled loop (see IMPORT_AT and SMALLEST); imports
+    numba when it first says yes."""
+    if size < SMALLEST or ("numba" not in _state and size < IMPORT_AT):
+        return False
+    return enabled()
 
 
 def _as_rows(arrays: tuple[np.ndarray, ...], ax: int) -> list[np.ndarray] | None:
@@ -125,11 +177,8 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
                 np.array(np.broadcast_to(c.reshape(-1), channels), np.float64))
 
     def run(acc: np.ndarray, out: np.ndarray) -> bool:
-        if acc.shape != out.shape or acc.dtype.kind not in "fiu" or acc.size < SMALLEST:
-            return False
-        if "numba" not in _state and acc.size < IMPORT_AT:
-            return False  # not worth importing numba for
-        if not enabled():
+        if acc.shape != out.shape or acc.dtype.kind not in "fiu" or \
+                not worth_compiling(acc.size):
             return False
         if acc.shape not in prepared:
             prepared[acc.shape] = prepare(acc.shape)
@@ -140,7 +189,6 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
         views = _as_rows((acc, out), ax)
         if views is None:
             return False
-        loop = _requantize_loop()
-        loop(views[0], rv, cv, float(lo), float(hi), int(zy), views[1])
+        compiled("requantize")(views[0], rv, cv, float(lo), float(hi), int(zy), views[1])
         return True
     return run

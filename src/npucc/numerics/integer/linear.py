@@ -12,6 +12,7 @@ from ..accumulate import constant_weight_gemm, exact_accumulator
 from ..movement import window_max
 from ..params import affine_params, channel_shape, per_tensor, value_range
 from ..profiles import Kernel, QuantizedExecutionError, kernel
+from .depthwise import depthwise_kernel
 from .requantize import PROFILES, requantizer, round_to_int
 
 FUSABLE = ("none", "relu", "clip", "leaky_relu", "prelu")  # clamps and sign-split slopes
@@ -95,6 +96,10 @@ def linear(node: Node) -> Kernel:
     else:
         wz = wz.reshape(()) if np.all(zw == zw.flat[0]) else wz
         wz = wz.reshape(()) if wz.size == 1 else wz
+    if negative is None:
+        compiled = depthwise_kernel(node, zx, wz, real, zy, lo, hi)
+        if compiled is not None:
+            return compiled
     pool = node.attrs.get("pool_kernel")
     gemm = constant_weight_gemm(node, zx, wz, bshape, _conv_spatial(node) if pool else None)
     pooled = _pool(node) if pool and gemm is not None else (lambda acc: acc)
@@ -141,7 +146,8 @@ def _blockwise(gemm, blocks, real, negative, zy, lo, hi, y) -> Kernel:
 
     def finish(where, block):
         cs = where[1]
-        requants[cs.start](block, out[:, cs])
+        dst = out[:, cs]
+        requants[cs.start](block.reshape(dst.shape), dst)  # 1-D convs: blocks have a height 1
 
     def run(args):
         gemm.accumulate(args[0], finish)

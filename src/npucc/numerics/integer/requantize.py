@@ -49,6 +49,24 @@ class _Scaling:
         return shift_round_half_even(acc_plus_offset * self.m, self.s)
 
 
+def _exact(bound, offset: np.ndarray, odd: float) -> bool:
+    """Whether (acc + offset) * m' stays below 2**53 for every |acc| <= bound."""
+    off_max = float(np.max(np.abs(offset))) if offset.size else 0.0
+    return float(np.max(bound)) + off_max < EXACT / odd
+
+
+def static_factors(real, offset, bound) -> tuple[np.ndarray, np.ndarray] | None:
+    """(r, c), float64 arrays shaped like `real`: acc * r + c is (acc + offset) * real' exactly
+    for every |acc| <= bound (the float64 path of `requantizer`, whose rounding then gives its
+    integers); None when that bound does not make it exact."""
+    offset = np.asarray(offset, np.int64)
+    pos = _Scaling(np.asarray(real, np.float64), offset)
+    if not _exact(bound, offset, pos.odd):
+        return None
+    shape = np.broadcast_shapes(np.shape(pos.r), np.shape(pos.c))
+    return np.broadcast_to(pos.r, shape), np.broadcast_to(pos.c, shape)
+
+
 def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.inf,
                 negative_real=None) -> Callable[[np.ndarray], np.ndarray]:
     """acc [, out] -> clip(round_half_even((acc + offset) * real') + zy, lo, hi) as `dtype` (into
@@ -62,7 +80,7 @@ def requantizer(real, *, zy: int, lo: int, hi: int, dtype, offset=0, bound=np.in
                                                       offset)
     odd = max(pos.odd, neg.odd if neg is not None else 0.0)
     off_max = float(np.max(np.abs(offset))) if offset.size else 0.0
-    static_ok = float(np.max(bound)) + off_max < EXACT / odd
+    static_ok = _exact(bound, offset, odd)
 
     def fits(acc) -> bool:
         if static_ok:
