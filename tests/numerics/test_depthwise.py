@@ -1,4 +1,4 @@
-"""The compiled depthwise kernel (npucc/numerics/integer/depthwise.py) against an int64 direct
+"""The compiled depthwise kernel (npucc/numerics/depthwise.py) against an int64 direct
 convolution with the fixed-point rounding formula, and against the numpy form it replaces: the
 same integers for drawn geometries (1-D and 2-D, strides, dilations, asymmetric pads, batches),
 input, weight and output types (u8 / i8 / i16, per-tensor and per-channel, dfp), biases and
@@ -14,9 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npucc.ir import Graph, QuantParams, TensorType
-from npucc.numerics import jit, threads
+from npucc.numerics import depthwise, jit, threads
 from npucc.numerics.fixed_point import multiply_round_half_even, quantize_multiplier
-from npucc.numerics.integer import depthwise
 from npucc.numerics.integer.requantize import round_to_int
 from npucc.numerics.profiles import select_kernel
 

@@ -68,13 +68,13 @@ def _requantize(acc, r, c, lo, hi, zy, out):  # pragma: no cover  (runs compiled
 
 
 def _depthwise(x, zx, c0, c1, w, tap_phase, tap_offset, fills, oh, ow, wq, r, c, lo, hi, zy,
-               flats, acc, out):  # pragma: no cover  (runs compiled)
+               rounding, flats, acc, out):  # pragma: no cover  (runs compiled)
     """Channels c0..c1-1 of a depthwise conv, one channel at a time: its stride phases filled
     into the zero-padded `flats` (phase p: rows fills[p, 0:2], columns fills[p, 2:4] copied from
     x's row fills[p, 4] + fills[p, 6]*k and column fills[p, 5] + fills[p, 7]*k, minus zx), the
     sum over taps t of w[ch, t] * flats[tap_phase[t]][tap_offset[t] + k] for k over the span
     oh * wq (output (i, j) at k = i * wq + j; the columns past ow are not read), then
-    out = clip(rint(acc * r + c), lo, hi) + zy per channel."""
+    out = clip(rint(acc * r + c), lo, hi) + zy per channel (without rint unless `rounding`)."""
     span = oh * wq
     for b in range(x.shape[0]):
         for ch in range(c0, c1):
@@ -100,7 +100,9 @@ def _depthwise(x, zx, c0, c1, w, tap_phase, tap_offset, fills, oh, ow, wq, r, c,
             cc = c[ch]
             for i in range(oh):
                 for j in range(ow):
-                    z = np.rint(np.float64(acc[i * wq + j]) * rc + cc)
+                    z = np.float64(acc[i * wq + j]) * rc + cc
+                    if rounding:
+                        z = np.rint(z)
                     z = min(max(z, lo), hi)
                     out[b, ch, i, j] = z + zy
 

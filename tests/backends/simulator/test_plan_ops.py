@@ -105,6 +105,38 @@ def test_depthwise_in_one_row_cache_blocks(monkeypatch, name, x, w, bias, attrs)
     check_plan(g, inputs, expect_fast=["Conv"])
 
 
+@pytest.mark.parametrize("name,x,w,bias,attrs", [c for c in CONVS if "depthwise" in c[0]],
+                         ids=[c[0] for c in CONVS if "depthwise" in c[0]])
+@pytest.mark.parametrize("activation,params", [("none", ()), ("relu", ()), ("clip", (-0.5, 0.7)),
+                                               ("prelu", (0.1, -0.2, 0.3, 0.25, 0.5, 2.0)),
+                                               ("sigmoid", ())])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_depthwise_as_the_compiled_loop(monkeypatch, name, x, w, bias, attrs, activation, params,
+                                        threads):
+    """The float depthwise path as numerics' compiled loop (numerics/depthwise.py), which the
+    plan takes for channels-first images when numba is installed, on one thread and two."""
+    from npucc.backends.simulator.kernels import conv
+    from npucc.numerics import depthwise, jit
+    from npucc.numerics import threads as numerics_threads
+
+    if not jit.enabled():
+        pytest.skip("numba is not installed (or NPUCC_NO_JIT=1): the numpy path runs")
+    monkeypatch.setattr(conv, "DEPTHWISE_CHANNELS_LAST_PIXELS", 0)
+    monkeypatch.setattr(jit, "SMALLEST", 0)
+    monkeypatch.setattr(depthwise, "SPLIT_AT", 0)
+    monkeypatch.setattr(numerics_threads, "count", lambda: threads)
+    calls = []
+    run = depthwise.DepthwiseLoop.__call__
+    monkeypatch.setattr(depthwise.DepthwiseLoop, "__call__",
+                        lambda self, *a: calls.append(1) or run(self, *a))
+    b = rand(w[0]) if bias else None
+    params = params[:x[1]] if activation == "prelu" else params
+    g, inputs = single("Conv", x, rand(*w), b, activation=activation, activation_params=params,
+                       **attrs)
+    check_plan(g, inputs, expect_fast=["Conv"])
+    assert calls, "the compiled loop ran"
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_channels_last_chain(stride):
     """MobileNet's block: 1x1 expand (NCHW in, channels-last out), depthwise (channels-last in and

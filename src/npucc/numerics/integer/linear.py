@@ -9,10 +9,10 @@ import numpy as np
 from ...ir.graph import Node
 from ...ir.ops.pool import output_sizes
 from ..accumulate import constant_weight_gemm, exact_accumulator
+from ..depthwise import depthwise_kernel
 from ..movement import window_max
 from ..params import affine_params, channel_shape, per_tensor, value_range
 from ..profiles import Kernel, QuantizedExecutionError, kernel
-from .depthwise import depthwise_kernel
 from .requantize import PROFILES, requantizer, round_to_int
 
 FUSABLE = ("none", "relu", "clip", "leaky_relu", "prelu")  # clamps and sign-split slopes

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ....ir.graph import Node
+from ....numerics import depthwise
 from . import CAN, CANNOT, PREFERS, BuildContext, activation_in_place, fast_kernel
 from .parallel import view_as
 
@@ -180,7 +181,8 @@ def conv(ctx: BuildContext):
     w = w.reshape(geo.m, w.shape[1], geo.kh, geo.kw)
     act = activation_in_place(ctx.attrs["activation"], ctx.attrs["activation_params"])
     if geo.path == "depthwise":
-        return _then(_depthwise(geo, x, w, b, out, scratch, act), pool)
+        step = None if pool else _compiled_depthwise(ctx, geo, x, w, b, out, act)
+        return step or _then(_depthwise(geo, x, w, b, out, scratch, act), pool)
     return _then(_gemm(geo, x, w, b, out, scratch, act), pool)
 
 
@@ -261,6 +263,31 @@ def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
         if act is not None:
             act(result, channel_axis)
 
+    return step
+
+
+def _compiled_depthwise(ctx: BuildContext, geo: ConvGeometry, x, w, b, out, act):
+    """The depthwise conv as numerics' compiled loop (numerics/depthwise.py: phases, taps over
+    spans, bias and clamp, one channel at a time while it is in cache, channels split over the
+    plan's threads), for images the numpy path computes channel by channel (not channels-last)
+    when both buffers are contiguous NCHW; None where it does not apply."""
+    if (geo.depthwise_channels_last or not x.flags.c_contiguous or not out.flags.c_contiguous
+            or not depthwise.applies(ctx.node, ctx.node.outputs[0].shape)):
+        return None
+    kind, params = ctx.attrs["activation"], ctx.attrs["activation_params"]
+    lo, hi = {"relu": (0.0, np.inf), "clip": tuple(np.float32(p) for p in params or ())
+              }.get(kind, (-np.inf, np.inf))
+    after = None if kind in ("none", "relu", "clip") else act
+    loop = depthwise.DepthwiseLoop(
+        ((geo.n, geo.c, geo.h, geo.w), (geo.kh, geo.kw), (geo.sh, geo.sw), (geo.dh, geo.dw),
+         (geo.pt, geo.pl, geo.pb, geo.pr), (geo.oh, geo.ow)),
+        w.reshape(geo.c, -1), 1.0, 0.0 if b is None else b.astype(np.float64), lo=lo, hi=hi,
+        rounding=False, dtype=F32, out_dtype=F32)
+
+    def step():
+        loop(x, out)
+        if after is not None:
+            after(out)
     return step
 
 

@@ -1,0 +1,128 @@
+"""Depthwise Conv (group == channels == outputs) as one compiled loop (numerics/jit.py): per
+channel, its stride phases built in a scratch kept in cache, one multiply-add per kernel tap over
+spans of them, and the output step, on `threads.count()` threads (channels split between them).
+
+`DepthwiseLoop` runs it on any input type: the affine and dfp profiles' kernel
+(`depthwise_kernel`: integers, requantized) and the simulator's float32 conv (bias and clamp).
+The integer kernel gives the same integers as the general path (accumulate.py, then
+requantize.py): sums of integer products are exact in float32 below 2**24 (float64 below
+2**53, whatever the order), and the requantization is requantize.py's float64 form, taken only
+where it is exact (`static_factors`). The numpy form made two passes over the image per tap,
+then the requantization: about 2x slower single-threaded on MobileNetV2's depthwise layers
+(benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Node
+from . import jit, threads
+from .accumulate import float_for, phase_taps
+from .integer.requantize import static_factors
+from .params import storage_range
+from .profiles import Kernel
+
+SPLIT_AT = 1 << 14  # output elements from which the channels are split between threads
+
+
+class DepthwiseLoop:
+    """x (N, C, H, W) -> (N, C, OH, OW): out = clip(step(acc * r + c), lo, hi) + zy per channel,
+    acc = sum over taps of w[ch, t] * (x_padded - zx) (padding 0 after the subtraction), step
+    rint when `rounding` else nothing; acc in `dtype` (float32 or float64)."""
+
+    def __init__(self, geometry, weights, r, c, *, zx=0, lo=-np.inf, hi=np.inf, zy=0,
+                 rounding: bool, dtype, out_dtype):
+        (n, ch, h, wd), kernel, strides, dilations, pads, (oh, ow) = geometry
+        (hq, wq), taps = phase_taps(kernel, dilations, strides, (oh, ow))
+        phases = sorted({ph for ph, _ in taps})
+        self.tap_phase = np.array([phases.index(ph) for ph, _ in taps], np.int64)
+        self.tap_offset = np.array([off for _, off in taps], np.int64)
+        self.fills = np.array([_fill(ph, strides, pads, (h, wd), (hq, wq)) for ph in phases],
+                              np.int64)
+        flat_len = hq * wq + (kernel[1] - 1) * dilations[1] // strides[1]
+        parts = min(threads.count(), ch) if n * ch * oh * ow >= SPLIT_AT else 1
+        self.edges = [int(e) for e in np.linspace(0, ch, parts + 1).round()]
+        self.scratch = [(np.zeros((len(phases), flat_len), dtype), np.empty(oh * wq, dtype))
+                        for _ in range(parts)]  # per thread: phase images (borders stay 0), sums
+        self.weights = np.ascontiguousarray(weights, dtype).reshape(ch, -1)
+        self.r, self.c = (np.ascontiguousarray(np.broadcast_to(a, (ch,)), np.float64)
+                          for a in (r, c))
+        self.zx, self.lo, self.hi, self.zy = np.dtype(dtype).type(zx), float(lo), float(hi), zy
+        self.rounding, self.wq, self.shape = rounding, wq, (n, ch, oh, ow)
+        self.out_dtype = np.dtype(out_dtype)
+        self.loop = jit.compiled("depthwise")
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """x C-contiguous (N, C, H, W); `out` (N, C, OH, OW) C-contiguous, or a new array."""
+        if out is None:
+            out = np.empty(self.shape, self.out_dtype)
+        n, ch, oh, ow = self.shape
+        threads.run_parts(self.loop, [
+            (x, self.zx, c0, c1, self.weights, self.tap_phase, self.tap_offset, self.fills, oh,
+             ow, self.wq, self.r, self.c, self.lo, self.hi, self.zy, self.rounding, flats, acc,
+             out)
+            for c0, c1, (flats, acc) in zip(self.edges, self.edges[1:], self.scratch)])
+        return out
+
+
+def geometry(x_shape, w_shape, attrs_, y_shape):
+    """(input NCHW, kernel, strides, dilations, pads (t, l, b, r), output (OH, OW)) of a 1-D or
+    2-D conv, 1-D as height 1."""
+    if len(x_shape) == 3:
+        return ((x_shape[0], x_shape[1], 1, x_shape[2]), (1, w_shape[2]),
+                (1, attrs_["strides"][0]), (1, attrs_["dilations"][0]),
+                (0, attrs_["pads"][0], 0, attrs_["pads"][1]), (1, y_shape[2]))
+    return (tuple(x_shape), tuple(w_shape[2:]), tuple(attrs_["strides"]),
+            tuple(attrs_["dilations"]), tuple(attrs_["pads"]), tuple(y_shape[2:]))
+
+
+def applies(node: Node, out_shape) -> bool:
+    """A depthwise Conv (1-D or 2-D, more than one tap) with constant weights and bias, no fused
+    pool, static shapes, large enough for the compiled loop (jit.py; numba installed)."""
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    return (node.op == "Conv" and not node.attrs.get("pool_kernel") and x.type.rank in (3, 4)
+            and w.is_constant and (b is None or b.is_constant)
+            and all(isinstance(d, int) for d in (*x.shape, *out_shape))
+            and node.attrs["group"] == x.shape[1] == w.shape[0]
+            and int(np.prod(w.shape[2:])) > 1
+            and jit.worth_compiling(int(np.prod(out_shape))))
+
+
+def depthwise_kernel(node: Node, zx: int, wz, real, zy: int, lo: int, hi: int) -> Kernel | None:
+    """The affine / dfp kernel of a depthwise Conv (`real`: s_x * s_w / s_y, scalar or per
+    channel; wz: the weights' zero point(s) broadcasting against them; lo, hi: the output's
+    clamp), or None where the compiled loop does not apply or would not be exact."""
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    if not applies(node, y.shape):
+        return None
+    c = x.shape[1]
+    wq = (np.asarray(w.const, np.float64) - wz).reshape(c, -1)  # w - zw, exact integers
+    lo_x, hi_x = storage_range(x)
+    bound = max(abs(lo_x - zx), abs(hi_x - zx)) * np.abs(wq).sum(axis=1)
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    bias = np.zeros(c, np.int64) if b is None else np.asarray(b.const, np.int64).reshape(-1)
+    real_c = np.broadcast_to(np.reshape(np.asarray(real, np.float64), -1), (c,))
+    factors = static_factors(real_c, bias, bound) if np.max(bound) < 2 ** 53 and \
+        bias.size == c else None
+    if factors is None:
+        return None
+    geo = geometry(x.shape, w.shape, node.attrs, y.shape)
+    loop = DepthwiseLoop(geo, wq, *factors, zx=zx, lo=lo - zy, hi=hi - zy, zy=zy,
+                         rounding=True, dtype=float_for(bound), out_dtype=y.dtype.numpy)
+
+    def run(args):
+        xa = np.ascontiguousarray(args[0]).reshape(geo[0])
+        return [loop(xa).reshape(y.shape)]
+    return run
+
+
+def _fill(phase, strides, pads, size, phase_hw) -> tuple[int, ...]:
+    """Where phase image (a, b) takes the input: its rows q0..q1-1 and columns r0..r1-1 are
+    x[y0 + sh * (q - q0), x0 + sw * (r - r0)] (the rest is padding); as the loop's table row
+    (q0, q1, r0, r1, y0, x0, sh, sw)."""
+    (a, b), (sh, sw), (pt, pl), (h, wd), (hq, wq) = phase, strides, pads[:2], size, phase_hw
+    q0, q1 = max(0, -(-(pt - a) // sh)), min(hq, -(-(h + pt - a) // sh))
+    r0, r1 = max(0, -(-(pl - b) // sw)), min(wq, -(-(wd + pl - b) // sw))
+    return (q0, max(q0, q1), r0, max(r0, r1), a + sh * q0 - pt, b + sw * r0 - pl, sh, sw)
