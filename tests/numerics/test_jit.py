@@ -138,3 +138,17 @@ def test_loop_takes_padded_windows_and_channels_last_views():
         out = np.empty(acc.shape, np.int8)
         assert loop(acc, out)
         np.testing.assert_array_equal(out, np.clip(np.rint(acc * 0.25), -128, 127))
+
+
+def test_loops_compile_without_a_writable_cache(monkeypatch):
+    """Installed where neither the package's folder nor a user cache is writable, numba refuses
+    `cache=True` ("no locator available"): the loops then compile without caching."""
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    monkeypatch.setattr(jit, "_state", {"numba": jit._state["numba"]})
+    loop = jit.compiled("requantize")
+    acc = np.arange(-4, 4, dtype=np.float32).reshape(1, 1, 1, 8)
+    out = np.empty(acc.shape, np.int8)
+    loop(acc, np.full(1, 0.5), np.zeros(1), -128.0, 127.0, 0, out)
+    assert out.ravel().tolist() == np.rint(acc.ravel() / 2).astype(int).tolist()

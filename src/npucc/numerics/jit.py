@@ -113,9 +113,15 @@ _LOOPS = {"requantize": _requantize, "depthwise": _depthwise}
 def compiled(name: str) -> Callable:
     """The compiled loop `name` (after `enabled()`). numba specializes it per dtypes and layout
     ('C' when the arrays are contiguous: about 3x faster than any-layout code, which does not
-    vectorize), so a model compiles it a few times (~0.4 s each, then loaded from the cache)."""
+    vectorize), so a model compiles it a few times (~0.4 s each, then loaded from the cache:
+    beside this file, else numba's user-wide cache; with neither writable, it compiles anew in
+    each process)."""
     if name not in _state:
-        _state[name] = _state["numba"].njit(cache=True, nogil=True)(_LOOPS[name])
+        njit = _state["numba"].njit
+        try:
+            _state[name] = njit(cache=True, nogil=True)(_LOOPS[name])
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            _state[name] = njit(nogil=True)(_LOOPS[name])
     return _state[name]
 
 
