@@ -1,5 +1,6 @@
 """Control flow whose path is known at import time, imported in place: an If's taken branch, and
-a Loop's or Scan's body unrolled once per iteration.
+a Loop's or Scan's body unrolled once per iteration. (An If on a run-time condition is the one
+exception: both branches, each output selected with Where.)
 
 npucc graphs are static, so the import decides everything the control flow decides: the If
 condition, the Loop trip count and condition (each iteration's, as the body computes it from
