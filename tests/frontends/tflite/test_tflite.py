@@ -203,6 +203,31 @@ def test_an_unsupported_custom_op_says_where_to_cut_and_the_cut_model_loads(tmp_
     np.testing.assert_array_equal(scores, x * x)
 
 
+@needs_litert
+def test_a_constant_of_zero_elements_with_an_empty_buffer_is_its_value(tmp_path):
+    """onnx-tf writes a reshape to a scalar with new_shape a [0]-shaped tensor whose buffer is
+    empty (openWakeWord's hey_jarvis .tflite): it has no bytes to hold, so it is a constant;
+    against LiteRT."""
+    import tflite
+
+    from tests.fuzz.tflite_builder import Op, Tensor, build
+
+    path = tmp_path / "to_scalar.tflite"
+    path.write_bytes(build(
+        tensors=[Tensor(b"x", (1, 1)), Tensor(b"new_shape", (0,), buffer=1,
+                                               type=tflite.TensorType.INT32),
+                 Tensor(b"s", ()), Tensor(b"y", ())],
+        buffers=[b"", b""],
+        ops=[Op(tflite.BuiltinOperator.RESHAPE, (0, 1), (2,), None),
+             Op(tflite.BuiltinOperator.MUL, (2, 2), (3,), None)],
+        inputs=(0,), outputs=(3,)))
+    x = np.array([[-1.5]], np.float32)
+    (want,), _ = litert(path, [x])
+    (got,) = run_graph(load(path), [x])
+    assert got.shape == want.shape == ()
+    np.testing.assert_array_equal(got, want)
+
+
 def test_cut_at_named_output_and_unknown_name():
     path, inputs, *_ = fixture("small_int8")
     g = load(path, outputs=["functional_1/add_1/Add"])

@@ -196,7 +196,13 @@ class TFLiteImporter:
             seen.add(i)
             op = producer.get(i)
             if op is None:
-                if self.tensors[i].data is None and not self.tensors[i].variable:
+                t = self.tensors[i]
+                if t.data is None and not t.variable and t.np_dtype is not None \
+                        and all(d >= 0 for d in t.shape) and 0 in t.shape:
+                    # zero elements: an empty buffer is its value (onnx-tf writes Reshape's
+                    # new_shape of a reshape to a scalar so)
+                    t.data = np.zeros(t.shape, t.np_dtype)
+                if t.data is None and not t.variable:
                     raise FrontendError(f"{self.label}: tensor '{self.tensors[i].name}' has no "
                                         "producer and no data; give it as an input")
                 continue
