@@ -395,3 +395,39 @@ def test_float16_overflow_is_named_not_silent(tmp_path, capsys):
     capsys.readouterr()
     rknn.inference(inputs=[x], data_format="nchw")
     assert "holds inf" not in capsys.readouterr().out
+
+
+def test_input_initial_val_fixes_the_inputs_given_a_value_and_leaves_none(tmp_path):
+    """Silero VAD's shape: load_onnx(inputs=[input, state, sr], input_size_list with one size
+    per name, input_initial_val=[None, None, 16000]): sr becomes a constant that decides an If
+    at import, input and state stay inputs; against onnxruntime fed sr = 16000."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    then = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["t"])], "then", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 4])])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                              [helper.make_tensor_value_info("e", TensorProto.FLOAT, [1, 4])])
+    g = helper.make_graph(
+        [helper.make_node("Equal", ["sr", "k16"], ["is16"]),
+         helper.make_node("If", ["is16"], ["y"], then_branch=then, else_branch=other),
+         helper.make_node("Add", ["y", "state"], ["out"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "n"]),
+         helper.make_tensor_value_info("state", TensorProto.FLOAT, [1, 4]),
+         helper.make_tensor_value_info("sr", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(np.asarray(2.0, np.float32), "two"),
+         numpy_helper.from_array(np.asarray(16000, np.int64), "k16")])
+    path = tmp_path / "vad.onnx"
+    path.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+                     .SerializeToString())
+    rng = np.random.default_rng(3)
+    x, state = rng.standard_normal((1, 4), np.float32), rng.standard_normal((1, 4), np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x, "state": state, "sr": np.asarray(16000, np.int64)})[0]
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588", float_dtype="float32")
+    rknn.load_onnx(path, inputs=["x", "state", "sr"], input_size_list=[[1, 4], [1, 4], []],
+                   input_initial_val=[None, None, np.asarray(16000, np.int64)])
+    rknn.build(do_quantization=False)
+    rknn.init_runtime()
+    assert rel_err(rknn.inference([x, state])[0], want) < 1e-6

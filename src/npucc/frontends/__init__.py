@@ -27,8 +27,10 @@ class Frontend(NamedTuple):
 
 FRONTENDS: Registry[Frontend] = Registry("frontend", {
     "onnx": Frontend("npucc.frontends.onnx", (".onnx",), "ONNX model"),
-    "pytorch": Frontend("npucc.frontends.pytorch", (".pt2", ".pt", ".pth"),
-                        "PyTorch: .pt2 ExportedProgram, .pt/.pth TorchScript, nn.Module, "
+    "pytorch": Frontend("npucc.frontends.pytorch",
+                        (".pt2", ".pt", ".pth", ".jit", ".torchscript"),
+                        "PyTorch: .pt2 ExportedProgram, .pt/.pth/.jit/.torchscript TorchScript "
+                        "(Silero and Ultralytics name theirs .jit / .torchscript), nn.Module, "
                         "ExportedProgram"),
     "caffe": Frontend("npucc.frontends.caffe", (".prototxt",), "Caffe (.prototxt + .caffemodel)"),
     "darknet": Frontend("npucc.frontends.darknet", (".cfg",), "Darknet (.cfg + .weights)"),

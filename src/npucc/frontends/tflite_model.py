@@ -117,6 +117,9 @@ class Tensor:
         self.shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
         if len(self.shape) > limits.MAX_RANK or any(d < -1 for d in self.shape):
             raise FrontendError(f"{what} has an invalid shape {list(self.shape)[:20]}")
+        # -1 where the converter left a dim dynamic (`shape` then holds 1 there)
+        self.signature = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) \
+            if t.ShapeSignatureLength() else self.shape
         self.sparsity = t.Sparsity()
         self.variable = bool(t.IsVariable())  # state (LSTM h and c): zeros until assigned
         self.quant = self._quant(t.Quantization(), what)

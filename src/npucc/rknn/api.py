@@ -126,7 +126,9 @@ class RKNN:
             names = list(inputs or [])
             if len(names) != len(input_initial_val):
                 raise RknnError("input_initial_val needs `inputs` naming one input per value")
-            options["constant_inputs"] = dict(zip(names, input_initial_val))
+            # RKNN's convention: None leaves that input an input; a value fixes it
+            options["constant_inputs"] = {n: np.asarray(v) for n, v in
+                                          zip(names, input_initial_val) if v is not None}
         from ..frontends.onnx import declared_ranks
 
         ranks = None if input_size_list is None else declared_ranks(model, inputs)

@@ -217,12 +217,19 @@ def test_an_if_on_a_shape_condition_imports_the_taken_branch(tmp_path):
         np.testing.assert_array_equal(got, w)
 
 
-def test_an_if_on_a_computed_condition_is_refused_by_name(tmp_path):
+def test_an_if_on_a_computed_condition_computes_both_branches(tmp_path):
+    """sum(x) > 2 decides at run time: both branches are imported and Where selects; against
+    onnxruntime on inputs that take each branch."""
     cond = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
             helper.make_node("Greater", ["s", "two"], ["cond"])]
     path = _if_model(tmp_path / "if.onnx", cond)
-    with pytest.raises(UnsupportedError, match=r"if\.onnx: node 'if1' \(op If.*condition"):
-        load(path)
+    g = load(path)
+    assert not any(n.op == "If" for n in g.nodes)
+    for x in (np.array([[-1.5, 0.0, 2.0, 3.5]], np.float32),
+              np.array([[-1.5, 0.0, 2.0, -3.5]], np.float32)):
+        want = ort.InferenceSession(str(path)).run(None, {"x": x})
+        for got, w in zip(run_graph(g, [x]), want):
+            np.testing.assert_array_equal(got, w)
 
 
 def test_a_run_time_shape_is_refused_with_the_cut_that_compiles_the_rest(tmp_path):

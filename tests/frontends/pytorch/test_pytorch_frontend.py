@@ -58,6 +58,19 @@ def test_torchscript_file(tmp_path, name):
     assert "Gather" not in {n.op for n in graph.nodes}
 
 
+@pytest.mark.parametrize("suffix", [".jit", ".torchscript"])
+def test_torchscript_suffixes_silero_and_ultralytics_use(tmp_path, suffix):
+    """Silero VAD ships silero_vad.jit, Ultralytics exports model.torchscript: npucc.load tells
+    the framework from those suffixes too; against torch."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    x = torch.randn(1, 3, 8, 8)
+    path = tmp_path / f"m{suffix}"
+    torch.jit.trace(model, (x,)).save(str(path))
+    (ours,) = run_graph(load(path, input_shapes=[[1, 3, 8, 8]]), [x.numpy()])
+    assert relative_error(ours, _torch(model, x)) <= TOL
+
+
 class _Small(torch.nn.Module):
     def __init__(self):
         super().__init__()

@@ -8,6 +8,8 @@ tests also run LiteRT's reference kernels live on fresh random inputs.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from npucc.frontends.tflite import load
 from npucc.ir.verify import verify
 from npucc.numerics import Interpreter, QuantizedExecutionError, is_quantized, run_graph
 
-from .oracle import fixture, litert, needs_litert, random_int8_inputs, rel_error
+from .oracle import fixture, litert, needs_litert, needs_tf, random_int8_inputs, rel_error
 
 FLOAT = ["detector_float", "ops_zoo_float", "resize_float", "small_fp16", "keras3_reshape_float",
          pytest.param("mobilenet_v2_float", marks=pytest.mark.slow)]
@@ -201,6 +203,71 @@ def test_an_unsupported_custom_op_says_where_to_cut_and_the_cut_model_loads(tmp_
     boxes, scores = run_graph(g, [x])
     np.testing.assert_array_equal(boxes, x + x)
     np.testing.assert_array_equal(scores, x * x)
+
+
+@needs_litert
+def test_a_constant_of_zero_elements_with_an_empty_buffer_is_its_value(tmp_path):
+    """onnx-tf writes a reshape to a scalar with new_shape a [0]-shaped tensor whose buffer is
+    empty (openWakeWord's hey_jarvis .tflite): it has no bytes to hold, so it is a constant;
+    against LiteRT."""
+    import tflite
+
+    from tests.fuzz.tflite_builder import Op, Tensor, build
+
+    path = tmp_path / "to_scalar.tflite"
+    path.write_bytes(build(
+        tensors=[Tensor(b"x", (1, 1)), Tensor(b"new_shape", (0,), buffer=1,
+                                               type=tflite.TensorType.INT32),
+                 Tensor(b"s", ()), Tensor(b"y", ())],
+        buffers=[b"", b""],
+        ops=[Op(tflite.BuiltinOperator.RESHAPE, (0, 1), (2,), None),
+             Op(tflite.BuiltinOperator.MUL, (2, 2), (3,), None)],
+        inputs=(0,), outputs=(3,)))
+    x = np.array([[-1.5]], np.float32)
+    (want,), _ = litert(path, [x])
+    (got,) = run_graph(load(path), [x])
+    assert got.shape == want.shape == ()
+    np.testing.assert_array_equal(got, want)
+
+
+@needs_litert
+@needs_tf
+def test_a_dynamic_input_loads_at_the_given_size_and_a_failure_at_the_declared_one_says_so(
+        tmp_path):
+    """A TF function over [None, None] audio (openWakeWord's melspectrogram .tflite): the file
+    declares shape [1, 1] with signature [-1, -1]. At [1, 1] the 16-tap conv cannot run: the
+    error names the input and input_shapes; at the given size it matches LiteRT resized so.
+    An input_shapes name that is not an input is refused."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    w = np.random.default_rng(0).standard_normal((16, 1, 4)).astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    def frames(x):
+        return tf.nn.relu(tf.nn.conv1d(tf.expand_dims(x, -1), tf.constant(w), stride=4,
+                                       padding="VALID"))
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([frames.get_concrete_function()],
+                                                           frames)
+    path = tmp_path / "frames.tflite"
+    path.write_bytes(conv.convert())
+    name = load(path, input_shapes=[[1, 64]]).inputs[0].name
+    with pytest.raises(FrontendError, match=rf"input '{re.escape(name)}' has dynamic dims "
+                       rf"\(signature \[-1, -1\]\) and is loaded at its declared shape "
+                       rf"\[1, 1\]: give its size with input_shapes="):
+        load(path)
+    with pytest.raises(FrontendError, match=r"input_shapes names \['input'\], which are not"):
+        load(path, input_shapes={"input": [1, 64]})
+    x = np.random.default_rng(1).standard_normal((1, 64)).astype(np.float32)
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], [1, 64])
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    want = it.get_tensor(it.get_output_details()[0]["index"])
+    (got,) = run_graph(load(path, input_shapes={name: [1, 64]}), [x])
+    assert got.shape == want.shape and rel_error(got, want) < 1e-5
 
 
 def test_cut_at_named_output_and_unknown_name():

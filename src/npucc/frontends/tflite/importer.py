@@ -107,6 +107,7 @@ class TFLiteImporter:
         self.cut_inputs = self._names_to_indices(inputs, "input") if inputs else None
         self.cut_outputs = self._names_to_indices(outputs, "output") if outputs else None
         self.input_shapes = input_shapes
+        self.dynamic_inputs: list[tuple[str, str]] = []  # (name, note) loaded at a guessed size
 
     def _names_to_indices(self, names, what) -> list[int]:
         out = []
@@ -162,8 +163,16 @@ class TFLiteImporter:
                 self._readers.setdefault(i, []).append(op)
         for i in outs:
             self._readers.setdefault(i, []).append(None)  # a graph output is read from outside
-        for op in self._needed(ops, set(ins), outs):
-            self._convert(op)
+        try:
+            for op in self._needed(ops, set(ins), outs):
+                self._convert(op)
+        except (FrontendError, UnsupportedError) as e:
+            if not self.dynamic_inputs:
+                raise
+            name = self.dynamic_inputs[0][0]
+            notes = "; ".join(note for _, note in self.dynamic_inputs)
+            raise type(e)(f"{e}; note: {notes}: give its size with input_shapes={{{name!r}: "
+                          "[...]} (RKNN: config(dynamic_input=[[shape, ...]]))") from None
         result = [self.b.value(self.handle(i), self.tensors[i].name) for i in outs]
         self.graph.set_outputs(result)
         keep_names(self.graph, result, [self.tensors[i].name for i in outs])
@@ -171,6 +180,15 @@ class TFLiteImporter:
 
     def _input_shapes(self, ins) -> list[tuple[int, ...]]:
         given = self.input_shapes
+        names = [self.tensors[i].name for i in ins]
+        if isinstance(given, dict) and set(given) - set(names):
+            raise FrontendError(f"{self.label}: input_shapes names "
+                                f"{sorted(set(given) - set(names))}, which are not inputs of "
+                                f"the model (inputs: {names})")
+        if isinstance(given, (list, tuple)) and given and len(given) != len(ins):
+            raise FrontendError(f"{self.label}: input_shapes lists {len(given)} shapes for "
+                                f"{len(ins)} inputs {names}")
+        self.dynamic_inputs = []
         shapes = []
         for k, i in enumerate(ins):
             t = self.tensors[i]
@@ -179,6 +197,11 @@ class TFLiteImporter:
                 shape = tuple(given[t.name])
             elif isinstance(given, (list, tuple)) and given:
                 shape = tuple(given[k])
+            elif len(t.signature) == len(shape) and -1 in t.signature[1:]:
+                # loaded at the declared size (LiteRT's default), said if the import fails
+                self.dynamic_inputs.append((t.name, f"input '{t.name}' has dynamic dims "
+                                            f"(signature {list(t.signature)}) and is loaded at "
+                                            f"its declared shape {list(shape)}"))
             if any(d < 0 for d in shape):
                 raise FrontendError(f"{self.label}: input '{t.name}' has unknown dims {shape}; "
                                     "give input_shapes")
@@ -196,7 +219,13 @@ class TFLiteImporter:
             seen.add(i)
             op = producer.get(i)
             if op is None:
-                if self.tensors[i].data is None and not self.tensors[i].variable:
+                t = self.tensors[i]
+                if t.data is None and not t.variable and t.np_dtype is not None \
+                        and all(d >= 0 for d in t.shape) and 0 in t.shape:
+                    # zero elements: an empty buffer is its value (onnx-tf writes Reshape's
+                    # new_shape of a reshape to a scalar so)
+                    t.data = np.zeros(t.shape, t.np_dtype)
+                if t.data is None and not t.variable:
                     raise FrontendError(f"{self.label}: tensor '{self.tensors[i].name}' has no "
                                         "producer and no data; give it as an input")
                 continue

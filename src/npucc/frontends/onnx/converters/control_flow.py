@@ -1,5 +1,6 @@
 """Control flow whose path is known at import time, imported in place: an If's taken branch, and
-a Loop's or Scan's body unrolled once per iteration.
+a Loop's or Scan's body unrolled once per iteration. (An If on a run-time condition is the one
+exception: both branches, each output selected with Where.)
 
 npucc graphs are static, so the import decides everything the control flow decides: the If
 condition, the Loop trip count and condition (each iteration's, as the body computes it from
@@ -24,16 +25,49 @@ from . import converter
 @converter("If")
 def if_(cx):
     """An If whose condition is known at import (exporters branch on shapes and sizes): the
-    taken branch is imported in place. A condition computed from the data is refused."""
-    cond = cx.static(0, "the condition (npucc imports an If whose condition is known at import)")
+    taken branch is imported in place. On a condition computed from the data (openWakeWord's
+    verifier: `if score >= t: score = verifier(x)`), both branches are imported and each output
+    is Where(cond, then, else), which is the If's result when the two branches give it the same
+    shape and type; branches whose outputs differ in shape are refused."""
+    cx.ignore("then_branch", "else_branch")
+    cond = cx.input(0)
+    if isinstance(cond, Value):
+        return _select(cx, cond)
+    cond = cx.static(0, "the condition")
     if cond.size != 1:
         raise invalid(f"the condition must hold one value, got shape {list(cond.shape)}")
     taken = "then_branch" if bool(cond.ravel()[0]) else "else_branch"
-    cx.ignore("then_branch", "else_branch")
     outs = cx.importer.inline(cx.subgraph(taken), cx.label)
     if len(outs) != len(cx.node.output):
         raise invalid(f"{taken} has {len(outs)} outputs, the If {len(cx.node.output)}")
     return outs
+
+
+def _select(cx, cond: Value) -> tuple:
+    """Both branches of an If on a run-time condition, each output selected with Where."""
+    if int(np.prod(cx.shape(cond), dtype=np.int64)) != 1:
+        raise invalid(f"the condition must hold one value, got shape {list(cx.shape(cond))}")
+    if cx.np_dtype(cond) != np.bool_:
+        raise invalid(f"the condition must be bool, got {cx.np_dtype(cond)}")
+    if cx.shape(cond) != ():
+        cond = cx.emit("Reshape", [cond], shape=[])
+    branches = {}
+    for name in ("then_branch", "else_branch"):
+        branches[name] = cx.importer.inline(cx.subgraph(name), f"{cx.label}/{name}")
+        if len(branches[name]) != len(cx.node.output):
+            raise invalid(f"{name} has {len(branches[name])} outputs, the If "
+                          f"{len(cx.node.output)}")
+    outs = []
+    for k, (a, b) in enumerate(zip(branches["then_branch"], branches["else_branch"])):
+        if tuple(cx.shape(a)) != tuple(cx.shape(b)) or cx.np_dtype(a) != cx.np_dtype(b):
+            raise unsupported(
+                f"the condition (tensor '{cx.node.input[0]}') is computed at run time, so npucc "
+                f"computes both branches and selects each output with Where; output {k} "
+                f"('{cx.node.output[k]}') is {cx.np_dtype(a)}{list(cx.shape(a))} in then_branch "
+                f"but {cx.np_dtype(b)}{list(cx.shape(b))} in else_branch; "
+                f"{cx.cut_hint()}")
+        outs.append(a if a is b else cx.emit("Where", [cond, a, b]))
+    return tuple(outs)
 
 
 def _cut_hint(cx) -> str:

@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 
+from ....ir import Value
 from ..importer import invalid, ir_dtype, unsupported
 from . import converter
 
@@ -93,26 +94,45 @@ def variadic(cx):
 
 @converter("Clip")
 def clip(cx):
+    """Clip; from opset 11 the bounds are inputs. Bounds known at import become the Clip op's
+    attributes; a bound computed at run time (openWakeWord's melspectrogram clips to its
+    maximum - 80 dB) is applied as Max / Min, the spec's Min(max, Max(input, min))."""
     x = cx.input(0)
     dtype = cx.np_dtype(x)
+    dynamic = {}
     if cx.opset < 11:
         lo, hi = cx.attr("min"), cx.attr("max")
     else:
-        lo = cx.optional_static(1, "min")
-        hi = cx.optional_static(2, "max")
-        for b, what in ((lo, "min"), (hi, "max")):
+        bounds = []
+        for i, what in ((1, "min"), (2, "max")):
+            h = cx.input(i) if cx.has(i) else None
+            if isinstance(h, Value):
+                if int(np.prod(cx.shape(h), dtype=np.int64)) != 1:
+                    raise invalid(f"{what} must be a scalar, got shape {list(cx.shape(h))}")
+                dynamic[what] = h if cx.shape(h) == () else cx.emit("Reshape", [h], shape=[])
+                bounds.append(None)
+                continue
+            b = cx.optional_static(i, what)
             if b is not None and b.size != 1:
                 raise invalid(f"{what} must be a scalar, got shape {list(b.shape)}")
-        lo = None if lo is None else lo.reshape(()).item()
-        hi = None if hi is None else hi.reshape(()).item()
+            bounds.append(None if b is None else b.reshape(()).item())
+        lo, hi = bounds
     if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        lo = info.min if lo is None else lo
-        hi = info.max if hi is None else hi
+        open_lo, open_hi = np.iinfo(dtype).min, np.iinfo(dtype).max
     else:
-        lo = float("-inf") if lo is None else lo
-        hi = float("inf") if hi is None else hi
-    return cx.emit("Clip", [x], min=float(lo), max=float(hi))
+        open_lo, open_hi = float("-inf"), float("inf")
+    lo = open_lo if lo is None else lo
+    hi = open_hi if hi is None else hi
+    if not dynamic:
+        return cx.emit("Clip", [x], min=float(lo), max=float(hi))
+    # Min(max, Max(x, min)), a static bound as a one-sided Clip in its place
+    if "min" in dynamic:
+        x = cx.emit("Max", [x, dynamic["min"]])
+    elif lo != open_lo:
+        x = cx.emit("Clip", [x], min=float(lo), max=float(open_hi))
+    if "max" in dynamic:
+        return cx.emit("Min", [x, dynamic["max"]])
+    return x if hi == open_hi else cx.emit("Clip", [x], min=float(open_lo), max=float(hi))
 
 
 @converter("Where")
