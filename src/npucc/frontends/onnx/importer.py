@@ -10,6 +10,7 @@ attribute, and constants reach the graph only where a runtime op reads them.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 from collections import ChainMap
@@ -497,8 +498,12 @@ class OnnxImporter:
         key = node.op_type if domain in ("", "ai.onnx") else f"{domain}.{node.op_type}"
         fn = converters.get(key)
         if fn is None:
-            raise self.error(f"op {key} is not supported; supported ops: "
-                             f"{', '.join(supported_ops())}", node, label, True)
+            known = supported_ops()
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise self.error(f"op {key} is not supported ({hint}the {len(known)} supported ops: "
+                             "npucc.frontends.onnx.supported_ops(), docs/FRONTENDS.md)",
+                             node, label, True)
         try:
             cx = NodeContext(self, node, label, self.opset)
             result = fn(cx)
