@@ -260,3 +260,39 @@ def test_a_run_time_shape_is_refused_with_the_cut_that_compiles_the_rest(tmp_pat
                                helper.make_tensor_value_info("shape", TensorProto.INT64, None)])
     for got, want in zip(run_graph(g, [x]), _ort(model, {"x": x})):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_newer_opset_loads_when_its_ops_mean_what_they_meant_at_the_newest_npucc_reads():
+    """The installed onnx's newest opset (28 with onnx 1.23): Conv and Relu have kept their
+    definitions since an opset npucc reads, so npucc reads the model (checked against
+    onnxruntime); an op redefined after that (Range at 27, inside an If's branch) is refused by
+    name."""
+    from npucc.backends.simulator import compile_plan
+    from npucc.frontends.onnx import MAX_OPSET
+
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(rng.normal(size=(3, 2, 3, 3)).astype(np.float32), "w")
+    conv = helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1])
+    relu = helper.make_node("Relu", ["c"], ["y"])
+    opset = onnx.defs.onnx_opset_version()
+    if opset <= MAX_OPSET:
+        pytest.skip(f"the installed onnx knows no opset newer than {MAX_OPSET}")
+    m = helper.make_model(helper.make_graph([conv, relu], "g", [x], [y], [w]),
+                          opset_imports=[helper.make_opsetid("", opset)])
+    feed = rng.normal(size=(1, 2, 5, 5)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": feed})[0]
+    got = compile_plan(load(m)).run([feed])[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+    branch = helper.make_graph(
+        [helper.make_node("Range", ["s", "l", "d"], ["r"])], "then", [],
+        [helper.make_tensor_value_info("r", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.float32(v), n) for v, n in ((0, "s"), (3, "l"), (1, "d"))])
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    if_ = helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=branch)
+    m = helper.make_model(helper.make_graph([if_], "g", [], [y], [cond]),
+                          opset_imports=[helper.make_opsetid("", opset)])
+    with pytest.raises(UnsupportedError, match=r"redefined after opset \d+: Range \(opset 27\)"):
+        load(m)

@@ -255,6 +255,28 @@ def _reads(node: onnx.NodeProto):
                 yield from _reads(n)
 
 
+def _redefined_after(graph: onnx.GraphProto, opset: int, newest: int) -> list[str]:
+    """The default-domain ops of `graph` (and its subgraphs) whose definition at `opset` is
+    newer than opset `newest`: every other op means at `opset` what it meant at `newest`, which
+    is what lets npucc read a model of a newer opset (ops onnx does not know are left to the
+    converters' own error)."""
+    found, stack = set(), [graph]
+    while stack:
+        g = stack.pop()
+        for n in g.node:
+            for a in n.attribute:
+                stack.extend(([a.g] if a.HasField("g") else []) + list(a.graphs))
+            if n.domain not in ("", "ai.onnx"):
+                continue
+            try:
+                since = onnx.defs.get_schema(n.op_type, opset, "").since_version
+            except onnx.defs.SchemaError:
+                continue
+            if since > newest:
+                found.add(f"{n.op_type} (opset {since})")
+    return sorted(found)
+
+
 class OnnxImporter:
     """Converts one ModelProto. Use `npucc.frontends.onnx.load` rather than this class."""
 
@@ -296,9 +318,16 @@ class OnnxImporter:
         if v is None:
             raise UnsupportedError(f"{self.label}: the model imports no default-domain (ai.onnx) "
                                    f"opset, only {sorted(versions)}; npucc reads ai.onnx ops")
-        if not MIN_OPSET <= v <= MAX_OPSET:
+        if v < MIN_OPSET:
             raise UnsupportedError(f"{self.label}: opset {v} is not supported; npucc reads ONNX "
                                    f"opsets {MIN_OPSET} to {MAX_OPSET}")
+        if v > MAX_OPSET:
+            redefined = _redefined_after(self.model.graph, v, MAX_OPSET)
+            if redefined:
+                raise UnsupportedError(
+                    f"{self.label}: opset {v} is newer than npucc reads ({MIN_OPSET} to "
+                    f"{MAX_OPSET}) and these ops were redefined after opset {MAX_OPSET}: "
+                    f"{', '.join(redefined)}; export the model at opset {MAX_OPSET} or lower")
         return v
 
     # ---- tensors ----
