@@ -16,58 +16,12 @@ import argparse
 import sys
 import tempfile
 import time
-import zipfile
-from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fuzz.mutate import check_outcome, variants  # noqa: E402
-from tests.fuzz.targets import TARGETS, Target  # noqa: E402
-
-
-def _original(target: Target, d: Path) -> tuple[Path, Callable[[Path, bytes], None]]:
-    """The bytes to mutate (a file named like the loaded file, so errors name it) and how to
-    write a variant where the loader reads it."""
-    main = target.fixture(d)
-    companion = d / target.name.split(" ")[0]  # e.g. the .caffemodel beside the .prototxt
-    if companion != main and companion.is_file():
-        main = companion
-    if target.member is None:
-        return main, lambda path, blob: path.write_bytes(blob)
-    import re
-
-    z = zipfile.ZipFile(main)
-    name = next(m for m in z.namelist() if re.fullmatch(target.member, m.split("/", 1)[1]))
-    source = d / "member" / main.name
-    source.parent.mkdir()
-    source.write_bytes(z.read(name))
-
-    def write(path: Path, blob: bytes) -> None:
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as out:
-            for info in z.infolist():
-                out.writestr(info.filename, blob if info.filename == name else z.read(info))
-
-    return source, write
-
-
-def fuzz_target(target: Target, n: int, seed: int, d: Path) -> tuple[Counter, list[str]]:
-    original, write = _original(target, d)
-    work = d / "variants"
-    work.mkdir()
-    path = work / original.name
-    counts: Counter = Counter()
-    escapes = []
-    for desc, blob in variants(original.read_bytes(), n, seed):
-        write(path, blob)
-        try:
-            counts[check_outcome(lambda p: target.load(p, d), path, desc)] += 1
-        except AssertionError as e:
-            counts["other"] += 1
-            escapes.append(str(e))
-    return counts, escapes
+from tests.fuzz.targets import TARGETS, fuzz_target  # noqa: E402
 
 
 def main(argv=None) -> int:

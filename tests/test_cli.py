@@ -346,3 +346,26 @@ def test_perf_table_and_dtype(tmp_path, capsys):
 def test_perf_unknown_target(model, capsys):
     assert main(["perf", str(model), "--target", "rk9"]) == 1
     assert "unknown target 'rk9'" in capsys.readouterr().err
+
+
+def test_run_refuses_input_arrays_that_are_not_numbers_or_files(tmp_path, capsys):
+    """`npucc run --input`: a complex or text .npy, /dev/zero or a FIFO is an error naming the
+    file (the reader never unpickles and never reads a file that does not end)."""
+    import os
+
+    import numpy as np
+
+    from npucc.ir.text import format_graph
+    from tests.fuzz.format_fixtures import small_graph
+
+    model = tmp_path / "m.npuir"
+    model.write_text(format_graph(small_graph(), max_inline=None))
+    np.save(tmp_path / "c.npy", np.zeros((1, 3, 8, 8), np.complex64))
+    np.save(tmp_path / "s.npy", np.full((1, 3, 8, 8), "x"))
+    os.mkfifo(tmp_path / "fifo.npy")
+    for name, message in [("c.npy", "a complex64 array"), ("s.npy", "a <U1 array"),
+                          ("fifo.npy", "not a regular file"), ("/dev/zero", "not a regular")]:
+        path = str(tmp_path / name)
+        assert main(["run", str(model), "--input", path]) == 1
+        err = capsys.readouterr().err
+        assert f"--input {path}: " in err and message in err, err

@@ -4,6 +4,7 @@ ValueError (callers turn it into an error naming the file); well-formed files lo
 own np.load does."""
 
 import io
+import re
 import struct
 import zipfile
 
@@ -58,3 +59,34 @@ def test_npz_members_are_read_one_by_one_and_checked():
         npz_from_bytes(bad.getvalue())
     with pytest.raises(ValueError, match="not a readable .npz archive"):
         npz_from_bytes(b"PK\x03\x04" + b"\xff" * 40)
+
+
+@pytest.mark.parametrize("data, message", [
+    (forged("(1, 2"), "malformed .npy header"),  # tokenize.TokenError inside numpy
+    (forged("(2,)", descr="|V4", data=b"\0" * 8), "dtype |V4"),
+    (forged("(2,)", descr="<M8[s]"), "dtype datetime64"),
+    (npy_bytes(np.zeros(2, [("a", "<f4"), ("b", "<i4")])), "dtype"),
+])
+def test_malformed_headers_and_non_numeric_dtypes_are_value_errors(data, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        npy_from_bytes(data)
+
+
+def test_read_npy_refuses_files_that_never_end_or_are_over_the_limit(tmp_path, monkeypatch):
+    """/dev/zero or a FIFO would be read forever; a file bigger than any array could be is
+    refused from its size, before its bytes are read."""
+    import os
+
+    from npucc import limits
+    from npucc.npyio import read_npy
+
+    fifo = tmp_path / "fifo.npy"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", fifo):
+        with pytest.raises(ValueError, match="not a regular file"):
+            read_npy(path)
+    big = tmp_path / "big.npy"
+    big.write_bytes(npy_bytes(np.zeros(1 << 17, np.uint8)))
+    monkeypatch.setattr(limits, "MAX_TENSOR_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"131200 bytes, over the limit of 66536"):
+        read_npy(big)

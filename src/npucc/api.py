@@ -16,7 +16,7 @@ import attrs
 import numpy as np
 
 from .backends.simulator import Plan, compile_plan
-from .errors import NpuccError
+from .errors import BlobError, NpuccError
 from .ir.graph import Graph
 from .ir.verify import verify as verify_graph
 
@@ -167,7 +167,10 @@ def load_blob(path, target=None, *, limits=None) -> BlobModel:
     start = time.perf_counter()
     blob = read_blob(path, target, limits=limits)
     loaded = time.perf_counter()
-    plan = compile_plan(blob.graph)
+    try:
+        plan = compile_plan(blob.graph)
+    except NpuccError as e:  # a program the reader's checks pass but the simulator refuses
+        raise BlobError(f"{path}: the program does not compile: {e}") from None
     return BlobModel(blob, plan, CompileTimes(loaded - start, 0.0, time.perf_counter() - loaded))
 
 

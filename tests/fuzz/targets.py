@@ -9,21 +9,55 @@ offsets) more often than weight bytes, and a few hundred variants must load in s
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from . import format_fixtures as ff
+from .mutate import check_outcome, variants
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
+
+
+class Part(NamedTuple):
+    """A piece of the fixture file to mutate instead of its whole bytes (a zip member, a blob
+    section): `extract(fixture path)` gives its bytes; `write(variant path, mutated piece,
+    fixture path)` writes the file with that piece replaced (the rest intact, checksums redone)."""
+
+    extract: Callable[[Path], bytes]
+    write: Callable[[Path, bytes, Path], None]
 
 
 class Target(NamedTuple):
     format: str
-    name: str
+    name: str  # its first word, when a file of the fixture folder, is the file mutated
     fixture: Callable[[Path], Path]  # writes (or finds) the valid file and its companions
     load: Callable[[Path, Path], object]  # (variant path, fixture folder) -> graph
-    member: str | None = None  # mutate this zip member (regex) inside an intact archive
+    part: Part | None = None  # mutate this piece inside an intact file
+
+
+def zip_member(regex: str) -> Part:
+    """The member of a zip archive whose name (after the archive's top folder) matches."""
+    import re
+    import zipfile
+
+    def name(z: zipfile.ZipFile) -> str:
+        return next(m for m in z.namelist() if re.fullmatch(regex, m.split("/", 1)[1]))
+
+    def extract(main: Path) -> bytes:
+        with zipfile.ZipFile(main) as z:
+            return z.read(name(z))
+
+    def write(path: Path, blob: bytes, main: Path) -> None:
+        with zipfile.ZipFile(main) as z, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as out:
+            member = name(z)
+            for info in z.infolist():
+                out.writestr(info.filename, blob if info.filename == member else z.read(info))
+
+    return Part(extract, write)
 
 
 def small_onnx_model(seed: int = 0):
@@ -220,6 +254,27 @@ def _companion(d: Path, name: str) -> Callable[[Path], Path]:
     return lambda _: d / name
 
 
+FORMAT_TARGETS = [
+    Target("npub", "small.npub (file bytes)", ff.blob_fixture, ff.load_blob),
+    *(Target("npub", f"small.npub {s} section", ff.blob_fixture, ff.load_blob,
+             ff.blob_section(s)) for s in ("manifest", "program", "tensors", "quant", "io")),
+    Target("ir-text", "small.npuir", ff.ir_fixture(False), ff.load_ir),
+    Target("ir-text", "quantized.npuir", ff.ir_fixture(True), ff.load_ir),
+    Target("build-config", "build.yaml", ff.build_fixture, ff.load_build_config),
+    Target("hybrid", "small.hybrid.yaml", ff.hybrid_fixture, ff.load_hybrid),
+    Target("dataset", "dataset.txt", ff.dataset_fixture, ff.load_dataset),
+    Target("dataset", "s0.npy (named by dataset.txt)", ff.dataset_fixture, ff.load_dataset),
+    Target("dataset", "s1.npy (big-endian, Fortran order, no batch axis)", ff.dataset_fixture,
+           ff.load_dataset),
+    Target("dataset", "s2.png (named by dataset.txt)", ff.dataset_fixture, ff.load_dataset),
+    Target("dataset", "s0.npy (npucc run --input)", ff.dataset_fixture, ff.load_run_input),
+    Target("calibration-stats", "stats.json", ff.stats_fixture, ff.load_stats),
+    Target("calibration-stats", "stats.npz (sha256 updated in the json)", ff.stats_fixture,
+           ff.load_stats),
+    Target("target", "mynpu.yaml (extends rk3588)", ff.target_fixture(True), ff.load_target),
+    Target("target", "standalone.yaml", ff.target_fixture(False), ff.load_target),
+]
+
 CONV_CODE = r"code/__torch__/torch/nn/modules/conv(/___torch_mangle_\d+)?\.py"
 
 TARGETS = [
@@ -248,16 +303,51 @@ TARGETS = [
     Target("darknet", "small.weights", _darknet, _load_darknet("weights")),
     Target("pytorch", "small.pt2 (zip bytes)", _torch("pt2"), _load_torch),
     Target("pytorch", "small.pt2 models/model.json", _torch("pt2"), _load_torch,
-           "models/model.json"),
+           zip_member("models/model.json")),
     Target("pytorch", "small.pt2 weights config", _torch("pt2"), _load_torch,
-           "data/weights/model_weights_config.json"),
+           zip_member("data/weights/model_weights_config.json")),
     Target("pytorch", "small.pt (zip bytes)", _torch("pt"), _load_torch),
-    Target("pytorch", "small.pt data.pkl", _torch("pt"), _load_torch, "data.pkl"),
-    Target("pytorch", "small.pt code", _torch("pt"), _load_torch, CONV_CODE),
+    Target("pytorch", "small.pt data.pkl", _torch("pt"), _load_torch, zip_member("data.pkl")),
+    Target("pytorch", "small.pt code", _torch("pt"), _load_torch, zip_member(CONV_CODE)),
     Target("pytorch", "small.pt debug table", _torch("pt"), _load_torch,
-           CONV_CODE + r"\.debug_pkl"),
+           zip_member(CONV_CODE + r"\.debug_pkl")),
+    *FORMAT_TARGETS,
 ]
 
 
 def targets(fmt: str) -> list[Target]:
     return [t for t in TARGETS if t.format == fmt]
+
+
+def original(target: Target, d: Path) -> tuple[Path, Callable[[Path, bytes], None]]:
+    """The bytes to mutate (a file named like the loaded file, so errors name it) and how to
+    write a variant where the loader reads it."""
+    main = target.fixture(d)
+    companion = d / target.name.split(" ")[0]  # e.g. the .caffemodel beside the .prototxt
+    if companion != main and companion.is_file():
+        main = companion
+    if target.part is None:
+        return main, lambda path, blob: path.write_bytes(blob)
+    source = d / "part" / main.name
+    source.parent.mkdir()
+    source.write_bytes(target.part.extract(main))
+    return source, lambda path, blob: target.part.write(path, blob, main)
+
+
+def fuzz_target(target: Target, n: int, seed: int, d: Path) -> tuple[Counter, list[str]]:
+    """Write the fixture into `d`, load `n` variants from `d/variants`; the outcome counts
+    (mutate.check_outcome's) and a description of every escape ("other")."""
+    source, write = original(target, d)
+    work = d / "variants"
+    work.mkdir()
+    path = work / source.name
+    counts: Counter = Counter()
+    escapes = []
+    for desc, blob in variants(source.read_bytes(), n, seed):
+        write(path, blob)
+        try:
+            counts[check_outcome(lambda p: target.load(p, d), path, desc)] += 1
+        except AssertionError as e:
+            counts["other"] += 1
+            escapes.append(str(e))
+    return counts, escapes

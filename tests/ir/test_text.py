@@ -462,3 +462,18 @@ def test_large_payloads_report_bad_elements_like_small_ones(bad, message):
     text = f"graph g() -> (%c) {{\n  %c = const i8[5000] dense<[{ints}]>\n  return %c\n}}\n"
     with pytest.raises(ParseError, match="value 300 is outside the i8 range -128..127"):
         parse(text)
+
+
+@pytest.mark.parametrize("text, message", [
+    # an integer past Python's 4300-digit limit: a parse error, not a raw ValueError
+    ("graph g(%x: f32[" + "9" * 5000 + "]) -> (%x) {\n  return %x\n}\n",
+     "x.npuir:1:17: expected a dimension"),
+    ("graph g(%x: f32[2]) -> (%y) {\n  %c = const i64[2] dense<[1, " + "9" * 5000 + "]>\n"
+     "  %y = Add(%x, %c)\n  return %y\n}\n", "an integer of more than 100 digits"),
+    # nesting past the recursion limit: lists in an attribute, graphs in graphs
+    ("graph g(%x: f32[1]) -> (%y) {\n  %y = Relu(%x) {a=" + "[" * 50000 + "]" * 50000 + "}\n"
+     "  return %y\n}\n", "x.npuir: lists or graphs nested too deeply"),
+])
+def test_hostile_text_is_a_parse_error_naming_the_source(text, message):
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse(text, source="x.npuir")

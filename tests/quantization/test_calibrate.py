@@ -3,6 +3,8 @@ computes it; statistics keyed by value names, equal to numpy's over those values
 preprocessing applied exactly as at inference (onnxruntime on the original model, fed images
 decoded by OpenCV and normalised by numpy, is the oracle); saved and reloaded bit for bit."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,31 @@ def test_calibration_sees_what_inference_sees(small_onnx, tmp_path, rgb2bgr):
     assert s_out.min == pytest.approx(float(np.min(outs)), abs=1e-5 * span)
     assert s_out.max == pytest.approx(float(np.max(outs)), abs=1e-5 * span)
     assert s_out.mean_min == pytest.approx(np.mean([o.min() for o in outs]), abs=1e-5 * span)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.pop("graph"), "malformed calibration statistics: KeyError: 'graph'"),
+    (lambda m: m.update(version=True), "not npucc calibration statistics version 1"),
+    (lambda m: m.update(histogram_sample=-5), "histogram_sample -5"),
+    (lambda m: m["weights"][0].update(axis="0"), "weight axis '0'"),
+    (lambda m: m["values"][0].update(shape="999"), "a name string and a shape list"),
+])
+def test_hostile_statistics_files_name_the_file(tmp_path, edit, message):
+    """The metadata of a pair whose checksums match is still untrusted: a missing key or a value
+    of the wrong type is a CalibrationError naming the .json, not a KeyError."""
+    import hashlib
+    import json
+
+    from tests.fuzz.format_fixtures import stats_fixture
+
+    npz = stats_fixture(tmp_path)
+    js = npz.with_suffix(".json")
+    meta = json.loads(js.read_text())
+    edit(meta)
+    meta["npz_sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
+    js.write_text(json.dumps(meta))
+    with pytest.raises(CalibrationError, match=f"{re.escape(str(js))}.*{re.escape(message)}"):
+        CalibrationStats.load(npz)
+    js.write_text('{"a":' * 100000 + "1" + "}" * 100000)  # RecursionError in json
+    with pytest.raises(CalibrationError, match=r"stats\.json / .*stats\.npz: RecursionError"):
+        CalibrationStats.load(npz)

@@ -144,3 +144,37 @@ def test_oversized_images_are_refused_before_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "MAX_IMAGE_PIXELS", 100 * 100)
     with pytest.raises(CalibrationError, match=r"big.png: image of 120 x 100 pixels is over"):
         next(Dataset([tmp_path / "big.png"]).samples(NCHW))
+
+
+def test_hostile_dataset_txt_lines_and_files(tmp_path):
+    """Special files named by a dataset.txt (or given as one) would be read forever: refused
+    naming the txt and the line; a UTF-8 byte order mark (Windows editors) is not a path."""
+    import os
+
+    np.save(tmp_path / "v.npy", np.zeros((1, 3, 32, 32), np.float32))
+    os.mkfifo(tmp_path / "fifo.npy")
+    os.symlink("/dev/zero", tmp_path / "zero.npy")
+    for name in ("fifo.npy", "zero.npy", "/dev/zero"):
+        (tmp_path / "d.txt").write_text(f"v.npy\n{name}\n")
+        with pytest.raises(CalibrationError, match=rf"d\.txt:2: not a regular file '{name}'"):
+            Dataset(tmp_path / "d.txt")
+    for name in ("fifo.npy", "zero.npy"):
+        with pytest.raises(CalibrationError, match=rf"{name}: not a regular file"):
+            read_dataset_txt(tmp_path / name)
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfv.npy\n")
+    assert read_dataset_txt(tmp_path / "bom.txt") == [(tmp_path / "v.npy",)]
+
+
+def test_broken_images_are_calibration_errors_naming_the_file(tmp_path):
+    """Pillow reports some broken PNGs with SyntaxError or ValueError, not OSError."""
+    from tests.fuzz.format_fixtures import dataset_fixture, load_dataset
+
+    dataset_fixture(tmp_path)
+    data = (tmp_path / "s2.png").read_bytes()
+    for name, at, value, error in [("chunk.png", 36, 0x80, "SyntaxError: broken PNG file"),
+                                   ("ihdr.png", 11, 12, "ValueError: Truncated IHDR chunk")]:
+        bad = bytearray(data)
+        bad[at] = value
+        (tmp_path / name).write_bytes(bytes(bad))
+        with pytest.raises(CalibrationError, match=rf"cannot decode image .*{name}: {error}"):
+            load_dataset(tmp_path / name)

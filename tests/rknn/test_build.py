@@ -4,6 +4,8 @@ is one self-contained page whose layer table names the ONNX model's own nodes; c
 name the file and the key."""
 
 import json
+import os
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -13,6 +15,7 @@ import yaml
 from PIL import Image
 
 from npucc.cli import main
+from npucc.errors import NpuccError
 
 from .conftest import cosine, rel_err, write_images
 
@@ -143,6 +146,32 @@ def check_report(path, onnx_path):
     ({"compiler_parameters__target": "rk3588"},  # RKNPU2 has no u8: all CPU otherwise
      "calibration_parameters.quantized_dtype: rk3588 does not store u8 (u8): every layer "
      "would fall back to the CPU; the quantized_dtype values it runs: i8 (asymmetric_quantized-8"),
+    # every value is checked when the config is read, not deep in the build (hostile configs)
+    ({"model_parameters__output_model_file_prefix": "../../escaped"},
+     "model_parameters.output_model_file_prefix: '../../escaped' is not a file name"),
+    ({"model_parameters__output_model_file_prefix": "/etc/passwd"}, "is not a file name"),
+    ({"model_parameters__working_dir": "out\0x"}, "model_parameters.working_dir: a NUL"),
+    ({"model_parameters__input_shapes": {"image": [1, 3, "x", 32]}},
+     "model_parameters.input_shapes: 'image': expected a list of dimensions >= 1"),
+    ({"model_parameters__input_shapes": {"image": [1 << 40, 1 << 40]}},
+     "model_parameters.input_shapes: input image has shape"),
+    ({"model_parameters__outputs": [1, [2]]}, "model_parameters.outputs: expected a list of "
+                                              "tensor names"),
+    ({"input_parameters__mean_value": [1, float("nan"), 2]},
+     "input_parameters.mean_value: expected finite numbers"),
+    ({"input_parameters__mean_value": [[1, 2, 3]]}, "input_parameters.mean_value: expected"),
+    ({"input_parameters__std_value": "58 0 57"}, "input_parameters.std_value: [58.0, 0.0, 57.0] "
+                                                 "has a zero"),
+    ({"input_parameters__reorder_channel": [2, 2, 0]},
+     "input_parameters.reorder_channel: [2, 2, 0] is not a permutation"),
+    ({"calibration_parameters__calibration_type": "magic"},
+     "calibration_parameters.calibration_type: unknown 'magic'"),
+    ({"calibration_parameters__max_samples": -1},
+     "calibration_parameters.max_samples: expected an integer >= 1, got -1"),
+    ({"calibration_parameters__max_samples": True},
+     "calibration_parameters.max_samples: expected int, got True"),
+    ({"calibration_parameters__cal_data_dir": "/dev/zero"},
+     "calibration_parameters.cal_data_dir: /dev/zero is not a regular file or a folder"),
 ])
 def test_config_errors_name_the_file_and_the_key(project, capsys, extra, message):
     path = write_config(project, "bad", "u8", **extra)
@@ -202,6 +231,53 @@ def test_yaml_files_that_are_not_text_or_not_mappings_are_npucc_errors(tmp_path,
             read(str(binary))
         with pytest.raises(NpuccError, match="list.yaml: a .* is a mapping of keys, got list"):
             read(str(listing))
+
+
+@pytest.mark.parametrize("kind, text, message", [
+    ("deep", "a: " + "[" * 20000 + "]" * 20000 + "\n", "not valid YAML: nested too deeply"),
+    ("digits", "a: " + "9" * 5000 + "\n", "not valid YAML: Exceeds the limit"),
+    ("special", None, "is not a regular file"),
+])
+def test_hostile_yaml_is_an_npucc_error_naming_the_file(tmp_path, capsys, kind, text, message):
+    """The shared reader turns YAML that would raise RecursionError or ValueError (an integer
+    beyond Python's 4300 digits), and files that never end (/dev/zero, a FIFO), into errors
+    naming the file."""
+    from npucc.errors import NpuccError
+    from npucc.quantization.hybrid import read_hybrid_config
+    from npucc.targets import get_target
+
+    path = tmp_path / f"{kind}.yaml"
+    if text is None:
+        os.mkfifo(path)  # open() would block forever
+    else:
+        path.write_text(text)
+    assert main(["build", str(path)]) == 1
+    assert f"{path}: " in capsys.readouterr().err
+    for read in (get_target, read_hybrid_config):
+        with pytest.raises(NpuccError, match=f"{kind}.yaml: .*{re.escape(message)}"):
+            read(str(path))
+
+
+def test_billion_laughs_fails_fast_with_a_short_message(tmp_path):
+    """YAML aliases that expand to 10**9 elements load as shared references; an error message
+    quoting such a value must not expand it (it would take hours and all memory)."""
+    import time
+
+    from npucc.quantization.hybrid import HybridConfigError, read_hybrid_config
+    from npucc.targets import get_target
+    from tests.fuzz.format_fixtures import billion_laughs
+
+    hybrid, target = tmp_path / "h.yaml", tmp_path / "t.yaml"
+    hybrid.write_text(f"default_dtype: {billion_laughs()}\n")
+    target.write_text(f"extends: rk3588\nmacs_per_cycle: {billion_laughs()}\n")
+    start = time.perf_counter()
+    with pytest.raises(HybridConfigError, match=r"h.yaml: default_dtype: unknown dtype \[\[") as e:
+        read_hybrid_config(hybrid)
+    assert len(str(e.value)) < 700
+    with pytest.raises(NpuccError, match=r"t.yaml: macs_per_cycle: expected a mapping .*\[\[") as e:
+        get_target(target)
+    assert len(str(e.value)) < 300
+    assert time.perf_counter() - start < 5
 
 
 @pytest.mark.parametrize("dtype", ["i8", "fp16"])

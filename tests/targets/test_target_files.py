@@ -95,6 +95,21 @@ def test_user_file_by_path_and_extends(tmp_path):
     ({"cost": "{mac_efficiency: 1}"}, "cost.depthwise_efficiency", "missing"),
     ({"cost": "{mac_efficiency: 1, speed: 3}"}, "cost.speed", "unknown key"),
     ({"name": None}, "name", "expected a non-empty string"),
+    # hostile values: numbers float() cannot hold, parameters of the wrong kind for the check
+    ({"clock_mhz": "1" + "0" * 400}, "clock_mhz", "expected a number >= 0 (at most 2**53)"),
+    ({"constraints": "{kernel_size_range: {max: big}}"}, "constraints.kernel_size_range.max",
+     "expected an integer >= 0, got 'big'"),
+    ({"constraints": "{kernel_size_range: {max: [3]}}"}, "constraints.kernel_size_range.max",
+     "expected an integer"),
+    ({"constraints": "{tensor_types_supported: {per_channel: 1}}"},
+     "constraints.tensor_types_supported.per_channel", "expected true or false"),
+    ({"constraints": "{pad_mode: {modes: [constant, [reflect]]}}"}, "constraints.pad_mode.modes",
+     "expected a list of mode names"),
+    ({"pool_fusion": "[{kernel: 2, stride: 2, excluded_sizes: [7, x]}]"},
+     "pool_fusion[0].excluded_sizes.1", "expected an integer"),
+    ({"pool_fusion": "[{kernel: 2, stride: 2, excluded_sizes: 7}]"},
+     "pool_fusion[0].excluded_sizes", "expected a list"),
+    ({"ops": "[Conv, [Relu]]"}, "ops[1]", "unknown op ['Relu']"),
 ])
 def test_invalid_files_name_the_file_and_key(tmp_path, change, key, message):
     lines = [line for line in MINIMAL.splitlines()]
@@ -114,10 +129,21 @@ def test_invalid_files_name_the_file_and_key(tmp_path, change, key, message):
     ("- a list\n", "my_npu.yaml: a target file is a mapping of keys, got list"),
     ("extends: nowhere\n", "my_npu.yaml: extends: no target or base file named 'nowhere'"),
     ("extends: my_npu.yaml\n", "my_npu.yaml: extends: cycle"),
+    # keys of several types (YAML reads 1 as an int) are sorted without a TypeError
+    (MINIMAL + "1: one\ncolour: red\n", "my_npu.yaml: 1: unknown key"),
+    (MINIMAL.replace("cost: {", "cost: {2: x, "), "my_npu.yaml: cost.2: unknown key"),
+    ("extends: /dev/zero\n", "my_npu.yaml: extends: no target or base file named '/dev/zero'"),
 ])
 def test_unreadable_files(tmp_path, text, message):
     with pytest.raises(TargetError, match=re.escape(message)):
         get_target(write(tmp_path, text))
+
+
+def test_a_bad_base_is_named_with_the_file_extending_it(tmp_path):
+    write(tmp_path, "- a list\n", "base.yaml")
+    with pytest.raises(TargetError, match=re.escape(
+            "my_npu.yaml: extends base.yaml: a target file is a mapping of keys, got list")):
+        get_target(write(tmp_path, "extends: base.yaml\n"))
 
 
 def test_missing_file(tmp_path):

@@ -26,17 +26,21 @@
       report: true                     # write the HTML build report
       analysis_samples: 1              # dataset samples for per-layer error in the report (0: none)
 
-Paths are relative to the YAML file. Every error names the file and the key (`section.key`).
+Paths are relative to the YAML file. Every value is checked here, before anything is built:
+an error names the file and the key (`section.key`). An empty key (`key:`) means its default.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import attrs
 
-from npucc.errors import NpuccError
+from npucc import limits
+from npucc.errors import LimitError, NpuccError
+from npucc.yaml_mapping import brief
 
 MODEL_KEYS = {"onnx_model": "onnx", "caffe_model": "caffe", "darknet_cfg": "darknet",
               "tflite_model": "tflite", "tensorflow_model": "tensorflow",
@@ -111,12 +115,59 @@ class _Reader:
         raise BuildConfigError(f"{self.path}: {key}: {msg}")
 
     def get(self, section: str, key: str, default=None, kind=None):
-        value = (self.data.get(section) or {}).get(key, default)
-        if value is not None and kind is not None and not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else \
-                " or ".join(k.__name__ for k in kind)
-            self.fail(f"{section}.{key}", f"expected {names}, got {value!r}")
+        value = (self.data.get(section) or {}).get(key)
+        value = default if value is None else value
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if value is not None and kind is not None and (
+                not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds)):
+            names = " or ".join(k.__name__ for k in kinds)
+            self.fail(f"{section}.{key}", f"expected {names}, got {brief(value)}")
+        if isinstance(value, str) and "\0" in value:
+            self.fail(f"{section}.{key}", f"a NUL character in {brief(value)}")
         return value
+
+    def count(self, section: str, key: str, default, least: int) -> int | None:
+        value = self.get(section, key, default, kind=int)
+        if value is not None and value < least:
+            self.fail(f"{section}.{key}", f"expected an integer >= {least}, got {value}")
+        return value
+
+    def names(self, section: str, key: str) -> list[str] | None:
+        value = self.get(section, key, kind=list)
+        if value is not None and not all(isinstance(n, str) and n for n in value):
+            self.fail(f"{section}.{key}", f"expected a list of tensor names, got {brief(value)}")
+        return value
+
+    def numbers(self, section: str, key: str) -> tuple[float, ...] | None:
+        """A number, a list of numbers or a string "1 2 3" (RKNN's form): finite floats."""
+        value = self.get(section, key, kind=(list, int, float, str))
+        if value is None:
+            return None
+        items = value.replace(",", " ").split() if isinstance(value, str) else \
+            value if isinstance(value, list) else [value]
+        try:
+            out = tuple(float(v) for v in items if not isinstance(v, (bool, list, dict)))
+        except (ValueError, OverflowError):
+            out = ()
+        if not out or len(out) != len(items) or not all(map(math.isfinite, out)):
+            self.fail(f"{section}.{key}", f"expected finite numbers, got {brief(value)}")
+        return out
+
+    def shapes(self) -> dict | list | None:
+        """input_shapes: {name: [dims]} or a list of [dims] in input order; dims >= 1."""
+        key = "model_parameters.input_shapes"
+        shapes = self.get("model_parameters", "input_shapes", kind=(dict, list))
+        items = shapes.items() if isinstance(shapes, dict) else enumerate(shapes or [])
+        for name, dims in items:
+            if not isinstance(name, (str, int)) or not isinstance(dims, list) or not all(
+                    isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims):
+                self.fail(key, f"{brief(name)}: expected a list of dimensions >= 1, got "
+                               f"{brief(dims)}")
+            try:
+                limits.check_shape(dims, 1, f"input {name}")
+            except LimitError as e:
+                self.fail(key, str(e))
+        return shapes
 
     def file(self, section: str, key: str, required: bool = False) -> Path | None:
         value = self.get(section, key, kind=str)
@@ -127,6 +178,8 @@ class _Reader:
         p = Path(value) if Path(value).is_absolute() else _join(self.base, value)
         if not p.exists():
             self.fail(f"{section}.{key}", f"no such file or folder {p}")
+        if not (p.is_file() or p.is_dir()):  # /dev/zero, a FIFO...
+            self.fail(f"{section}.{key}", f"{p} is not a regular file or a folder")
         return p
 
     def config(self) -> BuildConfig:
@@ -142,10 +195,13 @@ class _Reader:
         elif framework == "darknet":
             weights = self.file(m, "darknet_weights")
             model = (model, weights) if weights else (model, "random")
-        shapes = self.get(m, "input_shapes", kind=(dict, list))
+        shapes = self.shapes()
         workdir = self.get(m, "working_dir", ".", kind=str)
         prefix = self.get(m, "output_model_file_prefix",
                           Path(model[0] if isinstance(model, tuple) else model).stem, kind=str)
+        if not prefix or prefix in (".", "..") or "/" in prefix or "\\" in prefix:
+            self.fail(f"{m}.output_model_file_prefix", f"{prefix!r} is not a file name (the "
+                      "outputs are written in working_dir)")
         layout = str(self.get("input_parameters", "input_layout_rt", "NHWC", kind=str))
         if layout.upper() not in ("NHWC", "NCHW", "SOURCE"):
             self.fail("input_parameters.input_layout_rt", f"{layout!r} is not NHWC, NCHW or "
@@ -159,16 +215,25 @@ class _Reader:
         self._check_dtype(dtype)
         dataset = self.file(c, "cal_data_dir", required=dtype not in ("f32", "fp16", "float16",
                                                                           "float32"))
-        samples = self.get("compiler_parameters", "analysis_samples", 1, kind=int)
+        samples = self.count("compiler_parameters", "analysis_samples", 1, 0)
+        algorithm = str(self.get(c, "calibration_type", "normal", kind=str))
+        self._check_algorithm(algorithm)
         self._check_target_runs(target, dtype)
         return BuildConfig(
-            self.path, framework, model, key, shapes, self.get(m, "inputs", kind=list),
-            self.get(m, "outputs", kind=list), _join(self.base, workdir), prefix, layout,
-            self._preprocess(), dataset, str(self.get(c, "calibration_type", "normal", kind=str)),
+            self.path, framework, model, key, shapes, self.names(m, "inputs"),
+            self.names(m, "outputs"), _join(self.base, workdir), prefix, layout,
+            self._preprocess(), dataset, algorithm,
             dtype, bool(self.get(c, "per_channel", self._is_w8a8(dtype), kind=bool)),
             bool(self.get(c, "rgb2bgr", False, kind=bool)), self.file(c, "hybrid_config"),
-            self.get(c, "max_samples", kind=int),
+            self.count(c, "max_samples", None, 1),
             target, bool(self.get("compiler_parameters", "report", True, kind=bool)), samples)
+
+    def _check_algorithm(self, algorithm: str) -> None:
+        from npucc.quantization import ALGORITHMS
+
+        if algorithm.lower() not in ALGORITHMS:
+            self.fail("calibration_parameters.calibration_type", f"unknown {algorithm!r}; one "
+                      f"of {', '.join(ALGORITHMS)}")
 
     def _default_dtype(self, target: str) -> str:
         """The target's generation's default: u8 where it stores u8 (RKNN-Toolkit v1), else
@@ -223,19 +288,21 @@ class _Reader:
 
     def _preprocess(self) -> dict | None:
         s = "input_parameters"
-        mean = self.get(s, "mean_value", kind=(list, int, float, str))
-        std = self.get(s, "std_value", kind=(list, int, float, str))
-        scale = self.get(s, "scale_value", kind=(list, int, float, str))
-        reorder = self.get(s, "reorder_channel", kind=(list, str))
+        mean, std = self.numbers(s, "mean_value"), self.numbers(s, "std_value")
+        scale = self.numbers(s, "scale_value")
+        reorder = self.numbers(s, "reorder_channel")
         if std is not None and scale is not None:
             self.fail(f"{s}.scale_value", "give std_value or scale_value, not both")
+        for key, values in (("std_value", std), ("scale_value", scale)):
+            if values is not None and 0 in values:
+                self.fail(f"{s}.{key}", f"{list(values)} has a zero")
         if scale is not None:
-            try:
-                vals = [float(v) for v in (scale.split() if isinstance(scale, str) else
-                                           scale if isinstance(scale, list) else [scale])]
-                std = [1.0 / v for v in vals]
-            except (ValueError, ZeroDivisionError) as e:
-                self.fail(f"{s}.scale_value", f"{scale!r}: {e}")
+            std = tuple(1.0 / v for v in scale)
+        if reorder is not None:
+            reorder = [int(v) for v in reorder]
+            if sorted(reorder) != list(range(len(reorder))):
+                self.fail(f"{s}.reorder_channel", f"{reorder} is not a permutation of the "
+                          "channels 0..n-1")
         if mean is None and std is None and reorder is None:
             return None
         return {"mean": mean if mean is not None else 0.0, "std": std if std is not None else 1.0,

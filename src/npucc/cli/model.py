@@ -78,9 +78,13 @@ def _read_input_file(path: str, graph, name: str):
             raise NpuccError(f"--input {path}: the model has no input {name!r}")
         return InputAdapter(value).image(Path(path), False)
     try:
-        return read_npy(path)
+        array = read_npy(path)
     except (OSError, ValueError) as e:
         raise NpuccError(f"--input {path}: not a readable .npy array ({e})") from None
+    if array.dtype.kind not in "biuf":
+        raise NpuccError(f"--input {path}: a {array.dtype} array; inputs are numbers (bool, "
+                         "int, uint or float)")
+    return array
 
 
 @subcommand("run", "compile a model (or load an .npub blob) and run it in the simulator",

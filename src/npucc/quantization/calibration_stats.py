@@ -20,13 +20,15 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from .. import limits
 from ..atomic import write_atomic
-from ..npyio import npz_from_bytes
+from ..npyio import npz_from_bytes, read_limited
 from .histogram import Histogram, grid_exponent
 from .stats import CalibrationError, ValueStats, WeightStats
 
 FORMAT = "npucc-calibration-stats"
 VERSION = 1
+MAX_JSON_BYTES = 256 << 20  # the metadata: names, shapes and numbers of every value
 
 
 @attrs.define(eq=False)
@@ -100,13 +102,17 @@ class CalibrationStats:
 
     @classmethod
     def from_state(cls, meta: dict, arrays, where: str = "<state>") -> CalibrationStats:
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or \
+                type(meta.get("version")) is not int or meta.get("version") != VERSION:
+            meta = meta if isinstance(meta, dict) else {}
             raise CalibrationError(f"{where}: not npucc calibration statistics version {VERSION} "
                                    f"(format {meta.get('format')!r} version "
                                    f"{meta.get('version')!r})")
         try:
             values = {}
             for i, v in enumerate(meta["values"]):
+                if not isinstance(v["name"], str) or not isinstance(v["shape"], list):
+                    raise TypeError(f"value {v['name']!r}: a name string and a shape list")
                 hist = Histogram(v["hist_exponent"], v["hist_start"], arrays[f"hist{i}"])
                 values[v["name"]] = ValueStats(
                     tuple(int(d) for d in v["shape"]), int(v["count"]), int(v["runs"]),
@@ -114,12 +120,19 @@ class CalibrationStats:
                     int(v["sum_run_min"]), int(v["sum_run_max"]), hist)
             weights = {}
             for i, w in enumerate(meta["weights"]):
+                if not (w["axis"] is None or type(w["axis"]) is int):
+                    raise TypeError(f"weight axis {w['axis']!r} is not an integer or null")
                 weights[w["name"]] = WeightStats(w["axis"], float(w["min"]), float(w["max"]),
                                                  np.asarray(arrays[f"wmin{i}"], np.float64),
                                                  np.asarray(arrays[f"wmax{i}"], np.float64))
+            graph, sample = meta["graph"], meta.get("histogram_sample")
+            if not isinstance(graph, str) or not (sample is None or type(sample) is int
+                                                  and sample > 0):
+                raise TypeError(f"graph {graph!r} / histogram_sample {sample!r}: expected a "
+                                "name / an integer or null")
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise CalibrationError(f"{where}: malformed calibration statistics: "
-                                   f"{type(e).__name__}: {e}") from e
+                                   f"{type(e).__name__}: {e}") from None
         for name, v in values.items():
             problem = _inconsistency(v)
             if problem:
@@ -130,7 +143,7 @@ class CalibrationStats:
                     and np.isfinite(w.channel_min).all() and np.isfinite(w.channel_max).all()
                     and w.channel_min.shape == w.channel_max.shape):
                 raise CalibrationError(f"{where}: weight statistics of %{name} are inconsistent")
-        return cls(meta["graph"], values, weights, meta.get("histogram_sample"))
+        return cls(graph, values, weights, sample)
 
     def save(self, path: str | os.PathLike) -> tuple[Path, Path]:
         """Write `path` (.npz, the suffix is added if missing) and the .json beside it;
@@ -149,10 +162,11 @@ class CalibrationStats:
     def load(cls, path: str | os.PathLike) -> CalibrationStats:
         npz, js = _paths(path)
         try:
-            meta = json.loads(js.read_text())
-            data = npz.read_bytes()
-        except (OSError, ValueError) as e:
-            raise CalibrationError(f"cannot read calibration statistics {js} / {npz}: {e}") from e
+            meta = json.loads(read_limited(js, MAX_JSON_BYTES))
+            data = read_limited(npz, 4 * limits.MAX_TENSOR_BYTES)
+        except (OSError, ValueError, RecursionError) as e:  # not UTF-8, not JSON, too deep
+            raise CalibrationError(f"cannot read calibration statistics {js} / {npz}: "
+                                   f"{type(e).__name__}: {e}") from None
         if not isinstance(meta, dict) or meta.get("npz_sha256") != hashlib.sha256(data).hexdigest():
             raise CalibrationError(f"{npz} does not match {js} (sha256 differs): the pair was "
                                    "not written together")
@@ -160,7 +174,7 @@ class CalibrationStats:
             arrays = npz_from_bytes(data)
         except (OSError, ValueError, EOFError) as e:
             raise CalibrationError(f"cannot read calibration statistics {npz}: {e}") from e
-        return cls.from_state(meta, arrays, str(js))
+        return cls.from_state(meta, arrays, f"{js} (arrays in {npz.name})")
 
 
 def _inconsistency(v: ValueStats) -> str | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from .. import limits
 from ..ir.graph import Graph, Value
-from ..npyio import read_npy
+from ..npyio import read_limited, read_npy
 from ..passes.input_layout import source_layout
 from .stats import CalibrationError
 
@@ -42,14 +43,15 @@ log = logging.getLogger("npucc.quantization")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 SUFFIXES = IMAGE_SUFFIXES + (".npy",)
 _TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+MAX_DATASET_TXT_BYTES = 64 << 20  # a million sample lines
 
 
 def read_dataset_txt(path: str | os.PathLike) -> list[tuple[Path, ...]]:
     """The samples of an RKNN dataset.txt: one tuple of resolved paths per sample line."""
     txt = Path(path)
     try:
-        lines = txt.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
+        lines = read_limited(txt, MAX_DATASET_TXT_BYTES).decode("utf-8-sig").splitlines()
+    except (OSError, ValueError) as e:  # UnicodeDecodeError too
         raise CalibrationError(f"cannot read dataset file {txt}: {e}") from e
     samples = []
     for lineno, line in enumerate(lines, 1):
@@ -59,8 +61,9 @@ def read_dataset_txt(path: str | os.PathLike) -> list[tuple[Path, ...]]:
         paths = []
         for word in line.split():
             p = Path(word) if os.path.isabs(word) else txt.parent / word
-            if not p.is_file():
-                raise CalibrationError(f"{txt}:{lineno}: no such file {word!r} (looked for {p})")
+            if not p.is_file():  # also refuses /dev/zero, a FIFO or a folder
+                what = "not a regular file" if p.exists() else "no such file"
+                raise CalibrationError(f"{txt}:{lineno}: {what} {word!r} (looked for {p})")
             if p.suffix.lower() not in SUFFIXES:
                 raise CalibrationError(f"{txt}:{lineno}: {word!r} is not one of "
                                        f"{', '.join(SUFFIXES)}")
@@ -119,8 +122,9 @@ class InputAdapter:
                 if im.size != (w, h):
                     im = im.resize((w, h), Image.Resampling.BILINEAR)
                 pixels = np.asarray(im, dtype=np.float32).reshape(h, w, c)
-        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-            raise CalibrationError(f"cannot decode image {path}: {e}") from e
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError,
+                SyntaxError, ValueError, EOFError, struct.error) as e:  # Pillow: broken files
+            raise CalibrationError(f"cannot decode image {path}: {type(e).__name__}: {e}") from e
         if rgb2bgr and c == 3:
             pixels = pixels[:, :, ::-1]
         a = pixels[None]

@@ -49,10 +49,12 @@ class HybridConfigError(NpuccError):
 
 def dtype_name(text, where: str) -> str:
     """An npucc precision name for a dtype spelling (npucc or RKNN)."""
-    s = str(text).strip().lower()
+    from ..yaml_mapping import brief
+
+    s = text.strip().lower() if isinstance(text, str) else None
     name = ALIASES.get(s, _MORE.get(s, s))
     if name not in PRECISIONS:
-        raise HybridConfigError(f"{where}: unknown dtype {text!r}; one of "
+        raise HybridConfigError(f"{where}: unknown dtype {brief(text)}; one of "
                                 f"{', '.join(PRECISIONS)} or RKNN's "
                                 f"{', '.join(sorted({*ALIASES, *_MORE}))}")
     return name

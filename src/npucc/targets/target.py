@@ -24,13 +24,14 @@ from typing import Any
 import attrs
 
 from ..errors import TargetError
-from ..yaml_mapping import read_yaml_mapping
+from ..yaml_mapping import brief, read_yaml_mapping
 from .fusion import PoolFusionRule
 
 PRECISIONS = ("int8", "int16", "fp16")  # what a MAC array computes in; keys of macs_per_cycle
 # storage schemes a target may run (the quantize_graph dtype names, plus fp16)
 QUANT_DTYPES = ("u8", "i8", "i16", "dfp8", "dfp16", "fp16")
 _MAX_EXTENDS = 8
+_MAX_NUMBER = 1 << 53  # beyond: not a plausible clock, core count or size (and float() overflows)
 
 
 @attrs.frozen
@@ -153,7 +154,7 @@ def _merged(path: str) -> tuple[dict, str]:
         if path in seen or len(chain) > _MAX_EXTENDS:
             raise TargetError(f"{shown}: extends: cycle or chain longer than {_MAX_EXTENDS}")
         seen.add(path)
-        data = _read_yaml(path, shown)
+        data = _read_yaml(path, shown if not chain else f"{chain[-1][1]}: extends {shown}")
         chain.append((data, shown))
         base = data.pop("extends", None)
         if base is not None and not isinstance(base, str):
@@ -190,19 +191,21 @@ class _Checker:
             self.fail(full, "missing (required)")
         v = data[key]
         ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-        if isinstance(v, bool) or not ok or not math.isfinite(v) or v < 0:
+        if isinstance(v, bool) or not ok or not -_MAX_NUMBER < v < _MAX_NUMBER \
+                or not math.isfinite(v) or v < 0:
             kind = "an integer" if integer else "a number"
-            self.fail(full, f"expected {kind} >= 0, got {v!r}")
+            big = " (at most 2**53)" if ok and not isinstance(v, bool) and v > 0 else ""
+            self.fail(full, f"expected {kind} >= 0{big}, got {brief(v)}")
         return v
 
     def text(self, data: Mapping, key: str) -> str:
         v = data.get(key)
         if not isinstance(v, str) or not v:
-            self.fail(key, f"expected a non-empty string, got {v!r}")
+            self.fail(key, f"expected a non-empty string, got {brief(v)}")
         return v
 
     def unknown(self, data: Mapping, allowed, where: str = "") -> None:
-        extra = sorted(set(data) - set(allowed))
+        extra = sorted(set(data) - set(allowed), key=str)  # YAML keys: str, int, None...
         if extra:
             self.fail(where + str(extra[0]), f"unknown key (known: {', '.join(sorted(allowed))})")
 
@@ -213,7 +216,8 @@ def _load(path: str) -> Target:
     c.unknown(data, _TOP_KEYS)
     macs = data.get("macs_per_cycle")
     if not isinstance(macs, dict) or not macs:
-        c.fail("macs_per_cycle", f"expected a mapping precision -> MACs per cycle, got {macs!r}")
+        c.fail("macs_per_cycle", f"expected a mapping precision -> MACs per cycle, got "
+                                 f"{brief(macs)}")
     for p in macs:
         if p not in PRECISIONS:
             c.fail(f"macs_per_cycle.{p}", f"unknown precision (known: {', '.join(PRECISIONS)})")
@@ -227,7 +231,8 @@ def _load(path: str) -> Target:
         c.fail("quant_dtypes", f"expected a list of {', '.join(QUANT_DTYPES)}")
     for i, d in enumerate(dtypes):
         if d not in QUANT_DTYPES:
-            c.fail(f"quant_dtypes[{i}]", f"unknown dtype {d!r} (known: {', '.join(QUANT_DTYPES)})")
+            c.fail(f"quant_dtypes[{i}]", f"unknown dtype {brief(d)} (known: "
+                                         f"{', '.join(QUANT_DTYPES)})")
     cost = data.get("cost")
     if not isinstance(cost, dict):
         c.fail("cost", "missing or not a mapping of cost-model parameters")
@@ -259,14 +264,18 @@ def _pool_rules(c: _Checker, rules) -> tuple[PoolFusionRule, ...]:
         c.unknown(r, ("kernel", "stride", "parity", "excluded_sizes", "max_width"), key + ".")
         parity = r.get("parity")
         if parity not in (None, "even", "odd"):
-            c.fail(key + ".parity", f"expected even, odd or absent, got {parity!r}")
+            c.fail(key + ".parity", f"expected even, odd or absent, got {brief(parity)}")
         widths = r.get("max_width", {})
         if not isinstance(widths, dict) or any(b not in (8, 16) for b in widths):
             c.fail(key + ".max_width", "expected a mapping of bit width (8, 16) -> width")
+        sizes = r.get("excluded_sizes", [])
+        if not isinstance(sizes, list):
+            c.fail(key + ".excluded_sizes", f"expected a list of sizes, got {brief(sizes)}")
         out.append(PoolFusionRule(
             int(c.number(r, "kernel", key + ".", integer=True)),
             int(c.number(r, "stride", key + ".", integer=True)), parity,
-            tuple(int(s) for s in r.get("excluded_sizes", ())),
+            tuple(int(c.number(dict(enumerate(sizes)), i, f"{key}.excluded_sizes.",
+                               integer=True)) for i in range(len(sizes))),
             {b: int(c.number(widths, b, key + ".max_width.", integer=True)) for b in widths}))
     return tuple(out)
 
@@ -280,8 +289,8 @@ def _ops(c: _Checker, ops) -> frozenset[str] | None:
     if not isinstance(ops, list):
         c.fail("ops", "expected a list of op names or 'all'")
     for i, op in enumerate(ops):
-        if op not in OPS:
-            c.fail(f"ops[{i}]", f"unknown op {op!r}")
+        if not isinstance(op, str) or op not in OPS:
+            c.fail(f"ops[{i}]", f"unknown op {brief(op)}")
     return frozenset(ops)
 
 
@@ -303,5 +312,20 @@ def _constraints(c: _Checker, given) -> dict[str, dict[str, Any]]:
         for p in want:
             if p not in params:
                 c.fail(f"{key}.{p}", "missing (required)")
+            _check_param(c, params, p, f"{key}.")
         out[name] = dict(params)
     return out
+
+
+def _check_param(c: _Checker, params: Mapping, p: str, where: str) -> None:
+    """A constraint parameter of the kind the constraints read: per_channel a boolean, modes a
+    list of names, every other one (max, kernel_max, per_stride...) an integer >= 0."""
+    v = params[p]
+    if p == "per_channel":
+        if not isinstance(v, bool):
+            c.fail(where + p, f"expected true or false, got {brief(v)}")
+    elif p == "modes":
+        if not isinstance(v, list) or not all(isinstance(m, str) for m in v):
+            c.fail(where + p, f"expected a list of mode names, got {brief(v)}")
+    else:
+        c.number(params, p, where, integer=True)

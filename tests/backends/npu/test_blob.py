@@ -342,6 +342,22 @@ def test_forged_program_and_tables_are_checked_against_each_other(small, tmp_pat
             "io section does not list the program's inputs and outputs")
 
 
+def test_a_program_the_simulator_refuses_names_the_file(tmp_path):
+    """A forged program that passes the reader's checks (a QuantizeLinear whose scale attribute
+    is one ulp off its output type's) fails compiling the plan: a BlobError naming the file."""
+    from tests.fuzz.format_fixtures import _sections, blob_fixture, forge_blob
+
+    data = blob_fixture(tmp_path).read_bytes()
+    program = _sections(data)["program"]
+    scale = program.split(b"QuantizeLinear(%x) {scale=[", 1)[1].split(b"]", 1)[0]
+    other = repr(float(np.nextafter(float(scale), 2.0))).encode()
+    path = tmp_path / "forged.npub"
+    path.write_bytes(forge_blob(data, "program", program.replace(
+        b"QuantizeLinear(%x) {scale=[" + scale, b"QuantizeLinear(%x) {scale=[" + other, 1)))
+    with pytest.raises(BlobError, match=f"{path}: the program does not compile: "):
+        npucc.load_blob(path)
+
+
 CORRUPTIONS = st.one_of(
     st.tuples(st.just("flip"), st.lists(st.tuples(st.integers(0, 1 << 30), st.integers(0, 7)),
                                         min_size=1, max_size=4)),

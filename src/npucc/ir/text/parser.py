@@ -25,7 +25,7 @@ _SKIP = re.compile(r"(?:\s+|#[^\n]*)*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _BARE = re.compile(r"[A-Za-z0-9_.]+")
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-_INT = re.compile(r"[-+]?\d+(?![\w.])")
+_INT = re.compile(r"[-+]?\d{1,100}(?![\w.])")  # longer: not an int (Python parses 4300 digits)
 _REAL = r"(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|inf|nan"
 _FLOAT = re.compile(rf"[-+]?(?:{_REAL})(?![\w.])")
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -357,6 +357,8 @@ class _Parser:
                                          f"{dtype.value}", pos)
                     raw[i] = bits
             return arr
+        if any(len(s) > 100 for s in tokens):
+            raise self.error(f"an integer of more than 100 digits in a {dtype.value} payload", pos)
         ints = [int(s) for s in tokens]
         lo, hi = dtype.int_range
         bad = [x for x in ints if not lo <= x <= hi]
@@ -577,7 +579,10 @@ def parse(text: str, constants=None, *, source: str = "<ir>"):
     'random' (seeded by the constant's name) to fill every elided payload, for hand-written
     test IR. Raises ParseError naming line:column with a caret under the problem.
     """
-    return _Parser(text, constants, source).graph()
+    try:
+        return _Parser(text, constants, source).graph()
+    except RecursionError:
+        raise ParseError(f"{source}: lists or graphs nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------------------------
