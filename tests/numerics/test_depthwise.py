@@ -2,11 +2,9 @@
 convolution with the fixed-point rounding formula, and against the numpy form it replaces: the
 same integers for drawn geometries (1-D and 2-D, strides, dilations, asymmetric pads, batches),
 input, weight and output types (u8 / i8 / i16, per-tensor and per-channel, dfp), biases and
-fused clamps, on one thread and split between threads."""
+fused clamps."""
 
 from __future__ import annotations
-
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npucc.ir import Graph, QuantParams, TensorType
-from npucc.numerics import depthwise, jit, threads
+from npucc.numerics import jit
 from npucc.numerics.fixed_point import multiply_round_half_even, quantize_multiplier
 from npucc.numerics.integer.requantize import round_to_int
 from npucc.numerics.profiles import select_kernel
@@ -27,10 +25,9 @@ RANGES = {"u8": (0, 255), "i8": (-128, 127), "i16": (-32768, 32767)}
 
 @pytest.fixture(autouse=True)
 def every_size(monkeypatch):
-    """The compiled kernel for layers of any size, split between threads from 2 outputs."""
+    """The compiled kernel for layers of any size."""
     monkeypatch.setattr(jit, "IMPORT_AT", 0)
     monkeypatch.setattr(jit, "SMALLEST", 0)
-    monkeypatch.setattr(depthwise, "SPLIT_AT", 2)
 
 
 @st.composite
@@ -134,11 +131,10 @@ def _formula(node, xa):
 
 @needs_numba
 @settings(max_examples=250, deadline=None)
-@given(layers(), st.sampled_from([1, 2, 3]))
-def test_compiled_depthwise_equals_the_formula_and_the_numpy_form(layer, count):
+@given(layers())
+def test_compiled_depthwise_equals_the_formula_and_the_numpy_form(layer):
     node, rng = _node(layer)
-    with mock.patch.object(threads, "count", lambda: count):
-        compiled = select_kernel(node)
+    compiled = select_kernel(node)
     assert compiled.__qualname__.startswith("depthwise_kernel"), "the compiled kernel ran"
     saved, jit._state["numba"] = jit._state["numba"], False  # numba off: the numpy form
     try:
@@ -155,14 +151,6 @@ def test_compiled_depthwise_equals_the_formula_and_the_numpy_form(layer, count):
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(numpy_form(args)[0], want)
     np.testing.assert_array_equal(compiled(args)[0], want)  # scratch reused: same again
-
-
-def test_worker_errors_reach_the_caller():
-    def fail(i):
-        if i == 1:
-            raise ValueError("part 1")
-    with pytest.raises(ValueError, match="part 1"):
-        threads.run_parts(fail, [(0,), (1,)])
 
 
 @pytest.mark.parametrize("scheme", ["u8", "i8c", "dfp16"])

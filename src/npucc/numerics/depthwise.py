@@ -1,6 +1,7 @@
 """Depthwise Conv (group == channels == outputs) as one compiled loop (numerics/jit.py): per
 channel, its stride phases built in a scratch kept in cache, one multiply-add per kernel tap over
-spans of them, and the output step, on `threads.count()` threads (channels split between them).
+spans of them, and the output step. (Splitting the channels between two threads gained nothing
+inside a plan: OpenBLAS's workers spin on the second core after each GEMM.)
 
 `DepthwiseLoop` runs it on any input type: the affine and dfp profiles' kernel
 (`depthwise_kernel`: integers, requantized) and the simulator's float32 conv (bias and clamp).
@@ -17,13 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Node
-from . import jit, threads
+from . import jit
 from .accumulate import float_for, phase_taps
 from .integer.requantize import static_factors
 from .params import storage_range
 from .profiles import Kernel
-
-SPLIT_AT = 1 << 14  # output elements from which the channels are split between threads
 
 
 class DepthwiseLoop:
@@ -41,10 +40,8 @@ class DepthwiseLoop:
         self.fills = np.array([_fill(ph, strides, pads, (h, wd), (hq, wq)) for ph in phases],
                               np.int64)
         flat_len = hq * wq + (kernel[1] - 1) * dilations[1] // strides[1]
-        parts = min(threads.count(), ch) if n * ch * oh * ow >= SPLIT_AT else 1
-        self.edges = [int(e) for e in np.linspace(0, ch, parts + 1).round()]
-        self.scratch = [(np.zeros((len(phases), flat_len), dtype), np.empty(oh * wq, dtype))
-                        for _ in range(parts)]  # per thread: phase images (borders stay 0), sums
+        self.flats = np.zeros((len(phases), flat_len), dtype)  # phase images; borders stay 0
+        self.acc = np.empty(oh * wq, dtype)
         self.weights = np.ascontiguousarray(weights, dtype).reshape(ch, -1)
         self.r, self.c = (np.ascontiguousarray(np.broadcast_to(a, (ch,)), np.float64)
                           for a in (r, c))
@@ -57,12 +54,10 @@ class DepthwiseLoop:
         """x C-contiguous (N, C, H, W); `out` (N, C, OH, OW) C-contiguous, or a new array."""
         if out is None:
             out = np.empty(self.shape, self.out_dtype)
-        n, ch, oh, ow = self.shape
-        threads.run_parts(self.loop, [
-            (x, self.zx, c0, c1, self.weights, self.tap_phase, self.tap_offset, self.fills, oh,
-             ow, self.wq, self.r, self.c, self.lo, self.hi, self.zy, self.rounding, flats, acc,
-             out)
-            for c0, c1, (flats, acc) in zip(self.edges, self.edges[1:], self.scratch)])
+        oh, ow = self.shape[2:]
+        self.loop(x, self.zx, self.weights, self.tap_phase, self.tap_offset, self.fills, oh, ow,
+                  self.wq, self.r, self.c, self.lo, self.hi, self.zy, self.rounding, self.flats,
+                  self.acc, out)
         return out
 
 

@@ -8,7 +8,7 @@ passes over float64 arrays (multiply, offset, round, clip, cast), ~2 ns per elem
 keeps the value in a register takes ~0.3 ns (benchmarks/README.md, quantized_vs_ort.py). On
 MobileNetV2 that was ~40 % of an int8 run. A depthwise conv in numpy is two passes over the
 image per kernel tap plus the requantization; the compiled loop does one channel at a time while
-it is in cache (numerics/integer/depthwise.py).
+it is in cache (numerics/depthwise.py).
 
 numba is imported at the first accumulator of IMPORT_AT elements or more (importing it and
 loading a cached loop take ~0.3-0.5 s, more than a small model's whole run saves); from then on
@@ -67,17 +67,17 @@ def _requantize(acc, r, c, lo, hi, zy, out):  # pragma: no cover  (runs compiled
                     out[a, ch, i, j] = z + zy
 
 
-def _depthwise(x, zx, c0, c1, w, tap_phase, tap_offset, fills, oh, ow, wq, r, c, lo, hi, zy,
-               rounding, flats, acc, out):  # pragma: no cover  (runs compiled)
-    """Channels c0..c1-1 of a depthwise conv, one channel at a time: its stride phases filled
-    into the zero-padded `flats` (phase p: rows fills[p, 0:2], columns fills[p, 2:4] copied from
+def _depthwise(x, zx, w, tap_phase, tap_offset, fills, oh, ow, wq, r, c, lo, hi, zy, rounding,
+               flats, acc, out):  # pragma: no cover  (runs compiled)
+    """A depthwise conv, one channel at a time: its stride phases filled into the zero-padded
+    `flats` (phase p: rows fills[p, 0:2], columns fills[p, 2:4] copied from
     x's row fills[p, 4] + fills[p, 6]*k and column fills[p, 5] + fills[p, 7]*k, minus zx), the
     sum over taps t of w[ch, t] * flats[tap_phase[t]][tap_offset[t] + k] for k over the span
     oh * wq (output (i, j) at k = i * wq + j; the columns past ow are not read), then
     out = clip(rint(acc * r + c), lo, hi) + zy per channel (without rint unless `rounding`)."""
     span = oh * wq
     for b in range(x.shape[0]):
-        for ch in range(c0, c1):
+        for ch in range(x.shape[1]):
             for p in range(flats.shape[0]):
                 q0, q1, r0, r1 = fills[p, 0], fills[p, 1], fills[p, 2], fills[p, 3]
                 y0, x0, sy, sx = fills[p, 4], fills[p, 5], fills[p, 6], fills[p, 7]

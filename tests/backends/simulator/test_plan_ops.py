@@ -110,21 +110,16 @@ def test_depthwise_in_one_row_cache_blocks(monkeypatch, name, x, w, bias, attrs)
 @pytest.mark.parametrize("activation,params", [("none", ()), ("relu", ()), ("clip", (-0.5, 0.7)),
                                                ("prelu", (0.1, -0.2, 0.3, 0.25, 0.5, 2.0)),
                                                ("sigmoid", ())])
-@pytest.mark.parametrize("threads", [1, 2])
-def test_depthwise_as_the_compiled_loop(monkeypatch, name, x, w, bias, attrs, activation, params,
-                                        threads):
+def test_depthwise_as_the_compiled_loop(monkeypatch, name, x, w, bias, attrs, activation, params):
     """The float depthwise path as numerics' compiled loop (numerics/depthwise.py), which the
-    plan takes for channels-first images when numba is installed, on one thread and two."""
+    plan takes for channels-first images when numba is installed."""
     from npucc.backends.simulator.kernels import conv
     from npucc.numerics import depthwise, jit
-    from npucc.numerics import threads as numerics_threads
 
     if not jit.enabled():
         pytest.skip("numba is not installed (or NPUCC_NO_JIT=1): the numpy path runs")
     monkeypatch.setattr(conv, "DEPTHWISE_CHANNELS_LAST_PIXELS", 0)
     monkeypatch.setattr(jit, "SMALLEST", 0)
-    monkeypatch.setattr(depthwise, "SPLIT_AT", 0)
-    monkeypatch.setattr(numerics_threads, "count", lambda: threads)
     calls = []
     run = depthwise.DepthwiseLoop.__call__
     monkeypatch.setattr(depthwise.DepthwiseLoop, "__call__",

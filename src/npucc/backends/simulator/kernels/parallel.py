@@ -7,16 +7,22 @@ threads issuing cache-sized numpy calls run no faster than one. And a Python hel
 the cores with BLAS's workers, which spin-wait between GEMMs: the two then take turns on one core
 (measured: ResNet-18 three times slower). BLAS hands work to its threads in C, in microseconds.
 
-The thread count is `npucc.numerics.threads.count()`: `NPUCC_NUM_THREADS` if set, else
-min(2, number of CPUs). The compiled depthwise loop (numerics/jit.py) runs on as many threads:
-one long call per thread that releases the GIL, unlike numpy's cache-sized calls.
+The thread count is `NPUCC_NUM_THREADS` if set, else min(2, number of CPUs).
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from ....numerics.threads import count as threads
+
+def threads() -> int:
+    env = os.environ.get("NPUCC_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(2, os.cpu_count() or 1))
+
 
 _blas = None  # threadpoolctl controller of numpy's BLAS; False when threadpoolctl is missing
 
