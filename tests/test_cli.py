@@ -363,8 +363,11 @@ def test_run_refuses_input_arrays_that_are_not_numbers_or_files(tmp_path, capsys
     np.save(tmp_path / "c.npy", np.zeros((1, 3, 8, 8), np.complex64))
     np.save(tmp_path / "s.npy", np.full((1, 3, 8, 8), "x"))
     os.mkfifo(tmp_path / "fifo.npy")
+    np.save(tmp_path / "nhwc.npy", np.zeros((1, 8, 8, 3), np.float32))
     for name, message in [("c.npy", "a complex64 array"), ("s.npy", "a <U1 array"),
-                          ("fifo.npy", "not a regular file"), ("/dev/zero", "not a regular")]:
+                          ("fifo.npy", "not a regular file"), ("/dev/zero", "not a regular"),
+                          ("nhwc.npy", "float32[1, 8, 8, 3] array, but input %x is f32[1,3,8,8]"
+                           )]:
         path = str(tmp_path / name)
         assert main(["run", str(model), "--input", path]) == 1
         err = capsys.readouterr().err

@@ -61,6 +61,10 @@ def _read_inputs(args, graph):
                                  f"{[v.name for v in graph.inputs]}")
             name = graph.inputs[i].name
         named[name] = _read_input_file(path, graph, name)
+        value = next((v for v in graph.inputs if v.name == name), None)
+        if value is not None and named[name].shape != value.shape:
+            raise NpuccError(f"--input {path}: a {named[name].dtype}{list(named[name].shape)} "
+                             f"array, but input %{name} is {value.type}")
     return named
 
 
