@@ -111,7 +111,7 @@ def test_observed_ranges_are_the_float_activations_min_max(small):
         assert "single_cosine" not in e
 
 
-def test_rknn_keys_and_errors_name_the_file_and_layer(small, tmp_path):
+def test_rknn_keys_and_errors_name_the_file_and_layer(small, tmp_path, caplog):
     g, _ = small
     path = tmp_path / "model.quantization.cfg"
     path.write_text(yaml.safe_dump({
@@ -121,6 +121,12 @@ def test_rknn_keys_and_errors_name_the_file_and_layer(small, tmp_path):
         "quantize_parameters": {"/pw/pw.0/Conv_output_0": {"qtype": "asym"}}}))
     got = read_hybrid_config(path, g)
     assert got == {"/stem/stem.0/Conv": "dfp16", "/head/Gemm": "f32", "/pw/pw.0/Conv": "fp16"}
+    assert "quantize_parameters (RKNN's table of computed scales) is ignored" in caplog.text
+    path.write_text("custom_quantize_layer:\n  /pw/pw.0/Conv: float16\n")  # a misspelt key
+    caplog.clear()
+    assert read_hybrid_config(path, g) == {}
+    assert f"{path}: unknown key(s) ignored: custom_quantize_layer (known: " in caplog.text
+    path.write_text(yaml.safe_dump({"custom_quantize_layers": {"/pw/pw.0/Conv": "float16"}}))
     q = quantize_model(g, samples(4, seed=0), layer_dtypes=got, progress=False)
     assert node_of(q.graph, "/pw/pw.0/Conv").outputs[0].dtype.value == "f16"
     path.write_text("custom_quantize_layers:\n  /pw/pw.0/Conv: int4\n")

@@ -38,6 +38,7 @@ from .schemes import ALIASES
 log = logging.getLogger("npucc.quantization")
 
 RKNN_KEYS = ("customized_quantize_layers", "custom_quantize_layers")
+_KEYS = {"model", "default_dtype", "algorithm", "layers", *RKNN_KEYS}  # what step 2 reads
 # spellings beyond schemes.ALIASES: RKNN's float32 / int16 and npucc's own names
 _MORE = {"float32": "f32", "float": "f32", "fp32": "f32", "int16": "dfp16",
          "asymmetric_affine-i8": "i8"}
@@ -169,6 +170,15 @@ def read_hybrid_config(path, graph: Graph | None = None) -> dict[str, str]:
     from ..yaml_mapping import read_yaml_mapping
 
     data = read_yaml_mapping(path, HybridConfigError, "hybrid quantization file", empty_ok=True)
+    unknown = sorted(str(k) for k in data if k not in _KEYS)
+    if "quantize_parameters" in data:
+        log.warning("%s: quantize_parameters (RKNN's table of computed scales) is ignored: npucc "
+                    "computes every layer's parameters from the statistics; set dtypes under "
+                    "`layers` or custom_quantize_layers", path)
+    if [k for k in unknown if k != "quantize_parameters"]:
+        log.warning("%s: unknown key(s) ignored: %s (known: %s)", path,
+                    ", ".join(k for k in unknown if k != "quantize_parameters"),
+                    ", ".join(sorted(_KEYS)))
     out: dict[str, str] = {}
     default = data.get("default_dtype")
     default = dtype_name(default, f"{path}: default_dtype") if default is not None else None
