@@ -111,6 +111,10 @@ def test_npy_shapes(tmp_path, caplog):
     with pytest.raises(CalibrationError, match=r"bad\.npy: input %x expects shape \[1, 3, 32, 32\]"
                                                r" \(NCHW\), got \[1, 3, 16, 32\]"):
         list(Dataset([tmp_path / "bad.npy"]).samples(NCHW))
+    (tmp_path / "dataset.txt").write_text("nchw.npy\nbad.npy\n")
+    with pytest.raises(CalibrationError, match=r"dataset .*dataset\.txt, sample 2: .*bad\.npy: "
+                                               r"input %x expects shape"):
+        list(Dataset(tmp_path / "dataset.txt").samples(NCHW))
 
 
 def test_iterables_of_arrays_tuples_and_dicts():

@@ -213,7 +213,11 @@ class Dataset:
                         f"{where}, sample {i + 1} ({' '.join(map(str, paths))}): graph "
                         f"{graph.name} takes {len(adapters)} inputs "
                         f"({', '.join(a.name for a in adapters)}), the sample has {len(paths)}")
-                yield [a.load(p, self.rgb2bgr) for a, p in zip(adapters, paths)]
+                try:
+                    sample = [a.load(p, self.rgb2bgr) for a, p in zip(adapters, paths)]
+                except CalibrationError as e:  # names the file; say which sample listed it
+                    raise CalibrationError(f"{where}, sample {i + 1}: {e}") from None
+                yield sample
             return
         for i, item in enumerate(self.source):
             yield self._from_item(item, adapters, f"dataset item {i}")
