@@ -43,6 +43,30 @@ def test_exported_program_object_and_pt2_file(tmp_path):
         assert relative_error(ours, want) <= TOL
 
 
+def test_token_classifier_with_embedding_and_transformer_encoder(tmp_path):
+    """A text model as a .pt2: token embedding (aten.embedding), two GELU transformer encoder
+    layers (fused multi-head attention), mean pooling, a linear head; int64 token ids in."""
+    torch.manual_seed(0)
+
+    class Tokens(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(100, 32)
+            layer = torch.nn.TransformerEncoderLayer(32, 4, 64, batch_first=True,
+                                                     activation="gelu")
+            self.enc = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.head = torch.nn.Linear(32, 3)
+
+        def forward(self, ids):
+            return self.head(self.enc(self.emb(ids)).mean(1))
+
+    model, ids = Tokens().eval(), torch.randint(0, 100, (2, 12))
+    path = tmp_path / "tokens.pt2"
+    torch.export.save(torch.export.export(model, (ids,)), path)
+    (ours,) = run_graph(load(path), [ids.numpy()])
+    assert relative_error(ours, _torch(model, ids)) <= TOL
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["yolo", "deconv_resize"])
 def test_torchscript_file(tmp_path, name):

@@ -151,6 +151,12 @@ def _index_select(cx, x, dim, index):
     return cx.emit("Gather", [x, index], axis=_norm_dim(dim, len(cx.shape(x))))
 
 
+@aten("aten.embedding.default")
+def _embedding(cx, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    """Rows of the table (padding_idx and the gradient options matter to training only)."""
+    return cx.emit("Gather", [weight, indices], axis=0)
+
+
 @aten("aten.index.Tensor")
 def _index(cx, x, indices):
     """x[i0, i1, ...] with integer index tensors (None: the whole dim). The indexed dims are
