@@ -138,6 +138,16 @@ def _copy(cx, x, src, non_blocking=False):
     return cx.emit("Expand", [src], shape=list(cx.shape(x)))
 
 
+@aten("aten.flip.default")
+def _flip(cx, x, dims):
+    rank = len(cx.shape(x))
+    axes = sorted({_norm_dim(d, rank) for d in dims})
+    if not axes:
+        return x
+    n = len(axes)
+    return cx.emit("Slice", [x], starts=[-1] * n, ends=[-(2 ** 62)] * n, axes=axes, steps=[-1] * n)
+
+
 @aten("aten.select.int")
 def _select(cx, x, dim, index):
     dim = _norm_dim(dim, len(cx.shape(x)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import operator
 
 import numpy as np
@@ -120,8 +121,12 @@ class AtenLowering:
                                    "only; save the model without this library op (for a "
                                    "detector, its backbone and head, before decoding and NMS)")
         if fn is None:
-            raise UnsupportedError(f"{self._where(node)}: not supported; supported torch ops: "
-                                   f"{', '.join(supported_ops())}")
+            known = supported_ops()
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.8)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise UnsupportedError(f"{self._where(node)}: not supported ({hint}the {len(known)} "
+                                   "supported torch ops: npucc.frontends.pytorch.supported_ops()"
+                                   ", docs/FRONTENDS.md)")
         self.current_target = key
         cx = Ctx(self, node)
         try:
