@@ -170,3 +170,52 @@ def test_corrupt_pt2_file(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(FrontendError, match=r"bad.pt2: not a readable .pt2"):
         load(path)
+
+
+class _Ops(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+F = torch.nn.functional
+_GN = torch.nn.GroupNorm(4, 8).eval()
+with torch.no_grad():
+    _GN.weight.uniform_(0.5, 2.0)
+    _GN.bias.uniform_(-1.0, 1.0)
+_THETA = torch.tensor([[[0.9, 0.1, 0.05], [-0.1, 0.8, 0.0]]])
+OPS = {
+    "group_norm": (lambda x: _GN(x), (2, 8, 5, 3)),
+    "repeat": (lambda x: x.repeat(2, 1, 3) + 0, (3, 4)),
+    "topk": (lambda x: torch.cat([v.float() for v in torch.topk(x, 3, dim=1)], 1), (2, 7)),
+    "topk smallest": (lambda x: torch.topk(x, 2, largest=False)[0], (3, 5)),
+    "argmax, argmin": (lambda x: torch.stack([x.argmax(), x.argmin(1).sum(),
+                                              x.argmax(0, keepdim=True).sum()]).float(), (4, 6)),
+    "cumsum, cumprod": (lambda x: torch.cat([x.cumsum(1), (x * 0.5).cumprod(0),
+                                             (x > 0).cumsum(1).float()], 1), (3, 5)),
+    "mean, sum of all": (lambda x: torch.stack([x.mean(), x.sum()]), (3, 4)),
+    "var, std": (lambda x: torch.stack([x.var(), x.std(1).sum(),
+                                        x.var((0, 1), correction=0, keepdim=True).sum()]),
+                 (3, 5, 2)),
+    "grid_sample": (lambda x: torch.cat([F.grid_sample(
+        x, F.affine_grid(_THETA.repeat(2, 1, 1), list(x.shape), align_corners=a), mode=m,
+        padding_mode=p, align_corners=a) for m, p, a in
+        (("bilinear", "zeros", False), ("nearest", "border", True),
+         ("bicubic", "reflection", False))], 1), (2, 3, 6, 7)),
+    "log1p, expm1, softplus, elu": (lambda x: torch.cat([
+        torch.log1p(x.abs() - 0.9), torch.expm1(x), F.softplus(x * 30), F.elu(x)]), (4, 9)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_aten_ops_match_torch(name):
+    """ATen ops a model reaches through torch's decompositions (GroupNorm, repeat, topk,
+    argmax, cumsum, var / std, grid_sample, softplus's log1p, elu's expm1), as a module."""
+    fn, shape = OPS[name]
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    model = _Ops(fn).eval()
+    (ours,) = run_graph(load(model, example_inputs=(x,)), [x.numpy()])
+    assert relative_error(ours, _torch(model, x)) <= TOL

@@ -25,6 +25,33 @@ for _aten, _core in [("relu", "Relu"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"),
 ATEN["aten.hardsigmoid.default"] = _unary("HardSigmoid", alpha=1 / 6, beta=0.5)
 
 
+@aten("aten.log1p.default")
+def _log1p(cx, x):
+    """log(1 + x) without losing small x: with u = 1 + x rounded, log(u) * x / (u - 1), and x
+    where u == 1 (Goldberg's correction); log(u) itself above 1, where nothing cancels."""
+    one = np.ones((), cx.np_dtype(x))
+    u = cx.emit("Add", [x, one])
+    log_u = cx.emit("Log", [u])
+    d = cx.emit("Sub", [u, one])
+    exact = cx.emit("Equal", [d, np.zeros((), cx.np_dtype(x))])
+    small = cx.emit("Where", [exact, x, cx.emit("Mul", [log_u, cx.emit(
+        "Div", [x, cx.emit("Where", [exact, one, d])])])])
+    return cx.emit("Where", [cx.emit("Greater", [x, one]), log_u, small])
+
+
+@aten("aten.expm1.default")
+def _expm1(cx, x):
+    """exp(x) - 1 without losing small x: with u = exp(x), (u - 1) * x / log(u), and x where
+    u == 1 (Kahan's correction); u - 1 itself for |x| > 1, where nothing cancels."""
+    one = np.ones((), cx.np_dtype(x))
+    u = cx.emit("Exp", [x])
+    d = cx.emit("Sub", [u, one])
+    tiny = cx.emit("Equal", [u, one])
+    log_u = cx.emit("Where", [tiny, one, cx.emit("Log", [u])])
+    small = cx.emit("Where", [tiny, x, cx.emit("Div", [cx.emit("Mul", [d, x]), log_u])])
+    return cx.emit("Where", [cx.emit("Greater", [cx.emit("Abs", [x]), one]), d, small])
+
+
 @aten("aten.rsqrt.default")
 def _rsqrt(cx, x):
     return cx.emit("Reciprocal", [cx.emit("Sqrt", [x])])
@@ -187,6 +214,36 @@ def _layer_norm(cx, x, normalized_shape, weight, bias, eps):
         raise _Unsupported(f"layer norm over {list(normalized_shape)} of a {list(shape)} tensor")
     scale = np.ones(normalized_shape, cx.np_dtype(x)) if weight is None else weight
     return cx.emit("LayerNorm", [x, scale, bias], axis=len(shape) - n, epsilon=eps), None, None
+
+
+@aten("aten.native_group_norm.default")
+def _group_norm(cx, x, weight, bias, n, c, hw, group, eps):
+    """Each of `group` channel groups normalized over its channels and positions (an
+    InstanceNorm of the [N, group, C / group * HxW] view), then the per-channel affine."""
+    shape, dtype = list(cx.shape(x)), cx.np_dtype(x)
+    if len(shape) < 2 or group < 1 or shape[1] % group:
+        raise _Invalid(f"{group} groups do not divide the channels of {shape}")
+    grouped = cx.emit("Reshape", [x], shape=[shape[0], group, math.prod(shape[1:]) // group])
+    y = cx.emit("InstanceNorm", [grouped, np.ones(group, dtype), np.zeros(group, dtype)],
+                epsilon=float(eps))
+    y = cx.emit("Reshape", [y], shape=shape)
+    per_channel = [shape[1]] + [1] * (len(shape) - 2)
+    if weight is not None:
+        y = cx.emit("Mul", [y, cx.emit("Reshape", [weight], shape=per_channel)])
+    if bias is not None:
+        y = cx.emit("Add", [y, cx.emit("Reshape", [bias], shape=per_channel)])
+    return y, None, None
+
+
+@aten("aten.grid_sampler_2d.default")
+def _grid_sample(cx, x, grid, interpolation, padding, align_corners):
+    """torch's integer modes: bilinear / nearest (half to even) / bicubic (A = -0.75) and
+    zeros / border / reflection padding, as ONNX GridSample defines them."""
+    modes, paddings = ("linear", "nearest", "cubic"), ("zeros", "border", "reflection")
+    if interpolation not in range(3) or padding not in range(3):
+        raise _Invalid(f"grid_sampler_2d mode {interpolation} / padding {padding}")
+    return cx.emit("GridSample", [x, grid], mode=modes[interpolation],
+                   padding_mode=paddings[padding], align_corners=bool(align_corners))
 
 
 def _pool_pads(cx, x, kernel, stride, padding):

@@ -148,6 +148,23 @@ def _flip(cx, x, dims):
     return cx.emit("Slice", [x], starts=[-1] * n, ends=[-(2 ** 62)] * n, axes=axes, steps=[-1] * n)
 
 
+@aten("aten.repeat.default")
+def _repeat(cx, x, repeats):
+    """Tile; more repeats than dims first prepends dims of size 1, as torch does."""
+    shape = list(cx.shape(x))
+    if len(repeats) < len(shape):
+        raise _Invalid(f"repeat takes at least {len(shape)} counts, got {list(repeats)}")
+    if len(repeats) > len(shape):
+        x = cx.emit("Reshape", [x], shape=[1] * (len(repeats) - len(shape)) + shape)
+    return cx.emit("Tile", [x], repeats=[int(r) for r in repeats])
+
+
+@aten("aten.topk.default")
+def _topk(cx, x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's argument name
+    return cx.emit("TopK", [x], k=int(k), axis=_norm_dim(dim, len(cx.shape(x))),
+                   largest=bool(largest), sorted=bool(sorted))
+
+
 @aten("aten.select.int")
 def _select(cx, x, dim, index):
     dim = _norm_dim(dim, len(cx.shape(x)))
@@ -243,6 +260,53 @@ def _reduce(core_op):
 for _aten, _core in [("mean.dim", "ReduceMean"), ("sum.dim_IntList", "ReduceSum"),
                      ("amax.default", "ReduceMax"), ("amin.default", "ReduceMin")]:
     ATEN[f"aten.{_aten}"] = _reduce(_core)
+
+
+@aten("aten.mean.default", "aten.sum.default")
+def _reduce_all(cx, x, dtype=None):
+    core_op = "ReduceMean" if cx.lowering.current_target == "aten.mean.default" else "ReduceSum"
+    if dtype is not None and _np_dtype(dtype) != cx.np_dtype(x):
+        x = cx.emit("Cast", [x], to=DType.from_numpy(_np_dtype(dtype)))
+    return _reduce(core_op)(cx, x)
+
+
+@aten("aten.var.correction", "aten.std.correction")
+def _var_std(cx, x, dim=None, correction=None, keepdim=False):
+    """The mean squared deviation over `dim`, divided by n - correction instead of n (torch's
+    default correction 1: the unbiased estimate); std is its square root."""
+    shape = cx.shape(x)
+    rank = len(shape)
+    dims = sorted({_norm_dim(d, rank) for d in ([dim] if isinstance(dim, int) else
+                                               (dim or range(rank)))})
+    n = math.prod(shape[d] for d in dims)
+    correction = 1 if correction is None else correction
+    dev = cx.emit("Sub", [x, cx.emit("ReduceMean", [x], axes=dims, keepdims=True)])
+    y = cx.emit("ReduceSum", [cx.emit("Mul", [dev, dev])], axes=dims, keepdims=bool(keepdim))
+    y = cx.emit("Div", [y, np.asarray(max(n - correction, 0), cx.np_dtype(x))])
+    return cx.emit("Sqrt", [y]) if cx.lowering.current_target.startswith("aten.std") else y
+
+
+@aten("aten.argmax.default", "aten.argmin.default")
+def _arg_extreme(cx, x, dim=None, keepdim=False):
+    """The first index of the max / min along `dim` (of the flattened tensor without one)."""
+    core_op = "ArgMax" if cx.lowering.current_target == "aten.argmax.default" else "ArgMin"
+    if dim is None:
+        flat = cx.emit("Reshape", [x], shape=[math.prod(cx.shape(x))])
+        y = cx.emit(core_op, [flat], axis=0, keepdims=False)
+        return cx.emit("Reshape", [y], shape=[1] * len(cx.shape(x))) if keepdim else y
+    return cx.emit(core_op, [x], axis=_norm_dim(dim, len(cx.shape(x))), keepdims=bool(keepdim))
+
+
+@aten("aten.cumsum.default", "aten.cumprod.default")
+def _cumulative(cx, x, dim, dtype=None):
+    """Running sum / product along `dim`; an integer or bool tensor accumulates in int64 (as
+    torch does), or in `dtype` when given."""
+    core_op = "CumSum" if cx.lowering.current_target == "aten.cumsum.default" else "CumProd"
+    want = DType.from_numpy(_np_dtype(dtype)) if dtype is not None else (
+        None if np.issubdtype(cx.np_dtype(x), np.floating) else DType.i64)
+    if want is not None and want.numpy != cx.np_dtype(x):
+        x = cx.emit("Cast", [x], to=want)
+    return cx.emit(core_op, [x], axis=_norm_dim(dim, len(cx.shape(x))))
 
 
 @aten("aten.any.dim", "aten.any.dims", "aten.any.default", "aten.all.dim", "aten.all.dims",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import operator
 
 import numpy as np
@@ -121,12 +120,9 @@ class AtenLowering:
                                    "only; save the model without this library op (for a "
                                    "detector, its backbone and head, before decoding and NMS)")
         if fn is None:
-            known = supported_ops()
-            close = difflib.get_close_matches(key, known, n=3, cutoff=0.8)
-            hint = f"did you mean {' or '.join(close)}? " if close else ""
-            raise UnsupportedError(f"{self._where(node)}: not supported ({hint}the {len(known)} "
-                                   "supported torch ops: npucc.frontends.pytorch.supported_ops()"
-                                   ", docs/FRONTENDS.md)")
+            raise UnsupportedError(f"{self._where(node)}: not supported (the "
+                                   f"{len(supported_ops())} supported torch ops: "
+                                   "npucc.frontends.pytorch.supported_ops(), docs/FRONTENDS.md)")
         self.current_target = key
         cx = Ctx(self, node)
         try:
