@@ -147,16 +147,16 @@ def test_input_shapes_instead_of_example_inputs():
     assert relative_error(ours, _torch(model, x)) <= TOL
 
 
-class _Cumsum(torch.nn.Module):
+class _Cummax(torch.nn.Module):
     def forward(self, x):
-        return torch.cumsum(x, 1)
+        return torch.cummax(x, 1)[0]
 
 
 def test_unsupported_torch_op_is_named():
     with pytest.raises(UnsupportedError) as e:
-        load(_Cumsum(), example_inputs=(torch.ones(2, 3),))
+        load(_Cummax(), example_inputs=(torch.ones(2, 3),))
     msg = str(e.value)
-    assert "torch op aten.cumsum.default" in msg
+    assert "torch op aten.cummax.default" in msg
     assert "supported torch ops: npucc.frontends.pytorch.supported_ops()" in msg
 
 
@@ -207,6 +207,30 @@ OPS = {
          ("bicubic", "reflection", False))], 1), (2, 3, 6, 7)),
     "log1p, expm1, softplus, elu": (lambda x: torch.cat([
         torch.log1p(x.abs() - 0.9), torch.expm1(x), F.softplus(x * 30), F.elu(x)]), (4, 9)),
+    "trunc, frac, atan2, hypot": (lambda x: torch.cat([
+        torch.trunc(x * 3), torch.frac(x * 3), torch.atan2(x, x.flip(0)),
+        torch.atan2(torch.tensor([0.0, 1.0, -1.0, 0.0]), torch.tensor([-1.0, 0.0, 0.0, 0.0])),
+        torch.hypot(x, x + 1).flatten()]), (6,)),
+    "vector norms, normalize": (lambda x: torch.cat([
+        torch.linalg.vector_norm(x, o, dim=d).flatten() for o, d in
+        ((2, None), (1, 1), (float("inf"), (0, 2)), (-float("inf"), 2), (0, 1), (3, -1))] +
+        [F.normalize(x, dim=1).flatten()]), (2, 3, 4)),
+    "sort": (lambda x: torch.cat([torch.sort(x, 1)[0], torch.sort(x, 0, descending=True)[1]
+                                  .float(), torch.sort(x.round(), stable=True)[1].float()]),
+             (4, 5)),
+    "gather, scatter": (lambda x: torch.cat([
+        torch.gather(x, 1, torch.tensor([[0, 2], [1, 1], [4, 0]])),
+        torch.zeros(3, 5).scatter(1, torch.tensor([[0, 2], [1, 3], [4, 0]]), x[:, :2])[:, :2],
+        x.scatter(0, torch.tensor([[2, 0]]), -7.0)[:, :2]], 1), (3, 5)),
+    "clamp by tensors, log2, exp2, masks": (lambda x: torch.cat([
+        torch.clamp(x, x.flip(1) * 0.5, x.abs() + 0.1), torch.log2(x.abs() + 1),
+        torch.exp2(x), ((x > 0) ^ (x > 0.5)).float(), ((x > 0) & (x < 0.5)).float(),
+        (~(x > 0)).float(), torch.isnan(x.log()).float(), torch.isinf(1 / (x * 0)).float()]),
+        (3, 4)),
+    "trigonometric, hyperbolic": (lambda x: torch.cat([
+        f(x.clamp(-0.9, 0.9)) for f in (torch.tan, torch.asin, torch.acos, torch.atan,
+                                         torch.sinh, torch.cosh, torch.asinh, torch.atanh)] +
+        [torch.acosh(x.abs() + 1)]), (3, 4)),
 }
 
 

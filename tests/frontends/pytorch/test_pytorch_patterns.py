@@ -267,15 +267,16 @@ def test_converter_failure_takes_the_onnx_route(tmp_path):
     _assert_matches_torch(_PadRoll(), (torch.randn(1, 6, 7, 3),), tmp_path, ("pt",))
 
 
-class _Cumsum(torch.nn.Module):
+class _Cdist(torch.nn.Module):
     def forward(self, x):
-        return torch.cumsum(x, 1) * 2
+        return torch.cdist(x, x * 2) * 2
 
 
 @pytest.mark.slow
 def test_unsupported_op_takes_the_onnx_route(tmp_path):
-    """npucc lowers no aten.cumsum; the ONNX frontend reads CumSum."""
-    _assert_matches_torch(_Cumsum(), (torch.randn(2, 5),), tmp_path, ("pt",))
+    """npucc lowers no aten._cdist_forward; torch's ONNX exporter writes it as ops the ONNX
+    frontend reads."""
+    _assert_matches_torch(_Cdist(), (torch.randn(4, 5),), tmp_path, ("pt",))
 
 
 class _ThresholdedScores(torch.nn.Module):

@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from ...ir import Value
-from .context import ATEN, _Invalid, _Unsupported, aten
+from ...ir.types import DType
+from .context import ATEN, _Invalid, _np_dtype, _Unsupported, aten
 
 
 def _unary(core_op, **attrs):
@@ -20,7 +21,10 @@ for _aten, _core in [("relu", "Relu"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"),
                      ("abs", "Abs"), ("erf", "Erf"), ("reciprocal", "Reciprocal"),
                      ("floor", "Floor"), ("ceil", "Ceil"), ("round", "Round"), ("sin", "Sin"),
                      ("cos", "Cos"), ("hardswish", "HardSwish"), ("mish", "Mish"),
-                     ("sign", "Sign"), ("logical_not", "Not")]:
+                     ("sign", "Sign"), ("logical_not", "Not"), ("tan", "Tan"),
+                     ("asin", "Asin"), ("acos", "Acos"), ("atan", "Atan"), ("sinh", "Sinh"),
+                     ("cosh", "Cosh"), ("asinh", "Asinh"), ("acosh", "Acosh"),
+                     ("atanh", "Atanh")]:
     ATEN[f"aten.{_aten}.default"] = _unary(_core)
 ATEN["aten.hardsigmoid.default"] = _unary("HardSigmoid", alpha=1 / 6, beta=0.5)
 
@@ -50,6 +54,36 @@ def _expm1(cx, x):
     log_u = cx.emit("Where", [tiny, one, cx.emit("Log", [u])])
     small = cx.emit("Where", [tiny, x, cx.emit("Div", [cx.emit("Mul", [d, x]), log_u])])
     return cx.emit("Where", [cx.emit("Greater", [cx.emit("Abs", [x]), one]), d, small])
+
+
+@aten("aten.log2.default", "aten.exp2.default")
+def _log2_exp2(cx, x):
+    ln2 = np.asarray(np.log(2.0), cx.np_dtype(x))
+    if cx.lowering.current_target == "aten.log2.default":
+        return cx.emit("Div", [cx.emit("Log", [x]), ln2])
+    return cx.emit("Exp", [cx.emit("Mul", [x, ln2])])
+
+
+@aten("aten.isnan.default", "aten.isinf.default")
+def _isnan_isinf(cx, x):
+    core_op = "IsNaN" if cx.lowering.current_target == "aten.isnan.default" else "IsInf"
+    if not np.issubdtype(cx.np_dtype(x), np.floating):
+        return cx.emit("Cast", [cx.emit("Mul", [x, np.zeros((), cx.np_dtype(x))])],
+                       to=DType.bool)  # an integer is neither
+    return cx.emit(core_op, [x])
+
+
+@aten("aten.bitwise_and.Tensor", "aten.bitwise_or.Tensor", "aten.bitwise_xor.Tensor",
+      "aten.bitwise_not.default")
+def _bitwise(cx, a, b=None):
+    """On bool tensors (masks), the logical ops; bitwise_not on integers too."""
+    name = cx.lowering.current_target.split(".")[1]
+    if name == "bitwise_not":
+        return cx.emit("Not" if cx.np_dtype(a) == np.bool_ else "BitwiseNot", [a])
+    if cx.np_dtype(a) != np.bool_ or cx.np_dtype(b) != np.bool_:
+        raise _Unsupported(f"{name} on {cx.np_dtype(a)} / {cx.np_dtype(b)} tensors (npucc "
+                           "takes bool masks)")
+    return cx.emit({"bitwise_and": "And", "bitwise_or": "Or", "bitwise_xor": "Xor"}[name], [a, b])
 
 
 @aten("aten.rsqrt.default")
@@ -93,6 +127,16 @@ def _clamp(cx, x, min=None, max=None):  # noqa: A002 - torch's argument names
         max = info.max if max is None else max
     return cx.emit("Clip", [x], min=float("-inf") if min is None else float(min),
                    max=float("inf") if max is None else float(max))
+
+
+@aten("aten.clamp.Tensor")
+def _clamp_tensor(cx, x, min=None, max=None):  # noqa: A002 - torch's argument names
+    """Bounds that are tensors: max(x, min), then min(., max) (so max wins where min > max)."""
+    if min is not None:
+        x = cx.emit("Max", list(cx.promoted(x, min)))
+    if max is not None:
+        x = cx.emit("Min", list(cx.promoted(x, max)))
+    return x
 
 
 @aten("aten.clamp_min.default")
@@ -156,6 +200,76 @@ def _remainder(cx, a, b):
     """remainder: the sign of b (Python's %); fmod: the sign of a (C's fmod)."""
     return cx.emit("Mod", list(cx.promoted(a, b)),
                    fmod=cx.lowering.current_target.startswith("aten.fmod"))
+
+
+@aten("aten.trunc.default", "aten.frac.default")
+def _trunc(cx, x):
+    """Rounding toward zero; frac is x minus it."""
+    zero = np.zeros((), cx.np_dtype(x))
+    if not np.issubdtype(cx.np_dtype(x), np.floating):
+        return x if cx.lowering.current_target == "aten.trunc.default" else \
+            cx.emit("Mul", [x, zero])
+    t = cx.emit("Where", [cx.emit("Less", [x, zero]), cx.emit("Ceil", [x]),
+                          cx.emit("Floor", [x])])
+    return t if cx.lowering.current_target == "aten.trunc.default" else cx.emit("Sub", [x, t])
+
+
+@aten("aten.atan2.default")
+def _atan2(cx, y, x):
+    """The angle of (x, y): atan(y / x), moved by +-pi when x < 0 (+pi for y >= 0), and
+    +-pi/2 or 0 on the y axis."""
+    y, x = cx.promoted(y, x)
+    dtype = cx.np_dtype(y)
+    zero, pi = np.zeros((), dtype), np.asarray(np.pi, dtype)
+    base = cx.emit("Atan", [cx.emit("Div", [y, cx.emit("Where", [cx.emit(
+        "Equal", [x, zero]), np.ones((), dtype), x])])])
+    up = cx.emit("GreaterOrEqual", [y, zero])
+    left = cx.emit("Where", [up, cx.emit("Add", [base, pi]), cx.emit("Sub", [base, pi])])
+    r = cx.emit("Where", [cx.emit("Less", [x, zero]), left, base])
+    axis = cx.emit("Mul", [cx.emit("Sign", [y]), np.asarray(np.pi / 2, dtype)])
+    return cx.emit("Where", [cx.emit("Equal", [x, zero]), axis, r])
+
+
+@aten("aten.hypot.default")
+def _hypot(cx, a, b):
+    a, b = cx.promoted(a, b)
+    return cx.emit("Sqrt", [cx.emit("Add", [cx.emit("Mul", [a, a]), cx.emit("Mul", [b, b])])])
+
+
+@aten("aten.linalg_vector_norm.default")
+def _vector_norm(cx, x, ord=2, dim=None, keepdim=False, dtype=None):  # noqa: A002
+    """The p-norm over `dim` (all dims when None): 2, 1, inf, -inf, 0 (the count of nonzeros)
+    and any other p as (sum |x|**p)**(1/p)."""
+    rank = len(cx.shape(x))
+    dims = sorted({d % rank for d in ([dim] if isinstance(dim, int) else
+                                      (dim or range(rank)))}) if rank else []
+    if dtype is not None:
+        x = cx.cast(x, _np_dtype(dtype))
+    kw = dict(axes=dims, keepdims=bool(keepdim))
+    a = cx.emit("Abs", [x])
+    if ord == 2:
+        return cx.emit("Sqrt", [cx.emit("ReduceSum", [cx.emit("Mul", [x, x])], **kw)])
+    if ord == 1:
+        return cx.emit("ReduceSum", [a], **kw)
+    if ord in (np.inf, -np.inf):
+        return cx.emit("ReduceMax" if ord > 0 else "ReduceMin", [a], **kw)
+    if ord == 0:
+        nonzero = cx.emit("Not", [cx.emit("Equal", [x, np.zeros((), cx.np_dtype(x))])])
+        return cx.emit("ReduceSum", [cx.cast(nonzero, cx.np_dtype(x))], **kw)
+    p = np.asarray(ord, cx.np_dtype(x))
+    total = cx.emit("ReduceSum", [cx.emit("Pow", [a, p])], **kw)
+    return cx.emit("Pow", [total, np.asarray(1 / ord, cx.np_dtype(x))])
+
+
+@aten("aten.sort.default", "aten.sort.stable")
+def _sort(cx, x, *args, stable=None, dim=-1, descending=False):
+    """Values and indices along `dim`, equal values by increasing index (a stable sort): a TopK
+    of the whole axis."""
+    if args:  # sort.default's positional (dim, descending)
+        dim, descending = (*args, descending)[:2]
+    axis = dim % len(cx.shape(x))
+    return cx.emit("TopK", [x], k=int(cx.shape(x)[axis]), axis=axis,
+                   largest=bool(descending), sorted=True)
 
 
 @aten("aten.rsub.Scalar", "aten.rsub.Tensor")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ... import limits
+from ...ir import Value
 from ...ir.types import DType
 from ..builder import static_arange, static_full
 from .context import ATEN, _Invalid, _np_dtype, _Unsupported, aten
@@ -176,6 +177,20 @@ def _select(cx, x, dim, index):
 @aten("aten.index_select.default")
 def _index_select(cx, x, dim, index):
     return cx.emit("Gather", [x, index], axis=_norm_dim(dim, len(cx.shape(x))))
+
+
+@aten("aten.gather.default")
+def _gather(cx, x, dim, index, sparse_grad=False):
+    return cx.emit("GatherElements", [x, index], axis=_norm_dim(dim, len(cx.shape(x))))
+
+
+@aten("aten.scatter.src", "aten.scatter.value")
+def _scatter(cx, x, dim, index, src):
+    """A copy of x with x[..., index[i][j], ...] = src[i][j] along dim (a number: everywhere
+    index points)."""
+    if not isinstance(src, Value):
+        src = np.full(cx.shape(index), src, cx.np_dtype(x))
+    return cx.emit("ScatterElements", [x, index, src], axis=_norm_dim(dim, len(cx.shape(x))))
 
 
 @aten("aten.embedding.default")
