@@ -222,6 +222,11 @@ OPS = {
         torch.gather(x, 1, torch.tensor([[0, 2], [1, 1], [4, 0]])),
         torch.zeros(3, 5).scatter(1, torch.tensor([[0, 2], [1, 3], [4, 0]]), x[:, :2])[:, :2],
         x.scatter(0, torch.tensor([[2, 0]]), -7.0)[:, :2]], 1), (3, 5)),
+    "index_put": (lambda x: torch.cat([
+        x.index_put((torch.tensor([0, -1]),), torch.ones(5)),
+        x.index_put((torch.tensor([[1], [2]]), torch.tensor([0, 3, 4])), torch.tensor(-2.0)),
+        x.index_put((torch.tensor([1, 1]), torch.tensor([2, 2])), torch.tensor([1.0, 3.0]),
+                    accumulate=True)]), (3, 5)),
     "clamp by tensors, log2, exp2, masks": (lambda x: torch.cat([
         torch.clamp(x, x.flip(1) * 0.5, x.abs() + 0.1), torch.log2(x.abs() + 1),
         torch.exp2(x), ((x > 0) ^ (x > 0.5)).float(), ((x > 0) & (x < 0.5)).float(),

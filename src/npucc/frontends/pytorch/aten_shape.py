@@ -193,6 +193,31 @@ def _scatter(cx, x, dim, index, src):
     return cx.emit("ScatterElements", [x, index, src], axis=_norm_dim(dim, len(cx.shape(x))))
 
 
+@aten("aten.index_put.default")
+def _index_put(cx, x, indices, values, accumulate=False):
+    """x[i0, i1, ...] = values (added with `accumulate`) for integer index tensors on the
+    leading dims: one ScatterND over the broadcast indices (negatives from the end)."""
+    k = len(indices)
+    if any(i is None for i in indices) or not k:
+        raise _Unsupported("index_put with an index on a later dim only")
+    if any(not np.issubdtype(cx.np_dtype(i), np.integer) or cx.np_dtype(i) == np.uint8
+           for i in indices):
+        raise _Unsupported("index_put with a boolean mask (its size depends on the data)")
+    shape = list(cx.shape(x))
+    common = list(np.broadcast_shapes(*(tuple(cx.shape(i)) for i in indices)))
+    parts = []
+    for d, i in enumerate(indices):
+        i = cx.emit("Mod", [cx.cast(i, np.int64), np.asarray(shape[d], np.int64)])
+        if list(cx.shape(i)) != common:
+            i = cx.emit("Expand", [i], shape=common)
+        parts.append(cx.emit("Reshape", [i], shape=common + [1]))
+    idx = parts[0] if k == 1 else cx.emit("Concat", parts, axis=len(common))
+    values = cx.cast(values, cx.np_dtype(x))
+    if list(cx.shape(values)) != common + shape[k:]:
+        values = cx.emit("Expand", [values], shape=common + shape[k:])
+    return cx.emit("ScatterND", [x, idx, values], reduction="add" if accumulate else "none")
+
+
 @aten("aten.embedding.default")
 def _embedding(cx, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
     """Rows of the table (padding_idx and the gradient options matter to training only)."""
