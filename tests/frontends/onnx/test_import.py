@@ -296,3 +296,20 @@ def test_a_newer_opset_loads_when_its_ops_mean_what_they_meant_at_the_newest_npu
                           opset_imports=[helper.make_opsetid("", opset)])
     with pytest.raises(UnsupportedError, match=r"redefined after opset \d+: Range \(opset 27\)"):
         load(m)
+
+
+def test_image_scaler_of_the_older_model_zoo_matches_onnxruntime():
+    """ImageScaler (experimental, opset <= 9; Tiny YOLOv2 and emotion FER+ in the ONNX model
+    zoo start with it): x * scale + bias[c], as onnxruntime still computes it."""
+    from npucc.backends.simulator import compile_plan
+
+    node = helper.make_node("ImageScaler", ["x"], ["y"], scale=1 / 255, bias=[0.1, -0.2, 0.3])
+    m = helper.make_model(helper.make_graph(
+        [node, helper.make_node("Relu", ["y"], ["z"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3, 4, 5])]),
+        opset_imports=[helper.make_opsetid("", 8)])
+    m.ir_version = 3
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 4, 5)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(compile_plan(load(m)).run([x])[0], want, rtol=1e-6, atol=1e-6)

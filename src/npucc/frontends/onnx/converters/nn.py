@@ -206,6 +206,21 @@ def batch_norm(cx):
     return cx.emit("BatchNorm", args, epsilon=cx.attr("epsilon", 1e-5))
 
 
+@converter("ImageScaler")
+def image_scaler(cx):
+    """The experimental (opset <= 9) ImageScaler of the older model zoo's Tiny YOLOv2 and
+    emotion FER+: x * scale + bias[c] on NCHW images (onnxruntime still runs it)."""
+    x = cx.input(0)
+    shape = list(cx.shape(x))
+    dtype = cx.np_dtype(x)
+    bias = np.asarray(cx.attr("bias", [0.0] * (shape[1] if len(shape) > 1 else 1)), dtype)
+    if len(shape) != 4 or bias.size != shape[1]:
+        raise invalid(f"ImageScaler takes an NCHW image and one bias per channel; got "
+                      f"{shape} and {bias.size} biases")
+    y = cx.emit("Mul", [x, np.asarray(cx.attr("scale", 1.0), dtype)])
+    return cx.emit("Add", [y, bias.reshape(1, -1, 1, 1)])
+
+
 @converter("InstanceNormalization")
 def instance_norm(cx):
     return cx.emit("InstanceNorm", [cx.input(0), cx.input(1), cx.input(2)],
