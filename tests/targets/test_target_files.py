@@ -74,6 +74,21 @@ def test_user_file_by_path_and_extends(tmp_path):
     assert derived.clock_mhz == 1200 and derived.ops == get_target("rk3588").ops
 
 
+def test_an_edited_base_file_is_read_again(tmp_path):
+    """The cache of user target files watches every file of the extends chain: a base edited
+    to the same size, its modification time set back (coarse file-system clocks), is re-read."""
+    import os
+
+    base = write(tmp_path, MINIMAL)
+    child = write(tmp_path, "extends: my_npu.yaml\nname: child\n", "child.yaml")
+    assert get_target(child).cost.mac_efficiency == 0.5
+    before = os.stat(base)
+    base.write_text(base.read_text().replace("mac_efficiency: 0.5", "mac_efficiency: 0.7"))
+    os.utime(base, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(base).st_size == before.st_size
+    assert get_target(child).cost.mac_efficiency == 0.7
+
+
 @pytest.mark.parametrize("change, key, message", [
     ({"clock_mhz": "fast"}, "clock_mhz", "expected a number >= 0, got 'fast'"),
     ({"clock_mhz": None}, "clock_mhz", "expected a number"),

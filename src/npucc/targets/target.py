@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import types
 from collections.abc import Mapping
 from importlib import resources
@@ -107,19 +108,33 @@ def get_target(name_or_path) -> Target:
         return name_or_path
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file():
-        path = Path(text).resolve()
-        try:
-            stamp = path.stat().st_mtime_ns
-        except OSError:
-            stamp = None  # _load reports the missing file
-        return _load_file(str(path), stamp)
+        return _load_file(str(Path(text).resolve()))
     return _shipped(text.lower())
 
 
-@functools.lru_cache(maxsize=64)
-def _load_file(path: str, stamp: int | None) -> Target:
-    """A target file, cached while its modification time stays the same."""
-    return _load(path)
+_files: dict[str, tuple[list[tuple[str, tuple | None]], Target]] = {}  # path -> (stamps, target)
+
+
+def _stamp(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
+
+
+def _load_file(path: str) -> Target:
+    """A target file, cached while neither it nor a file it extends has changed (modification
+    and change times, size, inode)."""
+    cached = _files.get(path)
+    if cached is not None and all(_stamp(f) == st for f, st in cached[0]):
+        return cached[1]
+    chain: list[str] = []
+    target = _load(path, chain)
+    if len(_files) >= 64:
+        _files.clear()
+    _files[path] = ([(f, _stamp(f)) for f in chain], target)
+    return target
 
 
 @functools.lru_cache(maxsize=None)
@@ -145,11 +160,14 @@ def _resolve_base(name: str, here: str, shown: str) -> str:
     raise TargetError(f"{shown}: extends: no target or base file named {name!r}")
 
 
-def _merged(path: str) -> tuple[dict, str]:
-    """The file's keys over those of the files it extends; returns (data, name to show)."""
+def _merged(path: str, files: list[str] | None = None) -> tuple[dict, str]:
+    """The file's keys over those of the files it extends; returns (data, name to show). The
+    paths read are appended to `files`."""
     chain: list[tuple[dict, str]] = []
     seen = set()
     while path is not None:
+        if files is not None:
+            files.append(path)
         shown = Path(path).name
         if path in seen or len(chain) > _MAX_EXTENDS:
             raise TargetError(f"{shown}: extends: cycle or chain longer than {_MAX_EXTENDS}")
@@ -210,8 +228,8 @@ class _Checker:
             self.fail(where + str(extra[0]), f"unknown key (known: {', '.join(sorted(allowed))})")
 
 
-def _load(path: str) -> Target:
-    data, shown = _merged(path)
+def _load(path: str, files: list[str] | None = None) -> Target:
+    data, shown = _merged(path, files)
     c = _Checker(shown)
     c.unknown(data, _TOP_KEYS)
     macs = data.get("macs_per_cycle")
