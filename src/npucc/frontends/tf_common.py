@@ -269,6 +269,12 @@ def closest(name: str, candidates, n: int = 5) -> list[str]:
     return best
 
 
+def did_you_mean(name: str, candidates) -> str:
+    """'did you mean A or B? ' for close candidates (a misspelt or renamed op), else ''."""
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.8)
+    return f"did you mean {' or '.join(close)}? " if close else ""
+
+
 def unsupported_error(path, message) -> UnsupportedError:
     return UnsupportedError(f"{path}: {message}")
 

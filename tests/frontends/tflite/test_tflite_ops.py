@@ -345,3 +345,20 @@ def test_operator_without_inputs_is_refused_by_name(tmp_path, code):
     path.write_bytes(blob)
     with pytest.raises(FrontendError, match=f"operator #0 {code}.*input 0 is required"):
         load(path)
+
+
+def test_unsupported_operator_names_where_the_supported_ops_are(tmp_path):
+    """An operator npucc does not convert (CONV_3D here) is named with its code, and the error
+    points at the list of converted ops instead of printing all of it."""
+    from tests.fuzz.tflite_builder import Op, Tensor, build
+
+    blob = build(tensors=[Tensor(b"x", (1, 2, 4, 4, 1)), Tensor(b"y", (1, 2, 4, 4, 1))],
+                 buffers=[b""], ops=[Op(tflite.BuiltinOperator.CONV_3D, (0,), (1,))],
+                 inputs=(0,), outputs=(1,))
+    path = tmp_path / "conv3d.tflite"
+    path.write_bytes(blob)
+    with pytest.raises(UnsupportedError) as e:
+        load(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: operator #0 CONV_3D") and "(CONV_3D) is not supported" in msg
+    assert "supported ops: npucc.frontends.tflite.CONVERTERS" in msg and "ADD, " not in msg

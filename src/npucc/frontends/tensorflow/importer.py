@@ -17,6 +17,7 @@ from ..tf_common import (
     Handle,
     StaticOperands,
     closest,
+    did_you_mean,
     keep_names,
 )
 from ..tfproto import types_pb2
@@ -213,8 +214,10 @@ class TFImporter:
                     continue
                 fn = CONVERTERS.get(nd.op)
                 if fn is None:
-                    raise self.error(node, f"op {nd.op} is not supported; supported ops: "
-                                     f"{', '.join(sorted(CONVERTERS))}", unsupported=True)
+                    raise self.error(node, f"op {nd.op} is not supported ("
+                                     f"{did_you_mean(nd.op, CONVERTERS)}the {len(CONVERTERS)} "
+                                     "supported ops: npucc.frontends.tensorflow.CONVERTERS, "
+                                     "docs/FRONTENDS.md)", unsupported=True)
                 result = fn(node)
             except ConversionError as e:
                 raise self.error(node, str(e), e.unsupported) from None

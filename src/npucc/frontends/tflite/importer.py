@@ -18,6 +18,7 @@ from ..tf_common import (
     Handle,
     StaticOperands,
     closest,
+    did_you_mean,
     keep_names,
 )
 from ..tflite_model import Tensor, check_index, decode_name, options, read_model
@@ -244,7 +245,8 @@ class TFLiteImporter:
                         "yourself)")
             raise UnsupportedError(
                 f"{self.label}: {op.describe()}: op code {op.code} ({op.name}) is not "
-                f"supported{hint}; supported ops: {', '.join(sorted(CONVERTERS))}")
+                f"supported{hint} ({did_you_mean(op.name, CONVERTERS)}the {len(CONVERTERS)} "
+                "supported ops: npucc.frontends.tflite.CONVERTERS, docs/FRONTENDS.md)")
         try:
             results = fn(self, op)
         except ConversionError as e:
