@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from npucc.backends.simulator import compile_plan
-from npucc.errors import FrontendError
+from npucc.errors import FrontendError, UnsupportedError
 from npucc.frontends import load as load_any
 from npucc.frontends.tensorflow import array_ops, load, math_ops
 from npucc.frontends.tfproto import graph_pb2
@@ -292,3 +292,24 @@ def test_a_run_time_shape_is_refused_with_the_cut(tmp_path):
                                             r"import time; .*cut it there with outputs=\['x', "
                                             r"'count'\] \(CLI --outputs x,count\)"):
         load(path, inputs=["x"], outputs=["flat"])
+
+
+def test_unsupported_op_names_close_matches_and_where_the_ops_are(tmp_path):
+    """A misspelt op ("Rellu") is named with the close match, and the error points at the
+    converted ops instead of printing all of them."""
+    from npucc.frontends.tfproto import types_pb2
+
+    g = graph_pb2.GraphDef()
+    x = g.node.add(name="x", op="Placeholder")
+    x.attr["dtype"].type = types_pb2.DT_FLOAT
+    x.attr["shape"].shape.dim.add(size=4)
+    bad = g.node.add(name="act", op="Rellu")
+    bad.input.append("x")
+    bad.attr["T"].type = types_pb2.DT_FLOAT
+    path = tmp_path / "rellu.pb"
+    path.write_bytes(g.SerializeToString())
+    with pytest.raises(UnsupportedError) as e:
+        load(path, outputs=["act"])
+    msg = str(e.value)
+    assert str(path) in msg and "op Rellu is not supported (did you mean Relu" in msg
+    assert "supported ops: npucc.frontends.tensorflow.CONVERTERS" in msg and "Abs, " not in msg
