@@ -249,6 +249,24 @@ def logic_ops(tf):
     return fn, [(4, 8), (4, 8)]
 
 
+def cond_ops(tf):
+    """tf.cond on conditions computed from the data, which the converter writes as IF operators
+    with branch subgraphs: two outputs from one IF, branches holding their own constants, and an
+    IF inside a branch."""
+    w = tf.constant(np.random.default_rng(31).normal(0, 0.5, (8, 8)).astype(np.float32))
+
+    def fn(x, y):
+        def inner(v):
+            return tf.cond(tf.reduce_max(v) > 0.5, lambda: v * 3.0, lambda: v - 0.5)
+
+        a, b = tf.cond(tf.reduce_mean(x) > tf.reduce_mean(y),
+                       lambda: (tf.nn.relu(x @ w), inner(y)),
+                       lambda: (tf.tanh(x) * 0.5, y + 1.0))
+        c = tf.cond(x[0, 0] > 0, lambda: tf.reduce_sum(y, axis=1), lambda: tf.reduce_max(x, axis=1))
+        return a, b, c
+    return fn, [(4, 8), (4, 8)]
+
+
 def tensor_ops(tf):
     """TFLite op coverage: SPLIT, SPLIT_V, UNPACK, REVERSE_V2, GATHER_ND, SCATTER_ND,
     BATCH_MATMUL (adjoint x and y), LOCAL_RESPONSE_NORMALIZATION, SPACE_TO_BATCH_ND /
@@ -692,6 +710,7 @@ FIXTURES = {
     "math_ops_float": lambda o, tf: save_tflite(o, "math_ops_float", tf, *math_ops(tf)),
     "logic_ops_float": lambda o, tf: save_tflite(o, "logic_ops_float", tf, *logic_ops(tf)),
     "tensor_ops_float": lambda o, tf: save_tflite(o, "tensor_ops_float", tf, *tensor_ops(tf)),
+    "cond_ops_float": lambda o, tf: save_tflite(o, "cond_ops_float", tf, *cond_ops(tf)),
     "shape_ops_float": lambda o, tf: save_tflite(o, "shape_ops_float", tf, *shape_ops(tf),
                                                  dynamic_batch=True),
     "lstm_float": lambda o, tf: save_tflite(o, "lstm_float", tf, lstm_net(tf), fused_rnn=True),

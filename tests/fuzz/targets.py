@@ -285,6 +285,8 @@ TARGETS = [
     Target("tflite", "tensor_ops_float.tflite", _committed("tensor_ops_float.tflite"),
            _load_tflite),
     Target("tflite", "lstm_float.tflite", _committed("lstm_float.tflite"), _load_tflite),
+    Target("tflite", "cond_ops_float.tflite (IF subgraphs)", _committed("cond_ops_float.tflite"),
+           _load_tflite),
     Target("tensorflow", "ops_zoo_pb.pb", _committed("ops_zoo_pb.pb"),
            functools.partial(_load_tf, fixture="ops_zoo_pb")),
     Target("tensorflow", "resize_pb.pb", _committed("resize_pb.pb"),

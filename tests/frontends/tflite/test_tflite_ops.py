@@ -35,6 +35,7 @@ FLOAT = {
         "LOCAL_RESPONSE_NORMALIZATION", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"},
     "shape_ops_float": {"FILL", "RANGE", "BROADCAST_TO", "BROADCAST_ARGS", "ZEROS_LIKE"},
     "patched_ops_float": {"L2_POOL_2D", "RELU_0_TO_1"},
+    "cond_ops_float": {"IF"},  # branches (one holding an IF) are subgraphs, imported in place
     "lstm_float": {"UNIDIRECTIONAL_SEQUENCE_LSTM", "REVERSE_V2"},
     "lstm_long_float": {"UNIDIRECTIONAL_SEQUENCE_LSTM"},
     "lstm_clip_float": {"UNIDIRECTIONAL_SEQUENCE_LSTM"},
@@ -362,3 +363,65 @@ def test_unsupported_operator_names_where_the_supported_ops_are(tmp_path):
     msg = str(e.value)
     assert msg.startswith(f"{path}: operator #0 CONV_3D") and "(CONV_3D) is not supported" in msg
     assert "supported ops: npucc.frontends.tflite.CONVERTERS" in msg and "ADD, " not in msg
+
+
+@needs_litert
+def test_if_branches_selected_at_run_time_match_litert():
+    """IF operators on conditions computed from the data (cond_ops_float: one IF with two
+    outputs, an IF inside a branch): both branches are imported and each output selected, so
+    every combination of taken branches matches LiteRT."""
+    path, inputs, _, _ = fixture("cond_ops_float")
+    plan = compile_plan(load(path))
+    rng = np.random.default_rng(5)
+    taken = set()
+    for k in range(12):
+        x = rng.uniform(-1, 1, inputs[0].shape).astype(np.float32) + (k % 3 - 1) * 0.6
+        y = rng.uniform(-1, 1, inputs[1].shape).astype(np.float32) * (0.4 if k % 2 else 1.0)
+        want, _ = litert(path, [x, y])
+        for i, (got, w) in enumerate(zip(plan.run([x, y]), want)):
+            check_close(got, w, f"draw {k}, output {i}")
+        taken.add((bool(x.mean() > y.mean()), bool(x[0, 0] > 0), bool(y.max() > 0.5)))
+    assert len(taken) >= 5, taken  # most branch combinations were exercised
+
+
+def _if_ops(blob: bytes):
+    """(subgraph, operator index, IfOptions) of every IF in the model."""
+    m = tflite.Model.GetRootAsModel(blob, 0)
+    found = []
+    for s in range(m.SubgraphsLength()):
+        sg = m.Subgraphs(s)
+        for k in range(sg.OperatorsLength()):
+            op = sg.Operators(k)
+            code = m.OperatorCodes(op.OpcodeIndex())
+            if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == tflite.BuiltinOperator.IF:
+                table = op.BuiltinOptions()
+                o = tflite.IfOptions()
+                o.Init(table.Bytes, table.Pos)
+                found.append((s, k, o))
+    return found
+
+
+@pytest.mark.parametrize("hostile", ["main graph", "arity", "depth"])
+def test_hostile_if_branches_are_refused_naming_the_file(tmp_path, monkeypatch, hostile):
+    """An IF whose branch is the main graph, or takes another number of inputs than the IF
+    passes, and IFs nested deeper than the limit (a branch naming its own subgraph nests
+    without end), are FrontendErrors naming the file."""
+    import struct
+
+    from npucc.frontends.tflite import importer
+
+    path, *_ = fixture("cond_ops_float")
+    blob = bytearray(path.read_bytes())
+    sub, _, o = next((s, k, o) for s, k, o in _if_ops(bytes(blob)) if s != 0)  # a nested IF
+    message = {"main graph": "subgraph 0 nests deeper than 8 levels or calls the main graph",
+               "arity": f"subgraph {sub} takes .* inputs, the operator passes 1",
+               "depth": "nests deeper than 0 levels"}[hostile]
+    if hostile == "depth":
+        monkeypatch.setattr(importer, "MAX_SUBGRAPH_DEPTH", 0)
+    else:
+        struct.pack_into("<i", blob, o._tab.Pos + o._tab.Offset(4),  # then_subgraph_index
+                         0 if hostile == "main graph" else sub)
+    bad = tmp_path / "bad_if.tflite"
+    bad.write_bytes(bytes(blob))
+    with pytest.raises(FrontendError, match=rf"{bad}: operator #\d+ IF.*{message}"):
+        load(bad)

@@ -8,6 +8,7 @@ import tflite
 
 from ...errors import FrontendError
 from ...registry import Registry
+from .control_flow import if_
 from .conv import (
     _pool,
     batch_matmul,
@@ -110,7 +111,7 @@ CONVERTERS: Registry[Callable] = Registry("TFLite op", {
     "GREATER": _binary("Greater"), "GREATER_EQUAL": _binary("GreaterOrEqual"),
     "LESS": _binary("Less"), "LESS_EQUAL": _binary("LessOrEqual"),
     "LOGICAL_AND": _binary("And"), "LOGICAL_OR": _binary("Or"), "LOGICAL_NOT": _unary("Not"),
-    "SELECT": select, "SELECT_V2": select, "CAST": cast,
+    "SELECT": select, "SELECT_V2": select, "CAST": cast, "IF": if_,
     # reductions, normalizations, ordering
     "REDUCE_MIN": _reduce("ReduceMin"), "REDUCE_ANY": _logical_reduce("ReduceMax"),
     "REDUCE_ALL": _logical_reduce("ReduceMin"), "ARG_MAX": _arg("ArgMax"),

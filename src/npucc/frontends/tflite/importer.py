@@ -30,6 +30,7 @@ OP_NAMES = {v: k for k, v in tflite.BuiltinOperator.__dict__.items() if not k.st
 
 
 _ACT = tflite.ActivationFunctionType
+MAX_SUBGRAPH_DEPTH = 8  # IF branches inside IF branches
 
 
 def _ints(vector) -> np.ndarray:
@@ -98,10 +99,10 @@ class _Op(StaticOperands):
 class TFLiteImporter:
     def __init__(self, buf: bytes, label: str, *, inputs=None, outputs=None, input_shapes=None):
         self.label = label
+        self.buf = buf
         self.model = read_model(buf)
-        self.sg = self.model.Subgraphs(0)
-        self.tensors = [Tensor(self.model, self.sg, i, buf) for i in range(self.sg.TensorsLength())]
-        self.by_name = {t.name: t.index for t in self.tensors}
+        self.depth = 0  # nesting of inlined subgraphs (IF branches)
+        self._use_subgraph(0)
         self.graph = Graph(os.path.splitext(os.path.basename(label))[0] or "tflite")
         self.b = Builder(self.graph)
         self.handles: dict[int, Handle] = {}
@@ -109,6 +110,38 @@ class TFLiteImporter:
         self.cut_outputs = self._names_to_indices(outputs, "output") if outputs else None
         self.input_shapes = input_shapes
         self.dynamic_inputs: list[tuple[str, str]] = []  # (name, note) loaded at a guessed size
+
+    def _use_subgraph(self, index: int) -> None:
+        self.sg = self.model.Subgraphs(index)
+        self.tensors = [Tensor(self.model, self.sg, i, self.buf)
+                        for i in range(self.sg.TensorsLength())]
+        self.by_name = {t.name: t.index for t in self.tensors}
+
+    def inline(self, index: int, args: Sequence[Handle], what: str) -> list[Handle]:
+        """Import subgraph `index` (an IF branch) into the graph being built, its inputs bound
+        to `args`; returns its outputs. Nesting is bounded (a hostile file can make a branch
+        its own ancestor)."""
+        n = self.model.SubgraphsLength()
+        index = check_index(index, n, f"{what}: subgraph index")
+        if index == 0 or self.depth >= MAX_SUBGRAPH_DEPTH:
+            raise ConversionError(f"{what}: subgraph {index} nests deeper than "
+                                  f"{MAX_SUBGRAPH_DEPTH} levels or calls the main graph", False)
+        sub = TFLiteImporter.__new__(TFLiteImporter)
+        sub.__dict__.update(self.__dict__)
+        sub.depth, sub.handles, sub.dynamic_inputs = self.depth + 1, {}, []
+        sub.cut_inputs = sub.cut_outputs = None
+        sub._use_subgraph(index)
+        count = len(sub.tensors)
+        ins = [check_index(int(i), count, f"{what}: subgraph {index} input")
+               for i in _ints(sub.sg.InputsAsNumpy())]
+        outs = [check_index(int(i), count, f"{what}: subgraph {index} output")
+                for i in _ints(sub.sg.OutputsAsNumpy())]
+        if len(ins) != len(args):
+            raise ConversionError(f"{what}: subgraph {index} takes {len(ins)} inputs, the "
+                                  f"operator passes {len(args)}", False)
+        sub.handles.update(zip(ins, args))
+        sub._import_ops(ins, outs)
+        return [sub.handle(i) for i in outs]
 
     def _names_to_indices(self, names, what) -> list[int]:
         out = []
@@ -154,19 +187,8 @@ class TFLiteImporter:
                                        f"{t.type_name}")
             self.handles[i] = self.graph.add_input(
                 t.name, TensorType(shape, DType.from_numpy(t.np_dtype), t.quant))
-        ops = [_Op(self, k, self.sg.Operators(k)) for k in range(self.sg.OperatorsLength())]
-        # a cut input is not computed here, whatever operator writes it in the file
-        cut = set(ins)
-        self._producers = {i: op for op in ops for i in op.out_idx if i not in cut}
-        self._readers: dict[int, list[_Op]] = {}
-        for op in ops:
-            for i in op.in_idx:
-                self._readers.setdefault(i, []).append(op)
-        for i in outs:
-            self._readers.setdefault(i, []).append(None)  # a graph output is read from outside
         try:
-            for op in self._needed(ops, set(ins), outs):
-                self._convert(op)
+            self._import_ops(ins, outs)
         except (FrontendError, UnsupportedError) as e:
             if not self.dynamic_inputs:
                 raise
@@ -178,6 +200,21 @@ class TFLiteImporter:
         self.graph.set_outputs(result)
         keep_names(self.graph, result, [self.tensors[i].name for i in outs])
         return self.graph
+
+    def _import_ops(self, ins: list[int], outs: list[int]) -> None:
+        """Convert the operators of the current subgraph that `outs` need, from `ins`."""
+        ops = [_Op(self, k, self.sg.Operators(k)) for k in range(self.sg.OperatorsLength())]
+        # a cut input is not computed here, whatever operator writes it in the file
+        cut = set(ins)
+        self._producers = {i: op for op in ops for i in op.out_idx if i not in cut}
+        self._readers: dict[int, list[_Op]] = {}
+        for op in ops:
+            for i in op.in_idx:
+                self._readers.setdefault(i, []).append(op)
+        for i in outs:
+            self._readers.setdefault(i, []).append(None)  # a graph output is read from outside
+        for op in self._needed(ops, set(ins), outs):
+            self._convert(op)
 
     def _input_shapes(self, ins) -> list[tuple[int, ...]]:
         given = self.input_shapes
