@@ -223,6 +223,49 @@ def test_auto_proposal_keys_layers_without_source_names_by_their_float_value(out
                                                                      evaluate)
 
 
+def test_auto_proposal_never_returns_worse_than_it_found(tmp_path, caplog):
+    """Activations near 1e6 overflow float16: raising them to fp16 gives inf / NaN outputs, so
+    no number of raised layers reaches the threshold. The proposal then keeps the best choice it
+    tried (here: fewer or no layers raised), never the all-raised NaN model (which the RKNN
+    facade's build(auto_hybrid=True) used to install on openWakeWord's mel spectrogram)."""
+    torch = pytest.importorskip("torch", reason="torch exports the test model")
+    from torch import nn
+
+    from tests.models import export_onnx
+
+    class Huge(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 4, 1)
+
+        def forward(self, x):
+            return self.c2(torch.relu(self.c1(x)))
+
+    torch.manual_seed(0)
+    m = Huge().eval()
+    with torch.no_grad():
+        m.c1.weight *= 3e5
+        m.c1.bias *= 3e5
+        m.c2.weight /= 3e5
+    path = tmp_path / "huge.onnx"
+    path.write_bytes(export_onnx(m, torch.randn(1, 3, 16, 16)))
+    g = npucc.load(str(path))
+    run_passes(g, default_pipeline())
+    calib = samples(8, seed=0, shape=(1, 3, 16, 16), lo=-1, hi=1)
+    evaluate = samples(4, seed=1, shape=(1, 3, 16, 16), lo=-1, hi=1)
+    q = quantize_model(g, calib, dtype="u8", progress=False, bias_correction=False)
+    plain = ort_cosine(path, q.graph, evaluate)
+    every = {n.outputs[0].name: "fp16" for n in g.nodes if n.op == "Conv"}
+    all_fp16 = quantize_model(g, stats=q.stats, dtype="u8", layer_dtypes=every)
+    assert not np.isfinite(ort_cosine(path, all_fp16.graph, evaluate))  # the overflow
+    with caplog.at_level("WARNING", logger="npucc.quantization"):
+        chosen = propose_layer_dtypes(q, evaluate, threshold=0.999999, high="fp16")
+    assert "keeping the best choice tried" in caplog.text
+    q2 = quantize_model(g, stats=q.stats, dtype="u8", layer_dtypes=chosen)
+    cos = ort_cosine(path, q2.graph, evaluate)
+    assert np.isfinite(cos) and cos >= plain - 1e-9
+
+
 def test_a_layer_key_selects_one_node_only():
     from npucc.ir import Graph, TensorType
     from npucc.ir.types import DType

@@ -242,8 +242,10 @@ def propose_layer_dtypes(q: QuantizedModel, inputs, *, threshold: float = 0.99,
                    .samples(q.float_graph))
     floats = [run_graph(q.float_graph, s) for s in samples]
     base = dict(q.options.get("layer_dtypes") or {})
-    if _output_cosine(q.graph, samples, floats) >= threshold:
+    base_cos = _output_cosine(q.graph, samples, floats)
+    if base_cos >= threshold:
         return base
+    best = [base_cos if math.isfinite(base_cos) else -math.inf, base]  # the best choice tried
     single = accuracy_analysis(q.float_graph, q.graph, samples, mode="single",
                                progress=progress)
     errors = {r.name: r.cosine for r in single.layers}
@@ -258,7 +260,10 @@ def propose_layer_dtypes(q: QuantizedModel, inputs, *, threshold: float = 0.99,
         dts = {**base, **{keys[id(n)]: high for n in order[:k]}}
         g = quantize_model(q.float_graph, stats=q.stats, layer_dtypes=dts, progress=False,
                            **options).graph
-        return dts, _output_cosine(g, samples, floats)
+        cos = _output_cosine(g, samples, floats)
+        if math.isfinite(cos) and cos > best[0]:
+            best[:] = [cos, dts]
+        return dts, cos
 
     lo, k, found = 0, 1, None
     while found is None:
@@ -267,10 +272,11 @@ def propose_layer_dtypes(q: QuantizedModel, inputs, *, threshold: float = 0.99,
         log.info("propose_layer_dtypes: %d layer(s) at %s: output cosine %.6f", k, high, cos)
         if cos >= threshold:
             found = (k, dts)
-        elif k == len(order):
+        elif k == len(order):  # raising more made it no better (fp16 overflow: NaN, say)
             log.warning("propose_layer_dtypes: every layer at %s gives an output cosine %.6f, "
-                        "below %.4f", high, cos, threshold)
-            return dts
+                        "below %.4f; keeping the best choice tried: %d layer(s) raised, output "
+                        "cosine %.6f", high, cos, threshold, len(best[1]) - len(base), best[0])
+            return best[1]
         else:
             lo, k = k, k * 2
     hi, best = found
