@@ -268,9 +268,9 @@ def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
 
 def _compiled_depthwise(ctx: BuildContext, geo: ConvGeometry, x, w, b, out, act):
     """The depthwise conv as numerics' compiled loop (numerics/depthwise.py: phases, taps over
-    spans, bias and clamp, one channel at a time while it is in cache, channels split over the
-    plan's threads), for images the numpy path computes channel by channel (not channels-last)
-    when both buffers are contiguous NCHW; None where it does not apply."""
+    spans, bias and clamp, one channel at a time while it is in cache), for images the numpy
+    path computes channel by channel (not channels-last) when both buffers are contiguous NCHW;
+    None where it does not apply."""
     if (geo.depthwise_channels_last or not x.flags.c_contiguous or not out.flags.c_contiguous
             or not depthwise.applies(ctx.node, ctx.node.outputs[0].shape)):
         return None
