@@ -62,7 +62,7 @@ def _as_integers(values: np.ndarray, v) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "yolo"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "yolo", "audio1d"])
 @pytest.mark.parametrize("dtype,per_channel", DTYPES)
 def test_quantized_model_runs_in_onnxruntime(name, dtype, per_channel):
     g, ranges, x = float_model(name)

@@ -203,6 +203,27 @@ class DeconvResize(nn.Module):
         return torch.softmax(y, dim=1)
 
 
+# ---- 1-D convolutions (an audio front end / keyword spotter) ----
+class Audio1d(nn.Module):
+    """Strided, depthwise, dilated and grouped Conv1d with BatchNorm, a ConvTranspose1d and a
+    pooled linear head: the 1-D paths of every layer (quantized ones included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv1d(1, 16, 10, stride=5), nn.BatchNorm1d(16), nn.ReLU())
+        self.dw = nn.Sequential(nn.Conv1d(16, 16, 5, padding=2, groups=16), nn.BatchNorm1d(16),
+                                nn.ReLU6())
+        self.dilated = nn.Conv1d(16, 32, 3, stride=2, dilation=2)
+        self.grouped = nn.Conv1d(32, 32, 3, groups=4, padding=1)
+        self.up = nn.ConvTranspose1d(32, 8, 4, stride=2)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x):
+        h = self.dw(self.stem(x))
+        h = torch.relu(self.grouped(torch.relu(self.dilated(h))))
+        return self.head(torch.relu(self.up(h)).mean(2))
+
+
 class ModelSpec(NamedTuple):
     factory: Callable[[], nn.Module]
     input_shape: tuple[int, ...]
@@ -215,6 +236,7 @@ MODELS: dict[str, ModelSpec] = {
     "mobilenet_v1": ModelSpec(MobileNetV1, (1, 3, 224, 224)),
     "yolo": ModelSpec(Yolo, (1, 3, 128, 128)),
     "deconv_resize": ModelSpec(DeconvResize, (1, 3, 64, 64)),
+    "audio1d": ModelSpec(Audio1d, (1, 1, 1600)),
 }
 
 
