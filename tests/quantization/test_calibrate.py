@@ -168,6 +168,9 @@ def test_calibration_sees_what_inference_sees(small_onnx, tmp_path, rgb2bgr):
     (lambda m: m.update(histogram_sample=-5), "histogram_sample -5"),
     (lambda m: m["weights"][0].update(axis="0"), "weight axis '0'"),
     (lambda m: m["values"][0].update(shape="999"), "a name string and a shape list"),
+    (lambda m: m["values"][0].update(count=12.7), "12.7 is not an integer"),  # not truncated
+    (lambda m: m["values"][0].update(runs=True), "True is not an integer"),
+    (lambda m: m["values"][0].update(sum_run_min=1.5), "1.5 is not an integer"),
 ])
 def test_hostile_statistics_files_name_the_file(tmp_path, edit, message):
     """The metadata of a pair whose checksums match is still untrusted: a missing key or a value

@@ -102,6 +102,8 @@ class CalibrationStats:
 
     @classmethod
     def from_state(cls, meta: dict, arrays, where: str = "<state>") -> CalibrationStats:
+        """The statistics `to_state` gave, checked: a malformed or inconsistent file is a
+        CalibrationError naming `where`."""
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or \
                 type(meta.get("version")) is not int or meta.get("version") != VERSION:
             meta = meta if isinstance(meta, dict) else {}
@@ -113,11 +115,16 @@ class CalibrationStats:
             for i, v in enumerate(meta["values"]):
                 if not isinstance(v["name"], str) or not isinstance(v["shape"], list):
                     raise TypeError(f"value {v['name']!r}: a name string and a shape list")
-                hist = Histogram(v["hist_exponent"], v["hist_start"], arrays[f"hist{i}"])
+                counts = np.asarray(arrays[f"hist{i}"])
+                if counts.dtype.kind not in "iu":
+                    raise TypeError(f"value {v['name']!r}: histogram counts of type "
+                                    f"{counts.dtype} (integers expected)")
+                hist = Histogram(_integer(v["hist_exponent"]), _integer(v["hist_start"]), counts)
                 values[v["name"]] = ValueStats(
-                    tuple(int(d) for d in v["shape"]), int(v["count"]), int(v["runs"]),
-                    int(v["nonfinite"]), int(v["zeros"]), float(v["min"]), float(v["max"]),
-                    int(v["sum_run_min"]), int(v["sum_run_max"]), hist)
+                    tuple(_integer(d) for d in v["shape"]), _integer(v["count"]),
+                    _integer(v["runs"]), _integer(v["nonfinite"]), _integer(v["zeros"]),
+                    float(v["min"]), float(v["max"]), _integer(v["sum_run_min"]),
+                    _integer(v["sum_run_max"]), hist)
             weights = {}
             for i, w in enumerate(meta["weights"]):
                 if not (w["axis"] is None or type(w["axis"]) is int):
@@ -214,3 +221,13 @@ def _paths(path) -> tuple[Path, Path]:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     write_atomic(path, data)
+
+
+def _integer(x) -> int:
+    """A count or size read back: an integer (not a bool, not a float that int() would
+    truncate), or the decimal string of one (the exact run sums)."""
+    if isinstance(x, str) and x.lstrip("-").isdigit():
+        return int(x)
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{x!r} is not an integer")
+    return int(x)
