@@ -94,6 +94,7 @@ def test_an_edited_base_file_is_read_again(tmp_path):
     ({"clock_mhz": None}, "clock_mhz", "expected a number"),
     ({"colour": "red"}, "colour", "unknown key"),
     ({"cores": 1.5}, "cores", "expected an integer"),
+    ({"cores": 0}, "cores", "must be >= 1"),  # not silently 1
     ({"macs_per_cycle": "{int4: 2048}"}, "macs_per_cycle.int4", "unknown precision"),
     ({"macs_per_cycle": "{int8: 0}"}, "macs_per_cycle.int8", "must be > 0"),
     ({"default_precision": "fp16"}, "default_precision", "not one of macs_per_cycle"),

@@ -259,10 +259,13 @@ def _load(path: str, files: list[str] | None = None) -> Target:
     clock = c.number(data, "clock_mhz")
     if clock == 0:
         c.fail("clock_mhz", "must be > 0")
+    cores = int(c.number(data, "cores", integer=True))
+    if cores == 0:
+        c.fail("cores", "must be >= 1")
     return Target(
         name=c.text(data, "name"), description=c.text(data, "description"),
         generation=c.text(data, "generation"), source=path, clock_mhz=float(clock),
-        cores=max(1, int(c.number(data, "cores", integer=True))),
+        cores=cores,
         macs_per_cycle=dict(macs), quant_dtypes=tuple(dtypes), default_precision=default,
         dram_peak_gbps=float(c.number(data, "dram_peak_gbps")),
         onchip_buffer_kib=int(c.number(data, "onchip_buffer_kib", integer=True)),
