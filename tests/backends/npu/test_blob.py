@@ -25,6 +25,7 @@ from npucc.errors import BlobError, NpuccError
 from npucc.ir import DType, parse
 from npucc.ir.text import describe_difference, graphs_equal
 from npucc.testing import graphs, random_inputs
+from tests.fuzz.format_fixtures import forge_blob as forge
 
 from .test_partition import HYBRID, NPU_WINS, partition_cases
 
@@ -289,26 +290,6 @@ def test_wrong_target(small, tmp_path):
 def test_not_a_blob_and_over_the_limit(small, tmp_path):
     refused(tmp_path, b"graph g() -> () {\n  return\n}\n".ljust(200, b" "), "not an npucc blob")
     refused(tmp_path, small, "over the limit of 1000 bytes", limits=Limits(max_file_bytes=1000))
-
-
-def forge(data, name, new):
-    """Replace a whole section (keeping the layout canonical), with every checksum recomputed: a
-    file only the bounds and consistency checks can refuse."""
-    parts = {}
-    for raw, off, n, _ in entries(data):
-        parts[raw.rstrip(b"\0").decode()] = data[off:off + n]
-    parts[name] = new
-    from npucc.backends.npu.blob_format import layout
-    head, offsets, total = layout([len(parts[s]) for s in SECTIONS])
-    out = bytearray(total)
-    out[:HEADER.size] = data[:HEADER.size]
-    struct.pack_into("<Q", out, 16, total)
-    for k, (s, off) in enumerate(zip(SECTIONS, offsets)):
-        ENTRY.pack_into(out, HEADER.size + k * ENTRY.size, s.encode(), off, len(parts[s]),
-                        sha256(parts[s]))
-        out[off:off + len(parts[s])] = parts[s]
-    out[-32:] = sha256(bytes(out[:-32]))
-    return bytes(out)
 
 
 def test_forged_descriptors_are_bounds_checked_before_any_allocation(small, tmp_path):
