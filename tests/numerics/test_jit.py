@@ -152,3 +152,49 @@ def test_loops_compile_without_a_writable_cache(monkeypatch):
     out = np.empty(acc.shape, np.int8)
     loop(acc, np.full(1, 0.5), np.zeros(1), -128.0, 127.0, 0, out)
     assert out.ravel().tolist() == np.rint(acc.ravel() / 2).astype(int).tolist()
+
+
+@settings(max_examples=60)
+@given(op=st.sampled_from(["Add", "Sub", "Mul"]), numerics=st.sampled_from(["affine", "tflite"]),
+       dtypes=st.sampled_from([("u8", "u8", "u8"), ("i8", "i8", "i8")]),
+       shape=st.sampled_from([(7,), (2, 3, 5), (1, 4, 6, 6)]), layout=st.sampled_from(
+           ["contiguous", "transposed", "broadcast"]), seed=st.integers(0, 2 ** 32 - 1))
+def test_two_input_table_loop_gathers_what_the_numpy_form_gathers(op, numerics, dtypes, shape,
+                                                                    layout, seed):
+    """8-bit Add / Sub / Mul are 256 x 256 tables: the compiled gather (same-shaped contiguous
+    inputs; the others keep the numpy form) gives the integers of the numpy gather, and both
+    equal the op's integer formula (checked on Add: (a - za) * sa +- (b - zb) * sb, rounded half
+    to even onto the output's scale; exact here, scales are powers of two)."""
+    from npucc.ir import Graph, QuantParams, TensorType
+    from npucc.numerics import run_graph
+
+    rng = np.random.default_rng(seed)
+    info = {"u8": (np.uint8, 0, 255), "i8": (np.int8, -128, 127)}
+    params = [QuantParams.affine(2.0 ** -int(rng.integers(1, 5)),
+                                 int(rng.integers(info[d][1], info[d][2] + 1))) for d in dtypes]
+    b_shape = shape[-1:] if layout == "broadcast" else shape
+    g = Graph("g", numerics)
+    a = g.add_input("a", TensorType(shape, dtypes[0], params[0]))
+    b = g.add_input("b", TensorType(b_shape, dtypes[1], params[1]))
+    node = g.add_node(op, [a, b], {}, output_types=[TensorType(shape, dtypes[2], params[2])])
+    g.set_outputs(node.outputs)
+    xs = []
+    for d, s in zip(dtypes[:2], (shape, b_shape)):
+        np_dtype, lo, hi = info[d]
+        x = rng.integers(lo, hi + 1, s).astype(np_dtype)
+        if layout == "transposed":  # the same values, not C-contiguous
+            x = np.ascontiguousarray(x.T).T
+        xs.append(x)
+    compiled = run_graph(g, xs)[0]
+    saved, jit._state["numba"] = jit._state["numba"], False
+    try:
+        reference = run_graph(g, xs)[0]
+    finally:
+        jit._state["numba"] = saved
+    assert compiled.dtype == reference.dtype
+    np.testing.assert_array_equal(compiled, reference)
+    if op == "Add" and numerics == "affine":
+        (sa, za), (sb, zb), (sy, zy) = [(p.as_affine()[0][0], p.as_affine()[1][0]) for p in params]
+        real = ((xs[0].astype(np.float64) - za) * sa + (xs[1].astype(np.float64) - zb) * sb) / sy
+        _, lo, hi = info[dtypes[2]]
+        np.testing.assert_array_equal(compiled, np.clip(np.rint(real) + zy, lo, hi))

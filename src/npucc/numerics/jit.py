@@ -1,5 +1,5 @@
-"""Compiled loops (numba) for the work that dominates integer execution: requantization and the
-depthwise convolution.
+"""Compiled loops (numba) for the work that dominates integer execution: requantization, the
+depthwise convolution and two-input lookup tables (8-bit Add, Sub, Mul...).
 
 Each loop is the exact counterpart of a numpy expression kept beside its caller as the reference:
 the same float64 operations in the same order, so both give the same integers (the tests run both
@@ -8,7 +8,9 @@ passes over float64 arrays (multiply, offset, round, clip, cast), ~2 ns per elem
 keeps the value in a register takes ~0.3 ns (benchmarks/README.md, quantized_vs_ort.py). On
 MobileNetV2 that was ~40 % of an int8 run. A depthwise conv in numpy is two passes over the
 image per kernel tap plus the requantization; the compiled loop does one channel at a time while
-it is in cache (numerics/depthwise.py).
+it is in cache (numerics/depthwise.py). A two-input table in numpy widens, shifts and ors the
+bit patterns into an index array before the gather (~1.5 ns per element); the loop gathers
+directly (~0.4 ns).
 
 numba is imported at the first accumulator of IMPORT_AT elements or more (importing it and
 loading a cached loop take ~0.3-0.5 s, more than a small model's whole run saves); from then on
@@ -107,7 +109,13 @@ def _depthwise(x, zx, w, tap_phase, tap_offset, fills, oh, ow, wq, r, c, lo, hi,
                     out[b, ch, i, j] = z + zy
 
 
-_LOOPS = {"requantize": _requantize, "depthwise": _depthwise}
+def _table_gather(a, b, table, out):  # pragma: no cover  (runs compiled)
+    """out[i] = table[a[i] * 256 + b[i]] for the uint8 bit patterns a, b (1-D, same length)."""
+    for i in range(a.shape[0]):
+        out[i] = table[(np.int64(a[i]) << 8) | np.int64(b[i])]
+
+
+_LOOPS = {"requantize": _requantize, "depthwise": _depthwise, "table_gather": _table_gather}
 
 
 def compiled(name: str) -> Callable:

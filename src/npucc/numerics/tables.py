@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..ir.graph import Node, Value
+from . import jit
 from .params import saturate
 from .profiles import Kernel
 
@@ -42,6 +43,13 @@ def elementwise(node: Node, f: Callable[..., np.ndarray], lo: int | None = None,
                      ).reshape(-1)
 
     def run(args):
-        index = args[idx[0]].view(np.uint8).astype(np.uint16) << 8
-        return [table[index | args[idx[1]].view(np.uint8)]]
+        va, vb = args[idx[0]], args[idx[1]]
+        if (va.shape == vb.shape and va.flags.c_contiguous and vb.flags.c_contiguous
+                and jit.worth_compiling(va.size)):  # same shapes (a residual Add): one loop
+            out = np.empty(va.shape, table.dtype)
+            jit.compiled("table_gather")(va.reshape(-1).view(np.uint8),
+                                         vb.reshape(-1).view(np.uint8), table, out.reshape(-1))
+            return [out]
+        index = va.view(np.uint8).astype(np.uint16) << 8
+        return [table[index | vb.view(np.uint8)]]
     return run
