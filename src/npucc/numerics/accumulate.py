@@ -10,6 +10,7 @@ padding x with zx - c. Every profile's linear kernel accumulates here and requan
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import attrs
@@ -64,9 +65,9 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
     array of exact integers in `dtype`, or None for shapes this path does not take (3-D convs).
 
     Depthwise (group == C == M): one multiply-add per tap, per block of channels that stays in
-    cache. Otherwise im2col into a buffer prepared once (skipped for 1x1 stride-1 unpadded convs)
-    and one batched GEMM per group; `splits` (offsets into the reduction) cut it into GEMMs
-    summed in float64 (`split_gemm`)."""
+    cache. Otherwise im2col into a buffer prepared once (through the padded input's stride
+    phases, one window copy per phase; skipped for 1x1 convs) and one batched GEMM per group;
+    `splits` (offsets into the reduction) cut it into GEMMs summed in float64 (`split_gemm`)."""
     x = node.inputs[0]
     at = node.attrs
     if x.type.rank not in (3, 4):
@@ -86,13 +87,12 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
         return _depthwise_spans(x.shape[0], c, h, wd, (kh, kw), (dh, dw), (pt, pl, pb, pr),
                                 (oh, ow), wq.reshape(m, kh * kw).astype(dtype), pad, centre,
                                 dtype, out_shape, (sh, sw))
-    xp = np.full((n, c, h + pt + pb, wd + pl + pr), pad, dtype)
-    load = _load_into(xp[:, :, pt:pt + h, pl:pl + wd], centre)
-
     k = cg * kh * kw
     wg = np.ascontiguousarray(wq.reshape(g, m // g, k).astype(dtype))
     gemm = split_gemm(wg, (n, g, m // g, oh * ow), dtype, splits)
     if (kh, kw, sh, sw) == (1, 1, 1, 1) and not padded:
+        xp = np.empty((n, c, h, wd), dtype)
+        load = _load_into(xp, centre)
         cols = xp.reshape(n, g, cg, h * wd)
 
         def pointwise(xa):
@@ -100,18 +100,55 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
             return gemm(cols).reshape(out_shape)
         return pointwise
 
-    st = xp.strides
-    windows = as_strided(xp, (n, c, kh, kw, oh, ow),
-                         (st[0], st[1], dh * st[2], dw * st[3], sh * st[2], sw * st[3]),
-                         writeable=False)
-    cols = np.empty((n, c, kh, kw, oh, ow), dtype)
-    cols_mat = cols.reshape(n, g, k, oh * ow)
+    # the padded input, read through its stride phases (phase (a, b) = xp[:, :, a::sh, b::sw]),
+    # in which every tap's windows are unit-stride: one window copy per phase (`window_copies`)
+    (hq, wq), taps = phase_taps((kh, kw), (dh, dw), (sh, sw), (oh, ow))
+    hp, wp = max(h + pt + pb, sh * hq), max(wd + pl + pr, sw * wq)
+    xp = np.full((n, c, hp, wp), pad, dtype)
+    load = _load_into(xp[:, :, pt:pt + h, pl:pl + wd], centre)
+    if (sh, sw) == (1, 1):
+        images, copies = {(0, 0): xp}, []
+    else:  # contiguous phase images, filled from the padded input at each run
+        images = {ph: np.empty((n, c, hq, wq), dtype) for ph in sorted({ph for ph, _ in taps})}
+        copies = [(img, xp[:, :, a:a + sh * hq:sh, b:b + sw * wq:sw])
+                  for (a, b), img in images.items()]
+    if kh * kw == 1:  # a strided or padded 1x1 conv: its phase image (OH x OW) is the matrix
+        cols_mat = images[(0, 0)].reshape(n, g, cg, oh * ow)
+    else:
+        cols = np.empty((n, c, kh, kw, oh, ow), dtype)
+        cols_mat = cols.reshape(n, g, k, oh * ow)
+        copies += window_copies(images, cols, (kh, kw), (dh, dw), (sh, sw))
 
     def im2col(xa):
         load(xa)
-        np.copyto(cols, windows)
+        for dst, src in copies:
+            np.copyto(dst, src)
         return gemm(cols_mat).reshape(out_shape)
     return im2col
+
+
+def window_copies(images: dict, cols: np.ndarray, kernel, dilations, strides) -> list:
+    """(destination, source) pairs filling the column matrix `cols` (N, C, kH, kW, OH, OW) of a
+    conv from the stride-phase images of its padded input (`images[(a, b)]` = x_padded[:, :,
+    a::sh, b::sw], at least as large as `phase_taps` says): one copy per phase, of an as_strided
+    view of all its taps' windows. The taps of one phase are the kernel rows i0, i0 + sh/g, ...
+    (g = gcd(sh, dh); columns likewise), their windows dh/g phase rows apart."""
+    (kh, kw), (dh, dw), (sh, sw) = kernel, dilations, strides
+    gh, gw = math.gcd(sh, dh), math.gcd(sw, dw)
+    first: dict = {}
+    for i in range(kh):
+        for j in range(kw):
+            first.setdefault(((i * dh) % sh, (j * dw) % sw), (i, j, i * dh // sh, j * dw // sw))
+    copies = []
+    for ph, (i0, j0, dr, dc) in first.items():
+        dst = cols[:, :, i0::sh // gh, j0::sw // gw]
+        img = images[ph]
+        s = img.strides
+        src = as_strided(img[:, :, dr:, dc:], dst.shape,
+                         (s[0], s[1], dh // gh * s[2], dw // gw * s[3], s[2], s[3]),
+                         writeable=False)
+        copies.append((dst, src))
+    return copies
 
 
 def phase_taps(kernel, dilations, strides, out):

@@ -16,14 +16,12 @@ Bias and the fused activation are then applied in place (or per cache block).
 from __future__ import annotations
 
 from functools import partial
-from math import gcd
 
 import attrs
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ....ir.graph import Node
-from ....numerics import depthwise
+from ....numerics import accumulate, depthwise
 from . import CAN, CANNOT, PREFERS, BuildContext, activation_in_place, fast_kernel
 from .parallel import view_as
 
@@ -236,7 +234,8 @@ def _gemm(geo: ConvGeometry, x, w, b, out, scratch, act):
                 fills.append(partial(cols[:, rows].fill, 1))
                 rows, k, b = rows + 1, k + 1, None
             cols_mat = view_as(cols[:, :rows], (n, g, k, p))
-            copies = _window_copies(geo, images, windows)
+            copies = accumulate.window_copies(images, windows, (geo.kh, geo.kw),
+                                              (geo.dh, geo.dw), (geo.sh, geo.sw))
         else:
             (image,) = images.values()
             cols_mat = view_as(image, (n, g, geo.c // g, p))
@@ -289,27 +288,6 @@ def _compiled_depthwise(ctx: BuildContext, geo: ConvGeometry, x, w, b, out, act)
         if after is not None:
             after(out)
     return step
-
-
-def _window_copies(geo: ConvGeometry, images, cols):
-    """(destination, source) pairs filling the column matrix `cols` (N, C, kH, kW, OH, OW): one
-    copy per phase image, of an as_strided view of all its taps' windows. The taps of one phase
-    are the rows i0, i0 + lh, ... (and columns likewise) of the kernel, their windows shifted by
-    dh / gcd(sh, dh) rows from one to the next."""
-    gh, gw = gcd(geo.sh, geo.dh), gcd(geo.sw, geo.dw)
-    first = {}
-    for t, ph, dr, dc in geo.taps():
-        first.setdefault(ph, (divmod(t, geo.kw), dr, dc))
-    copies = []
-    for ph, ((i0, j0), dr, dc) in first.items():
-        dst = cols[:, :, i0::geo.sh // gh, j0::geo.sw // gw]
-        img = images[ph]
-        s = img.strides
-        src = as_strided(img[:, :, dr:, dc:], dst.shape,
-                         (s[0], s[1], geo.dh // gh * s[2], geo.dw // gw * s[3], s[2], s[3]),
-                         writeable=False)
-        copies.append((dst, src))
-    return copies
 
 
 def _depthwise(geo: ConvGeometry, x, w, b, out, scratch, act):
