@@ -477,3 +477,11 @@ def test_large_payloads_report_bad_elements_like_small_ones(bad, message):
 def test_hostile_text_is_a_parse_error_naming_the_source(text, message):
     with pytest.raises(ParseError, match=re.escape(message)):
         parse(text, source="x.npuir")
+
+
+def test_a_shape_past_the_rank_limit_is_a_parse_error_naming_the_line():
+    """Rank is checked where the type is read (the plan would refuse it later, less precisely)."""
+    dims = ",".join(["1"] * 17)
+    text = f"graph g(%x: f32[1]) -> (%y) {{\n  %y = Relu(%x) : f32[{dims}]\n  return %y\n}}\n"
+    with pytest.raises(ParseError, match=r"<ir>:2:\d+: a shape of rank 17; npucc takes at most 16"):
+        parse(text)

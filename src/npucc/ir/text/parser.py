@@ -183,6 +183,9 @@ class _Parser:
         self.expect("[", " after the dtype (a shape like [1,3,8,8], [] for a scalar)")
         dims = self.comma_list(lambda: self.integer("a dimension"), "]")
         self.expect("]", " to close the shape")
+        if len(dims) > limits.MAX_RANK:
+            raise self.error(f"a shape of rank {len(dims)}; npucc takes at most "
+                             f"{limits.MAX_RANK} (npucc.limits.MAX_RANK)", pos)
         quant = self.quant() if self.peek("<") else None
         try:
             return TensorType(dims, dtype, quant), pos
