@@ -166,3 +166,58 @@ def test_numpy_form_runs_1d_depthwise_convs(monkeypatch, scheme):
     assert not kernel.__qualname__.startswith("depthwise_kernel")
     np.testing.assert_array_equal(kernel([xa] + [v.const for v in node.inputs[1:]])[0],
                                   _formula(node, xa))
+
+
+@needs_numba
+@settings(max_examples=150, deadline=None)
+@given(layers(), st.sampled_from(["none", "relu", "clip", "leaky_relu"]))
+def test_float16_depthwise_loop_gives_the_general_paths_bits(layer, act):
+    """The fp16 profile's depthwise conv as the compiled loop (float16 in, float32 sums of exact
+    float16 products in kernel order, bias, clamp, one rounding to float16) gives the bits of
+    its general path (numpy's im2col-free multiply-adds, then bias and the activation), and
+    both are within one float16 rounding of a float64 direct convolution (the float32 sums
+    differ from float64 by far less than a float16 step here). leaky_relu is not the loop's:
+    the general path runs."""
+    rank, kernel, strides, dilations, pads, size, n, c, _, bias, _, seed = layer
+    rng = np.random.default_rng(seed)
+    g = Graph("dw")
+    x = g.add_input("x", TensorType((n, c, *size), "f16"))
+    w = rng.normal(0, 0.5, (c, 1, *kernel)).astype(np.float16)
+    inputs = [x, g.add_constant(w, "w")]
+    if bias:
+        inputs.append(g.add_constant(rng.normal(0, 1, c).astype(np.float16), "b"))
+    params = {"none": (), "relu": (), "clip": (-0.7, 1.3), "leaky_relu": (0.1,)}[act]
+    sr = rank - 2
+    out = [(size[i] + pads[i] + pads[i + sr] - (kernel[i] - 1) * dilations[i] - 1) //
+           strides[i] + 1 for i in range(sr)]
+    node = g.add_node("Conv", inputs, {
+        "group": c, "strides": strides, "dilations": dilations, "pads": pads,
+        "activation": act, "activation_params": params},
+        output_types=[TensorType((n, c, *out), "f16")])
+    xa = rng.normal(0, 2, (n, c, *size)).astype(np.float16)
+    xa[rng.random(xa.shape) < 0.2] = 0  # exact zeros, as after a ReLU
+    args = [xa] + [v.const for v in node.inputs[1:]]
+    loop = select_kernel(node)
+    assert loop.__qualname__.startswith("_compiled_depthwise") == (act != "leaky_relu")
+    got = loop(args)[0]
+    saved, jit._state["numba"] = jit._state["numba"], False
+    try:
+        general = select_kernel(node)(args)[0]
+    finally:
+        jit._state["numba"] = saved
+    assert got.dtype == np.float16 and got.shape == node.outputs[0].shape
+    np.testing.assert_array_equal(got.view(np.uint16), general.view(np.uint16))
+    xs = np.pad(xa.astype(np.float64), [(0, 0), (0, 0)] + [(pads[i], pads[i + sr])
+                                                           for i in range(sr)])
+    want = np.zeros(got.shape)
+    for tap in np.ndindex(*kernel):
+        window = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, s, o in
+                       zip(tap, dilations, strides, out))
+        want += xs[(slice(None), slice(None), *window)] * w[(slice(None), 0, *tap)].astype(
+            np.float64).reshape(1, -1, *([1] * sr))
+    if bias:
+        want += node.inputs[2].const.astype(np.float64).reshape(1, -1, *([1] * sr))
+    want = {"none": want, "relu": np.maximum(want, 0), "clip": np.clip(want, -0.7, 1.3),
+            "leaky_relu": np.where(want >= 0, want, 0.1 * want)}[act]
+    step = np.abs(want.astype(np.float16).astype(np.float64)) * 2.0 ** -10 + 2.0 ** -24
+    np.testing.assert_array_less(np.abs(got.astype(np.float64) - want), 1.01 * step)

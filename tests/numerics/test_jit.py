@@ -10,9 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from npucc.backends.simulator import compile_plan
 from npucc.numerics import jit
 from npucc.numerics.fixed_point import multiply_round_half_even, quantize_multiplier
 from npucc.numerics.integer.requantize import requantizer
+from npucc.testing.inputs import random_inputs
+from npucc.testing.quantized_strategies import quantization_cases
 
 pytestmark = pytest.mark.skipif(not jit.enabled(), reason="numba is not installed "
                                 "(or NPUCC_NO_JIT=1): only the numpy form runs")
@@ -198,3 +201,61 @@ def test_two_input_table_loop_gathers_what_the_numpy_form_gathers(op, numerics, 
         real = ((xs[0].astype(np.float64) - za) * sa + (xs[1].astype(np.float64) - zb) * sb) / sy
         _, lo, hi = info[dtypes[2]]
         np.testing.assert_array_equal(compiled, np.clip(np.rint(real) + zy, lo, hi))
+
+
+def _specials32() -> np.ndarray:
+    """float32 values at and around every float16 value and every midpoint between two (ties
+    to even, the overflow threshold 65520, subnormals, signed zeros), infinities, NaNs with
+    payloads, and random bit patterns."""
+    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    fin = halves[np.isfinite(halves)].astype(np.float64)
+    fin = np.unique(fin)
+    points = np.concatenate([fin, (fin[:-1] + fin[1:]) / 2]).astype(np.float32)
+    bits = points.view(np.uint32).astype(np.int64)
+    near = np.concatenate([bits + d for d in range(-2, 3)])
+    near = near[(near >= 0) & (near < 1 << 32)]
+    extra = np.array([0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0xFFFFFFFF, 0x7FFFE000,
+                      0x7F802000, 0x477FF000, 0x477FEFFF, 0x33000000, 0x33000001, 0x80000000])
+    rand = np.random.default_rng(5).integers(0, 1 << 32, 200_000)
+    return np.concatenate([near, extra, rand]).astype(np.uint32).view(np.float32)
+
+
+def test_float16_conversions_give_numpys_bits():
+    """jit.to_float16 rounds float32 to the nearest even binary16 as numpy's cast does (every
+    boundary, overflow to inf, subnormals, NaN payloads: the same bit patterns); jit.to_float32
+    widens all 65536 binary16 patterns as numpy does. (Checked once over all 2**32 float32
+    patterns as well; that run takes a minute, so the suite keeps the boundaries.)"""
+    x = _specials32()
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = x.astype(np.float16)
+    got = jit.to_float16(x)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
+    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    wide = jit.to_float32(halves.reshape(256, 256))
+    assert wide.dtype == np.float32 and wide.shape == (256, 256)
+    np.testing.assert_array_equal(wide.reshape(-1).view(np.uint32),
+                                  halves.astype(np.float32).view(np.uint32))
+    strided = x[::3]  # not contiguous: numpy's cast, same bits
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(jit.to_float16(strided).view(np.uint16),
+                                      strided.astype(np.float16).view(np.uint16))
+
+
+@settings(max_examples=25, deadline=None)
+@given(quantization_cases(("fp16",)))
+def test_fp16_graphs_run_the_same_with_and_without_the_compiled_loops(case):
+    """A float16 graph (conversions, widening of each op's float16 inputs, the rounding of its
+    outputs) gives the same bits through the compiled loops as through numpy's casts."""
+    q = case.quantized
+    inputs = random_inputs(q, 3)
+    with_loops = compile_plan(q).run(inputs)
+    saved, jit._state["numba"] = jit._state["numba"], False
+    try:
+        without = compile_plan(q).run(inputs)
+    finally:
+        jit._state["numba"] = saved
+    for a, b in zip(with_loops, without):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(np.ascontiguousarray(a).view(np.uint8),
+                                      np.ascontiguousarray(b).view(np.uint8))

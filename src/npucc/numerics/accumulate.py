@@ -18,6 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..ir.graph import Node, Value
+from . import jit
 from .params import storage_range
 
 DEPTHWISE_BLOCK_BYTES = 256 * 1024  # accumulator bytes per channel block of depthwise convs
@@ -51,8 +52,9 @@ def storage_centre(v: Value) -> int:
 
 
 def _load_into(buf: np.ndarray, centre: int) -> Callable[[np.ndarray], None]:
-    if centre == 0:
-        return lambda xa: np.copyto(buf, xa.reshape(buf.shape), casting="unsafe")
+    if centre == 0:  # (float16 is widened by a table gather: numpy's cast is slow)
+        return lambda xa: np.copyto(buf, (jit.to_float32(xa) if xa.dtype == np.float16 else xa)
+                                    .reshape(buf.shape), casting="unsafe")
     c = buf.dtype.type(centre)
     return lambda xa: np.subtract(xa.reshape(buf.shape), c, out=buf, dtype=buf.dtype)
 

@@ -7,8 +7,11 @@ profile's kernels."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir.graph import Node
-from ..ir.types import QuantParams
+from ..ir.types import DType, QuantParams
+from . import jit
 from .profiles import Kernel, QuantizedExecutionError, float_kernel, kernel
 
 
@@ -40,7 +43,13 @@ def _check_types(node: Node) -> None:
 
 @kernel(("tflite", "affine", "dfp", "fp16"), "QuantizeLinear", "DequantizeLinear", "Cast")
 def conversion(node: Node) -> Kernel:
-    """The registry kernel, after checking the quantized side's type against the attributes."""
+    """The registry kernel, after checking the quantized side's type against the attributes;
+    f32 <-> f16 Casts by numerics.jit's conversions (numpy's bits, faster)."""
     if node.op != "Cast":
         _check_types(node)
+    pair = (node.inputs[0].dtype, node.outputs[0].dtype)
+    if pair == (DType.f32, DType.f16):
+        return lambda args: [jit.to_float16(np.ascontiguousarray(args[0]))]
+    if pair == (DType.f16, DType.f32):
+        return lambda args: [jit.to_float32(np.ascontiguousarray(args[0]))]
     return float_kernel(node)

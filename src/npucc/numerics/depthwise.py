@@ -20,7 +20,6 @@ import numpy as np
 from ..ir.graph import Node
 from . import jit
 from .accumulate import float_for, phase_taps
-from .integer.requantize import static_factors
 from .params import storage_range
 from .profiles import Kernel
 
@@ -47,17 +46,20 @@ class DepthwiseLoop:
                           for a in (r, c))
         self.zx, self.lo, self.hi, self.zy = np.dtype(dtype).type(zx), float(lo), float(hi), zy
         self.rounding, self.wq, self.shape = rounding, wq, (n, ch, oh, ow)
+        self.in_shape = (n, ch, h, wd)
         self.out_dtype = np.dtype(out_dtype)
         self.loop = jit.compiled("depthwise")
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """x C-contiguous (N, C, H, W); `out` (N, C, OH, OW) C-contiguous, or a new array."""
+        """x C-contiguous (N, C, H, W), or (N, C, W) for a 1-D conv; `out` C-contiguous, of the
+        output's size (written through a 4-D view), or a new (N, C, OH, OW) array."""
         if out is None:
             out = np.empty(self.shape, self.out_dtype)
         oh, ow = self.shape[2:]
+        x = x.reshape(self.in_shape)
         self.loop(x, self.zx, self.weights, self.tap_phase, self.tap_offset, self.fills, oh, ow,
                   self.wq, self.r, self.c, self.lo, self.hi, self.zy, self.rounding, self.flats,
-                  self.acc, out)
+                  self.acc, out.reshape(self.shape))
         return out
 
 
@@ -85,10 +87,33 @@ def applies(node: Node, out_shape) -> bool:
             and jit.worth_compiling(int(np.prod(out_shape))))
 
 
+def float_depthwise(node: Node, weights: np.ndarray, bias: np.ndarray | None, activation: str,
+                    params=()) -> DepthwiseLoop | None:
+    """The loop as a float32 depthwise conv: sum of w * x over taps in kernel order (float32),
+    + bias, the fused activation when it is a clamp (none, relu, clip; None for the others),
+    with the registry kernels' bits: without a bias it adds -0.0 (keeping a zero sum's sign,
+    as skipping the add does), clips as np.clip does, and adds +0.0 after a relu (np.maximum(x,
+    0) turns -0.0 into 0.0), else -0.0."""
+    if activation == "clip":
+        lo, hi = (float(np.float32(p)) for p in params)
+    elif activation in ("none", "relu"):
+        lo, hi = (0.0 if activation == "relu" else -np.inf), np.inf
+    else:
+        return None
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    geo = geometry(x.shape, w.shape, node.attrs, y.shape)
+    c = -0.0 if bias is None else np.asarray(bias, np.float32).reshape(-1).astype(np.float64)
+    return DepthwiseLoop(geo, np.asarray(weights, np.float32).reshape(geo[0][1], -1), 1.0, c,
+                         lo=lo, hi=hi, zy=0.0 if activation == "relu" else -0.0,
+                         rounding=False, dtype=np.float32, out_dtype=np.float32)
+
+
 def depthwise_kernel(node: Node, zx: int, wz, real, zy: int, lo: int, hi: int) -> Kernel | None:
     """The affine / dfp kernel of a depthwise Conv (`real`: s_x * s_w / s_y, scalar or per
     channel; wz: the weights' zero point(s) broadcasting against them; lo, hi: the output's
     clamp), or None where the compiled loop does not apply or would not be exact."""
+    from .integer.requantize import static_factors  # (integer/ imports this module)
+
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     if not applies(node, y.shape):
         return None

@@ -16,6 +16,7 @@ from ..ir.graph import Node
 from ..ir.ops.elementwise import apply_activation
 from ..ir.ops.pool import output_sizes
 from ..ir.types import DType
+from . import depthwise, jit
 from .accumulate import conv_accumulator, matmul_accumulator
 from .movement import window_max
 from .params import channel_shape
@@ -31,9 +32,9 @@ def fp16_kernel(node: Node) -> Kernel:
     narrow = [v.dtype is DType.f16 for v in node.outputs]
 
     def run(args):
-        wide = [a.astype(np.float32) if w else a for a, w in zip(args, widen)]
+        wide = [jit.to_float32(a) if w else a for a, w in zip(args, widen)]
         outs = opdef.evaluate(wide, attrs_)
-        return [o.astype(np.float16) if n else o for o, n in zip(outs, narrow)]
+        return [jit.to_float16(o) if n else o for o, n in zip(outs, narrow)]
     return run
 
 
@@ -56,6 +57,11 @@ def fp16_linear(node: Node) -> Kernel:
         (node.op != "Gemm" or (at["alpha"], at["beta"], at["transA"]) == (1.0, 1.0, False)) and \
         (node.op != "MatMul" or w.type.rank == 2)
     w32 = np.asarray(w.const, np.float32) if w.is_constant else None
+    if plain and node.op == "Conv" and depthwise.applies(node, y.shape):
+        loop = depthwise.float_depthwise(node, w32, None if b is None else b.const,
+                                         at["activation"], at["activation_params"])
+        if loop is not None:
+            return _compiled_depthwise(loop, y.shape)
     acc = None
     if plain and node.op == "Conv":
         acc = conv_accumulator(node, w32, 0, 0, np.dtype(np.float32), _conv_spatial(node))
@@ -73,11 +79,23 @@ def fp16_linear(node: Node) -> Kernel:
         if pool else None
 
     def run(args):
-        z = acc(args[0])
+        z = acc(args[0])  # a buffer of the accumulator's, overwritten by the next run
         if bias is not None:
-            z = z + bias
-        z = apply_activation(z, at["activation"], at["activation_params"]).astype(np.float32)
+            z = np.add(z, bias, out=z)
+        z = apply_activation(z, at["activation"], at["activation_params"]).astype(
+            np.float32, copy=False)
         if pooled is not None:
             z = pooled(z)
-        return [z.astype(np.float16)]
+        return [jit.to_float16(np.ascontiguousarray(z))]
+    return run
+
+
+def _compiled_depthwise(loop: depthwise.DepthwiseLoop, shape) -> Kernel:
+    """A depthwise Conv as numerics' compiled loop (depthwise.float_depthwise): the float16
+    input widened, products of float16 values (exact in float32) summed over the taps in kernel
+    order in float32, + bias, clamped, rounded to float16: the general path's bits, without its
+    passes over the image per tap."""
+    def run(args):
+        out = loop(jit.to_float32(np.ascontiguousarray(args[0])))
+        return [jit.to_float16(out).reshape(shape)]
     return run

@@ -1,5 +1,6 @@
-"""Compiled loops (numba) for the work that dominates integer execution: requantization, the
-depthwise convolution and two-input lookup tables (8-bit Add, Sub, Mul...).
+"""Compiled loops (numba) for the work that dominates integer and float16 execution:
+requantization, the depthwise convolution, two-input lookup tables (8-bit Add, Sub, Mul...) and
+float32 <-> float16 conversion.
 
 Each loop is the exact counterpart of a numpy expression kept beside its caller as the reference:
 the same float64 operations in the same order, so both give the same integers (the tests run both
@@ -76,7 +77,8 @@ def _depthwise(x, zx, w, tap_phase, tap_offset, fills, oh, ow, wq, r, c, lo, hi,
     x's row fills[p, 4] + fills[p, 6]*k and column fills[p, 5] + fills[p, 7]*k, minus zx), the
     sum over taps t of w[ch, t] * flats[tap_phase[t]][tap_offset[t] + k] for k over the span
     oh * wq (output (i, j) at k = i * wq + j; the columns past ow are not read), then
-    out = clip(rint(acc * r + c), lo, hi) + zy per channel (without rint unless `rounding`)."""
+    out = clip(rint(acc * r + c), lo, hi) + zy per channel (without rint unless `rounding`;
+    the float loops pass zy = -0.0, or +0.0 for a relu, to give numpy's signed zeros)."""
     span = oh * wq
     for b in range(x.shape[0]):
         for ch in range(x.shape[1]):
@@ -105,7 +107,10 @@ def _depthwise(x, zx, w, tap_phase, tap_offset, fills, oh, ow, wq, r, c, lo, hi,
                     z = np.float64(acc[i * wq + j]) * rc + cc
                     if rounding:
                         z = np.rint(z)
-                    z = min(max(z, lo), hi)
+                    if z < lo:  # np.clip's order: NaN and a zero's sign pass through
+                        z = lo
+                    if z > hi:
+                        z = hi
                     out[b, ch, i, j] = z + zy
 
 
@@ -115,7 +120,37 @@ def _table_gather(a, b, table, out):  # pragma: no cover  (runs compiled)
         out[i] = table[(np.int64(a[i]) << 8) | np.int64(b[i])]
 
 
-_LOOPS = {"requantize": _requantize, "depthwise": _depthwise, "table_gather": _table_gather}
+def _to_half(bits, out):  # pragma: no cover  (runs compiled)
+    """IEEE binary16 bit patterns of float32 values given as their uint32 bit patterns, rounded
+    to nearest even: numpy's astype(float16), NaN payloads included (numba has no float16)."""
+    for i in range(bits.shape[0]):
+        u = bits[i]
+        sign = (u >> 16) & 0x8000
+        a = u & 0x7FFFFFFF
+        if a > 0x7F800000:  # NaN: the payload's top bits, kept a NaN
+            h = 0x7C00 + ((a & 0x7FFFFF) >> 13)
+            if h == 0x7C00:
+                h += 1
+        elif a >= 0x477FF000:  # 65520 and up (the tie above 65504 rounds to even: inf), inf
+            h = 0x7C00
+        elif a >= 0x38800000:  # 2**-14 and up: a normal half; rebias, round 13 bits away
+            h = (a - 0x38000000) >> 13
+            rest = a & 0x1FFF
+            if rest > 0x1000 or (rest == 0x1000 and (h & 1)):
+                h += 1
+        else:  # a subnormal half or zero: the count of 2**-24 steps, rounded half to even
+            f = np.float64(np.uint32(a).view(np.float32))
+            h = np.uint32(np.rint(f * 16777216.0))
+        out[i] = np.uint16(h | sign)
+
+
+def _gather(index, table, out):  # pragma: no cover  (runs compiled)
+    for i in range(index.shape[0]):
+        out[i] = table[index[i]]
+
+
+_LOOPS = {"requantize": _requantize, "depthwise": _depthwise, "table_gather": _table_gather,
+          "to_half": _to_half, "gather": _gather}
 
 
 def compiled(name: str) -> Callable:
@@ -208,3 +243,30 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
         compiled("requantize")(views[0], rv, cv, float(lo), float(hi), int(zy), views[1])
         return True
     return run
+
+
+_F16, _F32 = np.dtype(np.float16), np.dtype(np.float32)
+_HALVES: list[np.ndarray] = []  # every binary16 bit pattern's value as float32, made on first use
+
+
+def to_float16(a: np.ndarray) -> np.ndarray:
+    """a.astype(float16), the same bits; a compiled loop for large contiguous float32 arrays
+    (numpy's cast takes ~2.5 ns per element, the loop ~0.3-0.6)."""
+    if a.dtype != _F32 or not a.flags.c_contiguous or not worth_compiling(a.size):
+        return a.astype(_F16)
+    out = np.empty(a.shape, _F16)
+    compiled("to_half")(a.reshape(-1).view(np.uint32), out.reshape(-1).view(np.uint16))
+    return out
+
+
+def to_float32(a: np.ndarray) -> np.ndarray:
+    """a.astype(float32) for float16 `a`: a gather from the table of all 65536 values for large
+    contiguous arrays (numpy's cast takes ~1.6 ns per element)."""
+    if a.dtype != _F16 or not a.flags.c_contiguous or not worth_compiling(a.size):
+        return a.astype(_F32)
+    if not _HALVES:
+        _HALVES.append(np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(_F16)
+                       .astype(_F32))
+    out = np.empty(a.shape, _F32)
+    compiled("gather")(a.reshape(-1).view(np.uint16), _HALVES[0], out.reshape(-1))
+    return out

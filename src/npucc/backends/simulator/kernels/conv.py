@@ -273,15 +273,10 @@ def _compiled_depthwise(ctx: BuildContext, geo: ConvGeometry, x, w, b, out, act)
     if (geo.depthwise_channels_last or not x.flags.c_contiguous or not out.flags.c_contiguous
             or not depthwise.applies(ctx.node, ctx.node.outputs[0].shape)):
         return None
-    kind, params = ctx.attrs["activation"], ctx.attrs["activation_params"]
-    lo, hi = {"relu": (0.0, np.inf), "clip": tuple(np.float32(p) for p in params or ())
-              }.get(kind, (-np.inf, np.inf))
-    after = None if kind in ("none", "relu", "clip") else act
-    loop = depthwise.DepthwiseLoop(
-        ((geo.n, geo.c, geo.h, geo.w), (geo.kh, geo.kw), (geo.sh, geo.sw), (geo.dh, geo.dw),
-         (geo.pt, geo.pl, geo.pb, geo.pr), (geo.oh, geo.ow)),
-        w.reshape(geo.c, -1), 1.0, 0.0 if b is None else b.astype(np.float64), lo=lo, hi=hi,
-        rounding=False, dtype=F32, out_dtype=F32)
+    loop, after = depthwise.float_depthwise(ctx.node, w, b, ctx.attrs["activation"],
+                                            ctx.attrs["activation_params"]), None
+    if loop is None:  # an activation the loop does not apply: after it, in place
+        loop, after = depthwise.float_depthwise(ctx.node, w, b, "none"), act
 
     def step():
         loop(x, out)
