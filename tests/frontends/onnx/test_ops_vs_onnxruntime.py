@@ -1074,6 +1074,54 @@ def unpool_det_deform(draw):
                 opset=draw(st.sampled_from([11, 22])))
 
 
+@st.composite
+def stateful_sequence(draw):
+    """The opset 27 decoding blocks: CausalConvWithState (kernel 2 to 4, with or without bias,
+    past_state, silu / swish) and LinearAttention (every update_rule, GQA, past_state, per-head
+    or per-key decay, per-head or shared beta, scale; keys L2-normalised as the delta rules
+    expect). Tolerance 1e-4 relative, 1e-5 absolute: npucc's recurrence runs in float64,
+    onnxruntime's in float32."""
+    rng = _rng(draw)
+    b, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        k, length = draw(st.integers(2, 4)), draw(st.integers(1, 6))
+        x = random_array(rng, [b, c, length], F32)
+        ins = [x, random_array(rng, [c, 1, k], F32),
+               random_array(rng, [c], F32) if draw(st.booleans()) else None,
+               random_array(rng, [b, c, k - 1], F32) if draw(st.booleans()) else None]
+        while ins[-1] is None:
+            ins.pop()
+        attrs = {}
+        if draw(st.booleans()):
+            attrs["activation"] = draw(st.sampled_from(["none", "silu", "swish"]))
+        return Case("CausalConvWithState", ins, attrs, frozenset({1, 2}), opset=27,
+                    out_dtypes=(F32, F32), tolerance=(1e-4, 1e-5))
+    t, hkv = draw(st.integers(1, 5)), draw(st.integers(1, 2))
+    hq = hkv * draw(st.integers(1, 2))
+    dk, dv = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    rule = draw(st.sampled_from(["linear", "gated", "delta", "gated_delta"]))
+    key = random_array(rng, [b, t, hkv, dk], F32)
+    key = (key / np.linalg.norm(key, axis=-1, keepdims=True)).reshape(b, t, hkv * dk)
+    ins = [random_array(rng, [b, t, hq * dk], F32), key.astype(F32),
+           random_array(rng, [b, t, hkv * dv], F32),
+           random_array(rng, [b, hkv, dk, dv], F32) if draw(st.booleans()) else None, None, None]
+    if "gated" in rule:
+        ins[4] = -rng.random([b, t, hkv * draw(st.sampled_from([1, dk]))]).astype(F32)
+    if "delta" in rule:
+        ins[5] = rng.random([b, t, draw(st.sampled_from([1, hkv]))]).astype(F32)
+    while ins[-1] is None:
+        ins.pop()
+    attrs = {"q_num_heads": hq, "kv_num_heads": hkv}
+    if rule != "gated_delta" or draw(st.booleans()):
+        attrs["update_rule"] = rule
+    if draw(st.booleans()):
+        attrs["scale"] = draw(st.floats(0.1, 2.0))
+    if draw(st.booleans()):
+        attrs["chunk_size"] = draw(st.integers(1, 64))
+    return Case("LinearAttention", ins, attrs, opset=27, out_dtypes=(F32, F32),
+                tolerance=(1e-4, 1e-5))
+
+
 FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where": where(),
             "clip": clip(), "conv": conv(), "conv_transpose": conv_transpose(), "pool": pool(),
             "global_pool": global_pool(), "norm": norm(), "matmul": matmul(),
@@ -1085,7 +1133,8 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "qoperator": qoperator(), "roi_align": roi_align(),
             "grid_sample": grid_sample(), "col2im": col2im(), "window": window(),
             "attention": attention(), "rotary_embedding": rotary_embedding(),
-            "spectral": spectral(), "unpool_det_deform": unpool_det_deform()}
+            "spectral": spectral(), "unpool_det_deform": unpool_det_deform(),
+            "stateful_sequence": stateful_sequence()}
 
 
 def check_case(case: Case) -> None:

@@ -1,8 +1,9 @@
-"""Attention, RotaryEmbedding, DFT / STFT / MelWeightMatrix, MaxUnpool, Det, DeformConv and
-BitCast beyond the one-node onnxruntime families of test_ops_vs_onnxruntime.py: the forms
-onnxruntime refuses (against the ONNX reference implementation, onnx.reference), torch's
-scaled_dot_product_attention exported at opset 23 (against onnxruntime and torch), the simulator
-plan against the reference interpreter, and the errors for refused forms and hostile sizes."""
+"""Attention, RotaryEmbedding, DFT / STFT / MelWeightMatrix, MaxUnpool, Det, DeformConv,
+BitCast, CausalConvWithState, LinearAttention and Range-27 beyond the one-node onnxruntime
+families of test_ops_vs_onnxruntime.py: the forms onnxruntime refuses (against the ONNX
+reference implementation, onnx.reference), torch's scaled_dot_product_attention exported at
+opset 23 (against onnxruntime and torch), SegNet's pool / unpool pair, the simulator plan
+against the reference interpreter, and the errors for refused forms and hostile sizes."""
 
 from __future__ import annotations
 
@@ -104,12 +105,13 @@ def test_torch_scaled_dot_product_attention_exports_attention_and_matches(tmp_pa
 
 
 @pytest.mark.parametrize("family", ["attention", "rotary_embedding", "spectral",
-                                    "unpool_det_deform"])
+                                    "unpool_det_deform", "stateful_sequence"])
 @settings(deadline=None, max_examples=15)
 @given(data=st.data())
 def test_simulator_plan_runs_the_new_ops_as_the_reference_interpreter(family, data):
-    """The new core ops (DFT, Det, DeformConv, MaxUnpool, BitCast) and the lowerings of
-    Attention and RotaryEmbedding give the same numbers in the simulator plan."""
+    """The new core ops (DFT, Det, DeformConv, MaxUnpool, BitCast, LinearAttention) and the
+    lowerings of Attention, RotaryEmbedding and CausalConvWithState give the same numbers in the
+    simulator plan."""
     case = data.draw(FAMILIES[family])
     model = single_node_model(case.op, case.inputs, case.attrs,
                               case.out_dtypes or (case.inputs[0].dtype,),
@@ -172,6 +174,9 @@ REFUSED = [
     ("Attention", lambda: _node_model("Attention", [("q", [1, 1, 2, 2]), ("k", [1, 1, 2, 2]),
                                                     ("v", [1, 1, 2, 2])], {"scale": -1.0}, 23),
      "negative scale"),
+    ("MaxPool", lambda: _node_model("MaxPool", [("x", [1, 1, 40, 40])],
+                                    {"kernel_shape": [40, 40]}, 12, outs=2),
+     "Indices output of a \\[40, 40\\] window"),
     ("RandomNormal", lambda: _node_model("RandomNormal", [], {"shape": [2]}, 17),
      "op RandomNormal is not supported"),
     ("Bernoulli", lambda: _node_model("Bernoulli", [("x", [2])], {}, 17),
@@ -208,3 +213,15 @@ def test_segnet_style_pool_and_unpool_match_onnxruntime(size):
     (plan,) = compile_plan(g).run({"x": x})
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(plan, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bounds", [(0, 3, 1), (1000, 1010, 0.5), (2000, 2050, 1.3)])
+def test_range_27_steps_float16_bounds_in_float32(bounds):
+    """Range at opset 27 (stash_type 1, the default): float16 bounds are stepped in float32 and
+    rounded once, as onnxruntime computes them (Range is folded at import)."""
+    ins = [np.asarray(v, np.float16) for v in bounds]
+    model = single_node_model("Range", ins, {}, (np.float16,), initializers={0, 1, 2},
+                              opset=27)
+    (ours,) = run_graph(load(model), {})
+    (theirs,) = run_model(model, {})
+    np.testing.assert_array_equal(ours, theirs)

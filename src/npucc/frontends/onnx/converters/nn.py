@@ -150,6 +150,9 @@ def pool_on(cx, x, kind: str):
                    ceil_mode=ceil_mode, count_include_pad=bool(cx.attr("count_include_pad", 0)))
 
 
+_MAX_INDEX_TAPS = 1024
+
+
 def _max_indices(cx, x, out, kernel, strides, pads, dilations, order: int):
     """MaxPool's Indices output: the flat index over the whole input (N, C and the spatial axes,
     row major; storage_order 1: the spatial axes column major) of each window's max, the first
@@ -159,6 +162,12 @@ def _max_indices(cx, x, out, kernel, strides, pads, dilations, order: int):
     shape = cx.shape(x)
     n, c, spatial = shape[0], shape[1], list(shape[2:])
     sr = len(spatial)
+    if math.prod(kernel) > _MAX_INDEX_TAPS:
+        raise unsupported(f"the Indices output of a {list(kernel)} window "
+                          f"({math.prod(kernel)} taps, one Slice each) is not supported; npucc "
+                          f"takes windows of at most {_MAX_INDEX_TAPS} taps")
+    cx.check_size([n, c, math.prod(kernel)] + list(out), cx.np_dtype(x).itemsize,
+                  "the MaxPool window taps")
     ends = [max(0, (o - 1) * s + (k - 1) * d + 1 - size - p)
             for o, s, k, d, size, p in zip(out, strides, kernel, dilations, spatial, pads)]
     xp = cx.emit("Pad", [x], pads=[0, 0] + list(pads[:sr]) + [0, 0] + ends, value=-math.inf)

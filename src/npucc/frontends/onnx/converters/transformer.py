@@ -1,5 +1,7 @@
 """Transformer blocks: Attention (opset 23-25) and RotaryEmbedding (opset 23), lowered onto
-MatMul, Softmax, Mul, Add, Where, Reshape, Transpose, Slice, Concat and Gather."""
+MatMul, Softmax, Mul, Add, Where, Reshape, Transpose, Slice, Concat and Gather; the opset 27
+recurrent blocks: CausalConvWithState (Concat, depthwise Conv, Slice) and LinearAttention (a
+core op)."""
 
 from __future__ import annotations
 
@@ -266,3 +268,54 @@ def rotary_embedding(cx):
     if rot < d:
         rotated = cx.emit("Concat", [rotated, part(rot, d)], axis=last)
     return rotated if len(shape) == 4 else cx.emit("Reshape", [rotated], shape=shape)
+
+
+@converter("CausalConvWithState")
+def causal_conv_with_state(cx):
+    """Opset 27: the input after past_state (or k - 1 zeros), a depthwise Conv without padding,
+    optionally times its sigmoid (silu / swish); present_state is the last k - 1 positions of
+    that padded sequence."""
+    x, w = cx.input(0), cx.input(1)
+    shape = cx.shape(x)
+    if len(shape) != 3 or len(cx.shape(w)) != 3:
+        raise invalid(f"input {list(shape)} and weight {list(cx.shape(w))} must be 3-D")
+    b, c, length = shape
+    k = cx.shape(w)[2]
+    if cx.shape(w)[:2] != (c, 1) or k < 1:
+        raise invalid(f"weight {list(cx.shape(w))} must be [{c}, 1, k] (depthwise)")
+    act = cx.attr("activation", "none")
+    if act not in ("none", "silu", "swish"):
+        raise invalid(f"activation {act!r} is not one of none, silu, swish")
+    if k == 1:
+        raise unsupported("a kernel of size 1 (an empty present_state) is not supported")
+    past = cx.input(3) if cx.has(3) else np.zeros((b, c, k - 1), cx.np_dtype(x))
+    if cx.shape(past) != (b, c, k - 1):
+        raise invalid(f"past_state {list(cx.shape(past))} must be [{b}, {c}, {k - 1}]")
+    padded = cx.emit("Concat", [past, x], axis=2)
+    y = cx.emit("Conv", [padded, w, cx.input(2) if cx.has(2) else None], strides=[1],
+                pads=[0, 0], dilations=[1], group=c)
+    if act != "none":
+        y = cx.emit("Mul", [y, cx.emit("Sigmoid", [y])])
+    present = cx.emit("Slice", [padded], starts=[length], ends=[length + k - 1], axes=[2],
+                      steps=[1])
+    return y, present
+
+
+@converter("LinearAttention")
+def linear_attention(cx):
+    """Opset 27: the recurrence of every update_rule (linear, gated, delta, gated_delta) is the
+    core LinearAttention op, token by token; chunk_size (a tuning hint) is ignored."""
+    q, k, v = cx.input(0), cx.input(1), cx.input(2)
+    for h in (q, k, v):
+        if cx.np_dtype(h).kind != "f" or len(cx.shape(h)) != 3:
+            raise invalid(f"query, key, value must be float [B, T, heads * size], got "
+                          f"{cx.np_dtype(h)} {list(cx.shape(h))}")
+    hq, hkv = cx.attr("q_num_heads"), cx.attr("kv_num_heads")
+    if hq < 1 or hkv < 1 or hq % hkv or cx.shape(q)[2] % hq:
+        raise invalid(f"q_num_heads {hq} must be a positive multiple of kv_num_heads {hkv} "
+                      f"dividing the query's {cx.shape(q)[2]}")
+    cx.ignore("chunk_size")
+    scale = float(cx.attr("scale", 0.0)) or 1 / math.sqrt(cx.shape(q)[2] // hq)
+    args = [q, k, v] + [cx.input(i) if cx.has(i) else None for i in (3, 4, 5)]
+    return cx.emit("LinearAttention", args, q_num_heads=hq, kv_num_heads=hkv, scale=scale,
+                   update_rule=cx.attr("update_rule", "gated_delta"))
