@@ -1,6 +1,6 @@
 """ONNX frontend: `load(path_or_model, input_shapes=..., inputs=..., outputs=...) -> Graph`.
 
-Reads opsets 7 to 26 of the default domain with the `onnx` package. Initializers become graph
+Reads opsets 7 to 27 of the default domain with the `onnx` package. Initializers become graph
 constants, symbolic input dims are fixed by `input_shapes`, constant and shape-derived subgraphs
 are evaluated at import so shape operands become attributes of the core ops (and If, Loop and
 Scan whose control flow they decide are inlined and unrolled), and names stay

@@ -27,7 +27,7 @@ from ...limits import check_shape
 from ..builder import ConstantTypeError, ConversionError, FoldError, GraphBuilder, Handle
 from .tensors import check_names, to_array
 
-MIN_OPSET, MAX_OPSET = 7, 26
+MIN_OPSET, MAX_OPSET = 7, 27
 
 
 def unsupported(message: str) -> ConversionError:

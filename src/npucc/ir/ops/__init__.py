@@ -18,3 +18,4 @@ from . import recurrent  # noqa: F401
 from . import indexing  # noqa: F401
 from . import roi  # noqa: F401
 from . import box_decode  # noqa: F401
+from . import signal  # noqa: F401

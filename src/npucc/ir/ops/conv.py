@@ -212,3 +212,86 @@ def _tiled(x, w, group):
                       optimize=True)
     return np.ascontiguousarray(tiles).reshape(n, group * mg,
                                                *[s * t for s, t in zip(spatial, kernel)])
+
+
+# ---- DeformConv ----
+def _deform_conv_type(types, attrs_):
+    x, w, offset, b, mask = (types + [None] * 2)[:5]
+    if x.rank != 4:
+        raise IRError(f"takes 2-D (N, C, H, W) input, got {list(x.shape)}")
+    check_spatial_attrs(attrs_, 2)
+    g, og = attrs_["group"], attrs_["offset_group"]
+    m = w.shape[0] if w.rank >= 1 else 0
+    _check_operands(x, w, b, m)
+    n, c = x.shape[:2]
+    if c % g or m % g or w.shape[1] * g != c:
+        raise IRError(f"X has {c} channels and W is {list(w.shape)}: not a convolution of "
+                      f"{g} groups")
+    if c % og:
+        raise IRError(f"X has {c} channels, not divisible by offset_group {og}")
+    kh, kw = w.shape[2:]
+    out = output_sizes(x.shape[2:], w.shape[2:], attrs_["strides"], attrs_["pads"],
+                       attrs_["dilations"])
+    for name, t, per_tap in (("offset", offset, 2), ("mask", mask, 1)):
+        want = [n, og * kh * kw * per_tap] + out
+        if t is not None and (t.dtype != x.dtype or list(t.shape) != want):
+            raise IRError(f"{name} is {t.dtype.value} {list(t.shape)}, expected "
+                          f"{x.dtype.value} {want}")
+    return TensorType([n, m] + out, x.dtype)
+
+
+def _bilinear_zero_padded(img, ys, xs):
+    """img (C, H, W) sampled at float coordinates ys, xs (same shape S): (C, *S); taps outside
+    the image read 0."""
+    h, w = img.shape[1:]
+    y0, x0 = np.floor(ys), np.floor(xs)
+    out = 0
+    for dy in (0, 1):
+        for dx in (0, 1):
+            yi, xi = y0 + dy, x0 + dx
+            weight = (1 - np.abs(ys - yi)) * (1 - np.abs(xs - xi))
+            inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
+            yc = np.clip(yi, 0, h - 1).astype(np.int64)
+            xc = np.clip(xi, 0, w - 1).astype(np.int64)
+            out = out + img[:, yc, xc] * np.where(inside, weight, 0)
+    return out
+
+
+@define_op("DeformConv", inputs=("X", "W", "offset", "B?", "mask?"),
+           attrs={**_CONV_ATTRS,
+                  "offset_group": Attr("int", 1, check=lambda g: None if g >= 1
+                                       else "must be >= 1")},
+           infer=_deform_conv_type)
+def deform_conv(x, w, offset, b=None, mask=None, **attrs_):
+    """ONNX DeformConv (2-D): Conv whose tap (i, j) at output (p, q) reads x bilinearly at
+    (p*sh - pad_top + i*dh + offset_y, q*sw - pad_left + j*dw + offset_x) (0 outside the image),
+    times mask; offset holds (dy, dx) per offset group and tap, each offset group serving C /
+    offset_group consecutive input channels. Computed in float64."""
+    f64 = np.float64
+    n, c, _, _ = x.shape
+    m, cg, kh, kw = w.shape
+    g, og = attrs_["group"], attrs_["offset_group"]
+    (sh, sw), (dh, dw), pads = attrs_["strides"], attrs_["dilations"], attrs_["pads"]
+    oh, ow = offset.shape[2:]
+    off = offset.astype(f64).reshape(n, og, kh, kw, 2, oh, ow)
+    msk = (np.ones((n, og, kh, kw, oh, ow)) if mask is None
+           else mask.astype(f64).reshape(n, og, kh, kw, oh, ow))
+    base_y = (np.arange(oh) * sh - pads[0])[None, None, :, None] + \
+        (np.arange(kh) * dh)[:, None, None, None]  # (kh, 1, oh, 1)
+    base_x = (np.arange(ow) * sw - pads[1])[None, None, None, :] + \
+        (np.arange(kw) * dw)[None, :, None, None]  # (1, kw, 1, ow)
+    per_og = c // og
+    cols = np.empty((n, c, kh, kw, oh, ow))
+    for i in range(n):
+        for k in range(og):
+            ys = base_y + off[i, k, :, :, 0]
+            xs = base_x + off[i, k, :, :, 1]
+            chans = x[i, k * per_og:(k + 1) * per_og].astype(f64)
+            cols[i, k * per_og:(k + 1) * per_og] = \
+                _bilinear_zero_padded(chans, ys, xs) * msk[i, k]
+    cols = cols.reshape(n, g, cg, kh, kw, oh, ow)
+    wg = w.astype(f64).reshape(g, m // g, cg, kh, kw)
+    y = np.einsum("ngcijpq,gmcij->ngmpq", cols, wg, optimize=True).reshape(n, m, oh, ow)
+    if b is not None:
+        y = y + b.astype(f64).reshape(1, -1, 1, 1)
+    return y.astype(x.dtype)

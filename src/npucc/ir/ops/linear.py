@@ -146,3 +146,20 @@ def einsum(*xs, equation):
     """ONNX Einsum: the sum of products over the subscripts `equation` names (numpy's einsum,
     contracted pairwise through BLAS, in the inputs' type)."""
     return np.einsum(equation, *xs, optimize=True).astype(xs[0].dtype, copy=False)
+
+
+# ---- Det ----
+def _det_type(types, attrs_):
+    x = types[0]
+    if not x.dtype.is_float:
+        raise IRError(f"takes a float tensor, got {x.dtype.value}")
+    if x.rank < 2 or x.shape[-1] != x.shape[-2]:
+        raise IRError(f"takes square matrices [..., M, M], got {list(x.shape)}")
+    return TensorType(x.shape[:-2], x.dtype)
+
+
+@define_op("Det", inputs=("X",), infer=_det_type)
+def det(x):
+    """ONNX Det: the determinant of each square matrix in the last two axes (LU with partial
+    pivoting, in float64)."""
+    return np.asarray(np.linalg.det(x.astype(np.float64))).astype(x.dtype)

@@ -180,3 +180,34 @@ def global_average_pool(x):
 def global_max_pool(x):
     """Max over all spatial dims, kept as size 1: (N, C, 1, 1)."""
     return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+# ---- MaxUnpool ----
+def _max_unpool_type(types, attrs_):
+    x, idx = types
+    out = tuple(attrs_["output_shape"])
+    if x.rank < 3 or not x.dtype.is_float:
+        raise IRError(f"takes a float (N, C, *spatial) tensor, got {x.dtype.value} "
+                      f"{list(x.shape)}")
+    if idx.shape != x.shape or not idx.dtype.is_int:
+        raise IRError(f"indices must be an integer tensor of X's shape {list(x.shape)}, got "
+                      f"{idx.dtype.value} {list(idx.shape)}")
+    if len(out) != x.rank or out[:2] != x.shape[:2]:
+        raise IRError(f"output_shape {list(out)} must keep X's N and C ({list(x.shape[:2])})")
+    return TensorType(out, x.dtype)
+
+
+@define_op("MaxUnpool", inputs=("X", "indices"),
+           attrs={"output_shape": Attr("ints", check=non_negative, doc="the full output shape")},
+           infer=_max_unpool_type)
+def max_unpool(x, indices, *, output_shape):
+    """ONNX MaxUnpool (as onnxruntime): zeros of output_shape, with x[i] written at flat index
+    indices[i] of the whole output (row major over N, C and the spatial axes), as MaxPool's
+    Indices output gives them."""
+    size = int(np.prod(output_shape))
+    flat = indices.astype(np.int64).ravel()
+    if flat.size and (flat.min() < 0 or flat.max() >= size):
+        raise IRError(f"MaxUnpool indices out of range [0, {size})")
+    y = np.zeros(size, x.dtype)
+    y[flat] = x.ravel()
+    return y.reshape(output_shape)

@@ -163,3 +163,23 @@ def requantize(x, *, to):
     numerics profile's, so this op runs only in `npucc.numerics`."""
     raise IRError("Requantize computes in a numerics profile (its params are in its types): run "
                   "the graph with npucc.numerics.run_graph")
+
+
+# ---- BitCast ----
+def _bitcast_type(types, attrs_):
+    x, to = types[0], attrs_["to"]
+    for what, d in (("the input", x.dtype), ("to", to)):
+        if d in (DType.bool, DType.bf16):
+            raise IRError(f"{what} is {d.value}: BitCast takes no bool or bf16 tensors")
+    if x.dtype.numpy.itemsize != to.numpy.itemsize:
+        raise IRError(f"{x.dtype.value} and {to.value} differ in width")
+    return TensorType(x.shape, to)
+
+
+@define_op("BitCast", inputs=("X",), attrs={"to": Attr("dtype", doc="output element type, "
+                                                                     "as wide as the input's")},
+           infer=_bitcast_type)
+def bitcast(x, *, to):
+    """ONNX BitCast: the input's bytes (little endian) read as `to`, of the same width."""
+    return np.ascontiguousarray(x).astype(x.dtype.newbyteorder("<")).view(
+        np.dtype(to.numpy).newbyteorder("<")).astype(to.numpy)

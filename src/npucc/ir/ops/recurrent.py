@@ -157,3 +157,76 @@ def rnn(x, w, r, b=None, initial_h=None, *, hidden_size, direction, activation):
 
     y, (y_h,) = _run_directions(x, direction, step_fn)
     return y, y_h
+
+
+# ---- LinearAttention ----
+_UPDATE_RULES = ("linear", "gated", "delta", "gated_delta")
+
+
+def _linear_attention_type(types, attrs_):
+    q, k, v, past, decay, beta = (types + [None] * 3)[:6]
+    hq, hkv, rule = attrs_["q_num_heads"], attrs_["kv_num_heads"], attrs_["update_rule"]
+    for name, t in (("query", q), ("key", k), ("value", v), ("decay", decay), ("beta", beta)):
+        if t is not None and (t.rank != 3 or not t.dtype.is_float):
+            raise IRError(f"{name} must be a float [B, T, heads * size] tensor, got "
+                          f"{t.dtype.value} {list(t.shape)}")
+    b, t = q.shape[:2]
+    if hq % hkv or q.shape[2] % hq or k.shape[2] % hkv or v.shape[2] % hkv:
+        raise IRError(f"query {list(q.shape)}, key {list(k.shape)} and value {list(v.shape)} do "
+                      f"not pack {hq} query and {hkv} key/value heads")
+    dk, dv = q.shape[2] // hq, v.shape[2] // hkv
+    if k.shape != (b, t, hkv * dk) or v.shape[:2] != (b, t):
+        raise IRError(f"key {list(k.shape)} / value {list(v.shape)} do not fit query "
+                      f"{list(q.shape)}")
+    state = (b, hkv, dk, dv)
+    if past is not None and past.shape != state:
+        raise IRError(f"past_state {list(past.shape)} must be {list(state)}")
+    if (decay is not None) != (rule in ("gated", "gated_delta")) or \
+            (beta is not None) != (rule in ("delta", "gated_delta")):
+        raise IRError(f"update_rule {rule} takes {'decay' if 'gated' in rule else 'no decay'} "
+                      f"and {'beta' if 'delta' in rule else 'no beta'}")
+    if decay is not None and decay.shape not in ((b, t, hkv), (b, t, hkv * dk)):
+        raise IRError(f"decay {list(decay.shape)} must be [{b}, {t}, {hkv}] or "
+                      f"[{b}, {t}, {hkv * dk}]")
+    if beta is not None and beta.shape not in ((b, t, hkv), (b, t, 1)):
+        raise IRError(f"beta {list(beta.shape)} must be [{b}, {t}, {hkv}] or [{b}, {t}, 1]")
+    return [TensorType((b, t, hq * dv), q.dtype),
+            TensorType(state, (past if past is not None else q).dtype)]
+
+
+@define_op("LinearAttention", inputs=("query", "key", "value", "past_state?", "decay?", "beta?"),
+           attrs={"q_num_heads": Attr("int", check=lambda h: None if h >= 1 else "must be >= 1"),
+                  "kv_num_heads": Attr("int", check=lambda h: None if h >= 1 else "must be >= 1"),
+                  "scale": Attr("float"),
+                  "update_rule": Attr("str", "gated_delta", choices=_UPDATE_RULES)},
+           infer=_linear_attention_type)
+def linear_attention(query, key, value, past_state=None, decay=None, beta=None, *,
+                     q_num_heads, kv_num_heads, scale, update_rule):
+    """ONNX LinearAttention, token by token (float64): per KV head the state S (d_k x d_v,
+    past_state or 0) decays by exp(decay_t) (gated rules), v_t becomes
+    beta_t (v_t - S^T k_t) (delta rules), S += k_t v_t^T, and each query head of the group
+    reads o_t = scale q_t^T S. Returns the output [B, T, H_q * d_v] and the final state."""
+    f64 = np.float64
+    b, t, _ = query.shape
+    hq, hkv = q_num_heads, kv_num_heads
+    dk, dv = query.shape[2] // hq, value.shape[2] // hkv
+
+    def heads(x, h):  # [B, T, h * d] -> [B, h, T, d]
+        return x.astype(f64).reshape(b, t, h, -1).transpose(0, 2, 1, 3)
+    q, k, v = heads(query, hq), heads(key, hkv), heads(value, hkv)
+    g = None if decay is None else heads(decay, hkv)  # [B, hkv, T, 1 or dk]
+    bt = None if beta is None else beta.astype(f64).reshape(b, t, -1, 1).transpose(0, 2, 1, 3)
+    state = np.zeros((b, hkv, dk, dv)) if past_state is None else past_state.astype(f64)
+    out = np.empty((b, hq, t, dv))
+    group = hq // hkv
+    for i in range(t):
+        if g is not None:
+            state = state * np.exp(g[:, :, i, :])[..., None]
+        vt = v[:, :, i, :]
+        if bt is not None:
+            vt = bt[:, :, i, :] * (vt - np.einsum("bhdm,bhd->bhm", state, k[:, :, i, :]))
+        state = state + k[:, :, i, :, None] * vt[:, :, None, :]
+        read = np.repeat(state, group, axis=1) if group > 1 else state
+        out[:, :, i, :] = scale * np.einsum("bhd,bhdm->bhm", q[:, :, i, :], read)
+    y = out.transpose(0, 2, 1, 3).reshape(b, t, hq * dv).astype(query.dtype)
+    return y, state.astype(query.dtype if past_state is None else past_state.dtype)

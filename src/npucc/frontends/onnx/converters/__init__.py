@@ -38,6 +38,8 @@ from . import (  # noqa: E402,F401  (register the converters)
     nn,
     quant,
     sampling,
+    signal,
     static,
     tensor,
+    transformer,
 )

@@ -135,14 +135,62 @@ def pool_on(cx, x, kind: str):
     pads = explicit_pads(cx, cx.shape(x)[2:], kernel, strides, dilations)
     ceil_mode = bool(cx.attr("ceil_mode", 0))
     if kind == "MaxPool":
-        if cx.num_outputs < 2:
+        y = cx.emit("MaxPool", [x], kernel_shape=kernel, strides=strides, pads=pads,
+                    dilations=dilations, ceil_mode=ceil_mode)
+        if cx.num_outputs < 2 or not cx.node.output[1]:
             cx.ignore("storage_order")  # only changes the Indices output
-        return cx.emit("MaxPool", [x], kernel_shape=kernel, strides=strides, pads=pads,
-                       dilations=dilations, ceil_mode=ceil_mode)
+            return y
+        order = cx.attr("storage_order", 0)
+        if order not in (0, 1):
+            raise invalid(f"storage_order must be 0 or 1, got {order}")
+        return y, _max_indices(cx, x, cx.shape(y)[2:], kernel, strides, pads, dilations, order)
     if any(d != 1 for d in dilations):
         raise unsupported(f"dilated AveragePool (dilations {dilations}) is not supported")
     return cx.emit("AveragePool", [x], kernel_shape=kernel, strides=strides, pads=pads,
                    ceil_mode=ceil_mode, count_include_pad=bool(cx.attr("count_include_pad", 0)))
+
+
+_MAX_INDEX_TAPS = 1024
+
+
+def _max_indices(cx, x, out, kernel, strides, pads, dilations, order: int):
+    """MaxPool's Indices output: the flat index over the whole input (N, C and the spatial axes,
+    row major; storage_order 1: the spatial axes column major) of each window's max, the first
+    in scan order as onnxruntime keeps it. ArgMax over the window's taps (each a strided Slice
+    of the input padded with -inf), then the tap's offset (a Gather of a table) plus the window's
+    start and the plane's base, in int64."""
+    shape = cx.shape(x)
+    n, c, spatial = shape[0], shape[1], list(shape[2:])
+    sr = len(spatial)
+    if math.prod(kernel) > _MAX_INDEX_TAPS:
+        raise unsupported(f"the Indices output of a {list(kernel)} window "
+                          f"({math.prod(kernel)} taps, one Slice each) is not supported; npucc "
+                          f"takes windows of at most {_MAX_INDEX_TAPS} taps")
+    cx.check_size([n, c, math.prod(kernel)] + list(out), cx.np_dtype(x).itemsize,
+                  "the MaxPool window taps")
+    ends = [max(0, (o - 1) * s + (k - 1) * d + 1 - size - p)
+            for o, s, k, d, size, p in zip(out, strides, kernel, dilations, spatial, pads)]
+    xp = cx.emit("Pad", [x], pads=[0, 0] + list(pads[:sr]) + [0, 0] + ends, value=-math.inf)
+    # flat index of spatial position (p0, p1...) in its plane: sum of p_a * step_a
+    steps = [math.prod(spatial[a + 1:]) for a in range(sr)] if order == 0 else \
+        [math.prod(spatial[:a]) for a in range(sr)]
+    taps, offsets = [], []
+    for tap in np.ndindex(*kernel):
+        first = [t * d for t, d in zip(tap, dilations)]
+        sliced = cx.emit("Slice", [xp], starts=first,
+                         ends=[f + (o - 1) * s + 1 for f, o, s in zip(first, out, strides)],
+                         axes=list(range(2, 2 + sr)), steps=list(strides))
+        taps.append(cx.emit("Unsqueeze", [sliced], axes=[2]))
+        offsets.append(sum(f * st for f, st in zip(first, steps)))
+    stacked = cx.emit("Concat", taps, axis=2) if len(taps) > 1 else taps[0]
+    tap = cx.emit("ArgMax", [stacked], axis=2, keepdims=False)
+    start = np.zeros(out, np.int64)
+    for a in range(sr):
+        at = (np.arange(out[a]) * strides[a] - pads[a]) * steps[a]
+        start = start + at.reshape([-1] + [1] * (sr - 1 - a))
+    base = (np.arange(n * c, dtype=np.int64) * math.prod(spatial)).reshape([n, c] + [1] * sr)
+    pos = cx.emit("Gather", [np.asarray(offsets, np.int64), tap], axis=0)
+    return cx.emit("Add", [pos, start + base])
 
 
 @converter("GlobalAveragePool", "GlobalMaxPool")
@@ -427,3 +475,58 @@ def dropout(cx):
 def lrn(cx):
     return cx.emit("LRN", [cx.input(0)], size=cx.attr("size"), alpha=cx.attr("alpha", 1e-4),
                    beta=cx.attr("beta", 0.75), bias=cx.attr("bias", 1.0))
+
+
+@converter("MaxUnpool")
+def max_unpool(cx):
+    """Zeros of the output shape (output_shape, else (in - 1) * stride - pads + kernel) with X
+    written at the flat indices I (MaxPool's Indices output). With an output_shape the indices
+    are read over that shape, as onnxruntime and the spec's index range say (the ONNX reference
+    implementation reads them over the computed shape and pads the result)."""
+    x, idx = cx.input(0), cx.input(1)
+    shape = list(cx.shape(x))
+    sr = len(shape) - 2
+    if sr < 1:
+        raise invalid(f"X must be (N, C, *spatial), got {shape}")
+    kernel = cx.attr("kernel_shape")
+    strides = list(cx.attr("strides", [1] * sr))
+    pads = list(cx.attr("pads", [0] * (2 * sr)))
+    if len(kernel) != sr or len(strides) != sr or len(pads) != 2 * sr:
+        raise invalid(f"kernel_shape {list(kernel)}, strides {strides} and pads {pads} do not "
+                      f"fit {sr} spatial axes")
+    given = cx.optional_static(2, "output_shape")
+    if given is not None:
+        out = [int(d) for d in np.ravel(given)]
+        if len(out) != len(shape) or out[:2] != shape[:2] or min(out) < 0:
+            raise invalid(f"output_shape {out} must be ({shape[0]}, {shape[1]}, *spatial)")
+    else:
+        out = shape[:2] + [(shape[2 + i] - 1) * strides[i] - pads[i] - pads[i + sr] + kernel[i]
+                           for i in range(sr)]
+        if min(out) < 0:
+            raise invalid(f"kernel_shape {list(kernel)}, strides {strides} and pads {pads} give "
+                          f"a negative output shape {out}")
+    cx.check_size(out, cx.np_dtype(x).itemsize, "the MaxUnpool output")
+    return cx.emit("MaxUnpool", [x, idx], output_shape=out)
+
+
+@converter("Det")
+def det(cx):
+    return cx.emit("Det", [cx.input(0)])
+
+
+@converter("DeformConv")
+def deform_conv(cx):
+    """2-D DeformConv (any group and offset_group, optional bias and mask)."""
+    x, w, offset = cx.input(0), cx.input(1), cx.input(2)
+    if len(cx.shape(x)) != 4:
+        raise unsupported(f"{len(cx.shape(x)) - 2}-D DeformConv (input shape "
+                          f"{list(cx.shape(x))}) is not supported; npucc supports 2-D")
+    kernel, strides, dilations = _spatial_attrs(cx, 2, cx.shape(w)[2:])
+    pads = list(cx.attr("pads", [0] * 4))
+    if len(pads) != 4 or min(pads) < 0:
+        raise invalid(f"pads {pads} must be 4 entries >= 0")
+    b = cx.input(3) if cx.has(3) else None
+    mask = cx.input(4) if cx.has(4) else None
+    return cx.emit("DeformConv", [x, w, offset, b, mask], strides=strides, pads=pads,
+                   dilations=dilations, group=cx.attr("group", 1),
+                   offset_group=cx.attr("offset_group", 1))

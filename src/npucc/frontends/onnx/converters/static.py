@@ -51,8 +51,17 @@ def size(cx):
 
 @converter("Range")
 def range_(cx):
+    """Opset 27's stash_type: float16 bounds are stepped in float32 (1, the default) and the
+    result rounded to float16; it has no effect on other types."""
     start, limit, delta = (cx.static(i, n).reshape(()) for i, n in
                            enumerate(("start", "limit", "delta")))
+    stash = cx.attr("stash_type", 1) if cx.opset >= 27 else None
+    if start.dtype == np.float16:
+        if stash not in (None, 1):
+            raise unsupported(f"stash_type {stash} for float16 bounds is not supported (1: "
+                              "float32 steps)")
+        wide = [np.float32(v) for v in (start, limit, delta)]
+        return static_arange(*wide, "the result of Range", np.float32).astype(np.float16)
     return static_arange(start, limit, delta, "the result of Range", start.dtype)
 
 

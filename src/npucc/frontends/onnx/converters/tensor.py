@@ -212,6 +212,18 @@ def cast(cx):
     return cx.emit("Cast", [cx.input(0)], to=ir_dtype(to, "the target of Cast"))
 
 
+@converter("BitCast")
+def bitcast(cx):
+    """The input's bytes read as `to` (the same width; not bool or bf16)."""
+    x = cx.input(0)
+    to = ir_dtype(onnx_dtype(cx.attr("to")), "the BitCast target")
+    if DType.bool in (to, ir_dtype(cx.np_dtype(x), "the BitCast input")) or to is DType.bf16:
+        raise unsupported("BitCast from or to bool or bfloat16 is not supported")
+    if to.numpy.itemsize != cx.np_dtype(x).itemsize:
+        raise invalid(f"BitCast from {cx.np_dtype(x)} to {to.value}: the widths differ")
+    return cx.emit("BitCast", [x], to=to)
+
+
 @converter("CastLike")
 def cast_like(cx):
     cx.ignore("saturate")
