@@ -128,6 +128,14 @@ def test_missing_range_is_named():
         quantize_graph(g, ranges, dtype="u8")
 
 
+@pytest.mark.parametrize("bad", [(-1.0, np.inf), (0.0, np.nan)])
+def test_a_range_that_is_not_finite_is_named(bad):
+    """(it reached the zero point's int() as a raw ValueError)"""
+    g = _graph()
+    with pytest.raises(PassError, match=r"the range of %x is \[.*\], not finite"):
+        quantize_graph(g, {**_ranges(g), "x": bad}, dtype="u8")
+
+
 def test_explicit_params_are_used_as_given():
     g = _graph()
     given_params = QuantParams.affine(0.05, 3)

@@ -7,8 +7,6 @@ profile's kernels."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir.graph import Node
 from ..ir.types import DType, QuantParams
 from . import jit
@@ -49,7 +47,7 @@ def conversion(node: Node) -> Kernel:
         _check_types(node)
     pair = (node.inputs[0].dtype, node.outputs[0].dtype)
     if pair == (DType.f32, DType.f16):
-        return lambda args: [jit.to_float16(np.ascontiguousarray(args[0]))]
+        return lambda args: [jit.to_float16(args[0])]
     if pair == (DType.f16, DType.f32):
-        return lambda args: [jit.to_float32(np.ascontiguousarray(args[0]))]
+        return lambda args: [jit.to_float32(args[0])]
     return float_kernel(node)

@@ -86,7 +86,7 @@ def fp16_linear(node: Node) -> Kernel:
             np.float32, copy=False)
         if pooled is not None:
             z = pooled(z)
-        return [jit.to_float16(np.ascontiguousarray(z))]
+        return [jit.to_float16(z)]
     return run
 
 
@@ -96,6 +96,6 @@ def _compiled_depthwise(loop: depthwise.DepthwiseLoop, shape) -> Kernel:
     order in float32, + bias, clamped, rounded to float16: the general path's bits, without its
     passes over the image per tap."""
     def run(args):
-        out = loop(jit.to_float32(np.ascontiguousarray(args[0])))
+        out = loop(jit.to_float32(args[0]))
         return [jit.to_float16(out).reshape(shape)]
     return run

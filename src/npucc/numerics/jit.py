@@ -250,10 +250,11 @@ _HALVES: list[np.ndarray] = []  # every binary16 bit pattern's value as float32,
 
 
 def to_float16(a: np.ndarray) -> np.ndarray:
-    """a.astype(float16), the same bits; a compiled loop for large contiguous float32 arrays
-    (numpy's cast takes ~2.5 ns per element, the loop ~0.3-0.6)."""
-    if a.dtype != _F32 or not a.flags.c_contiguous or not worth_compiling(a.size):
+    """a.astype(float16), the same bits; a compiled loop for large float32 arrays (numpy's cast
+    takes ~2.5 ns per element, the loop ~0.3-0.6; a strided `a` is copied contiguous first)."""
+    if a.dtype != _F32 or not a.ndim or not worth_compiling(a.size):
         return a.astype(_F16)
+    a = np.ascontiguousarray(a)
     out = np.empty(a.shape, _F16)
     compiled("to_half")(a.reshape(-1).view(np.uint32), out.reshape(-1).view(np.uint16))
     return out
@@ -261,9 +262,10 @@ def to_float16(a: np.ndarray) -> np.ndarray:
 
 def to_float32(a: np.ndarray) -> np.ndarray:
     """a.astype(float32) for float16 `a`: a gather from the table of all 65536 values for large
-    contiguous arrays (numpy's cast takes ~1.6 ns per element)."""
-    if a.dtype != _F16 or not a.flags.c_contiguous or not worth_compiling(a.size):
+    arrays (numpy's cast takes ~1.6 ns per element)."""
+    if a.dtype != _F16 or not a.ndim or not worth_compiling(a.size):
         return a.astype(_F32)
+    a = np.ascontiguousarray(a)
     if not _HALVES:
         _HALVES.append(np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(_F16)
                        .astype(_F32))

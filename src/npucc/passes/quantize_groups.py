@@ -3,6 +3,7 @@ params, and each group's params from the range table (see `group_params`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -129,7 +130,13 @@ def group_params(graph: Graph, precision: Mapping[int, Precision], ranges: Mappi
         if explicit:
             q = explicit.pop()
         elif spans:
-            q = activation_params(min(s[0] for s in spans), max(s[1] for s in spans), prec)
+            lo, hi = min(s[0] for s in spans), max(s[1] for s in spans)
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                names = ", ".join(f"%{values[i].name}" for i in insts)
+                raise PassError(f"quantize: the range of {names} is [{lo}, {hi}], not finite "
+                                f"(to quantize it as {prec.name}); give a finite range, or "
+                                "keep the layer float (a hybrid layer dtype)")
+            q = activation_params(lo, hi, prec)
         else:
             names = ", ".join(f"%{values[i].name}" for i in insts)
             raise PassError(f"quantize: no range for {names} (to quantize it as {prec.name}); "

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
+import numpy as np
 
 from ..errors import IRError, PassError
 from ..ir.graph import Graph, Node
@@ -23,6 +24,9 @@ class QuantizePlan:
     params: dict[tuple[int, str], QuantParams]  # (id(value), precision): quantized instances
     # instances whose params cover only the range of the Relu / Clip that alone reads them
     clamped: dict[tuple[int, str], tuple[float, float]] = attrs.field(factory=dict)
+
+
+MASK_SENTINEL = 1e30  # constants holding values this large (float32's lowest, -inf) stay float
 
 
 def _explicit(node: Node, layer_dtypes: Mapping[str, str], used: set) -> str | None:
@@ -51,6 +55,11 @@ def _why_float(node: Node, prec: Precision, inherited: Precision | None, numeric
     values = [node.inputs[i] for i in activation_inputs(node)] + list(node.outputs)
     if any(not v.dtype.is_float or v.type.quant is not None for v in values):
         return "its activations are not float"
+    for v in node.inputs:
+        if v is not None and v.is_constant and v.dtype.is_float and v.const.size and \
+                not np.all(np.abs(v.const) < MASK_SENTINEL):
+            return (f"its constant %{v.name} holds inf, NaN or values past "
+                    f"{MASK_SENTINEL:.0e} (a mask's sentinel?), which no integer range holds")
     if rule.weights is not None and node.op != "MatMul" and weight_input(node) is None:
         return "its weights are not constant"
     bias = node.inputs[rule.bias] if rule.bias is not None and len(node.inputs) > rule.bias \

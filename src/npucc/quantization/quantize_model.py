@@ -4,18 +4,22 @@ quantize. The RKNN facade, `npucc quantize`, `npucc build` and the benchmarks al
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 
 import attrs
 
 from ..ir import Graph
 from ..passes.quantize import quantize_graph
+from ..passes.quantize_plan import MASK_SENTINEL
 from ..targets.nodeinfo import is_quantized
 from .calibrate import calibrate
 from .calibration_stats import CalibrationStats
 from .dataset import Dataset
 from .schemes import scheme_for
 from .selectors import select_ranges
+
+log = logging.getLogger("npucc.quantization")
 
 # on by default only where benchmarks/quant_accuracy.py shows a gain (see quantize_model)
 DEFAULT_EQUALIZE = False
@@ -110,6 +114,7 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
             stats = calibrate(graph, dataset, executor=executor, progress=progress,
                               rgb2bgr=rgb2bgr)
         ranges = select_ranges(stats, algorithm, scheme.name, **selector_options)
+        layer_dtypes = _float_where_nonfinite(graph, stats, layer_dtypes)
     qgraph = quantize_graph(graph, ranges, name, per_channel, layer_dtypes, numerics=numerics)
     options = {"dtype": name, "algorithm": algorithm if scheme.calibrated else None,
                "per_channel": per_channel, "layer_dtypes": dict(layer_dtypes or {}),
@@ -121,6 +126,33 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
 
         q = correct_bias(q, Dataset.of(dataset, rgb2bgr), max_samples=BIAS_CORRECTION_SAMPLES)
     return q
+
+
+def _float_where_nonfinite(graph: Graph, stats: CalibrationStats,
+                           layer_dtypes: Mapping[str, str] | None) -> dict[str, str] | None:
+    """layer_dtypes plus f32 for the producer and the readers of every value that held inf or
+    NaN, or values past MASK_SENTINEL, during calibration (an attention mask's -inf or float32's
+    lowest before a Softmax): no integer range holds them (saturating -inf to the range's end
+    gave masked positions weight: a causal attention's output cosine fell to 0.95; a range
+    reaching -3.4e38 leaves one step for every real score). Nodes the caller named keep the
+    caller's dtype."""
+    held = {name for name, s in stats.values.items()
+            if s.nonfinite or max(abs(s.min), abs(s.max)) >= MASK_SENTINEL}
+    if not held:
+        return layer_dtypes
+    out = dict(layer_dtypes or {})
+    for node in graph.nodes:
+        if not any(v is not None and v.name in held for v in (*node.inputs, *node.outputs)):
+            continue
+        if any(k in out for k in (*node.provenance, *(v.name for v in node.outputs))):
+            continue
+        for v in node.outputs:
+            out[v.name] = "f32"
+        names = ", ".join(f"%{v.name}" for v in (*node.inputs, *node.outputs)
+                          if v is not None and v.name in held)
+        log.warning("%s: %s stays float: %s held inf, NaN or values past %.0e during "
+                    "calibration (a mask?)", graph.name, node.describe(), names, MASK_SENTINEL)
+    return out
 
 
 def _split_activations(graph: Graph, profile: str, stats: CalibrationStats | None) -> Graph:
