@@ -98,7 +98,8 @@ def test_a_causal_masks_sentinel_keeps_the_masking_float(sentinel, tmp_path, cap
     by_op = {n.op: n for n in q.graph.nodes}
     assert by_op["Add"].outputs[0].dtype.is_float and by_op["Add"].outputs[0].type.quant is None
     assert by_op["Softmax"].outputs[0].type.quant is None
-    assert "held inf, NaN or values past 1e+30 during calibration" in caplog.text
+    assert "stay float, as they compute or read values that held inf, NaN or values past 1e+30" \
+        in caplog.text and "Softmax" in caplog.text
     assert any(n.op == "MatMul" and n.outputs[0].type.quant is not None for n in q.graph.nodes)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     want = sess.run(None, {"x": data[8]})[0]

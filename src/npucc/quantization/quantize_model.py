@@ -141,6 +141,7 @@ def _float_where_nonfinite(graph: Graph, stats: CalibrationStats,
     if not held:
         return layer_dtypes
     out = dict(layer_dtypes or {})
+    kept = []
     for node in graph.nodes:
         if not any(v is not None and v.name in held for v in (*node.inputs, *node.outputs)):
             continue
@@ -148,10 +149,12 @@ def _float_where_nonfinite(graph: Graph, stats: CalibrationStats,
             continue
         for v in node.outputs:
             out[v.name] = "f32"
-        names = ", ".join(f"%{v.name}" for v in (*node.inputs, *node.outputs)
-                          if v is not None and v.name in held)
-        log.warning("%s: %s stays float: %s held inf, NaN or values past %.0e during "
-                    "calibration (a mask?)", graph.name, node.describe(), names, MASK_SENTINEL)
+        kept.append(node.describe())
+    if kept:
+        shown = "; ".join(kept[:4]) + (f"; and {len(kept) - 4} more" if len(kept) > 4 else "")
+        log.warning("%s: %d node(s) stay float, as they compute or read values that held inf, "
+                    "NaN or values past %.0e during calibration (a mask?): %s", graph.name,
+                    len(kept), MASK_SENTINEL, shown)
     return out
 
 
