@@ -431,3 +431,24 @@ def test_input_initial_val_fixes_the_inputs_given_a_value_and_leaves_none(tmp_pa
     rknn.build(do_quantization=False)
     rknn.init_runtime()
     assert rel_err(rknn.inference([x, state])[0], want) < 1e-6
+
+
+def test_library_warnings_are_w_lines_of_the_call(tmp_path, capsys):
+    """npucc's own warnings during a facade call (here: the nodes around a causal mask kept
+    float by the quantizer) come out as `W <method>: ...` lines, in the verbose_file too."""
+    from tests.quantization.test_quantize_model import _masked_attention_onnx
+
+    model = tmp_path / "attn.onnx"
+    model.write_bytes(_masked_attention_onnx(-np.inf))
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        np.save(tmp_path / f"s{i}.npy", rng.normal(0, 1, (6, 8)).astype(np.float32))
+    (tmp_path / "dataset.txt").write_text("".join(f"s{i}.npy\n" for i in range(3)))
+    log_file = tmp_path / "log.txt"
+    rknn = RKNN(verbose_file=str(log_file))
+    rknn.config(target_platform="rk3588")
+    assert rknn.load_onnx(str(model)) == 0
+    assert rknn.build(do_quantization=True, dataset=str(tmp_path / "dataset.txt")) == 0
+    line = "W build: attn: 2 node(s) stay float, as they compute or read values that held inf"
+    assert line in capsys.readouterr().out
+    assert line in log_file.read_text()

@@ -9,7 +9,9 @@ error (an `npucc.errors.NpuccError`) instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import sys
 
@@ -46,6 +48,34 @@ class RknnLog:
             self._emit("D", msg)
 
 
+class _ToRknnLog(logging.Handler):
+    """npucc's library warnings (logger "npucc") during a facade call, as `W <method>: ...`
+    lines, so a ported script's log (and verbose_file) has them where RKNN prints its own."""
+
+    def __init__(self, log: RknnLog, method: str):
+        super().__init__(logging.WARNING)
+        self.rknn_log, self.method = log, method
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.rknn_log.warn(f"{self.method}: {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def _library_warnings(log: RknnLog, method: str):
+    logger = logging.getLogger("npucc")
+    if any(isinstance(h, _ToRknnLog) for h in logger.handlers):  # a nested facade call
+        yield
+        return
+    handler, propagate = _ToRknnLog(log, method), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def raise_by_default() -> bool:
     return os.environ.get("NPUCC_RKNN_RAISE", "").strip().lower() in ("1", "true", "yes")
 
@@ -60,7 +90,8 @@ def api_call(failure=-1):
         @functools.wraps(fn)
         def method(self, *args, **kwargs):
             try:
-                return fn(self, *args, **kwargs)
+                with _library_warnings(self.log, fn.__name__):
+                    return fn(self, *args, **kwargs)
             except (NpuccError, OSError) as e:
                 self.log.error(f"{fn.__name__}: {e}")
                 if self.raise_errors:
