@@ -1,9 +1,13 @@
-"""The compiled requantization loop (npucc.numerics.jit) against the integer formula and against
-the numpy form it replaces: the same integers for every accumulator dtype, layout (contiguous,
+"""The compiled loops of npucc.numerics.jit against exact formulas and against the numpy forms
+they replace. Requantization: the same integers for every accumulator dtype, layout (contiguous,
 a window of a padded buffer, channels-last), per-tensor and per-channel factors, output dtype, and
-at rounding ties."""
+at rounding ties. Two-input tables and float16 conversions: numpy's bits. Histogram binning: the
+same counts, first bin and zeros for float32 and float64 samples (zeros, -0.0, subnormals, values
+on and next to bin edges, huge magnitudes), any stride and every grid exponent a range can get."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ from npucc.backends.simulator import compile_plan
 from npucc.numerics import jit
 from npucc.numerics.fixed_point import multiply_round_half_even, quantize_multiplier
 from npucc.numerics.integer.requantize import requantizer
+from npucc.quantization.histogram import Histogram, grid_exponent
 from npucc.testing.inputs import random_inputs
 from npucc.testing.quantized_strategies import quantization_cases
 
@@ -259,3 +264,84 @@ def test_fp16_graphs_run_the_same_with_and_without_the_compiled_loops(case):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(np.ascontiguousarray(a).view(np.uint8),
                                       np.ascontiguousarray(b).view(np.uint8))
+
+
+@st.composite
+def binning_cases(draw):
+    """A 1-D float32 or float64 array (maybe a strided view), a sample step, and the grid
+    exponent of its range widened by a range seen before (as ValueStats.observe passes it)."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    n = draw(st.integers(1, 300))
+    scale = 2.0 ** draw(st.integers(info.minexp - info.nmant, info.maxexp - 2))
+    x = rng.standard_normal(n) * scale
+    kind = draw(st.sampled_from(["plain", "relu", "offset"]))
+    if kind == "relu":
+        x = np.maximum(x, 0)
+    elif kind == "offset":
+        x = x + scale * 1000
+    x = np.clip(x, -float(info.max), float(info.max)).astype(dtype)
+    tiny = info.smallest_subnormal
+    specials = [0.0, -0.0, tiny, -tiny, 3 * tiny, -7 * tiny, info.smallest_normal,
+                -info.smallest_normal, info.max, -info.max, info.max / 3]
+    picks = draw(st.lists(st.sampled_from(specials), max_size=6))
+    pos = rng.integers(0, n, len(picks))
+    x[pos] = np.array(picks, dtype)
+    lo, hi = float(x.min()), float(x.max())
+    seen = draw(st.sampled_from([0.0, 0.0] + [math.ldexp(1.0, e) for e in
+                                                (info.minexp - info.nmant, -30, 0, 20, 60, 100,
+                                                 info.maxexp - 1)]))
+    k = grid_exponent(min(lo, -seen), max(hi, seen))
+    # values on bin edges of that grid and their neighbours, inside [lo, hi]
+    a, b = math.floor(math.ldexp(lo, -k)), math.floor(math.ldexp(hi, -k))
+    edges = np.array([math.ldexp(float(j), k) for j in rng.integers(a + 1, b + 1, 8)]
+                     if b > a else [], dtype)  # in (lo, hi]: exact in dtype
+    edges = np.concatenate([edges, np.nextafter(edges, dtype(np.inf)),
+                            np.nextafter(edges, dtype(-np.inf))])
+    edges = edges[(edges >= lo) & (edges <= hi)]
+    x[rng.integers(0, n, len(edges))] = edges
+    step = draw(st.integers(1, 7))
+    if draw(st.booleans()):  # a strided 1-D view (the loop's any-layout specialization)
+        base = np.full(2 * n, dtype(lo))
+        base[::2] = x
+        x = base[::2]
+    return x, step, k
+
+
+def _numpy_histogram(flat, lo, hi, k, step):
+    saved, jit._state["numba"] = jit._state["numba"], False
+    try:
+        h = Histogram()
+        return h, h.add(flat, lo, hi, k, step)
+    finally:
+        jit._state["numba"] = saved
+
+
+@settings(max_examples=400, deadline=None)
+@given(binning_cases())
+def test_compiled_binning_equals_the_formula_and_the_numpy_form(case):
+    flat, step, k = case
+    lo, hi = float(flat.min()), float(flat.max())
+    compiled = Histogram()
+    zeros = compiled.add(flat, lo, hi, k, step)
+    numpy_form, numpy_zeros = _numpy_histogram(flat, lo, hi, k, step)
+    # floor(x * 2**-k) element by element in Python floats
+    bins = [math.floor(math.ldexp(float(v), -k)) for v in flat[::step]]
+    first = math.floor(math.ldexp(lo, -k))
+    want = np.zeros(math.floor(math.ldexp(hi, -k)) - first + 1, np.int64)
+    np.add.at(want, np.array(bins, np.int64) - first, 1)
+    want_zeros = sum(math.ldexp(float(v), -k) == 0 for v in flat[::step])
+    for h, z in ((compiled, zeros), (numpy_form, numpy_zeros)):
+        assert (h.k, h.start, z) == (k, first, want_zeros)
+        assert h.counts.dtype == np.int64 and np.array_equal(h.counts, want)
+    # and the loop itself ran on this array
+    counts = np.zeros(len(want), np.int64)
+    assert jit.compiled("binning")(flat, step, math.ldexp(1.0, -k), first, counts) == \
+        (want_zeros, 0)
+    assert np.array_equal(counts, want)
+
+
+def test_binning_refuses_values_outside_the_range():
+    with pytest.raises(ValueError, match="outside"):
+        Histogram().add(np.array([0.5, 3.0], np.float32), 0.0, 1.0, -10)

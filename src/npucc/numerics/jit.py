@@ -1,6 +1,6 @@
 """Compiled loops (numba) for the work that dominates integer and float16 execution:
 requantization, the depthwise convolution, two-input lookup tables (8-bit Add, Sub, Mul...) and
-float32 <-> float16 conversion.
+float32 <-> float16 conversion; and for calibration's histogram binning.
 
 Each loop is the exact counterpart of a numpy expression kept beside its caller as the reference:
 the same float64 operations in the same order, so both give the same integers (the tests run both
@@ -11,14 +11,21 @@ MobileNetV2 that was ~40 % of an int8 run. A depthwise conv in numpy is two pass
 image per kernel tap plus the requantization; the compiled loop does one channel at a time while
 it is in cache (numerics/depthwise.py). A two-input table in numpy widens, shifts and ors the
 bit patterns into an index array before the gather (~1.5 ns per element); the loop gathers
-directly (~0.4 ns).
+directly (~0.4 ns). Binning a histogram sample in numpy packs the strided sample, scales,
+floors, offsets, casts and bincounts it (~2.9 ns per element); the loop reads the sample in
+place and counts it in one pass (~1.8 ns, about half of it reading the strided elements;
+quantization/histogram.py).
 
-numba is imported at the first accumulator of IMPORT_AT elements or more (importing it and
-loading a cached loop take ~0.3-0.5 s, more than a small model's whole run saves); from then on
-accumulators of SMALLEST elements or more take the loop (below, numba's dispatch costs about as
-much as numpy's calls). The loops are
-compiled on first use and cached beside this file (numba's `cache=True`). `NPUCC_NO_JIT=1`, or a
-numba that does not import, selects the numpy forms.
+numba is imported at the first accumulator (or histogram sample) of IMPORT_AT elements or more
+(importing it and loading a cached loop take ~0.3-0.5 s, more than a small model's whole run
+saves); from then on work of SMALLEST elements or more takes the loop (below, numba's dispatch
+costs about as much as numpy's calls). Calibration's histogram samples (at most 64k elements)
+practically never reach IMPORT_AT, so its binning takes the loop once something else imported
+numba (the float plan's depthwise convs do, on MobileNetV2); a calibration of a model without
+them does not pay the import, which the loop would take a few hundred images to earn back
+(~1.5 ms per MobileNetV2 image). The loops are compiled on first use and cached
+beside this file (numba's `cache=True`). `NPUCC_NO_JIT=1`, or a numba that does not import,
+selects the numpy forms.
 """
 
 from __future__ import annotations
@@ -149,8 +156,27 @@ def _gather(index, table, out):  # pragma: no cover  (runs compiled)
         out[i] = table[index[i]]
 
 
+
+def _binning(flat, step, scale, first, counts):  # pragma: no cover  (runs compiled)
+    """counts[floor(x * scale) - first] += 1 for x = flat[i], i in range(0, len(flat), step),
+    with x * scale in float64 (Histogram.add's numpy form computes the same products); returns
+    the number of those products that are zero, and of indices outside counts (not counted)."""
+    zeros = 0
+    outside = 0
+    bins = counts.shape[0]
+    for i in range(0, flat.shape[0], step):
+        y = np.float64(flat[i]) * scale
+        zeros += y == 0.0
+        j = np.int64(np.floor(y)) - first
+        if 0 <= j < bins:
+            counts[j] += 1
+        else:
+            outside += 1
+    return zeros, outside
+
+
 _LOOPS = {"requantize": _requantize, "depthwise": _depthwise, "table_gather": _table_gather,
-          "to_half": _to_half, "gather": _gather}
+          "to_half": _to_half, "gather": _gather, "binning": _binning}
 
 
 def compiled(name: str) -> Callable:

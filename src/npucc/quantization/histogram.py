@@ -16,7 +16,9 @@ span needed more than 8192 bins, so the larger side has more than 2048 at k.
 Binning is exact: x * 2**-k is a power-of-two scaling, exact in float32 when k <= 0 (no
 underflow); for k > 0 (bins wider than 1) it runs in float64, where float32 values never
 underflow. floor, the shift by the first bin's index (integers below 2**24) and the cast to int
-are exact too.
+are exact too. `Histogram.add` bins with a compiled loop (numerics/jit.py: one pass over the
+strided sample, in place) when numba runs, else in numpy; the loop computes every product in
+float64, which equals the float32 product when that one is exact, so both give the same counts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import math
 import threading
 
 import numpy as np
+
+from ..numerics import jit
 
 MAX_BINS = 8192
 MIN_EXPONENT = -60  # bins never narrower than 2**-60
@@ -47,6 +51,20 @@ def _scratch(dtype: np.dtype, n: int) -> np.ndarray:
 
 def _floor_scaled(x: float, k: int) -> int:
     return math.floor(math.ldexp(x, -k))
+
+
+def _binned(sample: np.ndarray, k: int, first: int, last: int) -> tuple[int, np.ndarray]:
+    """The numpy form of Histogram.add's binning (the reference of the compiled loop): the number
+    of exact zeros in `sample` and its int64 counts in bins first..last at exponent k."""
+    dtype = _F32 if sample.dtype == _F32 and k <= 0 else _F64
+    y = _scratch(dtype, sample.size)
+    np.multiply(sample, dtype.type(math.ldexp(1.0, -k)), out=y)  # also packs a strided sample
+    zeros = np.count_nonzero(y == 0)  # on the packed values (count_nonzero(float) is slow)
+    np.floor(y, out=y)
+    idx = _scratch(_I32, sample.size)  # float -> int32 casts ~3x faster than -> int64
+    np.subtract(y, dtype.type(first), out=idx, casting="unsafe")  # exact: |integers| < 2**24
+    counts = np.bincount(idx, minlength=last - first + 1)
+    return int(zeros), counts.astype(np.int64, copy=False)
 
 
 def grid_exponent(lo: float, hi: float) -> int:
@@ -109,27 +127,30 @@ class Histogram:
         shift = k - self.k
         return self.start >> shift, (self.start + len(self.counts) - 1) >> shift
 
-    def add(self, flat: np.ndarray, lo: float, hi: float, k: int) -> int:
-        """Count `flat` (finite floats within [lo, hi]) at exponent k, which must be >= self.k
-        and equal grid_exponent of the union of the current range and [lo, hi]. Returns how
-        many of the values are exact zeros (x * 2**-k is zero only for x == 0: no underflow)."""
+    def add(self, flat: np.ndarray, lo: float, hi: float, k: int, step: int = 1) -> int:
+        """Count `flat[::step]` (finite floats within [lo, hi]; `flat` 1-D) at exponent k, which
+        must be >= self.k and equal grid_exponent of the union of the current range and [lo, hi].
+        Returns how many of the values are exact zeros (x * 2**-k is zero only for x == 0: no
+        underflow)."""
         first, last = _floor_scaled(lo, k), _floor_scaled(hi, k)
         if len(self.counts):
             a, b = self._span(k)
             first, last = min(first, a), max(last, b)
-        dtype = _F32 if flat.dtype == _F32 and k <= 0 else _F64
-        y = _scratch(dtype, flat.size)
-        np.multiply(flat, dtype.type(math.ldexp(1.0, -k)), out=y)  # also packs a strided sample
-        zeros = np.count_nonzero(y == 0)  # on the packed values (count_nonzero(float) is slow)
-        np.floor(y, out=y)
-        idx = _scratch(_I32, flat.size)  # float -> int32 casts ~3x faster than -> int64
-        np.subtract(y, dtype.type(first), out=idx, casting="unsafe")  # exact: |integers| < 2**24
-        counts = np.bincount(idx, minlength=last - first + 1)
+        n = len(range(0, flat.shape[0], step))
+        if (flat.dtype == _F32 or flat.dtype == _F64) and flat.ndim == 1 \
+                and jit.worth_compiling(n):
+            counts = np.zeros(last - first + 1, np.int64)
+            zeros, outside = jit.compiled("binning")(flat, step, math.ldexp(1.0, -k), first,
+                                                     counts)
+            if outside:
+                raise ValueError(f"{outside} values outside [{lo}, {hi}] or not finite")
+        else:
+            zeros, counts = _binned(flat[::step], k, first, last)
         if len(self.counts):
             shift = k - self.k
             old = self if not shift else self.coarsened(k)
             counts[old.start - first:old.start - first + len(old.counts)] += old.counts
-        self.k, self.start, self.counts = k, first, counts.astype(np.int64, copy=False)
+        self.k, self.start, self.counts = k, first, counts
         return int(zeros)
 
     def merged(self, other: Histogram, k: int) -> Histogram:

@@ -45,7 +45,6 @@ def flat_in_memory_order(a: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=4096)
 def sample_step(size: int, limit: int, shape: tuple[int, ...]) -> int:
     """The stride of a systematic sample of at most `limit` of `size` elements: a prime that
     divides no axis length, so the sample does not fall on the same channels or columns."""
@@ -99,9 +98,10 @@ class ValueStats:
         widened = lo < self.min or hi > self.max or not len(self.hist.counts)
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         k = grid_exponent(self.min, self.max) if widened else self.hist.k  # k follows the range
+        step = 1
         if sample is not None and flat.size > sample:
-            flat = flat[::sample_step(flat.size, sample, tuple(a.shape))]
-        self.zeros += self.hist.add(flat, lo, hi, k)
+            step = sample_step(flat.size, sample, tuple(a.shape))
+        self.zeros += self.hist.add(flat, lo, hi, k, step)
 
     @property
     def mean_min(self) -> float:
