@@ -3,7 +3,8 @@ they replace. Requantization: the same integers for every accumulator dtype, lay
 a window of a padded buffer, channels-last), per-tensor and per-channel factors, output dtype, and
 at rounding ties. Two-input tables and float16 conversions: numpy's bits. Histogram binning: the
 same counts, first bin and zeros for float32 and float64 samples (zeros, -0.0, subnormals, values
-on and next to bin edges, huge magnitudes), any stride and every grid exponent a range can get."""
+on and next to bin edges, huge magnitudes, float64 values that underflow when scaled), any stride
+and every grid exponent a range can get."""
 
 from __future__ import annotations
 
@@ -326,20 +327,30 @@ def test_compiled_binning_equals_the_formula_and_the_numpy_form(case):
     compiled = Histogram()
     zeros = compiled.add(flat, lo, hi, k, step)
     numpy_form, numpy_zeros = _numpy_histogram(flat, lo, hi, k, step)
-    # floor(x * 2**-k) element by element in Python floats
-    bins = [math.floor(math.ldexp(float(v), -k)) for v in flat[::step]]
-    first = math.floor(math.ldexp(lo, -k))
-    want = np.zeros(math.floor(math.ldexp(hi, -k)) - first + 1, np.int64)
+    # floor(x * 2**-k) element by element in integers (x = n / d exactly, d a power of two)
+    bins = [_exact_bin(float(v), k) for v in flat[::step]]
+    first = _exact_bin(lo, k)
+    want = np.zeros(_exact_bin(hi, k) - first + 1, np.int64)
     np.add.at(want, np.array(bins, np.int64) - first, 1)
-    want_zeros = sum(math.ldexp(float(v), -k) == 0 for v in flat[::step])
+    want_zeros = int(np.count_nonzero(flat[::step] == 0))
     for h, z in ((compiled, zeros), (numpy_form, numpy_zeros)):
         assert (h.k, h.start, z) == (k, first, want_zeros)
         assert h.counts.dtype == np.int64 and np.array_equal(h.counts, want)
-    # and the loop itself ran on this array
-    counts = np.zeros(len(want), np.int64)
+    # and the loop itself ran on this array (its float64 products round float64 values of
+    # magnitude <= 2**(k-1075) to 0: Histogram.add puts them back)
+    products = flat[::step].astype(np.float64) * math.ldexp(1.0, -k)
+    raw = np.floor(products).astype(np.int64) - first
+    counts = np.zeros(max(len(want), raw.max() + 1), np.int64)
     assert jit.compiled("binning")(flat, step, math.ldexp(1.0, -k), first, counts) == \
-        (want_zeros, 0)
-    assert np.array_equal(counts, want)
+        (np.count_nonzero(products == 0), 0)
+    assert np.array_equal(counts, np.bincount(raw, minlength=len(counts)))
+    if flat.dtype == np.float32:
+        assert np.array_equal(counts, want)
+
+
+def _exact_bin(x: float, k: int) -> int:
+    n, d = x.as_integer_ratio()
+    return (n << max(-k, 0)) // (d << max(k, 0))
 
 
 def test_binning_refuses_values_outside_the_range():

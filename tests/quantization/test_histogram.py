@@ -135,3 +135,27 @@ def test_sampled_histogram_counts_a_strided_sample_of_every_channel():
     assert s.zeros == np.count_nonzero(sample == 0) and s.count == view.size
     assert (s.min, s.max) == (float(view.min()), float(view.max()))  # min/max see every value
     assert len(set((np.arange(view.size)[::step] % 64).tolist())) == 64
+
+
+def test_float64_values_that_underflow_when_scaled_keep_their_bins():
+    """At k > 0, x * 2**-k rounds a float64 of magnitude <= 2**(k-1075) to +-0: such values
+    still go to bin floor(x * 2**-k) (-1 when negative), are not zeros, and shards merge to the
+    bits of one pass (before, -5e-324 landed in bin 0 and counted as a zero, but in bin -1 when
+    first binned alone at a finer exponent)."""
+    x = np.array([[-5e-324, 0.0, 1e10, -1e-300, 3e-310, -0.0]])
+    whole = observe_all([x])
+    assert whole.hist.k > 0 and whole.zeros == 2
+    assert whole.hist.start == -1 and whole.hist.counts[:2].tolist() == [2, 3]
+    for split in (1, 2, 4):
+        a, b = x[:, :split], x[:, split:]
+        runs = observe_all([a, b])
+        assert runs.hist == whole.hist and runs.zeros == whole.zeros
+        assert observe_all([b, a]).same_as(runs)
+        first, second = observe_all([a]), observe_all([b])
+        assert first.merged(second).same_as(runs) and second.merged(first).same_as(runs)
+    sampled = ValueStats((1,))
+    sampled.observe(np.tile(x, 5), sample=10)
+    step = sample_step(30, 10, (1, 30))
+    kept = np.tile(x, 5).ravel()[::step]
+    assert sampled.zeros == np.count_nonzero(kept == 0)
+    assert sampled.hist.total == kept.size

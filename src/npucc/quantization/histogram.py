@@ -16,9 +16,12 @@ span needed more than 8192 bins, so the larger side has more than 2048 at k.
 Binning is exact: x * 2**-k is a power-of-two scaling, exact in float32 when k <= 0 (no
 underflow); for k > 0 (bins wider than 1) it runs in float64, where float32 values never
 underflow. floor, the shift by the first bin's index (integers below 2**24) and the cast to int
-are exact too. `Histogram.add` bins with a compiled loop (numerics/jit.py: one pass over the
-strided sample, in place) when numba runs, else in numpy; the loop computes every product in
-float64, which equals the float32 product when that one is exact, so both give the same counts.
+are exact too. Float64 values of magnitude <= 2**(k-1075) (subnormals, or tiny values next to
+huge ones) do round to +-0 at k > 0; they are put back afterwards (the negative ones in bin -1,
+none of them counted as zeros), which that rare case pays with one more pass over the sample.
+`Histogram.add` bins with a compiled loop (numerics/jit.py: one pass over the strided sample, in
+place) when numba runs, else in numpy; the loop computes every product in float64, which equals
+the float32 product when that one is exact, so both give the same counts.
 """
 
 from __future__ import annotations
@@ -50,7 +53,20 @@ def _scratch(dtype: np.dtype, n: int) -> np.ndarray:
 
 
 def _floor_scaled(x: float, k: int) -> int:
-    return math.floor(math.ldexp(x, -k))
+    """floor(x * 2**-k) (ldexp rounds a float64 of magnitude <= 2**(k-1075) to +-0)."""
+    y = math.ldexp(x, -k)
+    return math.floor(y) if y or x >= 0 else -1
+
+
+def _underflowed(sample: np.ndarray, k: int, first: int, counts: np.ndarray) -> int:
+    """Put back the float64 values of `sample` whose x * 2**-k underflowed to +-0 (k > 0), which
+    binning counted in bin 0 (of counts[j], bin first + j) and as zeros: the negative ones move to
+    bin -1. Returns the number of exact zeros."""
+    flushed = sample[sample * math.ldexp(1.0, -k) == 0]  # the zeros and the underflowed values
+    negative = np.count_nonzero(flushed < 0)
+    counts[-first] -= negative
+    counts[-1 - first] += negative
+    return int(np.count_nonzero(flushed == 0))
 
 
 def _binned(sample: np.ndarray, k: int, first: int, last: int) -> tuple[int, np.ndarray]:
@@ -130,22 +146,29 @@ class Histogram:
     def add(self, flat: np.ndarray, lo: float, hi: float, k: int, step: int = 1) -> int:
         """Count `flat[::step]` (finite floats within [lo, hi]; `flat` 1-D) at exponent k, which
         must be >= self.k and equal grid_exponent of the union of the current range and [lo, hi].
-        Returns how many of the values are exact zeros (x * 2**-k is zero only for x == 0: no
-        underflow)."""
+        Returns how many of the values are exact zeros."""
         first, last = _floor_scaled(lo, k), _floor_scaled(hi, k)
         if len(self.counts):
             a, b = self._span(k)
             first, last = min(first, a), max(last, b)
+        # float64 x * 2**-k may underflow to -0: binned at 0 (a bin more when last is -1) until
+        # _underflowed puts them back
+        underflow = k > 0 and flat.dtype == _F64
+        top = 0 if underflow and last == -1 else last
         n = len(range(0, flat.shape[0], step))
         if (flat.dtype == _F32 or flat.dtype == _F64) and flat.ndim == 1 \
                 and jit.worth_compiling(n):
-            counts = np.zeros(last - first + 1, np.int64)
+            counts = np.zeros(top - first + 1, np.int64)
             zeros, outside = jit.compiled("binning")(flat, step, math.ldexp(1.0, -k), first,
                                                      counts)
             if outside:
                 raise ValueError(f"{outside} values outside [{lo}, {hi}] or not finite")
         else:
-            zeros, counts = _binned(flat[::step], k, first, last)
+            zeros, counts = _binned(flat[::step], k, first, top)
+        if zeros and underflow:  # the counted zeros include the underflowed values
+            zeros = _underflowed(flat[::step], k, first, counts)
+        if top != last:
+            counts = counts[:-1]  # (the extra bin is empty now)
         if len(self.counts):
             shift = k - self.k
             old = self if not shift else self.coarsened(k)
