@@ -47,6 +47,19 @@ NOT_DRAWN = {
     "ROIPooling": "needs boxes from a Proposal (tests/frontends/caffe checks it against OpenCV)",
     "YoloDecode": "a YOLO head: channels must be anchors * (5 + classes) of a real config "
                   "(tests/frontends/darknet checks it against OpenCV)",
+    "DFT": "complex values as a trailing axis of 2 and a length attribute tied to the axis "
+           "(tests/frontends/onnx draws its forms against onnxruntime, family spectral)",
+    "BitCast": "reinterprets bit patterns: a float result can be NaN or inf for drawn inputs "
+               "(tests/frontends/onnx draws it against onnxruntime, family unpool_det_deform)",
+    "DeformConv": "offsets and mask are shaped by the kernel and output grid (tests/frontends/"
+                  "onnx draws it against onnxruntime, family unpool_det_deform)",
+    "Det": "square matrices on the last two axes; ill-conditioned draws make it unstable "
+           "(tests/frontends/onnx draws it against onnxruntime, family unpool_det_deform)",
+    "LinearAttention": "query/key/value/state shapes tied by heads and an update rule "
+                       "(tests/frontends/onnx draws it against onnxruntime, family "
+                       "stateful_sequence)",
+    "MaxUnpool": "its indices input must come from a MaxPool's Indices output (tests/frontends/"
+                 "onnx draws pool/unpool pairs against onnxruntime)",
     "RegionDecode": "a YOLOv2 head: channels must be anchors * (5 + classes) of a real config "
                     "(tests/frontends/darknet checks it against OpenCV, its class_groups against "
                     "libdarknet's tree softmax)",
