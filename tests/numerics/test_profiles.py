@@ -199,3 +199,31 @@ def test_dfp16_activations_with_dfp8_weights_and_int64_bias():
     assert diffs == {"conv": ("dfp", 0.0)} or diffs["conv"][1] <= 1
     y = run_graph(g, [xa])[0]
     assert y.min() >= 0 and y.max() <= 32767
+
+
+@pytest.mark.parametrize("attrs_, shape", [
+    ({"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, (1, 4, 13, 12)),
+    ({"kernel_shape": [2, 3], "strides": [1, 2], "pads": [0, 1, 1, 0], "dilations": [2, 1],
+      "ceil_mode": True}, (2, 3, 9, 10)),
+    ({"kernel_shape": [3], "strides": [2], "pads": [2, 2], "dilations": [1]}, (1, 3, 11)),
+    ({"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": True},
+     (1, 1, 2, 3))])
+def test_fp16_max_pool_is_the_registry_max_of_the_float16_values(attrs_, shape):
+    """The fp16 profile's MaxPool (a float32 tap-by-tap maximum) gives the bits of the registry
+    kernel on the widened values, rounded (infinities and -0.0 among them; padding never wins,
+    ceil mode's partial windows included)."""
+    g = Graph("g")
+    x = g.add_input("x", TensorType(shape, "f16"))
+    node = g.add_node("MaxPool", [x], attrs_)
+    g.set_outputs(node.outputs)
+    xa = np.random.default_rng(1).normal(0, 3, shape).astype(np.float16)
+    xa.reshape(-1)[:3] = [np.inf, -np.inf, -0.0]
+    got = select_kernel(node)([xa])[0]
+    want = float_run_graph(_float_copy(g), [xa.astype(np.float32)])[0].astype(np.float16)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
+
+
+def _float_copy(g: Graph) -> Graph:
+    """The graph with its float16 types read as float32 (the IR text with f16 -> f32)."""
+    return parse(format_graph(g).replace("f16", "f32"))
