@@ -84,7 +84,9 @@ def clamp(node: Node, to_int: ToInt, *, integers=value_range, allow_dfp: bool = 
     x, y = node.inputs[0], node.outputs[0]
     same_params(node, [x, y])
     lo, hi = clamp_bounds(node, to_int, integers=integers, allow_dfp=allow_dfp)
-    return lambda args: [np.clip(args[0], lo, hi).astype(y.dtype.numpy)]
+    if x.dtype is y.dtype:  # bounds typed as the array: numpy's fast clip (10x Python ints')
+        lo, hi = (y.dtype.numpy.type(b) for b in (lo, hi))
+    return lambda args: [np.clip(args[0], lo, hi).astype(y.dtype.numpy, copy=False)]
 
 
 def window_max(in_shape, out_spatial, kernel, strides, pads=None, dilations=None, *, fill,
