@@ -1122,6 +1122,53 @@ def stateful_sequence(draw):
                 tolerance=(1e-4, 1e-5))
 
 
+MS = "com.microsoft."
+
+
+@st.composite
+def dynamic_quantize_lstm(draw):
+    """com.microsoft.DynamicQuantizeLSTM: every direction, int8 (zero point 0) or uint8 weights,
+    scales and zero points per direction or per gate column (one zero point value throughout:
+    onnxruntime requires it), optional B, initial_h,
+    initial_c, peepholes, clip, input_forget, full sequence_lens. onnxruntime (one thread)
+    quantizes X and each step's hidden state as npucc does and multiplies integers exactly;
+    what differs is float rounding of the gates (its sigmoid and tanh are approximations), which
+    can move a hidden value across a quantization step at the next step: tolerance 1e-4
+    absolute, 1e-3 relative."""
+    rng = _rng(draw)
+    seq, batch, size, hidden = (draw(st.integers(1, n)) for n in (5, 3, 6, 4))
+    direction = draw(st.sampled_from(["forward", "reverse", "bidirectional"]))
+    dirs = 2 if direction == "bidirectional" else 1
+    w_type = draw(st.sampled_from([np.int8, np.uint8]))
+    ins = [random_array(rng, [seq, batch, size], F32)]
+    scales, zps = [], []
+    for rows in (size, hidden):
+        lo, hi = (-128, 127) if w_type == np.int8 else (0, 255)
+        ins.append(rng.integers(lo, hi + 1, [dirs, rows, 4 * hidden]).astype(w_type))
+        per_col = draw(st.booleans())
+        shape = [dirs, 4 * hidden] if per_col else [dirs]
+        scales.append((rng.random(shape) * 0.02 + 0.001).astype(F32))
+        zps.append(np.zeros(shape, w_type) if w_type == np.int8 else
+                   np.full(shape, rng.integers(100, 156), w_type))
+    ins.append(random_array(rng, [dirs, 8 * hidden], F32) if draw(st.booleans()) else None)
+    ins.append(np.full([batch], seq, np.int32) if draw(st.booleans()) else None)
+    for _ in range(2):
+        ins.append(random_array(rng, [dirs, batch, hidden], F32) if draw(st.booleans())
+                   else None)
+    ins.append(random_array(rng, [dirs, 3 * hidden], F32) if draw(st.booleans()) else None)
+    ins += [scales[0], zps[0], scales[1], zps[1]]
+    attrs = {"hidden_size": hidden, "direction": direction}
+    if draw(st.booleans()):
+        attrs["clip"] = draw(st.floats(0.5, 3.0))
+    if draw(st.booleans()):
+        attrs["input_forget"] = draw(st.integers(0, 1))
+    if draw(st.booleans()):
+        attrs["activations"] = ["Sigmoid", "Tanh", "Tanh"] * dirs
+    return Case(MS + "DynamicQuantizeLSTM", ins, attrs,
+                frozenset(range(1, len(ins))) - {0, 5, 6}, out_dtypes=(F32, F32, F32),
+                tolerance=(1e-3, 1e-4))
+
+
 FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where": where(),
             "clip": clip(), "conv": conv(), "conv_transpose": conv_transpose(), "pool": pool(),
             "global_pool": global_pool(), "norm": norm(), "matmul": matmul(),
@@ -1134,7 +1181,8 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "grid_sample": grid_sample(), "col2im": col2im(), "window": window(),
             "attention": attention(), "rotary_embedding": rotary_embedding(),
             "spectral": spectral(), "unpool_det_deform": unpool_det_deform(),
-            "stateful_sequence": stateful_sequence()}
+            "stateful_sequence": stateful_sequence(),
+            "dynamic_quantize_lstm": dynamic_quantize_lstm()}
 
 
 def check_case(case: Case) -> None:
