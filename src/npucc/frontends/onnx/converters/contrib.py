@@ -196,3 +196,161 @@ def _cols(cx, x, start: int, end: int):
     """Columns start:end of the last axis of x."""
     return cx.emit("Slice", [x], starts=[start], ends=[end], axes=[len(cx.shape(x)) - 1],
                    steps=[1])
+
+
+# ---- fused conv / matmul, bias and activation ops ----
+
+_FUSED_CONV_ACTS = {"Relu": 0, "Sigmoid": 0, "Tanh": 0, "LeakyRelu": 1, "Clip": 2,
+                    "HardSigmoid": 2}
+
+
+@converter(MS + "FusedConv")
+def fused_conv(cx):
+    """Conv (X, W, B) plus Z (added before the activation), then `activation` with
+    activation_params: Relu, Sigmoid, Tanh, LeakyRelu (alpha), Clip (min, max), HardSigmoid
+    (alpha, beta). Relu, Sigmoid, LeakyRelu and Clip without Z become the Conv's fused
+    activation."""
+    from .nn import conv_on
+    act = cx.attr("activation", "")
+    params = [float(p) for p in cx.attr("activation_params", [])]
+    if act and act not in _FUSED_CONV_ACTS:
+        raise unsupported(f"activation {act!r} is not one of {sorted(_FUSED_CONV_ACTS)}")
+    if act and len(params) != _FUSED_CONV_ACTS[act]:
+        raise invalid(f"activation {act} takes {_FUSED_CONV_ACTS[act]} activation_params, got "
+                      f"{params}")
+    y = conv_on(cx, cx.input(0), cx.input(1), cx.inputs[2] if cx.has(2) else None)
+    if cx.has(3):
+        y = cx.emit("Add", [y, cx.input(3)])
+    if not act:
+        return y
+    attrs = {"LeakyRelu": lambda: {"alpha": params[0]},
+             "Clip": lambda: {"min": params[0], "max": params[1]},
+             "HardSigmoid": lambda: {"alpha": params[0], "beta": params[1]}}.get(act, dict)()
+    return cx.emit(act, [y], **attrs)
+
+
+@converter(MS + "FusedMatMul")
+def fused_matmul(cx):
+    """alpha A' B' with A' / B' the operands with their last two axes swapped under transA /
+    transB (1-D operands as MatMul). transBatchA / transBatchB = 1 is refused."""
+    for name in ("transBatchA", "transBatchB"):
+        if cx.attr(name, 0):
+            raise unsupported(f"{name}=1 is not supported")
+    ops = []
+    for i, name in ((0, "transA"), (1, "transB")):
+        x = cx.input(i)
+        rank = len(cx.shape(x))
+        if cx.attr(name, 0) and rank >= 2:
+            x = cx.emit("Transpose", [x], perm=list(range(rank - 2)) + [rank - 1, rank - 2])
+        ops.append(x)
+    y = cx.emit("MatMul", ops)
+    alpha = float(cx.attr("alpha", 1.0))
+    return y if alpha == 1.0 else cx.emit("Mul", [y, np.asarray(alpha, cx.np_dtype(y))])
+
+
+@converter(MS + "BiasAdd")
+def bias_add(cx):
+    """X [N, S, C] + bias [C] + skip [N, S, C]."""
+    x, bias, skip = cx.input(0), cx.input(1), cx.input(2)
+    c = cx.shape(x)[-1] if cx.shape(x) else None
+    if len(cx.shape(x)) != 3 or cx.shape(bias) != (c,) or cx.shape(skip) != cx.shape(x):
+        raise invalid(f"X {list(cx.shape(x))}, bias {list(cx.shape(bias))}, skip "
+                      f"{list(cx.shape(skip))} must be [N, S, C], [C], [N, S, C]")
+    return cx.emit("Add", [cx.emit("Add", [x, bias]), skip])
+
+
+def _with_bias(cx):
+    """Input 0 plus input 1 (the bias over the last axis) when given."""
+    x = cx.input(0)
+    if not cx.has(1):
+        return x
+    b = cx.input(1)
+    if len(cx.shape(b)) != 1 or not cx.shape(x) or cx.shape(b)[0] != cx.shape(x)[-1]:
+        raise invalid(f"bias {list(cx.shape(b))} must be 1-D of the input's last dimension "
+                      f"({list(cx.shape(x))})")
+    return cx.emit("Add", [x, b])
+
+
+@converter(MS + "Gelu", MS + "BiasGelu", MS + "FastGelu")
+def gelu(cx):
+    """Gelu: the erf form; BiasGelu: Gelu(A + B); FastGelu: the tanh form of X (+ bias)."""
+    x = _with_bias(cx) if cx.op_type != "Gelu" else cx.input(0)
+    if cx.op_type == "BiasGelu" and not cx.has(1):
+        raise invalid("input 1 (B) is required")
+    return cx.emit("Gelu", [x], approximate="tanh" if cx.op_type == "FastGelu" else "none")
+
+
+@converter(MS + "QuickGelu")
+def quick_gelu(cx):
+    """x sigmoid(alpha x) (alpha 1.702 by default)."""
+    x = cx.input(0)
+    alpha = np.asarray(float(cx.attr("alpha", 1.702)), cx.np_dtype(x))
+    return cx.emit("Mul", [x, cx.emit("Sigmoid", [cx.emit("Mul", [x, alpha])])])
+
+
+# ---- layer normalizations ----
+
+def _norm_outputs(cx, x, gamma, beta, axis: int, simplified: bool, eps: float):
+    """(y, mean, inv_std_var) of a layer norm (simplified: RMS, no mean) over axes axis..;
+    the statistics keep the normalized axes as 1."""
+    rank = len(cx.shape(x))
+    axes = list(range(axis, rank))
+    dtype = cx.np_dtype(x)
+    centred = x
+    mean = None
+    if not simplified:
+        mean = cx.emit("ReduceMean", [x], axes=axes, keepdims=True)
+        centred = cx.emit("Sub", [x, mean])
+    var = cx.emit("ReduceMean", [cx.emit("Mul", [centred, centred])], axes=axes, keepdims=True)
+    inv = cx.emit("Reciprocal", [cx.emit("Sqrt", [cx.emit("Add", [var, np.asarray(eps,
+                                                                                    dtype)])])])
+    y = cx.emit("Mul", [cx.emit("Mul", [centred, inv]), gamma])
+    if beta is not None:
+        y = cx.emit("Add", [y, beta])
+    return y, mean, inv
+
+
+@converter("SimplifiedLayerNormalization")
+def simplified_layer_norm(cx):
+    """onnxruntime's RMS norm (its default-domain contrib op): X / sqrt(mean(X^2 over axes
+    axis..) + epsilon) * scale; output 1 inv_std_var."""
+    x = cx.input(0)
+    if cx.attr("stash_type", 1) != 1:
+        raise unsupported("stash_type other than 1 (float32 statistics) is not supported")
+    rank = len(cx.shape(x))
+    axis = cx.attr("axis", -1)
+    if not -rank <= axis < rank:
+        raise invalid(f"axis {axis} is out of range for rank {rank}")
+    y, _, inv = _norm_outputs(cx, x, cx.input(1), None, axis % rank, True,
+                              float(cx.attr("epsilon", 1e-5)))
+    return (y, inv) if cx.num_outputs > 1 else y
+
+
+@converter(MS + "SkipLayerNormalization", MS + "SkipSimplifiedLayerNormalization")
+def skip_layer_norm(cx):
+    """LayerNorm (RMS norm for the simplified form) over the last axis of input + skip (+ bias),
+    with gamma (and beta); outputs output, mean, inv_std_var (each [.., 1]) and
+    input_skip_bias_sum. skip may be [B, S, H], [1, S, H] or [S, H]."""
+    simplified = cx.op_type == "SkipSimplifiedLayerNormalization"
+    x, skip, gamma = cx.input(0), cx.input(1), cx.input(2)
+    shape = cx.shape(x)
+    if len(shape) != 3:
+        raise invalid(f"input must be 3-D [batch, seq, hidden], got {list(shape)}")
+    h = shape[-1]
+    if cx.shape(skip) not in (shape, (1, *shape[1:]), shape[1:]):
+        raise invalid(f"skip {list(cx.shape(skip))} must be {list(shape)}, "
+                      f"{[1, *shape[1:]]} or {list(shape[1:])}")
+    beta_i, bias_i = (None, 3) if simplified else (3, 4)
+    for i, what in ((2, "gamma"), (beta_i, "beta"), (bias_i, "bias")):
+        if i is not None and cx.has(i) and cx.shape(cx.input(i)) != (h,):
+            raise invalid(f"{what} must be [{h}], got {list(cx.shape(cx.input(i)))}")
+    s = cx.emit("Add", [x, skip])
+    if cx.has(bias_i):
+        s = cx.emit("Add", [s, cx.input(bias_i)])
+    beta = cx.input(beta_i) if beta_i is not None and cx.has(beta_i) else None
+    y, mean, inv = _norm_outputs(cx, s, gamma, beta, 2, simplified,
+                                 float(cx.attr("epsilon", 1e-12)))
+    names = list(cx.node.output)
+    if simplified and len(names) > 1 and names[1]:
+        raise unsupported("output 1 (mean) of the simplified form is not defined")
+    return (y, mean, inv, s)[:max(len(names), 1)]
