@@ -61,7 +61,8 @@ def single_node_model(op_type: str, inputs: Sequence[np.ndarray | None],
                       activation: tuple[str, Sequence[float]] | None = None) -> onnx.ModelProto:
     """A model with one `op_type` node (plus an activation node after output 0 if given).
 
-    Inputs are named in0, in1, ...; outputs out0, out1, ... with the given element types.
+    Inputs are named in0, in1, ...; outputs out0, out1, ... with the given element types. A
+    dotted `op_type` ("com.microsoft.FusedConv") is an op of that domain (imported at version 1).
     """
     names, graph_inputs, inits = [], [], []
     for i, a in enumerate(inputs):
@@ -82,13 +83,16 @@ def single_node_model(op_type: str, inputs: Sequence[np.ndarray | None],
         act_nodes, act_inits = activation_nodes(*activation, "pre_activation", outs[0],
                                                 dtype=np.dtype(out_dtypes[0]))
         inits += act_inits
-    nodes.append(helper.make_node(op_type, names, node_outs, **dict(attrs or {})))
+    domain, _, op_type = op_type.rpartition(".")  # "com.microsoft.FusedConv": a contrib op
+    nodes.append(helper.make_node(op_type, names, node_outs, domain=domain or None,
+                                  **dict(attrs or {})))
     if activation is not None:
         nodes += act_nodes
     graph = helper.make_graph(nodes, f"single_{op_type}", graph_inputs,
                               [helper.make_tensor_value_info(o, onnx_type(d), None)
                                for o, d in zip(outs, out_dtypes)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)] + (
+        [helper.make_opsetid(domain, 1)] if domain else []))
     model.ir_version = 8  # outputs have no declared shape: onnxruntime infers it
     return model
 

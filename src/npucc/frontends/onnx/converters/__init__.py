@@ -33,6 +33,7 @@ def supported_ops() -> list[str]:
 
 
 from . import (  # noqa: E402,F401  (register the converters)
+    contrib,
     control_flow,
     elementwise,
     nn,
