@@ -1170,6 +1170,65 @@ def dynamic_quantize_lstm(draw):
 
 
 @st.composite
+def matmul_to_float(draw):
+    """com.microsoft.DynamicQuantizeMatMul and MatMulIntegerToFloat: A of rank 2-4 (or 1),
+    B int8 / uint8 of rank 2 (or batched, rank 3), a constant or a graph input, K small or
+    large enough that the integer sums pass 2**24 (npucc's split MatMul), b_scale a scalar,
+    [1] or per column ([N], or [batch, 1, N] for a batched B), b_zero_point absent, per tensor
+    or per column, bias absent or present;
+    DynamicQuantizeMatMul's A over small, large, non-negative and all-zero ranges;
+    MatMulIntegerToFloat's A uint8 or int8 (onnxruntime: int8 A with int8 B only), a_scale
+    and a_zero_point (absent or present) scalars or [1], constants or graph inputs.
+    onnxruntime quantizes A, accumulates the integers exactly in int32 and computes
+    float(acc) * (a_scale * b_scale) + bias in float32, which npucc emulates step for step
+    (seen bit-exact); tolerance 1e-6 relative and absolute for a rounding of the final
+    multiply-add (a fused one in a vectorized kernel)."""
+    rng = _rng(draw)
+    op = draw(st.sampled_from(["DynamicQuantizeMatMul", "MatMulIntegerToFloat"]))
+    m, n = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    k = draw(st.integers(1, 6)) if draw(st.integers(0, 3)) else draw(st.integers(260, 700))
+    batch = _shape(draw, 0, 2, 1, 3)
+    a_shape = [k] if draw(st.integers(0, 9)) == 0 else batch + [m, k]
+    b_type = draw(st.sampled_from([np.int8, np.uint8]))
+    b_shape = [k, n]
+    if len(a_shape) == 3 and draw(st.integers(0, 3)) == 0:
+        b_shape = [a_shape[0], k, n]  # a batch of B matrices
+    info = np.iinfo(b_type)
+    b = rng.integers(info.min, info.max + 1, b_shape).astype(b_type)
+    column = [n] if len(b_shape) == 2 else [b_shape[0], 1, n]  # per column of each B
+    scale_shape = draw(st.sampled_from([[], [1], column]))
+    b_scale = np.asarray(rng.random(scale_shape) * 0.05 + 0.001, F32)
+    zp_shape = draw(st.sampled_from([None, [], [1], column]))
+    b_zp = None if zp_shape is None else \
+        np.asarray(rng.integers(info.min, info.max + 1, zp_shape), b_type)
+    bias = random_array(rng, [n], F32) if draw(st.booleans()) else None
+    b_init = {1} if draw(st.integers(0, 3)) else set()
+    if op == "DynamicQuantizeMatMul":
+        a = random_array(rng, a_shape, F32) * F32(draw(st.sampled_from([1, 10])))
+        if draw(st.booleans()):
+            a = np.abs(a)  # the range widened to hold 0
+        if draw(st.integers(0, 7)) == 0:
+            a = np.zeros_like(a)  # an empty range
+        ins = [a, b, b_scale, b_zp, bias]
+        inits = frozenset(b_init | {2, 3, 4})
+    else:
+        a_type = draw(st.sampled_from([np.int8, np.uint8])) if b_type == np.int8 else np.uint8
+        a_info = np.iinfo(a_type)
+        a = rng.integers(a_info.min, a_info.max + 1, a_shape).astype(a_type)
+        a_param_shape = draw(st.sampled_from([[], [1]]))
+        a_scale = np.asarray(rng.random(a_param_shape) * 0.05 + 0.001, F32)
+        a_zp = None if draw(st.booleans()) else \
+            np.asarray(rng.integers(a_info.min, a_info.max + 1, a_param_shape), a_type)
+        ins = [a, b, a_scale, b_scale, a_zp, b_zp, bias]
+        a_params = set() if draw(st.booleans()) else {2, 4}  # as DynamicQuantizeLinear gives
+        inits = frozenset(b_init | {2, 3, 4, 5, 6} - a_params)
+    while ins[-1] is None:
+        ins.pop()
+    return Case(MS + op, ins, {}, frozenset(i for i in inits if i < len(ins)),
+                out_dtypes=(F32,), tolerance=(1e-6, 1e-6))
+
+
+@st.composite
 def contrib(draw):
     """onnxruntime's fused float contrib ops: FusedConv (every activation, with and without Z,
     bias, padding, strides, groups), FusedMatMul (alpha, transA, transB, batched and 1-D
@@ -1271,7 +1330,8 @@ FAMILIES = {"unary": unary(), "binary": binary(), "variadic": variadic(), "where
             "attention": attention(), "rotary_embedding": rotary_embedding(),
             "spectral": spectral(), "unpool_det_deform": unpool_det_deform(),
             "stateful_sequence": stateful_sequence(),
-            "dynamic_quantize_lstm": dynamic_quantize_lstm(), "contrib": contrib()}
+            "dynamic_quantize_lstm": dynamic_quantize_lstm(), "contrib": contrib(),
+            "matmul_to_float": matmul_to_float()}
 
 
 def check_case(case: Case) -> None:
@@ -1365,6 +1425,16 @@ def test_bias_add_is_x_plus_bias_plus_skip(n, s, c, seed):
                              np.ones(1, F32), np.zeros(1, np.int8), np.ones(1, F32),
                              np.zeros(1, np.int8)],
      {"hidden_size": 1, "activations": ["Relu", "Tanh", "Tanh"]}, "activations"),
+    ("MatMulIntegerToFloat", [np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8),
+                              np.ones(3, F32), np.ones(1, F32)], {}, "a_scale of shape \\[3\\]"),
+    ("DynamicQuantizeMatMul", [np.ones((2, 3), F32), np.ones((3, 2), np.int8),
+                               np.ones((3, 2), F32)], {}, "b_scale of shape \\[3, 2\\]"),
+    ("DynamicQuantizeMatMul", [np.ones((2, 3), F32), np.ones(3, np.int8), np.ones(1, F32)], {},
+     "B of rank 1"),
+    ("DynamicQuantizeMatMul", [np.ones((2, 2, 3), F32), np.ones((2, 3, 4), np.int8),
+                               np.ones(4, F32)], {}, r"b_scale of shape \[4\].*\[2, 1, 4\]"),
+    ("MatMulIntegerToFloat", [np.ones((2, 3), np.int32), np.ones((3, 2), np.int8),
+                              np.ones(1, F32), np.ones(1, F32)], {}, "A of element type int32"),
 ])
 def test_contrib_forms_not_supported_are_refused_naming_the_node(op, ins, attrs, message):
     from npucc.errors import FrontendError

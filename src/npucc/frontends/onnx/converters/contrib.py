@@ -4,9 +4,10 @@ write into shipped models, lowered onto core ops (the QLinear* QOperator ops: qu
 The dynamically quantized ops (DynamicQuantizeLSTM, DynamicQuantizeMatMul, MatMulIntegerToFloat)
 follow what onnxruntime computes, not only the spec's intent: each float activation matrix is
 quantized per call to uint8 from its own range widened to hold 0 (DynamicQuantizeLinear's
-formula), multiplied with the zero-point-shifted integer weights (a float32 MatMul of integers:
-exact while the accumulated sums stay below 2**24, as MatMulInteger), and scaled by
-activation scale * weight scale computed in float32."""
+formula), multiplied with the zero-point-shifted integer weights (float32 MatMuls of integers,
+over slices of K short enough that every partial sum stays below 2**24, summed in int32 when
+there are several: the exact int32 sum onnxruntime accumulates, rounded once to float32), and
+scaled by activation scale * weight scale computed in float32."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from .... import limits
 from ....errors import LimitError
+from ....ir.types import DType
 from ..importer import invalid, unsupported
 from . import converter
 
@@ -128,7 +130,8 @@ def dynamic_quantize_lstm(cx):
     ys, hs, cs = [], [], []
     for d in range(dirs):
         wf, ws = w_q[d]
-        xw = cx.emit("Mul", [cx.emit("MatMul", [xq, wf]), cx.emit("Mul", [xs, ws])])
+        xw = cx.emit("Mul", [integer_matmul(cx, xq, wf, 255, _bound(wf)),
+                             cx.emit("Mul", [xs, ws])])
         xw = cx.emit("Reshape", [xw], shape=[seq, batch, h4])
         bias = None
         if b is not None:
@@ -148,7 +151,7 @@ def dynamic_quantize_lstm(cx):
         for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
             hq, hsc = dynamic_quantized(cx, h)
             g = cx.emit("Add", [cx.emit("Gather", [xw, np.asarray(t, np.int64)], axis=0),
-                                cx.emit("Mul", [cx.emit("MatMul", [hq, rf]),
+                                cx.emit("Mul", [integer_matmul(cx, hq, rf, 255, _bound(rf)),
                                                 cx.emit("Mul", [hsc, rs])])])
             gates = [_cols(cx, g, k * hidden, (k + 1) * hidden) for k in range(4)]  # i o f c
             biases = [None] * 4 if bias is None else \
@@ -179,6 +182,10 @@ def dynamic_quantize_lstm(cx):
     return join(ys, 1), join(hs, 0), join(cs, 0)
 
 
+def _bound(w: np.ndarray) -> int:
+    return int(np.abs(w).max()) if w.size else 0
+
+
 _SCALE_INDEX = {1: 8, 2: 10}  # W -> W_scale, W_zero_point; R -> R_scale, R_zero_point
 
 
@@ -196,6 +203,134 @@ def _cols(cx, x, start: int, end: int):
     """Columns start:end of the last axis of x."""
     return cx.emit("Slice", [x], starts=[start], ends=[end], axes=[len(cx.shape(x)) - 1],
                    steps=[1])
+
+
+# ---- DynamicQuantizeMatMul, MatMulIntegerToFloat ----
+
+EXACT_F32 = 2 ** 24  # integer sums in float32 are exact below this
+
+
+def _per_tensor_or_column(cx, i: int, what: str, b_shape: tuple | None):
+    """Input i, a scale or zero point: a scalar or [1] (per tensor) or, for B (b_shape given),
+    per column: [N] for a 2-D B, [..., 1, N] (B's shape, K as 1) for a batch of B matrices (as
+    onnxruntime, which refuses [N] zero points for a batched B and applies [N] scales to the
+    bias too)."""
+    h = cx.input(i)
+    shape = cx.shape(h)
+    forms = ["a scalar", "[1]"]
+    if b_shape is not None:
+        col = (b_shape[-1],) if len(b_shape) == 2 else (*b_shape[:-2], 1, b_shape[-1])
+        forms.append(f"{list(col)} (per column)")
+    if shape not in ((), (1,)) and (b_shape is None or shape != col):
+        raise unsupported(f"{what} of shape {list(shape)} is not supported ({', '.join(forms)})")
+    return h
+
+
+def _shifted_integers(cx, i: int, zp_i: int, what: str, b_shape: tuple | None):
+    """Integer input i minus its zero point (input zp_i when given: per tensor, or per column of
+    B when b_shape is given) as float32, and the largest magnitude of that difference
+    (from the values when both are constants, else from the element type's range)."""
+    x = cx.input(i)
+    dt = np.dtype(cx.np_dtype(x))
+    if dt not in (np.int8, np.uint8):
+        raise unsupported(f"{what} of element type {dt} is not supported (int8 or uint8)")
+    lo, hi = int(np.iinfo(dt).min), int(np.iinfo(dt).max)
+    zp = None
+    if cx.has(zp_i):
+        zp = _per_tensor_or_column(cx, zp_i, f"{what}'s zero point", b_shape)
+        if np.dtype(cx.np_dtype(zp)) != dt:
+            raise invalid(f"{what}'s zero point is {np.dtype(cx.np_dtype(zp))}, {what} {dt}")
+    static_zp = zp is None or isinstance(zp, np.ndarray)
+    z = np.zeros(1, np.int64) if zp is None else \
+        (np.asarray(zp, np.int64) if static_zp else None)
+    if isinstance(x, np.ndarray) and static_zp:
+        bound = int(np.abs(x.astype(np.int64) - z).max()) if x.size else 0
+    elif static_zp:
+        bound = int(max(np.abs(lo - z).max(), np.abs(hi - z).max()))
+    else:
+        bound = hi - lo
+    xf = cx.emit("Cast", [x], to=DType.f32)
+    if zp is not None:
+        xf = cx.emit("Sub", [xf, cx.emit("Cast", [zp], to=DType.f32)])
+    return xf, bound
+
+
+def integer_matmul(cx, a, b, a_bound: int, b_bound: int):
+    """a @ b of float32 integers with |a| <= a_bound, |b| <= b_bound, as float32: the exact
+    integer sum rounded once to float32 (what float(int32 accumulator) gives). One float32
+    MatMul when every partial sum stays below 2**24; else MatMuls over slices of K that each
+    stay below it, summed exactly in int32 and cast to float32 once."""
+    k = cx.shape(b)[-2]
+    per = max(a_bound * b_bound, 1)
+    if per * k < EXACT_F32:
+        return cx.emit("MatMul", [a, b])
+    if per * k >= 2 ** 31:
+        raise unsupported(f"integer sums up to {per * k} (K={k}) overflow the int32 "
+                          "accumulator")
+    step = (EXACT_F32 - 1) // per
+    acc = None
+    for s in range(0, k, step):
+        e = min(k, s + step)
+        part = cx.emit("MatMul", [_slice(cx, a, len(cx.shape(a)) - 1, s, e),
+                                  _slice(cx, b, len(cx.shape(b)) - 2, s, e)])
+        part = cx.emit("Cast", [part], to=DType.i32)
+        acc = part if acc is None else cx.emit("Add", [acc, part])
+    return cx.emit("Cast", [acc], to=DType.f32)
+
+
+def _slice(cx, x, axis: int, start: int, end: int):
+    return cx.emit("Slice", [x], starts=[start], ends=[end], axes=[axis], steps=[1])
+
+
+def _matmul_to_float(cx, a, a_bound: int, a_scale, b_i: int, b_scale_i: int, b_zp_i: int,
+                     bias_i: int):
+    """(A - a zp) (B - b zp) as the exact integer sum rounded to float32, times
+    a_scale * b_scale (a float32 product, per tensor or per column), plus bias [N]:
+    onnxruntime's MatMulIntegerToFloat arithmetic (float(acc) * multiplier + bias)."""
+    b = cx.input(b_i)
+    b_shape = cx.shape(b)
+    if len(b_shape) < 2:
+        raise unsupported(f"B of rank {len(b_shape)} is not supported (rank 2 or more)")
+    a_shape = cx.shape(a)
+    if not a_shape or a_shape[-1] != b_shape[-2]:
+        raise invalid(f"A {list(a_shape)} and B {list(b_shape)} do not multiply")
+    n = b_shape[-1]
+    b_scale = _per_tensor_or_column(cx, b_scale_i, "b_scale", b_shape)
+    if cx.np_dtype(b_scale) != np.float32:
+        raise unsupported(f"b_scale of element type {cx.np_dtype(b_scale)} is not supported "
+                          "(float32 only)")
+    bf, b_bound = _shifted_integers(cx, b_i, b_zp_i, "B", b_shape)
+    y = integer_matmul(cx, a, bf, a_bound, b_bound)
+    y = cx.emit("Mul", [y, cx.emit("Mul", [a_scale, b_scale])])
+    if cx.has(bias_i):
+        bias = _float_input(cx, bias_i, "bias")
+        if cx.shape(bias) != (n,):
+            raise invalid(f"bias must be [{n}] (B's columns), got {list(cx.shape(bias))}")
+        y = cx.emit("Add", [y, bias])
+    return y
+
+
+@converter(MS + "DynamicQuantizeMatMul")
+def dynamic_quantize_matmul(cx):
+    """A (float32, any rank) quantized to u8 per tensor as DynamicQuantizeLinear, times B (int8
+    or uint8, rank >= 2) less b_zero_point, scaled by A's scale * b_scale, plus bias; b_scale
+    and b_zero_point per tensor or per column of B."""
+    a = _float_input(cx, 0, "A")
+    aq, a_scale = dynamic_quantized(cx, a)
+    return _matmul_to_float(cx, aq, 255, a_scale, 1, 2, 3, 4)
+
+
+@converter(MS + "MatMulIntegerToFloat")
+def matmul_integer_to_float(cx):
+    """(A - a_zero_point) (B - b_zero_point) * a_scale * b_scale + bias; A and B int8 or uint8,
+    a_scale and a_zero_point per tensor (onnxruntime: per-channel A is not supported), b_scale
+    and b_zero_point per tensor or per column of B."""
+    a_scale = _per_tensor_or_column(cx, 2, "a_scale", None)
+    if cx.np_dtype(a_scale) != np.float32:
+        raise unsupported(f"a_scale of element type {cx.np_dtype(a_scale)} is not supported "
+                          "(float32 only)")
+    af, a_bound = _shifted_integers(cx, 0, 4, "A", None)
+    return _matmul_to_float(cx, af, a_bound, a_scale, 1, 3, 5, 6)
 
 
 # ---- fused conv / matmul, bias and activation ops ----
