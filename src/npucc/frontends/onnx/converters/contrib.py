@@ -18,6 +18,7 @@ from ....errors import LimitError
 from ....ir.types import DType
 from ..importer import invalid, unsupported
 from . import converter
+from .quant import dynamic_quantization
 
 MS = "com.microsoft."
 F32 = np.float32
@@ -26,15 +27,7 @@ F32 = np.float32
 def dynamic_quantized(cx, x):
     """(q - zero point) as float32 and the scale of x quantized to uint8 per tensor as
     onnxruntime's dynamic quantization does it (DynamicQuantizeLinear's formula)."""
-    axes = list(range(len(cx.shape(x))))
-    lo = cx.emit("Min", [cx.emit("ReduceMin", [x], axes=axes, keepdims=False), F32(0)])
-    hi = cx.emit("Max", [cx.emit("ReduceMax", [x], axes=axes, keepdims=False), F32(0)])
-    scale = cx.emit("Where", [cx.emit("Equal", [hi, lo]), F32(1),
-                              cx.emit("Div", [cx.emit("Sub", [hi, lo]), F32(255)])])
-    zp = cx.emit("Clip", [cx.emit("Round", [cx.emit("Div", [cx.emit("Neg", [lo]), scale])])],
-                 min=0.0, max=255.0)
-    q = cx.emit("Clip", [cx.emit("Add", [cx.emit("Round", [cx.emit("Div", [x, scale])]), zp])],
-                min=0.0, max=255.0)
+    q, zp, scale = dynamic_quantization(cx, x)
     return cx.emit("Sub", [q, zp]), scale
 
 

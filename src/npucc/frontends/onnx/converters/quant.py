@@ -121,14 +121,12 @@ def matmul_integer(cx):
     return cx.emit("Cast", [y], to=DType.i32)
 
 
-@converter("DynamicQuantizeLinear")
-def dynamic_quantize(cx):
-    """u8 from x's range (widened to hold 0): scale = (max - min) / 255 (1 for an all-zero x,
-    as onnxruntime), zero point = saturate(round(-min / scale)),
-    y = saturate(round(x / scale) + zero point)."""
-    x = cx.input(0)
-    rank = len(cx.shape(x))
-    axes = list(range(rank))
+def dynamic_quantization(cx, x):
+    """x quantized to u8 from its own range, as DynamicQuantizeLinear (and onnxruntime's dynamic
+    quantization of activations) does: the range widened to hold 0, scale = (max - min) / 255
+    (1 for an all-zero x, as onnxruntime), zero point = saturate(round(-min / scale)),
+    q = saturate(round(x / scale) + zero point). Returns (q, zero point, scale) as float32."""
+    axes = list(range(len(cx.shape(x))))
     f32 = np.float32
     lo = cx.emit("Min", [cx.emit("ReduceMin", [x], axes=axes, keepdims=False), f32(0)])
     hi = cx.emit("Max", [cx.emit("ReduceMax", [x], axes=axes, keepdims=False), f32(0)])
@@ -136,9 +134,16 @@ def dynamic_quantize(cx):
                               cx.emit("Div", [cx.emit("Sub", [hi, lo]), f32(255)])])
     zp = cx.emit("Clip", [cx.emit("Round", [cx.emit("Div", [cx.emit("Neg", [lo]), scale])])],
                  min=0.0, max=255.0)
-    y = cx.emit("Add", [cx.emit("Round", [cx.emit("Div", [x, scale])]), zp])
-    y = cx.emit("Clip", [y], min=0.0, max=255.0)
-    return (cx.emit("Cast", [y], to=DType.u8), scale, cx.emit("Cast", [zp], to=DType.u8))
+    q = cx.emit("Clip", [cx.emit("Add", [cx.emit("Round", [cx.emit("Div", [x, scale])]), zp])],
+                min=0.0, max=255.0)
+    return q, zp, scale
+
+
+@converter("DynamicQuantizeLinear")
+def dynamic_quantize(cx):
+    """`dynamic_quantization`, as uint8 y, float32 scale, uint8 zero point."""
+    q, zp, scale = dynamic_quantization(cx, cx.input(0))
+    return (cx.emit("Cast", [q], to=DType.u8), scale, cx.emit("Cast", [zp], to=DType.u8))
 
 
 MS = "com.microsoft."  # onnxruntime's contrib-op domain
