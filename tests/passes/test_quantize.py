@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,16 +203,17 @@ def _tolerance(case) -> float:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(quantization_cases(ops=CNN_OPS))
 def test_check_pass_on_drawn_graphs_within_the_scales(case):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({k: list(v) for k, v in case.ranges.items()}, f)
-    quantize = Quantize(dtype=case.dtype, per_channel=case.per_channel, ranges=f.name)
     if case.dtype == "fp16":
         scale = max(float(np.max(np.abs(a), initial=1.0))
                     for a in run_graph(case.graph, random_inputs(case.graph, 0)))
         atol = 2.0 * len(case.graph) * 2.0 ** -10 * scale
     else:
         atol = _tolerance(case)
-    report = check_pass(quantize, case.graph, atol=atol, rtol=0.0)
+    with tempfile.TemporaryDirectory() as tmp:  # the pass reads its ranges from a file
+        ranges = Path(tmp) / "ranges.json"
+        ranges.write_text(json.dumps({k: list(v) for k, v in case.ranges.items()}))
+        quantize = Quantize(dtype=case.dtype, per_channel=case.per_channel, ranges=str(ranges))
+        report = check_pass(quantize, case.graph, atol=atol, rtol=0.0)
     assert report.changed
 
 

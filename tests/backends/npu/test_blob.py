@@ -223,16 +223,6 @@ def refused(tmp_path, data, match, **kw):
     return str(e.value)
 
 
-def read_blob_bytes(data, tmp=[]):  # noqa: B006 - one scratch directory per process
-    import tempfile
-
-    if not tmp:
-        tmp.append(tempfile.mkdtemp())
-    path = Path(tmp[0]) / "x.npub"
-    path.write_bytes(data)
-    return read_blob(path)
-
-
 def test_small_blob_loads(small, tmp_path):
     path = tmp_path / "ok.npub"
     path.write_bytes(small)
@@ -420,7 +410,7 @@ def test_cost_report_and_io_descriptors(tmp_path):
     assert bits(npucc.load_blob(path).run(x)) == bits(model.run(x))
 
 
-def test_weights_are_aligned_and_little_endian(small):
+def test_weights_are_aligned_and_little_endian(small, tmp_path):
     off, n = section(small, "tensors")
     descs = json.loads(small[off:off + n])
     w_off, _ = section(small, "weights")
@@ -430,7 +420,8 @@ def test_weights_are_aligned_and_little_endian(small):
         raw = small[w_off + d["offset"]:w_off + d["offset"] + d["nbytes"]]
         arr = np.frombuffer(raw, DType(d["dtype"]).numpy.newbyteorder("<"))
         assert arr.size == int(np.prod(d["shape"]))
-    graph = read_blob_bytes(small).graph
+    (tmp_path / "x.npub").write_bytes(small)
+    graph = read_blob(tmp_path / "x.npub").graph
     const = {c.name: c.const for _, g in graphs_of(graph) for c in g.constants}
     for d in descs:
         raw = small[w_off + d["offset"]:w_off + d["offset"] + d["nbytes"]]
