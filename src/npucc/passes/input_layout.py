@@ -48,8 +48,11 @@ def layout_readers(value: Value) -> list:
 
 
 def source_layout(value: Value) -> str:
-    """"NHWC" for a 4-D graph input read only by transposes to NCHW (how NHWC frameworks are
-    imported), possibly through per-tensor (de)quantize or cast nodes, else "NCHW"."""
+    """The layout SetInputLayout gave a 4-D graph input (Value.meta["layout"]), else "NHWC" for
+    one read only by transposes to NCHW (how NHWC frameworks are imported), possibly through
+    per-tensor (de)quantize or cast nodes, else "NCHW"."""
+    if value.type.rank == 4 and value.meta.get("layout") in ("NCHW", "NHWC"):
+        return value.meta["layout"]  # set by SetInputLayout: later passes may fold its Transpose
     readers = layout_readers(value)
     nhwc = value.type.rank == 4 and bool(readers) and not value.producer and all(
         transposes_to_nchw(u) for u in readers)
@@ -87,6 +90,7 @@ class SetInputLayout(Pass):
                 continue
             src = source_layout(old) if self.source == "auto" else self.source
             if src == self.layout:
+                old.meta["layout"] = self.layout
                 continue
             to_new, back = (TO_NHWC, TO_NCHW) if self.layout == "NHWC" else (TO_NCHW, TO_NHWC)
             t = old.type
@@ -100,5 +104,6 @@ class SetInputLayout(Pass):
             name = old.name
             graph.remove_input(old)
             graph.rename(new, name)
+            new.meta["layout"] = self.layout
             changed += 1
         return PassResult(changed > 0, {"inputs": changed})

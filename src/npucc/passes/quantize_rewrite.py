@@ -108,6 +108,8 @@ class QuantizedGraphBuilder:
         if id(node) in self.plan.reasons and prec is F32:
             new.meta["quantize"] = f"kept float: {self.plan.reasons[id(node)]}"
         for v, w in zip(node.outputs, new.outputs):
+            if prec is FP16 and w.dtype is DType.f32:  # an attribute fixed it (Cast to=f32)
+                w = self._node("Cast", w, {"to": DType.f16}, self.type_of(v, FP16), None)
             self._remember(v, w, prec)
 
     def _name(self, v: Value, prec: Precision) -> str:

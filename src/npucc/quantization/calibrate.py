@@ -124,16 +124,23 @@ def calibrate(graph: Graph, dataset, *, executor=None, progress: bool = True,
     address: the samples are split into shards of `shard_size` run on the cluster's workers and
     the statistics are merged, bit-identical to one process (distributed.py)."""
     ds = Dataset.of(dataset, rgb2bgr)
+    seen = 0  # samples run (a graph may have no float value to observe)
     if executor is not None:
         from .distributed import calibrate_distributed
 
         stats = calibrate_distributed(graph, ds, executor, progress=progress,
                                       shard_size=shard_size, histogram_sample=histogram_sample)
+        seen = stats.runs or len(ds)
     else:
+        def count(n=1):
+            nonlocal seen
+            seen += n
+            advance(n)
+
         with progress_bar(progress, _length(ds), f"calibrating {graph.name}") as advance:
-            stats = run_shard(graph, ds.samples(graph), advance=advance,
+            stats = run_shard(graph, ds.samples(graph), advance=count,
                               histogram_sample=histogram_sample)
-    if stats.runs == 0:
+    if not seen:
         raise CalibrationError("the dataset has no sample")
     stats.weights = weight_stats(graph)
     return stats

@@ -130,7 +130,7 @@ class InputAdapter:
         a = pixels[None]
         if self.layout == "NCHW":
             a = a.transpose(_TO_NCHW)
-        return np.ascontiguousarray(a, dtype=self.dtype)
+        return np.asarray(a, self.dtype, order="C")
 
     def _hwc(self) -> tuple[int, int, int]:
         n, a, b, c = self.shape
@@ -159,7 +159,7 @@ class InputAdapter:
                 raise CalibrationError(f"{where}: input %{self.name} takes {self.dtype}, got "
                                        f"{a.dtype}")
             a = a.astype(self.dtype)
-        return np.ascontiguousarray(a)
+        return np.asarray(a, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
 
 
 class Dataset:

@@ -296,8 +296,8 @@ class RKNN:
         s = self._config()
         graph = self._graph if graph is None else graph
         names = [v.name for v in graph.inputs]
-        channels = [(v.shape[3] if self._nhwc(v) else v.shape[1])
-                    if v.type.rank == 4 else v.shape[-1] for v in graph.inputs]
+        channels = [(v.shape[3] if self._nhwc(v) else v.shape[1]) if v.type.rank == 4
+                    else v.shape[-1] if v.type.rank else 1 for v in graph.inputs]
         reverse = s.generation == 1 and self._framework == "caffe" and s.reorder_channel is None
         if reverse:
             self.log.info("build: reorder_channel is None for a Caffe model: reversing the "

@@ -60,7 +60,7 @@ def prepare_inputs(model, inputs, data_format, batch: int, warn) -> list[np.ndar
         layout = layouts[i]
         if fmt is not None and fmt != layout:
             a = a.transpose((0, 2, 3, 1) if layout == "nhwc" else (0, 3, 1, 2))
-        expect = (batch * want[0],) + want[1:]
+        expect = (batch * want[0],) + want[1:] if want else want  # (a scalar: no batch)
         if a.shape != expect:
             shown = a.shape if fmt is None or fmt == layout else \
                 tuple(np.asarray(inputs[i]).shape)
@@ -68,8 +68,8 @@ def prepare_inputs(model, inputs, data_format, batch: int, warn) -> list[np.ndar
                 tuple(expect[j] for j in ((0, 3, 1, 2) if layout == "nhwc" else (0, 2, 3, 1)))
             raise RknnError(f"The input(ndarray) shape {shown} is wrong, expect "
                             f"'{fmt or 'tensor'}' like {like}!")
-        out.append(np.ascontiguousarray(a, dtype=v.dtype.numpy if v.dtype.is_float
-                                        else a.dtype))
+        out.append(np.asarray(a, v.dtype.numpy if v.dtype.is_float else a.dtype,
+                              order="C"))
     return out
 
 

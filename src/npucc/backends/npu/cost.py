@@ -123,7 +123,8 @@ class CostReport:
         """A JSON-ready summary (what `npucc perf --json` prints)."""
         return {
             "target": self.target, "precision": self.precision, "clock_mhz": self.clock_mhz,
-            "total_time_us": round(self.total_time_us, 3), "fps": round(self.fps, 3),
+            "total_time_us": round(self.total_time_us, 3),
+            "fps": round(self.fps, 3) if math.isfinite(self.fps) else None,  # no layer: null
             "npu_time_us": round(self.time_on("NPU"), 3),
             "cpu_time_us": round(self.time_on("CPU"), 3), "total_macs": self.total_macs,
             "layers": [{"name": x.name, "source_layers": list(x.source_layers), "op": x.op,

@@ -44,7 +44,7 @@ def _np_dtype(dtype) -> np.dtype:
 
 def _array(t: torch.Tensor) -> np.ndarray:
     t = t.detach().cpu()
-    return np.ascontiguousarray(t.numpy()).astype(_np_dtype(t.dtype), copy=True)
+    return np.asarray(t.numpy(), order="C").astype(_np_dtype(t.dtype), copy=True)
 
 
 class Ctx:

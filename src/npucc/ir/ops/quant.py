@@ -21,7 +21,7 @@ from .shape import normalize_axis
 # ---- Cast ----
 def round_to_bf16(x: np.ndarray) -> np.ndarray:
     """float32 values rounded (to nearest even) to bfloat16 precision, stored as float32."""
-    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    bits = np.asarray(x, np.float32, order="C").view(np.uint32)
     rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) \
         & np.uint32(0xFFFF0000)
     out = rounded.view(np.float32)
@@ -181,5 +181,5 @@ def _bitcast_type(types, attrs_):
            infer=_bitcast_type)
 def bitcast(x, *, to):
     """ONNX BitCast: the input's bytes (little endian) read as `to`, of the same width."""
-    return np.ascontiguousarray(x).astype(x.dtype.newbyteorder("<")).view(
+    return np.asarray(x, order="C").astype(x.dtype.newbyteorder("<")).view(
         np.dtype(to.numpy).newbyteorder("<")).astype(to.numpy)

@@ -202,7 +202,7 @@ def _scan(op: str, fn, identity, what: str):
             out = np.concatenate([identity(np.take(out, [0], axis=axis)),
                                   np.take(out, np.arange(out.shape[axis] - 1), axis=axis)],
                                  axis=axis)
-        return np.ascontiguousarray(np.flip(out, axis) if reverse else out)
+        return np.asarray(np.flip(out, axis) if reverse else out, order="C")
     kernel.__doc__ = (f"ONNX {op}: running {what}s along `axis` in x's type, first to last (or "
                       f"last to first with reverse); exclusive leaves each element out of its "
                       f"own {what}.")

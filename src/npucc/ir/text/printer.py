@@ -96,7 +96,7 @@ _UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 def _bits(arr: np.ndarray) -> np.ndarray:
     """The raw storage bits of `arr` as unsigned ints (bitwise comparisons, NaN payloads)."""
-    return np.ascontiguousarray(arr).view(_UINT_OF_SIZE[arr.dtype.itemsize])
+    return np.asarray(arr, order="C").view(_UINT_OF_SIZE[arr.dtype.itemsize])
 
 
 def payload_digest(arr: np.ndarray) -> str:
