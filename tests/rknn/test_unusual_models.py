@@ -128,3 +128,29 @@ def test_a_4d_input_whose_transpose_folds_takes_nchw_npy(tmp_path, dtype, quanti
     (got,), (want,) = run_rknn(path, tmp_path, [x], dtype, quantize), oracle(path, [x])
     scale = float(np.abs(want).max())
     np.testing.assert_allclose(got, want, atol=2 * scale / 127)  # u8/i8 steps of the output
+
+
+@pytest.mark.parametrize("dtype", ["w8a8", "asymmetric_quantized-u8"])
+def test_a_half_precision_model_is_quantized_when_asked(tmp_path, dtype):
+    """A float16 ONNX export with do_quantization=True: calibrated and quantized from its
+    float32 form (promote-float16), not kept in float16 as an already-built model would be."""
+    torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+    nn = torch.nn
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                      nn.Flatten(), nn.Linear(8, 4)).eval().half()
+    path = tmp_path / "half.onnx"
+    torch.onnx.export(m, torch.zeros(1, 3, 16, 16, dtype=torch.half), path, input_names=["x"],
+                      dynamo=False)
+    x = np.random.default_rng(0).uniform(0, 1, (1, 3, 16, 16)).astype(np.float16)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "dataset.txt").write_text("x.npy\n")
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588", quantized_dtype=dtype)
+    rknn.load_onnx(str(path))
+    rknn.build(do_quantization=True, dataset=str(tmp_path / "dataset.txt"))
+    assert any(v.type.quant is not None for v in rknn._quantized.graph.values())
+    rknn.init_runtime()
+    (got,) = rknn.inference(inputs=[x], data_format="nchw")
+    (want,) = oracle(path, [x])
+    assert float(np.abs(got - want).max()) < 0.02 * float(np.abs(want).max())

@@ -119,6 +119,8 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
                           target=target, bits=fusion_bits(cfg.dtype, target))
     q, dataset, notes = None, None, []
     own = imported_precision(built.graph)  # a quantized model keeps its own parameters
+    if own == "fp16" and cfg.dtype not in ("f32", "float32", "fp16", "float16"):
+        own = None  # a half-precision export: quantized from its float32 form
     if own is not None and cfg.dtype not in ("f32", "float32"):
         notes.append(f"the model is already quantized ({own}): its own parameters are kept; "
                      f"quantized_dtype {cfg.dtype} and the calibration dataset are not used")

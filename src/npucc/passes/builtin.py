@@ -17,6 +17,7 @@ from . import (  # noqa: F401
     input_layout,
     layout,
     preprocess,
+    promote_float16,
     quantize,
     split_activation,
 )

@@ -25,6 +25,7 @@ float/ and quantized/ .npy dumps of every layer for the first sample (analysis_o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import attrs
@@ -120,9 +121,6 @@ def analysed_rows(float_graph: Graph, quant_graph: Graph) -> list[Row]:
                 rows.append(Row(node, v, ref, v.name, (ref,)))
             else:
                 rows.append(Row(node, v, ref, ref, tuple(sorted(node.provenance))))
-    if not rows:
-        raise AnalysisError(f"graph {quant_graph.name} has no value to compare with graph "
-                            f"{float_graph.name}")
     return rows
 
 
@@ -148,6 +146,10 @@ class _Runner:
     def __init__(self, float_graph: Graph, quant_graph: Graph, modes):
         self.fg, self.qg, self.modes = float_graph, quant_graph, modes
         self.rows = analysed_rows(float_graph, quant_graph)
+        if not self.rows:
+            logging.getLogger("npucc.quantization").warning(
+                "accuracy analysis: graph %s has no quantized value (every float value stayed "
+                "float): the table is empty", quant_graph.name)
         self.by_node: dict[int, list[int]] = {}
         for i, r in enumerate(self.rows):
             self.by_node.setdefault(id(r.node), []).append(i)

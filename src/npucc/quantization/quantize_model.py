@@ -12,7 +12,7 @@ import attrs
 from ..ir import Graph
 from ..passes.quantize import quantize_graph
 from ..passes.quantize_plan import MASK_SENTINEL
-from ..targets.nodeinfo import is_quantized
+from ..targets.nodeinfo import imported_precision, is_quantized
 from .calibrate import calibrate
 from .calibration_stats import CalibrationStats
 from .dataset import Dataset
@@ -77,6 +77,12 @@ def quantize_model(graph: Graph, dataset=None, *, dtype: str = "u8", algorithm: 
     split into its own node first (`npucc.passes.split_activation`), so both quantize;
     q.float_graph is then the split graph (the same function, bit for bit)."""
     scheme = scheme_for(dtype)
+    if is_quantized(graph) and imported_precision(graph) == "fp16":  # a half-precision model
+        from ..passes.promote_float16 import promoted
+
+        graph = promoted(graph)[0]
+        log.info("%s is a float16 model: calibrated and quantized from its float32 form "
+                 "(promote-float16)", graph.name)
     if is_quantized(graph):
         from .stats import CalibrationError
 

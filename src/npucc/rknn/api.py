@@ -226,6 +226,8 @@ class RKNN:
         built = self._compile_float(do_quantization)
         quantized = None
         own = imported_precision(built.graph)
+        if own == "fp16" and do_quantization:  # a half-precision export: quantized from float32
+            own = None
         if own is not None:  # RKNN-Toolkit2 builds QAT / int8 TFLite models with their params
             kept = f"build: the model is already quantized ({own}): its own parameters are kept"
             if do_quantization:
