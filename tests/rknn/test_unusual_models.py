@@ -154,3 +154,30 @@ def test_a_half_precision_model_is_quantized_when_asked(tmp_path, dtype):
     (got,) = rknn.inference(inputs=[x], data_format="nchw")
     (want,) = oracle(path, [x])
     assert float(np.abs(got - want).max()) < 0.02 * float(np.abs(want).max())
+
+
+def test_hybrid_step2_keeps_the_input_layout_of_step1(tmp_path, monkeypatch):
+    """The .model file (IR text) does not say that step 1 built a 4-D input NHWC, and a folded
+    Transpose leaves nothing to read it from: the .data file records it for step 2."""
+    path = save(tmp_path, [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3]),
+                           helper.make_node("Sub", ["x", "m"], ["y"])],
+                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 5, 6])],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 5, 6])])
+    x = np.random.default_rng(0).normal(size=(2, 4, 5, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "dataset.txt").write_text("x.npy\n")
+    monkeypatch.chdir(tmp_path)
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588")
+    rknn.load_onnx(str(path))
+    rknn.hybrid_quantization_step1(dataset="dataset.txt")
+    rknn.release()
+    rknn = RKNN(raise_errors=True)
+    rknn.config(target_platform="rk3588")
+    rknn.hybrid_quantization_step2(model_input="m.model", data_input="m.data",
+                                   model_quantization_cfg="m.quantization.cfg")
+    rknn.init_runtime()
+    (want,) = oracle(path, [x])
+    for fmt, given in (("nchw", x), ("nhwc", x.transpose(0, 2, 3, 1))):
+        (got,) = rknn.inference(inputs=[given], data_format=fmt)
+        np.testing.assert_allclose(got, want, atol=2 * float(np.abs(want).max()) / 127)

@@ -97,7 +97,8 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
     q.stats.save(f"{name}.calib.npz")
     _atomic_write(data, json.dumps({"format": "npucc-hybrid-1", "stats": f"{name}.calib.npz",
                                     "dtype": s.dtype, "algorithm": s.algorithm,
-                                    "per_channel": s.per_channel}, indent=1) + "\n")
+                                    "per_channel": s.per_channel,
+                                    "input_layout": built.input_layout}, indent=1) + "\n")
     write_hybrid_config(cfg, q)
     if proposal:
         samples = first_samples(dataset, float_graph, proposal_size, s.rgb2bgr)
@@ -150,6 +151,12 @@ def hybrid_step2(rknn, model_input, data_input, cfg_path) -> None:
     from ..api import compile as npucc_compile
 
     built = npucc_compile(graph, pipeline="")
+    layout = data.get("input_layout", "source")  # the layout step 1 built the inputs in
+    if layout in ("NCHW", "NHWC"):
+        built.input_layout = layout
+        for v in (*graph.inputs, *q.graph.inputs):  # (IR text does not keep it, and a
+            if v.type.rank == 4:                      # folded Transpose leaves it to guess)
+                v.meta["layout"] = layout
     rknn._install(built, q, 1)
     rknn.log.info(f"hybrid_quantization_step2: built with {len(layer_dtypes)} custom layer "
                   "dtype(s)")
