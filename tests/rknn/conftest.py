@@ -9,13 +9,19 @@ from PIL import Image
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 RKNN_IMPORT = "from rknn.api import RKNN"
+LITE_IMPORT = "from rknnlite.api import RKNNLite"
 
 
 def run_script(name: str, workdir: Path, monkeypatch) -> dict:
-    """Exec scripts/<name> in `workdir` with its RKNN import replaced; returns its globals."""
+    """Exec scripts/<name> in `workdir` with its RKNN (or RKNNLite) import replaced; returns its
+    globals."""
     text = (SCRIPTS / name).read_text()
-    assert text.count(RKNN_IMPORT) == 1, f"{name} imports RKNN as RKNN's examples do"
-    text = text.replace(RKNN_IMPORT, "from npucc.rknn import RKNN")
+    imports = [(old, new) for old, new in ((RKNN_IMPORT, "from npucc.rknn import RKNN"),
+                                           (LITE_IMPORT, "from npucc.rknn import RKNNLite"))
+               if old in text]
+    assert len(imports) == 1 and text.count(imports[0][0]) == 1, \
+        f"{name} imports RKNN (or RKNNLite) once, as RKNN's examples do"
+    text = text.replace(*imports[0])
     monkeypatch.chdir(workdir)
     namespace = {"__name__": "__main__"}
     exec(compile(text, str(SCRIPTS / name), "exec"), namespace)

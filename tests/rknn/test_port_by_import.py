@@ -368,3 +368,26 @@ def test_toolkit2_dynamic_input_runs_every_shape_set(tmp_path, monkeypatch, caps
         (want,) = sess.run(None, {"x": x.transpose(2, 0, 1)[None].astype(np.float32)})
         got = ns["results"][size]
         assert got.shape == want.shape and cosine(got, want) > 0.99, size
+
+
+def test_toolkit_lite_board_script_runs_on_the_simulator(tmp_path, monkeypatch, capsys):
+    """rknn-toolkit-lite2's on-board example (`from rknnlite.api import RKNNLite`) on a PC: the
+    model convert.py wrote for rk3566 loads, init_runtime() runs the simulator, and the top-5
+    comes from outputs that follow onnxruntime."""
+    torch.onnx.export(small_resnet(), torch.zeros(1, 3, 64, 64), tmp_path / "resnet.onnx",
+                      input_names=["data"], dynamo=False)
+    write_images(tmp_path, (64, 64), 6)
+    monkeypatch.setattr("sys.argv", ["convert.py", "resnet.onnx", "rk3566", "i8",
+                                     "resnet_for_rk3566_rk3568.rknn"])
+    run_script("zoo_convert.py", tmp_path, monkeypatch)
+    capsys.readouterr()
+    ns = run_script("lite_resnet.py", tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+    assert "-----TOP 5-----" in out and not any(x.startswith("E ") for x in out.splitlines())
+    x = (rgb(tmp_path / "img_0.jpg") / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    (want,) = ort_session(tmp_path / "resnet.onnx").run(
+        None, {"data": x.transpose(2, 0, 1)[None].astype(np.float32)})
+    got = ns["outputs"][0]
+    assert got.shape == want.shape and cosine(got, want) > 0.99
+    top = np.argsort(got.reshape(-1))[::-1][:5]
+    assert f"[{top[0]}] score:" in out.split("-----TOP 5-----")[1].splitlines()[1]

@@ -108,6 +108,9 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     from npucc.targets.nodeinfo import imported_precision
 
     stages = _Stages(quiet)
+    notes = list(cfg.warnings)
+    for warning in cfg.warnings:  # hb_mapper keys npucc ignores
+        print(f"npucc build: warning: {cfg.path}: {warning}", file=sys.stderr)
     target = get_target(cfg.target)
     cfg.working_dir.mkdir(parents=True, exist_ok=True)
     stages.start("load", f"loading {cfg.model_key} {cfg.model}")
@@ -117,7 +120,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     stages.start("compile", f"compiling ({len(graph)} nodes; input layout {cfg.input_layout})")
     built = compile_model(graph, input_layout=cfg.input_layout, preprocess=_preprocess(cfg, graph),
                           target=target, bits=fusion_bits(cfg.dtype, target))
-    q, dataset, notes = None, None, []
+    q, dataset = None, None
     own = imported_precision(built.graph)  # a quantized model keeps its own parameters
     if own == "fp16" and cfg.dtype not in ("f32", "float32", "fp16", "float16"):
         own = None  # a half-precision export: quantized from its float32 form
@@ -128,7 +131,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
             print(f"npucc build: {notes[-1]}", file=sys.stderr)
     elif cfg.dtype not in ("f32", "float32"):
         if cfg.dataset is not None:
-            dataset = Dataset(cfg.dataset, rgb2bgr=cfg.rgb2bgr)
+            dataset = Dataset(cfg.dataset, rgb2bgr=cfg.rgb2bgr, raw=cfg.raw)
             if cfg.max_samples is not None:
                 dataset = dataset.subset(0, cfg.max_samples)
         n = len(dataset) if dataset is not None else 0
@@ -137,7 +140,7 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         layer_dtypes = _layer_dtypes(cfg, built.graph)
         q = quantize_model(built.graph, dataset, dtype=cfg.dtype, algorithm=cfg.algorithm,
                            per_channel=cfg.per_channel, layer_dtypes=layer_dtypes,
-                           progress=not quiet)
+                           progress=not quiet, **cfg.selector_options)
         built = CompiledModel(q.graph, compile_plan(q.graph), built.times, built.pass_report,
                               input_layout=built.input_layout, preprocess=built.preprocess)
     stages.start("write", f"writing the blob for {target.name}")

@@ -21,6 +21,7 @@
       per_channel: false               # default: true for i8 (RKNN-Toolkit2's channel method)
       rgb2bgr: false                   # RKNN's quant_img_RGB2BGR (calibration images only)
       hybrid_config: hybrid.cfg        # optional: per-layer dtypes (RKNN's custom_quantize_layers)
+      percentile: 99.99                # calibration_type percentile: the percentile kept
     compiler_parameters:
       target: rk3588                   # a shipped target or a target file
       report: true                     # write the HTML build report
@@ -28,6 +29,8 @@
 
 Paths are relative to the YAML file. Every value is checked here, before anything is built:
 an error names the file and the key (`section.key`). An empty key (`key:`) means its default.
+A config written for hb_mapper builds too: its own keys are translated or, where npucc has no
+counterpart, accepted with a warning (npucc.cli.hb_mapper).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ SECTIONS = {
     "input_parameters": {"input_name", "input_layout_rt", "mean_value", "std_value",
                          "scale_value", "reorder_channel"},
     "calibration_parameters": {"cal_data_dir", "calibration_type", "quantized_dtype",
-                               "per_channel", "rgb2bgr", "hybrid_config", "max_samples"},
+                               "per_channel", "rgb2bgr", "hybrid_config", "max_samples",
+                               "percentile"},
     "compiler_parameters": {"target", "report", "analysis_samples"},
 }
 
@@ -87,6 +91,9 @@ class BuildConfig:
     target: str
     report: bool
     analysis_samples: int
+    selector_options: dict = attrs.field(factory=dict)  # e.g. {"percentile": 99.99}
+    raw: object = None  # npucc.quantization.dataset.RawFormat of raw calibration files, or None
+    warnings: tuple[str, ...] = ()  # hb_mapper keys npucc ignores
 
 
 def load_build_config(path) -> BuildConfig:
@@ -100,12 +107,18 @@ def load_build_config(path) -> BuildConfig:
 
 class _Reader:
     def __init__(self, path: Path, data: dict):
-        self.path, self.data, self.base = path, data, path.parent
+        from .hb_mapper import translate
+
+        self.path, self.base = path, path.parent
         for section, body in data.items():
-            if section not in SECTIONS:
+            if section not in SECTIONS and section != "custom_op":  # (hb_mapper's, ignored)
                 self.fail(section, f"unknown section; known: {', '.join(SECTIONS)}")
             if body is not None and not isinstance(body, dict):
                 self.fail(section, "must be a mapping of keys")
+        self.data, self.warnings, self.raw = translate(data, self.fail)
+        for section, body in self.data.items():
+            if section not in SECTIONS:
+                self.fail(section, f"unknown section; known: {', '.join(SECTIONS)}")
             for key in body or {}:
                 if key not in SECTIONS[section]:
                     self.fail(f"{section}.{key}", "unknown key; known: "
@@ -226,7 +239,26 @@ class _Reader:
             dtype, bool(self.get(c, "per_channel", self._is_w8a8(dtype), kind=bool)),
             bool(self.get(c, "rgb2bgr", False, kind=bool)), self.file(c, "hybrid_config"),
             self.count(c, "max_samples", None, 1),
-            target, bool(self.get("compiler_parameters", "report", True, kind=bool)), samples)
+            target, bool(self.get("compiler_parameters", "report", True, kind=bool)), samples,
+            self._selector_options(algorithm), self._raw_format(), tuple(self.warnings))
+
+    def _selector_options(self, algorithm: str) -> dict:
+        key = "calibration_parameters.percentile"
+        value = self.get("calibration_parameters", "percentile", kind=(int, float))
+        if value is None:
+            return {}
+        if not 0 < value <= 100:
+            self.fail(key, f"expected a number in (0, 100], got {value}")
+        if algorithm.lower() != "percentile":
+            self.fail(key, f"applies to calibration_type percentile, not {algorithm!r}")
+        return {"percentile": float(value)}
+
+    def _raw_format(self):
+        if not self.raw:
+            return None
+        from npucc.quantization.dataset import RawFormat
+
+        return RawFormat(**self.raw)
 
     def _check_algorithm(self, algorithm: str) -> None:
         from npucc.quantization import ALGORITHMS

@@ -20,6 +20,13 @@ inference feed the graph the same arrays.
 Arrays (.npy files and iterable items) must have the input's shape, or that shape without the
 batch axis of size 1; a 4-D image input also accepts the other layout (NHWC for NCHW and back)
 when that is unambiguous, and says so once in the log.
+
+Raw binary files (hb_mapper's calibration data, written with numpy's `tofile`): with
+`raw=RawFormat(dtype, layout, reverse_channels)`, every file that is not an image or a .npy
+(any name, in a directory or a dataset.txt) holds exactly one input's values as `dtype` (float32
+or uint8) in `layout` (NCHW or NHWC for a 4-D input; None: the input's own layout), no header.
+The file's size must be exactly the input's size; `reverse_channels` flips a 3-channel
+input's channels (hb_mapper's input_type_train rgb with input_type_rt bgr, or back).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import struct
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+import attrs
 import numpy as np
 
 from .. import limits
@@ -46,8 +54,20 @@ _TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 MAX_DATASET_TXT_BYTES = 64 << 20  # a million sample lines
 
 
-def read_dataset_txt(path: str | os.PathLike) -> list[tuple[Path, ...]]:
-    """The samples of an RKNN dataset.txt: one tuple of resolved paths per sample line."""
+@attrs.frozen
+class RawFormat:
+    """How headerless binary calibration files hold an input (see the module docstring)."""
+
+    dtype: str = attrs.field(validator=attrs.validators.in_(("float32", "uint8")))
+    layout: str | None = attrs.field(default=None,
+                                     validator=attrs.validators.in_((None, "NCHW", "NHWC")))
+    reverse_channels: bool = False
+
+
+def read_dataset_txt(path: str | os.PathLike, raw: RawFormat | None = None
+                     ) -> list[tuple[Path, ...]]:
+    """The samples of an RKNN dataset.txt: one tuple of resolved paths per sample line (with
+    `raw`, files of any other name are raw binary samples)."""
     txt = Path(path)
     try:
         lines = read_limited(txt, MAX_DATASET_TXT_BYTES).decode("utf-8-sig").splitlines()
@@ -64,7 +84,7 @@ def read_dataset_txt(path: str | os.PathLike) -> list[tuple[Path, ...]]:
             if not p.is_file():  # also refuses /dev/zero, a FIFO or a folder
                 what = "not a regular file" if p.exists() else "no such file"
                 raise CalibrationError(f"{txt}:{lineno}: {what} {word!r} (looked for {p})")
-            if p.suffix.lower() not in SUFFIXES:
+            if p.suffix.lower() not in SUFFIXES and raw is None:
                 raise CalibrationError(f"{txt}:{lineno}: {word!r} is not one of "
                                        f"{', '.join(SUFFIXES)}")
             paths.append(p)
@@ -72,12 +92,16 @@ def read_dataset_txt(path: str | os.PathLike) -> list[tuple[Path, ...]]:
     return samples
 
 
-def list_directory(path: str | os.PathLike) -> list[tuple[Path, ...]]:
-    """Every supported file of a directory (not recursive), sorted by name: one sample each."""
+def list_directory(path: str | os.PathLike, raw: RawFormat | None = None
+                   ) -> list[tuple[Path, ...]]:
+    """Every supported file of a directory (not recursive), sorted by name: one sample each
+    (with `raw`, every regular file that is not hidden)."""
     d = Path(path)
-    files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files = sorted(p for p in d.iterdir() if p.is_file() and (
+        p.suffix.lower() in SUFFIXES or (raw is not None and not p.name.startswith("."))))
     if not files:
-        raise CalibrationError(f"dataset directory {d} has no {', '.join(SUFFIXES)} file")
+        kinds = "file" if raw is not None else f"{', '.join(SUFFIXES)} file"
+        raise CalibrationError(f"dataset directory {d} has no {kinds}")
     return [(p,) for p in files]
 
 
@@ -93,14 +117,45 @@ class InputAdapter:
             self.layout = "NHWC"  # an NHWC input the graph reads directly
         self._said: set[str] = set()
 
-    def load(self, path: Path, rgb2bgr: bool) -> np.ndarray:
-        if path.suffix.lower() == ".npy":
+    def load(self, path: Path, rgb2bgr: bool, raw: RawFormat | None = None) -> np.ndarray:
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
             try:
                 a = read_npy(path)  # thread-safe (npyio)
             except (OSError, ValueError, EOFError, MemoryError) as e:
                 raise CalibrationError(f"cannot read {path}: {e}") from e
             return self.array(a, str(path))
+        if raw is not None and suffix not in IMAGE_SUFFIXES:
+            return self.raw(path, raw)
         return self.image(path, rgb2bgr)
+
+    def raw(self, path: Path, fmt: RawFormat) -> np.ndarray:
+        """One sample from a headerless binary file (see the module docstring)."""
+        shape, perm = self.shape, None
+        if len(shape) == 4 and self.layout is not None and fmt.layout not in (None, self.layout):
+            perm = _TO_NHWC if self.layout == "NHWC" else _TO_NCHW
+            inverse = _TO_NCHW if self.layout == "NHWC" else _TO_NHWC
+            shape = tuple(shape[i] for i in inverse)  # the file's layout
+        dtype = np.dtype(fmt.dtype)
+        need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        layout = fmt.layout or self.layout or "as declared"
+        what = f"input %{self.name} {list(shape)} {fmt.dtype} ({layout})"
+        try:
+            data = read_limited(path, need)
+        except (OSError, ValueError) as e:
+            raise CalibrationError(f"cannot read raw sample {path} for {what}, {need} bytes: "
+                                   f"{e}") from e
+        if len(data) != need:
+            raise CalibrationError(f"raw sample {path} holds {len(data)} bytes; {what} takes "
+                                   f"{need}")
+        a = np.frombuffer(data, dtype).reshape(shape)
+        if perm is not None:
+            a = a.transpose(perm)
+        if fmt.reverse_channels and len(self.shape) == 4 and self.layout is not None:
+            axis = 3 if self.layout == "NHWC" else 1
+            if self.shape[axis] == 3:
+                a = np.flip(a, axis)
+        return self.array(a, str(path))
 
     def image(self, path: Path, rgb2bgr: bool) -> np.ndarray:
         if self.layout is None or self.shape[0] != 1:
@@ -167,18 +222,21 @@ class Dataset:
     each sample for file datasets (None for an iterable); `samples(graph)` yields one list of
     arrays per graph run, in graph input order."""
 
-    def __init__(self, source, *, rgb2bgr: bool = False):
+    def __init__(self, source, *, rgb2bgr: bool = False, raw: RawFormat | None = None):
         self.rgb2bgr = bool(rgb2bgr)
+        self.raw = raw
         self.source = source
         self.entries: list[tuple[Path, ...]] | None = None
         if isinstance(source, (str, os.PathLike)):
             p = Path(source)
             if p.is_dir():
-                self.entries = list_directory(p)
+                self.entries = list_directory(p, raw)
             elif p.suffix.lower() in SUFFIXES and p.is_file():
                 self.entries = [(p,)]
+            elif p.is_file() and raw is not None and p.suffix.lower() != ".txt":
+                self.entries = [(p,)]  # one raw sample
             elif p.is_file():
-                self.entries = read_dataset_txt(p)
+                self.entries = read_dataset_txt(p, raw)
             else:
                 raise CalibrationError(f"no such dataset file or directory: {p}")
         elif not isinstance(source, Iterable) or isinstance(source, (np.ndarray, Mapping)):
@@ -200,7 +258,8 @@ class Dataset:
         if self.entries is None:
             raise CalibrationError("only file datasets can be split by index")
         out = Dataset.__new__(Dataset)
-        out.rgb2bgr, out.source, out.entries = self.rgb2bgr, self.source, self.entries[start:stop]
+        out.rgb2bgr, out.raw, out.source = self.rgb2bgr, self.raw, self.source
+        out.entries = self.entries[start:stop]
         return out
 
     def samples(self, graph: Graph) -> Iterator[list[np.ndarray]]:
@@ -214,7 +273,7 @@ class Dataset:
                         f"{graph.name} takes {len(adapters)} inputs "
                         f"({', '.join(a.name for a in adapters)}), the sample has {len(paths)}")
                 try:
-                    sample = [a.load(p, self.rgb2bgr) for a, p in zip(adapters, paths)]
+                    sample = [a.load(p, self.rgb2bgr, self.raw) for a, p in zip(adapters, paths)]
                 except CalibrationError as e:  # names the file; say which sample listed it
                     raise CalibrationError(f"{where}, sample {i + 1}: {e}") from None
                 yield sample
@@ -238,7 +297,7 @@ class Dataset:
         out = []
         for a, part in zip(adapters, parts):
             if isinstance(part, (str, os.PathLike)):
-                out.append(a.load(Path(part), self.rgb2bgr))
+                out.append(a.load(Path(part), self.rgb2bgr, self.raw))
             else:
                 out.append(a.array(part, f"{where} (input %{a.name})"))
         return out

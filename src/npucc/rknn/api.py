@@ -541,4 +541,12 @@ class RKNN:
                     raise RknnError(msg)
                 return -1
             return unsupported
-        raise AttributeError(f"RKNN has no attribute {name!r}")
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+
+class RKNNLite(RKNN):
+    """RKNN-Toolkit-Lite's on-board object (`from rknnlite.api import RKNNLite`): load_rknn ->
+    init_runtime(core_mask=...) -> inference -> release, on npucc's simulator, so a board-side
+    script runs on a PC after changing only its import line (the .rknn it loads must be an
+    npucc blob, written by export_rknn). It is RKNN itself: the PC-side methods that
+    RKNN-Toolkit-Lite lacks (config, load_*, build) are there too."""

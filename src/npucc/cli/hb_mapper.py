@@ -1,0 +1,214 @@
+"""hb_mapper's `makertbin` YAML keys in an `npucc build` config: translated into npucc's keys,
+or accepted with a warning when npucc has no counterpart, so a Horizon config builds as it is.
+
+Translated (hb_mapper key -> what npucc does with it):
+- model_parameters.output_nodes ("a;b" or a list) -> model_parameters.outputs
+- input_parameters.input_shape ("1x3x224x224", ";" between inputs) -> model_parameters.input_shapes
+  (by input_name when given)
+- input_parameters.norm_type: no_preprocess / data_mean / data_scale / data_mean_and_scale keeps
+  none, mean_value, scale_value (std_value) or both
+- input_parameters.input_type_train / input_type_rt: rgb with bgr (or back) -> reorder_channel
+  [2, 1, 0] (the model takes input_type_rt); nv12 is not emulated (the model takes
+  input_type_train pixels, with a warning); calibration images are reversed to the runtime order
+- input_parameters.input_layout_train -> the layout of raw calibration files
+- calibration_parameters.cal_data_type (float32 / uint8) -> raw binary calibration files
+  (numpy `tofile`, no header); without it, hb_mapper's rule: a cal_data_dir ending in _f32 holds
+  float32, else uint8 (only for configs written for hb_mapper: with input_type_train)
+- calibration_parameters.calibration_type: max -> normal (percentile when max_percentile < 1),
+  kl -> kl_divergence, default / mix (hb_mapper's automatic search) -> mmse (best or tied best
+  of npucc's selectors on EfficientNet-Lite0, benchmarks/README.md); skip and load are errors
+- everything else hb_mapper defines (march, compile_mode, optimize_level, core_num, run_on_cpu,
+  node_info, custom_op, ...): accepted, with a warning naming the key
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# hb_mapper keys npucc reads (translated below), per section
+TRANSLATED = {
+    "model_parameters": {"output_nodes"},
+    "input_parameters": {"input_shape", "norm_type", "input_type_train", "input_type_rt",
+                         "input_layout_train"},
+    "calibration_parameters": {"cal_data_type", "preprocess_on", "max_percentile"},
+}
+# hb_mapper keys with no npucc counterpart: a warning each
+IGNORED = {
+    "model_parameters": {"march", "layer_out_dump", "log_level", "remove_node_type",
+                         "remove_node_name", "set_node_data_type", "debug_mode", "node_info"},
+    "input_parameters": {"input_space_and_range", "input_batch", "separate_batch",
+                         "separate_name"},
+    "calibration_parameters": {"run_on_cpu", "run_on_bpu", "optimization", "quant_config",
+                               "enable_int16"},
+    "compiler_parameters": {"compile_mode", "debug", "core_num", "optimize_level",
+                            "input_source", "max_time_per_fc", "jobs", "advice",
+                            "balance_factor", "extra_params", "ability_entry"},
+    "custom_op": {"custom_op_method", "op_register_files", "custom_op_dir"},
+}
+HINTS = {
+    "march": "a Horizon BPU architecture; npucc builds for compiler_parameters.target",
+    "node_info": "per-layer precision: calibration_parameters.hybrid_config",
+    "set_node_data_type": "per-layer precision: calibration_parameters.hybrid_config",
+    "run_on_cpu": "npucc places layers on the CPU by the target's constraints",
+    "custom_op_method": "npucc has no custom op registration; a model with a custom op fails "
+                        "at load, naming it",
+}
+IMAGE_TYPES = ("rgb", "bgr", "yuv444", "gray", "featuremap")
+NORM_TYPES = {"no_preprocess": (), "data_mean": ("mean_value",),
+              "data_scale": ("scale_value", "std_value"),
+              "data_mean_and_scale": ("mean_value", "scale_value", "std_value")}
+CALIBRATION_TYPES = {"max": "normal", "kl": "kl_divergence", "default": "mmse", "mix": "mmse"}
+
+
+def translate(data: dict, fail: Callable[[str, str], None]) -> tuple[dict, list[str], dict]:
+    """(config with hb_mapper's keys turned into npucc's, warnings, raw-file settings:
+    {"dtype", "layout", "reverse_channels"} or {} when calibration files are not raw).
+    `fail(key, message)` raises the config error."""
+    if not all(body is None or isinstance(body, dict) for body in data.values()):
+        return data, [], {}  # the config reader says what is wrong
+    out = {s: dict(body or {}) for s, body in data.items()}
+    warnings: list[str] = []
+    for section, keys in IGNORED.items():
+        body = out.get(section)
+        for key in sorted(keys & set(body or ())):
+            hint = HINTS.get(key, "no effect in npucc")
+            warnings.append(f"{section}.{key} ({body[key]!r}): hb_mapper option ignored: {hint}")
+            del body[key]
+    if "custom_op" in out and not out["custom_op"]:
+        del out["custom_op"]
+    m, i, c = (out.setdefault(s, {}) for s in ("model_parameters", "input_parameters",
+                                                "calibration_parameters"))
+    _outputs(m, fail)
+    _input_shape(m, i, fail)
+    _norm_type(i, fail)
+    raw_reverse, image_reverse = _color_types(i, warnings, fail)
+    if image_reverse:
+        c["rgb2bgr"] = True
+    raw = _raw_format(i, c, raw_reverse, fail)
+    _calibration_type(c, warnings, fail)
+    return out, warnings, raw
+
+
+def _strings(value, key: str, fail) -> list[str]:
+    """hb_mapper's multi-value form: "a;b" (or a list)."""
+    items = value if isinstance(value, list) else str(value).split(";")
+    items = [str(v).strip() for v in items]
+    if not all(items):
+        fail(key, f"an empty entry in {value!r}")
+    return items
+
+
+def _outputs(m: dict, fail) -> None:
+    if m.get("output_nodes") in (None, ""):
+        m.pop("output_nodes", None)
+        return
+    if m.get("outputs") is not None:
+        fail("model_parameters.output_nodes", "give outputs or hb_mapper's output_nodes, not "
+                                              "both")
+    m["outputs"] = _strings(m.pop("output_nodes"), "model_parameters.output_nodes", fail)
+
+
+def _input_shape(m: dict, i: dict, fail) -> None:
+    value = i.pop("input_shape", None)
+    if value in (None, ""):
+        return
+    key = "input_parameters.input_shape"
+    if m.get("input_shapes") is not None:
+        fail(key, "give model_parameters.input_shapes or hb_mapper's input_shape, not both")
+    shapes = []
+    for text in _strings(value, key, fail):
+        try:
+            dims = [int(d) for d in text.lower().split("x")]
+        except ValueError:
+            fail(key, f"{text!r} is not dimensions joined by 'x' (1x3x224x224)")
+        shapes.append(dims)
+    name = i.get("input_name")
+    names = _strings(name, "input_parameters.input_name", fail) if name else None
+    if names is not None and len(names) != len(shapes):
+        fail(key, f"{len(shapes)} shapes for {len(names)} input names")
+    m["input_shapes"] = dict(zip(names, shapes)) if names else shapes
+    if names and len(names) > 1:
+        i.pop("input_name")  # several names only say the shapes' order here
+
+
+def _norm_type(i: dict, fail) -> None:
+    norm = i.pop("norm_type", None)
+    if norm is None:
+        return
+    if not isinstance(norm, str) or norm not in NORM_TYPES:
+        fail("input_parameters.norm_type", f"{norm!r} is not one of {', '.join(NORM_TYPES)}")
+    for key in ("mean_value", "scale_value", "std_value"):
+        if key not in NORM_TYPES[norm]:
+            i.pop(key, None)  # as hb_mapper: norm_type decides what applies
+
+
+def _color_types(i: dict, warnings: list, fail) -> tuple[bool, bool]:
+    """(reverse raw files' channels, reverse decoded images' channels): both orders go to the
+    runtime type, which the built model takes."""
+    train, rt = i.pop("input_type_train", None), i.pop("input_type_rt", None)
+    for key, value, allowed in (("input_type_train", train, IMAGE_TYPES),
+                                ("input_type_rt", rt, (*IMAGE_TYPES, "nv12"))):
+        if value is not None and value not in allowed:
+            fail(f"input_parameters.{key}", f"{value!r} is not one of {', '.join(allowed)}")
+    if rt == "nv12":
+        warnings.append(f"input_parameters.input_type_rt 'nv12': not emulated; the built model "
+                        f"takes {train or 'the training'} pixels (convert NV12 on the host)")
+        rt = train
+    rt = rt or train
+    if {train, rt} == {"rgb", "bgr"}:
+        if i.get("reorder_channel") is not None:
+            fail("input_parameters.reorder_channel", f"input_type_train {train} with "
+                 f"input_type_rt {rt} already reorders the channels; give one of the two")
+        i["reorder_channel"] = [2, 1, 0]
+    return train != rt and {train, rt} == {"rgb", "bgr"}, rt == "bgr"
+
+
+def _raw_format(i: dict, c: dict, reverse: bool, fail) -> dict:
+    folders = c.get("cal_data_dir")
+    if isinstance(folders, str) and ";" in folders:
+        fail("calibration_parameters.cal_data_dir", f"{folders!r}: one folder per input is "
+             "hb_mapper's form, which npucc does not read; list the samples in a dataset.txt "
+             "instead, one line per sample with each input's file in graph input order")
+    layout = i.pop("input_layout_train", None)
+    if layout is not None and str(layout).upper() not in ("NCHW", "NHWC"):
+        fail("input_parameters.input_layout_train", f"{layout!r} is not NCHW or NHWC")
+    dtype = c.pop("cal_data_type", None)
+    preprocess_on = c.pop("preprocess_on", None)
+    if preprocess_on is not None and not isinstance(preprocess_on, bool):
+        fail("calibration_parameters.preprocess_on", f"expected bool, got {preprocess_on!r}")
+    if dtype is None and layout is None:
+        return {}
+    if dtype is None:  # hb_mapper's rule: the folder's _f32 suffix
+        folder = str(c.get("cal_data_dir") or "").rstrip("/\\")
+        dtype = "float32" if folder.endswith("_f32") else "uint8"
+    if not isinstance(dtype, str) or dtype not in ("float32", "uint8"):
+        fail("calibration_parameters.cal_data_type", f"{dtype!r} is not float32 or uint8")
+    return {"dtype": dtype, "layout": str(layout).upper() if layout else None,
+            "reverse_channels": reverse}
+
+
+def _calibration_type(c: dict, warnings: list, fail) -> None:
+    kind = c.get("calibration_type")
+    percentile = c.pop("max_percentile", None)
+    key = "calibration_parameters.calibration_type"
+    if kind in ("skip", "load"):
+        why = ("npucc calibrates on data: give cal_data_dir and calibration_type normal"
+               if kind == "skip" else "a QAT model: give its QDQ ONNX export as onnx_model, "
+               "whose own quantization parameters a build keeps")
+        fail(key, f"hb_mapper's {kind!r} is not supported: {why}")
+    if percentile is not None:
+        p_key = "calibration_parameters.max_percentile"
+        if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or \
+                not 0 < percentile <= 1:
+            fail(p_key, f"expected a number in (0, 1], got {percentile!r}")
+        if kind != "max":
+            warnings.append(f"{p_key} ({percentile}): used with calibration_type max only; "
+                            "ignored")
+        elif percentile < 1:
+            c["calibration_type"] = "percentile"
+            c["percentile"] = float(percentile) * 100
+            return
+    if isinstance(kind, str) and kind in CALIBRATION_TYPES:
+        c["calibration_type"] = CALIBRATION_TYPES[kind]
+        if kind in ("default", "mix"):
+            warnings.append(f"{key} {kind!r}: hb_mapper's automatic search; npucc uses mmse")

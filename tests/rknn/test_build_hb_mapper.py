@@ -1,0 +1,164 @@
+"""`npucc build` on a config written for Horizon's hb_mapper: its calibration data as raw
+`tofile` binaries (float32 and uint8, NCHW RGB), input_type_train rgb with input_type_rt bgr,
+norm_type data_mean_and_scale with space-separated strings, calibration_type max with
+max_percentile, and BPU-only keys (march, optimize_level, ...) that npucc warns about. The build
+equals the one from npucc's own keys with the same data as .npy files, and the built model (fed
+BGR NHWC pixels) agrees with onnxruntime on the RGB-normalised image."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from npucc.cli import main
+
+from .conftest import cosine
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) is the oracle")
+torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+
+MEAN = [123.675, 116.28, 103.53]
+SCALE = [0.017125, 0.017507, 0.017429]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hb")
+    torch.manual_seed(0)
+    nn = torch.nn
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
+                      nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5)).eval()
+    torch.onnx.export(m, torch.zeros(1, 3, 24, 24), d / "net.onnx", input_names=["image"],
+                      dynamo=False)
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:24, 0:24].astype(np.float32)
+    images = []  # smooth RGB pictures, NCHW, 0-255
+    for _ in range(5):
+        a, b, p = rng.uniform(-1, 1, (3, 3))
+        img = 128 + 100 * np.sin(a[:, None, None] * xx / 5 + b[:, None, None] * yy / 4 + p[
+            :, None, None] * 6)
+        images.append(np.round(img).astype(np.float32)[None])
+    for folder, dtype in (("cal_f32", np.float32), ("cal_u8", np.uint8)):
+        (d / folder).mkdir()
+        for k, img in enumerate(images):  # as hb_mapper's samples: x.tofile("name.rgbchw")
+            img.astype(dtype).tofile(d / folder / f"sample_{k}.rgbchw")
+    (d / "npy").mkdir()
+    for k, img in enumerate(images):  # the same samples for npucc's own keys: BGR, which the
+        np.save(d / "npy" / f"sample_{k}.npy", img[:, ::-1])  # built model takes
+    return d, images
+
+
+def hb_config(d, cal_dir, **calibration):
+    cfg = {"model_parameters": {"onnx_model": "net.onnx", "march": "bernoulli2",
+                                "working_dir": f"out_{cal_dir}", "output_model_file_prefix": "hb",
+                                "layer_out_dump": False},
+           "input_parameters": {"input_name": "", "input_type_train": "rgb",
+                                "input_layout_train": "NCHW", "input_type_rt": "bgr",
+                                "input_layout_rt": "NHWC", "input_shape": "1x3x24x24",
+                                "norm_type": "data_mean_and_scale",
+                                "mean_value": " ".join(map(str, MEAN)),
+                                "scale_value": " ".join(map(str, SCALE))},
+           "calibration_parameters": {"cal_data_dir": cal_dir, "calibration_type": "max",
+                                      "max_percentile": 0.9999, **calibration},
+           "compiler_parameters": {"compile_mode": "latency", "optimize_level": "O3",
+                                   "core_num": 1, "target": "rk1808"}}
+    path = d / f"hb_{cal_dir}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def native_config(d):
+    cfg = {"model_parameters": {"onnx_model": "net.onnx", "working_dir": "out_native",
+                                "output_model_file_prefix": "hb"},
+           "input_parameters": {"input_layout_rt": "NHWC", "mean_value": MEAN,
+                                "std_value": [1 / s for s in SCALE], "reorder_channel": [2, 1, 0]},
+           "calibration_parameters": {"cal_data_dir": "npy", "calibration_type": "percentile",
+                                      "percentile": 99.99, "quantized_dtype": "u8"},
+           "compiler_parameters": {"target": "rk1808"}}
+    path = d / "native.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def build(path, capsys):
+    assert main(["build", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
+
+
+def run_blob(blob, x):
+    import npucc
+
+    return npucc.load_blob(blob).run([x])[0]
+
+
+@pytest.mark.parametrize("cal_dir", ["cal_f32", "cal_u8"])  # dtype from the folder's suffix
+def test_hb_mapper_config_builds_like_npuccs_own_keys(project, capsys, cal_dir):
+    d, images = project
+    ours, _ = build(native_config(d), capsys)
+    theirs, err = build(hb_config(d, cal_dir), capsys)
+    for key in ("march", "optimize_level", "compile_mode", "core_num", "layer_out_dump"):
+        assert f"{key} (" in err and "hb_mapper option ignored" in err  # named, not silent
+    assert theirs["calibration_samples"] == 5 and theirs["algorithm"] == "percentile"
+    q_ours = yaml.safe_load(open(ours["files"]["quant_config"]))
+    q_theirs = yaml.safe_load(open(theirs["files"]["quant_config"]))
+    assert q_theirs["ranges"] == q_ours["ranges"]
+    rgb = images[0][0].transpose(1, 2, 0)  # HWC
+    bgr = np.ascontiguousarray(rgb[None, :, :, ::-1])
+    got = run_blob(theirs["files"]["blob"], bgr)
+    np.testing.assert_array_equal(got, run_blob(ours["files"]["blob"], bgr))
+    sess = ort.InferenceSession(str(d / "net.onnx"), providers=["CPUExecutionProvider"])
+    x = ((rgb - MEAN) * SCALE).transpose(2, 0, 1)[None].astype(np.float32)
+    assert cosine(got, sess.run(None, {"image": x})[0]) > 0.98
+
+
+def test_explicit_cal_data_type_overrides_the_folder_rule(project, capsys):
+    d, _ = project
+    (d / "renamed").mkdir(exist_ok=True)
+    for p in (d / "cal_f32").iterdir():
+        (d / "renamed" / p.name).write_bytes(p.read_bytes())
+    summary, _ = build(hb_config(d, "renamed", cal_data_type="float32"), capsys)
+    reference, _ = build(hb_config(d, "cal_f32"), capsys)
+    assert yaml.safe_load(open(summary["files"]["quant_config"]))["ranges"] == \
+        yaml.safe_load(open(reference["files"]["quant_config"]))["ranges"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"calibration_parameters": {"calibration_type": "skip"}},
+     "calibration_parameters.calibration_type: hb_mapper's 'skip' is not supported"),
+    ({"calibration_parameters": {"max_percentile": 1.5}},
+     "calibration_parameters.max_percentile: expected a number in (0, 1]"),
+    ({"calibration_parameters": {"cal_data_type": "int4"}},
+     "calibration_parameters.cal_data_type: 'int4' is not float32 or uint8"),
+    ({"input_parameters": {"norm_type": "data_std"}},
+     "input_parameters.norm_type: 'data_std' is not one of"),
+    ({"input_parameters": {"input_type_rt": "yuv420sp"}},
+     "input_parameters.input_type_rt: 'yuv420sp' is not one of"),
+    ({"input_parameters": {"input_shape": "1x3xAx24"}},
+     "input_parameters.input_shape: '1x3xAx24' is not dimensions joined by 'x'"),
+    ({"calibration_parameters": {"cal_data_dir": "cal_f32;cal_u8"}},
+     "calibration_parameters.cal_data_dir: 'cal_f32;cal_u8': one folder per input"),
+    ({"input_parameters": {"reorder_channel": [2, 1, 0]}},
+     "input_parameters.reorder_channel: input_type_train rgb with input_type_rt bgr already"),
+])
+def test_hb_mapper_key_errors_name_the_file_and_the_key(project, capsys, change, message):
+    d, _ = project
+    path = hb_config(d, "cal_f32")
+    cfg = yaml.safe_load(path.read_text())
+    for section, keys in change.items():
+        cfg[section].update(keys)
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert str(path) in err and message in err
+
+
+def test_a_raw_sample_of_the_wrong_size_names_the_file_and_the_sizes(project, capsys):
+    d, images = project
+    (d / "short_f32").mkdir(exist_ok=True)
+    images[0].tofile(d / "short_f32" / "a.bin")
+    images[0][:, :, :20].tofile(d / "short_f32" / "b.bin")  # 4 rows missing
+    assert main(["build", str(hb_config(d, "short_f32"))]) == 1
+    err = capsys.readouterr().err
+    assert "b.bin holds 5760 bytes; input %image [1, 3, 24, 24] float32 (NCHW) takes 6912" in err
