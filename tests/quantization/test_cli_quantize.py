@@ -151,3 +151,22 @@ def test_cluster_calibration_and_analysis_give_the_same_files(small_onnx, datase
         assert main([*analyze, "--cluster", cluster.scheduler_address]) == 0
     assert there.read_text() == here.read_text()
     assert capsys.readouterr().out == report and json.loads(report)["samples"] == 6
+
+
+def test_raw_binary_dataset_gives_the_ranges_of_the_same_npy_files(small_onnx, dataset, tmp_path):
+    """--raw-dtype / --raw-layout read hb_mapper-style `tofile` samples (here NHWC float32):
+    the selected ranges equal those from the same arrays as .npy files."""
+    (tmp_path / "raw").mkdir()
+    for i, a in enumerate(arrays(6, seed=0)):
+        a.transpose(0, 2, 3, 1).tofile(tmp_path / "raw" / f"s{i}.nhwc")
+    outs = []
+    for name, extra in (("npy", ["--dataset", str(dataset)]),
+                        ("raw", ["--dataset", str(tmp_path / "raw"), "--raw-dtype", "float32",
+                                 "--raw-layout", "NHWC"])):
+        ranges = tmp_path / f"{name}.json"
+        assert main(["quantize", small_onnx, *extra, "--dtype", "i8", "--quiet", "-o",
+                     str(tmp_path / f"{name}.npuir"), "--ranges-out", str(ranges)]) == 0
+        outs.append(json.loads(ranges.read_text()))
+    assert outs[0] == outs[1] and outs[0]
+    assert main(["quantize", small_onnx, "--dataset", str(tmp_path / "raw"), "--raw-layout",
+                 "NHWC", "-o", str(tmp_path / "x.npuir")]) == 1

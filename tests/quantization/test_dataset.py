@@ -182,3 +182,42 @@ def test_broken_images_are_calibration_errors_naming_the_file(tmp_path):
         (tmp_path / name).write_bytes(bytes(bad))
         with pytest.raises(CalibrationError, match=rf"cannot decode image .*{name}: {error}"):
             load_dataset(tmp_path / name)
+
+
+def test_raw_binary_files_as_hb_mapper_writes_them(tmp_path):
+    """numpy `tofile` samples (no header): float32 or uint8, in the file's own layout, any name,
+    in a directory or a dataset.txt; the size must be exactly the input's."""
+    from npucc.quantization.dataset import RawFormat
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (1, 3, 32, 32)).astype(np.float32)
+    (tmp_path / "d").mkdir()
+    x.tofile(tmp_path / "d" / "a.rgbchw")
+    x.transpose(0, 2, 3, 1).astype(np.uint8).tofile(tmp_path / "d" / "b.bin")
+    (tmp_path / "d" / ".hidden").write_bytes(b"\0")  # not a sample
+    (tmp_path / "dataset.txt").write_text("d/a.rgbchw\n")
+    (a,) = next(Dataset(tmp_path / "dataset.txt", raw=RawFormat("float32", "NCHW")).samples(NCHW))
+    np.testing.assert_array_equal(a, x)
+    (b,) = next(Dataset([tmp_path / "d" / "b.bin"], raw=RawFormat("uint8", "NHWC"))
+                .samples(NCHW))
+    np.testing.assert_array_equal(b, x)
+    flipped = RawFormat("float32", "NCHW", reverse_channels=True)
+    (c,) = next(Dataset([tmp_path / "d" / "a.rgbchw"], raw=flipped).samples(NCHW))
+    np.testing.assert_array_equal(c, x[:, ::-1])
+    ds = Dataset(tmp_path / "d", raw=RawFormat("float32", "NCHW"))
+    assert [p[0].name for p in ds.entries] == ["a.rgbchw", "b.bin"]
+    with pytest.raises(CalibrationError, match=r"raw sample .*b\.bin holds 3072 bytes; input "
+                                               r"%x \[1, 3, 32, 32\] float32 \(NCHW\) takes "
+                                               r"12288"):
+        list(ds.samples(NCHW))
+    x.tofile(tmp_path / "big.bin")
+    with pytest.raises(CalibrationError, match=r"big\.bin for input %x \[1, 3, 32, 32\] uint8 "
+                                               r"\(NCHW\), 3072 bytes: 12288 bytes, over the "
+                                               r"limit of 3072"):
+        list(Dataset([tmp_path / "big.bin"], raw=RawFormat("uint8")).samples(NCHW))
+    with pytest.raises(CalibrationError, match=r"is not one of"):  # raw needs the option
+        Dataset(tmp_path / "dataset.txt")
+    (tmp_path / "z.bin").symlink_to("/dev/zero")
+    (tmp_path / "zero.txt").write_text("z.bin\n")
+    with pytest.raises(CalibrationError, match=r"zero\.txt:1: not a regular file 'z\.bin'"):
+        Dataset(tmp_path / "zero.txt", raw=RawFormat("uint8"))

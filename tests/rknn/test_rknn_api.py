@@ -452,3 +452,28 @@ def test_library_warnings_are_w_lines_of_the_call(tmp_path, capsys):
     line = "W build: attn: 2 node(s) stay float, as they compute or read values that held inf"
     assert line in capsys.readouterr().out
     assert line in log_file.read_text()
+
+
+def test_a_dynamic_input_needs_input_size_list_in_the_apis_words(tmp_path, capsys):
+    """An ONNX export with dynamic batch and size: load_onnx without shapes is -1 with an E line
+    pointing at load_onnx's own arguments; with input_size_list it follows onnxruntime."""
+    torch = pytest.importorskip("torch", reason="torch (test extra) makes the test model")
+    nn = torch.nn
+    torch.manual_seed(2)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                      nn.Flatten(), nn.Linear(8, 5)).eval()
+    path = tmp_path / "dyn.onnx"
+    torch.onnx.export(m, torch.zeros(1, 3, 32, 32), path, input_names=["x"], dynamo=False,
+                      dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}})
+    rknn = RKNN()
+    rknn.config(target_platform="rk3588", float_dtype="float32")
+    assert rknn.load_onnx(str(path)) == -1
+    err = capsys.readouterr().out
+    assert "E load_onnx: " in err and str(path) in err and "unknown dim 0 ('N')" in err
+    assert "load_onnx(..., inputs=['x'], input_size_list=[[...]])" in err
+    assert "input_shapes=" not in err  # npucc.load's keyword means nothing to an RKNN script
+    assert rknn.load_onnx(str(path), inputs=["x"], input_size_list=[[1, 3, 24, 40]]) == 0
+    assert rknn.build(do_quantization=False) == 0 and rknn.init_runtime() == 0
+    x = np.random.default_rng(0).uniform(0, 1, (1, 3, 24, 40)).astype(np.float32)
+    (got,) = rknn.inference(inputs=[x], data_format="nchw")
+    assert rel_err(got, ort_run(path, x)) < 1e-5

@@ -34,6 +34,12 @@ def _configure_common(p: argparse.ArgumentParser) -> None:
                    help="weights per output channel (RKNN's quantized_method=channel)")
     p.add_argument("--rgb2bgr", action="store_true",
                    help="reverse image channels (RKNN's quant_img_RGB2BGR)")
+    p.add_argument("--raw-dtype", choices=("float32", "uint8"),
+                   help="read dataset files other than images and .npy as headerless binaries "
+                        "of this type, one input each (hb_mapper's calibration data, numpy "
+                        "tofile); their size must match the input exactly")
+    p.add_argument("--raw-layout", choices=("NCHW", "NHWC"),
+                   help="layout of those raw files for 4-D inputs (default: the input's own)")
     p.add_argument("--hybrid", metavar="FILE.yaml",
                    help="layer precisions from a hybrid file (step 2; npucc's step-1 file or "
                         "RKNN's custom(ized)_quantize_layers)")
@@ -56,7 +62,8 @@ def _quantize(args: argparse.Namespace):
     graph = load_model(args)
     run_passes(graph, default_pipeline())
     layer_dtypes = read_hybrid_config(args.hybrid, graph) if args.hybrid else None
-    return quantize_model(graph, args.dataset, dtype=args.dtype, algorithm=args.algorithm,
+    dataset = _dataset(args, args.dataset) if args.dataset is not None else None
+    return quantize_model(graph, dataset, dtype=args.dtype, algorithm=args.algorithm,
                           per_channel=args.per_channel, layer_dtypes=layer_dtypes,
                           rgb2bgr=args.rgb2bgr, executor=args.cluster,
                           progress=not args.quiet)
@@ -64,13 +71,23 @@ def _quantize(args: argparse.Namespace):
 
 def _analysis_samples(args: argparse.Namespace, source: str | None):
     from npucc.errors import NpuccError
-    from npucc.quantization import Dataset
 
     if source is None:
         raise NpuccError("the accuracy analysis needs samples: give --dataset (or "
                          "--eval-dataset)")
-    ds = Dataset(source, rgb2bgr=args.rgb2bgr)
+    ds = _dataset(args, source)
     return ds.subset(0, args.samples) if args.samples else ds
+
+
+def _dataset(args: argparse.Namespace, source: str):
+    from npucc.errors import NpuccError
+    from npucc.quantization import Dataset
+    from npucc.quantization.dataset import RawFormat
+
+    if args.raw_layout and not args.raw_dtype:
+        raise NpuccError("--raw-layout describes raw dataset files: give --raw-dtype too")
+    raw = RawFormat(args.raw_dtype, args.raw_layout) if args.raw_dtype else None
+    return Dataset(source, rgb2bgr=args.rgb2bgr, raw=raw)
 
 
 def _configure_quantize(p: argparse.ArgumentParser) -> None:
