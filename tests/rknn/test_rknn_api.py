@@ -184,6 +184,13 @@ def test_export_load_rknn_round_trip_and_cost_figures(onnx_model, tmp_path, caps
     other.load_rknn(tmp_path / "m.rknn")
     other.init_runtime()
     np.testing.assert_array_equal(other.inference([x])[0], before)
+    # RKNN-Toolkit-Lite's query, in its return shape
+    platforms = other.list_support_target_platform(rknn_model=str(tmp_path / "m.rknn"))
+    assert list(platforms.items()) == [("filled_target_platform", ["rk1808"]),
+                                       ("support_target_platform", ["rk1806", "rk1808",
+                                                                    "rk3399pro"])]
+    assert other.list_support_target_platform() is None
+    assert "rk3588: RK3588,RK3576" in capsys.readouterr().out
 
 
 def test_verbose_file_receives_the_log(tmp_path, capsys):

@@ -536,6 +536,38 @@ class RKNN:
 
         return f"npucc {__version__} (RKNN-Toolkit compatible API; simulator only, no driver)"
 
+    @api_call(failure=None)
+    def list_support_target_platform(self, rknn_model=None):
+        """Without a model: the RKNN platform names npucc accepts, by the npucc target each
+        maps to (logged), and None. With an npucc blob: RKNN's OrderedDict of
+        filled_target_platform (the npucc target the blob was built for) and
+        support_target_platform (the RKNN platforms that target stands for); None, with a W
+        line, when the file does not exist."""
+        from collections import OrderedDict
+
+        from .config import V1_PLATFORMS, V2_PLATFORMS
+
+        by_target: dict[str, list[str]] = {}
+        for name, target in {**V1_PLATFORMS, **V2_PLATFORMS}.items():
+            by_target.setdefault(target, []).append(name.upper())
+        if rknn_model is None:
+            self.log.info("target platforms npucc accepts (by the npucc target they build "
+                          "for):")
+            for target, names in by_target.items():
+                self.log.info(f"  {target}: {','.join(names)}")
+            return None
+        if not os.path.isfile(rknn_model):
+            self.log.warn(f"list_support_target_platform: no such file {rknn_model}")
+            return None
+        with open(rknn_model, "rb") as f:
+            if f.read(4) == b"RKNN":
+                raise RknnError(f"{rknn_model} is a Rockchip .rknn model; npucc cannot read "
+                                "that format")
+        target = npucc_api.load_blob(rknn_model).target
+        names = [n.lower() for n in by_target.get(target, [target.upper()])]
+        return OrderedDict([("filled_target_platform", [target]),
+                            ("support_target_platform", names)])
+
     def list_devices(self):
         self.log.warn("list_devices: npucc has no device runtime")
         return [], []
