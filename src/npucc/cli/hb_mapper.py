@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from npucc.yaml_mapping import brief
+
 # hb_mapper keys npucc reads (translated below), per section
 TRANSLATED = {
     "model_parameters": {"output_nodes"},
@@ -72,7 +74,8 @@ def translate(data: dict, fail: Callable[[str, str], None]) -> tuple[dict, list[
         body = out.get(section)
         for key in sorted(keys & set(body or ())):
             hint = HINTS.get(key, "no effect in npucc")
-            warnings.append(f"{section}.{key} ({body[key]!r}): hb_mapper option ignored: {hint}")
+            warnings.append(f"{section}.{key} ({brief(body[key])}): hb_mapper option ignored: "
+                            f"{hint}")
             del body[key]
     if "custom_op" in out and not out["custom_op"]:
         del out["custom_op"]
