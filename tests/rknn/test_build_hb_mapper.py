@@ -138,7 +138,8 @@ def test_explicit_cal_data_type_overrides_the_folder_rule(project, capsys):
     ({"input_parameters": {"input_shape": "1x3xAx24"}},
      "input_parameters.input_shape: '1x3xAx24' is not dimensions joined by 'x'"),
     ({"calibration_parameters": {"cal_data_dir": "cal_f32;cal_u8"}},
-     "calibration_parameters.cal_data_dir: 'cal_f32;cal_u8': one folder per input"),
+     "calibration_parameters.cal_data_type: the calibration folders' names say float32 (_f32) "
+     "for some and uint8 for others"),
     ({"input_parameters": {"reorder_channel": [2, 1, 0]}},
      "input_parameters.reorder_channel: input_type_train rgb with input_type_rt bgr already"),
 ])
@@ -162,3 +163,69 @@ def test_a_raw_sample_of_the_wrong_size_names_the_file_and_the_sizes(project, ca
     assert main(["build", str(hb_config(d, "short_f32"))]) == 1
     err = capsys.readouterr().err
     assert "b.bin holds 5760 bytes; input %image [1, 3, 24, 24] float32 (NCHW) takes 6912" in err
+
+
+class TwoInputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+        self.fc = torch.nn.Linear(4, 6)
+
+    def forward(self, img, vec):
+        return self.conv(img).mean((2, 3)) * torch.sigmoid(self.fc(vec))
+
+
+def test_one_calibration_folder_per_input_in_input_names_order(tmp_path, capsys):
+    """hb_mapper's multi-input form: cal_data_dir 'a;b' and input_name 'vec;img' (not the graph's
+    order), featuremap inputs, per-input values joined by ';'. The ranges equal those of a
+    dataset.txt listing the same arrays as .npy in graph order; the build follows onnxruntime."""
+    torch.manual_seed(5)
+    torch.onnx.export(TwoInputs().eval(), (torch.zeros(1, 3, 8, 8), torch.zeros(1, 4)),
+                      tmp_path / "two.onnx", input_names=["img", "vec"], dynamo=False)
+    rng = np.random.default_rng(7)
+    (tmp_path / "vec_f32").mkdir()
+    (tmp_path / "img_f32").mkdir()
+    lines = []
+    for k in range(4):
+        img, vec = rng.normal(size=(1, 3, 8, 8)), rng.normal(size=(1, 4))
+        img.astype(np.float32).tofile(tmp_path / "img_f32" / f"{k}.bin")
+        vec.astype(np.float32).tofile(tmp_path / "vec_f32" / f"{k}.bin")
+        np.save(tmp_path / f"img{k}.npy", img.astype(np.float32))
+        np.save(tmp_path / f"vec{k}.npy", vec.astype(np.float32))
+        lines.append(f"img{k}.npy vec{k}.npy")
+    (tmp_path / "dataset.txt").write_text("\n".join(lines) + "\n")
+    hb = {"model_parameters": {"onnx_model": "two.onnx", "march": "bayes",
+                               "working_dir": "out_hb", "output_model_file_prefix": "two"},
+          "input_parameters": {"input_name": "vec;img", "input_shape": "1x4;1x3x8x8",
+                               "input_type_train": "featuremap;featuremap",
+                               "input_type_rt": "featuremap;featuremap",
+                               "input_layout_train": "NCHW;NCHW", "input_layout_rt": "NCHW",
+                               "norm_type": "no_preprocess;no_preprocess"},
+          "calibration_parameters": {"cal_data_dir": "vec_f32;img_f32",
+                                     "calibration_type": "max"},
+          "compiler_parameters": {"target": "rk3588"}}
+    native = {"model_parameters": {"onnx_model": "two.onnx", "working_dir": "out_native",
+                                   "output_model_file_prefix": "two"},
+              "input_parameters": {"input_layout_rt": "NCHW"},
+              "calibration_parameters": {"cal_data_dir": "dataset.txt"},
+              "compiler_parameters": {"target": "rk3588"}}
+    results = []
+    for name, cfg in (("hb", hb), ("native", native)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+        summary, _ = build(tmp_path / f"{name}.yaml", capsys)
+        assert summary["calibration_samples"] == 4
+        results.append(summary)
+    ranges = [yaml.safe_load(open(s["files"]["quant_config"]))["ranges"] for s in results]
+    assert ranges[0] == ranges[1]
+    img, vec = rng.normal(size=(1, 3, 8, 8)).astype(np.float32), \
+        rng.normal(size=(1, 4)).astype(np.float32)
+    import npucc
+
+    got = npucc.load_blob(results[0]["files"]["blob"]).run([img, vec])[0]
+    sess = ort.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
+    assert cosine(got, sess.run(None, {"img": img, "vec": vec})[0]) > 0.98
+    cfg = dict(hb, calibration_parameters={"cal_data_dir": "vec_f32;dataset.txt",
+                                           "cal_data_type": "float32"})
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(tmp_path / "bad.yaml")]) == 1
+    assert "calibration_parameters.cal_data_dir: " in capsys.readouterr().err  # not a folder

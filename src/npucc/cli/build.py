@@ -130,7 +130,10 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         if not quiet:
             print(f"npucc build: {notes[-1]}", file=sys.stderr)
     elif cfg.dtype not in ("f32", "float32"):
-        if cfg.dataset is not None:
+        if isinstance(cfg.dataset, tuple):  # one folder per input
+            dataset = Dataset.of_folders(cfg.dataset, cfg.dataset_inputs, rgb2bgr=cfg.rgb2bgr,
+                                         raw=cfg.raw)
+        elif cfg.dataset is not None:
             dataset = Dataset(cfg.dataset, rgb2bgr=cfg.rgb2bgr, raw=cfg.raw)
             if cfg.max_samples is not None:
                 dataset = dataset.subset(0, cfg.max_samples)

@@ -13,7 +13,10 @@
       std_value: [58.395, 57.12, 57.375]     # or hb_mapper's scale_value (= 1 / std)
       reorder_channel: [2, 1, 0]       # applied before the mean
     calibration_parameters:
-      cal_data_dir: calib/             # a folder of .jpg/.png/.npy or an RKNN dataset.txt
+      cal_data_dir: calib/             # a folder of .jpg/.png/.npy or an RKNN dataset.txt;
+                                       # or a list of folders, one per input (sample i = the
+                                       # i-th file of each), in graph input order or in the
+      cal_data_inputs: [x, y]          # order of these input names
       calibration_type: normal         # normal, mmse, kl_divergence, percentile, ...
       quantized_dtype: u8              # u8, i8, dfp8, dfp16, fp16, f32 (no quantization), or
                                        # an RKNN spelling (w8a8, asymmetric_quantized-u8, ...);
@@ -55,7 +58,7 @@ SECTIONS = {
                          "scale_value", "reorder_channel"},
     "calibration_parameters": {"cal_data_dir", "calibration_type", "quantized_dtype",
                                "per_channel", "rgb2bgr", "hybrid_config", "max_samples",
-                               "percentile"},
+                               "percentile", "cal_data_inputs"},
     "compiler_parameters": {"target", "report", "analysis_samples"},
 }
 
@@ -81,7 +84,7 @@ class BuildConfig:
     prefix: str
     input_layout: str
     preprocess: dict | None  # {"mean", "std", "reorder", "input_name"}
-    dataset: Path | None
+    dataset: Path | tuple[Path, ...] | None  # a tuple: one folder per input
     algorithm: str
     dtype: str
     per_channel: bool
@@ -94,6 +97,7 @@ class BuildConfig:
     selector_options: dict = attrs.field(factory=dict)  # e.g. {"percentile": 99.99}
     raw: object = None  # npucc.quantization.dataset.RawFormat of raw calibration files, or None
     warnings: tuple[str, ...] = ()  # hb_mapper keys npucc ignores
+    dataset_inputs: tuple[str, ...] | None = None  # the inputs of the dataset's folders
 
 
 def load_build_config(path) -> BuildConfig:
@@ -226,8 +230,7 @@ class _Reader:
             target = str(_join(self.base, target))
         dtype = str(self.get(c, "quantized_dtype", self._default_dtype(target), kind=str))
         self._check_dtype(dtype)
-        dataset = self.file(c, "cal_data_dir", required=dtype not in ("f32", "fp16", "float16",
-                                                                          "float32"))
+        dataset = self._dataset(dtype not in ("f32", "fp16", "float16", "float32"))
         samples = self.count("compiler_parameters", "analysis_samples", 1, 0)
         algorithm = str(self.get(c, "calibration_type", "normal", kind=str))
         self._check_algorithm(algorithm)
@@ -240,7 +243,34 @@ class _Reader:
             bool(self.get(c, "rgb2bgr", False, kind=bool)), self.file(c, "hybrid_config"),
             self.count(c, "max_samples", None, 1),
             target, bool(self.get("compiler_parameters", "report", True, kind=bool)), samples,
-            self._selector_options(algorithm), self._raw_format(), tuple(self.warnings))
+            self._selector_options(algorithm), self._raw_format(), tuple(self.warnings),
+            self._dataset_inputs(dataset))
+
+    def _dataset(self, required: bool):
+        """cal_data_dir: one path, or a list of folders (one per input)."""
+        c, key = "calibration_parameters", "calibration_parameters.cal_data_dir"
+        value = self.get(c, "cal_data_dir", kind=(str, list))
+        if not isinstance(value, list):
+            return self.file(c, "cal_data_dir", required)
+        if not value or not all(isinstance(v, str) and v for v in value):
+            self.fail(key, f"expected a path or a list of folders, got {brief(value)}")
+        folders = []
+        for v in value:
+            p = Path(v) if Path(v).is_absolute() else _join(self.base, v)
+            if not p.is_dir():
+                self.fail(key, f"{p} is not a folder (a list gives one folder per input)")
+            folders.append(p)
+        return tuple(folders)
+
+    def _dataset_inputs(self, dataset) -> tuple[str, ...] | None:
+        names = self.names("calibration_parameters", "cal_data_inputs")
+        if names is None:
+            return None
+        if not isinstance(dataset, tuple) or len(names) != len(dataset):
+            self.fail("calibration_parameters.cal_data_inputs", f"{len(names)} input names for "
+                      f"{len(dataset) if isinstance(dataset, tuple) else 'no list of'} folders "
+                      "in cal_data_dir")
+        return tuple(names)
 
     def _selector_options(self, algorithm: str) -> dict:
         key = "calibration_parameters.percentile"

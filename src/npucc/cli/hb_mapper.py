@@ -11,6 +11,8 @@ Translated (hb_mapper key -> what npucc does with it):
   [2, 1, 0] (the model takes input_type_rt); nv12 is not emulated (the model takes
   input_type_train pixels, with a warning); calibration images are reversed to the runtime order
 - input_parameters.input_layout_train -> the layout of raw calibration files
+- calibration_parameters.cal_data_dir "a;b" (one folder per input, in input_name's order) ->
+  cal_data_dir [a, b] with cal_data_inputs from input_name
 - calibration_parameters.cal_data_type (float32 / uint8) -> raw binary calibration files
   (numpy `tofile`, no header); without it, hb_mapper's rule: a cal_data_dir ending in _f32 holds
   float32, else uint8 (only for configs written for hb_mapper: with input_type_train)
@@ -82,6 +84,7 @@ def translate(data: dict, fail: Callable[[str, str], None]) -> tuple[dict, list[
     m, i, c = (out.setdefault(s, {}) for s in ("model_parameters", "input_parameters",
                                                 "calibration_parameters"))
     _outputs(m, fail)
+    _folders(i, c, fail)
     _input_shape(m, i, fail)
     _norm_type(i, fail)
     raw_reverse, image_reverse = _color_types(i, warnings, fail)
@@ -111,6 +114,16 @@ def _outputs(m: dict, fail) -> None:
     m["outputs"] = _strings(m.pop("output_nodes"), "model_parameters.output_nodes", fail)
 
 
+def _folders(i: dict, c: dict, fail) -> None:
+    """hb_mapper's one calibration folder per input, "a;b" in input_name's order."""
+    folders = c.get("cal_data_dir")
+    if not isinstance(folders, str) or ";" not in folders:
+        return
+    c["cal_data_dir"] = _strings(folders, "calibration_parameters.cal_data_dir", fail)
+    if i.get("input_name"):
+        c["cal_data_inputs"] = _strings(i["input_name"], "input_parameters.input_name", fail)
+
+
 def _input_shape(m: dict, i: dict, fail) -> None:
     value = i.pop("input_shape", None)
     if value in (None, ""):
@@ -134,8 +147,20 @@ def _input_shape(m: dict, i: dict, fail) -> None:
         i.pop("input_name")  # several names only say the shapes' order here
 
 
+def _one(value, key: str, fail):
+    """One setting from hb_mapper's per-input form ("a;a"): npucc applies one to every input,
+    so the inputs' values must agree."""
+    if not isinstance(value, str) or ";" not in value:
+        return value
+    values = set(_strings(value, key, fail))
+    if len(values) > 1:
+        fail(key, f"{value!r}: the inputs' values differ; npucc's build applies one value to "
+                  "every input")
+    return values.pop()
+
+
 def _norm_type(i: dict, fail) -> None:
-    norm = i.pop("norm_type", None)
+    norm = _one(i.pop("norm_type", None), "input_parameters.norm_type", fail)
     if norm is None:
         return
     if not isinstance(norm, str) or norm not in NORM_TYPES:
@@ -148,7 +173,10 @@ def _norm_type(i: dict, fail) -> None:
 def _color_types(i: dict, warnings: list, fail) -> tuple[bool, bool]:
     """(reverse raw files' channels, reverse decoded images' channels): both orders go to the
     runtime type, which the built model takes."""
-    train, rt = i.pop("input_type_train", None), i.pop("input_type_rt", None)
+    inputs = max(len(str(i.get(k) or "").split(";")) for k in ("input_type_train",
+                                                                "input_type_rt"))
+    train, rt = (_one(i.pop(k, None), f"input_parameters.{k}", fail)
+                 for k in ("input_type_train", "input_type_rt"))
     for key, value, allowed in (("input_type_train", train, IMAGE_TYPES),
                                 ("input_type_rt", rt, (*IMAGE_TYPES, "nv12"))):
         if value is not None and value not in allowed:
@@ -159,6 +187,9 @@ def _color_types(i: dict, warnings: list, fail) -> tuple[bool, bool]:
         rt = train
     rt = rt or train
     if {train, rt} == {"rgb", "bgr"}:
+        if inputs > 1:
+            fail("input_parameters.input_type_rt", f"input_type_train {train} with "
+                 f"input_type_rt {rt} for {inputs} inputs: npucc reorders one input's channels")
         if i.get("reorder_channel") is not None:
             fail("input_parameters.reorder_channel", f"input_type_train {train} with "
                  f"input_type_rt {rt} already reorders the channels; give one of the two")
@@ -167,23 +198,23 @@ def _color_types(i: dict, warnings: list, fail) -> tuple[bool, bool]:
 
 
 def _raw_format(i: dict, c: dict, reverse: bool, fail) -> dict:
-    folders = c.get("cal_data_dir")
-    if isinstance(folders, str) and ";" in folders:
-        fail("calibration_parameters.cal_data_dir", f"{folders!r}: one folder per input is "
-             "hb_mapper's form, which npucc does not read; list the samples in a dataset.txt "
-             "instead, one line per sample with each input's file in graph input order")
-    layout = i.pop("input_layout_train", None)
+    layout = _one(i.pop("input_layout_train", None), "input_parameters.input_layout_train", fail)
     if layout is not None and str(layout).upper() not in ("NCHW", "NHWC"):
         fail("input_parameters.input_layout_train", f"{layout!r} is not NCHW or NHWC")
-    dtype = c.pop("cal_data_type", None)
+    dtype = _one(c.pop("cal_data_type", None), "calibration_parameters.cal_data_type", fail)
     preprocess_on = c.pop("preprocess_on", None)
     if preprocess_on is not None and not isinstance(preprocess_on, bool):
         fail("calibration_parameters.preprocess_on", f"expected bool, got {preprocess_on!r}")
     if dtype is None and layout is None:
         return {}
     if dtype is None:  # hb_mapper's rule: the folder's _f32 suffix
-        folder = str(c.get("cal_data_dir") or "").rstrip("/\\")
-        dtype = "float32" if folder.endswith("_f32") else "uint8"
+        folders = c.get("cal_data_dir") or ""
+        suffixes = {str(f).rstrip("/\\").endswith("_f32")
+                    for f in (folders if isinstance(folders, list) else [folders])}
+        if len(suffixes) > 1:
+            fail("calibration_parameters.cal_data_type", "the calibration folders' names say "
+                 "float32 (_f32) for some and uint8 for others: give cal_data_type")
+        dtype = "float32" if suffixes.pop() else "uint8"
     if not isinstance(dtype, str) or dtype not in ("float32", "uint8"):
         fail("calibration_parameters.cal_data_type", f"{dtype!r} is not float32 or uint8")
     return {"dtype": dtype, "layout": str(layout).upper() if layout else None,

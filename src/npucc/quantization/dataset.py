@@ -2,6 +2,7 @@
 
     Dataset("dataset.txt", rgb2bgr=False)      # RKNN's quant_img_RGB2BGR
     Dataset("calib_images/")                   # every supported file, sorted by name
+    Dataset.of_folders(["a/", "b/"], ["x", "y"])   # one folder per input (hb_mapper), zipped
     Dataset([img0, img1])                      # arrays, tuples (input order) or dicts (by name)
 
 dataset.txt: one sample per line, a model with several inputs takes several paths on a line
@@ -225,6 +226,7 @@ class Dataset:
     def __init__(self, source, *, rgb2bgr: bool = False, raw: RawFormat | None = None):
         self.rgb2bgr = bool(rgb2bgr)
         self.raw = raw
+        self.input_names: tuple[str, ...] | None = None  # the inputs of an entry's files
         self.source = source
         self.entries: list[tuple[Path, ...]] | None = None
         if isinstance(source, (str, os.PathLike)):
@@ -245,6 +247,27 @@ class Dataset:
                                    f"{type(source).__name__}")
 
     @classmethod
+    def of_folders(cls, folders, input_names=None, *, rgb2bgr: bool = False,
+                   raw: RawFormat | None = None) -> Dataset:
+        """One folder per input (hb_mapper's multi-input cal_data_dir): sample i is the i-th
+        file (by name) of every folder. `input_names` says which input each folder feeds (None:
+        graph input order); every folder must hold the same number of files."""
+        folders = [Path(f) for f in folders]
+        lists = [list_directory(f, raw) for f in folders]
+        counts = {len(files) for files in lists}
+        if len(counts) != 1:
+            raise CalibrationError("calibration folders hold different numbers of samples: " +
+                                   ", ".join(f"{f} {len(x)}" for f, x in zip(folders, lists)))
+        if input_names is not None and len(input_names) != len(folders):
+            raise CalibrationError(f"{len(folders)} calibration folders for "
+                                   f"{len(input_names)} input names {list(input_names)}")
+        out = cls.__new__(cls)
+        out.rgb2bgr, out.raw, out.source = bool(rgb2bgr), raw, ";".join(map(str, folders))
+        out.input_names = None if input_names is None else tuple(input_names)
+        out.entries = [tuple(f for (f,) in files) for files in zip(*lists)]
+        return out
+
+    @classmethod
     def of(cls, dataset, rgb2bgr: bool = False) -> Dataset:
         return dataset if isinstance(dataset, Dataset) else cls(dataset, rgb2bgr=rgb2bgr)
 
@@ -259,14 +282,16 @@ class Dataset:
             raise CalibrationError("only file datasets can be split by index")
         out = Dataset.__new__(Dataset)
         out.rgb2bgr, out.raw, out.source = self.rgb2bgr, self.raw, self.source
-        out.entries = self.entries[start:stop]
+        out.input_names, out.entries = self.input_names, self.entries[start:stop]
         return out
 
     def samples(self, graph: Graph) -> Iterator[list[np.ndarray]]:
         adapters = [InputAdapter(v) for v in graph.inputs]
         if self.entries is not None:
             where = f"dataset {self.source}"
+            order = self._input_order(graph, where)
             for i, paths in enumerate(self.entries):
+                paths = paths if order is None else tuple(paths[k] for k in order)
                 if len(paths) != len(adapters):
                     raise CalibrationError(
                         f"{where}, sample {i + 1} ({' '.join(map(str, paths))}): graph "
@@ -280,6 +305,16 @@ class Dataset:
             return
         for i, item in enumerate(self.source):
             yield self._from_item(item, adapters, f"dataset item {i}")
+
+    def _input_order(self, graph: Graph, where: str) -> list[int] | None:
+        """Where each graph input's file is in an entry (None: entries are in graph order)."""
+        if self.input_names is None:
+            return None
+        names = [v.name for v in graph.inputs]
+        if sorted(names) != sorted(self.input_names):
+            raise CalibrationError(f"{where}: its folders feed inputs {list(self.input_names)}; "
+                                   f"graph {graph.name} takes {names}")
+        return [self.input_names.index(n) for n in names]
 
     def _from_item(self, item, adapters: list[InputAdapter], where: str) -> list[np.ndarray]:
         if isinstance(item, Mapping):
