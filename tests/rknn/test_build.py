@@ -331,3 +331,23 @@ def test_quantized_dtype_defaults_to_what_the_target_stores(tmp_path, target, dt
         "compiler_parameters": {"target": target}}))
     cfg = load_build_config(path)
     assert (cfg.dtype, cfg.per_channel) == (dtype, per_channel)
+
+
+def test_a_darknet_cfg_without_weights_builds_with_a_warning(tmp_path, capsys):
+    """No darknet_weights: random weights, said on stderr and in the report's notes (never a
+    silent structure-only blob)."""
+    from pathlib import Path
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    cfg = {"model_parameters": {"darknet_cfg": str(models / "darknet" / "yolov3-tiny.cfg"),
+                                "input_shapes": [[1, 3, 64, 64]], "working_dir": "out"},
+           "calibration_parameters": {"quantized_dtype": "f32"},
+           "compiler_parameters": {"target": "rk3588"}}
+    path = tmp_path / "dk.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert "darknet_weights is not given: the model gets random weights" in captured.err
+    report = open(summary["files"]["report"], encoding="utf-8").read()
+    assert "darknet_weights is not given" in report

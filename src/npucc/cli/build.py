@@ -113,7 +113,11 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         print(f"npucc build: warning: {cfg.path}: {warning}", file=sys.stderr)
     target = get_target(cfg.target)
     cfg.working_dir.mkdir(parents=True, exist_ok=True)
-    stages.start("load", f"loading {cfg.model_key} {cfg.model}")
+    shown = cfg.model
+    if isinstance(cfg.model, tuple):  # (cfg, weights), (prototxt, caffemodel)
+        shown = f"{cfg.model[0]} (random weights)" if cfg.model[1] == "random" else \
+            " + ".join(map(str, cfg.model))
+    stages.start("load", f"loading {cfg.model_key} {shown}")
     graph = load(cfg.model, framework=cfg.framework, input_shapes=cfg.input_shapes,
                  inputs=cfg.inputs, outputs=cfg.outputs)
     imported = len(graph)

@@ -212,6 +212,10 @@ class _Reader:
         elif framework == "darknet":
             weights = self.file(m, "darknet_weights")
             model = (model, weights) if weights else (model, "random")
+            if not weights:
+                self.warnings.append("model_parameters.darknet_weights is not given: the model "
+                                     "gets random weights (a structure and speed check; its "
+                                     "outputs mean nothing)")
         shapes = self.shapes()
         workdir = self.get(m, "working_dir", ".", kind=str)
         prefix = self.get(m, "output_model_file_prefix",
