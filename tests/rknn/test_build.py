@@ -170,6 +170,8 @@ def check_report(path, onnx_path):
      "calibration_parameters.max_samples: expected an integer >= 1, got -1"),
     ({"calibration_parameters__max_samples": True},
      "calibration_parameters.max_samples: expected int, got True"),
+    ({"model_parameters__onnx_model": None, "model_parameters__pytorch_model": "net.onnx"},
+     "model_parameters.input_shapes: a TorchScript model does not record its input shapes"),
     ({"calibration_parameters__cal_data_dir": "/dev/zero"},
      "calibration_parameters.cal_data_dir: /dev/zero is not a regular file or a folder"),
 ])

@@ -217,6 +217,9 @@ class _Reader:
                                      "gets random weights (a structure and speed check; its "
                                      "outputs mean nothing)")
         shapes = self.shapes()
+        if framework == "pytorch" and shapes is None and Path(model).suffix.lower() != ".pt2":
+            self.fail(f"{m}.input_shapes", "a TorchScript model does not record its input "
+                      "shapes: give them, e.g. [[1, 3, 224, 224]] (a torch.export .pt2 does)")
         workdir = self.get(m, "working_dir", ".", kind=str)
         prefix = self.get(m, "output_model_file_prefix",
                           Path(model[0] if isinstance(model, tuple) else model).stem, kind=str)
