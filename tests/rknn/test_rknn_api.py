@@ -136,6 +136,16 @@ def test_inference_takes_nhwc_by_default_nchw_on_request_and_a_missing_batch(onn
     assert rknn.inference([np.zeros((1, 30, 30, 3))]) is None
 
 
+def test_inference_inputs_that_are_not_arrays_are_named(onnx_model, capsys):
+    rknn = built(onnx_model)
+    rknn.raise_errors = False
+    assert rknn.inference(inputs=None) is None
+    assert "inputs must be a list of arrays, one per model input; got NoneType" in \
+        capsys.readouterr().out
+    assert rknn.inference(inputs=["dog.jpg"]) is None
+    assert "input 0 is a path ('dog.jpg'); inference takes arrays" in capsys.readouterr().out
+
+
 def test_rknn_batch_size_runs_every_sample(onnx_model):
     rknn = RKNN(raise_errors=True)
     rknn.config(float_dtype="float32", target_platform="rk3588")

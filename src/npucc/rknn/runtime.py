@@ -3,6 +3,8 @@ model's figures in `eval_perf` / `eval_memory` shapes."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..ir.graph import Graph
@@ -33,7 +35,14 @@ def prepare_inputs(model, inputs, data_format, batch: int, warn) -> list[np.ndar
     graph, layouts = model.graph, input_layouts(model)
     if isinstance(inputs, np.ndarray):
         inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)):
+        raise RknnError(f"inference: inputs must be a list of arrays, one per model input; got "
+                        f"{type(inputs).__name__}")
     inputs = list(inputs)
+    for i, a in enumerate(inputs):
+        if isinstance(a, (str, bytes, os.PathLike)):
+            raise RknnError(f"inference: input {i} is a path ({a!r}); inference takes arrays "
+                            "(read the image first, e.g. cv2.imread, as RKNN does)")
     if len(inputs) < len(graph.inputs):
         raise RknnError(f"the model has {len(graph.inputs)} input(s) but {len(inputs)} were given")
     if len(inputs) > len(graph.inputs):
