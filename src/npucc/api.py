@@ -42,13 +42,16 @@ class CompiledModel:
     """A graph after the pass pipeline, with its simulator plan."""
 
     def __init__(self, graph: Graph, plan: Plan, times: CompileTimes, pass_report=None, *,
-                 input_layout: str = "source", preprocess=None):
+                 input_layout: str = "source", preprocess=None, pixel_order=None):
         self.graph = graph
         self.plan = plan
         self.times = times
         self.pass_report = pass_report
         self.input_layout = input_layout  # the build settings, recorded in a blob's IO section
         self.preprocess = dict(preprocess or {})
+        # {input name: "bgr"}: image files are fed to that input with their channels reversed
+        # (RKNN's quant_img_RGB2BGR, hb_mapper's input_type_rt bgr); recorded in a blob
+        self.pixel_order = dict(pixel_order or {})
 
     @property
     def peak_activation_bytes(self) -> int:
@@ -147,7 +150,9 @@ class BlobModel(CompiledModel):
     gives exactly what the simulator plan the blob was built from gives."""
 
     def __init__(self, blob, plan: Plan, times: CompileTimes):
-        super().__init__(blob.graph, plan, times)
+        pixels = {e["name"]: e["preprocess"]["pixels"] for e in blob.io["inputs"]
+                  if (e.get("preprocess") or {}).get("pixels")}
+        super().__init__(blob.graph, plan, times, pixel_order=pixels)
         self.blob = blob
 
     @property
@@ -185,13 +190,13 @@ def write_blob(path, model, target, *, supported=None, cost=None, cost_report=No
     from .backends.npu.blob import write_blob as write
 
     graph = model if isinstance(model, Graph) else model.graph
-    layouts, preprocess = {}, {}
+    layouts, preprocess, pixels = {}, {}, {}
     if isinstance(model, CompiledModel):
         if model.input_layout != "source":
             layouts = {v.name: model.input_layout for v in graph.inputs if v.type.rank == 4}
-        preprocess = model.preprocess
+        preprocess, pixels = model.preprocess, model.pixel_order
     return write(path, graph, target, supported=supported, cost=cost,
-                 io=io_table(graph, layouts, preprocess), cost_report=cost_report)
+                 io=io_table(graph, layouts, preprocess, pixels), cost_report=cost_report)
 
 
 def perf(model, target, dtype: str | None = None, *, profiling: bool = False):

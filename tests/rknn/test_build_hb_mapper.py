@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from npucc.cli import main
 
@@ -87,6 +88,12 @@ def build(path, capsys):
     return json.loads(captured.out), captured.err
 
 
+def _inspect(blob, capsys):
+    capsys.readouterr()
+    assert main(["inspect", blob]) == 0
+    return capsys.readouterr().out
+
+
 def run_blob(blob, x):
     import npucc
 
@@ -111,6 +118,14 @@ def test_hb_mapper_config_builds_like_npuccs_own_keys(project, capsys, cal_dir):
     sess = ort.InferenceSession(str(d / "net.onnx"), providers=["CPUExecutionProvider"])
     x = ((rgb - MEAN) * SCALE).transpose(2, 0, 1)[None].astype(np.float32)
     assert cosine(got, sess.run(None, {"image": x})[0]) > 0.98
+    # the blob records that it takes BGR pixels: `npucc run` feeds an image file reversed
+    png = d / f"photo_{cal_dir}.png"
+    Image.fromarray(rgb.astype(np.uint8)).save(png)
+    saved = d / f"run_{cal_dir}"
+    assert main(["run", theirs["files"]["blob"], "-i", str(png), "--save", str(saved)]) == 0
+    assert "pixels=bgr" in _inspect(theirs["files"]["blob"], capsys)
+    (out,) = [np.load(p) for p in sorted(saved.glob("*.npy"))]
+    np.testing.assert_array_equal(out, got)
 
 
 def test_explicit_cal_data_type_overrides_the_folder_rule(project, capsys):

@@ -494,3 +494,31 @@ def test_a_dynamic_input_needs_input_size_list_in_the_apis_words(tmp_path, capsy
     x = np.random.default_rng(0).uniform(0, 1, (1, 3, 24, 40)).astype(np.float32)
     (got,) = rknn.inference(inputs=[x], data_format="nchw")
     assert rel_err(got, ort_run(path, x)) < 1e-5
+
+
+def test_quant_img_rgb2bgr_blob_takes_image_files_as_bgr(onnx_model, tmp_path, capsys):
+    """quant_img_RGB2BGR=True says the model takes BGR images: the exported blob records it, and
+    `npucc run BLOB -i photo.png` feeds the file reversed, as inference() was fed."""
+    from PIL import Image
+
+    from npucc.cli import main
+
+    rng = np.random.default_rng(8)
+    rgb = rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    for k in range(3):
+        Image.fromarray(np.roll(rgb, k, axis=0)).save(tmp_path / f"c{k}.png")
+    (tmp_path / "dataset.txt").write_text("c0.png\nc1.png\nc2.png\n")
+    rknn = RKNN(raise_errors=True)
+    rknn.config(mean_values=[[10, 20, 30]], std_values=[[50, 60, 70]], quant_img_RGB2BGR=True,
+                target_platform="rk3588")
+    rknn.load_onnx(onnx_model)
+    rknn.build(do_quantization=True, dataset=str(tmp_path / "dataset.txt"))
+    rknn.export_rknn(str(tmp_path / "m.npub"))
+    rknn.init_runtime()
+    (want,) = rknn.inference(inputs=[rgb[:, :, ::-1]])
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "m.npub"), "-i", str(tmp_path / "photo.png"), "--save",
+                 str(tmp_path / "out")]) == 0
+    (got,) = [np.load(p) for p in sorted((tmp_path / "out").glob("*.npy"))]
+    np.testing.assert_array_equal(got, want)

@@ -124,6 +124,8 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
     stages.start("compile", f"compiling ({len(graph)} nodes; input layout {cfg.input_layout})")
     built = compile_model(graph, input_layout=cfg.input_layout, preprocess=_preprocess(cfg, graph),
                           target=target, bits=fusion_bits(cfg.dtype, target))
+    if cfg.rgb2bgr:  # image files go in as BGR, in calibration and in `npucc run` of the blob
+        built.pixel_order = {v.name: "bgr" for v in built.graph.inputs if v.type.rank == 4}
     q, dataset = None, None
     own = imported_precision(built.graph)  # a quantized model keeps its own parameters
     if own == "fp16" and cfg.dtype not in ("f32", "float32", "fp16", "float16"):
@@ -149,7 +151,8 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
                            per_channel=cfg.per_channel, layer_dtypes=layer_dtypes,
                            progress=not quiet, **cfg.selector_options)
         built = CompiledModel(q.graph, compile_plan(q.graph), built.times, built.pass_report,
-                              input_layout=built.input_layout, preprocess=built.preprocess)
+                              input_layout=built.input_layout, preprocess=built.preprocess,
+                              pixel_order=built.pixel_order)
     stages.start("write", f"writing the blob for {target.name}")
     out = cfg.working_dir / cfg.prefix
     blob = write_blob(out.with_suffix(".npub"), built, target)

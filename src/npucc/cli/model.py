@@ -46,7 +46,7 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save", metavar="DIR", help="save the outputs as DIR/<output>.npy")
 
 
-def _read_inputs(args, graph):
+def _read_inputs(args, graph, pixels=None):
     if not args.input:
         from npucc.compare import random_inputs
 
@@ -60,7 +60,7 @@ def _read_inputs(args, graph):
                 raise NpuccError(f"more --input files than model inputs "
                                  f"{[v.name for v in graph.inputs]}")
             name = graph.inputs[i].name
-        named[name] = _read_input_file(path, graph, name)
+        named[name] = _read_input_file(path, graph, name, (pixels or {}).get(name) == "bgr")
         value = next((v for v in graph.inputs if v.name == name), None)
         if value is not None and named[name].shape != value.shape:
             raise NpuccError(f"--input {path}: a {named[name].dtype}{list(named[name].shape)} "
@@ -68,9 +68,10 @@ def _read_inputs(args, graph):
     return named
 
 
-def _read_input_file(path: str, graph, name: str):
+def _read_input_file(path: str, graph, name: str, bgr: bool = False):
     """An .npy array, or an image (.jpg/.png/.bmp) read as the input takes it: raw 0-255 pixels
-    resized to the input, in its layout (the preprocessing built into the model applies)."""
+    resized to the input, in its layout, channels reversed when the blob records BGR pixels (the
+    preprocessing built into the model applies)."""
     from pathlib import Path
 
     from npucc.npyio import read_npy
@@ -80,7 +81,7 @@ def _read_input_file(path: str, graph, name: str):
         value = next((v for v in graph.inputs if v.name == name), None)
         if value is None:
             raise NpuccError(f"--input {path}: the model has no input {name!r}")
-        return InputAdapter(value).image(Path(path), False)
+        return InputAdapter(value).image(Path(path), bgr)
     try:
         array = read_npy(path)
     except (OSError, ValueError) as e:
@@ -110,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise NpuccError("--pipeline, --weights and --shape do not apply to an .npub blob "
                              "(it holds the compiled model)")
         model = load_blob(args.model, args.target)
-        inputs = _read_inputs(args, model.graph)
+        inputs = _read_inputs(args, model.graph, model.pixel_order)
         outputs = model.run(inputs, dump_dir=args.dump)
         t = model.times
         print(f"{args.model}: blob for {model.target}, {len(model.plan.nodes)} nodes; load "

@@ -320,8 +320,11 @@ class RKNN:
         self.log.info(f"build: compiling for {s.platform} (npucc target {s.target})")
         target = get_target(s.target)
         bits = npucc_api.fusion_bits(s.dtype if do_quantization else s.float_dtype, target)
-        return npucc_api.compile(graph, input_layout=layout, preprocess=pre,
-                                 target=target, bits=bits)
+        built = npucc_api.compile(graph, input_layout=layout, preprocess=pre, target=target,
+                                  bits=bits)
+        if s.rgb2bgr:  # quant_img_RGB2BGR: the model takes BGR images (`npucc run` of the blob)
+            built.pixel_order = {v.name: "bgr" for v in built.graph.inputs if v.type.rank == 4}
+        return built
 
     def _nhwc(self, v) -> bool:
         """A 4-D input the source model takes NHWC: every TFLite / TensorFlow image input
@@ -344,7 +347,8 @@ class RKNN:
         return npucc_api.CompiledModel(quantized.graph, compile_plan(quantized.graph),
                                        built.times, built.pass_report,
                                        input_layout=built.input_layout,
-                                       preprocess=built.preprocess)
+                                       preprocess=built.preprocess,
+                                       pixel_order=built.pixel_order)
 
     @api_call()
     def export_rknn(self, export_path, **kwargs):

@@ -127,25 +127,31 @@ def io_entry(name: str, t: TensorType, layout_: str | None, preprocess=None) -> 
             "quant": quant_json(t.quant), "preprocess": preprocess}
 
 
-def preprocess_json(p) -> dict | None:
-    """A Preprocess (or a mapping with mean, std, reorder) as JSON."""
-    if p is None:
+def preprocess_json(p, pixels: str | None = None) -> dict | None:
+    """A Preprocess (or a mapping with mean, std, reorder) as JSON; `pixels` "bgr" adds
+    {"pixels": "bgr"}: image files go to this input with their channels reversed (the key is
+    left out for RGB, so those records stay as they were)."""
+    if p is None and pixels != "bgr":
         return None
+    p = {} if p is None else p
     get = p.get if isinstance(p, Mapping) else (lambda k, d=None: getattr(p, k, d))
     reorder = get("reorder", None)
-    return {"mean": [float(x) for x in get("mean", (0.0,))],
-            "std": [float(x) for x in get("std", (1.0,))],
-            "reorder": None if reorder is None else [int(x) for x in reorder]}
+    out = {"mean": [float(x) for x in get("mean", (0.0,))],
+           "std": [float(x) for x in get("std", (1.0,))],
+           "reorder": None if reorder is None else [int(x) for x in reorder]}
+    if pixels == "bgr":
+        out["pixels"] = "bgr"
+    return out
 
 
 def io_table(graph: Graph, layouts: Mapping[str, str] | None = None,
-             preprocess: Mapping | None = None) -> dict:
+             preprocess: Mapping | None = None, pixels: Mapping[str, str] | None = None) -> dict:
     """IO descriptors. A 4-D value's layout is taken from `layouts`, else guessed: for an input
     as set-input-layout does (NHWC when read only by transposes to NCHW, else NCHW); an output is
     NHWC when a transpose to NHWC makes it, else not known (null), as for other ranks."""
     from ...passes.input_layout import source_layout
 
-    layouts, preprocess = dict(layouts or {}), dict(preprocess or {})
+    layouts, preprocess, pixels = dict(layouts or {}), dict(preprocess or {}), dict(pixels or {})
 
     def out_layout(v: Value) -> str | None:
         p = v.producer
@@ -157,7 +163,7 @@ def io_table(graph: Graph, layouts: Mapping[str, str] | None = None,
 
     flat = _flat(graph)
     return {"inputs": [io_entry(v.name, v.type, lay(w, source_layout),
-                                preprocess_json(preprocess.get(v.name)))
+                                preprocess_json(preprocess.get(v.name), pixels.get(v.name)))
                        for v, w in zip(graph.inputs, flat.inputs)],
             "outputs": [io_entry(v.name, v.type, lay(w, out_layout))
                         for v, w in zip(graph.outputs, flat.outputs)]}

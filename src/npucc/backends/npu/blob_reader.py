@@ -312,7 +312,8 @@ def _is_int(x) -> bool:
 def _valid_preprocess(p) -> bool:
     if p is None:
         return True
-    return isinstance(p, dict) and set(p) == {"mean", "std", "reorder"} and all(
+    return isinstance(p, dict) and set(p) - {"pixels"} == {"mean", "std", "reorder"} and \
+        p.get("pixels", "bgr") == "bgr" and all(
         isinstance(p[k], list) and all(isinstance(x, float) for x in p[k])
         for k in ("mean", "std")) and (p["reorder"] is None or (
             isinstance(p["reorder"], list) and all(_is_int(x) for x in p["reorder"])))

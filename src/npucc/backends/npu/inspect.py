@@ -50,6 +50,8 @@ def _io_line(e: dict) -> str:
     if e.get("preprocess"):
         p = e["preprocess"]
         s += f" preprocess mean={p['mean']} std={p['std']} reorder={p['reorder']}"
+        if p.get("pixels"):
+            s += f" pixels={p['pixels']}"
     return s
 
 
