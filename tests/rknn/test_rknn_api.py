@@ -522,3 +522,9 @@ def test_quant_img_rgb2bgr_blob_takes_image_files_as_bgr(onnx_model, tmp_path, c
                  str(tmp_path / "out")]) == 0
     (got,) = [np.load(p) for p in sorted((tmp_path / "out").glob("*.npy"))]
     np.testing.assert_array_equal(got, want)
+    # accuracy_analysis reads image files as calibration does (RKNN: build + accuracy_analysis)
+    rknn.accuracy_analysis(inputs=[str(tmp_path / "photo.png")], output_dir=str(tmp_path / "a"))
+    from_file = rknn._analysis
+    rknn.accuracy_analysis(inputs=[rgb[:, :, ::-1].astype(np.float32)],
+                           output_dir=str(tmp_path / "b"))
+    assert from_file.to_text() == rknn._analysis.to_text()

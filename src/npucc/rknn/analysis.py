@@ -21,13 +21,13 @@ from ..quantization.dataset import InputAdapter
 from .log import RknnError
 
 
-def sample(graph: Graph, inputs, info=None) -> list[np.ndarray]:
+def sample(graph: Graph, inputs, info=None, rgb2bgr: bool = False) -> list[np.ndarray]:
     """RKNN's analysis `inputs` (image/npy paths or arrays, one per model input) as one sample
     in the graph's layout. RKNN v1 takes a dataset file instead (a .txt path): its first row."""
     if isinstance(inputs, (str, os.PathLike)) and Path(inputs).suffix.lower() == ".txt":
         if not Path(inputs).is_file():
             raise RknnError(f"accuracy_analysis: no such dataset file {inputs}")
-        rows = first_samples(inputs, graph, 1)
+        rows = first_samples(inputs, graph, 1, rgb2bgr)
         if not rows:
             raise RknnError(f"accuracy_analysis: the dataset file {inputs} has no sample")
         if info is not None:
@@ -45,7 +45,7 @@ def sample(graph: Graph, inputs, info=None) -> list[np.ndarray]:
         if isinstance(x, (str, os.PathLike)):
             if not Path(x).is_file():
                 raise RknnError(f"accuracy_analysis: no such input file {x}")
-            out.append(adapter.load(Path(x), False))
+            out.append(adapter.load(Path(x), rgb2bgr))  # quant_img_RGB2BGR: images only
         else:
             out.append(adapter.array(x, f"input {v.name}"))
     return out
@@ -63,7 +63,7 @@ def accuracy_analysis(rknn, inputs, output_dir) -> None:
 
     q = rknn._quantized
     generation = rknn._config().generation
-    x = sample(q.float_graph, inputs, rknn.log.info)
+    x = sample(q.float_graph, inputs, rknn.log.info, rknn._config().rgb2bgr)
     report = analyse(q.float_graph, q.graph, [x], output_dir=os.fspath(output_dir),
                      progress=rknn.log.verbose, rknn_version=generation)
     rknn._analysis = report
