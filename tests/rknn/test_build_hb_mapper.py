@@ -244,3 +244,30 @@ def test_one_calibration_folder_per_input_in_input_names_order(tmp_path, capsys)
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["build", str(tmp_path / "bad.yaml")]) == 1
     assert "calibration_parameters.cal_data_dir: " in capsys.readouterr().err  # not a folder
+
+
+def test_run_on_cpu_and_node_info_set_layer_precisions(project, capsys):
+    """run_on_cpu keeps a layer float (on the CPU), node_info's int16 makes one 16-bit; the
+    build still follows onnxruntime, and an unknown layer name is an error naming the key."""
+    d, images = project
+    path = hb_config(d, "cal_f32")
+    cfg = yaml.safe_load(path.read_text())
+    cfg["model_parameters"]["working_dir"] = "out_nodes"
+    cfg["calibration_parameters"]["run_on_cpu"] = "/6/Gemm"
+    cfg["model_parameters"]["node_info"] = {"/2/Conv": {"ON": "BPU", "InputType": "int16",
+                                                        "OutputType": "int16"}}
+    path.write_text(yaml.safe_dump(cfg))
+    summary, _ = build(path, capsys)
+    quant = yaml.safe_load(open(summary["files"]["quant_config"]))
+    assert quant["layer_dtypes"] == {"/6/Gemm": "f32", "/2/Conv": "dfp16"}
+    assert summary["layers_cpu"] >= 1
+    rgb = images[0][0].transpose(1, 2, 0)
+    got = run_blob(summary["files"]["blob"], np.ascontiguousarray(rgb[None, :, :, ::-1]))
+    sess = ort.InferenceSession(str(d / "net.onnx"), providers=["CPUExecutionProvider"])
+    x = ((rgb - MEAN) * SCALE).transpose(2, 0, 1)[None].astype(np.float32)
+    assert cosine(got, sess.run(None, {"image": x})[0]) > 0.98
+    cfg["calibration_parameters"]["run_on_cpu"] = "/9/Missing"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["build", str(path)]) == 1
+    assert "calibration_parameters.layer_dtypes: layer '/9/Missing' is neither a source layer" \
+        in capsys.readouterr().err

@@ -60,14 +60,22 @@ def _preprocess(cfg: BuildConfig, graph) -> dict | None:
 
 
 def _layer_dtypes(cfg: BuildConfig, graph):
-    if cfg.hybrid_config is None:
+    """The hybrid file's layer dtypes, then the inline layer_dtypes (which win)."""
+    from npucc.quantization.hybrid import (
+        HybridConfigError,
+        check_layer_names,
+        read_hybrid_config,
+    )
+
+    if cfg.hybrid_config is None and not cfg.layer_dtypes:
         return None
+    out = read_hybrid_config(cfg.hybrid_config, graph) if cfg.hybrid_config else {}
     try:
-        from npucc.quantization.hybrid import read_hybrid_config
-    except ImportError as e:
-        raise BuildConfigError(f"{cfg.path}: calibration_parameters.hybrid_config needs "
-                               "npucc.quantization.hybrid, which this installation lacks") from e
-    return read_hybrid_config(cfg.hybrid_config, graph)
+        check_layer_names(cfg.layer_dtypes, graph,
+                          f"{cfg.path}: calibration_parameters.layer_dtypes")
+    except HybridConfigError as e:
+        raise BuildConfigError(str(e)) from None
+    return {**out, **cfg.layer_dtypes}
 
 
 def _analyse(cfg: BuildConfig, q, dataset, notes: list, quiet: bool):

@@ -24,6 +24,7 @@
       per_channel: false               # default: true for i8 (RKNN-Toolkit2's channel method)
       rgb2bgr: false                   # RKNN's quant_img_RGB2BGR (calibration images only)
       hybrid_config: hybrid.cfg        # optional: per-layer dtypes (RKNN's custom_quantize_layers)
+      layer_dtypes: {conv1: dfp16}     # optional: per-layer dtypes inline (source layer names)
       percentile: 99.99                # calibration_type percentile: the percentile kept
     compiler_parameters:
       target: rk3588                   # a shipped target or a target file
@@ -58,7 +59,7 @@ SECTIONS = {
                          "scale_value", "reorder_channel"},
     "calibration_parameters": {"cal_data_dir", "calibration_type", "quantized_dtype",
                                "per_channel", "rgb2bgr", "hybrid_config", "max_samples",
-                               "percentile", "cal_data_inputs"},
+                               "percentile", "cal_data_inputs", "layer_dtypes"},
     "compiler_parameters": {"target", "report", "analysis_samples"},
 }
 
@@ -98,6 +99,7 @@ class BuildConfig:
     raw: object = None  # npucc.quantization.dataset.RawFormat of raw calibration files, or None
     warnings: tuple[str, ...] = ()  # hb_mapper keys npucc ignores
     dataset_inputs: tuple[str, ...] | None = None  # the inputs of the dataset's folders
+    layer_dtypes: dict = attrs.field(factory=dict)  # {source layer name: precision}, inline
 
 
 def load_build_config(path) -> BuildConfig:
@@ -251,7 +253,22 @@ class _Reader:
             self.count(c, "max_samples", None, 1),
             target, bool(self.get("compiler_parameters", "report", True, kind=bool)), samples,
             self._selector_options(algorithm), self._raw_format(), tuple(self.warnings),
-            self._dataset_inputs(dataset))
+            self._dataset_inputs(dataset), self._layer_dtypes())
+
+    def _layer_dtypes(self) -> dict[str, str]:
+        from npucc.quantization.hybrid import HybridConfigError, dtype_name
+
+        key = "calibration_parameters.layer_dtypes"
+        value = self.get("calibration_parameters", "layer_dtypes", kind=dict) or {}
+        out = {}
+        for name, dtype in value.items():
+            if not isinstance(name, str) or not name:
+                self.fail(key, f"expected layer names, got {brief(name)}")
+            try:
+                out[name] = dtype_name(dtype, f"layer {name!r}")
+            except HybridConfigError as e:
+                self.fail(key, str(e))
+        return out
 
     def _dataset(self, required: bool):
         """cal_data_dir: one path, or a list of folders (one per input)."""

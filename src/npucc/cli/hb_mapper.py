@@ -19,6 +19,9 @@ Translated (hb_mapper key -> what npucc does with it):
 - calibration_parameters.calibration_type: max -> normal (percentile when max_percentile < 1),
   kl -> kl_divergence, default / mix (hb_mapper's automatic search) -> mmse (best or tied best
   of npucc's selectors on EfficientNet-Lite0, benchmarks/README.md); skip and load are errors
+- calibration_parameters.run_on_cpu ("a;b") and model_parameters.node_info ({node: {ON: CPU}},
+  or InputType / OutputType int16) -> calibration_parameters.layer_dtypes: f32 (a float layer,
+  which the partitioner puts on the CPU) or dfp16 (npucc's 16-bit integer)
 - everything else hb_mapper defines (march, compile_mode, optimize_level, core_num, run_on_cpu,
   node_info, custom_op, ...): accepted, with a warning naming the key
 """
@@ -31,19 +34,19 @@ from npucc.yaml_mapping import brief
 
 # hb_mapper keys npucc reads (translated below), per section
 TRANSLATED = {
-    "model_parameters": {"output_nodes"},
+    "model_parameters": {"output_nodes", "node_info"},
     "input_parameters": {"input_shape", "norm_type", "input_type_train", "input_type_rt",
                          "input_layout_train"},
-    "calibration_parameters": {"cal_data_type", "preprocess_on", "max_percentile"},
+    "calibration_parameters": {"cal_data_type", "preprocess_on", "max_percentile",
+                               "run_on_cpu"},
 }
 # hb_mapper keys with no npucc counterpart: a warning each
 IGNORED = {
     "model_parameters": {"march", "layer_out_dump", "log_level", "remove_node_type",
-                         "remove_node_name", "set_node_data_type", "debug_mode", "node_info"},
+                         "remove_node_name", "set_node_data_type", "debug_mode"},
     "input_parameters": {"input_space_and_range", "input_batch", "separate_batch",
                          "separate_name"},
-    "calibration_parameters": {"run_on_cpu", "run_on_bpu", "optimization", "quant_config",
-                               "enable_int16"},
+    "calibration_parameters": {"run_on_bpu", "optimization", "quant_config", "enable_int16"},
     "compiler_parameters": {"compile_mode", "debug", "core_num", "optimize_level",
                             "input_source", "max_time_per_fc", "jobs", "advice",
                             "balance_factor", "extra_params", "ability_entry"},
@@ -51,9 +54,9 @@ IGNORED = {
 }
 HINTS = {
     "march": "a Horizon BPU architecture; npucc builds for compiler_parameters.target",
-    "node_info": "per-layer precision: calibration_parameters.hybrid_config",
-    "set_node_data_type": "per-layer precision: calibration_parameters.hybrid_config",
-    "run_on_cpu": "npucc places layers on the CPU by the target's constraints",
+    "set_node_data_type": "per-layer precision: node_info, or calibration_parameters."
+                          "layer_dtypes",
+    "run_on_bpu": "npucc places layers by the target's constraints",
     "custom_op_method": "npucc has no custom op registration; a model with a custom op fails "
                         "at load, naming it",
 }
@@ -84,6 +87,7 @@ def translate(data: dict, fail: Callable[[str, str], None]) -> tuple[dict, list[
     m, i, c = (out.setdefault(s, {}) for s in ("model_parameters", "input_parameters",
                                                 "calibration_parameters"))
     _outputs(m, fail)
+    _layer_dtypes(m, c, warnings, fail)
     _folders(i, c, fail)
     _input_shape(m, i, fail)
     _norm_type(i, fail)
@@ -112,6 +116,41 @@ def _outputs(m: dict, fail) -> None:
         fail("model_parameters.output_nodes", "give outputs or hb_mapper's output_nodes, not "
                                               "both")
     m["outputs"] = _strings(m.pop("output_nodes"), "model_parameters.output_nodes", fail)
+
+
+def _layer_dtypes(m: dict, c: dict, warnings: list, fail) -> None:
+    """run_on_cpu and node_info as npucc's per-layer dtypes (inline layer_dtypes)."""
+    dtypes: dict[str, str] = {}
+    cpu = c.pop("run_on_cpu", None)
+    if cpu not in (None, ""):
+        dtypes.update(dict.fromkeys(_strings(cpu, "calibration_parameters.run_on_cpu", fail),
+                                    "f32"))
+    info = m.pop("node_info", None)
+    key = "model_parameters.node_info"
+    if info not in (None, ""):
+        if not isinstance(info, dict):
+            fail(key, f"expected {{node name: {{ON: CPU|BPU, InputType: int16, OutputType: "
+                      f"int16}}}}, got {brief(info)}")
+        for name, spec in info.items():
+            if not isinstance(name, str) or not isinstance(spec, dict):
+                fail(key, f"{brief(name)}: expected a mapping of ON / InputType / OutputType")
+            where = str(spec.get("ON", "")).upper()
+            types = {str(v).lower() for k, v in spec.items() if str(k).startswith(("InputType",
+                                                                                   "OutputType"))}
+            if where not in ("", "CPU", "BPU") or not types <= {"int8", "int16"}:
+                fail(key, f"{name!r}: {brief(spec)}: ON is CPU or BPU, the types int8 or int16")
+            if where == "CPU":
+                dtypes[name] = "f32"
+            elif "int16" in types:
+                dtypes[name] = "dfp16"
+            elif where == "BPU":
+                warnings.append(f"{key} {name!r}: ON BPU ignored: npucc places layers by the "
+                                "target's constraints")
+    if dtypes:
+        if c.get("layer_dtypes") is not None:
+            fail("calibration_parameters.layer_dtypes", "give layer_dtypes or hb_mapper's "
+                 "run_on_cpu / node_info, not both")
+        c["layer_dtypes"] = dtypes
 
 
 def _folders(i: dict, c: dict, fail) -> None:

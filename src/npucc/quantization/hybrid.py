@@ -198,12 +198,18 @@ def read_hybrid_config(path, graph: Graph | None = None) -> dict[str, str]:
         for name, dt in custom.items():
             out[_rknn_name(str(name))] = dtype_name(dt, f"{path}: {key} layer {name!r}")
     if graph is not None:
-        known = {p for n in graph.nodes for p in n.provenance} | {v.name for v in graph.values()}
-        for name in out:
-            if name not in known:
-                raise HybridConfigError(f"{path}: layer {name!r} is neither a source layer nor "
-                                        f"a value of graph {graph.name}")
+        check_layer_names(out, graph, str(path))
     return out
+
+
+def check_layer_names(names, graph: Graph, where: str) -> None:
+    """Every name is a source layer (a node's provenance) or a value of `graph`; else a
+    HybridConfigError naming `where` and the layer."""
+    known = {p for n in graph.nodes for p in n.provenance} | {v.name for v in graph.values()}
+    for name in names:
+        if name not in known:
+            raise HybridConfigError(f"{where}: layer {name!r} is neither a source layer nor a "
+                                    f"value of graph {graph.name}")
 
 
 def _rknn_name(name: str) -> str:
