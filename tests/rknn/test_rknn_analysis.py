@@ -269,3 +269,28 @@ def test_v1_hybrid_files_are_named_like_rknn_v1s(model, tmp_path, monkeypatch, c
     step1, step2 = other.inference([img])[0], rknn.inference([img])[0]
     assert rel_err(step2, step1) < 1e-6  # no custom layers: step 2 rebuilds step 1's model
     assert cosine(step2, ort_out(model, img)) > 0.98
+
+
+def test_hybrid_step2_blob_records_the_input_settings_of_step1(model, tmp_path, monkeypatch):
+    """Step 2 builds from IR text, which does not say what preprocessing was folded in: the
+    .data file carries it, so the exported blob's IO section equals a plain build's."""
+    import npucc
+
+    monkeypatch.chdir(tmp_path)
+    settings = dict(mean_values=[[10, 20, 30]], std_values=[[40, 50, 60]],
+                    quant_img_RGB2BGR=True, target_platform="rk3588")
+    rknn = RKNN(raise_errors=True)
+    rknn.config(**settings)
+    rknn.load_onnx(model)
+    rknn.build(do_quantization=True, dataset="dataset.txt")
+    rknn.export_rknn("plain.npub")
+    rknn.hybrid_quantization_step1(dataset="dataset.txt")
+    rknn.release()
+    rknn = RKNN(raise_errors=True)
+    rknn.config(**settings)
+    rknn.hybrid_quantization_step2("net.model", "net.data", "net.quantization.cfg")
+    rknn.export_rknn("hybrid.npub")
+    plain, hybrid = (npucc.load_blob(f).blob.io["inputs"] for f in ("plain.npub", "hybrid.npub"))
+    assert hybrid == plain
+    assert hybrid[0]["preprocess"] == {"mean": [10.0, 20.0, 30.0], "std": [40.0, 50.0, 60.0],
+                                       "reorder": None, "pixels": "bgr"}

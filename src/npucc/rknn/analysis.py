@@ -77,6 +77,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
+    from ..backends.npu.blob import preprocess_json
     from ..ir.text import format_graph
     from ..quantization import quantize_model
     from ..quantization.hybrid import propose_layer_dtypes, write_hybrid_config
@@ -98,7 +99,10 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
     _atomic_write(data, json.dumps({"format": "npucc-hybrid-1", "stats": f"{name}.calib.npz",
                                     "dtype": s.dtype, "algorithm": s.algorithm,
                                     "per_channel": s.per_channel,
-                                    "input_layout": built.input_layout}, indent=1) + "\n")
+                                    "input_layout": built.input_layout,
+                                    "preprocess": {k: preprocess_json(v)
+                                                   for k, v in built.preprocess.items()},
+                                    "pixel_order": built.pixel_order}, indent=1) + "\n")
     write_hybrid_config(cfg, q)
     if proposal:
         samples = first_samples(dataset, float_graph, proposal_size, s.rgb2bgr)
@@ -108,6 +112,20 @@ def hybrid_step1(rknn, dataset, proposal: bool, proposal_size: int) -> None:
         write_hybrid_config(cfg, q)
     rknn._install(built, q, 1)  # like a build: export_rknn / inference work after step 1
     rknn.log.info(f"hybrid_quantization_step1: wrote {model}, {data} and {cfg}")
+
+
+def _recorded_input_settings(data: dict, where) -> tuple[dict, dict]:
+    """The preprocessing and pixel order step 1 folded in (the .data file records them: the IR
+    text does not), for the blob's IO section; absent in older .data files."""
+    from ..passes import Preprocess
+
+    try:
+        pre = {str(k): Preprocess(v["mean"], v["std"], v["reorder"])
+               for k, v in (data.get("preprocess") or {}).items()}
+        pixels = {str(k): v for k, v in (data.get("pixel_order") or {}).items() if v == "bgr"}
+    except (TypeError, KeyError, ValueError, AttributeError) as e:
+        raise RknnError(f"{where}: bad preprocess / pixel_order record: {e}") from None
+    return pre, pixels
 
 
 def hybrid_name(graph: Graph, source, framework: str | None, generation: int) -> str:
@@ -157,6 +175,7 @@ def hybrid_step2(rknn, model_input, data_input, cfg_path) -> None:
         for v in (*graph.inputs, *q.graph.inputs):  # (IR text does not keep it, and a
             if v.type.rank == 4:                      # folded Transpose leaves it to guess)
                 v.meta["layout"] = layout
+    built.preprocess, built.pixel_order = _recorded_input_settings(data, data_input)
     rknn._install(built, q, 1)
     rknn.log.info(f"hybrid_quantization_step2: built with {len(layer_dtypes)} custom layer "
                   "dtype(s)")
