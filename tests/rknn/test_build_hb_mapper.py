@@ -108,6 +108,8 @@ def test_hb_mapper_config_builds_like_npuccs_own_keys(project, capsys, cal_dir):
     for key in ("march", "optimize_level", "compile_mode", "core_num", "layer_out_dump"):
         assert f"{key} (" in err and "hb_mapper option ignored" in err  # named, not silent
     assert theirs["calibration_samples"] == 5 and theirs["algorithm"] == "percentile"
+    assert any(w.startswith("model_parameters.march ('bernoulli2')") for w in theirs["warnings"])
+    assert ours["warnings"] == []
     q_ours = yaml.safe_load(open(ours["files"]["quant_config"]))
     q_theirs = yaml.safe_load(open(theirs["files"]["quant_config"]))
     assert q_theirs["ranges"] == q_ours["ranges"]

@@ -189,10 +189,11 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
                "weights_bytes": cost.memory.weights_bytes,
                "peak_activation_bytes": cost.memory.peak_activation_bytes,
                "stage_seconds": times, "build_seconds": round(sum(times.values()), 3),
-               "files": files}
+               "warnings": list(cfg.warnings), "files": files}
     if cfg.report:
         rpath = out.with_name(out.name + ".report.html")
-        shown = {k: v for k, v in summary.items() if k not in ("files", "stage_seconds")}
+        shown = {k: v for k, v in summary.items()
+                 if k not in ("files", "stage_seconds", "warnings")}
         shown["stage_seconds"] = ", ".join(f"{k} {v:.2f}" for k, v in times.items())
         write_build_report(rpath, f"npucc build report: {cfg.prefix}", shown,
                            layer_rows(cost, analysis), notes)
