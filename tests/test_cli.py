@@ -207,6 +207,46 @@ def test_run_matches_onnxruntime_and_dumps_every_layer(demo_onnx, tmp_path, caps
     assert entries and all((dump_dir / e["file"]).exists() for e in entries)
 
 
+def test_shape_fixes_dynamic_dims_named_or_in_input_order(tmp_path, capsys):
+    """--shape NAME=DIMS or a bare DIMS (the model's inputs in order) on an export with dynamic
+    batch and size: the run follows onnxruntime; mixed forms and an empty name are errors."""
+    onnx = pytest.importorskip("onnx", reason="onnx builds the model")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the oracle")
+    from onnx import TensorProto, helper
+
+    w = np.random.default_rng(1).normal(size=(4, 3, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "dyn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.ravel())])
+    path = tmp_path / "dyn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    x = np.random.default_rng(2).normal(size=(1, 3, 12, 20)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (want,) = ort.InferenceSession(str(path)).run(None, {"x": x})
+    for shape in ("1,3,12,20", "x=1,3,12,20", "1x3x12x20"):
+        out = tmp_path / f"out_{shape.replace('=', '_').replace(',', '_')}"
+        assert main(["run", str(path), "--shape", shape, "-i", str(tmp_path / "x.npy"),
+                     "--save", str(out)]) == 0
+        np.testing.assert_allclose(np.load(out / "y.npy"), want, rtol=1e-4, atol=1e-5)
+    capsys.readouterr()
+    assert main(["run", str(path), "--shape", "x=1,3,8,8", "--shape", "1,3,8,8"]) == 1
+    assert "give every shape as NAME=DIMS, or every shape bare" in capsys.readouterr().err
+    assert main(["run", str(path), "--shape", "=1,3,8,8"]) == 1
+    assert "--shape '=1,3,8,8': an empty input name" in capsys.readouterr().err
+
+
+def test_run_warns_that_an_image_goes_to_a_model_file_as_raw_pixels(demo_onnx, tmp_path,
+                                                                    capsys):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "a.png")
+    assert main(["run", str(demo_onnx), "-i", str(tmp_path / "a.png")]) == 0
+    assert "a.png: fed as raw 0-255 pixels; a model file has no built-in preprocessing" in \
+        capsys.readouterr().err
+
+
 def test_run_without_inputs_uses_seeded_random_inputs(demo_onnx, tmp_path, capsys):
     for d in ("a", "b"):
         assert main(["run", str(demo_onnx), "--save", str(tmp_path / d)]) == 0

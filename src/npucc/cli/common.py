@@ -75,17 +75,27 @@ def load_ir(path: str, fill_elided: str | None = None):
 
 # ---- npucc passes ----
 
-def parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]] | None:
-    """`name=1,3,224,224` items (or a bare `1,3,224,224` for a one-input model) as a dict."""
-    shapes = {}
+def parse_shapes(items: Sequence[str]):
+    """`name=1,3,224,224` items as a dict; bare `1,3,224,224` items as a list of shapes in input
+    order (what `npucc.load` takes either way); the two forms do not mix."""
+    named, bare = {}, []
     for item in items:
-        name, _, dims = item.rpartition("=")
+        name, sep, dims = item.rpartition("=")
         try:
-            shapes[name] = tuple(int(d) for d in dims.replace("x", ",").split(",") if d)
+            shape = tuple(int(d) for d in dims.replace("x", ",").split(",") if d)
         except ValueError:
             raise NpuccError(f"--shape {item!r}: expected NAME=D0,D1,... e.g. "
                              "image=1,3,224,224") from None
-    return shapes or None
+        if sep and not name:
+            raise NpuccError(f"--shape {item!r}: an empty input name")
+        if sep:
+            named[name] = shape
+        else:
+            bare.append(shape)
+    if named and bare:
+        raise NpuccError("--shape: give every shape as NAME=DIMS, or every shape bare (in input "
+                         "order), not both")
+    return named or bare or None
 
 
 def configure_model(p: argparse.ArgumentParser) -> None:

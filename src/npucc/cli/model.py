@@ -103,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from npucc.api import compile as compile_model
+    from npucc.quantization.dataset import IMAGE_SUFFIXES
 
     if str(args.model).endswith(".npub"):
         from npucc.api import load_blob
@@ -124,6 +125,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         graph = load_model(args)
         load_ms = (time.perf_counter() - start) * 1e3
         inputs = _read_inputs(args, graph)
+        images = [i for i in args.input if i.lower().endswith(IMAGE_SUFFIXES)]
+        if images:
+            print(f"npucc: warning: {', '.join(images)}: fed as raw 0-255 pixels; a model file "
+                  "has no built-in preprocessing (build it with mean/std: npucc build, or give "
+                  "a normalised .npy)", file=sys.stderr)
         model = compile_model(graph, pipeline=args.pipeline)
         outputs = model.run(inputs, dump_dir=args.dump)
         t = model.times
