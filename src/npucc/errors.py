@@ -29,6 +29,27 @@ class FrontendError(NpuccError):
     """A model file could not be imported; the message names the file, node and op."""
 
 
+def reworded(e: NpuccError, message: str) -> NpuccError:
+    """`e` with a new message: the same class and attributes (a FrontendError when the class
+    takes other constructor arguments), for layers that add the file or layer to a message."""
+    try:
+        out = type(e)(message)
+    except TypeError:
+        return FrontendError(message)
+    out.__dict__.update(e.__dict__)
+    return out
+
+
+class MissingShapeError(FrontendError):
+    """An input's shape is not (fully) in the model file. The message ends with "; give ...",
+    how `npucc.load` takes the shape (input_shapes=); an API with other argument names (the
+    RKNN facade's input_size_list) replaces that part. `input_name` names the input."""
+
+    def __init__(self, message: str, input_name: str | None = None):
+        super().__init__(message)
+        self.input_name = input_name
+
+
 class UnsupportedError(FrontendError):
     """A model uses an op, attribute value or data type that npucc declares unsupported."""
 

@@ -241,6 +241,11 @@ def test_one_calibration_folder_per_input_in_input_names_order(tmp_path, capsys)
     got = npucc.load_blob(results[0]["files"]["blob"]).run([img, vec])[0]
     sess = ort.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
     assert cosine(got, sess.run(None, {"img": img, "vec": vec})[0]) > 0.98
+    hb["calibration_parameters"]["max_samples"] = 2  # applies to folders per input too
+    hb["model_parameters"]["working_dir"] = "out_two"
+    (tmp_path / "hb2.yaml").write_text(yaml.safe_dump(hb))
+    summary, _ = build(tmp_path / "hb2.yaml", capsys)
+    assert summary["calibration_samples"] == 2
     cfg = dict(hb, calibration_parameters={"cal_data_dir": "vec_f32;dataset.txt",
                                            "cal_data_type": "float32"})
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))

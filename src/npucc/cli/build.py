@@ -121,11 +121,11 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
         print(f"npucc build: warning: {cfg.path}: {warning}", file=sys.stderr)
     target = get_target(cfg.target)
     cfg.working_dir.mkdir(parents=True, exist_ok=True)
-    shown = cfg.model
+    model_files = cfg.model
     if isinstance(cfg.model, tuple):  # (cfg, weights), (prototxt, caffemodel)
-        shown = f"{cfg.model[0]} (random weights)" if cfg.model[1] == "random" else \
+        model_files = f"{cfg.model[0]} (random weights)" if cfg.model[1] == "random" else \
             " + ".join(map(str, cfg.model))
-    stages.start("load", f"loading {cfg.model_key} {shown}")
+    stages.start("load", f"loading {cfg.model_key} {model_files}")
     graph = load(cfg.model, framework=cfg.framework, input_shapes=cfg.input_shapes,
                  inputs=cfg.inputs, outputs=cfg.outputs)
     imported = len(graph)
@@ -149,8 +149,8 @@ def run_build(cfg: BuildConfig, quiet: bool = False) -> dict:
                                          raw=cfg.raw)
         elif cfg.dataset is not None:
             dataset = Dataset(cfg.dataset, rgb2bgr=cfg.rgb2bgr, raw=cfg.raw)
-            if cfg.max_samples is not None:
-                dataset = dataset.subset(0, cfg.max_samples)
+        if dataset is not None and cfg.max_samples is not None:
+            dataset = dataset.subset(0, cfg.max_samples)
         n = len(dataset) if dataset is not None else 0
         stages.start("quantize", f"calibrating on {n} samples and quantizing to {cfg.dtype} "
                                  f"({cfg.algorithm})")

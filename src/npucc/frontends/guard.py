@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import FrontendError, InternalFrontendError, NpuccError
+from ..errors import FrontendError, InternalFrontendError, NpuccError, reworded
 
 
 def source_label(source) -> str:
@@ -41,11 +41,7 @@ def naming_file(label: str) -> Iterator[None]:
     except FrontendError as e:
         if label in str(e):
             raise
-        try:
-            renamed = type(e)(_named(str(e), label))
-        except TypeError:  # a subclass with another constructor
-            renamed = FrontendError(_named(str(e), label))
-        raise renamed from e
+        raise reworded(e, _named(str(e), label)) from e
     except NpuccError as e:
         raise FrontendError(_named(str(e), label)) from e
     except Exception as e:  # noqa: BLE001 - the safety net described above

@@ -310,7 +310,7 @@ def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None
         wkn = None
     # per output channel: sum of |w'| and of w' over the reduction; |w'| as (M, K)
     if wkn is not None:
-        abs_mk = (absq.T if wkn is not wq else absq).T
+        abs_mk = absq.T if wkn is wq else absq  # wkn is (K, N): wq, or wq.T (transB)
         w_abs, w_sum = abs_mk.sum(axis=1), wkn.sum(axis=0)
     else:
         abs_mk = absq.reshape(wq.shape[0], -1)

@@ -21,13 +21,12 @@ cost model of the target (no board); a device target (`init_runtime(target='rk35
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
 from .. import api as npucc_api
-from ..errors import NpuccError
+from ..errors import MissingShapeError
 from ..ir.graph import Graph
 from ..passes.input_layout import source_layout
 from ..targets import get_target
@@ -110,14 +109,12 @@ class RKNN:
         self.log.info(f"Loading {framework} model {label}")
         try:
             self._graph = load(source, framework=framework, input_shapes=shapes, **options)
-        except NpuccError as e:  # the API's argument, not npucc.load's, in the hint
-            hint = re.search(r"give (a static shape with |it with )?input_shapes=\{'([^']*)'.*",
-                             str(e))
-            if hint is None:
-                raise
-            raise type(e)(str(e)[:hint.start()] + "give its shape with load_"
-                          f"{framework}(..., inputs=['{hint.group(2)}'], input_size_list="
-                          "[[...]]) or config(dynamic_input=[[[...]]])") from None
+        except MissingShapeError as e:  # the API's argument, not npucc.load's, in the hint
+            problem = str(e).rsplit("; give ", 1)[0]
+            names = f"inputs=['{e.input_name}'], " if e.input_name else ""
+            raise MissingShapeError(f"{problem}; give its shape with load_{framework}(..., "
+                                    f"{names}input_size_list=[[...]]) or config(dynamic_input="
+                                    "[[[...]]])", e.input_name) from None
         self._reload = lambda shapes: load(source, framework=framework, input_shapes=shapes,
                                            **options)
         self._source, self._framework = label, framework

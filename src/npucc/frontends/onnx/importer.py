@@ -20,7 +20,15 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ...errors import FrontendError, IRError, LimitError, NpuccError, UnsupportedError
+from ...errors import (
+    FrontendError,
+    IRError,
+    LimitError,
+    MissingShapeError,
+    NpuccError,
+    UnsupportedError,
+    reworded,
+)
 from ...ir import Graph, Value
 from ...ir.types import DType, TensorType
 from ...limits import check_shape
@@ -227,14 +235,15 @@ def _apply_input_shape(name: str, onnx_dims: list, given) -> tuple[int, ...]:
                                     f"input_shapes gives {g}")
         return given
     if onnx_dims is None:
-        raise FrontendError(f"input '{name}' has no shape in the model; give it with "
-                            "input_shapes={'" + name + "': [...]}")
+        raise MissingShapeError(f"input '{name}' has no shape in the model; give it with "
+                                "input_shapes={'" + name + "': [...]}", name)
     unknown = [(i, d) for i, d in enumerate(onnx_dims) if not (isinstance(d, int) and d >= 0)]
     if unknown:
         desc = ", ".join(f"dim {i} ({d!r})" for i, d in unknown)
-        raise FrontendError(f"input '{name}' has unknown {desc} (shape "
-                            f"{[d if isinstance(d, int) and d >= 0 else '?' for d in onnx_dims]}); "
-                            "give a static shape with input_shapes={'" + name + "': [...]}")
+        raise MissingShapeError(
+            f"input '{name}' has unknown {desc} (shape "
+            f"{[d if isinstance(d, int) and d >= 0 else '?' for d in onnx_dims]}); "
+            "give a static shape with input_shapes={'" + name + "': [...]}", name)
     return tuple(onnx_dims)
 
 
@@ -483,7 +492,7 @@ class OnnxImporter:
             except IRError as e:
                 raise FrontendError(f"{self.label}: input '{name}': {e}") from None
             except FrontendError as e:
-                raise FrontendError(f"{self.label}: {e}") from None
+                raise reworded(e, f"{self.label}: {e}") from None
             v = self.graph.add_input(name, type_)
             self._onnx_named.add(id(v))
             self.env[name] = v

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from ...errors import FrontendError, UnsupportedError
+from ...errors import FrontendError, MissingShapeError, UnsupportedError
 from ...ir import Graph, Value
 from ...ir.types import DType, TensorType
 from ..tf_common import (
@@ -281,8 +281,9 @@ class TFImporter:
             if shape is None and "shape" in nd.attr and not nd.attr["shape"].shape.unknown_rank:
                 shape = [d.size for d in nd.attr["shape"].shape.dim]
             if shape is None or any(d is None or d < 0 for d in shape):
-                raise FrontendError(f"{self.label}: input '{node}' has unknown shape {shape}; "
-                                    "give input_shapes (e.g. [[1, 224, 224, 3]])")
+                raise MissingShapeError(f"{self.label}: input '{node}' has unknown shape "
+                                        f"{shape}; give input_shapes (e.g. [[1, 224, 224, 3]])",
+                                        node)
             shapes.append(tuple(int(d) for d in shape))
         return shapes
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import tflite
 
-from ...errors import FrontendError, UnsupportedError
+from ...errors import FrontendError, MissingShapeError, UnsupportedError
 from ...ir import Graph, Value
 from ...ir.types import DType, QuantParams, TensorType
 from ..tf_common import (
@@ -241,8 +241,8 @@ class TFLiteImporter:
                                             f"(signature {list(t.signature)}) and is loaded at "
                                             f"its declared shape {list(shape)}"))
             if any(d < 0 for d in shape):
-                raise FrontendError(f"{self.label}: input '{t.name}' has unknown dims {shape}; "
-                                    "give input_shapes")
+                raise MissingShapeError(f"{self.label}: input '{t.name}' has unknown dims "
+                                        f"{shape}; give input_shapes", t.name)
             shapes.append(tuple(shape))
         return shapes
 
