@@ -489,6 +489,15 @@ def test_a_dynamic_input_needs_input_size_list_in_the_apis_words(tmp_path, capsy
     assert "E load_onnx: " in err and str(path) in err and "unknown dim 0 ('N')" in err
     assert "load_onnx(..., inputs=['x'], input_size_list=[[...]])" in err
     assert "input_shapes=" not in err  # npucc.load's keyword means nothing to an RKNN script
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
+    names = np.load(fixtures / "cond_pb.npz")
+    assert rknn.load_tensorflow(str(fixtures / "cond_pb.pb"),
+                                inputs=[str(x) for x in names["input_names"]],
+                                outputs=[str(x) for x in names["output_names"]],
+                                input_size_list=None) == -1
+    err = capsys.readouterr().out
+    assert "has unknown shape [-1, 8, 8, 3]; give its shape with load_tensorflow(..., " \
+        "inputs=['x'], input_size_list=[[...]])" in err
     assert rknn.load_onnx(str(path), inputs=["x"], input_size_list=[[1, 3, 24, 40]]) == 0
     assert rknn.build(do_quantization=False) == 0 and rknn.init_runtime() == 0
     x = np.random.default_rng(0).uniform(0, 1, (1, 3, 24, 40)).astype(np.float32)
