@@ -2,6 +2,8 @@
 name unknown and ineffective options, clear messages for what npucc cannot do, RKNN's input
 conventions (nhwc default, missing batch axis, rknn_batch_size) checked against onnxruntime."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
