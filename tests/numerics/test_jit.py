@@ -281,7 +281,7 @@ def binning_cases(draw):
     if kind == "relu":
         x = np.maximum(x, 0)
     elif kind == "offset":
-        x = x + scale * 1000
+        x = x + min(scale * 1000, float(info.max))  # (an inf offset makes -inf + inf = NaN)
     x = np.clip(x, -float(info.max), float(info.max)).astype(dtype)
     tiny = info.smallest_subnormal
     specials = [0.0, -0.0, tiny, -tiny, 3 * tiny, -7 * tiny, info.smallest_normal,

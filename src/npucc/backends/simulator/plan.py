@@ -28,9 +28,19 @@ from ...ir.graph import Graph, Node
 from ...ir.interpreter import coerce_inputs
 from ...ir.ops.partition import inline_partitions
 from ...numerics import profile_of, select_kernel
+from ...numerics.integer.requantize import PROFILES as INTEGER_PROFILES
 from .buffers import ALIGN, BufferPlan, plan_buffers
 from .dump import LayerDump
-from .kernels import CAN, CANNOT, FAST_KERNELS, PREFERS, BuildContext, FastKernel, Step
+from .kernels import (
+    CAN,
+    CANNOT,
+    FAST_KERNELS,
+    INTEGER_FAST_KERNELS,
+    PREFERS,
+    BuildContext,
+    FastKernel,
+    Step,
+)
 from .kernels.parallel import blas_threads
 
 
@@ -90,6 +100,16 @@ def _channels_last_values(graph: Graph, nodes: list[Node], specs) -> set[int]:
         if v.type.rank == 4 and id(v) not in kept and min(prefs) >= CAN and max(prefs) >= PREFERS:
             out.add(id(v))
     return out
+
+
+def _fast_kernel(node: Node) -> FastKernel | None:
+    """The node's fast kernel: float kernels for float nodes, the integer profiles' own (their
+    numerics kernels bound to the plan's arrays) for affine and dfp nodes; None for the others
+    (tflite, fp16), which run their profile's kernel, the one the reference interpreter runs."""
+    profile = profile_of(node)
+    if profile == "float":
+        return FAST_KERNELS.get(node.op)
+    return INTEGER_FAST_KERNELS.get(node.op) if profile in INTEGER_PROFILES else None
 
 
 def _reference_step(node: Node, inputs: list, outputs: list[np.ndarray]) -> Step:
@@ -242,10 +262,7 @@ def compile_plan(graph: Graph) -> Plan:
     if any(n.op == "Partition" for n in graph.nodes):
         graph = inline_partitions(graph)
     nodes = list(graph.nodes)
-    # fast kernels are float kernels: nodes of the other numerics profiles (quantized, float16)
-    # run their profile's kernel, the one the reference interpreter runs
-    specs: dict[int, FastKernel | None] = {
-        id(n): None if profile_of(n) != "float" else FAST_KERNELS.get(n.op) for n in nodes}
+    specs: dict[int, FastKernel | None] = {id(n): _fast_kernel(n) for n in nodes}
     for n in nodes:
         n.opdef  # noqa: B018 - raises a clear error for an unknown op now, not at run time
 

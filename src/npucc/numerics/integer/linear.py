@@ -4,6 +4,9 @@ the fused activation, the fused max-pool, and one half-to-even requantization pe
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
 import numpy as np
 
 from ...ir.graph import Node
@@ -74,8 +77,25 @@ def _conv_spatial(node: Node):
                               at["dilations"]))
 
 
-@kernel(PROFILES, "Conv", "ConvTranspose", "Gemm", "MatMul", limits=limits)
-def linear(node: Node) -> Kernel:
+@attrs.frozen
+class LinearParams:
+    """What the requantization of a linear node needs, read once from its types: the input's
+    and output's zero points, the real factor s_x * s_w / s_y (scalar or shaped `bshape`), the
+    output clamp [lo, hi] with the fused activation in it, the negative-side factor of a
+    sign-split activation (or None), and the weights' zero point(s) `wz` shaped to broadcast
+    against the weights."""
+
+    zx: int
+    zy: int
+    real: Any
+    lo: int
+    hi: int
+    negative: Any
+    wz: Any
+    bshape: tuple[int, ...]
+
+
+def linear_params(node: Node) -> LinearParams:
     problem = limits(node)
     if problem:
         raise QuantizedExecutionError(f"{node.describe()}: {problem}")
@@ -96,6 +116,15 @@ def linear(node: Node) -> Kernel:
     else:
         wz = wz.reshape(()) if np.all(zw == zw.flat[0]) else wz
         wz = wz.reshape(()) if wz.size == 1 else wz
+    return LinearParams(zx, zy, real, lo, hi, negative, wz, bshape)
+
+
+@kernel(PROFILES, "Conv", "ConvTranspose", "Gemm", "MatMul", limits=limits)
+def linear(node: Node) -> Kernel:
+    x, w = node.inputs[0], node.inputs[1]
+    y = node.outputs[0]
+    p = linear_params(node)
+    zx, zy, real, lo, hi, negative, wz, bshape = attrs.astuple(p, recurse=False)
     if negative is None:
         compiled = depthwise_kernel(node, zx, wz, real, zy, lo, hi)
         if compiled is not None:

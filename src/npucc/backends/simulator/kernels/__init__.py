@@ -75,17 +75,21 @@ class FastKernel:
     channels_last: Callable[[Node], tuple[int, int]] = _no_channels_last  # (input 0, output)
 
 
-FAST_KERNELS: Registry[FastKernel] = Registry("fast kernel")
+FAST_KERNELS: Registry[FastKernel] = Registry("fast kernel")  # float nodes
+# nodes of the integer profiles (affine, dfp): their numerics kernels bound to the plan's arrays
+INTEGER_FAST_KERNELS: Registry[FastKernel] = Registry("integer fast kernel")
 
 
-def fast_kernel(*ops: str, view=None, inplace=None, scratch=None, channels_last=None):
-    """Decorator: register the builder for `ops` (see the module docstring)."""
+def fast_kernel(*ops: str, view=None, inplace=None, scratch=None, channels_last=None,
+                integer: bool = False):
+    """Decorator: register the builder for `ops` (see the module docstring), for float nodes or
+    (`integer`) for nodes of the affine and dfp profiles."""
+    table = INTEGER_FAST_KERNELS if integer else FAST_KERNELS
 
     def register(build):
         for op in ops:
-            FAST_KERNELS[op] = FastKernel(op, build, view or _never, inplace or _no_inputs,
-                                          scratch or _no_scratch,
-                                          channels_last or _no_channels_last)
+            table[op] = FastKernel(op, build, view or _never, inplace or _no_inputs,
+                                   scratch or _no_scratch, channels_last or _no_channels_last)
         return build
 
     return register
@@ -120,4 +124,4 @@ def activation_in_place(kind: str, params: Sequence[float]) -> Callable[..., Any
     return lambda y, axis=1, channels=None: np.copyto(y, apply_activation(y, kind, params))
 
 
-from . import conv, elementwise, linear, pool, shape  # noqa: E402,F401  (register the kernels)
+from . import conv, elementwise, integer_conv, linear, pool, shape  # noqa: E402,F401  (register)

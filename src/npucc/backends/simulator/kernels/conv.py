@@ -22,6 +22,7 @@ import numpy as np
 
 from ....ir.graph import Node
 from ....numerics import accumulate, depthwise
+from ....numerics.integer.planned_conv import is_channels_last
 from . import CAN, CANNOT, PREFERS, BuildContext, activation_in_place, fast_kernel
 from .parallel import view_as
 
@@ -154,11 +155,6 @@ def _layouts(node: Node) -> tuple[int, int]:
     if geo.g != 1:
         return CANNOT, CANNOT
     return (CAN if geo.direct else CANNOT), CAN
-
-
-def is_channels_last(a: np.ndarray) -> bool:
-    """An (N, C, H, W) array whose bytes are NHWC (see `kernels.FastKernel.channels_last`)."""
-    return a.ndim == 4 and not a.flags.c_contiguous and a.strides[1] == a.itemsize
 
 
 @fast_kernel("Conv", scratch=_scratch, channels_last=_layouts)
