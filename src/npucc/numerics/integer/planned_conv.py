@@ -26,22 +26,11 @@ import numpy as np
 from ...ir.graph import Node
 from ..accumulate import constant_weight_gemm, float_for, storage_centre
 from ..depthwise import integer_loop
+from ..layout import is_channels_last, view_as
 from ..params import storage_range
 from ..profiles import profile_of
 from .linear import LinearParams, limits, linear_params
 from .requantize import PROFILES, requantizer
-
-
-def is_channels_last(a: np.ndarray) -> bool:
-    """An (N, C, H, W) array whose bytes are NHWC."""
-    return a.ndim == 4 and not a.flags.c_contiguous and a.strides[1] == a.itemsize
-
-
-def _view(a: np.ndarray, shape) -> np.ndarray:
-    """`a` reshaped without a copy (ValueError if that needs one): writes must land in `a`."""
-    v = a.view()
-    v.shape = shape
-    return v
 
 
 @attrs.frozen
@@ -108,19 +97,19 @@ class PlannedConv:
         bias = np.zeros(m, np.int64) if b is None else np.asarray(b.const, np.int64).reshape(-1)
         offset = bias - (p.zx - centre) * np.rint(wq.sum(axis=1)).astype(np.int64)
         x_last, out_last = is_channels_last(x), is_channels_last(out)
-        src = _view(x.transpose(0, 2, 3, 1), (n, pixels, c)) if x_last else _view(
+        src = view_as(x.transpose(0, 2, 3, 1), (n, pixels, c)) if x_last else view_as(
             x, (n, c, pixels))
         buf = np.empty(src.shape, dtype)  # x - centre
         if out_last:  # (pixels, C) @ W^T: channels last
             acc = np.empty((n, pixels, m), dtype)
             lhs = buf if x_last else buf.swapaxes(1, 2)
             matmul = partial(np.matmul, lhs, np.ascontiguousarray(wq.T.astype(dtype)), out=acc)
-            dst, per_channel = _view(out.transpose(0, 2, 3, 1), (n, pixels, m)), (m,)
+            dst, per_channel = view_as(out.transpose(0, 2, 3, 1), (n, pixels, m)), (m,)
         else:  # W @ (C, pixels)
             acc = np.empty((n, m, pixels), dtype)
             rhs = buf.swapaxes(1, 2) if x_last else buf
             matmul = partial(np.matmul, np.ascontiguousarray(wq.astype(dtype)), rhs, out=acc)
-            dst, per_channel = _view(out, (n, m, pixels)), (m, 1)
+            dst, per_channel = view_as(out, (n, m, pixels)), (m, 1)
         requant = requantizer(
             np.broadcast_to(np.reshape(p.real, -1), (m,)).reshape(per_channel),
             offset=offset.reshape(per_channel), bound=raw_bound.reshape(per_channel), zy=p.zy,

@@ -22,9 +22,8 @@ import numpy as np
 
 from ....ir.graph import Node
 from ....numerics import accumulate, depthwise
-from ....numerics.integer.planned_conv import is_channels_last
+from ....numerics.layout import is_channels_last, view_as
 from . import CAN, CANNOT, PREFERS, BuildContext, activation_in_place, fast_kernel
-from .parallel import view_as
 
 F32 = np.dtype(np.float32)
 DEPTHWISE_BLOCK_BYTES = 256 * 1024  # accumulator bytes per cache block of the depthwise path

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 
 def threads() -> int:
     env = os.environ.get("NPUCC_NUM_THREADS", "").strip()
@@ -50,10 +48,3 @@ class blas_threads:
     def __exit__(self, *exc):
         if self._limit is not None:
             self._limit.restore_original_limits()
-
-
-def view_as(a: np.ndarray, shape) -> np.ndarray:
-    """`a` reshaped without copying (ValueError if that needs a copy): writes must land in a."""
-    v = a.view()
-    v.shape = shape
-    return v
