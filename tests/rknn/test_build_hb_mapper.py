@@ -253,6 +253,83 @@ def test_one_calibration_folder_per_input_in_input_names_order(tmp_path, capsys)
     assert "calibration_parameters.cal_data_dir: " in capsys.readouterr().err  # not a folder
 
 
+class TwoImages(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, left, right):
+        return torch.relu(self.a(left)) + self.b(right)
+
+
+def test_per_input_normalisation_of_a_two_image_model(tmp_path, capsys):
+    """hb_mapper's per-input preprocessing ("a;b": norm_type data_mean_and_scale for one input,
+    data_mean for the other; mean_value and scale_value per input) is folded into each input:
+    the blob, fed raw pixels, follows onnxruntime on the inputs normalised by hand; npucc's own
+    form (input_name a list, per-input lists with null) builds the same ranges; a per-input
+    list of the wrong length names the key."""
+    torch.manual_seed(3)
+    torch.onnx.export(TwoImages().eval(), (torch.zeros(1, 3, 12, 12), torch.zeros(1, 3, 12, 12)),
+                      tmp_path / "two.onnx", input_names=["left", "right"], dynamo=False)
+    rng = np.random.default_rng(4)
+    for folder in ("cal_left", "cal_right"):
+        (tmp_path / folder).mkdir()
+        for k in range(3):
+            Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(
+                tmp_path / folder / f"{k}.png")
+    mean_l, scale_l, mean_r = [120.0, 110.0, 100.0], [0.02, 0.015, 0.01], [60.0, 70.0, 80.0]
+    hb = {"model_parameters": {"onnx_model": "two.onnx", "march": "bayes",
+                               "working_dir": "out_hb", "output_model_file_prefix": "two"},
+          "input_parameters": {"input_name": "left;right", "input_type_train": "rgb;rgb",
+                               "input_type_rt": "rgb;rgb", "input_layout_rt": "NCHW",
+                               "norm_type": "data_mean_and_scale;data_mean",
+                               "mean_value": " ".join(map(str, mean_l)) + ";" + " ".join(
+                                   map(str, mean_r)),
+                               "scale_value": " ".join(map(str, scale_l)) + ";1 1 1"},
+          "calibration_parameters": {"cal_data_dir": "cal_left;cal_right",
+                                     "calibration_type": "max"},
+          "compiler_parameters": {"target": "rk3588"}}
+    native = {"model_parameters": {"onnx_model": "two.onnx", "working_dir": "out_native",
+                                   "output_model_file_prefix": "two"},
+              "input_parameters": {"input_name": ["left", "right"], "input_layout_rt": "NCHW",
+                                   "mean_value": [mean_l, mean_r],
+                                   "std_value": [[1 / s for s in scale_l], None]},
+              "calibration_parameters": {"cal_data_dir": ["cal_left", "cal_right"],
+                                         "cal_data_inputs": ["left", "right"],
+                                         "calibration_type": "normal"},
+              "compiler_parameters": {"target": "rk3588"}}
+    results = []
+    for name, cfg in (("hb", hb), ("native", native)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+        results.append(build(tmp_path / f"{name}.yaml", capsys)[0])
+    ranges = [yaml.safe_load(open(s["files"]["quant_config"]))["ranges"] for s in results]
+    assert ranges[0] == ranges[1]
+    left = rng.integers(0, 256, (1, 3, 12, 12)).astype(np.float32)
+    right = rng.integers(0, 256, (1, 3, 12, 12)).astype(np.float32)
+    got = run_blob_inputs(results[0]["files"]["blob"], [left, right])
+    sess = ort.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
+    col = (1, 3, 1, 1)
+    want = sess.run(None, {
+        "left": ((left - np.reshape(mean_l, col)) * np.reshape(scale_l, col)).astype(np.float32),
+        "right": (right - np.reshape(mean_r, col)).astype(np.float32)})[0]
+    assert cosine(got, want) > 0.98
+    hb["input_parameters"]["mean_value"] = "1 2 3;4 5 6;7 8 9"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(hb))
+    assert main(["build", str(tmp_path / "bad.yaml")]) == 1
+    assert "input_parameters.mean_value: 3 per-input values" in capsys.readouterr().err
+    native["input_parameters"]["std_value"] = [[1.0, 1.0, 1.0]]
+    (tmp_path / "bad2.yaml").write_text(yaml.safe_dump(native))
+    assert main(["build", str(tmp_path / "bad2.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "input_parameters.std_value: 1 per-input entries" in err and "bad2.yaml" in err
+
+
+def run_blob_inputs(blob, inputs):
+    import npucc
+
+    return npucc.load_blob(blob).run(inputs)[0]
+
+
 def test_run_on_cpu_and_node_info_set_layer_precisions(project, capsys):
     """run_on_cpu keeps a layer float (on the CPU), node_info's int16 makes one 16-bit; the
     build still follows onnxruntime, and an unknown layer name is an error naming the key."""

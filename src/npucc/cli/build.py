@@ -48,15 +48,19 @@ def _preprocess(cfg: BuildConfig, graph) -> dict | None:
 
     if cfg.preprocess is None:
         return None
-    p = cfg.preprocess
-    name = p["input_name"] or graph.inputs[0].name
-    if name not in {v.name for v in graph.inputs}:
-        raise BuildConfigError(f"{cfg.path}: input_parameters.input_name: the model has no "
-                               f"input {name!r}; its inputs: {[v.name for v in graph.inputs]}")
-    try:
-        return {name: Preprocess(p["mean"], p["std"], p["reorder"])}
-    except (ValueError, TypeError) as e:
-        raise BuildConfigError(f"{cfg.path}: input_parameters: {e}") from e
+    inputs = [v.name for v in graph.inputs]
+    out = {}
+    for name, p in cfg.preprocess.items():
+        name = name or inputs[0]
+        if name not in inputs:
+            raise BuildConfigError(f"{cfg.path}: input_parameters.input_name: the model has no "
+                                   f"input {name!r}; its inputs: {inputs}")
+        try:
+            out[name] = Preprocess(p["mean"], p["std"], p["reorder"])
+        except (ValueError, TypeError) as e:
+            where = f" ({name})" if len(cfg.preprocess) > 1 else ""
+            raise BuildConfigError(f"{cfg.path}: input_parameters{where}: {e}") from e
+    return out
 
 
 def _layer_dtypes(cfg: BuildConfig, graph):

@@ -9,7 +9,9 @@
       output_model_file_prefix: resnet # default: the model file's stem
     input_parameters:
       input_layout_rt: NHWC            # how the built model takes images: NHWC, NCHW or source
-      mean_value: [123.675, 116.28, 103.53]
+      input_name: image                # the input(s) preprocessed (default: the first); a list
+                                       # gives each value once for all, or one entry per input
+      mean_value: [123.675, 116.28, 103.53]  # (several inputs: [[...], null] or "a;b")
       std_value: [58.395, 57.12, 57.375]     # or hb_mapper's scale_value (= 1 / std)
       reorder_channel: [2, 1, 0]       # applied before the mean
     calibration_parameters:
@@ -84,7 +86,7 @@ class BuildConfig:
     working_dir: Path
     prefix: str
     input_layout: str
-    preprocess: dict | None  # {"mean", "std", "reorder", "input_name"}
+    preprocess: dict | None  # {input name or None (the first): {"mean", "std", "reorder"}}
     dataset: Path | tuple[Path, ...] | None  # a tuple: one folder per input
     algorithm: str
     dtype: str
@@ -160,8 +162,9 @@ class _Reader:
     def numbers(self, section: str, key: str) -> tuple[float, ...] | None:
         """A number, a list of numbers or a string "1 2 3" (RKNN's form): finite floats."""
         value = self.get(section, key, kind=(list, int, float, str))
-        if value is None:
-            return None
+        return None if value is None else self._numbers(value, f"{section}.{key}")
+
+    def _numbers(self, value, where: str) -> tuple[float, ...]:
         items = value.replace(",", " ").split() if isinstance(value, str) else \
             value if isinstance(value, list) else [value]
         try:
@@ -169,8 +172,29 @@ class _Reader:
         except (ValueError, OverflowError):
             out = ()
         if not out or len(out) != len(items) or not all(map(math.isfinite, out)):
-            self.fail(f"{section}.{key}", f"expected finite numbers, got {brief(value)}")
+            self.fail(where, f"expected finite numbers, got {brief(value)}")
         return out
+
+    def per_input_numbers(self, section: str, key: str, inputs: list
+                          ) -> list[tuple[float, ...] | None]:
+        """`numbers` for each of `inputs`: one value for all of them, or one entry per input:
+        a list of entries (each numbers or null: none for that input) or hb_mapper's string
+        "a;b" of entries."""
+        value = self.get(section, key, kind=(list, int, float, str))
+        if value is None:
+            return [None] * len(inputs)
+        if isinstance(value, str) and ";" in value:
+            entries = [e.strip() or None for e in value.split(";")]
+        elif isinstance(value, list) and any(isinstance(v, (list, str)) or v is None
+                                             for v in value) and len(inputs) > 1:
+            entries = value
+        else:
+            return [self._numbers(value, f"{section}.{key}")] * len(inputs)
+        if len(entries) != len(inputs):
+            self.fail(f"{section}.{key}", f"{len(entries)} per-input entries in {brief(value)} "
+                      f"for {len(inputs)} input(s) (input_parameters.input_name)")
+        return [None if e is None else self._numbers(e, f"{section}.{key} ({name or 'input'})")
+                for e, name in zip(entries, inputs)]
 
     def shapes(self) -> dict | list | None:
         """input_shapes: {name: [dims]} or a list of [dims] in input order; dims >= 1."""
@@ -373,23 +397,43 @@ class _Reader:
                       f"back to the CPU; the quantized_dtype values it runs: {'; '.join(runs)}")
 
     def _preprocess(self) -> dict | None:
+        """{input name (None: the model's first input): {"mean", "std", "reorder"}} for the
+        inputs input_name lists (one name, a list, or hb_mapper's "a;b"), each value given once
+        for all of them or per input; None without preprocessing."""
         s = "input_parameters"
-        mean, std = self.numbers(s, "mean_value"), self.numbers(s, "std_value")
-        scale = self.numbers(s, "scale_value")
-        reorder = self.numbers(s, "reorder_channel")
-        if std is not None and scale is not None:
-            self.fail(f"{s}.scale_value", "give std_value or scale_value, not both")
-        for key, values in (("std_value", std), ("scale_value", scale)):
-            if values is not None and 0 in values:
-                self.fail(f"{s}.{key}", f"{list(values)} has a zero")
-        if scale is not None:
-            std = tuple(1.0 / v for v in scale)
-        if reorder is not None:
-            reorder = [int(v) for v in reorder]
-            if sorted(reorder) != list(range(len(reorder))):
-                self.fail(f"{s}.reorder_channel", f"{reorder} is not a permutation of the "
-                          "channels 0..n-1")
-        if mean is None and std is None and reorder is None:
-            return None
-        return {"mean": mean if mean is not None else 0.0, "std": std if std is not None else 1.0,
-                "reorder": reorder, "input_name": self.get(s, "input_name", kind=str)}
+        names = self._preprocess_inputs()
+        values = {key: self.per_input_numbers(s, key, names)
+                  for key in ("mean_value", "std_value", "scale_value", "reorder_channel")}
+        out = {}
+        for k, name in enumerate(names):
+            mean, std, scale, reorder = (values[key][k] for key in values)
+            where = f" ({name})" if len(names) > 1 else ""
+            if std is not None and scale is not None:
+                self.fail(f"{s}.scale_value", f"give std_value or scale_value, not both{where}")
+            for key, given in (("std_value", std), ("scale_value", scale)):
+                if given is not None and 0 in given:
+                    self.fail(f"{s}.{key}", f"{list(given)} has a zero{where}")
+            if scale is not None:
+                std = tuple(1.0 / v for v in scale)
+            if reorder is not None:
+                reorder = [int(v) for v in reorder]
+                if sorted(reorder) != list(range(len(reorder))):
+                    self.fail(f"{s}.reorder_channel", f"{reorder} is not a permutation of the "
+                              f"channels 0..n-1{where}")
+            if mean is None and std is None and reorder is None:
+                continue
+            out[name] = {"mean": mean if mean is not None else 0.0,
+                         "std": std if std is not None else 1.0, "reorder": reorder}
+        return out or None
+
+    def _preprocess_inputs(self) -> list:
+        """The input names preprocessing applies to ([None]: the model's first input)."""
+        key = "input_parameters.input_name"
+        value = self.get("input_parameters", "input_name", kind=(str, list))
+        if value in (None, "", []):
+            return [None]
+        names = [v.strip() for v in value.split(";")] if isinstance(value, str) else value
+        if not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+            self.fail(key, f"expected an input name or a list of distinct names, got "
+                           f"{brief(value)}")
+        return names

@@ -6,7 +6,9 @@ Translated (hb_mapper key -> what npucc does with it):
 - input_parameters.input_shape ("1x3x224x224", ";" between inputs) -> model_parameters.input_shapes
   (by input_name when given)
 - input_parameters.norm_type: no_preprocess / data_mean / data_scale / data_mean_and_scale keeps
-  none, mean_value, scale_value (std_value) or both
+  none, mean_value, scale_value (std_value) or both; per input ("a;b", with mean_value /
+  scale_value per input too) -> per-input entries for the inputs input_name lists (None where
+  the input's norm_type drops the value)
 - input_parameters.input_type_train / input_type_rt: rgb with bgr (or back) -> reorder_channel
   [2, 1, 0] (the model takes input_type_rt); nv12 is not emulated (the model takes
   input_type_train pixels, with a warning); calibration images are reversed to the runtime order
@@ -182,13 +184,11 @@ def _input_shape(m: dict, i: dict, fail) -> None:
     if names is not None and len(names) != len(shapes):
         fail(key, f"{len(shapes)} shapes for {len(names)} input names")
     m["input_shapes"] = dict(zip(names, shapes)) if names else shapes
-    if names and len(names) > 1:
-        i.pop("input_name")  # several names only say the shapes' order here
 
 
 def _one(value, key: str, fail):
-    """One setting from hb_mapper's per-input form ("a;a"): npucc applies one to every input,
-    so the inputs' values must agree."""
+    """One setting from hb_mapper's per-input form ("a;a") that npucc's build takes once for
+    all inputs (colour types, raw file layout and type), so the inputs' values must agree."""
     if not isinstance(value, str) or ";" not in value:
         return value
     values = set(_strings(value, key, fail))
@@ -199,14 +199,35 @@ def _one(value, key: str, fail):
 
 
 def _norm_type(i: dict, fail) -> None:
-    norm = _one(i.pop("norm_type", None), "input_parameters.norm_type", fail)
-    if norm is None:
+    """norm_type decides which of mean_value / scale_value / std_value apply, as in hb_mapper;
+    per input with "a;b" (the values then go per input to npucc, None where they do not
+    apply)."""
+    value = i.pop("norm_type", None)
+    if value in (None, ""):
         return
-    if not isinstance(norm, str) or norm not in NORM_TYPES:
-        fail("input_parameters.norm_type", f"{norm!r} is not one of {', '.join(NORM_TYPES)}")
-    for key in ("mean_value", "scale_value", "std_value"):
-        if key not in NORM_TYPES[norm]:
-            i.pop(key, None)  # as hb_mapper: norm_type decides what applies
+    key = "input_parameters.norm_type"
+    norms = _strings(value, key, fail)
+    for norm in norms:
+        if norm not in NORM_TYPES:
+            fail(key, f"{norm!r} is not one of {', '.join(NORM_TYPES)}")
+    for name in ("mean_value", "scale_value", "std_value"):
+        given = i.get(name)
+        if given in (None, ""):
+            continue
+        if len(norms) == 1:
+            if name not in NORM_TYPES[norms[0]]:
+                del i[name]
+            continue
+        entries = given.split(";") if isinstance(given, str) and ";" in given else \
+            [given] * len(norms)
+        if len(entries) != len(norms):
+            fail(f"input_parameters.{name}", f"{len(entries)} per-input values in "
+                 f"{brief(given)} for {len(norms)} norm_type entries")
+        kept = [e if name in NORM_TYPES[n] else None for e, n in zip(entries, norms)]
+        if all(e is None for e in kept):
+            del i[name]
+        else:
+            i[name] = kept
 
 
 def _color_types(i: dict, warnings: list, fail) -> tuple[bool, bool]:
