@@ -112,3 +112,39 @@ def test_an_unknown_contrib_op_is_named_with_its_domain(tmp_path):
     with pytest.raises(UnsupportedError, match=r"m\.onnx.*op com\.microsoft\.QLinearWhatever is "
                                                "not supported"):
         load(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("case", ["conv", "conv runtime weights", "matmul per-column zp",
+                                  "batched matmul", "matmul runtime weights"])
+def test_integer_ops_with_sums_past_float32_are_exact(case):
+    """ConvInteger / MatMulInteger whose sums pass 2**24 (deep reductions of large 8-bit
+    values, as in dynamically quantized transformers) give onnxruntime's int32 results exactly:
+    one float32 op would round them (the bug: off by up to 6); npucc cuts the reduction into
+    exact float32 parts added in int32."""
+    from tests.ir.ops.onnx_oracle import run_model, single_node_model
+
+    rng = np.random.default_rng(1)
+    runtime_w = "runtime" in case
+    if case.startswith("conv"):
+        x = rng.integers(200, 256, (1, 512, 5, 5)).astype(np.uint8)
+        w = rng.integers(100, 128, (4, 512, 3, 3)).astype(np.int8)
+        w_zp = np.array(2, np.int8)  # (onnxruntime: per tensor)
+        op, inputs, attrs = "ConvInteger", [x, w, np.array(7, np.uint8), w_zp], {"pads": [1] * 4}
+    else:
+        k = 3000
+        a = rng.integers(200, 256, (2, 3, k)).astype(np.uint8)
+        b_shape = (2, k, 5) if "batched" in case else (k, 5)
+        b = rng.integers(-128, -100, b_shape).astype(np.int8)
+        b_zp = (rng.integers(-2, 3, 5).astype(np.int8) if "per-column" in case
+                else np.array(1, np.int8))
+        op, inputs, attrs = "MatMulInteger", [a, b, np.array(3, np.uint8), b_zp], {}
+    const = {2, 3} if runtime_w else {1, 2, 3}
+    model = single_node_model(op, inputs, attrs, (np.int32,), initializers=const, opset=10)
+    feeds = {f"in{i}": v for i, v in enumerate(inputs) if i not in const}
+    (want,) = run_model(model, feeds)
+    assert np.abs(want.astype(np.float64)).max() > 2 ** 24  # past float32's exact integers
+    g = load(model)
+    for got in (run_graph(g, list(feeds.values()))[0],
+                compile_plan(g).run(list(feeds.values()))[0]):
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, want)

@@ -3,10 +3,10 @@
 The integer ops of onnxruntime's older quantized formats import onto them: QLinearConv and
 QLinearMatMul as DequantizeLinear -> the float op -> QuantizeLinear (the form of a QDQ model);
 ConvInteger and MatMulInteger as the float op on the zero-point-shifted integers, cast to int32
-(exact while the accumulated sums stay below 2**24); DynamicQuantizeLinear as its formula. The
-QOperator ops onnxruntime defines in its com.microsoft domain (QLinearAdd, QLinearMul,
-QLinearSigmoid, QLinearLeakyRelu, QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat,
-QGemm) the same way as QLinearConv."""
+(exact: cut by input channel into float32 parts whose sums stay below 2**24, added in int32);
+DynamicQuantizeLinear as its formula. The QOperator ops onnxruntime defines in its com.microsoft
+domain (QLinearAdd, QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearGlobalAveragePool,
+QLinearAveragePool, QLinearConcat, QGemm) the same way as QLinearConv."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def qlinear_matmul(cx):
 
 def _shifted(cx, i: int, zp_index: int, axis: int):
     """Integer input i minus its zero point (input zp_index, if given; one per index of `axis`
-    when it has several), as float32."""
+    when it has several), as float32 (exact: small integers)."""
     x = cx.emit("Cast", [cx.input(i)], to=DType.f32)
     if not cx.has(zp_index):
         return x
@@ -109,16 +109,98 @@ def _shifted(cx, i: int, zp_index: int, axis: int):
     return cx.emit("Sub", [x, zp])
 
 
+def _range_deviation(cx, i: int, zp_index: int) -> float:
+    """The largest |x - zero point| input i's integer type allows (against its zero point(s)
+    when they are constants, else any value of the type)."""
+    info = np.iinfo(cx.np_dtype(cx.input(i)))
+    zp = cx.input(zp_index) if cx.has(zp_index) else np.zeros(1)
+    if not isinstance(zp, np.ndarray):
+        return float(info.max) - float(info.min)
+    z = np.asarray(zp, np.float64).reshape(-1)
+    return float(max(np.max(np.abs(info.min - z)), np.max(np.abs(info.max - z))))
+
+
+def _weight_deviation(cx, i: int, zp_index: int, channel_axis: int) -> np.ndarray | None:
+    """|w - zw| per element of constant weights (input i) with constant zero point(s), one
+    per index of `channel_axis` when several; None otherwise."""
+    w = cx.input(i)
+    zp = cx.input(zp_index) if cx.has(zp_index) else np.zeros(1)
+    if not (isinstance(w, np.ndarray) and isinstance(zp, np.ndarray)):
+        return None
+    z = np.asarray(zp, np.float64).reshape(-1)
+    shape = [1] * w.ndim
+    if z.size > 1:
+        shape[channel_axis] = z.size
+    return np.abs(w.astype(np.float64) - z.reshape(shape))
+
+
+def _exact_parts(w_dev: np.ndarray | None, w_max: float, x_dev: float, w_shape,
+                 reduce_axis: int, out_axis: int) -> list[tuple[int, int]]:
+    """Ranges of the reduction channels (`reduce_axis` of the weights) cutting an integer dot
+    product into float32 parts whose partial sums all stay below 2**24, so that each part is
+    exact in float32 in any summation order (the parts are then added in int32). Bounded per
+    output channel by x_dev * sum |w - zw| (w_dev, constant weights), else by
+    x_dev * w_max per product."""
+    limit, k = 2.0 ** 24, w_shape[reduce_axis]
+    if w_dev is None:  # each reduction channel adds at most this to every sum
+        inner = int(np.prod(w_shape)) // max(1, k * w_shape[out_axis])
+        w_dev = np.full((k, 1), w_max * inner)
+    else:  # (reduction channels, output channels [, batch...])
+        rest = tuple(a for a in range(w_dev.ndim) if a not in (reduce_axis, out_axis))
+        w_dev = np.moveaxis(w_dev.sum(axis=rest), 0 if reduce_axis < out_axis else 1, 0)
+    cost = x_dev * w_dev.reshape(k, -1)
+    parts, start = [], 0
+    while start < k:
+        total, end = np.zeros(cost.shape[1]), start
+        while end < k and np.max(total + cost[end]) < limit:
+            total += cost[end]
+            end += 1
+        if end == start:
+            raise unsupported("the sums of one input channel alone can pass 2**24: no exact "
+                              "float32 form of this integer op")
+        parts.append((start, end))
+        start = end
+    return parts
+
+
+def _summed_parts(cx, parts, op, x, w, x_axis: int, w_axis: int):
+    """op(x, w) in int32: one float32 op per part of the reduction channels, each cast to
+    int32 (exact), added."""
+    total = None
+    for a, b in parts:
+        xa, wa = x, w
+        if len(parts) > 1:
+            xa = cx.emit("Slice", [x], starts=[a], ends=[b], axes=[x_axis])
+            wa = cx.emit("Slice", [w], starts=[a], ends=[b], axes=[w_axis])
+        y = cx.emit("Cast", [op(xa, wa)], to=DType.i32)
+        total = y if total is None else cx.emit("Add", [total, y])
+    return total
+
+
 @converter("ConvInteger")
 def conv_integer(cx):
-    y = conv_on(cx, _shifted(cx, 0, 2, 1), _shifted(cx, 1, 3, 0), None)
-    return cx.emit("Cast", [y], to=DType.i32)
+    shape = cx.shape(cx.input(1))
+    parts = _exact_parts(_weight_deviation(cx, 1, 3, 0), _range_deviation(cx, 1, 3),
+                         _range_deviation(cx, 0, 2), shape, 1, 0)
+    if len(parts) > 1 and cx.attr("group", 1) != 1:
+        raise unsupported("a grouped ConvInteger whose sums can pass 2**24 (exact only cut by "
+                          "input channel into float32 parts, which groups do not allow)")
+    return _summed_parts(cx, parts, lambda x, w: conv_on(cx, x, w, None),
+                         _shifted(cx, 0, 2, 1), _shifted(cx, 1, 3, 0), 1, 1)
 
 
 @converter("MatMulInteger")
 def matmul_integer(cx):
-    y = cx.emit("MatMul", [_shifted(cx, 0, 2, -2), _shifted(cx, 1, 3, -1)])
-    return cx.emit("Cast", [y], to=DType.i32)
+    shape = cx.shape(cx.input(1))
+    if len(shape) < 2:
+        raise unsupported("MatMulInteger with a 1-D second input")
+    w_dev = _weight_deviation(cx, 1, 3, len(shape) - 1)
+    if w_dev is not None and w_dev.ndim > 2:  # a batch of matrices: the worst of each entry
+        w_dev = w_dev.max(axis=tuple(range(w_dev.ndim - 2)))
+    parts = _exact_parts(w_dev, _range_deviation(cx, 1, 3), _range_deviation(cx, 0, 2),
+                         shape[-2:], 0, 1)
+    return _summed_parts(cx, parts, lambda x, w: cx.emit("MatMul", [x, w]),
+                         _shifted(cx, 0, 2, -2), _shifted(cx, 1, 3, -1), -1, -2)
 
 
 def dynamic_quantization(cx, x):
