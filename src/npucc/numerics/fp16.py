@@ -20,7 +20,7 @@ from . import depthwise, jit
 from .accumulate import conv_accumulator, matmul_accumulator
 from .movement import window_max
 from .params import channel_shape
-from .profiles import ANY_OP, Kernel, kernel
+from .profiles import ANY_OP, Kernel, float_kernel, kernel
 
 
 @kernel("fp16", ANY_OP)
@@ -36,6 +36,13 @@ def fp16_kernel(node: Node) -> Kernel:
         outs = opdef.evaluate(wide, attrs_)
         return [jit.to_float16(o) if n else o for o, n in zip(outs, narrow)]
     return run
+
+
+@kernel("fp16", "BitCast")
+def fp16_bitcast(node: Node) -> Kernel:
+    """BitCast reads its input's bits: the registry kernel on the float16 values as they are
+    (widened first, it would read float32 bits: twice as many values)."""
+    return float_kernel(node)
 
 
 @kernel("fp16", "MaxPool")
