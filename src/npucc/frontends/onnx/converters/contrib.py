@@ -18,7 +18,7 @@ from ....errors import LimitError
 from ....ir.types import DType
 from ..importer import invalid, unsupported
 from . import converter
-from .quant import dynamic_quantization
+from .quant import dynamic_quantization, exact_parts, summed_parts
 
 MS = "com.microsoft."
 F32 = np.float32
@@ -200,9 +200,6 @@ def _cols(cx, x, start: int, end: int):
 
 # ---- DynamicQuantizeMatMul, MatMulIntegerToFloat ----
 
-EXACT_F32 = 2 ** 24  # integer sums in float32 are exact below this
-
-
 def _per_tensor_or_column(cx, i: int, what: str, b_shape: tuple | None):
     """Input i, a scale or zero point: a scalar or [1] (per tensor) or, for B (b_shape given),
     per column: [N] for a 2-D B, [..., 1, N] (B's shape, K as 1) for a batch of B matrices (as
@@ -252,27 +249,17 @@ def integer_matmul(cx, a, b, a_bound: int, b_bound: int):
     """a @ b of float32 integers with |a| <= a_bound, |b| <= b_bound, as float32: the exact
     integer sum rounded once to float32 (what float(int32 accumulator) gives). One float32
     MatMul when every partial sum stays below 2**24; else MatMuls over slices of K that each
-    stay below it, summed exactly in int32 and cast to float32 once."""
+    stay below it, summed exactly in int32 and cast to float32 once (quant.exact_parts)."""
     k = cx.shape(b)[-2]
     per = max(a_bound * b_bound, 1)
-    if per * k < EXACT_F32:
-        return cx.emit("MatMul", [a, b])
     if per * k >= 2 ** 31:
         raise unsupported(f"integer sums up to {per * k} (K={k}) overflow the int32 "
                           "accumulator")
-    step = (EXACT_F32 - 1) // per
-    acc = None
-    for s in range(0, k, step):
-        e = min(k, s + step)
-        part = cx.emit("MatMul", [_slice(cx, a, len(cx.shape(a)) - 1, s, e),
-                                  _slice(cx, b, len(cx.shape(b)) - 2, s, e)])
-        part = cx.emit("Cast", [part], to=DType.i32)
-        acc = part if acc is None else cx.emit("Add", [acc, part])
+    parts = exact_parts(None, b_bound, a_bound, cx.shape(b)[-2:], 0, 1)
+    if len(parts) == 1:
+        return cx.emit("MatMul", [a, b])
+    acc = summed_parts(cx, parts, lambda x, w: cx.emit("MatMul", [x, w]), a, b, -1, -2)
     return cx.emit("Cast", [acc], to=DType.f32)
-
-
-def _slice(cx, x, axis: int, start: int, end: int):
-    return cx.emit("Slice", [x], starts=[start], ends=[end], axes=[axis], steps=[1])
 
 
 def _matmul_to_float(cx, a, a_bound: int, a_scale, b_i: int, b_scale_i: int, b_zp_i: int,

@@ -134,7 +134,7 @@ def _weight_deviation(cx, i: int, zp_index: int, channel_axis: int) -> np.ndarra
     return np.abs(w.astype(np.float64) - z.reshape(shape))
 
 
-def _exact_parts(w_dev: np.ndarray | None, w_max: float, x_dev: float, w_shape,
+def exact_parts(w_dev: np.ndarray | None, w_max: float, x_dev: float, w_shape,
                  reduce_axis: int, out_axis: int) -> list[tuple[int, int]]:
     """Ranges of the reduction channels (`reduce_axis` of the weights) cutting an integer dot
     product into float32 parts whose partial sums all stay below 2**24, so that each part is
@@ -163,7 +163,7 @@ def _exact_parts(w_dev: np.ndarray | None, w_max: float, x_dev: float, w_shape,
     return parts
 
 
-def _summed_parts(cx, parts, op, x, w, x_axis: int, w_axis: int):
+def summed_parts(cx, parts, op, x, w, x_axis: int, w_axis: int):
     """op(x, w) in int32: one float32 op per part of the reduction channels, each cast to
     int32 (exact), added."""
     total = None
@@ -180,12 +180,12 @@ def _summed_parts(cx, parts, op, x, w, x_axis: int, w_axis: int):
 @converter("ConvInteger")
 def conv_integer(cx):
     shape = cx.shape(cx.input(1))
-    parts = _exact_parts(_weight_deviation(cx, 1, 3, 0), _range_deviation(cx, 1, 3),
+    parts = exact_parts(_weight_deviation(cx, 1, 3, 0), _range_deviation(cx, 1, 3),
                          _range_deviation(cx, 0, 2), shape, 1, 0)
     if len(parts) > 1 and cx.attr("group", 1) != 1:
         raise unsupported("a grouped ConvInteger whose sums can pass 2**24 (exact only cut by "
                           "input channel into float32 parts, which groups do not allow)")
-    return _summed_parts(cx, parts, lambda x, w: conv_on(cx, x, w, None),
+    return summed_parts(cx, parts, lambda x, w: conv_on(cx, x, w, None),
                          _shifted(cx, 0, 2, 1), _shifted(cx, 1, 3, 0), 1, 1)
 
 
@@ -197,9 +197,9 @@ def matmul_integer(cx):
     w_dev = _weight_deviation(cx, 1, 3, len(shape) - 1)
     if w_dev is not None and w_dev.ndim > 2:  # a batch of matrices: the worst of each entry
         w_dev = w_dev.max(axis=tuple(range(w_dev.ndim - 2)))
-    parts = _exact_parts(w_dev, _range_deviation(cx, 1, 3), _range_deviation(cx, 0, 2),
+    parts = exact_parts(w_dev, _range_deviation(cx, 1, 3), _range_deviation(cx, 0, 2),
                          shape[-2:], 0, 1)
-    return _summed_parts(cx, parts, lambda x, w: cx.emit("MatMul", [x, w]),
+    return summed_parts(cx, parts, lambda x, w: cx.emit("MatMul", [x, w]),
                          _shifted(cx, 0, 2, -2), _shifted(cx, 1, 3, -1), -1, -2)
 
 
