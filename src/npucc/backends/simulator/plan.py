@@ -82,21 +82,20 @@ def _channels_last_values(graph: Graph, nodes: list[Node], specs) -> set[int]:
     """ids of the values stored channels-last: 4-D node outputs that are not graph outputs, whose
     producer and consumers (reading it as their input 0) all can take that layout and one of
     them prefers it (see `kernels.FastKernel.channels_last`)."""
+    layouts = {id(n): (specs[id(n)].channels_last(n) if specs[id(n)] is not None
+                       else (CANNOT, CANNOT)) for n in nodes}  # asked once per node
     readers: dict[int, list[int]] = {}
     for n in nodes:
         for k, v in enumerate(n.inputs):
             if v is not None and not v.is_constant:
-                spec = specs[id(n)]
-                readers.setdefault(id(v), []).append(
-                    spec.channels_last(n)[0] if spec is not None and k == 0 else CANNOT)
+                readers.setdefault(id(v), []).append(layouts[id(n)][0] if k == 0 else CANNOT)
     kept = {id(v) for v in graph.outputs}
     out = set()
     for n in nodes:
-        spec = specs[id(n)]
-        if spec is None or len(n.outputs) != 1:
+        if specs[id(n)] is None or len(n.outputs) != 1:
             continue
         v = n.outputs[0]
-        prefs = [spec.channels_last(n)[1]] + readers.get(id(v), [CANNOT])
+        prefs = [layouts[id(n)][1]] + readers.get(id(v), [CANNOT])
         if v.type.rank == 4 and id(v) not in kept and min(prefs) >= CAN and max(prefs) >= PREFERS:
             out.add(id(v))
     return out
