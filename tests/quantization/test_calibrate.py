@@ -93,6 +93,36 @@ def test_deterministic_and_saved_bit_for_bit(small_onnx, tmp_path):
         CalibrationStats.load(tmp_path / "calib.npz")
 
 
+def test_threads_give_the_statistics_of_one_thread(small_onnx, monkeypatch):
+    """calibrate() runs the samples on NPUCC_NUM_THREADS threads (a plan each, BLAS on one
+    thread): the merged statistics are the bits one thread gives, and the selected ranges the
+    same; a sample that fails in a worker thread is raised to the caller, naming its file."""
+    import importlib
+
+    module = importlib.import_module("npucc.quantization.calibrate")
+    graph = npucc.compile(small_onnx).graph
+    runs = []
+    real = module.run_threads
+    monkeypatch.setattr(module, "run_threads", lambda *a, **k: runs.append(a[2]) or real(*a, **k))
+    stats = {}
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("NPUCC_NUM_THREADS", threads)
+        stats[threads] = calibrate(graph, inputs(7, seed=4), progress=False)
+    assert runs == [2, 3]  # (one thread: the plain loop)
+    assert stats["1"].same_as(stats["2"]) and stats["1"].same_as(stats["3"])
+    assert stats["1"][graph.inputs[0].name].runs == 7
+    for algorithm in ("normal", "kl_divergence", "mmse"):
+        assert select_ranges(stats["2"], algorithm) == select_ranges(stats["1"], algorithm)
+
+    def samples():
+        yield from ([a] for a in inputs(3))
+        raise CalibrationError("broken.jpg: cannot decode")
+
+    monkeypatch.setenv("NPUCC_NUM_THREADS", "2")
+    with pytest.raises(CalibrationError, match="broken.jpg"):
+        module.run_threads(graph, samples(), 2)
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("runs", 0, "over 0 runs"),
     ("max", -1e9, r"range \["),

@@ -87,10 +87,10 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
     out_shape = (n, m, *out_spatial)
     if g == c == m and kh * kw > 1:
         return _depthwise_spans(x.shape[0], c, h, wd, (kh, kw), (dh, dw), (pt, pl, pb, pr),
-                                (oh, ow), wq.reshape(m, kh * kw).astype(dtype), pad, centre,
-                                dtype, out_shape, (sh, sw))
+                                (oh, ow), wq.reshape(m, kh * kw).astype(dtype, copy=False), pad,
+                                centre, dtype, out_shape, (sh, sw))
     k = cg * kh * kw
-    wg = np.ascontiguousarray(wq.reshape(g, m // g, k).astype(dtype))
+    wg = np.ascontiguousarray(wq.reshape(g, m // g, k).astype(dtype, copy=False))
     gemm = split_gemm(wg, (n, g, m // g, oh * ow), dtype, splits)
     if (kh, kw, sh, sw) == (1, 1, 1, 1) and not padded:
         xp = np.empty((n, c, h, wd), dtype)
@@ -246,8 +246,8 @@ def matmul_accumulator(node: Node, wkn: np.ndarray, centre: int, dtype: np.dtype
     load = _load_into(xbuf, centre)
     # x (..., K) @ w (K, N) computed as w^T (N, K) @ x^T (K, rows), the reduction last in w
     rows = int(np.prod(x.shape[:-1]))
-    gemm = split_gemm(np.ascontiguousarray(wkn.T.astype(dtype)), (y.shape[-1], rows), dtype,
-                      splits)
+    gemm = split_gemm(np.ascontiguousarray(wkn.T.astype(dtype, copy=False)), (y.shape[-1], rows),
+                      dtype, splits)
     x2 = xbuf.reshape(rows, x.shape[-1]).T
 
     def run(xa):
@@ -270,8 +270,9 @@ def _float32_splits(abs_w: np.ndarray, scale: int, totals: np.ndarray, node: Nod
     k = abs_w.shape[1]
     for parts in range(2, most + 1):
         edges = np.linspace(0, k, parts + 1).round().astype(int)
-        if all(scale * float(abs_w[:, a:b].sum(axis=1).max(initial=0.0)) < 2 ** 24
-               for a, b in zip(edges, edges[1:])):
+        bounds = (abs_w[:, a:b].sum(axis=1, dtype=np.float64).max(initial=0.0)
+                  for a, b in zip(edges, edges[1:]))
+        if all(scale * float(bound) < 2 ** 24 for bound in bounds):
             return tuple(int(e) for e in edges[1:-1])
     return None
 
@@ -298,8 +299,15 @@ def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None
     b = node.inputs[2] if len(node.inputs) > 2 else None
     if not w.is_constant or (b is not None and not b.is_constant) or node.op == "ConvTranspose":
         return None
-    wq = np.subtract(w.const, wz, dtype=np.float64)  # w - zw, exact integers
-    absq = np.abs(wq)  # (one pass each over the weights: ResNet-18 has 11 M)
+    # w - zw, exact integers: float32 for 8- and 16-bit weights (|w - zw| < 2**17), which
+    # halves the passes over the weights (ResNet-18 has 11 M); the sums below in float64
+    wide = np.float32 if w.const.dtype.kind in "iu" and w.const.dtype.itemsize <= 2 else \
+        np.float64
+    wq = np.subtract(w.const, wz, dtype=wide)
+    absq = np.abs(wq)
+    k_max = int(np.prod(w.shape)) // max(1, min(w.shape))  # >= any reduction's length
+    total = np.float32 if wide is np.float32 and 256 * k_max < 2 ** 24 and \
+        w.const.dtype.itemsize == 1 else np.float64  # sums of 8-bit |w - zw| exact in float32
     if node.op == "Gemm":
         wkn = wq.T if node.attrs["transB"] else wq
     elif node.op == "MatMul":
@@ -311,10 +319,12 @@ def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None
     # per output channel: sum of |w'| and of w' over the reduction; |w'| as (M, K)
     if wkn is not None:
         abs_mk = absq.T if wkn is wq else absq  # wkn is (K, N): wq, or wq.T (transB)
-        w_abs, w_sum = abs_mk.sum(axis=1), wkn.sum(axis=0)
+        w_abs, w_sum = abs_mk.sum(axis=1, dtype=total), wkn.sum(axis=0, dtype=total)
     else:
         abs_mk = absq.reshape(wq.shape[0], -1)
-        w_abs, w_sum = abs_mk.sum(axis=1), wq.reshape(wq.shape[0], -1).sum(axis=1)
+        w_abs = abs_mk.sum(axis=1, dtype=total)
+        w_sum = wq.reshape(wq.shape[0], -1).sum(axis=1, dtype=total)
+    w_abs, w_sum = w_abs.astype(np.float64), w_sum.astype(np.float64)
     n_out = node.outputs[0].shape[bshape.index(-1)]
     if w_abs.size != n_out:
         return None

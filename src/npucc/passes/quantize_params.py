@@ -161,7 +161,11 @@ def quantize_array(x: np.ndarray, params: QuantParams, dtype: DType) -> np.ndarr
     s = np.asarray(scale, np.float64).reshape(shape if len(scale) > 1 else [1] * x.ndim)
     z = np.asarray(zp, np.float64).reshape(shape if len(zp) > 1 else [1] * x.ndim)
     lo, hi = params.int_range(dtype)
-    return np.clip(np.rint(np.asarray(x, np.float64) / s) + z, lo, hi).astype(dtype.numpy)
+    q = np.asarray(np.divide(x, s, dtype=np.float64))  # one float64 buffer, then in place
+    np.rint(q, out=q)
+    q += z
+    np.clip(q, lo, hi, out=q)
+    return q.astype(dtype.numpy)
 
 
 def bias_params(x: QuantParams, w: QuantParams, prec: Precision, rank: int = 1) -> QuantParams:

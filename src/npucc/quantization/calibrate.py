@@ -14,13 +14,15 @@ copy of that value's statistics instead of a second pass over the same numbers.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 
 from ..backends.simulator import compile_plan
+from ..backends.simulator.kernels.parallel import threads
 from ..ir.graph import Graph
-from .calibration_stats import CalibrationStats
+from .calibration_stats import CalibrationStats, merge_all
 from .dataset import Dataset
 from .stats import CalibrationError, ValueStats, weight_stats
 
@@ -95,13 +97,67 @@ def progress_bar(enabled: bool, total: int | None, what: str) -> Iterator:
 
 def run_shard(graph: Graph, samples, plan=None, advance=lambda n=1: None,
               histogram_sample: int | None = None) -> CalibrationStats:
-    """Statistics of `graph` over an iterable of samples (lists of arrays in input order)."""
+    """Statistics of `graph` over an iterable of samples (lists of arrays in input order), with
+    BLAS on one thread: its float sums then do not depend on the thread count, so statistics
+    are the same bits from one thread, `run_threads` or Dask workers (with two BLAS threads,
+    some of ResNet-18's GEMM outputs differ in the last bit)."""
+    from ..backends.simulator.kernels.parallel import one_blas_thread_each
+
     plan = plan if plan is not None else compile_plan(graph)
     collector = Collector(graph, plan, histogram_sample)
-    for sample in samples:
-        plan.run(sample, observe=collector)
-        advance()
+    with one_blas_thread_each():
+        for sample in samples:
+            plan.run(sample, observe=collector)
+            advance()
     return collector.result()
+
+
+_END = object()
+
+
+def run_threads(graph: Graph, samples, workers: int, advance=lambda n=1: None,
+                histogram_sample: int | None = None) -> CalibrationStats:
+    """`run_shard` on `workers` threads, each with its own plan and BLAS on one thread, taking
+    samples from one iterator as they finish: the statistics merge exactly (histogram counts,
+    min/max, exact sums), so they are the same bits as one thread's, whichever thread ran which
+    sample. The first error raised in a thread is raised here (the others stop)."""
+    from ..backends.simulator.kernels.parallel import one_blas_thread_each
+
+    lock, it = threading.Lock(), iter(samples)
+    errors: list[BaseException] = []
+    results: list[CalibrationStats | None] = [None] * workers
+
+    def next_sample():
+        with lock:  # (samples are decoded here, one at a time)
+            return _END if errors else next(it, _END)
+
+    def counted(n=1):
+        with lock:
+            advance(n)
+
+    def work(k: int) -> None:
+        try:
+            results[k] = run_shard(graph, iter(next_sample, _END), advance=counted,
+                                   histogram_sample=histogram_sample)
+        except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+            with lock:
+                errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,), name=f"npucc-calibrate-{k}",
+                                daemon=True) for k in range(workers)]
+    with one_blas_thread_each():
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                t.join()
+        except BaseException:
+            with lock:
+                errors.append(KeyboardInterrupt())  # the others stop at their next sample
+            raise
+    if errors:
+        raise errors[0]
+    return merge_all([r for r in results if r is not None])
 
 
 def _length(dataset: Dataset) -> int | None:
@@ -120,7 +176,8 @@ def calibrate(graph: Graph, dataset, *, executor=None, progress: bool = True,
 
     histogram_sample: the histograms count a fixed systematic sample of at most this many
     elements of each value per run (None: all of them); min/max and the per-run min/max always
-    see every element. executor: None (this process), or a dask.distributed Client or scheduler
+    see every element. executor: None (this process: samples run on `threads()` threads at once,
+    NPUCC_NUM_THREADS or 2, see `run_threads`), or a dask.distributed Client or scheduler
     address: the samples are split into shards of `shard_size` run on the cluster's workers and
     the statistics are merged, bit-identical to one process (distributed.py)."""
     ds = Dataset.of(dataset, rgb2bgr)
@@ -137,9 +194,14 @@ def calibrate(graph: Graph, dataset, *, executor=None, progress: bool = True,
             seen += n
             advance(n)
 
+        workers = threads() if (_length(ds) or 0) > 1 else 1
         with progress_bar(progress, _length(ds), f"calibrating {graph.name}") as advance:
-            stats = run_shard(graph, ds.samples(graph), advance=count,
-                              histogram_sample=histogram_sample)
+            if workers > 1:
+                stats = run_threads(graph, ds.samples(graph), min(workers, len(ds)),
+                                    advance=count, histogram_sample=histogram_sample)
+            else:
+                stats = run_shard(graph, ds.samples(graph), advance=count,
+                                  histogram_sample=histogram_sample)
     if not seen:
         raise CalibrationError("the dataset has no sample")
     stats.weights = weight_stats(graph)
