@@ -148,3 +148,16 @@ def test_integer_ops_with_sums_past_float32_are_exact(case):
                 compile_plan(g).run(list(feeds.values()))[0]):
         assert got.dtype == np.int32
         np.testing.assert_array_equal(got, want)
+
+
+def test_an_integer_op_needing_too_many_exact_parts_is_refused_before_building():
+    """A MatMulInteger whose declared reduction (2**26 channels of run-time weights) would need
+    millions of exact float32 parts: an error naming the node, not millions of nodes."""
+    g = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"], name="deep")], "h",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [1, 1 << 26]),
+         helper.make_tensor_value_info("b", TensorProto.INT8, [1 << 26, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 5])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(UnsupportedError, match="'deep'.*over 1024 parts"):
+        load(model)

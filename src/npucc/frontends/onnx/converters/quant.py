@@ -134,33 +134,42 @@ def _weight_deviation(cx, i: int, zp_index: int, channel_axis: int) -> np.ndarra
     return np.abs(w.astype(np.float64) - z.reshape(shape))
 
 
+MAX_PARTS = 1024  # float32 parts of one integer op (a hostile shape could ask for millions)
+
+
 def exact_parts(w_dev: np.ndarray | None, w_max: float, x_dev: float, w_shape,
-                 reduce_axis: int, out_axis: int) -> list[tuple[int, int]]:
+                reduce_axis: int, out_axis: int) -> list[tuple[int, int]]:
     """Ranges of the reduction channels (`reduce_axis` of the weights) cutting an integer dot
     product into float32 parts whose partial sums all stay below 2**24, so that each part is
     exact in float32 in any summation order (the parts are then added in int32). Bounded per
     output channel by x_dev * sum |w - zw| (w_dev, constant weights), else by
     x_dev * w_max per product."""
-    limit, k = 2.0 ** 24, w_shape[reduce_axis]
-    if w_dev is None:  # each reduction channel adds at most this to every sum
-        inner = int(np.prod(w_shape)) // max(1, k * w_shape[out_axis])
-        w_dev = np.full((k, 1), w_max * inner)
-    else:  # (reduction channels, output channels [, batch...])
-        rest = tuple(a for a in range(w_dev.ndim) if a not in (reduce_axis, out_axis))
-        w_dev = np.moveaxis(w_dev.sum(axis=rest), 0 if reduce_axis < out_axis else 1, 0)
-    cost = x_dev * w_dev.reshape(k, -1)
-    parts, start = [], 0
-    while start < k:
-        total, end = np.zeros(cost.shape[1]), start
-        while end < k and np.max(total + cost[end]) < limit:
-            total += cost[end]
-            end += 1
-        if end == start:
+    limit, k = 2.0 ** 24, int(w_shape[reduce_axis])
+    if w_dev is None:  # each reduction channel adds at most `per` to every sum
+        per = x_dev * w_max * (int(np.prod(w_shape)) // max(1, k * int(w_shape[out_axis])))
+        step = int((limit - 1) // per) if per else k
+        if step < 1:
             raise unsupported("the sums of one input channel alone can pass 2**24: no exact "
                               "float32 form of this integer op")
-        parts.append((start, end))
-        start = end
-    return parts
+        bounds = list(range(0, k, step)) + [k]
+    else:  # cumulative bounds per output channel; cut where one of them reaches 2**24
+        rest = tuple(a for a in range(w_dev.ndim) if a not in (reduce_axis, out_axis))
+        cost = x_dev * np.moveaxis(w_dev.sum(axis=rest), 0 if reduce_axis < out_axis else 1, 0)
+        cum = np.cumsum(cost.reshape(k, -1), axis=0)  # integers below 2**53: exact
+        bounds = [0]
+        while bounds[-1] < k and len(bounds) <= MAX_PARTS:
+            start = bounds[-1]
+            base = cum[start - 1] if start else 0.0
+            over = np.flatnonzero((cum[start:] - base >= limit).any(axis=1))
+            end = start + int(over[0]) if over.size else k
+            if end == start:
+                raise unsupported("the sums of one input channel alone can pass 2**24: no "
+                                  "exact float32 form of this integer op")
+            bounds.append(end)
+    if len(bounds) - 1 > MAX_PARTS:
+        raise unsupported(f"an exact float32 form of this integer op needs over {MAX_PARTS} "
+                          f"parts ({k} input channels)")
+    return list(zip(bounds, bounds[1:]))
 
 
 def summed_parts(cx, parts, op, x, w, x_axis: int, w_axis: int):
