@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 import attrs
 import numpy as np
@@ -60,7 +61,8 @@ def _load_into(buf: np.ndarray, centre: int) -> Callable[[np.ndarray], None]:
 
 
 def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: np.dtype,
-                     out_spatial, splits: tuple[int, ...] = ()
+                     out_spatial, splits: tuple[int, ...] = (),
+                     channels_last: tuple[bool, bool] = (False, False)
                      ) -> Callable[[np.ndarray], np.ndarray] | None:
     """Sum over taps of (x - centre) * wq for a Conv with constant weights, x padded with `pad`
     (= x_zero_point - centre), before any fused pool: returns acc(xa) -> (N, M, *out_spatial)
@@ -69,7 +71,12 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
     Depthwise (group == C == M): one multiply-add per tap, per block of channels that stays in
     cache. Otherwise im2col into a buffer prepared once (through the padded input's stride
     phases, one window copy per phase; skipped for 1x1 convs) and one batched GEMM per group;
-    `splits` (offsets into the reduction) cut it into GEMMs summed in float64 (`split_gemm`)."""
+    `splits` (offsets into the reduction) cut it into GEMMs summed in float64 (`split_gemm`).
+
+    channels_last (input, output), for an ungrouped 1x1 stride-1 unpadded conv without splits:
+    the input is an (N, C, H, W) view of NHWC bytes, and / or the accumulator comes back as
+    (N, H*W, M), channels last: the one GEMM is oriented by the layouts ((pixels x C) @ W^T for
+    a channels-last output)."""
     x = node.inputs[0]
     at = node.attrs
     if x.type.rank not in (3, 4):
@@ -93,6 +100,10 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
     wg = np.ascontiguousarray(wq.reshape(g, m // g, k).astype(dtype, copy=False))
     gemm = split_gemm(wg, (n, g, m // g, oh * ow), dtype, splits)
     if (kh, kw, sh, sw) == (1, 1, 1, 1) and not padded:
+        x_last, out_last = channels_last
+        if x_last or out_last:
+            return _oriented_pointwise(wg[0], (n, c, h * wd), out_shape, centre, dtype,
+                                       x_last, out_last)
         xp = np.empty((n, c, h, wd), dtype)
         load = _load_into(xp, centre)
         cols = xp.reshape(n, g, cg, h * wd)
@@ -127,6 +138,31 @@ def conv_accumulator(node: Node, wq: np.ndarray, pad: int, centre: int, dtype: n
             np.copyto(dst, src)
         return gemm(cols_mat).reshape(out_shape)
     return im2col
+
+
+def _oriented_pointwise(w: np.ndarray, shape, out_shape, centre: int, dtype: np.dtype,
+                        x_last: bool, out_last: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """A 1x1 conv's GEMM (w: (M, C) in `dtype`) on x (N, C, H, W), NHWC bytes when x_last,
+    into an accumulator (N, H*W, M) when out_last, else (N, M, H, W) (`out_shape`): the
+    layouts pick the orientation, BLAS takes the transposed operands as they are."""
+    n, c, pixels = shape
+    m = w.shape[0]
+    xp = np.empty((n, pixels, c) if x_last else (n, c, pixels), dtype)  # x - centre
+    load = _load_into(xp, centre)
+    if out_last:
+        acc = np.empty((n, pixels, m), dtype)
+        product = partial(np.matmul, xp if x_last else xp.swapaxes(1, 2),
+                          np.ascontiguousarray(w.T), out=acc)
+    else:
+        acc = np.empty((n, m, pixels), dtype)
+        product = partial(np.matmul, w, xp.swapaxes(1, 2) if x_last else xp, out=acc)
+    result = acc if out_last else acc.reshape(out_shape)
+
+    def pointwise(xa):
+        load(xa.transpose(0, 2, 3, 1) if x_last else xa)
+        product()
+        return result
+    return pointwise
 
 
 def window_copies(images: dict, cols: np.ndarray, kernel, dilations, strides) -> list:
@@ -289,12 +325,15 @@ class ConstantWeightGemm:
     total_bound: np.ndarray  # bound on |acc(x) + offset|
 
 
-def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None
+def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None,
+                         channels_last: tuple[bool, bool] = (False, False)
                          ) -> ConstantWeightGemm | None:
     """The fast accumulation of Conv / Gemm / 2-D MatMul with constant weights and bias, or None
     (non-constant operands, ConvTranspose, 3-D convs). wz: the weights' zero point(s) shaped to
     broadcast against them; bshape: the per-channel broadcast shape of the output;
-    out_spatial: the conv's spatial output size before a fused pool (default: the output's)."""
+    out_spatial: the conv's spatial output size before a fused pool (default: the output's);
+    channels_last: `conv_accumulator`'s layouts of a 1x1 conv (its one GEMM exact in float32
+    or else float64, without splits)."""
     x, w = node.inputs[0], node.inputs[1]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     if not w.is_constant or (b is not None and not b.is_constant) or node.op == "ConvTranspose":
@@ -339,7 +378,7 @@ def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None
     raw_max = max(abs(lo_x - c), abs(hi_x - c), abs(zx - c))
     dev_max = max(abs(lo_x - zx), abs(hi_x - zx))
     raw_bound = raw_max * w_abs
-    splits = _float32_splits(abs_mk, raw_max, w_abs, node)
+    splits = _float32_splits(abs_mk, raw_max, w_abs, node) if not any(channels_last) else None
     dtype = np.dtype(np.float32) if splits is not None else float_for(raw_bound)
     w_sum = np.rint(w_sum).astype(np.int64)
     offset = bias - (zx - c) * w_sum
@@ -347,7 +386,8 @@ def constant_weight_gemm(node: Node, zx: int, wz, bshape, out_spatial=None
         accumulate = matmul_accumulator(node, wkn, c, dtype, splits or ())
     else:
         spatial = node.outputs[0].shape[2:] if out_spatial is None else out_spatial
-        accumulate = conv_accumulator(node, wq, zx - c, c, dtype, spatial, splits or ())
+        accumulate = conv_accumulator(node, wq, zx - c, c, dtype, spatial, splits or (),
+                                      channels_last)
     if accumulate is None:
         return None
     return ConstantWeightGemm(accumulate, offset.reshape(bshape), raw_bound.reshape(bshape),

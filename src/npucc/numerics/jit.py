@@ -319,18 +319,15 @@ def requantize_loop(r, c, lo: float, hi: float, zy: int) -> Callable | None:
         if ready is None:
             return False
         ax, rv, cv = ready
-        if ax == acc.ndim - 1 and acc.ndim > 1 and len(per) and per[-1] > 1:
-            # channels last: the channels are the (vectorized) inner loop
-            views = _as_rows((acc, out), ax)
-            if views is not None and views[0].shape[2] == 1:
-                rows = [v.reshape(-1, v.shape[1]) for v in views]
-                compiled("requantize_last")(rows[0], rv, cv, float(lo), float(hi), int(zy),
-                                            rows[1])
-                return True
         views = _as_rows((acc, out), ax)
         if views is None:
             return False
-        compiled("requantize")(views[0], rv, cv, float(lo), float(hi), int(zy), views[1])
+        if views[0].shape[2:] == (1, 1) and views[0].shape[1] > 1:
+            # channels last: the channels are the (vectorized) inner loop
+            rows = [v.reshape(-1, v.shape[1]) for v in views]
+            compiled("requantize_last")(rows[0], rv, cv, float(lo), float(hi), int(zy), rows[1])
+        else:
+            compiled("requantize")(views[0], rv, cv, float(lo), float(hi), int(zy), views[1])
         return True
     return run
 

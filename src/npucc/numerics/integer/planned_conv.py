@@ -24,10 +24,9 @@ import attrs
 import numpy as np
 
 from ...ir.graph import Node
-from ..accumulate import constant_weight_gemm, float_for, storage_centre
+from ..accumulate import constant_weight_gemm
 from ..depthwise import integer_loop
 from ..layout import is_channels_last, view_as
-from ..params import storage_range
 from ..profiles import profile_of
 from .linear import LinearParams, limits, linear_params
 from .requantize import PROFILES, requantizer
@@ -51,8 +50,7 @@ class PlannedConv:
         """A step computing `out` from `x` (the plan's arrays, (N, C, H, W) views, either
         layout), or None where this form cannot take these arrays (the plan then runs
         `linear`)."""
-        return {"depthwise": self._depthwise, "direct": self._direct,
-                "gemm": self._gemm}[self.kind](x, out)
+        return (self._depthwise if self.kind == "depthwise" else self._gemm)(x, out)
 
     def _depthwise(self, x, out):
         p = self.params
@@ -83,60 +81,28 @@ class PlannedConv:
                 np.copyto(out, dst_nchw)
         return step
 
-    def _direct(self, x, out):
-        node, p = self.node, self.params
-        (n, c, h, wd), m = x.shape, out.shape[1]
-        pixels = h * wd
-        w = node.inputs[1]
-        b = node.inputs[2] if len(node.inputs) > 2 else None
-        wq = np.subtract(w.const, p.wz, dtype=np.float64).reshape(m, c)  # w - zw, exact
-        centre = storage_centre(node.inputs[0])
-        lo_x, hi_x = storage_range(node.inputs[0])
-        raw_bound = max(abs(lo_x - centre), abs(hi_x - centre)) * np.abs(wq).sum(axis=1)
-        dtype = float_for(raw_bound)  # exact sums: float32 below 2**24, else float64
-        bias = np.zeros(m, np.int64) if b is None else np.asarray(b.const, np.int64).reshape(-1)
-        offset = bias - (p.zx - centre) * np.rint(wq.sum(axis=1)).astype(np.int64)
-        x_last, out_last = is_channels_last(x), is_channels_last(out)
-        src = view_as(x.transpose(0, 2, 3, 1), (n, pixels, c)) if x_last else view_as(
-            x, (n, c, pixels))
-        buf = np.empty(src.shape, dtype)  # x - centre
-        if out_last:  # (pixels, C) @ W^T: channels last
-            acc = np.empty((n, pixels, m), dtype)
-            lhs = buf if x_last else buf.swapaxes(1, 2)
-            matmul = partial(np.matmul, lhs, np.ascontiguousarray(wq.T.astype(dtype)), out=acc)
-            dst, per_channel = view_as(out.transpose(0, 2, 3, 1), (n, pixels, m)), (m,)
-        else:  # W @ (C, pixels)
-            acc = np.empty((n, m, pixels), dtype)
-            rhs = buf.swapaxes(1, 2) if x_last else buf
-            matmul = partial(np.matmul, np.ascontiguousarray(wq.astype(dtype)), rhs, out=acc)
-            dst, per_channel = view_as(out, (n, m, pixels)), (m, 1)
-        requant = requantizer(
-            np.broadcast_to(np.reshape(p.real, -1), (m,)).reshape(per_channel),
-            offset=offset.reshape(per_channel), bound=raw_bound.reshape(per_channel), zy=p.zy,
-            lo=p.lo, hi=p.hi, dtype=out.dtype)
-        shift = dtype.type(centre)
-
-        def step():
-            if centre:
-                np.subtract(src, shift, out=buf, dtype=dtype)
-            else:
-                np.copyto(buf, src, casting="unsafe")
-            matmul()
-            requant(acc, dst)
-        return step
-
     def _gemm(self, x, out):
+        """`constant_weight_gemm` requantized into `out`; a direct conv's GEMM oriented by the
+        layouts (its accumulator channels last for a channels-last output)."""
         p = self.params
-        if is_channels_last(x) or not out.flags.c_contiguous:
+        layouts = (is_channels_last(x), is_channels_last(out))
+        if (self.kind != "direct" and any(layouts)) or not (
+                layouts[1] or out.flags.c_contiguous):
             return None
-        gemm = constant_weight_gemm(self.node, p.zx, p.wz, p.bshape)
+        gemm = constant_weight_gemm(self.node, p.zx, p.wz, p.bshape, channels_last=layouts)
         if gemm is None or getattr(gemm.accumulate, "blocks", None) is not None:
             return None
-        requant = requantizer(p.real, offset=gemm.offset, bound=gemm.raw_bound, zy=p.zy,
-                              lo=p.lo, hi=p.hi, dtype=out.dtype)
+        real, offset, bound, dst = p.real, gemm.offset, gemm.raw_bound, out
+        if layouts[1]:  # per channel along the accumulator's last axis
+            m = out.shape[1]
+            real, offset, bound = (np.broadcast_to(np.reshape(a, -1), (m,))
+                                   for a in (real, offset, bound))
+            dst = view_as(out.transpose(0, 2, 3, 1), (out.shape[0], -1, m))
+        requant = requantizer(real, offset=offset, bound=bound, zy=p.zy, lo=p.lo, hi=p.hi,
+                              dtype=out.dtype)
 
         def step():
-            requant(gemm.accumulate(x), out)
+            requant(gemm.accumulate(x), dst)
         return step
 
 
