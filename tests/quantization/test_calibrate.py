@@ -114,6 +114,9 @@ def test_threads_give_the_statistics_of_one_thread(small_onnx, monkeypatch):
     for algorithm in ("normal", "kl_divergence", "mmse"):
         assert select_ranges(stats["2"], algorithm) == select_ranges(stats["1"], algorithm)
 
+    one = module.run_threads(graph, [[a] for a in inputs(1)], 3)  # two threads get nothing
+    assert one.same_as(module.run_shard(graph, [[a] for a in inputs(1)]))
+
     def samples():
         yield from ([a] for a in inputs(3))
         raise CalibrationError("broken.jpg: cannot decode")

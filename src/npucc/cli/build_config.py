@@ -11,7 +11,7 @@
       input_layout_rt: NHWC            # how the built model takes images: NHWC, NCHW or source
       input_name: image                # the input(s) preprocessed (default: the first); a list
                                        # gives each value once for all, or one entry per input
-      mean_value: [123.675, 116.28, 103.53]  # (several inputs: [[...], null] or "a;b")
+      mean_value: [123.675, 116.28, 103.53]  # (several inputs: one for all, or [[...], null])
       std_value: [58.395, 57.12, 57.375]     # or hb_mapper's scale_value (= 1 / std)
       reorder_channel: [2, 1, 0]       # applied before the mean
     calibration_parameters:
@@ -177,19 +177,15 @@ class _Reader:
 
     def per_input_numbers(self, section: str, key: str, inputs: list
                           ) -> list[tuple[float, ...] | None]:
-        """`numbers` for each of `inputs`: one value for all of them, or one entry per input:
-        a list of entries (each numbers or null: none for that input) or hb_mapper's string
-        "a;b" of entries."""
+        """`numbers` for each of `inputs`: one value for all of them, or (several inputs) a list
+        of one entry per input (each numbers, or null: none for that input)."""
         value = self.get(section, key, kind=(list, int, float, str))
         if value is None:
             return [None] * len(inputs)
-        if isinstance(value, str) and ";" in value:
-            entries = [e.strip() or None for e in value.split(";")]
-        elif isinstance(value, list) and any(isinstance(v, (list, str)) or v is None
-                                             for v in value) and len(inputs) > 1:
-            entries = value
-        else:
+        if len(inputs) == 1 or not (isinstance(value, list) and any(
+                isinstance(v, (list, str)) or v is None for v in value)):
             return [self._numbers(value, f"{section}.{key}")] * len(inputs)
+        entries = value
         if len(entries) != len(inputs):
             self.fail(f"{section}.{key}", f"{len(entries)} per-input entries in {brief(value)} "
                       f"for {len(inputs)} input(s) (input_parameters.input_name)")
@@ -398,8 +394,8 @@ class _Reader:
 
     def _preprocess(self) -> dict | None:
         """{input name (None: the model's first input): {"mean", "std", "reorder"}} for the
-        inputs input_name lists (one name, a list, or hb_mapper's "a;b"), each value given once
-        for all of them or per input; None without preprocessing."""
+        inputs input_name lists (one name or a list), each value given once for all of them or
+        per input; None without preprocessing."""
         s = "input_parameters"
         names = self._preprocess_inputs()
         values = {key: self.per_input_numbers(s, key, names)
@@ -432,7 +428,7 @@ class _Reader:
         value = self.get("input_parameters", "input_name", kind=(str, list))
         if value in (None, "", []):
             return [None]
-        names = [v.strip() for v in value.split(";")] if isinstance(value, str) else value
+        names = [value] if isinstance(value, str) else value
         if not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
             self.fail(key, f"expected an input name or a list of distinct names, got "
                            f"{brief(value)}")

@@ -92,6 +92,7 @@ def translate(data: dict, fail: Callable[[str, str], None]) -> tuple[dict, list[
     _layer_dtypes(m, c, warnings, fail)
     _folders(i, c, fail)
     _input_shape(m, i, fail)
+    _per_input(i, fail)
     _norm_type(i, fail)
     raw_reverse, image_reverse = _color_types(i, warnings, fail)
     if image_reverse:
@@ -198,6 +199,18 @@ def _one(value, key: str, fail):
     return values.pop()
 
 
+def _per_input(i: dict, fail) -> None:
+    """hb_mapper's per-input strings "a;b" of input_name and of the preprocessing values as
+    npucc's lists (one entry per input; an empty entry None)."""
+    name = i.get("input_name")
+    if isinstance(name, str) and ";" in name:
+        i["input_name"] = _strings(name, "input_parameters.input_name", fail)
+    for key in ("mean_value", "scale_value", "std_value", "reorder_channel"):
+        value = i.get(key)
+        if isinstance(value, str) and ";" in value:
+            i[key] = [e.strip() or None for e in value.split(";")]
+
+
 def _norm_type(i: dict, fail) -> None:
     """norm_type decides which of mean_value / scale_value / std_value apply, as in hb_mapper;
     per input with "a;b" (the values then go per input to npucc, None where they do not
@@ -218,8 +231,7 @@ def _norm_type(i: dict, fail) -> None:
             if name not in NORM_TYPES[norms[0]]:
                 del i[name]
             continue
-        entries = given.split(";") if isinstance(given, str) and ";" in given else \
-            [given] * len(norms)
+        entries = given if isinstance(given, list) else [given] * len(norms)
         if len(entries) != len(norms):
             fail(f"input_parameters.{name}", f"{len(entries)} per-input values in "
                  f"{brief(given)} for {len(norms)} norm_type entries")

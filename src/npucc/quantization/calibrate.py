@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backends.simulator import compile_plan
-from ..backends.simulator.kernels.parallel import threads
+from ..backends.simulator.kernels.parallel import one_blas_thread_each, threads
 from ..ir.graph import Graph
 from .calibration_stats import CalibrationStats, merge_all
 from .dataset import Dataset
@@ -101,8 +101,6 @@ def run_shard(graph: Graph, samples, plan=None, advance=lambda n=1: None,
     BLAS on one thread: its float sums then do not depend on the thread count, so statistics
     are the same bits from one thread, `run_threads` or Dask workers (with two BLAS threads,
     some of ResNet-18's GEMM outputs differ in the last bit)."""
-    from ..backends.simulator.kernels.parallel import one_blas_thread_each
-
     plan = plan if plan is not None else compile_plan(graph)
     collector = Collector(graph, plan, histogram_sample)
     with one_blas_thread_each():
@@ -121,8 +119,6 @@ def run_threads(graph: Graph, samples, workers: int, advance=lambda n=1: None,
     samples from one iterator as they finish: the statistics merge exactly (histogram counts,
     min/max, exact sums), so they are the same bits as one thread's, whichever thread ran which
     sample. The first error raised in a thread is raised here (the others stop)."""
-    from ..backends.simulator.kernels.parallel import one_blas_thread_each
-
     lock, it = threading.Lock(), iter(samples)
     errors: list[BaseException] = []
     results: list[CalibrationStats | None] = [None] * workers
@@ -143,21 +139,21 @@ def run_threads(graph: Graph, samples, workers: int, advance=lambda n=1: None,
             with lock:
                 errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(k,), name=f"npucc-calibrate-{k}",
-                                daemon=True) for k in range(workers)]
-    with one_blas_thread_each():
-        for t in threads:
-            t.start()
-        try:
-            for t in threads:
-                t.join()
-        except BaseException:
-            with lock:
-                errors.append(KeyboardInterrupt())  # the others stop at their next sample
-            raise
+    pool = [threading.Thread(target=work, args=(k,), name=f"npucc-calibrate-{k}", daemon=True)
+            for k in range(workers)]
+    for t in pool:
+        t.start()
+    try:
+        for t in pool:
+            t.join()
+    except BaseException:
+        with lock:
+            errors.append(KeyboardInterrupt())  # the others stop at their next sample
+        raise
     if errors:
         raise errors[0]
-    return merge_all([r for r in results if r is not None])
+    ran = [r for r in results if r is not None and r.runs]  # (a thread may have got none)
+    return merge_all(ran) if ran else results[0]
 
 
 def _length(dataset: Dataset) -> int | None:

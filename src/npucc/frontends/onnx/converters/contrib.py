@@ -18,7 +18,7 @@ from ....errors import LimitError
 from ....ir.types import DType
 from ..importer import invalid, unsupported
 from . import converter
-from .quant import dynamic_quantization, exact_parts, summed_parts
+from .quant import dynamic_quantization, exact_parts, range_deviation, summed_parts
 
 MS = "com.microsoft."
 F32 = np.float32
@@ -224,21 +224,16 @@ def _shifted_integers(cx, i: int, zp_i: int, what: str, b_shape: tuple | None):
     dt = np.dtype(cx.np_dtype(x))
     if dt not in (np.int8, np.uint8):
         raise unsupported(f"{what} of element type {dt} is not supported (int8 or uint8)")
-    lo, hi = int(np.iinfo(dt).min), int(np.iinfo(dt).max)
     zp = None
     if cx.has(zp_i):
         zp = _per_tensor_or_column(cx, zp_i, f"{what}'s zero point", b_shape)
         if np.dtype(cx.np_dtype(zp)) != dt:
             raise invalid(f"{what}'s zero point is {np.dtype(cx.np_dtype(zp))}, {what} {dt}")
-    static_zp = zp is None or isinstance(zp, np.ndarray)
-    z = np.zeros(1, np.int64) if zp is None else \
-        (np.asarray(zp, np.int64) if static_zp else None)
-    if isinstance(x, np.ndarray) and static_zp:
+    if isinstance(x, np.ndarray) and (zp is None or isinstance(zp, np.ndarray)):
+        z = np.zeros(1, np.int64) if zp is None else np.asarray(zp, np.int64)
         bound = int(np.abs(x.astype(np.int64) - z).max()) if x.size else 0
-    elif static_zp:
-        bound = int(max(np.abs(lo - z).max(), np.abs(hi - z).max()))
     else:
-        bound = hi - lo
+        bound = int(range_deviation(cx, i, zp_i))
     xf = cx.emit("Cast", [x], to=DType.f32)
     if zp is not None:
         xf = cx.emit("Sub", [xf, cx.emit("Cast", [zp], to=DType.f32)])

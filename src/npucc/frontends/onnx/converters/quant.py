@@ -109,7 +109,7 @@ def _shifted(cx, i: int, zp_index: int, axis: int):
     return cx.emit("Sub", [x, zp])
 
 
-def _range_deviation(cx, i: int, zp_index: int) -> float:
+def range_deviation(cx, i: int, zp_index: int) -> float:
     """The largest |x - zero point| input i's integer type allows (against its zero point(s)
     when they are constants, else any value of the type)."""
     info = np.iinfo(cx.np_dtype(cx.input(i)))
@@ -189,8 +189,8 @@ def summed_parts(cx, parts, op, x, w, x_axis: int, w_axis: int):
 @converter("ConvInteger")
 def conv_integer(cx):
     shape = cx.shape(cx.input(1))
-    parts = exact_parts(_weight_deviation(cx, 1, 3, 0), _range_deviation(cx, 1, 3),
-                         _range_deviation(cx, 0, 2), shape, 1, 0)
+    parts = exact_parts(_weight_deviation(cx, 1, 3, 0), range_deviation(cx, 1, 3),
+                         range_deviation(cx, 0, 2), shape, 1, 0)
     if len(parts) > 1 and cx.attr("group", 1) != 1:
         raise unsupported("a grouped ConvInteger whose sums can pass 2**24 (exact only cut by "
                           "input channel into float32 parts, which groups do not allow)")
@@ -206,7 +206,7 @@ def matmul_integer(cx):
     w_dev = _weight_deviation(cx, 1, 3, len(shape) - 1)
     if w_dev is not None and w_dev.ndim > 2:  # a batch of matrices: the worst of each entry
         w_dev = w_dev.max(axis=tuple(range(w_dev.ndim - 2)))
-    parts = exact_parts(w_dev, _range_deviation(cx, 1, 3), _range_deviation(cx, 0, 2),
+    parts = exact_parts(w_dev, range_deviation(cx, 1, 3), range_deviation(cx, 0, 2),
                          shape[-2:], 0, 1)
     return summed_parts(cx, parts, lambda x, w: cx.emit("MatMul", [x, w]),
                          _shifted(cx, 0, 2, -2), _shifted(cx, 1, 3, -1), -1, -2)
